@@ -1,0 +1,640 @@
+//! The Metastore: sharded automerge documents, a write-ahead log and snapshots.
+//!
+//! Locking: each shard has its own `std::sync::Mutex` (held only for in-memory automerge work,
+//! never across I/O); the WAL has one mutex (held for the append and its fsync, which is what
+//! serialises durable writes). Compaction holds neither for long: it rotates the WAL, then
+//! snapshots dirty shards one at a time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::ActorId;
+use automerge::sync::{Message, SyncDoc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::error::StoreError;
+use crate::query::SystemFilter;
+use crate::record::{NodeRecord, Record, RecordKind, SystemRecord, ZoneRecord, system_key};
+use crate::shard::{Shard, ShardId, shard_of};
+use crate::snapshot;
+use crate::sync::SyncSession;
+use crate::wal::{self, Wal};
+
+/// Tunables of a store. Every default is in the field's doc.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Shards of a *new* store (default 1024; an existing store keeps the count it was created
+    /// with). All peers of a cluster must use the same count.
+    pub shard_count: u32,
+    /// [`Store::needs_compaction`] turns true when the WAL exceeds this many bytes
+    /// (default 64 MiB).
+    pub compact_wal_bytes: u64,
+    /// Capacity of the change-subscription channel (default 4096 events).
+    pub change_channel: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            shard_count: 1024,
+            compact_wal_bytes: 64 * 1024 * 1024,
+            change_channel: 4096,
+        }
+    }
+}
+
+/// Keys changed by one write or one merge.
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    /// Keys whose value changed (or was deleted).
+    pub keys: Vec<String>,
+    /// True when the change came from another peer.
+    pub remote: bool,
+}
+
+/// What opening a store found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OpenReport {
+    /// Shards that had a snapshot.
+    pub snapshots_loaded: u32,
+    /// WAL frames replayed.
+    pub wal_frames: usize,
+    /// Shards whose snapshot was corrupt (quarantined; they recover from peers).
+    pub damaged_shards: Vec<ShardId>,
+    /// Human-readable account of every problem found.
+    pub issues: Vec<String>,
+}
+
+/// Figures about a store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStats {
+    /// Number of shards.
+    pub shard_count: u32,
+    /// Records over all shards.
+    pub records: usize,
+    /// Bytes in the active WAL segment.
+    pub wal_bytes: u64,
+    /// Shards still waiting for peers after a corrupt snapshot.
+    pub damaged_shards: Vec<ShardId>,
+    /// Hash over every shard digest: equal on two peers means equal stores.
+    pub root_digest: String,
+}
+
+/// A compact digest of the whole store: one `u64` per shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest(pub Vec<u64>);
+
+impl Digest {
+    /// Shards whose digest differs between `self` and `other` (all shards if the counts differ).
+    pub fn differing(&self, other: &Digest) -> Vec<ShardId> {
+        if self.0.len() != other.0.len() {
+            return (0..self.0.len() as ShardId).collect();
+        }
+        (0..self.0.len())
+            .filter(|&i| self.0[i] != other.0[i])
+            .map(|i| i as ShardId)
+            .collect()
+    }
+
+    /// One hash over all shard digests, hex, 16 characters.
+    pub fn root(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        for d in &self.0 {
+            h.update(&d.to_le_bytes());
+        }
+        hex::encode(&h.finalize().as_bytes()[..8])
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    shard_count: u32,
+}
+
+const META_FILE: &str = "store.json";
+const FORMAT: u32 = 1;
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    shards_dir: PathBuf,
+    shard_count: u32,
+    shards: Vec<Mutex<Shard>>,
+    wal: Mutex<Wal>,
+    compacting: Mutex<()>,
+    changes: broadcast::Sender<ChangeEvent>,
+    opts: StoreOptions,
+}
+
+/// Handle to an open store. Cheap to clone; all clones share one store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a shard lock leaves automerge state that is still consistent
+    // (automerge applies changes atomically), so recover the guard instead of propagating.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read_meta(dir: &Path, opts: &StoreOptions) -> Result<Meta, StoreError> {
+    let path = dir.join(META_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let meta: Meta =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::InvalidMeta {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            if meta.format != FORMAT || meta.shard_count == 0 {
+                return Err(StoreError::InvalidMeta {
+                    path,
+                    reason: format!(
+                        "format {} with {} shards is not supported",
+                        meta.format, meta.shard_count
+                    ),
+                });
+            }
+            Ok(meta)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let meta = Meta {
+                format: FORMAT,
+                shard_count: opts.shard_count.max(1),
+            };
+            let bytes = serde_json::to_vec(&meta).map_err(|e| StoreError::InvalidMeta {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| StoreError::io(&path, e))?;
+            wal::sync_dir(dir)?;
+            Ok(meta)
+        }
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+impl Store {
+    /// Open (or create) the store in `dir`: load every shard snapshot, replay the WAL.
+    ///
+    /// A corrupt snapshot does not fail the open: it is moved aside, the shard starts from
+    /// what the WAL holds and is listed in [`OpenReport::damaged_shards`] until a peer sends
+    /// it back through sync.
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<(Self, OpenReport), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let meta = read_meta(dir, &opts)?;
+        let shards_dir = dir.join("shards");
+        std::fs::create_dir_all(&shards_dir).map_err(|e| StoreError::io(&shards_dir, e))?;
+        // A fresh actor per open: if a snapshot was lost, an actor reused from before could
+        // emit sequence numbers that collide with changes peers already hold.
+        let actor = ActorId::random();
+        let mut report = OpenReport::default();
+        let mut shards = Vec::with_capacity(meta.shard_count as usize);
+        for id in 0..meta.shard_count {
+            let shard = match snapshot::read(&shards_dir, id) {
+                Ok(None) => Shard::new(id, actor.clone()),
+                Ok(Some(bytes)) => match Shard::load(id, &bytes, actor.clone()) {
+                    Ok(s) => {
+                        report.snapshots_loaded += 1;
+                        s
+                    }
+                    Err(e) => damaged(&shards_dir, id, &actor, e, &mut report)?,
+                },
+                Err(e @ StoreError::CorruptSnapshot { .. }) => {
+                    damaged(&shards_dir, id, &actor, e, &mut report)?
+                }
+                Err(e) => return Err(e),
+            };
+            shards.push(shard);
+        }
+        let (wal, frames, issues) = Wal::open(&dir.join("wal"))?;
+        for issue in issues {
+            report.issues.push(format!(
+                "WAL {} at byte {}: {}",
+                issue.path.display(),
+                issue.offset,
+                issue.what
+            ));
+        }
+        report.wal_frames = frames.len();
+        for frame in frames {
+            let Some(shard) = shards.get_mut(frame.shard as usize) else {
+                report.issues.push(format!(
+                    "WAL frame for shard {} ignored (store has {})",
+                    frame.shard, meta.shard_count
+                ));
+                continue;
+            };
+            if let Err(e) = shard.doc.load_incremental(&frame.payload) {
+                report
+                    .issues
+                    .push(format!("WAL frame for shard {} rejected: {e}", frame.shard));
+                shard.damaged = true;
+            }
+            // Replayed changes are not in a snapshot yet.
+            shard.dirty = true;
+        }
+        for shard in &mut shards {
+            // Mark everything loaded as already saved so save_incremental emits only new work.
+            let _ = shard.doc.save_incremental();
+            shard.refresh_digest();
+        }
+        let (changes, _) = broadcast::channel(opts.change_channel.max(1));
+        let inner = Inner {
+            dir: dir.to_path_buf(),
+            shards_dir,
+            shard_count: meta.shard_count,
+            shards: shards.into_iter().map(Mutex::new).collect(),
+            wal: Mutex::new(wal),
+            compacting: Mutex::new(()),
+            changes,
+            opts,
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> u32 {
+        self.inner.shard_count
+    }
+
+    /// Subscribe to changed keys, local and remote. A subscriber that falls more than
+    /// [`StoreOptions::change_channel`] events behind gets `Lagged` and should rescan.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.changes.subscribe()
+    }
+
+    fn shard(&self, id: ShardId) -> Result<MutexGuard<'_, Shard>, StoreError> {
+        self.inner
+            .shards
+            .get(id as usize)
+            .map(lock)
+            .ok_or(StoreError::NoSuchShard {
+                shard: id,
+                count: self.inner.shard_count,
+            })
+    }
+
+    fn persist(&self, frames: &[(ShardId, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut encoded = Vec::new();
+        for (shard, bytes) in frames {
+            if !bytes.is_empty() {
+                wal::encode_frame(&mut encoded, *shard, bytes);
+            }
+        }
+        lock(&self.inner.wal).append(&encoded)
+    }
+
+    fn notify(&self, keys: Vec<String>, remote: bool) {
+        if !keys.is_empty() {
+            // No subscriber is not an error.
+            let _ = self.inner.changes.send(ChangeEvent { keys, remote });
+        }
+    }
+
+    /// Write one record; returns once it is fsync'd. Returns the change chunk for gossip
+    /// (empty when the record was already stored exactly so).
+    pub fn put(&self, record: &Record) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        self.put_batch(std::slice::from_ref(record))
+    }
+
+    /// Write many records with a single fsync. Returns the change chunk of each shard touched.
+    pub fn put_batch(&self, records: &[Record]) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        let mut by_shard: BTreeMap<ShardId, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+        for r in records {
+            let key = r.key();
+            let bytes = r.encode().map_err(|source| StoreError::Record {
+                key: key.clone(),
+                source,
+            })?;
+            by_shard
+                .entry(shard_of(&key, self.inner.shard_count))
+                .or_default()
+                .push((key, bytes));
+        }
+        let mut frames = Vec::with_capacity(by_shard.len());
+        let mut keys = Vec::new();
+        for (id, items) in by_shard {
+            let mut shard = self.shard(id)?;
+            for (key, bytes) in items {
+                if shard.put(&key, bytes)? {
+                    keys.push(key);
+                }
+            }
+            let chunk = shard.take_changes();
+            if !chunk.is_empty() {
+                frames.push((id, chunk));
+            }
+        }
+        self.persist(&frames)?;
+        self.notify(keys, false);
+        Ok(frames)
+    }
+
+    /// Delete a record by key; durable on return. Returns the change chunk for gossip.
+    pub fn delete(&self, key: &str) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        let id = shard_of(key, self.inner.shard_count);
+        let chunk = {
+            let mut shard = self.shard(id)?;
+            if !shard.delete(key)? {
+                return Ok(Vec::new());
+            }
+            shard.take_changes()
+        };
+        let frames = vec![(id, chunk)];
+        self.persist(&frames)?;
+        self.notify(vec![key.to_string()], false);
+        Ok(frames)
+    }
+
+    fn get_raw(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let id = shard_of(key, self.inner.shard_count);
+        let bytes = self.shard(id)?.get(key);
+        match bytes {
+            None => Ok(None),
+            Some(b) => Record::decode(key, &b).map_err(|source| StoreError::Record {
+                key: key.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// The system with this fingerprint.
+    pub fn get_system(&self, fingerprint: &str) -> Result<Option<SystemRecord>, StoreError> {
+        Ok(match self.get_raw(&system_key(fingerprint))? {
+            Some(Record::System(s)) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// Any record by key.
+    pub fn get(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        self.get_raw(key)
+    }
+
+    /// Visit every record of `kind`. Undecodable values are skipped (and logged): one bad
+    /// record must not hide the others.
+    fn scan(&self, kind: RecordKind, mut f: impl FnMut(Record) -> bool) {
+        let prefix = kind.prefix();
+        for m in &self.inner.shards {
+            let shard = lock(m);
+            let mut go_on = true;
+            shard.scan(prefix, |key, bytes| {
+                if !go_on {
+                    return;
+                }
+                match Record::decode(key, bytes) {
+                    Ok(Some(r)) => go_on = f(r),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(key, "undecodable record skipped: {e}"),
+                }
+            });
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    /// Systems matching `filter`, in shard order.
+    pub fn systems(&self, filter: &SystemFilter) -> Vec<SystemRecord> {
+        let mut out = Vec::new();
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        if limit == 0 {
+            return out;
+        }
+        self.scan(RecordKind::System, |r| {
+            if let Record::System(s) = r
+                && filter.matches(&s)
+            {
+                out.push(s);
+            }
+            out.len() < limit
+        });
+        out
+    }
+
+    /// Every node record.
+    pub fn nodes(&self) -> Vec<NodeRecord> {
+        let mut out = Vec::new();
+        self.scan(RecordKind::Node, |r| {
+            if let Record::Node(n) = r {
+                out.push(n);
+            }
+            true
+        });
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Every zone record.
+    pub fn zones(&self) -> Vec<ZoneRecord> {
+        let mut out = Vec::new();
+        self.scan(RecordKind::Zone, |r| {
+            if let Record::Zone(z) = r {
+                out.push(z);
+            }
+            true
+        });
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// One digest per shard.
+    pub fn digest(&self) -> Digest {
+        Digest(self.inner.shards.iter().map(|m| lock(m).digest).collect())
+    }
+
+    /// Generate the next sync message for each of `shards` in `session`.
+    /// Shards with nothing to say are left out.
+    pub fn sync_generate(
+        &self,
+        session: &mut SyncSession,
+        shards: &[ShardId],
+    ) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for &id in shards {
+            let mut shard = self.shard(id)?;
+            let state = session.states.entry(id).or_default();
+            if let Some(msg) = shard.doc.sync().generate_sync_message(state) {
+                out.push((id, msg.encode()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Take sync messages from a peer, persist what they brought (one fsync) and announce the
+    /// changed keys. Returns the number of shards that changed.
+    pub fn sync_receive(
+        &self,
+        session: &mut SyncSession,
+        messages: &[(ShardId, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        let mut frames = Vec::new();
+        let mut keys = Vec::new();
+        for (id, bytes) in messages {
+            let msg = Message::decode(bytes).map_err(|e| StoreError::BadSyncMessage {
+                shard: *id,
+                reason: e.to_string(),
+            })?;
+            let mut shard = self.shard(*id)?;
+            let before = shard.doc.get_heads();
+            let state = session.states.entry(*id).or_default();
+            shard
+                .doc
+                .sync()
+                .receive_sync_message(state, msg)
+                .map_err(|source| StoreError::Automerge { shard: *id, source })?;
+            let chunk = shard.take_changes();
+            if !chunk.is_empty() {
+                collect_changed_keys(&mut shard, &before, &mut keys);
+                shard.damaged = false;
+                frames.push((*id, chunk));
+            }
+        }
+        self.persist(&frames)?;
+        self.notify(keys, true);
+        Ok(frames.len())
+    }
+
+    /// Apply a change chunk a peer broadcast. Returns `true` when the shard now contains every
+    /// head the sender announced; `false` means some dependency is missing and the caller
+    /// should run a sync of that shard with the sender.
+    pub fn apply_remote(
+        &self,
+        id: ShardId,
+        chunk: &[u8],
+        sender_heads: &[[u8; 32]],
+    ) -> Result<bool, StoreError> {
+        let (frame, complete, keys) = {
+            let mut shard = self.shard(id)?;
+            let before = shard.doc.get_heads();
+            shard
+                .doc
+                .load_incremental(chunk)
+                .map_err(|source| StoreError::Automerge { shard: id, source })?;
+            let frame = shard.take_changes();
+            let mut keys = Vec::new();
+            if !frame.is_empty() {
+                collect_changed_keys(&mut shard, &before, &mut keys);
+            }
+            let complete = sender_heads.iter().all(|h| {
+                shard
+                    .doc
+                    .get_change_by_hash(&automerge::ChangeHash(*h))
+                    .is_some()
+            });
+            (frame, complete, keys)
+        };
+        if !frame.is_empty() {
+            self.persist(&[(id, frame)])?;
+            self.notify(keys, true);
+        }
+        Ok(complete)
+    }
+
+    /// Heads of a shard (32-byte change hashes), announced along with a broadcast chunk.
+    pub fn heads(&self, id: ShardId) -> Result<Vec<[u8; 32]>, StoreError> {
+        Ok(self.shard(id)?.doc.get_heads().into_iter().map(|h| h.0).collect())
+    }
+
+    /// Whether the WAL has grown past [`StoreOptions::compact_wal_bytes`].
+    pub fn needs_compaction(&self) -> bool {
+        lock(&self.inner.wal).len() >= self.inner.opts.compact_wal_bytes
+    }
+
+    /// Snapshot every dirty shard and drop the WAL segments they cover. Writers keep going
+    /// meanwhile (they append to the new segment). Returns the number of shards written.
+    pub fn compact(&self) -> Result<usize, StoreError> {
+        let _one_at_a_time = lock(&self.inner.compacting);
+        let (closed, wal_dir) = {
+            let mut wal = lock(&self.inner.wal);
+            (wal.rotate()?, wal.dir().to_path_buf())
+        };
+        // Every change in segments <= `closed` was applied in memory before it was appended,
+        // so the snapshots taken from here on cover it.
+        let mut written = 0;
+        for m in &self.inner.shards {
+            let (id, bytes) = {
+                let mut shard = lock(m);
+                if !shard.dirty {
+                    continue;
+                }
+                shard.dirty = false;
+                (shard.id, shard.doc.save())
+            };
+            if let Err(e) = snapshot::write(&self.inner.shards_dir, id, &bytes) {
+                lock(m).dirty = true;
+                return Err(e);
+            }
+            written += 1;
+        }
+        wal::sync_dir(&self.inner.shards_dir)?;
+        Wal::remove_through(&wal_dir, closed)?;
+        Ok(written)
+    }
+
+    /// Figures about the store.
+    pub fn stats(&self) -> StoreStats {
+        let mut records = 0;
+        let mut damaged = Vec::new();
+        for m in &self.inner.shards {
+            let s = lock(m);
+            records += s.len();
+            if s.damaged {
+                damaged.push(s.id);
+            }
+        }
+        StoreStats {
+            shard_count: self.inner.shard_count,
+            records,
+            wal_bytes: lock(&self.inner.wal).len(),
+            damaged_shards: damaged,
+            root_digest: self.digest().root(),
+        }
+    }
+}
+
+fn damaged(
+    dir: &Path,
+    id: ShardId,
+    actor: &ActorId,
+    err: StoreError,
+    report: &mut OpenReport,
+) -> Result<Shard, StoreError> {
+    let aside = snapshot::quarantine(dir, id)?;
+    tracing::error!(shard = id, "corrupt snapshot moved to {}: {err}", aside.display());
+    report.issues.push(format!("{err}; moved to {}", aside.display()));
+    report.damaged_shards.push(id);
+    let mut s = Shard::new(id, actor.clone());
+    s.damaged = true;
+    Ok(s)
+}
+
+fn collect_changed_keys(shard: &mut Shard, before: &[automerge::ChangeHash], out: &mut Vec<String>) {
+    let after = shard.doc.get_heads();
+    for patch in shard.doc.diff(before, &after) {
+        match patch.action {
+            automerge::PatchAction::PutMap { key, .. }
+            | automerge::PatchAction::DeleteMap { key } => out.push(key),
+            _ => {}
+        }
+    }
+}
