@@ -5,7 +5,7 @@
 //! map (see `docs/ARCHITECTURE.md`) and makes each record last-writer-wins as a whole: concurrent
 //! writes to one record resolve to the same winner on every replica.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +105,12 @@ pub struct NodeRecord {
     /// Role of the node (`server` for a peer beside a Uyuni server).
     #[serde(default)]
     pub role: String,
+    /// Addresses to dial the peer at: key `*` for any zone, or a zone name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, Vec<String>>,
+    /// The peer's HTTP API (`host:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
     /// Relative capacity used by the Load Driver (default 1.0 = ~10k systems).
     #[serde(default = "default_capacity")]
     pub capacity: f64,

@@ -1,0 +1,380 @@
+//! Command-line interface of `uyuni-cluster`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use crdt_store::SystemRecord;
+use peer::client::Client;
+use peer::config::PeerConfig;
+use peer::http::MemberView;
+
+/// Environment variable naming the default peer for client commands.
+pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
+
+/// Uyuni cluster extension: the server-side daemon and its command line.
+#[derive(Debug, Parser)]
+#[command(name = "uyuni-cluster", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a new cluster key (a libp2p private-network key) to FILE.
+    Keygen {
+        /// Where to write it (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run a peer.
+    Peer(Box<PeerArgs>),
+    /// Show the cluster's members as one peer sees them.
+    Members {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Client systems.
+    Systems {
+        #[command(subcommand)]
+        command: SystemsCommand,
+    },
+    /// Start a local sandbox cluster (several peers in two zones) and keep it running.
+    Sandbox {
+        /// Working directory for the sandbox (keys, data, logs). Default: ./sandbox-data
+        #[arg(long, default_value = "sandbox-data")]
+        dir: PathBuf,
+        /// Peers per zone. Default 3.
+        #[arg(long, default_value_t = 3)]
+        peers_per_zone: usize,
+        /// Port of the first peer's HTTP API (the others follow). Default 4581.
+        #[arg(long, default_value_t = 4581)]
+        base_port: u16,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// The peer's HTTP API. Default: $UYUNI_CLUSTER_PEER or http://127.0.0.1:4581
+    #[arg(long, env = ENV_PEER, default_value = "http://127.0.0.1:4581")]
+    peer: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemsCommand {
+    /// List systems, optionally filtered.
+    List {
+        /// Only this status (new, onboarded, orphan, deleted).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only systems of this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// Only systems of this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Only systems with this tag (repeatable; all must match).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// Only systems in this group (repeatable; all must match).
+        #[arg(long)]
+        group: Vec<String>,
+        /// At most this many. Default 10000.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show one system.
+    Show {
+        /// Key fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Accept a new system into the cluster.
+    Accept {
+        /// Key fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Ban a system: it is deleted and never gets a node again.
+    Ban {
+        /// Key fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Flags of `uyuni-cluster peer`; each overrides the same key of the `--config` file.
+#[derive(Debug, Args)]
+struct PeerArgs {
+    /// TOML configuration file (see docs/CONFIGURATION.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Node name (required here or in the file).
+    #[arg(long)]
+    name: Option<String>,
+    /// Zone. Default `default`.
+    #[arg(long)]
+    zone: Option<String>,
+    /// Data directory. Default /var/lib/uyuni-cluster
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Cluster key file. Default /etc/uyuni-cluster/cluster.key
+    #[arg(long)]
+    cluster_key: Option<PathBuf>,
+    /// libp2p listen multiaddr. Default /ip4/0.0.0.0/tcp/4580
+    #[arg(long)]
+    p2p_listen: Option<String>,
+    /// HTTP API listen address. Default 127.0.0.1:4581
+    #[arg(long)]
+    http_listen: Option<String>,
+    /// Peer to join through (multiaddr, with or without /p2p/<id>); repeatable.
+    #[arg(long)]
+    join: Vec<String>,
+    /// Address to announce instead of the listen address: ADDR, or ZONE=ADDR for dialers of
+    /// ZONE; repeatable.
+    #[arg(long)]
+    advertise: Vec<String>,
+}
+
+impl PeerArgs {
+    fn into_config(self) -> anyhow::Result<PeerConfig> {
+        let mut cfg = match &self.config {
+            Some(p) => PeerConfig::from_file(p)?,
+            None => PeerConfig::default(),
+        };
+        if let Some(v) = self.name {
+            cfg.name = v;
+        }
+        if let Some(v) = self.zone {
+            cfg.zone = v;
+        }
+        if let Some(v) = self.data_dir {
+            cfg.data_dir = v;
+        }
+        if let Some(v) = self.cluster_key {
+            cfg.cluster_key = v;
+        }
+        if let Some(v) = self.p2p_listen {
+            cfg.p2p_listen = v;
+        }
+        if let Some(v) = self.http_listen {
+            cfg.http_listen = v;
+        }
+        cfg.join.extend(self.join);
+        cfg.advertise.extend(self.advertise);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Run the parsed command line.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Keygen { out } => {
+            let key = peer::cluster_key::generate(&out)?;
+            println!("wrote cluster key {} (fingerprint {})", out.display(), key.fingerprint());
+            Ok(())
+        }
+        Command::Peer(args) => {
+            init_tracing();
+            let cfg = args.into_config()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the tokio runtime")?
+                .block_on(run_peer(cfg))
+        }
+        Command::Members { target } => members(&target),
+        Command::Systems { command } => systems(command),
+        Command::Sandbox {
+            dir,
+            peers_per_zone,
+            base_port,
+        } => {
+            init_tracing();
+            crate::sandbox::run(&dir, peers_per_zone, base_port)
+        }
+    }
+}
+
+async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut node = peer::node::Node::start(cfg, cancel.clone()).await?;
+    let ready = serde_json::json!({
+        "ready": true,
+        "name": node.shared.me.name,
+        "zone": node.shared.me.zone,
+        "peer_id": node.shared.me.peer_id.to_string(),
+        "http": node.http_addr.to_string(),
+        "p2p": node.shared.net.listen_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    // One line on stdout that scripts (and the test harness) read to learn bound ports.
+    println!("{ready}");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: leaving the cluster"),
+        _ = term.recv() => tracing::info!("terminated: leaving the cluster"),
+        () = node.wait() => tracing::error!("a peer task stopped unexpectedly"),
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+fn members(t: &Target) -> anyhow::Result<()> {
+    let list: Vec<MemberView> = Client::new(&t.peer).get("/cluster/members")?;
+    if t.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!("{:<20} {:<12} {:<8} {:<8} {:>9}  PEER ID", "NAME", "ZONE", "STATUS", "ROLE", "LAST(ms)");
+    for m in list {
+        println!(
+            "{:<20} {:<12} {:<8} {:<8} {:>9}  {}{}",
+            m.name,
+            m.zone,
+            m.status,
+            m.role,
+            m.last_heard_ms,
+            m.peer_id,
+            if m.is_self { " (this peer)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn print_systems(list: &[SystemRecord], json: bool) -> anyhow::Result<()> {
+    if json {
+        // Each record carries `node` even when unassigned, so scripts can rely on the key.
+        let v: Vec<serde_json::Value> = list.iter().map(system_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("{:<40} {:<28} {:<10} {:<12} {:<10}", "FINGERPRINT", "MINION ID", "STATUS", "NODE", "ZONE");
+    for s in list {
+        let fp = if s.fingerprint.len() > 40 {
+            format!("{}…", &s.fingerprint[..39])
+        } else {
+            s.fingerprint.clone()
+        };
+        println!(
+            "{:<40} {:<28} {:<10} {:<12} {:<10}",
+            fp,
+            s.minion_id,
+            s.status.as_str(),
+            s.node.as_deref().unwrap_or("-"),
+            s.zone.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+fn system_json(s: &SystemRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("node").or_insert(serde_json::Value::Null);
+    }
+    v
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
+    match cmd {
+        SystemsCommand::List {
+            status,
+            node,
+            zone,
+            tag,
+            group,
+            limit,
+            target,
+        } => {
+            let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join(","));
+            let q = query(&[
+                ("status", status),
+                ("node", node),
+                ("zone", zone),
+                ("tag", join(tag)),
+                ("group", join(group)),
+                ("limit", limit.map(|l| l.to_string())),
+            ]);
+            let list: Vec<SystemRecord> = Client::new(&target.peer).get(&format!("/systems{q}"))?;
+            print_systems(&list, target.json)
+        }
+        SystemsCommand::Show {
+            fingerprint,
+            target,
+        } => {
+            let s: SystemRecord = Client::new(&target.peer)
+                .get(&format!("/systems/{}", urlencode(&fingerprint)))?;
+            show(&s, target.json)
+        }
+        SystemsCommand::Accept {
+            fingerprint,
+            target,
+        } => {
+            let s: SystemRecord = Client::new(&target.peer).post(
+                &format!("/systems/{}/accept", urlencode(&fingerprint)),
+                &serde_json::json!({}),
+            )?;
+            show(&s, target.json)
+        }
+        SystemsCommand::Ban {
+            fingerprint,
+            target,
+        } => {
+            let s: SystemRecord = Client::new(&target.peer).post(
+                &format!("/systems/{}/ban", urlencode(&fingerprint)),
+                &serde_json::json!({}),
+            )?;
+            show(&s, target.json)
+        }
+    }
+}
+
+fn show(s: &SystemRecord, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&system_json(s))?);
+    } else {
+        print_systems(std::slice::from_ref(s), false)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Peer configuration: a TOML file (`--config`) overlaid by command-line flags.
+//! Every default is stated on its field and written out in `docs/CONFIGURATION.md`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::membership::DetectorConfig;
+
+/// Problems with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's complaint.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range or missing.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Serde helper: a `Duration` written as integer milliseconds.
+pub mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize as milliseconds.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    /// Deserialize from milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// The whole peer configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Node name, unique in the cluster. Required (no default).
+    pub name: String,
+    /// Zone of this node. Default `default`.
+    pub zone: String,
+    /// Role announced to the cluster. Default `server`.
+    pub role: String,
+    /// Data directory (store, identity). Default `/var/lib/uyuni-cluster`.
+    pub data_dir: PathBuf,
+    /// Cluster key file. Default `/etc/uyuni-cluster/cluster.key`.
+    pub cluster_key: PathBuf,
+    /// libp2p listen address. Default `/ip4/0.0.0.0/tcp/4580`.
+    pub p2p_listen: String,
+    /// HTTP API listen address. Default `127.0.0.1:4581`.
+    pub http_listen: String,
+    /// Addresses of peers to join through (multiaddrs, `/p2p/<id>` optional). Default none.
+    pub join: Vec<String>,
+    /// Addresses announced to other members instead of the listen address, each either `ADDR`
+    /// (for every zone) or `ZONE=ADDR` (for dialers of that zone). Default: the listen address.
+    pub advertise: Vec<String>,
+    /// Membership and failure detection.
+    pub membership: MembershipConfig,
+    /// Replication.
+    pub replication: ReplicationConfig,
+    /// Metastore.
+    pub store: StoreConfig,
+    /// Connections.
+    pub network: NetworkConfig,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            zone: "default".into(),
+            role: "server".into(),
+            data_dir: PathBuf::from("/var/lib/uyuni-cluster"),
+            cluster_key: PathBuf::from("/etc/uyuni-cluster/cluster.key"),
+            p2p_listen: "/ip4/0.0.0.0/tcp/4580".into(),
+            http_listen: "127.0.0.1:4581".into(),
+            join: Vec::new(),
+            advertise: Vec::new(),
+            membership: MembershipConfig::default(),
+            replication: ReplicationConfig::default(),
+            store: StoreConfig::default(),
+            network: NetworkConfig::default(),
+        }
+    }
+}
+
+/// `[membership]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MembershipConfig {
+    /// Interval between this peer's heartbeats. Default 1000 ms.
+    #[serde(with = "duration_ms", rename = "heartbeat_interval_ms")]
+    pub heartbeat_interval: Duration,
+    /// Detector for members of this peer's zone. Default phi 8, suspicion 10 000 ms.
+    pub lan: DetectorConfig,
+    /// Detector for members of other zones. Default phi 12, suspicion 60 000 ms.
+    pub wan: DetectorConfig,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(1),
+            lan: DetectorConfig::lan(),
+            wan: DetectorConfig::wan(),
+        }
+    }
+}
+
+/// `[replication]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Interval of the anti-entropy round with one random member. Default 2000 ms.
+    #[serde(with = "duration_ms", rename = "anti_entropy_interval_ms")]
+    pub anti_entropy_interval: Duration,
+    /// Shards reconciled per sync request. Default 64.
+    pub shards_per_request: usize,
+    /// Sync sessions this peer initiates at once. Default 4.
+    pub max_concurrent_syncs: usize,
+    /// Change chunks up to this size ride on gossip; larger ones are only announced and
+    /// pulled. Default 60 000 bytes (gossipsub messages are capped at 64 KiB).
+    pub gossip_chunk_max: usize,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            anti_entropy_interval: Duration::from_secs(2),
+            shards_per_request: 64,
+            max_concurrent_syncs: 4,
+            gossip_chunk_max: 60_000,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Shards of a new store; must be equal on all peers. Default 1024.
+    pub shard_count: u32,
+    /// Compact when the WAL exceeds this many MiB. Default 64.
+    pub compact_wal_mib: u64,
+    /// How often to check whether compaction is due. Default 10 000 ms.
+    #[serde(with = "duration_ms", rename = "compact_check_interval_ms")]
+    pub compact_check_interval: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            shard_count: 1024,
+            compact_wal_mib: 64,
+            compact_check_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[network]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// How often unconnected members and join addresses are (re)dialed. Default 2000 ms.
+    #[serde(with = "duration_ms", rename = "dial_interval_ms")]
+    pub dial_interval: Duration,
+    /// Timeout of a connection handshake (TCP + pnet + noise + yamux). Default 10 000 ms.
+    #[serde(with = "duration_ms", rename = "handshake_timeout_ms")]
+    pub handshake_timeout: Duration,
+    /// Timeout of one request (sync, digest). Default 30 000 ms.
+    #[serde(with = "duration_ms", rename = "request_timeout_ms")]
+    pub request_timeout: Duration,
+    /// Idle connections are kept this long (libp2p's own default of 10 s would drop quiet
+    /// links and make gossip publishing fail). Default 3 600 000 ms.
+    #[serde(with = "duration_ms", rename = "idle_connection_timeout_ms")]
+    pub idle_connection_timeout: Duration,
+    /// Largest request or response accepted, MiB. Default 64.
+    pub max_message_mib: u64,
+    /// Ping interval; a connection whose ping fails is closed. Default 5000 ms.
+    #[serde(with = "duration_ms", rename = "ping_interval_ms")]
+    pub ping_interval: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            dial_interval: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_connection_timeout: Duration::from_secs(3600),
+            max_message_mib: 64,
+            ping_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PeerConfig {
+    /// Read a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: shown,
+            source,
+        })
+    }
+
+    /// Check values that would otherwise fail later and less clearly.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.name.is_empty() {
+            return bad("a node name is required (--name or `name =`)".into());
+        }
+        if self.name.contains('/') || self.zone.contains('/') || self.zone.is_empty() {
+            return bad("node and zone names must be non-empty and contain no '/'".into());
+        }
+        if self.store.shard_count == 0 || self.store.shard_count > 65_536 {
+            return bad(format!("store.shard_count {} not in 1..=65536", self.store.shard_count));
+        }
+        if self.membership.heartbeat_interval.is_zero() {
+            return bad("membership.heartbeat_interval_ms must be > 0".into());
+        }
+        if self.replication.shards_per_request == 0 || self.replication.max_concurrent_syncs == 0 {
+            return bad("replication.shards_per_request and max_concurrent_syncs must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults_and_unknown_keys_are_refused() {
+        let c: PeerConfig = toml::from_str("name = \"n1\"").expect("parse");
+        assert_eq!(c.zone, "default");
+        assert_eq!(c.membership.heartbeat_interval, Duration::from_secs(1));
+        assert_eq!(c.membership.lan.phi_threshold, 8.0);
+        assert_eq!(c.store.shard_count, 1024);
+        c.validate().expect("valid");
+        let c: PeerConfig =
+            toml::from_str("name = \"n\"\n[membership]\nheartbeat_interval_ms = 200\n[membership.lan]\nphi_threshold = 5.0\nsuspicion_timeout_ms = 1000\nwindow = 10")
+                .expect("parse");
+        assert_eq!(c.membership.heartbeat_interval, Duration::from_millis(200));
+        assert_eq!(c.membership.lan.suspicion_timeout, Duration::from_secs(1));
+        assert!(toml::from_str::<PeerConfig>("nmae = \"typo\"").is_err());
+        assert!(PeerConfig::default().validate().is_err(), "name is required");
+    }
+}

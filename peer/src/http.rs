@@ -1,0 +1,311 @@
+//! The peer's HTTP API (JSON), used by the CLI, the simulated and real agents, and tests.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/health` | liveness of this peer |
+//! | GET | `/cluster/status` | this peer, its store figures and root digest |
+//! | GET | `/cluster/members` | the membership table, this peer included |
+//! | POST | `/system/register` | agent-facing: register a system (idempotent; starts `new`) |
+//! | GET | `/systems` | list systems (`status`, `node`, `zone`, `tag`, `group`, `limit`) |
+//! | GET | `/systems/{fingerprint}` | one system |
+//! | POST | `/systems/{fingerprint}/accept` | accept a `new` (or `orphan`) system |
+//! | POST | `/systems/{fingerprint}/ban` | ban: `deleted`, never assigned again |
+//!
+//! Errors are `{"error": "..."}` with a 4xx/5xx status.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use crdt_store::{Record, SystemFilter, SystemRecord, SystemStatus};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+use crate::node::{Shared, now_ms};
+
+/// An API error: status code plus message.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<crdt_store::StoreError> for ApiError {
+    fn from(e: crdt_store::StoreError) -> Self {
+        let code = if e.is_io() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Self(code, e.to_string())
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// Build the router.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/cluster/status", get(status))
+        .route("/cluster/members", get(members))
+        .route("/system/register", post(register))
+        .route("/systems", get(list_systems))
+        .route("/systems/{fingerprint}", get(show_system))
+        .route("/systems/{fingerprint}/accept", post(accept))
+        .route("/systems/{fingerprint}/ban", post(ban))
+        .with_state(shared)
+}
+
+async fn health(State(s): State<Shared>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "name": s.me.name }))
+}
+
+async fn status(State(s): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = s.store.clone();
+    let stats = tokio::task::spawn_blocking(move || store.stats())
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(serde_json::json!({
+        "name": s.me.name,
+        "zone": s.me.zone,
+        "role": s.me.role,
+        "peer_id": s.me.peer_id.to_string(),
+        "incarnation": s.me.incarnation,
+        "http": s.me.http,
+        "p2p": s.net.listen_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "connected_peers": s.net.connected().len(),
+        "store": stats,
+    })))
+}
+
+/// One row of `GET /cluster/members`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Node name.
+    pub name: String,
+    /// Zone.
+    pub zone: String,
+    /// `alive`, `suspect`, `down` or `left`.
+    pub status: String,
+    /// Role.
+    pub role: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// HTTP API address.
+    pub http: Option<String>,
+    /// Milliseconds since the last heartbeat (0 for this peer).
+    pub last_heard_ms: u64,
+    /// Current phi of the failure detector (0 for this peer).
+    pub phi: f64,
+    /// True for the peer answering.
+    #[serde(rename = "self")]
+    pub is_self: bool,
+}
+
+async fn members(State(s): State<Shared>) -> Json<Vec<MemberView>> {
+    let now = Instant::now();
+    let mut out = vec![MemberView {
+        name: s.me.name.clone(),
+        zone: s.me.zone.clone(),
+        status: "alive".into(),
+        role: s.me.role.clone(),
+        peer_id: s.me.peer_id.to_string(),
+        http: Some(s.me.http.clone()),
+        last_heard_ms: 0,
+        phi: 0.0,
+        is_self: true,
+    }];
+    let table = s.members();
+    out.extend(table.members().map(|m| MemberView {
+        name: m.info.name.clone(),
+        zone: m.info.zone.clone(),
+        status: m.status.as_str().into(),
+        role: m.info.role.clone(),
+        peer_id: m.peer_id.clone(),
+        http: m.info.http.clone(),
+        last_heard_ms: now.saturating_duration_since(m.last_heard).as_millis() as u64,
+        phi: (m.phi(now) * 100.0).round() / 100.0,
+        is_self: false,
+    }));
+    out.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
+    Json(out)
+}
+
+/// Body of `POST /system/register`.
+#[derive(Debug, Deserialize)]
+pub struct RegisterBody {
+    /// Key fingerprint (`salt-key -F` form).
+    pub fingerprint: String,
+    /// Salt minion id.
+    pub minion_id: String,
+    /// Host name.
+    #[serde(default)]
+    pub hostname: String,
+    /// The minion's public key (PEM). Checked for presence only; not replicated.
+    #[serde(default)]
+    pub public_key: String,
+}
+
+fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
+    if fp.is_empty() || fp.len() > 256 || fp.chars().any(|c| c.is_whitespace() || c == '/') {
+        return Err(bad("fingerprint must be 1-256 characters without spaces or '/'"));
+    }
+    Ok(())
+}
+
+async fn write(s: &Shared, rec: SystemRecord) -> Result<(), ApiError> {
+    let store = s.store.clone();
+    let frames = tokio::task::spawn_blocking(move || store.put(&Record::System(rec)))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    s.repl.broadcast(frames).await;
+    Ok(())
+}
+
+async fn get_system(s: &Shared, fp: &str) -> Result<Option<SystemRecord>, ApiError> {
+    let (store, fp) = (s.store.clone(), fp.to_string());
+    Ok(tokio::task::spawn_blocking(move || store.get_system(&fp))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
+}
+
+async fn register(
+    State(s): State<Shared>,
+    body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    check_fingerprint(&body.fingerprint)?;
+    if body.minion_id.is_empty() || body.minion_id.len() > 256 {
+        return Err(bad("minion_id must be 1-256 characters"));
+    }
+    let _w = s.write_lock.lock().await;
+    let now = now_ms();
+    let rec = match get_system(&s, &body.fingerprint).await? {
+        // Idempotent: a known system keeps its status (a banned one stays banned); only
+        // changed identity fields are updated.
+        Some(mut existing) => {
+            if existing.minion_id == body.minion_id
+                && (body.hostname.is_empty() || existing.hostname == body.hostname)
+            {
+                return Ok(Json(existing));
+            }
+            existing.minion_id = body.minion_id;
+            if !body.hostname.is_empty() {
+                existing.hostname = body.hostname;
+            }
+            existing.updated_at = now;
+            existing
+        }
+        None => SystemRecord {
+            fingerprint: body.fingerprint,
+            minion_id: body.minion_id,
+            hostname: body.hostname,
+            status: SystemStatus::New,
+            banned: false,
+            node: None,
+            previous_node: None,
+            zone: Some(s.me.zone.clone()),
+            tags: Default::default(),
+            groups: Default::default(),
+            channels: Default::default(),
+            registered_at: now,
+            updated_at: now,
+        },
+    };
+    write(&s, rec.clone()).await?;
+    Ok(Json(rec))
+}
+
+/// Query of `GET /systems`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    node: Option<String>,
+    zone: Option<String>,
+    /// Comma-separated; all must match.
+    tag: Option<String>,
+    /// Comma-separated; all must match.
+    group: Option<String>,
+    limit: Option<usize>,
+}
+
+fn split(s: Option<String>) -> Vec<String> {
+    s.map(|s| s.split(',').filter(|t| !t.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+async fn list_systems(
+    State(s): State<Shared>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<SystemRecord>>, ApiError> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let filter = SystemFilter {
+        status: q.status.map(|s| s.parse()).transpose().map_err(bad)?,
+        node: q.node,
+        zone: q.zone,
+        tags: split(q.tag),
+        groups: split(q.group),
+        limit: Some(q.limit.unwrap_or(10_000)),
+    };
+    let store = s.store.clone();
+    let list = tokio::task::spawn_blocking(move || store.systems(&filter))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list))
+}
+
+async fn show_system(
+    State(s): State<Shared>,
+    Path(fp): Path<String>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    get_system(&s, &fp)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))
+}
+
+async fn accept(
+    State(s): State<Shared>,
+    Path(fp): Path<String>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    let _w = s.write_lock.lock().await;
+    let mut rec = get_system(&s, &fp)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))?;
+    if rec.banned {
+        return Err(ApiError(StatusCode::CONFLICT, format!("system {fp} is banned")));
+    }
+    if rec.status == SystemStatus::New {
+        rec.status = SystemStatus::Onboarded;
+        rec.updated_at = now_ms();
+        write(&s, rec.clone()).await?;
+    }
+    Ok(Json(rec))
+}
+
+async fn ban(
+    State(s): State<Shared>,
+    Path(fp): Path<String>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    let _w = s.write_lock.lock().await;
+    let mut rec = get_system(&s, &fp)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))?;
+    if !rec.banned {
+        rec.banned = true;
+        rec.status = SystemStatus::Deleted;
+        if rec.node.is_some() {
+            rec.previous_node = rec.node.take();
+        }
+        rec.updated_at = now_ms();
+        write(&s, rec.clone()).await?;
+    }
+    Ok(Json(rec))
+}

@@ -1,0 +1,22 @@
+//! # peer — the `uyuni-cluster` daemon
+//!
+//! One process beside every Uyuni server. This crate holds its parts:
+//! - [`membership`]: who is in the cluster and who is alive (phi-accrual over gossiped
+//!   heartbeats; no I/O, no clock).
+//! - [`net`]: the libp2p swarm (TCP + pnet + noise + yamux; gossipsub, request-response,
+//!   identify, ping), owned by one task.
+//! - [`replication`]: moving metastore changes between peers (broadcast, pull, anti-entropy).
+//! - [`node`]: starting a peer and its controller loop; [`http`]: its JSON API.
+//! - [`client`]: the blocking HTTP client the CLI uses. The command line itself is the binary.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod client;
+pub mod cluster_key;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod membership;
+pub mod net;
+pub mod node;
+pub mod replication;

@@ -1,0 +1,506 @@
+//! The libp2p side of a peer: one task owns the `Swarm`; everyone else talks to it through a
+//! [`NetClient`] (bounded command channel) and hears from it through a bounded event channel.
+//!
+//! ```text
+//!   HTTP handlers ─┐                       ┌──▶ NetEvent (gossip, inbound requests,
+//!   controller ────┼─ Command (bounded) ─▶ EventLoop (owns Swarm)    connections) ─▶ controller
+//!   replicator ────┘      ▲ oneshot replies ┘
+//! ```
+//!
+//! Transport: TCP, then the libp2p private-network handshake keyed by the cluster key, then
+//! noise and yamux. A peer without the key fails the pnet handshake and gets nothing further.
+
+pub mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::core::upgrade;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, Transport, identify, noise, ping, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::NetworkConfig;
+use wire::{Request, Response};
+
+/// Errors of the network layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// Building the transport or swarm failed.
+    #[error("building the libp2p swarm: {0}")]
+    Build(String),
+    /// The listen address is invalid or could not be bound.
+    #[error("listening on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The event loop has stopped.
+    #[error("the network task has stopped")]
+    Stopped,
+    /// A request failed (timeout, connection closed, refused protocol, ...).
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The remote peer.
+        peer: PeerId,
+        /// What happened.
+        reason: String,
+    },
+    /// Publishing on gossip failed.
+    #[error("publish failed: {0}")]
+    Publish(String),
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    rr: request_response::cbor::Behaviour<Request, Response>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Things the rest of the peer hears from the network.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A gossip message (already signature-checked; `source` is its authenticated author).
+    Gossip {
+        /// Author of the message.
+        source: PeerId,
+        /// Topic name.
+        topic: String,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// Another peer asks something; answer with [`NetClient::respond`].
+    InboundRequest {
+        /// The asking peer.
+        peer: PeerId,
+        /// The request.
+        request: Request,
+        /// Where the answer goes.
+        channel: ResponseChannel<Response>,
+    },
+    /// First connection to a peer established.
+    Connected(PeerId),
+    /// Last connection to a peer closed.
+    Disconnected(PeerId),
+}
+
+enum Command {
+    Publish {
+        topic: &'static str,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Dial {
+        peer: Option<PeerId>,
+        addrs: Vec<Multiaddr>,
+    },
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    Respond {
+        channel: ResponseChannel<Response>,
+        response: Response,
+    },
+}
+
+/// Shared, read-mostly view of the network state.
+#[derive(Debug, Default)]
+pub struct NetState {
+    /// Peers with at least one open connection.
+    pub connected: HashSet<PeerId>,
+    /// Addresses the swarm listens on.
+    pub listen_addrs: Vec<Multiaddr>,
+}
+
+/// Handle to the network task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct NetClient {
+    tx: mpsc::Sender<Command>,
+    state: Arc<Mutex<NetState>>,
+    local: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Publish { .. } => "Publish",
+            Self::Dial { .. } => "Dial",
+            Self::Request { .. } => "Request",
+            Self::Respond { .. } => "Respond",
+        })
+    }
+}
+
+impl NetClient {
+    /// This peer's id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    /// Publish on a gossip topic. "No peers yet" is not an error worth reporting: the
+    /// message is simply not delivered (anti-entropy covers it).
+    pub async fn publish(&self, topic: &'static str, data: Vec<u8>) -> Result<(), NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Publish { topic, data, reply })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Dial a peer (or an address of an unknown peer). Fire and forget: success shows up as a
+    /// [`NetEvent::Connected`].
+    pub async fn dial(&self, peer: Option<PeerId>, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.tx
+            .send(Command::Dial { peer, addrs })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Send a request to a connected peer and wait for its answer.
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Request {
+                peer,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Answer an inbound request.
+    pub async fn respond(
+        &self,
+        channel: ResponseChannel<Response>,
+        response: Response,
+    ) -> Result<(), NetError> {
+        self.tx
+            .send(Command::Respond { channel, response })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Peers currently connected.
+    pub fn connected(&self) -> HashSet<PeerId> {
+        self.lock().connected.clone()
+    }
+
+    /// Current listen addresses.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.lock().listen_addrs.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NetState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn build_swarm(
+    key: Keypair,
+    psk: PreSharedKey,
+    cfg: &NetworkConfig,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let handshake_timeout = cfg.handshake_timeout;
+    let max_msg = cfg.max_message_mib * 1024 * 1024;
+    let request_timeout = cfg.request_timeout;
+    let ping_interval = cfg.ping_interval;
+    let idle = cfg.idle_connection_timeout;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            let noise = noise::Config::new(key)?;
+            Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+                .upgrade(upgrade::Version::V1Lazy)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .timeout(handshake_timeout))
+        })
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_behaviour(|key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+            let gs_cfg = gossipsub::ConfigBuilder::default()
+                .validation_mode(ValidationMode::Strict)
+                .heartbeat_interval(Duration::from_millis(500))
+                .max_transmit_size(256 * 1024)
+                // Dedupe by content, not by (source, seqno): re-publishing the same bytes is
+                // one message.
+                .message_id_fn(|m: &gossipsub::Message| {
+                    gossipsub::MessageId::from(&blake3::hash(&m.data).as_bytes()[..20])
+                })
+                .build()?;
+            let mut gossipsub =
+                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gs_cfg)?;
+            gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_MEMBERS))?;
+            gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_CHANGES))?;
+            let codec = request_response::cbor::codec::Codec::default()
+                .set_request_size_maximum(max_msg)
+                .set_response_size_maximum(max_msg);
+            let rr = request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(wire::SYNC_PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(256),
+            );
+            let identify = identify::Behaviour::new(identify::Config::new(
+                "/uyuni-cluster/id/1".into(),
+                key.public(),
+            ));
+            let ping = ping::Behaviour::new(ping::Config::new().with_interval(ping_interval));
+            Ok(Behaviour {
+                gossipsub,
+                rr,
+                identify,
+                ping,
+            })
+        })
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    Ok(swarm)
+}
+
+/// The task that owns the swarm.
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    state: Arc<Mutex<NetState>>,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop").field("pending", &self.pending.len()).finish()
+    }
+}
+
+/// Build the swarm, start listening, and return the client, the event stream and the loop.
+pub fn new(
+    key: Keypair,
+    psk: PreSharedKey,
+    listen: &Multiaddr,
+    cfg: &NetworkConfig,
+) -> Result<(NetClient, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
+    let local = key.public().to_peer_id();
+    let mut swarm = build_swarm(key, psk, cfg)?;
+    swarm.listen_on(listen.clone()).map_err(|e| NetError::Listen {
+        addr: listen.to_string(),
+        reason: e.to_string(),
+    })?;
+    let (tx, commands) = mpsc::channel(256);
+    let (events_tx, events) = mpsc::channel(1024);
+    let state = Arc::new(Mutex::new(NetState::default()));
+    Ok((
+        NetClient {
+            tx,
+            state: state.clone(),
+            local,
+        },
+        events,
+        EventLoop {
+            swarm,
+            commands,
+            events: events_tx,
+            state,
+            pending: HashMap::new(),
+        },
+    ))
+}
+
+impl EventLoop {
+    fn state(&self) -> std::sync::MutexGuard<'_, NetState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Run until `cancel` fires.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => break,
+                },
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev).await,
+            }
+        }
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(NetError::Stopped));
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish { topic, data, reply } => {
+                let res = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(IdentTopic::new(topic), data);
+                let res = match res {
+                    Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
+                    Err(gossipsub::PublishError::Duplicate) => Ok(()),
+                    Err(e) => Err(NetError::Publish(e.to_string())),
+                };
+                let _ = reply.send(res);
+            }
+            Command::Dial { peer, addrs } => {
+                let opts = match peer {
+                    Some(p) => DialOpts::peer_id(p)
+                        .addresses(addrs)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build(),
+                    None => match addrs.into_iter().next() {
+                        Some(a) => DialOpts::unknown_peer_id().address(a).build(),
+                        None => return,
+                    },
+                };
+                if let Err(e) = self.swarm.dial(opts) {
+                    tracing::debug!("dial: {e}");
+                }
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().rr.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Respond { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("response dropped: the requester went away");
+                }
+            }
+        }
+    }
+
+
+    async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.state().listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.state().listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established.get() == 1 {
+                    self.state().connected.insert(peer_id);
+                    emit(&self.events, NetEvent::Connected(peer_id)).await;
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.state().connected.remove(&peer_id);
+                    emit(&self.events, NetEvent::Disconnected(peer_id)).await;
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!("incoming connection refused: {error}");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, "dial failed: {error}");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                message,
+                ..
+            })) => {
+                let Some(source) = message.source else {
+                    return;
+                };
+                emit(&self.events, NetEvent::Gossip {
+                    source,
+                    topic: message.topic.into_string(),
+                    data: message.data,
+                })
+                .await;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr(ev).await,
+            _ => {}
+        }
+    }
+
+    async fn on_rr(&mut self, ev: request_response::Event<Request, Response>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    emit(&self.events, NetEvent::InboundRequest {
+                        peer,
+                        request,
+                        channel,
+                    })
+                    .await;
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "inbound request failed: {error}");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+/// Hand an event to the controller. Bounded: a slow controller applies back-pressure to the
+/// swarm rather than growing memory without limit.
+async fn emit(events: &mpsc::Sender<NetEvent>, ev: NetEvent) {
+    let _ = events.send(ev).await;
+}

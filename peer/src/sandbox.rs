@@ -1,0 +1,142 @@
+//! `uyuni-cluster sandbox`: a local cluster for newcomers, with embedded defaults.
+//!
+//! Starts `peers_per_zone` peers in each of two zones (`dc1`, a data centre, and `store1`, a
+//! retail store) as child processes of this binary, all on loopback, joins them, registers a
+//! few demo systems, prints where to look, and stops everything on Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+use peer::client::Client;
+
+const ZONES: [&str; 2] = ["dc1", "store1"];
+
+struct Peer {
+    name: String,
+    http: String,
+    child: Child,
+}
+
+fn start_peer(
+    dir: &Path,
+    name: &str,
+    zone: &str,
+    http_port: u16,
+    join: Option<&str>,
+) -> anyhow::Result<(Peer, serde_json::Value)> {
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("peer")
+        .args(["--name", name, "--zone", zone])
+        .arg("--data-dir")
+        .arg(dir.join("data").join(name))
+        .arg("--cluster-key")
+        .arg(dir.join("cluster.key"))
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if let Some(j) = join {
+        cmd.args(["--join", j]);
+    }
+    let mut child = cmd.spawn().with_context(|| format!("starting peer {name}"))?;
+    let stdout = child.stdout.take().context("peer stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let ready: serde_json::Value = serde_json::from_str(line.trim()).with_context(|| {
+        format!(
+            "peer {name} did not start; see {}",
+            logs.join(format!("{name}.log")).display()
+        )
+    })?;
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    let http = ready["http"].as_str().unwrap_or_default().to_string();
+    Ok((
+        Peer {
+            name: name.to_string(),
+            http,
+            child,
+        },
+        ready,
+    ))
+}
+
+/// Run the sandbox until Ctrl-C.
+pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::Result<()> {
+    if peers_per_zone == 0 {
+        bail!("--peers-per-zone must be at least 1");
+    }
+    std::fs::create_dir_all(dir)?;
+    let key = dir.join("cluster.key");
+    if !key.exists() {
+        peer::cluster_key::generate(&key)?;
+    }
+    let mut peers: Vec<Peer> = Vec::new();
+    let mut join: Option<String> = None;
+    let mut port = base_port;
+    for zone in ZONES {
+        for i in 1..=peers_per_zone {
+            let name = format!("{zone}-peer{i}");
+            let (p, ready) = match start_peer(dir, &name, zone, port, join.as_deref()) {
+                Ok(v) => v,
+                Err(e) => {
+                    stop(&mut peers);
+                    return Err(e);
+                }
+            };
+            if join.is_none() {
+                let addr = ready["p2p"][0].as_str().unwrap_or_default();
+                let id = ready["peer_id"].as_str().unwrap_or_default();
+                join = Some(format!("{addr}/p2p/{id}"));
+            }
+            peers.push(p);
+            port += 1;
+        }
+    }
+    let first = format!("http://{}", peers[0].http);
+    let client = Client::new(&first);
+    for i in 1..=6 {
+        let fp = format!("sandbox:{i:02}:{}", "ab:cd:ef:01:23:45:67:89");
+        let body = serde_json::json!({
+            "fingerprint": fp,
+            "minion_id": format!("minion{i}.sandbox.example"),
+            "hostname": format!("minion{i}.sandbox.example"),
+            "public_key": "",
+        });
+        let _: serde_json::Value = client.post("/system/register", &body)?;
+        if i % 2 == 0 {
+            let _: serde_json::Value = client.post(&format!("/systems/{fp}/accept"), &serde_json::json!({}))?;
+        }
+    }
+    println!("\nUyuni cluster sandbox: {} peers in zones {}", peers.len(), ZONES.join(", "));
+    for p in &peers {
+        println!("  {:<16} http://{}", p.name, p.http);
+    }
+    println!("\nTry:");
+    println!("  uyuni-cluster members --peer {first}");
+    println!("  uyuni-cluster systems list --peer http://{}", peers[peers.len() - 1].http);
+    println!("  curl {first}/cluster/status");
+    println!("Logs: {}   Data: {}", dir.join("logs").display(), dir.join("data").display());
+    println!("Ctrl-C stops the sandbox (data is kept for the next start).");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(tokio::signal::ctrl_c())?;
+    stop(&mut peers);
+    Ok(())
+}
+
+fn stop(peers: &mut [Peer]) {
+    for p in peers.iter_mut() {
+        // SIGTERM: a planned leave.
+        let _ = Command::new("kill").arg(p.child.id().to_string()).status();
+    }
+    for p in peers.iter_mut() {
+        let _ = p.child.wait();
+    }
+}
