@@ -27,7 +27,11 @@ fn dir_size(p: &std::path::Path) -> u64 {
             Ok(m) => m,
             Err(_) => continue,
         };
-        total += if md.is_dir() { dir_size(&e.path()) } else { md.len() };
+        total += if md.is_dir() {
+            dir_size(&e.path())
+        } else {
+            md.len()
+        };
     }
     total
 }
@@ -59,7 +63,11 @@ pub fn system(rng: &mut impl Rng, i: u64) -> Record {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let n: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let n: u64 = args
+        .get(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir()?;
     let dir = args
         .get(2)
@@ -72,7 +80,9 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let mut i = 0;
     while i < n {
-        let recs: Vec<Record> = (i..(i + batch).min(n)).map(|j| system(&mut rng, j)).collect();
+        let recs: Vec<Record> = (i..(i + batch).min(n))
+            .map(|j| system(&mut rng, j))
+            .collect();
         store.put_batch(&recs)?;
         i += batch;
     }
@@ -93,7 +103,9 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let edits = 10_000u64;
     for k in 0..edits / 100 {
-        let recs: Vec<Record> = (0..100).map(|j| system(&mut rng2, n + k * 100 + j)).collect();
+        let recs: Vec<Record> = (0..100)
+            .map(|j| system(&mut rng2, n + k * 100 + j))
+            .collect();
         store.put_batch(&recs)?;
     }
     let edit_s = t.elapsed().as_secs_f64();
@@ -101,13 +113,32 @@ fn main() -> anyhow::Result<()> {
     let stats = store.stats();
     println!("records                 {}", stats.records);
     println!("shards                  {}", stats.shard_count);
-    println!("write rate              {:.0} records/s (batches of {batch}, one fsync each)", n as f64 / write_s);
-    println!("rss after writes        {:.0} MiB (baseline {:.0} MiB)", rss_written, rss0);
+    println!(
+        "write rate              {:.0} records/s (batches of {batch}, one fsync each)",
+        n as f64 / write_s
+    );
+    println!(
+        "rss after writes        {:.0} MiB (baseline {:.0} MiB)",
+        rss_written, rss0
+    );
     println!("compaction              {:.2} s", compact_s);
-    println!("size on disk            {:.1} MiB ({:.0} B/record)", disk as f64 / 1048576.0, disk as f64 / n as f64);
-    println!("cold load               {:.2} s ({} snapshots)", load_s, report.snapshots_loaded);
-    println!("rss after cold load     {:.0} MiB (fresh process would be ~this minus the writer's heap)", rss_loaded);
-    println!("edits on loaded store   {:.0} records/s ({edits} records)", edits as f64 / edit_s);
+    println!(
+        "size on disk            {:.1} MiB ({:.0} B/record)",
+        disk as f64 / 1048576.0,
+        disk as f64 / n as f64
+    );
+    println!(
+        "cold load               {:.2} s ({} snapshots)",
+        load_s, report.snapshots_loaded
+    );
+    println!(
+        "rss after cold load     {:.0} MiB (fresh process would be ~this minus the writer's heap)",
+        rss_loaded
+    );
+    println!(
+        "edits on loaded store   {:.0} records/s ({edits} records)",
+        edits as f64 / edit_s
+    );
     println!("rss after edits         {:.0} MiB", rss_edited);
     Ok(())
 }

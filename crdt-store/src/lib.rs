@@ -43,7 +43,9 @@ mod wal;
 
 pub use error::StoreError;
 pub use query::SystemFilter;
-pub use record::{NodeRecord, Record, RecordKind, SystemRecord, SystemStatus, ZoneRecord, system_key};
+pub use record::{
+    NodeRecord, Record, RecordKind, SystemRecord, SystemStatus, ZoneRecord, system_key,
+};
 pub use shard::{ShardId, shard_of};
 pub use store::{ChangeEvent, Digest, OpenReport, Store, StoreOptions, StoreStats};
 pub use sync::SyncSession;

@@ -1,6 +1,8 @@
 //! One shard: a small automerge document holding the records whose key hashes to it.
 
-use automerge::{ActorId, AutoCommit, ChangeHash, ROOT, ReadDoc, ScalarValue, transaction::Transactable};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ROOT, ReadDoc, ScalarValue, transaction::Transactable,
+};
 
 use crate::error::StoreError;
 
@@ -57,10 +59,8 @@ impl Shard {
     }
 
     pub(crate) fn load(id: ShardId, bytes: &[u8], actor: ActorId) -> Result<Self, StoreError> {
-        let doc = AutoCommit::load(bytes).map_err(|source| StoreError::Automerge {
-            shard: id,
-            source,
-        })?;
+        let doc = AutoCommit::load(bytes)
+            .map_err(|source| StoreError::Automerge { shard: id, source })?;
         let mut s = Self {
             id,
             doc: doc.with_actor(actor),

@@ -552,7 +552,13 @@ impl Store {
 
     /// Heads of a shard (32-byte change hashes), announced along with a broadcast chunk.
     pub fn heads(&self, id: ShardId) -> Result<Vec<[u8; 32]>, StoreError> {
-        Ok(self.shard(id)?.doc.get_heads().into_iter().map(|h| h.0).collect())
+        Ok(self
+            .shard(id)?
+            .doc
+            .get_heads()
+            .into_iter()
+            .map(|h| h.0)
+            .collect())
     }
 
     /// Whether the WAL has grown past [`StoreOptions::compact_wal_bytes`].
@@ -620,15 +626,25 @@ fn damaged(
     report: &mut OpenReport,
 ) -> Result<Shard, StoreError> {
     let aside = snapshot::quarantine(dir, id)?;
-    tracing::error!(shard = id, "corrupt snapshot moved to {}: {err}", aside.display());
-    report.issues.push(format!("{err}; moved to {}", aside.display()));
+    tracing::error!(
+        shard = id,
+        "corrupt snapshot moved to {}: {err}",
+        aside.display()
+    );
+    report
+        .issues
+        .push(format!("{err}; moved to {}", aside.display()));
     report.damaged_shards.push(id);
     let mut s = Shard::new(id, actor.clone());
     s.damaged = true;
     Ok(s)
 }
 
-fn collect_changed_keys(shard: &mut Shard, before: &[automerge::ChangeHash], out: &mut Vec<String>) {
+fn collect_changed_keys(
+    shard: &mut Shard,
+    before: &[automerge::ChangeHash],
+    out: &mut Vec<String>,
+) {
     let after = shard.doc.get_heads();
     for patch in shard.doc.diff(before, &after) {
         match patch.action {

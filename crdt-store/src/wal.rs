@@ -89,18 +89,27 @@ fn parse_frames(buf: &[u8]) -> (Vec<Frame>, Option<(u64, String, bool)>) {
         let word = |i: usize| u32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
         let (len, crc, shard) = (word(0), word(4), word(8));
         if len > MAX_FRAME {
-            return (frames, Some((off as u64, format!("frame length {len} too large"), false)));
+            return (
+                frames,
+                Some((off as u64, format!("frame length {len} too large"), false)),
+            );
         }
         let end = HEADER + len as usize;
         if rest.len() < end {
-            return (frames, Some((off as u64, "torn frame payload".into(), true)));
+            return (
+                frames,
+                Some((off as u64, "torn frame payload".into(), true)),
+            );
         }
         let payload = &rest[HEADER..end];
         let mut h = crc32fast::Hasher::new();
         h.update(&shard.to_le_bytes());
         h.update(payload);
         if h.finalize() != crc {
-            return (frames, Some((off as u64, "checksum mismatch".into(), false)));
+            return (
+                frames,
+                Some((off as u64, "checksum mismatch".into(), false)),
+            );
         }
         frames.push(Frame {
             shard,

@@ -1,1 +1,14 @@
-//! placeholder
+//! # netsim-tests — the multi-node test bed
+//!
+//! - [`linkemu`]: a user-space link emulator. Every peer-to-peer connection of a test cluster
+//!   passes through it (peers advertise, per dialer zone, an emulator port instead of their own),
+//!   so a test can cut zones apart — packets really stop: live connections are severed and new
+//!   ones are black-holed — and add latency. This kernel has no `netem`, so latency and loss
+//!   for later scenarios come from here too.
+//! - [`harness`]: starts real `uyuni-cluster` processes (ports bound to 0, temporary data
+//!   dirs), kills (`SIGKILL`), stops (`SIGTERM`) and restarts them, and polls conditions.
+//!
+//! Scenarios live in `tests/`, benchmarks in `examples/`.
+
+pub mod harness;
+pub mod linkemu;

@@ -182,6 +182,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -190,7 +191,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen { out } => {
             let key = peer::cluster_key::generate(&out)?;
-            println!("wrote cluster key {} (fingerprint {})", out.display(), key.fingerprint());
+            println!(
+                "wrote cluster key {} (fingerprint {})",
+                out.display(),
+                key.fingerprint()
+            );
             Ok(())
         }
         Command::Peer(args) => {
@@ -243,7 +248,10 @@ fn members(t: &Target) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!("{:<20} {:<12} {:<8} {:<8} {:>9}  PEER ID", "NAME", "ZONE", "STATUS", "ROLE", "LAST(ms)");
+    println!(
+        "{:<20} {:<12} {:<8} {:<8} {:>9}  PEER ID",
+        "NAME", "ZONE", "STATUS", "ROLE", "LAST(ms)"
+    );
     for m in list {
         println!(
             "{:<20} {:<12} {:<8} {:<8} {:>9}  {}{}",
@@ -266,7 +274,10 @@ fn print_systems(list: &[SystemRecord], json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("{:<40} {:<28} {:<10} {:<12} {:<10}", "FINGERPRINT", "MINION ID", "STATUS", "NODE", "ZONE");
+    println!(
+        "{:<40} {:<28} {:<10} {:<12} {:<10}",
+        "FINGERPRINT", "MINION ID", "STATUS", "NODE", "ZONE"
+    );
     for s in list {
         let fp = if s.fingerprint.len() > 40 {
             format!("{}…", &s.fingerprint[..39])
@@ -343,8 +354,8 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
             fingerprint,
             target,
         } => {
-            let s: SystemRecord = Client::new(&target.peer)
-                .get(&format!("/systems/{}", urlencode(&fingerprint)))?;
+            let s: SystemRecord =
+                Client::new(&target.peer).get(&format!("/systems/{}", urlencode(&fingerprint)))?;
             show(&s, target.json)
         }
         SystemsCommand::Accept {

@@ -238,13 +238,18 @@ impl PeerConfig {
             return bad("node and zone names must be non-empty and contain no '/'".into());
         }
         if self.store.shard_count == 0 || self.store.shard_count > 65_536 {
-            return bad(format!("store.shard_count {} not in 1..=65536", self.store.shard_count));
+            return bad(format!(
+                "store.shard_count {} not in 1..=65536",
+                self.store.shard_count
+            ));
         }
         if self.membership.heartbeat_interval.is_zero() {
             return bad("membership.heartbeat_interval_ms must be > 0".into());
         }
         if self.replication.shards_per_request == 0 || self.replication.max_concurrent_syncs == 0 {
-            return bad("replication.shards_per_request and max_concurrent_syncs must be > 0".into());
+            return bad(
+                "replication.shards_per_request and max_concurrent_syncs must be > 0".into(),
+            );
         }
         Ok(())
     }
@@ -268,6 +273,9 @@ mod tests {
         assert_eq!(c.membership.heartbeat_interval, Duration::from_millis(200));
         assert_eq!(c.membership.lan.suspicion_timeout, Duration::from_secs(1));
         assert!(toml::from_str::<PeerConfig>("nmae = \"typo\"").is_err());
-        assert!(PeerConfig::default().validate().is_err(), "name is required");
+        assert!(
+            PeerConfig::default().validate().is_err(),
+            "name is required"
+        );
     }
 }

@@ -155,7 +155,9 @@ pub struct RegisterBody {
 
 fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
     if fp.is_empty() || fp.len() > 256 || fp.chars().any(|c| c.is_whitespace() || c == '/') {
-        return Err(bad("fingerprint must be 1-256 characters without spaces or '/'"));
+        return Err(bad(
+            "fingerprint must be 1-256 characters without spaces or '/'",
+        ));
     }
     Ok(())
 }
@@ -237,8 +239,13 @@ pub struct ListQuery {
 }
 
 fn split(s: Option<String>) -> Vec<String> {
-    s.map(|s| s.split(',').filter(|t| !t.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+    s.map(|s| {
+        s.split(',')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 async fn list_systems(
@@ -280,7 +287,10 @@ async fn accept(
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))?;
     if rec.banned {
-        return Err(ApiError(StatusCode::CONFLICT, format!("system {fp} is banned")));
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("system {fp} is banned"),
+        ));
     }
     if rec.status == SystemStatus::New {
         rec.status = SystemStatus::Onboarded;

@@ -43,10 +43,12 @@ pub fn load_or_create(dir: &Path) -> Result<Keypair, IdentityError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(io)?;
             let key = Keypair::generate_ed25519();
-            let bytes = key.to_protobuf_encoding().map_err(|e| IdentityError::Corrupt {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?;
+            let bytes = key
+                .to_protobuf_encoding()
+                .map_err(|e| IdentityError::Corrupt {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })?;
             let tmp = path.with_extension("key.tmp");
             std::fs::write(&tmp, bytes)
                 .and_then(|()| std::fs::File::open(&tmp)?.sync_all())

@@ -191,7 +191,12 @@ pub struct Membership {
 
 impl Membership {
     /// An empty table for the peer `my_peer_id` in `my_zone`.
-    pub fn new(my_peer_id: String, my_zone: String, lan: DetectorConfig, wan: DetectorConfig) -> Self {
+    pub fn new(
+        my_peer_id: String,
+        my_zone: String,
+        lan: DetectorConfig,
+        wan: DetectorConfig,
+    ) -> Self {
         Self {
             my_peer_id,
             my_zone,
@@ -229,7 +234,12 @@ impl Membership {
     }
 
     /// A heartbeat published by `peer_id` (the authenticated gossip source) arrived.
-    pub fn on_heartbeat(&mut self, peer_id: &str, hb: Heartbeat, now: Instant) -> Vec<MembershipEvent> {
+    pub fn on_heartbeat(
+        &mut self,
+        peer_id: &str,
+        hb: Heartbeat,
+        now: Instant,
+    ) -> Vec<MembershipEvent> {
         if peer_id == self.my_peer_id {
             return Vec::new();
         }
@@ -364,7 +374,12 @@ mod tests {
     }
 
     fn table() -> Membership {
-        Membership::new("me".into(), "z1".into(), DetectorConfig::lan(), DetectorConfig::wan())
+        Membership::new(
+            "me".into(),
+            "z1".into(),
+            DetectorConfig::lan(),
+            DetectorConfig::wan(),
+        )
     }
 
     fn status(m: &Membership, p: &str) -> MemberStatus {
@@ -377,7 +392,14 @@ mod tests {
         let s = Duration::from_secs;
         let mut m = table();
         let ev = m.on_heartbeat("a", hb("a", "z1", 1, 1), t0);
-        assert!(matches!(&ev[0], MembershipEvent::Status { from: None, to: MemberStatus::Alive, .. }));
+        assert!(matches!(
+            &ev[0],
+            MembershipEvent::Status {
+                from: None,
+                to: MemberStatus::Alive,
+                ..
+            }
+        ));
         for i in 2..=10 {
             m.on_heartbeat("a", hb("a", "z1", 1, i), t0 + s(i - 1));
         }
@@ -387,7 +409,11 @@ mod tests {
         m.tick(last + s(8));
         assert_eq!(status(&m, "a"), MemberStatus::Suspect);
         m.tick(last + s(17));
-        assert_eq!(status(&m, "a"), MemberStatus::Suspect, "suspicion timeout 10 s not over");
+        assert_eq!(
+            status(&m, "a"),
+            MemberStatus::Suspect,
+            "suspicion timeout 10 s not over"
+        );
         m.tick(last + s(18));
         assert_eq!(status(&m, "a"), MemberStatus::Down);
         // A restart (newer incarnation) brings it back.
@@ -402,7 +428,11 @@ mod tests {
         let mut m = table();
         m.on_heartbeat("b", hb("b", "z2", 1, 1), t0);
         m.tick(t0 + s(11));
-        assert_eq!(status(&m, "b"), MemberStatus::Alive, "WAN phi threshold is 12");
+        assert_eq!(
+            status(&m, "b"),
+            MemberStatus::Alive,
+            "WAN phi threshold is 12"
+        );
         m.tick(t0 + s(12));
         assert_eq!(status(&m, "b"), MemberStatus::Suspect);
         m.tick(t0 + s(60));
@@ -422,7 +452,11 @@ mod tests {
         m.on_heartbeat("a", bye, t0 + s(1));
         assert_eq!(status(&m, "a"), MemberStatus::Left);
         m.tick(t0 + s(1000));
-        assert_eq!(status(&m, "a"), MemberStatus::Left, "a left member is never suspected");
+        assert_eq!(
+            status(&m, "a"),
+            MemberStatus::Left,
+            "a left member is never suspected"
+        );
         // A delayed heartbeat of the same life does not resurrect it.
         m.on_heartbeat("a", hb("a", "z1", 5, 1), t0 + s(1001));
         assert_eq!(status(&m, "a"), MemberStatus::Left);
@@ -450,7 +484,8 @@ mod tests {
             default: vec!["/ip4/1.1.1.1/tcp/1".into()],
             ..Default::default()
         };
-        a.per_zone.insert("store".into(), vec!["/ip4/127.0.0.9/tcp/9".into()]);
+        a.per_zone
+            .insert("store".into(), vec!["/ip4/127.0.0.9/tcp/9".into()]);
         assert_eq!(a.for_zone("store"), ["/ip4/127.0.0.9/tcp/9"]);
         assert_eq!(a.for_zone("dc"), ["/ip4/1.1.1.1/tcp/1"]);
     }

@@ -24,7 +24,9 @@ use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, Transport, identify, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, Transport, identify, noise, ping, tcp, yamux,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -209,7 +211,9 @@ impl NetClient {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, NetState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -225,53 +229,64 @@ fn build_swarm(
     let idle = cfg.idle_connection_timeout;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_other_transport(|key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-            let noise = noise::Config::new(key)?;
-            Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
-                .upgrade(upgrade::Version::V1Lazy)
-                .authenticate(noise)
-                .multiplex(yamux::Config::default())
-                .timeout(handshake_timeout))
-        })
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                let noise = noise::Config::new(key)?;
+                Ok(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+                        .upgrade(upgrade::Version::V1Lazy)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default())
+                        .timeout(handshake_timeout),
+                )
+            },
+        )
         .map_err(|e| NetError::Build(e.to_string()))?
-        .with_behaviour(|key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
-            let gs_cfg = gossipsub::ConfigBuilder::default()
-                .validation_mode(ValidationMode::Strict)
-                .heartbeat_interval(Duration::from_millis(500))
-                .max_transmit_size(256 * 1024)
-                // Dedupe by content, not by (source, seqno): re-publishing the same bytes is
-                // one message.
-                .message_id_fn(|m: &gossipsub::Message| {
-                    gossipsub::MessageId::from(&blake3::hash(&m.data).as_bytes()[..20])
+        .with_behaviour(
+            |key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+                let gs_cfg = gossipsub::ConfigBuilder::default()
+                    .validation_mode(ValidationMode::Strict)
+                    .heartbeat_interval(Duration::from_millis(500))
+                    .max_transmit_size(256 * 1024)
+                    // Dedupe by content, not by (source, seqno): re-publishing the same bytes is
+                    // one message.
+                    .message_id_fn(|m: &gossipsub::Message| {
+                        gossipsub::MessageId::from(&blake3::hash(&m.data).as_bytes()[..20])
+                    })
+                    .build()?;
+                let mut gossipsub =
+                    gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gs_cfg)?;
+                gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_MEMBERS))?;
+                gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_CHANGES))?;
+                let codec = request_response::cbor::codec::Codec::default()
+                    .set_request_size_maximum(max_msg)
+                    .set_response_size_maximum(max_msg);
+                let rr = request_response::Behaviour::with_codec(
+                    codec,
+                    [(
+                        StreamProtocol::new(wire::SYNC_PROTOCOL),
+                        ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(256),
+                );
+                // No address cache: peers are dialed only at the addresses membership announces
+                // (zone-specific ones included), never at whatever identify happened to observe.
+                let identify = identify::Behaviour::new(
+                    identify::Config::new("/uyuni-cluster/id/1".into(), key.public())
+                        .with_cache_size(0),
+                );
+                let ping = ping::Behaviour::new(ping::Config::new().with_interval(ping_interval));
+                Ok(Behaviour {
+                    gossipsub,
+                    rr,
+                    identify,
+                    ping,
                 })
-                .build()?;
-            let mut gossipsub =
-                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gs_cfg)?;
-            gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_MEMBERS))?;
-            gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_CHANGES))?;
-            let codec = request_response::cbor::codec::Codec::default()
-                .set_request_size_maximum(max_msg)
-                .set_response_size_maximum(max_msg);
-            let rr = request_response::Behaviour::with_codec(
-                codec,
-                [(StreamProtocol::new(wire::SYNC_PROTOCOL), ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(request_timeout)
-                    .with_max_concurrent_streams(256),
-            );
-            let identify = identify::Behaviour::new(identify::Config::new(
-                "/uyuni-cluster/id/1".into(),
-                key.public(),
-            ));
-            let ping = ping::Behaviour::new(ping::Config::new().with_interval(ping_interval));
-            Ok(Behaviour {
-                gossipsub,
-                rr,
-                identify,
-                ping,
-            })
-        })
+            },
+        )
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
@@ -289,7 +304,9 @@ pub struct EventLoop {
 
 impl std::fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLoop").field("pending", &self.pending.len()).finish()
+        f.debug_struct("EventLoop")
+            .field("pending", &self.pending.len())
+            .finish()
     }
 }
 
@@ -302,10 +319,12 @@ pub fn new(
 ) -> Result<(NetClient, mpsc::Receiver<NetEvent>, EventLoop), NetError> {
     let local = key.public().to_peer_id();
     let mut swarm = build_swarm(key, psk, cfg)?;
-    swarm.listen_on(listen.clone()).map_err(|e| NetError::Listen {
-        addr: listen.to_string(),
-        reason: e.to_string(),
-    })?;
+    swarm
+        .listen_on(listen.clone())
+        .map_err(|e| NetError::Listen {
+            addr: listen.to_string(),
+            reason: e.to_string(),
+        })?;
     let (tx, commands) = mpsc::channel(256);
     let (events_tx, events) = mpsc::channel(1024);
     let state = Arc::new(Mutex::new(NetState::default()));
@@ -328,7 +347,9 @@ pub fn new(
 
 impl EventLoop {
     fn state(&self) -> std::sync::MutexGuard<'_, NetState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Run until `cancel` fires.
@@ -401,7 +422,6 @@ impl EventLoop {
         }
     }
 
-
     async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -444,11 +464,14 @@ impl EventLoop {
                 let Some(source) = message.source else {
                     return;
                 };
-                emit(&self.events, NetEvent::Gossip {
-                    source,
-                    topic: message.topic.into_string(),
-                    data: message.data,
-                })
+                emit(
+                    &self.events,
+                    NetEvent::Gossip {
+                        source,
+                        topic: message.topic.into_string(),
+                        data: message.data,
+                    },
+                )
                 .await;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr(ev).await,
@@ -462,11 +485,14 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    emit(&self.events, NetEvent::InboundRequest {
-                        peer,
-                        request,
-                        channel,
-                    })
+                    emit(
+                        &self.events,
+                        NetEvent::InboundRequest {
+                            peer,
+                            request,
+                            channel,
+                        },
+                    )
                     .await;
                 }
                 request_response::Message::Response {

@@ -112,15 +112,18 @@ pub struct Shared {
 impl Shared {
     /// Lock the membership table (short critical sections only).
     pub fn members(&self) -> std::sync::MutexGuard<'_, Membership> {
-        self.members.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 fn parse_addr(s: &str) -> Result<Multiaddr, StartError> {
-    s.parse().map_err(|e: libp2p::multiaddr::Error| StartError::Address {
-        addr: s.to_string(),
-        reason: e.to_string(),
-    })
+    s.parse()
+        .map_err(|e: libp2p::multiaddr::Error| StartError::Address {
+            addr: s.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -137,7 +140,10 @@ fn advertised(cfg: &PeerConfig, listen: &[Multiaddr]) -> Result<AdvertisedAddrs,
         match entry.split_once('=') {
             Some((zone, addr)) => {
                 parse_addr(addr)?;
-                out.per_zone.entry(zone.to_string()).or_default().push(addr.to_string());
+                out.per_zone
+                    .entry(zone.to_string())
+                    .or_default()
+                    .push(addr.to_string());
             }
             None => {
                 parse_addr(entry)?;
@@ -159,6 +165,8 @@ pub struct Node {
     /// Where the HTTP API listens.
     pub http_addr: std::net::SocketAddr,
     cancel: CancellationToken,
+    net_cancel: CancellationToken,
+    controller: Option<tokio::task::JoinHandle<()>>,
     tasks: JoinSet<()>,
 }
 
@@ -178,12 +186,13 @@ impl Node {
             ..StoreOptions::default()
         };
         let store_dir = cfg.data_dir.join("store");
-        let (store, report) = tokio::task::spawn_blocking(move || Store::open(&store_dir, store_opts))
-            .await
-            .map_err(|e| StartError::Address {
-                addr: "store".into(),
-                reason: e.to_string(),
-            })??;
+        let (store, report) =
+            tokio::task::spawn_blocking(move || Store::open(&store_dir, store_opts))
+                .await
+                .map_err(|e| StartError::Address {
+                    addr: "store".into(),
+                    reason: e.to_string(),
+                })??;
         for issue in &report.issues {
             tracing::error!("store: {issue}");
         }
@@ -197,7 +206,10 @@ impl Node {
         let listen = parse_addr(&cfg.p2p_listen)?;
         let (net, events, event_loop) = net::new(key, psk, &listen, &cfg.network)?;
         let mut tasks = JoinSet::new();
-        tasks.spawn(event_loop.run(cancel.child_token()).instrument(span.clone()));
+        // The swarm outlives the controller on shutdown (the goodbye must still go out), so
+        // it has a token of its own, cancelled by `shutdown` once the controller is done.
+        let net_cancel = CancellationToken::new();
+        tasks.spawn(event_loop.run(net_cancel.clone()).instrument(span.clone()));
         // Wait for the swarm to bind, so a port of 0 is resolved before it is advertised.
         let deadline = Instant::now() + Duration::from_secs(10);
         while net.listen_addrs().is_empty() && Instant::now() < deadline {
@@ -211,10 +223,12 @@ impl Node {
                 addr: cfg.http_listen.clone(),
                 source,
             })?;
-        let http_addr = http_listener.local_addr().map_err(|source| StartError::Http {
-            addr: cfg.http_listen.clone(),
-            source,
-        })?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| StartError::Http {
+                addr: cfg.http_listen.clone(),
+                source,
+            })?;
 
         let me = Arc::new(SelfInfo {
             name: cfg.name.clone(),
@@ -267,12 +281,18 @@ impl Node {
             seq: 0,
             ae_round: 0,
         };
-        tasks.spawn(controller.run(events, cancel.child_token()).instrument(span.clone()));
+        let controller = tokio::spawn(
+            controller
+                .run(events, cancel.child_token())
+                .instrument(span.clone()),
+        );
         drop(_enter);
         Ok(Self {
             shared,
             http_addr,
             cancel,
+            net_cancel,
+            controller: Some(controller),
             tasks,
         })
     }
@@ -280,6 +300,12 @@ impl Node {
     /// Stop: announce the leave, stop every task and wait for them.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
+        if let Some(c) = self.controller.take()
+            && let Err(e) = c.await
+        {
+            tracing::error!("controller: {e}");
+        }
+        self.net_cancel.cancel();
         while let Some(res) = self.tasks.join_next().await {
             if let Err(e) = res
                 && e.is_panic()
@@ -291,8 +317,20 @@ impl Node {
 
     /// Wait until a task ends on its own (which only happens on failure or cancellation).
     pub async fn wait(&mut self) {
-        if let Some(Err(e)) = self.tasks.join_next().await {
-            tracing::error!("task ended: {e}");
+        let controller = async {
+            match self.controller.as_mut() {
+                Some(c) => {
+                    let res = c.await;
+                    self.controller = None;
+                    res
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(Err(e)) = self.tasks.join_next() => tracing::error!("task ended: {e}"),
+            Err(e) = controller => tracing::error!("controller ended: {e}"),
+            else => {}
         }
     }
 }
@@ -368,14 +406,25 @@ struct Controller {
 
 impl Controller {
     async fn run(mut self, mut events: mpsc::Receiver<NetEvent>, cancel: CancellationToken) {
-        self.join = self.cfg.join.iter().filter_map(|a| a.parse().ok()).collect();
+        self.join = self
+            .cfg
+            .join
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
         let hb_every = self.cfg.membership.heartbeat_interval;
         let mut hb_tick = tokio::time::interval(hb_every);
         let mut detect_tick = tokio::time::interval((hb_every / 4).max(Duration::from_millis(20)));
         let mut ae_tick = tokio::time::interval(self.cfg.replication.anti_entropy_interval);
         let mut dial_tick = tokio::time::interval(self.cfg.network.dial_interval);
         let mut compact_tick = tokio::time::interval(self.cfg.store.compact_check_interval);
-        for t in [&mut hb_tick, &mut detect_tick, &mut ae_tick, &mut dial_tick, &mut compact_tick] {
+        for t in [
+            &mut hb_tick,
+            &mut detect_tick,
+            &mut ae_tick,
+            &mut dial_tick,
+            &mut compact_tick,
+        ] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         let mut jobs: JoinSet<()> = JoinSet::new();
@@ -464,11 +513,21 @@ impl Controller {
                 };
                 match (topic.as_str(), msg) {
                     (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
-                        let evs =
-                            self.shared.members().on_heartbeat(&source.to_string(), hb, Instant::now());
+                        let evs = self.shared.members().on_heartbeat(
+                            &source.to_string(),
+                            hb,
+                            Instant::now(),
+                        );
                         log_events(&evs);
                     }
-                    (TOPIC_CHANGES, Gossip::Change { shard, heads, chunk }) => {
+                    (
+                        TOPIC_CHANGES,
+                        Gossip::Change {
+                            shard,
+                            heads,
+                            chunk,
+                        },
+                    ) => {
                         let repl = self.shared.repl.clone();
                         jobs.spawn(async move {
                             if repl.on_change(source, shard, heads, chunk).await

@@ -156,7 +156,11 @@ impl Replicator {
     /// Reconcile with `peer`: the given shards, or (with `None`) every shard whose digest
     /// differs. Returns the number of shards that changed locally. A session already running
     /// with the same peer makes this a no-op.
-    pub async fn sync_with(&self, peer: PeerId, shards: Option<Vec<ShardId>>) -> Result<usize, SyncError> {
+    pub async fn sync_with(
+        &self,
+        peer: PeerId,
+        shards: Option<Vec<ShardId>>,
+    ) -> Result<usize, SyncError> {
         if !lock(&self.inner.busy).insert(peer) {
             return Ok(0);
         }

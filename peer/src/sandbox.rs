@@ -44,7 +44,9 @@ fn start_peer(
     if let Some(j) = join {
         cmd.args(["--join", j]);
     }
-    let mut child = cmd.spawn().with_context(|| format!("starting peer {name}"))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting peer {name}"))?;
     let stdout = child.stdout.take().context("peer stdout")?;
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
@@ -112,21 +114,41 @@ pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::
         });
         let _: serde_json::Value = client.post("/system/register", &body)?;
         if i % 2 == 0 {
-            let _: serde_json::Value = client.post(&format!("/systems/{fp}/accept"), &serde_json::json!({}))?;
+            let _: serde_json::Value =
+                client.post(&format!("/systems/{fp}/accept"), &serde_json::json!({}))?;
         }
     }
-    println!("\nUyuni cluster sandbox: {} peers in zones {}", peers.len(), ZONES.join(", "));
+    println!(
+        "\nUyuni cluster sandbox: {} peers in zones {}",
+        peers.len(),
+        ZONES.join(", ")
+    );
     for p in &peers {
         println!("  {:<16} http://{}", p.name, p.http);
     }
     println!("\nTry:");
     println!("  uyuni-cluster members --peer {first}");
-    println!("  uyuni-cluster systems list --peer http://{}", peers[peers.len() - 1].http);
+    println!(
+        "  uyuni-cluster systems list --peer http://{}",
+        peers[peers.len() - 1].http
+    );
     println!("  curl {first}/cluster/status");
-    println!("Logs: {}   Data: {}", dir.join("logs").display(), dir.join("data").display());
+    println!(
+        "Logs: {}   Data: {}",
+        dir.join("logs").display(),
+        dir.join("data").display()
+    );
     println!("Ctrl-C stops the sandbox (data is kept for the next start).");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(tokio::signal::ctrl_c())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    })?;
     stop(&mut peers);
     Ok(())
 }

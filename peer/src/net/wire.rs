@@ -112,7 +112,11 @@ mod tests {
             chunk: vec![1, 2, 3],
         };
         match Gossip::decode(&g.encode()).expect("decode") {
-            Gossip::Change { shard, heads, chunk } => {
+            Gossip::Change {
+                shard,
+                heads,
+                chunk,
+            } => {
                 assert_eq!((shard, heads.len(), chunk), (7, 1, vec![1, 2, 3]));
             }
             other => panic!("unexpected {other:?}"),

@@ -1,0 +1,458 @@
+//! Start and drive a cluster of real `uyuni-cluster` processes.
+//!
+//! Each peer gets a temporary data dir, a config file with fast test timings, ports bound to
+//! 0 (learned from the ready line the peer prints), and one [`Link`] per zone in the
+//! [`LinkEmulator`], which it advertises as its address for dialers of that zone. All
+//! peer-to-peer traffic therefore crosses the emulator.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use crdt_store::SystemRecord;
+use peer::client::Client;
+use peer::http::MemberView;
+
+use crate::linkemu::{Link, LinkEmulator};
+
+/// Timings and sizes written into every peer's config.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Heartbeat interval (ms).
+    pub heartbeat_ms: u64,
+    /// Suspicion timeout, LAN and WAN (ms).
+    pub suspicion_ms: u64,
+    /// phi threshold, LAN and WAN.
+    pub phi: f64,
+    /// Anti-entropy interval (ms).
+    pub anti_entropy_ms: u64,
+    /// Shards per store.
+    pub shard_count: u32,
+    /// Compact when the WAL exceeds this many MiB (0: at every check).
+    pub compact_wal_mib: u64,
+    /// Route peer traffic through the link emulator (default true).
+    pub emulate_links: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 200,
+            suspicion_ms: 2000,
+            phi: 8.0,
+            anti_entropy_ms: 500,
+            shard_count: 64,
+            compact_wal_mib: 64,
+            emulate_links: true,
+        }
+    }
+}
+
+/// The `uyuni-cluster` binary: `$UYUNI_CLUSTER_BIN`, or built once with cargo.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("UYUNI_CLUSTER_BIN") {
+            return Ok(PathBuf::from(p));
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let release = cfg!(not(debug_assertions));
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root)
+            .args(["build", "-q", "-p", "peer", "--bin", "uyuni-cluster"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("cargo build of uyuni-cluster failed".into());
+        }
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("target"));
+        Ok(target
+            .join(if release { "release" } else { "debug" })
+            .join("uyuni-cluster"))
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// One peer process.
+#[derive(Debug)]
+pub struct PeerProc {
+    /// Node name.
+    pub name: String,
+    /// Zone.
+    pub zone: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// HTTP API base URL of the current process.
+    pub http: String,
+    /// Data dir (kept across restarts).
+    pub data_dir: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    /// Inbound links, one per zone of dialers.
+    links: Vec<Link>,
+}
+
+impl PeerProc {
+    /// A client of this peer's API.
+    pub fn client(&self) -> Client {
+        Client::new(&self.http)
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The link dialers of `zone` use to reach this peer.
+    pub fn link_for(&self, zone: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.from_zone == zone)
+    }
+
+    /// The peer's log so far (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// A running test cluster. Dropping it kills every peer.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The peers, in start order.
+    pub peers: Vec<PeerProc>,
+    /// The emulator all traffic passes through.
+    pub emu: LinkEmulator,
+    /// Zones, in first-seen order.
+    pub zones: Vec<String>,
+    /// The cluster key file.
+    pub key: PathBuf,
+    dir: tempfile::TempDir,
+    opts: Options,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in &mut self.peers {
+            if let Some(mut c) = p.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() {
+            for p in &self.peers {
+                eprintln!("---- log of {} ----\n{}", p.name, p.log_tail());
+            }
+        }
+    }
+}
+
+/// Poll `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_until(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match cond() {
+            Ok(true) => return Ok(start.elapsed()),
+            Ok(false) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Cluster {
+    /// Start peers `(name, zone)`; the first is the seed the others join through.
+    pub fn start(specs: &[(&str, &str)], opts: Options) -> anyhow::Result<Self> {
+        let bin = binary()?;
+        let dir = tempfile::tempdir()?;
+        let key = dir.path().join("cluster.key");
+        run_ok(Command::new(&bin).arg("keygen").arg("--out").arg(&key))?;
+        let mut zones: Vec<String> = Vec::new();
+        for (_, z) in specs {
+            if !zones.iter().any(|x| x == z) {
+                zones.push(z.to_string());
+            }
+        }
+        let mut cluster = Self {
+            peers: Vec::new(),
+            emu: LinkEmulator::new()?,
+            zones,
+            key,
+            dir,
+            opts,
+        };
+        for (name, zone) in specs {
+            cluster.add_peer(name, zone)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Add and start one more peer joining through the seed, with the cluster key (or another).
+    pub fn add_peer_with_key(
+        &mut self,
+        name: &str,
+        zone: &str,
+        key: &Path,
+    ) -> anyhow::Result<usize> {
+        let data_dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&data_dir)?;
+        let mut links = Vec::new();
+        let mut advertise = Vec::new();
+        if self.opts.emulate_links {
+            for z in &self.zones {
+                let l = self.emu.add_link(z, zone)?;
+                advertise.push(format!("\"{z}={}\"", l.multiaddr()));
+                links.push(l);
+            }
+        }
+        let join = match self.peers.first() {
+            Some(seed) => {
+                let addr = match seed.link_for(zone) {
+                    Some(l) => l.multiaddr(),
+                    None => seed_direct_addr(seed)?,
+                };
+                format!("\"{addr}/p2p/{}\"", seed.peer_id)
+            }
+            None => String::new(),
+        };
+        let o = &self.opts;
+        let config = data_dir.join("peer.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"name = "{name}"
+zone = "{zone}"
+data_dir = "{data}"
+cluster_key = "{key}"
+p2p_listen = "/ip4/127.0.0.1/tcp/0"
+http_listen = "127.0.0.1:0"
+join = [{join}]
+advertise = [{advertise}]
+[membership]
+heartbeat_interval_ms = {hb}
+[membership.lan]
+phi_threshold = {phi}
+suspicion_timeout_ms = {susp}
+window = 50
+[membership.wan]
+phi_threshold = {phi}
+suspicion_timeout_ms = {susp}
+window = 50
+[replication]
+anti_entropy_interval_ms = {ae}
+[network]
+dial_interval_ms = 300
+handshake_timeout_ms = 2000
+ping_interval_ms = 1000
+request_timeout_ms = 20000
+[store]
+shard_count = {shards}
+compact_wal_mib = {compact}
+compact_check_interval_ms = 200
+"#,
+                data = data_dir.display(),
+                key = key.display(),
+                advertise = advertise.join(", "),
+                hb = o.heartbeat_ms,
+                phi = o.phi,
+                susp = o.suspicion_ms,
+                ae = o.anti_entropy_ms,
+                shards = o.shard_count,
+                compact = o.compact_wal_mib,
+            ),
+        )?;
+        self.peers.push(PeerProc {
+            name: name.to_string(),
+            zone: zone.to_string(),
+            peer_id: String::new(),
+            http: String::new(),
+            log: data_dir.join("peer.log"),
+            data_dir,
+            config,
+            child: None,
+            links,
+        });
+        let i = self.peers.len() - 1;
+        self.launch(i)?;
+        Ok(i)
+    }
+
+    /// Add and start one more peer with the cluster key.
+    pub fn add_peer(&mut self, name: &str, zone: &str) -> anyhow::Result<usize> {
+        let key = self.key.clone();
+        self.add_peer_with_key(name, zone, &key)
+    }
+
+    fn launch(&mut self, i: usize) -> anyhow::Result<()> {
+        let bin = binary()?;
+        let p = &mut self.peers[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p.log)?;
+        let mut child = Command::new(bin)
+            .arg("peer")
+            .arg("--config")
+            .arg(&p.config)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,peer=debug".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            for _ in r.lines() {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) if !l.trim().is_empty() => l,
+            _ => {
+                let _ = child.kill();
+                bail!("peer {} did not become ready:\n{}", p.name, p.log_tail());
+            }
+        };
+        let ready: serde_json::Value = serde_json::from_str(line.trim())?;
+        p.peer_id = ready["peer_id"].as_str().context("peer_id")?.to_string();
+        p.http = format!("http://{}", ready["http"].as_str().context("http")?);
+        let p2p = ready["p2p"][0].as_str().context("p2p")?;
+        let port: u16 = p2p.rsplit('/').next().context("port")?.parse()?;
+        for l in &p.links {
+            l.set_target(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        p.child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9` peer `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.peers[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stop peer `i` with SIGTERM (a planned leave) and wait for it.
+    pub fn stop(&mut self, i: usize) -> anyhow::Result<()> {
+        if let Some(mut c) = self.peers[i].child.take() {
+            run_ok(Command::new("kill").arg(c.id().to_string()))?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Start peer `i` again on its data dir.
+    pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        self.launch(i)
+    }
+
+    /// Members as peer `i` sees them.
+    pub fn members(&self, i: usize) -> anyhow::Result<Vec<MemberView>> {
+        Ok(self.peers[i].client().get("/cluster/members")?)
+    }
+
+    /// Status of `name` as peer `i` sees it (None if unknown).
+    pub fn member_status(&self, i: usize, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .members(i)?
+            .into_iter()
+            .find(|m| m.name == name)
+            .map(|m| m.status))
+    }
+
+    /// Register a system through peer `i`.
+    pub fn register(
+        &self,
+        i: usize,
+        fingerprint: &str,
+        minion: &str,
+    ) -> anyhow::Result<SystemRecord> {
+        Ok(self.peers[i].client().post(
+            "/system/register",
+            &serde_json::json!({
+                "fingerprint": fingerprint,
+                "minion_id": minion,
+                "hostname": minion,
+                "public_key": "",
+            }),
+        )?)
+    }
+
+    /// All systems peer `i` holds.
+    pub fn systems(&self, i: usize) -> anyhow::Result<Vec<SystemRecord>> {
+        Ok(self.peers[i].client().get("/systems?limit=1000000")?)
+    }
+
+    /// One system on peer `i`.
+    pub fn system(&self, i: usize, fp: &str) -> anyhow::Result<Option<SystemRecord>> {
+        match self.peers[i].client().get(&format!("/systems/{fp}")) {
+            Ok(s) => Ok(Some(s)),
+            Err(peer::client::ClientError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `GET /cluster/status` of peer `i`.
+    pub fn status(&self, i: usize) -> anyhow::Result<serde_json::Value> {
+        Ok(self.peers[i].client().get("/cluster/status")?)
+    }
+
+    /// Root digest of peer `i`'s store.
+    pub fn root(&self, i: usize) -> anyhow::Result<String> {
+        Ok(self.status(i)?["store"]["root_digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// True when every running peer reports the same root digest.
+    pub fn converged(&self) -> anyhow::Result<bool> {
+        let roots: Vec<String> = (0..self.peers.len())
+            .filter(|&i| self.peers[i].is_running())
+            .map(|i| self.root(i))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(roots.windows(2).all(|w| w[0] == w[1]))
+    }
+
+    /// The cluster's temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn seed_direct_addr(seed: &PeerProc) -> anyhow::Result<String> {
+    let st: serde_json::Value = seed.client().get("/cluster/status")?;
+    Ok(st["p2p"][0].as_str().context("seed address")?.to_string())
+}
+
+fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}

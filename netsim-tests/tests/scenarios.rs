@@ -1,0 +1,330 @@
+//! Multi-node scenarios with real `uyuni-cluster` processes. Every wait polls a condition.
+
+use std::time::Duration;
+
+use netsim_tests::harness::{Cluster, Options, wait_until};
+
+const T: Duration = Duration::from_secs(60);
+
+fn all_alive(c: &Cluster, i: usize, n: usize) -> anyhow::Result<bool> {
+    let m = c.members(i)?;
+    Ok(m.len() == n && m.iter().all(|m| m.status == "alive"))
+}
+
+#[test]
+fn five_peers_form_a_cluster_and_writes_on_any_reach_all() -> anyhow::Result<()> {
+    let c = Cluster::start(
+        &[
+            ("a1", "za"),
+            ("a2", "za"),
+            ("a3", "za"),
+            ("b1", "zb"),
+            ("b2", "zb"),
+        ],
+        Options::default(),
+    )?;
+    for i in 0..5 {
+        wait_until(T, "every peer sees 5 alive members", || all_alive(&c, i, 5))?;
+    }
+    // Zones are reported as configured.
+    let m = c.members(0)?;
+    assert_eq!(m.iter().filter(|m| m.zone == "zb").count(), 2);
+    for i in 0..5 {
+        let rec = c.register(i, &format!("fp:{i}"), &format!("minion{i}"))?;
+        assert_eq!(rec.status.as_str(), "new");
+        assert_eq!(rec.zone.as_deref(), Some(c.peers[i].zone.as_str()));
+    }
+    for i in 0..5 {
+        wait_until(T, "all five systems on every peer", || {
+            Ok(c.systems(i)?
+                .iter()
+                .filter(|s| s.fingerprint.starts_with("fp:"))
+                .count()
+                == 5)
+        })?;
+    }
+    wait_until(T, "identical stores", || c.converged())?;
+    // accept on one peer, seen on another.
+    let _: serde_json::Value = c.peers[4]
+        .client()
+        .post("/systems/fp:1/accept", &serde_json::json!({}))?;
+    wait_until(T, "accept replicated", || {
+        Ok(c.system(0, "fp:1")?
+            .is_some_and(|s| s.status.as_str() == "onboarded"))
+    })?;
+    assert!(
+        c.emu.relayed_connections() > 0,
+        "traffic went through the link emulator"
+    );
+    Ok(())
+}
+
+#[test]
+fn killed_peer_is_detected_and_catches_up_after_restart() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[("n1", "z"), ("n2", "z"), ("n3", "z")], Options::default())?;
+    for i in 0..3 {
+        wait_until(T, "3 alive", || all_alive(&c, i, 3))?;
+    }
+    c.kill(2);
+    wait_until(T, "n3 suspected", || {
+        Ok(matches!(
+            c.member_status(0, "n3")?.as_deref(),
+            Some("suspect" | "down")
+        ))
+    })?;
+    wait_until(T, "n3 declared down", || {
+        Ok(c.member_status(1, "n3")?.as_deref() == Some("down"))
+    })?;
+    for k in 0..20 {
+        c.register(k % 2, &format!("while-down:{k}"), &format!("m{k}"))?;
+    }
+    c.restart(2)?;
+    wait_until(T, "n3 alive again", || {
+        Ok(c.member_status(0, "n3")?.as_deref() == Some("alive"))
+    })?;
+    wait_until(T, "n3 caught up", || {
+        Ok(c.systems(2)?
+            .iter()
+            .filter(|s| s.fingerprint.starts_with("while-down:"))
+            .count()
+            == 20)
+    })?;
+    wait_until(T, "identical stores", || c.converged())?;
+    Ok(())
+}
+
+#[test]
+fn planned_leave_is_left_not_down() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[("n1", "z"), ("n2", "z")], Options::default())?;
+    wait_until(T, "2 alive", || all_alive(&c, 0, 2))?;
+    c.stop(1)?;
+    wait_until(T, "n2 left", || {
+        Ok(c.member_status(0, "n2")?.as_deref() == Some("left"))
+    })?;
+    // Well past the suspicion timeout, it is still `left`, never `down`.
+    let hb = Duration::from_millis(Options::default().suspicion_ms * 2);
+    let t0 = std::time::Instant::now();
+    wait_until(T, "two suspicion timeouts elapse", || Ok(t0.elapsed() > hb))?;
+    assert_eq!(c.member_status(0, "n2")?.as_deref(), Some("left"));
+    Ok(())
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[("solo", "z")], Options::default())?;
+    let n = 40;
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let c = &c;
+                s.spawn(move || -> anyhow::Result<()> {
+                    for k in 0..n / 4 {
+                        c.register(0, &format!("acked:{t}:{k}"), "m")?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    c.kill(0);
+    c.restart(0)?;
+    let got = c
+        .systems(0)?
+        .iter()
+        .filter(|s| s.fingerprint.starts_with("acked:"))
+        .count();
+    assert_eq!(got, n, "every acknowledged write is there after kill -9");
+    Ok(())
+}
+
+#[test]
+fn partition_heals_to_identical_state_without_lost_writes() -> anyhow::Result<()> {
+    let c = Cluster::start(
+        &[
+            ("a1", "east"),
+            ("a2", "east"),
+            ("b1", "west"),
+            ("b2", "west"),
+        ],
+        Options::default(),
+    )?;
+    for i in 0..4 {
+        wait_until(T, "4 alive", || all_alive(&c, i, 4))?;
+    }
+    c.register(0, "shared", "before-partition")?;
+    wait_until(T, "shared everywhere", || c.converged())?;
+
+    c.emu.partition("east", "west");
+    // Packets really stop: each side sees the other fail.
+    wait_until(T, "east sees west down", || {
+        Ok(c.member_status(0, "b1")?.as_deref() == Some("down")
+            && c.member_status(1, "b2")?.as_deref() == Some("down"))
+    })?;
+    wait_until(T, "west sees east down", || {
+        Ok(c.member_status(2, "a1")?.as_deref() == Some("down"))
+    })?;
+    // Both sides keep writing, including to the same record.
+    for k in 0..10 {
+        c.register(k % 2, &format!("east:{k}"), "e")?;
+        c.register(2 + k % 2, &format!("west:{k}"), "w")?;
+    }
+    let _: serde_json::Value = c.peers[0]
+        .client()
+        .post("/systems/shared/accept", &serde_json::json!({}))?;
+    let _: serde_json::Value = c.peers[3]
+        .client()
+        .post("/systems/shared/ban", &serde_json::json!({}))?;
+    // Within a side, writes still flow.
+    wait_until(T, "east converged inside", || {
+        Ok(c.systems(1)?
+            .iter()
+            .filter(|s| s.fingerprint.starts_with("east:"))
+            .count()
+            == 10)
+    })?;
+    assert!(
+        c.systems(1)?
+            .iter()
+            .all(|s| !s.fingerprint.starts_with("west:")),
+        "nothing crossed the partition"
+    );
+
+    c.emu.heal("east", "west");
+    wait_until(T, "all four alive after heal", || {
+        Ok((0..4).all(|i| all_alive(&c, i, 4).unwrap_or(false)))
+    })?;
+    wait_until(T, "identical state after heal", || c.converged())?;
+    for i in 0..4 {
+        let sys = c.systems(i)?;
+        assert_eq!(
+            sys.iter()
+                .filter(|s| s.fingerprint.starts_with("east:"))
+                .count(),
+            10
+        );
+        assert_eq!(
+            sys.iter()
+                .filter(|s| s.fingerprint.starts_with("west:"))
+                .count(),
+            10
+        );
+    }
+    // The concurrent accept/ban resolved to the same winner everywhere.
+    let verdicts: Vec<String> = (0..4)
+        .map(|i| {
+            Ok(c.system(i, "shared")?
+                .map(|s| s.status.as_str().to_string())
+                .unwrap_or_default())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    assert!(verdicts.windows(2).all(|w| w[0] == w[1]), "{verdicts:?}");
+    Ok(())
+}
+
+#[test]
+fn peer_without_the_cluster_key_is_refused() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[("n1", "z"), ("n2", "z")], Options::default())?;
+    wait_until(T, "2 alive", || all_alive(&c, 0, 2))?;
+    c.register(0, "secret", "m")?;
+    let other_key = c.dir().join("other.key");
+    let out = std::process::Command::new(netsim_tests::harness::binary()?)
+        .arg("keygen")
+        .arg("--out")
+        .arg(&other_key)
+        .output()?;
+    assert!(out.status.success());
+    // The intruder and a legitimate newcomer start together and join the same way.
+    let intruder = c.add_peer_with_key("intruder", "z", &other_key)?;
+    let newcomer = c.add_peer("newcomer", "z")?;
+    wait_until(T, "the newcomer has joined and synced", || {
+        Ok(c.system(newcomer, "secret")?.is_some() && all_alive(&c, newcomer, 3)?)
+    })?;
+    // By then the intruder has tried for as long: it got nothing and nobody lists it.
+    assert!(
+        c.system(intruder, "secret")?.is_none(),
+        "intruder read cluster data"
+    );
+    assert_eq!(c.members(intruder)?.len(), 1, "intruder sees only itself");
+    for i in [0, 1, newcomer] {
+        assert!(c.members(i)?.iter().all(|m| m.name != "intruder"));
+    }
+    assert_eq!(c.status(intruder)?["connected_peers"], 0);
+    Ok(())
+}
+
+#[test]
+fn garbage_on_the_p2p_port_does_not_hurt() -> anyhow::Result<()> {
+    use std::io::Write;
+    let c = Cluster::start(&[("n1", "z"), ("n2", "z")], Options::default())?;
+    wait_until(T, "2 alive", || all_alive(&c, 0, 2))?;
+    let st = c.status(0)?;
+    let addr = st["p2p"][0].as_str().unwrap_or_default().to_string();
+    let port = addr.rsplit('/').next().unwrap_or_default();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
+        let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n\x00\xff garbage garbage");
+    }
+    c.register(1, "after-garbage", "m")?;
+    wait_until(T, "cluster still replicates", || {
+        Ok(c.system(0, "after-garbage")?.is_some())
+    })?;
+    assert!(all_alive(&c, 0, 2)?);
+    Ok(())
+}
+
+#[test]
+fn corrupt_snapshot_is_reported_and_refilled_from_peers() -> anyhow::Result<()> {
+    let opts = Options {
+        compact_wal_mib: 0,
+        ..Options::default()
+    };
+    let mut c = Cluster::start(&[("n1", "z"), ("n2", "z")], opts)?;
+    wait_until(T, "2 alive", || all_alive(&c, 0, 2))?;
+    for k in 0..30 {
+        c.register(0, &format!("snap:{k}"), "m")?;
+    }
+    wait_until(T, "replicated", || c.converged())?;
+    let shards = c.peers[1].data_dir.join("store").join("shards");
+    wait_until(T, "n2 compacted into snapshots", || {
+        let wal = c.status(1)?["store"]["wal_bytes"].as_u64().unwrap_or(1);
+        Ok(wal == 0 && std::fs::read_dir(&shards)?.count() > 5)
+    })?;
+    c.kill(1);
+    // Corrupt every snapshot of n2 (flip bytes in the middle).
+    for e in std::fs::read_dir(&shards)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "snap") {
+            let mut b = std::fs::read(&p)?;
+            let mid = b.len() / 2;
+            b[mid] ^= 0x5a;
+            std::fs::write(&p, b)?;
+        }
+    }
+    c.restart(1)?;
+    let st = c.status(1)?;
+    // Either still damaged or already refilled; the files were quarantined, not trusted.
+    let quarantined = std::fs::read_dir(&shards)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".corrupt"))
+        .count();
+    assert!(quarantined > 0, "corrupt snapshots are moved aside: {st}");
+    wait_until(T, "n2 refilled from n1", || {
+        let st = c.status(1)?;
+        Ok(c.converged()?
+            && st["store"]["damaged_shards"]
+                .as_array()
+                .is_some_and(|a| a.is_empty()))
+    })?;
+    assert_eq!(
+        c.systems(1)?
+            .iter()
+            .filter(|s| s.fingerprint.starts_with("snap:"))
+            .count(),
+        30
+    );
+    Ok(())
+}
