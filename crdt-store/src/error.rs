@@ -37,18 +37,18 @@ pub enum StoreError {
     Record {
         /// The record key.
         key: String,
-        /// The JSON error.
+        /// The codec's complaint.
         #[source]
-        source: serde_json::Error,
+        source: crate::record::CodecError,
     },
     /// Automerge rejected a change or a sync message.
     #[error("shard {shard}: automerge: {source}")]
     Automerge {
         /// The shard involved.
         shard: u32,
-        /// The automerge error.
+        /// The automerge error (boxed: it is large).
         #[source]
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     /// A sync message could not be decoded.
     #[error("shard {shard}: malformed sync message: {reason}")]
@@ -76,6 +76,13 @@ impl StoreError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn automerge(shard: u32, source: automerge::AutomergeError) -> Self {
+        Self::Automerge {
+            shard,
+            source: Box::new(source),
         }
     }
 

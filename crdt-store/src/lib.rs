@@ -44,7 +44,7 @@ mod wal;
 pub use error::StoreError;
 pub use query::SystemFilter;
 pub use record::{
-    NodeRecord, Record, RecordKind, SystemRecord, SystemStatus, ZoneRecord, system_key,
+    CodecError, NodeRecord, Record, RecordKind, SystemRecord, SystemStatus, ZoneRecord, system_key,
 };
 pub use shard::{ShardId, shard_of};
 pub use store::{ChangeEvent, Digest, OpenReport, Store, StoreOptions, StoreStats};

@@ -59,8 +59,7 @@ impl Shard {
     }
 
     pub(crate) fn load(id: ShardId, bytes: &[u8], actor: ActorId) -> Result<Self, StoreError> {
-        let doc = AutoCommit::load(bytes)
-            .map_err(|source| StoreError::Automerge { shard: id, source })?;
+        let doc = AutoCommit::load(bytes).map_err(|source| StoreError::automerge(id, source))?;
         let mut s = Self {
             id,
             doc: doc.with_actor(actor),
@@ -91,10 +90,7 @@ impl Shard {
         }
         self.doc
             .put(ROOT, key, ScalarValue::Bytes(value))
-            .map_err(|source| StoreError::Automerge {
-                shard: self.id,
-                source,
-            })?;
+            .map_err(|source| StoreError::automerge(self.id, source))?;
         Ok(true)
     }
 
@@ -104,10 +100,7 @@ impl Shard {
         }
         self.doc
             .delete(ROOT, key)
-            .map_err(|source| StoreError::Automerge {
-                shard: self.id,
-                source,
-            })?;
+            .map_err(|source| StoreError::automerge(self.id, source))?;
         Ok(true)
     }
 

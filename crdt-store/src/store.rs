@@ -501,7 +501,7 @@ impl Store {
                 .doc
                 .sync()
                 .receive_sync_message(state, msg)
-                .map_err(|source| StoreError::Automerge { shard: *id, source })?;
+                .map_err(|source| StoreError::automerge(*id, source))?;
             let chunk = shard.take_changes();
             if !chunk.is_empty() {
                 collect_changed_keys(&mut shard, &before, &mut keys);
@@ -529,7 +529,7 @@ impl Store {
             shard
                 .doc
                 .load_incremental(chunk)
-                .map_err(|source| StoreError::Automerge { shard: id, source })?;
+                .map_err(|source| StoreError::automerge(id, source))?;
             let frame = shard.take_changes();
             let mut keys = Vec::new();
             if !frame.is_empty() {

@@ -303,4 +303,30 @@ mod tests {
             .any(|e| e.file_name().to_string_lossy().ends_with(".corrupt"));
         assert!(corrupt, "the bad part is kept aside for inspection");
     }
+
+    #[test]
+    fn full_disk_is_a_typed_error_and_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _, _) = Wal::open(dir.path()).expect("open");
+        let good = std::mem::replace(
+            &mut wal.file,
+            OpenOptions::new()
+                .append(true)
+                .open("/dev/full")
+                .expect("/dev/full"),
+        );
+        let err = wal.append(&frames(2)).expect_err("disk full");
+        assert!(err.is_io(), "{err}");
+        assert!(err.to_string().contains("No space"), "{err}");
+        // The disk frees up: the next append writes the held frames first.
+        wal.file = good;
+        let mut one = Vec::new();
+        encode_frame(&mut one, 7, b"later");
+        wal.append(&one).expect("append");
+        drop(wal);
+        let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
+        assert!(issues.is_empty());
+        let shards: Vec<u32> = got.iter().map(|f| f.shard).collect();
+        assert_eq!(shards, vec![0, 1, 7]);
+    }
 }

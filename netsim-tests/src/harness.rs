@@ -109,6 +109,11 @@ impl PeerProc {
         Client::new(&self.http)
     }
 
+    /// Process id of the running process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -182,28 +187,38 @@ pub fn wait_until(
 impl Cluster {
     /// Start peers `(name, zone)`; the first is the seed the others join through.
     pub fn start(specs: &[(&str, &str)], opts: Options) -> anyhow::Result<Self> {
-        let bin = binary()?;
-        let dir = tempfile::tempdir()?;
-        let key = dir.path().join("cluster.key");
-        run_ok(Command::new(&bin).arg("keygen").arg("--out").arg(&key))?;
         let mut zones: Vec<String> = Vec::new();
         for (_, z) in specs {
             if !zones.iter().any(|x| x == z) {
                 zones.push(z.to_string());
             }
         }
-        let mut cluster = Self {
-            peers: Vec::new(),
-            emu: LinkEmulator::new()?,
-            zones,
-            key,
-            dir,
-            opts,
-        };
+        let mut cluster = Self::new(&zones, opts)?;
         for (name, zone) in specs {
             cluster.add_peer(name, zone)?;
         }
         Ok(cluster)
+    }
+
+    /// A cluster with no peer yet, for the given zones (add peers with [`Self::add_peer`]).
+    pub fn new(zones: &[String], opts: Options) -> anyhow::Result<Self> {
+        let bin = binary()?;
+        let dir = tempfile::tempdir()?;
+        let key = dir.path().join("cluster.key");
+        run_ok(Command::new(&bin).arg("keygen").arg("--out").arg(&key))?;
+        Ok(Self {
+            peers: Vec::new(),
+            emu: LinkEmulator::new()?,
+            zones: zones.to_vec(),
+            key,
+            dir,
+            opts,
+        })
+    }
+
+    /// The data dir the peer called `name` gets (exists once it is added).
+    pub fn data_dir_of(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     /// Add and start one more peer joining through the seed, with the cluster key (or another).
@@ -213,7 +228,7 @@ impl Cluster {
         zone: &str,
         key: &Path,
     ) -> anyhow::Result<usize> {
-        let data_dir = self.dir.path().join(name);
+        let data_dir = self.data_dir_of(name);
         std::fs::create_dir_all(&data_dir)?;
         let mut links = Vec::new();
         let mut advertise = Vec::new();

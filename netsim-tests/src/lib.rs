@@ -12,3 +12,4 @@
 
 pub mod harness;
 pub mod linkemu;
+pub mod workload;

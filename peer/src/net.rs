@@ -435,21 +435,17 @@ impl EventLoop {
                 peer_id,
                 num_established,
                 ..
-            } => {
-                if num_established.get() == 1 {
-                    self.state().connected.insert(peer_id);
-                    emit(&self.events, NetEvent::Connected(peer_id)).await;
-                }
+            } if num_established.get() == 1 => {
+                self.state().connected.insert(peer_id);
+                emit(&self.events, NetEvent::Connected(peer_id)).await;
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    self.state().connected.remove(&peer_id);
-                    emit(&self.events, NetEvent::Disconnected(peer_id)).await;
-                }
+                self.state().connected.remove(&peer_id);
+                emit(&self.events, NetEvent::Disconnected(peer_id)).await;
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!("incoming connection refused: {error}");

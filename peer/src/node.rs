@@ -584,7 +584,7 @@ impl Controller {
                 .filter(|p| connected.contains(p))
                 .collect();
             // Every fifth round, pick among all connected peers even if roots look equal.
-            if differing.is_empty() && self.ae_round % 5 == 0 {
+            if differing.is_empty() && self.ae_round.is_multiple_of(5) {
                 connected.iter().copied().collect()
             } else {
                 differing

@@ -1,0 +1,196 @@
+//! Property tests of the CRDT layer: random writes on random replicas, merged pairwise in any
+//! order (with restarts from disk in between), always end in the same state with no write lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crdt_store::{
+    Record, Store, StoreOptions, SyncSession, SystemFilter, SystemRecord, SystemStatus,
+};
+use proptest::prelude::*;
+
+const REPLICAS: usize = 3;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put { replica: usize, key: u8, value: u8 },
+    Sync { a: usize, b: usize },
+    Reopen { replica: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..REPLICAS, 0u8..12, 0u8..6).prop_map(|(replica, key, value)| Op::Put { replica, key, value }),
+        2 => (0..REPLICAS, 0..REPLICAS).prop_map(|(a, b)| Op::Sync { a, b }),
+        1 => (0..REPLICAS).prop_map(|replica| Op::Reopen { replica }),
+    ]
+}
+
+fn system(key: u8, value: u8) -> Record {
+    Record::System(SystemRecord {
+        fingerprint: format!("fp{key}"),
+        minion_id: format!("v{value}"),
+        hostname: String::new(),
+        status: SystemStatus::New,
+        banned: false,
+        node: None,
+        previous_node: None,
+        zone: None,
+        tags: BTreeSet::new(),
+        groups: BTreeSet::new(),
+        channels: BTreeSet::new(),
+        registered_at: 0,
+        updated_at: 0,
+    })
+}
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        shard_count: 4,
+        ..StoreOptions::default()
+    }
+}
+
+/// Run the sync protocol between two stores until neither has anything to say.
+fn sync_pair(a: &Store, b: &Store) {
+    let shards: Vec<u32> = (0..a.shard_count()).collect();
+    let (mut sa, mut sb) = (SyncSession::new(), SyncSession::new());
+    for _ in 0..64 {
+        let to_b = a.sync_generate(&mut sa, &shards).expect("generate a");
+        b.sync_receive(&mut sb, &to_b).expect("receive b");
+        let to_a = b.sync_generate(&mut sb, &shards).expect("generate b");
+        a.sync_receive(&mut sa, &to_a).expect("receive a");
+        if to_b.is_empty() && to_a.is_empty() {
+            return;
+        }
+    }
+    panic!("sync did not terminate");
+}
+
+fn contents(s: &Store) -> BTreeMap<String, String> {
+    s.systems(&SystemFilter::default())
+        .into_iter()
+        .map(|r| (r.fingerprint, r.minion_id))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_converge_in_any_merge_order(
+        ops in proptest::collection::vec(op(), 1..40),
+        order in Just((0..REPLICAS).flat_map(|a| (0..REPLICAS).map(move |b| (a, b))).collect::<Vec<_>>()).prop_shuffle(),
+    ) {
+        let dirs: Vec<tempfile::TempDir> = (0..REPLICAS).map(|_| tempfile::tempdir().expect("dir")).collect();
+        let mut stores: Vec<Store> = dirs.iter().map(|d| Store::open(d.path(), opts()).expect("open").0).collect();
+        let mut written: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for op in &ops {
+            match *op {
+                Op::Put { replica, key, value } => {
+                    stores[replica].put(&system(key, value)).expect("put");
+                    written.entry(format!("fp{key}")).or_default().insert(format!("v{value}"));
+                }
+                Op::Sync { a, b } if a != b => sync_pair(&stores[a], &stores[b]),
+                Op::Sync { .. } => {}
+                Op::Reopen { replica } => {
+                    let dir = stores[replica].dir().to_path_buf();
+                    let before = contents(&stores[replica]);
+                    stores[replica] = Store::open(&dir, opts()).expect("reopen").0;
+                    prop_assert_eq!(contents(&stores[replica]), before, "reopen lost data");
+                }
+            }
+        }
+        // Merge in the shuffled pair order, twice over (gossip reaches everyone eventually).
+        for _ in 0..2 {
+            for &(a, b) in &order {
+                if a != b {
+                    sync_pair(&stores[a], &stores[b]);
+                }
+            }
+        }
+        let first = contents(&stores[0]);
+        for s in &stores[1..] {
+            prop_assert_eq!(&contents(s), &first);
+            prop_assert_eq!(s.digest(), stores[0].digest());
+        }
+        // No write lost: every key written exists, with one of the values written to it.
+        prop_assert_eq!(first.len(), written.len());
+        for (k, v) in &first {
+            prop_assert!(written[k].contains(v), "{} = {} was never written", k, v);
+        }
+    }
+}
+
+#[test]
+fn broadcast_chunks_out_of_order_then_sync_converge() {
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a, _) = Store::open(da.path(), opts()).expect("open");
+    let (b, _) = Store::open(db.path(), opts()).expect("open");
+    // Three successive writes to one key: chunks 2 and 3 depend on 1.
+    let chunks: Vec<(u32, Vec<u8>)> = (0..3)
+        .flat_map(|v| a.put(&system(1, v)).expect("put"))
+        .collect();
+    let (shard, _) = chunks[0];
+    let heads = a.heads(shard).expect("heads");
+    // Deliver the last chunk first: the dependency is missing, so it is incomplete.
+    let complete = b.apply_remote(shard, &chunks[2].1, &heads).expect("apply");
+    assert!(!complete, "a missing dependency is reported");
+    sync_pair(&a, &b);
+    assert_eq!(contents(&a), contents(&b));
+    assert_eq!(a.digest(), b.digest());
+    assert_eq!(contents(&b)["fp1"], "v2");
+}
+
+#[test]
+fn sync_rejects_garbage_with_a_typed_error() {
+    let d = tempfile::tempdir().expect("dir");
+    let (s, _) = Store::open(d.path(), opts()).expect("open");
+    let mut sess = SyncSession::new();
+    let err = s
+        .sync_receive(&mut sess, &[(0, b"\x42garbage".to_vec())])
+        .expect_err("garbage");
+    assert!(err.to_string().contains("shard 0"), "{err}");
+    let err = s
+        .sync_receive(&mut sess, &[(99, Vec::new())])
+        .expect_err("no such shard");
+    assert!(
+        err.to_string().contains("no such shard") || err.to_string().contains("malformed"),
+        "{err}"
+    );
+    assert!(s.apply_remote(0, b"not automerge", &[]).is_err());
+}
+
+#[test]
+fn corrupt_snapshot_is_quarantined_not_fatal() {
+    let d = tempfile::tempdir().expect("dir");
+    {
+        let (s, _) = Store::open(d.path(), opts()).expect("open");
+        for k in 0..10 {
+            s.put(&system(k, 0)).expect("put");
+        }
+        s.compact().expect("compact");
+    }
+    let snap = std::fs::read_dir(d.path().join("shards"))
+        .expect("ls")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "snap"))
+        .expect("a snapshot");
+    std::fs::write(&snap, b"UCSNAP01truncated").expect("corrupt");
+    let (s, report) = Store::open(d.path(), opts()).expect("open despite corruption");
+    assert_eq!(report.damaged_shards.len(), 1, "{report:?}");
+    assert!(report.issues[0].contains("corrupt snapshot"), "{report:?}");
+    assert_eq!(s.stats().damaged_shards.len(), 1);
+    assert!(
+        contents(&s).len() < 10,
+        "the damaged shard's records are gone locally"
+    );
+    // A truncated metadata file is a clear error, not a panic.
+    std::fs::write(d.path().join("store.json"), b"{").expect("corrupt meta");
+    drop(s);
+    let err = Store::open(d.path(), opts()).expect_err("bad meta");
+    assert!(err.to_string().contains("store.json"), "{err}");
+}
