@@ -316,7 +316,7 @@ impl SystemWire {
 
 /// Parse `aa:bb:..` (lowercase hex pairs joined by colons) into bytes.
 fn canonical_fingerprint_bytes(fp: &str) -> Option<Vec<u8>> {
-    if fp.is_empty() || (fp.len() + 1) % 3 != 0 {
+    if fp.is_empty() || !(fp.len() + 1).is_multiple_of(3) {
         return None;
     }
     let mut out = Vec::with_capacity(fp.len().div_ceil(3));
