@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, then every test of the workspace
+# (unit, property, and the multi-node netsim scenarios that run real uyuni-cluster processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# Build the peer binary first: the netsim scenarios start it as real processes.
+cargo build --locked -p peer --bin uyuni-cluster
+cargo test --workspace --locked
