@@ -328,3 +328,69 @@ fn corrupt_snapshot_is_reported_and_refilled_from_peers() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// The CLI contract: `members` and `systems list|show|accept|ban` with `--json`.
+#[test]
+fn cli_contract_members_and_systems() -> anyhow::Result<()> {
+    let c = Cluster::start(&[("n1", "za"), ("n2", "zb")], Options::default())?;
+    wait_until(T, "2 alive", || all_alive(&c, 0, 2))?;
+    let bin = netsim_tests::harness::binary()?;
+    let run = |args: &[&str]| -> anyhow::Result<serde_json::Value> {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .args(["--peer", &c.peers[0].http, "--json"])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let members = run(&["members"])?;
+    let arr = members.as_array().expect("array");
+    assert_eq!(arr.len(), 2);
+    for m in arr {
+        for k in ["name", "zone", "status"] {
+            assert!(m.get(k).is_some(), "member lacks {k}: {m}");
+        }
+        assert_eq!(m["status"], "alive");
+    }
+    let fp = "12:ab:ef";
+    c.register(1, fp, "cli-minion")?;
+    wait_until(T, "replicated", || Ok(c.system(0, fp)?.is_some()))?;
+    let list = run(&["systems", "list", "--status", "new"])?;
+    let s = &list.as_array().expect("array")[0];
+    for k in ["fingerprint", "minion_id", "status", "node"] {
+        assert!(s.get(k).is_some(), "system lacks {k}: {s}");
+    }
+    assert_eq!(s["fingerprint"], fp);
+    assert_eq!(s["status"], "new");
+    assert_eq!(run(&["systems", "accept", fp])?["status"], "onboarded");
+    assert_eq!(run(&["systems", "show", fp])?["status"], "onboarded");
+    let banned = run(&["systems", "ban", fp])?;
+    assert_eq!(
+        (banned["status"].as_str(), banned["banned"].as_bool()),
+        (Some("deleted"), Some(true))
+    );
+    // A banned system that registers again stays banned; accept is refused.
+    assert_eq!(c.register(0, fp, "cli-minion")?.status.as_str(), "deleted");
+    let out = std::process::Command::new(&bin)
+        .args(["systems", "accept", fp, "--peer", &c.peers[0].http])
+        .output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("banned"));
+    // Table output has a header and the row.
+    let out = std::process::Command::new(&bin)
+        .args(["members", "--peer", &c.peers[0].http])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("NAME") && text.contains("n2"), "{text}");
+    // Malformed input to the API is a clear 400, not a crash.
+    let err = c.peers[0]
+        .client()
+        .post::<serde_json::Value>("/system/register", &serde_json::json!({"minion_id": 3}))
+        .expect_err("bad body");
+    assert!(err.to_string().contains("400"), "{err}");
+    Ok(())
+}

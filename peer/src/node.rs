@@ -451,7 +451,7 @@ impl Controller {
                 _ = compact_tick.tick() => {
                     let store = self.shared.store.clone();
                     if store.needs_compaction() {
-                        jobs.spawn(async move {
+                        spawn_job(&mut jobs, async move {
                             match tokio::task::spawn_blocking(move || store.compact()).await {
                                 Ok(Ok(n)) => tracing::info!(shards = n, "compacted"),
                                 Ok(Err(e)) => tracing::error!("compaction: {e}"),
@@ -490,7 +490,7 @@ impl Controller {
     fn heartbeat(&mut self, leaving: bool, jobs: &mut JoinSet<()>) {
         let msg = self.make_heartbeat(leaving).encode();
         let net = self.shared.net.clone();
-        jobs.spawn(async move {
+        spawn_job(jobs, async move {
             if let Err(e) = net.publish(TOPIC_MEMBERS, msg).await {
                 tracing::debug!("heartbeat: {e}");
             }
@@ -529,7 +529,7 @@ impl Controller {
                         },
                     ) => {
                         let repl = self.shared.repl.clone();
-                        jobs.spawn(async move {
+                        spawn_job(jobs, async move {
                             if repl.on_change(source, shard, heads, chunk).await
                                 && let Err(e) = repl.sync_with(source, Some(vec![shard])).await
                             {
@@ -546,7 +546,7 @@ impl Controller {
                 channel,
             } => {
                 let (repl, net) = (self.shared.repl.clone(), self.shared.net.clone());
-                jobs.spawn(async move {
+                spawn_job(jobs, async move {
                     let response = repl.serve(peer, request).await;
                     let _ = net.respond(channel, response).await;
                 });
@@ -555,7 +555,7 @@ impl Controller {
                 tracing::debug!(%peer, "connected");
                 // Catch up at once: this is how a restarted or partitioned peer converges.
                 let repl = self.shared.repl.clone();
-                jobs.spawn(async move {
+                spawn_job(jobs, async move {
                     if let Err(e) = repl.sync_with(peer, None).await {
                         tracing::debug!(%peer, "sync on connect: {e}");
                     }
@@ -592,7 +592,7 @@ impl Controller {
         };
         if let Some(&peer) = candidates.choose(&mut rand::rng()) {
             let repl = self.shared.repl.clone();
-            jobs.spawn(async move {
+            spawn_job(jobs, async move {
                 match repl.sync_with(peer, None).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(%peer, shards = n, "anti-entropy pulled changes"),
@@ -639,7 +639,7 @@ impl Controller {
             return;
         }
         let net = self.shared.net.clone();
-        jobs.spawn(async move {
+        spawn_job(jobs, async move {
             for (peer, addrs) in dials {
                 if net.dial(peer, addrs).await.is_err() {
                     return;
@@ -665,4 +665,9 @@ fn log_events(evs: &[MembershipEvent]) {
             "membership"
         );
     }
+}
+
+/// Spawn a controller job inside the current span (the node's), so its logs carry the node id.
+fn spawn_job(jobs: &mut JoinSet<()>, job: impl std::future::Future<Output = ()> + Send + 'static) {
+    jobs.spawn(job.in_current_span());
 }
