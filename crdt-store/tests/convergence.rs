@@ -194,3 +194,122 @@ fn corrupt_snapshot_is_quarantined_not_fatal() {
     let err = Store::open(d.path(), opts()).expect_err("bad meta");
     assert!(err.to_string().contains("store.json"), "{err}");
 }
+
+#[test]
+fn change_subscription_reports_local_and_remote_keys() {
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a, _) = Store::open(da.path(), opts()).expect("open");
+    let (b, _) = Store::open(db.path(), opts()).expect("open");
+    let mut la = a.subscribe();
+    let mut lb = b.subscribe();
+    a.put_batch(&[system(1, 0), system(2, 0)]).expect("put");
+    let ev = la.try_recv().expect("local event");
+    assert!(!ev.remote);
+    let mut keys = ev.keys.clone();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![crdt_store::system_key("fp1"), crdt_store::system_key("fp2")]
+    );
+    // Writing the same value again changes nothing and says nothing.
+    a.put(&system(1, 0)).expect("put");
+    assert!(la.try_recv().is_err());
+    sync_pair(&a, &b);
+    let mut remote = Vec::new();
+    while let Ok(ev) = lb.try_recv() {
+        assert!(ev.remote);
+        remote.extend(ev.keys);
+    }
+    remote.sort();
+    assert_eq!(
+        remote,
+        vec![crdt_store::system_key("fp1"), crdt_store::system_key("fp2")]
+    );
+}
+
+#[test]
+fn queries_filter_by_status_node_zone_tags_and_groups() {
+    let d = tempfile::tempdir().expect("dir");
+    let (s, _) = Store::open(d.path(), opts()).expect("open");
+    let mut recs = Vec::new();
+    for i in 0..20u8 {
+        let Record::System(mut r) = system(i, 0) else {
+            unreachable!()
+        };
+        r.status = if i % 2 == 0 {
+            SystemStatus::Onboarded
+        } else {
+            SystemStatus::New
+        };
+        r.node = Some(format!("node{}", i % 4));
+        r.zone = Some(format!("zone{}", i % 2));
+        if i % 5 == 0 {
+            r.tags.insert("db".into());
+        }
+        if i % 3 == 0 {
+            r.groups.insert("prod".into());
+            r.tags.insert("web".into());
+        }
+        recs.push(Record::System(r));
+    }
+    s.put_batch(&recs).expect("put");
+    let count = |f: SystemFilter| s.systems(&f).len();
+    assert_eq!(count(SystemFilter::default()), 20);
+    assert_eq!(
+        count(SystemFilter {
+            status: Some(SystemStatus::New),
+            ..Default::default()
+        }),
+        10
+    );
+    assert_eq!(
+        count(SystemFilter {
+            node: Some("node1".into()),
+            ..Default::default()
+        }),
+        5
+    );
+    assert_eq!(
+        count(SystemFilter {
+            zone: Some("zone0".into()),
+            ..Default::default()
+        }),
+        10
+    );
+    assert_eq!(
+        count(SystemFilter {
+            tags: vec!["db".into()],
+            ..Default::default()
+        }),
+        4
+    );
+    assert_eq!(
+        count(SystemFilter {
+            tags: vec!["db".into(), "web".into()],
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        count(SystemFilter {
+            groups: vec!["prod".into()],
+            ..Default::default()
+        }),
+        7
+    );
+    assert_eq!(
+        count(SystemFilter {
+            limit: Some(3),
+            ..Default::default()
+        }),
+        3
+    );
+    assert_eq!(
+        s.get_system("fp7").expect("get").map(|r| r.minion_id),
+        Some("v0".into())
+    );
+    assert_eq!(s.get_system("nope").expect("get"), None);
+}

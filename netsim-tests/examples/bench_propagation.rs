@@ -14,14 +14,7 @@ use netsim_tests::workload::percentile;
 use rand::{Rng, SeedableRng};
 
 fn run(n: usize, writes: usize) -> anyhow::Result<()> {
-    let opts = Options {
-        heartbeat_ms: 1000,
-        suspicion_ms: 10_000,
-        anti_entropy_ms: 2000,
-        shard_count: 1024,
-        emulate_links: false,
-        ..Options::default()
-    };
+    let opts = Options::production();
     let specs: Vec<(String, String)> = (0..n)
         .map(|i| (format!("p{i}"), format!("z{}", i % 2)))
         .collect();

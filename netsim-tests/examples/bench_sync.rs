@@ -19,14 +19,7 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let opts = Options {
-        heartbeat_ms: 1000,
-        suspicion_ms: 10_000,
-        anti_entropy_ms: 2000,
-        shard_count: 1024,
-        emulate_links: false,
-        ..Options::default()
-    };
+    let opts = Options::production();
     let mut c = Cluster::new(&["z".to_string()], opts)?;
     let store_dir = c.data_dir_of("loaded").join("store");
     let t = Instant::now();

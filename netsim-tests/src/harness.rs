@@ -52,6 +52,21 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Production timings (heartbeat 1 s, suspicion 10 s, anti-entropy 2 s, 1024 shards) and
+    /// direct connections: what the benchmarks measure.
+    pub fn production() -> Self {
+        Self {
+            heartbeat_ms: 1000,
+            suspicion_ms: 10_000,
+            anti_entropy_ms: 2000,
+            shard_count: 1024,
+            emulate_links: false,
+            ..Self::default()
+        }
+    }
+}
+
 /// The `uyuni-cluster` binary: `$UYUNI_CLUSTER_BIN`, or built once with cargo.
 pub fn binary() -> anyhow::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();

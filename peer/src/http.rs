@@ -272,9 +272,13 @@ async fn show_system(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    get_system(&s, &fp)
+    existing(&s, &fp).await.map(Json)
+}
+
+/// The system with this fingerprint, or a 404.
+async fn existing(s: &Shared, fp: &str) -> Result<SystemRecord, ApiError> {
+    get_system(s, fp)
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))
 }
 
@@ -283,9 +287,7 @@ async fn accept(
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
     let _w = s.write_lock.lock().await;
-    let mut rec = get_system(&s, &fp)
-        .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))?;
+    let mut rec = existing(&s, &fp).await?;
     if rec.banned {
         return Err(ApiError(
             StatusCode::CONFLICT,
@@ -305,9 +307,7 @@ async fn ban(
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
     let _w = s.write_lock.lock().await;
-    let mut rec = get_system(&s, &fp)
-        .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))?;
+    let mut rec = existing(&s, &fp).await?;
     if !rec.banned {
         rec.banned = true;
         rec.status = SystemStatus::Deleted;
