@@ -151,7 +151,7 @@ impl LinkEmulator {
         self.inner.changed.send_modify(|g| *g += 1);
     }
 
-    /// Delay every chunk relayed between `a` and `b` by `d`.
+    /// Delay every chunk relayed between `a` and `b` by `d` (live connections included).
     pub fn set_latency(&self, a: &str, b: &str, d: Duration) {
         self.inner.lock().latency.insert(pair(a, b), d);
     }
@@ -196,13 +196,12 @@ async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: Cancella
     };
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
-    let (token, latency) = {
+    let token = {
         let mut st = inner.lock();
         if st.cut.contains(&p) {
             return;
         }
-        let tok = st.live.entry(p.clone()).or_default().clone();
-        (tok, st.latency.get(&p).copied())
+        st.live.entry(p.clone()).or_default().clone()
     };
     inner
         .relayed
@@ -212,15 +211,18 @@ async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: Cancella
     tokio::select! {
         () = stop.cancelled() => {}
         () = token.cancelled() => {}
-        () = pump(ri, wo, latency) => {}
-        () = pump(ro, wi, latency) => {}
+        () = pump(ri, wo, &inner, &p) => {}
+        () = pump(ro, wi, &inner, &p) => {}
     }
 }
 
+/// Copy one direction; the pair's latency is read per chunk, so changing it affects live
+/// connections too.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    latency: Option<Duration>,
+    inner: &Inner,
+    p: &Pair,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -228,6 +230,7 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let latency = inner.lock().latency.get(p).copied();
         if let Some(d) = latency {
             tokio::time::sleep(d).await;
         }
@@ -281,5 +284,40 @@ mod tests {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
         ));
         assert_eq!(emu.relayed_connections(), 1);
+    }
+
+    #[test]
+    fn latency_applies_to_live_connections() {
+        let emu = LinkEmulator::new().expect("emu");
+        let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let link = emu.add_link("a", "b").expect("link");
+        link.set_target(server.local_addr().expect("addr"));
+        let echo = std::thread::spawn(move || {
+            let (mut s, _) = server.accept().expect("accept");
+            let mut buf = [0u8; 1];
+            while s.read_exact(&mut buf).is_ok() {
+                if s.write_all(&buf).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut c = std::net::TcpStream::connect(link.addr).expect("connect");
+        let mut rtt = || {
+            let t = std::time::Instant::now();
+            c.write_all(b"x").expect("write");
+            let mut buf = [0u8; 1];
+            c.read_exact(&mut buf).expect("read");
+            t.elapsed()
+        };
+        let before = rtt();
+        emu.set_latency("a", "b", Duration::from_millis(60));
+        let after = rtt();
+        assert!(
+            after >= Duration::from_millis(120),
+            "one delay each way: {after:?}"
+        );
+        assert!(before < Duration::from_millis(60), "{before:?}");
+        drop(c);
+        echo.join().expect("echo");
     }
 }

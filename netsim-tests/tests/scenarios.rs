@@ -394,3 +394,34 @@ fn cli_contract_members_and_systems() -> anyhow::Result<()> {
     assert!(err.to_string().contains("400"), "{err}");
     Ok(())
 }
+
+#[test]
+fn wan_latency_between_zones_still_converges() -> anyhow::Result<()> {
+    let c = Cluster::start(
+        &[("hq1", "hq"), ("hq2", "hq"), ("store1", "store")],
+        Options::default(),
+    )?;
+    // 80 ms on every chunk crossing the WAN: heartbeats arrive late but steadily.
+    c.emu.set_latency("hq", "store", Duration::from_millis(80));
+    for i in 0..3 {
+        wait_until(T, "3 alive", || all_alive(&c, i, 3))?;
+    }
+    for k in 0..10 {
+        c.register(k % 3, &format!("wan:{k}"), "m")?;
+    }
+    wait_until(T, "converged over the slow link", || {
+        Ok(c.converged()?
+            && c.systems(2)?
+                .iter()
+                .filter(|s| s.fingerprint.starts_with("wan:"))
+                .count()
+                == 10)
+    })?;
+    for i in 0..3 {
+        assert!(
+            all_alive(&c, i, 3)?,
+            "latency alone must not make anyone suspect"
+        );
+    }
+    Ok(())
+}
