@@ -4,7 +4,9 @@
 //! of one zone *to* one peer. Cutting a zone pair ([`LinkEmulator::partition`]) severs every
 //! live connection between the two zones and black-holes new ones (accepted, never answered,
 //! like a WAN outage); [`LinkEmulator::heal`] lets traffic through again. Latency is applied
-//! per zone pair, to every chunk relayed.
+//! per zone pair, to every chunk relayed. Loss is modelled the way an application over TCP
+//! sees it: a lost segment is retransmitted after a timeout, so with probability `p` a chunk
+//! is held for the retransmission timeout on top of the latency (seeded, reproducible).
 //!
 //! The emulator runs on its own tokio runtime, so tests using it can be plain synchronous code.
 
@@ -32,6 +34,9 @@ fn pair(a: &str, b: &str) -> Pair {
 struct State {
     cut: HashSet<Pair>,
     latency: HashMap<Pair, Duration>,
+    /// Loss probability and retransmission timeout per pair.
+    loss: HashMap<Pair, (f64, Duration)>,
+    seed: u64,
     /// Cancelled when the pair is cut: severs the pair's live connections.
     live: HashMap<Pair, CancellationToken>,
 }
@@ -156,6 +161,14 @@ impl LinkEmulator {
         self.inner.lock().latency.insert(pair(a, b), d);
     }
 
+    /// Lose each chunk between `a` and `b` with probability `p` (0..=1): it arrives one
+    /// retransmission timeout `rto` late, as over TCP. Randomness is seeded by `seed`.
+    pub fn set_loss(&self, a: &str, b: &str, p: f64, rto: Duration, seed: u64) {
+        let mut st = self.inner.lock();
+        st.loss.insert(pair(a, b), (p.clamp(0.0, 1.0), rto));
+        st.seed = seed;
+    }
+
     /// Connections relayed so far (a sanity figure for tests: traffic does pass through).
     pub fn relayed_connections(&self) -> u64 {
         self.inner
@@ -203,16 +216,17 @@ async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: Cancella
         }
         st.live.entry(p.clone()).or_default().clone()
     };
-    inner
+    let conn = inner
         .relayed
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = inner.lock().seed ^ conn.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let (ri, wi) = inbound.into_split();
     let (ro, wo) = outbound.into_split();
     tokio::select! {
         () = stop.cancelled() => {}
         () = token.cancelled() => {}
-        () = pump(ri, wo, &inner, &p) => {}
-        () = pump(ro, wi, &inner, &p) => {}
+        () = pump(ri, wo, &inner, &p, seed) => {}
+        () = pump(ro, wi, &inner, &p, seed ^ 1) => {}
     }
 }
 
@@ -223,16 +237,28 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     inner: &Inner,
     p: &Pair,
+    seed: u64,
 ) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let latency = inner.lock().latency.get(p).copied();
-        if let Some(d) = latency {
-            tokio::time::sleep(d).await;
+        let (latency, loss) = {
+            let st = inner.lock();
+            (st.latency.get(p).copied(), st.loss.get(p).copied())
+        };
+        let mut delay = latency.unwrap_or_default();
+        if let Some((prob, rto)) = loss
+            && rng.random_bool(prob)
+        {
+            delay += rto;
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
@@ -287,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn latency_applies_to_live_connections() {
+    fn latency_and_loss_apply_to_live_connections() {
         let emu = LinkEmulator::new().expect("emu");
         let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let link = emu.add_link("a", "b").expect("link");

@@ -396,13 +396,16 @@ fn cli_contract_members_and_systems() -> anyhow::Result<()> {
 }
 
 #[test]
-fn wan_latency_between_zones_still_converges() -> anyhow::Result<()> {
+fn wan_latency_and_loss_between_zones_still_converge() -> anyhow::Result<()> {
     let c = Cluster::start(
         &[("hq1", "hq"), ("hq2", "hq"), ("store1", "store")],
         Options::default(),
     )?;
-    // 80 ms on every chunk crossing the WAN: heartbeats arrive late but steadily.
+    // 80 ms on every chunk crossing the WAN, and 5% of chunks "lost" (one 200 ms
+    // retransmission late): heartbeats arrive late and jittery, but they arrive.
     c.emu.set_latency("hq", "store", Duration::from_millis(80));
+    c.emu
+        .set_loss("hq", "store", 0.05, Duration::from_millis(200), 1);
     for i in 0..3 {
         wait_until(T, "3 alive", || all_alive(&c, i, 3))?;
     }
