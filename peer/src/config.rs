@@ -136,6 +136,8 @@ pub struct ReplicationConfig {
     pub anti_entropy_interval: Duration,
     /// Shards reconciled per sync request. Default 64.
     pub shards_per_request: usize,
+    /// Sync requests of one session in flight at once. Default 4.
+    pub batches_in_flight: usize,
     /// Sync sessions this peer initiates at once. Default 4.
     pub max_concurrent_syncs: usize,
     /// Change chunks up to this size ride on gossip; larger ones are only announced and
@@ -148,6 +150,7 @@ impl Default for ReplicationConfig {
         Self {
             anti_entropy_interval: Duration::from_secs(2),
             shards_per_request: 64,
+            batches_in_flight: 4,
             max_concurrent_syncs: 4,
             gossip_chunk_max: 60_000,
         }

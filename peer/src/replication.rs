@@ -6,7 +6,8 @@
 //!    the receiver lacks (it missed an earlier one), the receiver pulls the shard from the
 //!    sender at once.
 //! 2. **Pull.** [`Replicator::sync_with`] runs the automerge sync protocol for a set of shards
-//!    with one peer over request-response, batching `shards_per_request` shards per round.
+//!    with one peer over request-response, `shards_per_request` shards per request and
+//!    `batches_in_flight` requests at once (a WAN round trip is paid once per wave).
 //! 3. **Anti-entropy.** Every interval the controller picks a random connected member whose
 //!    heartbeat announced a different root digest (or, every few rounds, any member), fetches
 //!    its per-shard digest and pulls the shards that differ. This is what brings back a peer
@@ -18,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crdt_store::{Digest, ShardId, Store, SyncSession};
+use futures::StreamExt;
 use libp2p::PeerId;
 use tokio::sync::Semaphore;
 
@@ -190,9 +192,18 @@ impl Replicator {
                 self.inner.store.digest().differing(&theirs)
             }
         };
+        // Batches are independent: keep several in flight, so a WAN round trip is paid once
+        // per wave rather than once per batch.
+        let batches: Vec<Vec<ShardId>> = shards
+            .chunks(self.inner.cfg.shards_per_request)
+            .map(<[ShardId]>::to_vec)
+            .collect();
+        let mut results = futures::stream::iter(batches)
+            .map(|batch| self.sync_batch(peer, batch))
+            .buffer_unordered(self.inner.cfg.batches_in_flight.max(1));
         let mut changed = 0;
-        for batch in shards.chunks(self.inner.cfg.shards_per_request) {
-            changed += self.sync_batch(peer, batch.to_vec()).await?;
+        while let Some(r) = results.next().await {
+            changed += r?;
         }
         Ok(changed)
     }
