@@ -55,6 +55,9 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// A start-up task failed (panicked or was cancelled).
+    #[error("start-up task failed: {0}")]
+    Task(String),
     /// The HTTP listener could not be bound.
     #[error("HTTP listen on {addr}: {source}")]
     Http {
@@ -176,9 +179,24 @@ impl Node {
         cfg.validate()?;
         let psk = cluster_key::load(&cfg.cluster_key)?;
         let key = identity::load_or_create(&cfg.data_dir)?;
+        let span = tracing::info_span!(
+            "node",
+            name = %cfg.name,
+            id = %short(&key.public().to_peer_id())
+        );
+        Self::start_in(cfg, cancel, psk, key, span.clone())
+            .instrument(span)
+            .await
+    }
+
+    async fn start_in(
+        cfg: PeerConfig,
+        cancel: CancellationToken,
+        psk: libp2p::pnet::PreSharedKey,
+        key: libp2p::identity::Keypair,
+        span: tracing::Span,
+    ) -> Result<Self, StartError> {
         let peer_id = key.public().to_peer_id();
-        let span = tracing::info_span!("node", name = %cfg.name, id = %short(&peer_id));
-        let _enter = span.enter();
 
         let store_opts = StoreOptions {
             shard_count: cfg.store.shard_count,
@@ -189,10 +207,7 @@ impl Node {
         let (store, report) =
             tokio::task::spawn_blocking(move || Store::open(&store_dir, store_opts))
                 .await
-                .map_err(|e| StartError::Address {
-                    addr: "store".into(),
-                    reason: e.to_string(),
-                })??;
+                .map_err(|e| StartError::Task(e.to_string()))??;
         for issue in &report.issues {
             tracing::error!("store: {issue}");
         }
@@ -212,7 +227,13 @@ impl Node {
         tasks.spawn(event_loop.run(net_cancel.clone()).instrument(span.clone()));
         // Wait for the swarm to bind, so a port of 0 is resolved before it is advertised.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while net.listen_addrs().is_empty() && Instant::now() < deadline {
+        while net.listen_addrs().is_empty() {
+            if Instant::now() >= deadline {
+                return Err(StartError::Net(net::NetError::Listen {
+                    addr: cfg.p2p_listen.clone(),
+                    reason: "no listen address came up within 10 s".into(),
+                }));
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let listen_addrs = net.listen_addrs();
@@ -239,7 +260,12 @@ impl Node {
             http: http_addr.to_string(),
             addrs: advertised(&cfg, &listen_addrs)?,
         });
-        register_self(&store, &me)?;
+        {
+            let (store, me) = (store.clone(), me.clone());
+            tokio::task::spawn_blocking(move || register_self(&store, &me))
+                .await
+                .map_err(|e| StartError::Task(e.to_string()))??;
+        }
 
         let mut membership = Membership::new(
             peer_id.to_string(),
@@ -286,7 +312,6 @@ impl Node {
                 .run(events, cancel.child_token())
                 .instrument(span.clone()),
         );
-        drop(_enter);
         Ok(Self {
             shared,
             http_addr,
