@@ -428,3 +428,69 @@ fn wan_latency_and_loss_between_zones_still_converge() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The README's first command: the sandbox forms a two-zone cluster with demo systems, says
+/// where to look, and takes its peers down with it.
+#[test]
+fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let mut child = std::process::Command::new(netsim_tests::harness::binary()?)
+        .args(["sandbox", "--base-port", "0", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let done = line.starts_with("Ctrl-C stops");
+            let _ = tx.send(line);
+            if done {
+                break;
+            }
+        }
+    });
+    let mut urls = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(120))?;
+        let peer_row = line.starts_with("  dc1-peer") || line.starts_with("  store1-peer");
+        if peer_row {
+            urls.push(line.rsplit(' ').next().unwrap_or_default().to_string());
+        }
+        if line.starts_with("Ctrl-C stops") {
+            break;
+        }
+    }
+    assert_eq!(urls.len(), 6, "{urls:?}");
+    let last = peer::client::Client::new(&urls[5]);
+    let members: Vec<peer::http::MemberView> = last.get("/cluster/members")?;
+    assert_eq!(members.len(), 6);
+    assert!(members.iter().all(|m| m.status == "alive"));
+    assert_eq!(members.iter().filter(|m| m.zone == "store1").count(), 3);
+    wait_until(T, "demo systems everywhere", || {
+        let systems: Vec<crdt_store::SystemRecord> = last.get("/systems")?;
+        Ok(systems.len() == 6)
+    })?;
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()?;
+    child.wait()?;
+    // Its peers are gone too.
+    for u in &urls {
+        assert!(
+            peer::client::Client::new(u)
+                .get::<serde_json::Value>("/health")
+                .is_err(),
+            "{u} still up"
+        );
+    }
+    Ok(())
+}

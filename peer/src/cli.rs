@@ -48,7 +48,7 @@ enum Command {
         /// Peers per zone. Default 3.
         #[arg(long, default_value_t = 3)]
         peers_per_zone: usize,
-        /// Port of the first peer's HTTP API (the others follow). Default 4581.
+        /// Port of the first peer's HTTP API (the others follow; 0: ephemeral ports). Default 4581.
         #[arg(long, default_value_t = 4581)]
         base_port: u16,
     },

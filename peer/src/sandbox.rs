@@ -99,11 +99,34 @@ pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::
                 join = Some(format!("{addr}/p2p/{id}"));
             }
             peers.push(p);
-            port += 1;
+            // Base port 0: every peer binds an ephemeral port (tests).
+            if port != 0 {
+                port += 1;
+            }
         }
     }
     let first = format!("http://{}", peers[0].http);
     let client = Client::new(&first);
+    // Let the cluster form before showing it: every peer sees every other one alive.
+    let want = peers.len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for p in &peers {
+        let c = Client::new(&format!("http://{}", p.http));
+        loop {
+            let members: Vec<peer::http::MemberView> = c.get("/cluster/members")?;
+            if members.len() == want && members.iter().all(|m| m.status == "alive") {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                stop(&mut peers);
+                bail!(
+                    "the sandbox cluster did not form within 60 s; see {}",
+                    dir.join("logs").display()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
     for i in 1..=6 {
         let fp = format!("sandbox:{i:02}:{}", "ab:cd:ef:01:23:45:67:89");
         let body = serde_json::json!({
@@ -126,10 +149,13 @@ pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::
     for p in &peers {
         println!("  {:<16} http://{}", p.name, p.http);
     }
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "uyuni-cluster".into());
     println!("\nTry:");
-    println!("  uyuni-cluster members --peer {first}");
+    println!("  {exe} members --peer {first}");
     println!(
-        "  uyuni-cluster systems list --peer http://{}",
+        "  {exe} systems list --peer http://{}",
         peers[peers.len() - 1].http
     );
     println!("  curl {first}/cluster/status");
