@@ -20,7 +20,7 @@ use crate::record::{NodeRecord, Record, RecordKind, SystemRecord, ZoneRecord, sy
 use crate::shard::{Shard, ShardId, shard_of};
 use crate::snapshot;
 use crate::sync::SyncSession;
-use crate::wal::{self, Wal};
+use crate::wal::{self, Wal, WalPos};
 
 /// Tunables of a store. Every default is in the field's doc.
 #[derive(Debug, Clone)]
@@ -246,7 +246,17 @@ impl Store {
             // Mark everything loaded as already saved so save_incremental emits only new work.
             let _ = shard.doc.save_incremental();
             shard.refresh_digest();
+            let missing = shard.doc.get_missing_deps(&[]);
+            if !missing.is_empty() {
+                report.issues.push(format!(
+                    "shard {}: {} change(s) wait for missing dependencies; a peer will send them",
+                    shard.id,
+                    missing.len()
+                ));
+                shard.damaged = true;
+            }
         }
+        report.damaged_shards = shards.iter().filter(|s| s.damaged).map(|s| s.id).collect();
         let (changes, _) = broadcast::channel(opts.change_channel.max(1));
         let inner = Inner {
             dir: dir.to_path_buf(),
@@ -293,14 +303,23 @@ impl Store {
             })
     }
 
-    fn persist(&self, frames: &[(ShardId, Vec<u8>)]) -> Result<(), StoreError> {
-        let mut encoded = Vec::new();
-        for (shard, bytes) in frames {
-            if !bytes.is_empty() {
-                wal::encode_frame(&mut encoded, *shard, bytes);
-            }
+    /// Take the shard's new changes and write them to the WAL *while the shard lock is held*,
+    /// so the log keeps the order automerge made them in (a change is never logged before one
+    /// it depends on). Returns the chunk (for gossip) and the WAL position to sync to.
+    fn log_changes(&self, shard: &mut Shard) -> Result<Option<(Vec<u8>, WalPos)>, StoreError> {
+        let chunk = shard.take_changes();
+        if chunk.is_empty() {
+            return Ok(None);
         }
-        lock(&self.inner.wal).append(&encoded)
+        let mut encoded = Vec::with_capacity(chunk.len() + 12);
+        wal::encode_frame(&mut encoded, shard.id, &chunk);
+        let pos = lock(&self.inner.wal).write(&encoded)?;
+        Ok(Some((chunk, pos)))
+    }
+
+    /// fsync the WAL up to `pos` (after the shard locks are released: group commit).
+    fn sync_wal(&self, pos: WalPos) -> Result<(), StoreError> {
+        lock(&self.inner.wal).sync(pos)
     }
 
     fn notify(&self, keys: Vec<String>, remote: bool) {
@@ -332,6 +351,7 @@ impl Store {
         }
         let mut frames = Vec::with_capacity(by_shard.len());
         let mut keys = Vec::new();
+        let mut pos = WalPos::default();
         for (id, items) in by_shard {
             let mut shard = self.shard(id)?;
             for (key, bytes) in items {
@@ -339,12 +359,12 @@ impl Store {
                     keys.push(key);
                 }
             }
-            let chunk = shard.take_changes();
-            if !chunk.is_empty() {
+            if let Some((chunk, p)) = self.log_changes(&mut shard)? {
                 frames.push((id, chunk));
+                pos = pos.max(p);
             }
         }
-        self.persist(&frames)?;
+        self.sync_wal(pos)?;
         self.notify(keys, false);
         Ok(frames)
     }
@@ -352,17 +372,19 @@ impl Store {
     /// Delete a record by key; durable on return. Returns the change chunk for gossip.
     pub fn delete(&self, key: &str) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
         let id = shard_of(key, self.inner.shard_count);
-        let chunk = {
+        let logged = {
             let mut shard = self.shard(id)?;
             if !shard.delete(key)? {
                 return Ok(Vec::new());
             }
-            shard.take_changes()
+            self.log_changes(&mut shard)?
         };
-        let frames = vec![(id, chunk)];
-        self.persist(&frames)?;
+        let Some((chunk, pos)) = logged else {
+            return Ok(Vec::new());
+        };
+        self.sync_wal(pos)?;
         self.notify(vec![key.to_string()], false);
-        Ok(frames)
+        Ok(vec![(id, chunk)])
     }
 
     fn get_raw(&self, key: &str) -> Result<Option<Record>, StoreError> {
@@ -481,37 +503,57 @@ impl Store {
     }
 
     /// Take sync messages from a peer, persist what they brought (one fsync) and announce the
-    /// changed keys. Returns the number of shards that changed.
+    /// changed keys. Returns the number of shards that changed. Every message is decoded
+    /// before any is applied; if applying one fails, what the others brought is still logged.
     pub fn sync_receive(
         &self,
         session: &mut SyncSession,
         messages: &[(ShardId, Vec<u8>)],
     ) -> Result<usize, StoreError> {
-        let mut frames = Vec::new();
-        let mut keys = Vec::new();
+        let mut decoded = Vec::with_capacity(messages.len());
         for (id, bytes) in messages {
+            if *id >= self.inner.shard_count {
+                return Err(StoreError::NoSuchShard {
+                    shard: *id,
+                    count: self.inner.shard_count,
+                });
+            }
             let msg = Message::decode(bytes).map_err(|e| StoreError::BadSyncMessage {
                 shard: *id,
                 reason: e.to_string(),
             })?;
-            let mut shard = self.shard(*id)?;
+            decoded.push((*id, msg));
+        }
+        let mut keys = Vec::new();
+        let mut pos = WalPos::default();
+        let mut changed = 0;
+        let mut first_err = None;
+        for (id, msg) in decoded {
+            let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
-            let state = session.states.entry(*id).or_default();
-            shard
-                .doc
-                .sync()
-                .receive_sync_message(state, msg)
-                .map_err(|source| StoreError::automerge(*id, source))?;
-            let chunk = shard.take_changes();
-            if !chunk.is_empty() {
-                collect_changed_keys(&mut shard, &before, &mut keys);
-                shard.damaged = false;
-                frames.push((*id, chunk));
+            let state = session.states.entry(id).or_default();
+            if let Err(e) = shard.doc.sync().receive_sync_message(state, msg) {
+                first_err.get_or_insert(StoreError::automerge(id, e));
+            }
+            match self.log_changes(&mut shard) {
+                Ok(Some((_, p))) => {
+                    collect_changed_keys(&mut shard, &before, &mut keys);
+                    shard.damaged = false;
+                    changed += 1;
+                    pos = pos.max(p);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
         }
-        self.persist(&frames)?;
+        let synced = self.sync_wal(pos);
         self.notify(keys, true);
-        Ok(frames.len())
+        match first_err {
+            Some(e) => Err(e),
+            None => synced.map(|()| changed),
+        }
     }
 
     /// Apply a change chunk a peer broadcast. Returns `true` when the shard now contains every
@@ -523,16 +565,16 @@ impl Store {
         chunk: &[u8],
         sender_heads: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
-        let (frame, complete, keys) = {
+        let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
             shard
                 .doc
                 .load_incremental(chunk)
                 .map_err(|source| StoreError::automerge(id, source))?;
-            let frame = shard.take_changes();
+            let logged = self.log_changes(&mut shard)?;
             let mut keys = Vec::new();
-            if !frame.is_empty() {
+            if logged.is_some() {
                 collect_changed_keys(&mut shard, &before, &mut keys);
             }
             let complete = sender_heads.iter().all(|h| {
@@ -541,10 +583,10 @@ impl Store {
                     .get_change_by_hash(&automerge::ChangeHash(*h))
                     .is_some()
             });
-            (frame, complete, keys)
+            (logged, complete, keys)
         };
-        if !frame.is_empty() {
-            self.persist(&[(id, frame)])?;
+        if let Some((_, pos)) = logged {
+            self.sync_wal(pos)?;
             self.notify(keys, true);
         }
         Ok(complete)
@@ -563,17 +605,14 @@ impl Store {
 
     /// Whether the WAL has grown past [`StoreOptions::compact_wal_bytes`].
     pub fn needs_compaction(&self) -> bool {
-        lock(&self.inner.wal).len() >= self.inner.opts.compact_wal_bytes
+        lock(&self.inner.wal).total_bytes() >= self.inner.opts.compact_wal_bytes
     }
 
     /// Snapshot every dirty shard and drop the WAL segments they cover. Writers keep going
     /// meanwhile (they append to the new segment). Returns the number of shards written.
     pub fn compact(&self) -> Result<usize, StoreError> {
         let _one_at_a_time = lock(&self.inner.compacting);
-        let (closed, wal_dir) = {
-            let mut wal = lock(&self.inner.wal);
-            (wal.rotate()?, wal.dir().to_path_buf())
-        };
+        let closed = lock(&self.inner.wal).rotate()?;
         // Every change in segments <= `closed` was applied in memory before it was appended,
         // so the snapshots taken from here on cover it.
         let mut written = 0;
@@ -593,7 +632,7 @@ impl Store {
             written += 1;
         }
         wal::sync_dir(&self.inner.shards_dir)?;
-        Wal::remove_through(&wal_dir, closed)?;
+        lock(&self.inner.wal).remove_through(closed)?;
         Ok(written)
     }
 
@@ -611,7 +650,7 @@ impl Store {
         StoreStats {
             shard_count: self.inner.shard_count,
             records,
-            wal_bytes: lock(&self.inner.wal).len(),
+            wal_bytes: lock(&self.inner.wal).total_bytes(),
             damaged_shards: damaged,
             root_digest: self.digest().root(),
         }

@@ -34,16 +34,33 @@ pub struct WalIssue {
     pub what: String,
 }
 
+/// A position in the log: the end of some written frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct WalPos {
+    seq: u64,
+    end: u64,
+}
+
+/// The log. Writing and syncing are separate so that a shard can put its frame into the log
+/// while it still holds its lock (the log order is then the order automerge made the changes
+/// in, which replay needs), and fsync after releasing it (one fsync covers every writer that
+/// wrote before it: group commit).
 #[derive(Debug)]
 pub(crate) struct Wal {
     dir: PathBuf,
     seq: u64,
     file: File,
-    /// Length of the active segment up to its last complete, synced frame.
+    /// Bytes written to the active segment (complete frames only).
     len: u64,
-    /// Frames whose append failed (disk full, ...): retried in front of the next append, so an
-    /// unacknowledged change already applied in memory still reaches the disk.
+    /// Bytes of the active segment known to be on disk.
+    synced: u64,
+    /// Bytes in older segments that compaction has not removed yet.
+    old_bytes: u64,
+    /// Frames whose write failed (disk full, ...): written in front of the next ones, so a
+    /// change already applied in memory still reaches the disk, in order.
     pending: Vec<u8>,
+    /// A failed write could not be cut back: the next write starts a new segment.
+    broken: bool,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -128,13 +145,15 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 impl Wal {
     /// Open the log in `dir`, replaying every segment. A torn tail is cut off (it was never
-    /// acknowledged); a checksum failure moves the rest of that segment aside as `.corrupt` and
-    /// is reported, replay continuing with the next segment.
+    /// acknowledged); a checksum failure moves the rest of that segment aside as `.corrupt`
+    /// (fsync'd before the segment is cut) and is reported, replay continuing with the next
+    /// segment.
     pub(crate) fn open(dir: &Path) -> Result<(Self, Vec<Frame>, Vec<WalIssue>), StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let seqs = list_segments(dir)?;
         let mut frames = Vec::new();
         let mut issues = Vec::new();
+        let mut old_bytes = 0;
         for &seq in &seqs {
             let path = segment_path(dir, seq);
             let mut buf = Vec::new();
@@ -143,11 +162,17 @@ impl Wal {
                 .map_err(|e| StoreError::io(&path, e))?;
             let (mut got, stop) = parse_frames(&buf);
             frames.append(&mut got);
+            let mut kept = buf.len() as u64;
             if let Some((offset, what, torn)) = stop {
                 if !torn {
                     let aside = path.with_extension(format!("log.{offset}.corrupt"));
-                    fs::write(&aside, &buf[offset as usize..])
+                    File::create(&aside)
+                        .and_then(|mut f| {
+                            f.write_all(&buf[offset as usize..])?;
+                            f.sync_all()
+                        })
                         .map_err(|e| StoreError::io(&aside, e))?;
+                    sync_dir(dir)?;
                 }
                 let f = OpenOptions::new()
                     .write(true)
@@ -156,10 +181,30 @@ impl Wal {
                 f.set_len(offset)
                     .and_then(|()| f.sync_all())
                     .map_err(|e| StoreError::io(&path, e))?;
+                kept = offset;
                 issues.push(WalIssue { path, offset, what });
             }
+            old_bytes += kept;
         }
         let seq = seqs.last().map_or(1, |s| s + 1);
+        let file = Self::create_segment(dir, seq)?;
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                seq,
+                file,
+                len: 0,
+                synced: 0,
+                old_bytes,
+                pending: Vec::new(),
+                broken: false,
+            },
+            frames,
+            issues,
+        ))
+    }
+
+    fn create_segment(dir: &Path, seq: u64) -> Result<File, StoreError> {
         let path = segment_path(dir, seq);
         let file = OpenOptions::new()
             .create(true)
@@ -167,81 +212,83 @@ impl Wal {
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
         sync_dir(dir)?;
-        Ok((
-            Self {
-                dir: dir.to_path_buf(),
-                seq,
-                file,
-                len: 0,
-                pending: Vec::new(),
-            },
-            frames,
-            issues,
-        ))
+        Ok(file)
     }
 
-    /// Append encoded frames and fsync. On failure the active segment is cut back to its last
-    /// good length and the frames are kept for the next append.
-    pub(crate) fn append(&mut self, encoded: &[u8]) -> Result<(), StoreError> {
+    /// Write encoded frames to the active segment, without fsync. Returns the position
+    /// [`Self::sync`] must reach before the frames may be acknowledged. On failure the frames
+    /// are kept and written first next time.
+    pub(crate) fn write(&mut self, encoded: &[u8]) -> Result<WalPos, StoreError> {
         self.pending.extend_from_slice(encoded);
-        if self.pending.is_empty() {
+        if self.broken {
+            self.rotate()?;
+            self.broken = false;
+        }
+        if !self.pending.is_empty() {
+            if let Err(e) = self.file.write_all(&self.pending) {
+                // Cut off whatever part reached the file so the next write starts on a frame
+                // boundary; if even that fails, the next write goes to a new segment.
+                if self.file.set_len(self.len).is_err() {
+                    self.broken = true;
+                }
+                return Err(StoreError::io(segment_path(&self.dir, self.seq), e));
+            }
+            self.len += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        Ok(WalPos {
+            seq: self.seq,
+            end: self.len,
+        })
+    }
+
+    /// Make everything written up to `pos` durable (a no-op when an earlier sync or a
+    /// rotation already did).
+    pub(crate) fn sync(&mut self, pos: WalPos) -> Result<(), StoreError> {
+        if pos.seq < self.seq || pos.end <= self.synced {
             return Ok(());
         }
-        let path = segment_path(&self.dir, self.seq);
-        let res = self
-            .file
-            .write_all(&self.pending)
-            .and_then(|()| self.file.sync_data());
-        match res {
-            Ok(()) => {
-                self.len += self.pending.len() as u64;
-                self.pending.clear();
-                Ok(())
-            }
-            Err(e) => {
-                // Cut off whatever part of the batch reached the file so the next append starts
-                // on a frame boundary.
-                let _ = self.file.set_len(self.len);
-                Err(StoreError::io(path, e))
-            }
-        }
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::io(segment_path(&self.dir, self.seq), e))?;
+        self.synced = self.len;
+        Ok(())
     }
 
-    /// Size of the active segment in bytes.
-    pub(crate) fn len(&self) -> u64 {
-        self.len
+    /// Bytes in every segment not yet folded into snapshots.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        self.old_bytes + self.len
     }
 
-    /// Start a new segment; returns the sequence number of the one just closed.
+    /// Make the active segment durable and start a new one; returns the sequence number of the
+    /// one just closed.
     pub(crate) fn rotate(&mut self) -> Result<u64, StoreError> {
+        let old_path = segment_path(&self.dir, self.seq);
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::io(&old_path, e))?;
         let next = self.seq + 1;
-        let path = segment_path(&self.dir, next);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
-        sync_dir(&self.dir)?;
+        let file = Self::create_segment(&self.dir, next)?;
         let old = self.seq;
+        self.old_bytes += self.len;
         self.file = file;
         self.seq = next;
         self.len = 0;
+        self.synced = 0;
         Ok(old)
     }
 
     /// Delete every segment up to and including `seq` (their content is in snapshots now).
-    pub(crate) fn remove_through(dir: &Path, seq: u64) -> Result<(), StoreError> {
-        for s in list_segments(dir)? {
-            if s <= seq {
-                let p = segment_path(dir, s);
+    pub(crate) fn remove_through(&mut self, seq: u64) -> Result<(), StoreError> {
+        for s in list_segments(&self.dir)? {
+            if s <= seq && s != self.seq {
+                let p = segment_path(&self.dir, s);
+                let size = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
                 fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
+                self.old_bytes = self.old_bytes.saturating_sub(size);
             }
         }
-        sync_dir(dir)
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+        sync_dir(&self.dir)
     }
 }
 
@@ -262,7 +309,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut wal, got, issues) = Wal::open(dir.path()).expect("open");
         assert!(got.is_empty() && issues.is_empty());
-        wal.append(&frames(3)).expect("append");
+        let pos = wal.write(&frames(3)).expect("write");
+        wal.sync(pos).expect("sync");
         drop(wal);
         let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
         assert!(issues.is_empty());
@@ -275,7 +323,8 @@ mod tests {
     fn torn_tail_is_cut_and_corruption_is_reported() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut wal, _, _) = Wal::open(dir.path()).expect("open");
-        wal.append(&frames(3)).expect("append");
+        let pos = wal.write(&frames(3)).expect("write");
+        wal.sync(pos).expect("sync");
         let path = segment_path(dir.path(), 1);
         drop(wal);
         // Torn tail: half of a fourth frame.
@@ -315,18 +364,19 @@ mod tests {
                 .open("/dev/full")
                 .expect("/dev/full"),
         );
-        let err = wal.append(&frames(2)).expect_err("disk full");
+        let err = wal.write(&frames(2)).expect_err("disk full");
         assert!(err.is_io(), "{err}");
         assert!(err.to_string().contains("No space"), "{err}");
         // The disk frees up: the next append writes the held frames first.
         wal.file = good;
         let mut one = Vec::new();
         encode_frame(&mut one, 7, b"later");
-        wal.append(&one).expect("append");
+        let pos = wal.write(&one).expect("write");
+        wal.sync(pos).expect("sync");
         drop(wal);
         let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
         assert!(issues.is_empty());
         let shards: Vec<u32> = got.iter().map(|f| f.shard).collect();
-        assert_eq!(shards, vec![0, 1, 7]);
+        assert_eq!(shards, vec![0, 1, 7], "held frames first, in order");
     }
 }
