@@ -249,9 +249,39 @@ impl PeerConfig {
         if self.membership.heartbeat_interval.is_zero() {
             return bad("membership.heartbeat_interval_ms must be > 0".into());
         }
-        if self.replication.shards_per_request == 0 || self.replication.max_concurrent_syncs == 0 {
+        let intervals = [
+            (
+                "replication.anti_entropy_interval_ms",
+                self.replication.anti_entropy_interval,
+            ),
+            ("network.dial_interval_ms", self.network.dial_interval),
+            ("network.ping_interval_ms", self.network.ping_interval),
+            (
+                "store.compact_check_interval_ms",
+                self.store.compact_check_interval,
+            ),
+        ];
+        for (name, d) in intervals {
+            if d.is_zero() {
+                return bad(format!("{name} must be > 0"));
+            }
+        }
+        for (name, d) in [
+            ("membership.lan", &self.membership.lan),
+            ("membership.wan", &self.membership.wan),
+        ] {
+            if d.window == 0 || d.phi_threshold <= 0.0 || !d.phi_threshold.is_finite() {
+                return bad(format!(
+                    "{name}: window must be > 0 and phi_threshold a positive number"
+                ));
+            }
+        }
+        if self.replication.shards_per_request == 0
+            || self.replication.max_concurrent_syncs == 0
+            || self.replication.batches_in_flight == 0
+        {
             return bad(
-                "replication.shards_per_request and max_concurrent_syncs must be > 0".into(),
+                "replication.shards_per_request, batches_in_flight and max_concurrent_syncs must be > 0".into(),
             );
         }
         Ok(())

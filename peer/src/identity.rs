@@ -59,3 +59,60 @@ pub fn load_or_create(dir: &Path) -> Result<Keypair, IdentityError> {
         Err(e) => Err(io(e)),
     }
 }
+
+/// The incarnation of this start: the current time in ms, but always above the one of the
+/// previous start (kept in `dir/incarnation`), so a restart supersedes every heartbeat of the
+/// previous life even if the clock went backwards.
+pub fn next_incarnation(dir: &Path, now_ms: u64) -> Result<u64, IdentityError> {
+    let path = dir.join("incarnation");
+    let shown = path.display().to_string();
+    let previous = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<u64>().unwrap_or(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(source) => {
+            return Err(IdentityError::Io {
+                path: shown,
+                source,
+            });
+        }
+    };
+    let next = now_ms.max(previous + 1);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, next.to_string())
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|source| IdentityError::Io {
+            path: shown,
+            source,
+        })?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incarnations_always_grow_even_when_the_clock_goes_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = next_incarnation(dir.path(), 1_000).expect("first");
+        assert_eq!(a, 1_000);
+        let b = next_incarnation(dir.path(), 500).expect("clock went back");
+        assert!(b > a);
+        let c = next_incarnation(dir.path(), 5_000).expect("later");
+        assert_eq!(c, 5_000);
+    }
+
+    #[test]
+    fn identity_is_stable_and_corruption_is_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let k1 = load_or_create(dir.path()).expect("create");
+        let k2 = load_or_create(dir.path()).expect("load");
+        assert_eq!(k1.public().to_peer_id(), k2.public().to_peer_id());
+        std::fs::write(dir.path().join("node.key"), b"junk").expect("write");
+        assert!(matches!(
+            load_or_create(dir.path()),
+            Err(IdentityError::Corrupt { .. })
+        ));
+    }
+}

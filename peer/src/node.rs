@@ -256,7 +256,7 @@ impl Node {
             zone: cfg.zone.clone(),
             role: cfg.role.clone(),
             peer_id,
-            incarnation: now_ms(),
+            incarnation: identity::next_incarnation(&cfg.data_dir, now_ms())?,
             http: http_addr.to_string(),
             addrs: advertised(&cfg, &listen_addrs)?,
         });

@@ -57,11 +57,13 @@ struct Shared {
     store: Store,
     net: NetClient,
     cfg: ReplicationConfig,
-    /// Peers we are syncing with right now (one session per peer at a time).
-    busy: Mutex<HashSet<PeerId>>,
+    /// Peers we are syncing with right now (one session per peer at a time), with the shards
+    /// asked for meanwhile: the running session picks them up before it ends.
+    busy: Mutex<HashMap<PeerId, HashSet<ShardId>>>,
     limit: Semaphore,
-    /// Responder-side sync states, per requesting peer.
-    serving: Mutex<HashMap<PeerId, SyncSession>>,
+    /// Responder-side sync states, per requesting peer; each peer has its own lock so one
+    /// slow requester does not hold up the others.
+    serving: Mutex<HashMap<PeerId, Arc<Mutex<SyncSession>>>>,
 }
 
 /// Replication engine; cheap to clone.
@@ -91,7 +93,7 @@ impl Replicator {
                 store,
                 net,
                 cfg,
-                busy: Mutex::new(HashSet::new()),
+                busy: Mutex::new(HashMap::new()),
                 limit,
                 serving: Mutex::new(HashMap::new()),
             }),
@@ -163,8 +165,17 @@ impl Replicator {
         peer: PeerId,
         shards: Option<Vec<ShardId>>,
     ) -> Result<usize, SyncError> {
-        if !lock(&self.inner.busy).insert(peer) {
-            return Ok(0);
+        {
+            let mut busy = lock(&self.inner.busy);
+            if let Some(pending) = busy.get_mut(&peer) {
+                // A session with this peer is running: hand it the shards (all of them means a
+                // digest comparison, which the running session may already be doing).
+                if let Some(s) = &shards {
+                    pending.extend(s.iter().copied());
+                }
+                return Ok(0);
+            }
+            busy.insert(peer, HashSet::new());
         }
         let _busy = BusyGuard {
             inner: self.inner.clone(),
@@ -205,6 +216,19 @@ impl Replicator {
         while let Some(r) = results.next().await {
             changed += r?;
         }
+        drop(results);
+        // Shards requested while this session ran (e.g. a gossip chunk with a missing
+        // dependency): reconcile them now, still as the one session with this peer.
+        loop {
+            let pending: Vec<ShardId> = lock(&self.inner.busy)
+                .get_mut(&peer)
+                .map(|p| p.drain().collect())
+                .unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            changed += self.sync_batch(peer, pending).await?;
+        }
         Ok(changed)
     }
 
@@ -223,7 +247,15 @@ impl Replicator {
         let session = Arc::new(Mutex::new(SyncSession::new()));
         let mut active = shards;
         let mut changed = 0;
-        for round in 0..MAX_ROUNDS {
+        for round in 0.. {
+            if round == MAX_ROUNDS {
+                return Err(SyncError::Protocol {
+                    peer,
+                    reason: format!(
+                        "sync of shards {active:?} did not settle in {MAX_ROUNDS} rounds"
+                    ),
+                });
+            }
             let (store, sess, act) = (self.inner.store.clone(), session.clone(), active.clone());
             let out = blocking(move || store.sync_generate(&mut lock(&sess), &act)).await??;
             if out.is_empty() && round > 0 {
@@ -298,8 +330,9 @@ fn serve_blocking(inner: &Shared, peer: PeerId, request: Request) -> Response {
                     ),
                 };
             }
-            let mut serving = lock(&inner.serving);
-            let session = serving.entry(peer).or_default();
+            let session = lock(&inner.serving).entry(peer).or_default().clone();
+            let mut session = lock(&session);
+            let session = &mut *session;
             let mut incoming = Vec::new();
             let mut shards = Vec::new();
             for item in items {
