@@ -1,9 +1,10 @@
 //! The Metastore: sharded automerge documents, a write-ahead log and snapshots.
 //!
-//! Locking: each shard has its own `std::sync::Mutex` (held only for in-memory automerge work,
-//! never across I/O); the WAL has one mutex (held for the append and its fsync, which is what
-//! serialises durable writes). Compaction holds neither for long: it rotates the WAL, then
-//! snapshots dirty shards one at a time.
+//! Locking: each shard has its own `std::sync::Mutex`; the WAL has one. **Lock order: a shard,
+//! then the WAL** (a change's frame is written to the WAL while its shard is locked, so the log
+//! keeps causal order). Never take a shard lock while holding the WAL lock, and never hold two
+//! shard locks at once. The fsync runs under the WAL lock only. Compaction rotates the WAL, then
+//! snapshots dirty shards one at a time, then removes old segments.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -647,12 +648,16 @@ impl Store {
                 damaged.push(s.id);
             }
         }
+        // Separate statements: a guard in a struct literal lives until the literal ends, and
+        // holding the WAL lock while `digest` takes shard locks would invert the lock order.
+        let wal_bytes = lock(&self.inner.wal).total_bytes();
+        let root_digest = self.digest().root();
         StoreStats {
             shard_count: self.inner.shard_count,
             records,
-            wal_bytes: lock(&self.inner.wal).total_bytes(),
+            wal_bytes,
             damaged_shards: damaged,
-            root_digest: self.digest().root(),
+            root_digest,
         }
     }
 }

@@ -375,3 +375,53 @@ fn wal_left_by_earlier_runs_counts_for_compaction() {
     assert_eq!(report.wal_frames, 0);
     assert_eq!(contents(&s), before);
 }
+
+/// Readers (stats, digests, queries), local writers and sync receivers at once: no deadlock.
+#[test]
+fn concurrent_readers_writers_and_sync_do_not_deadlock() {
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a, _) = Store::open(da.path(), opts()).expect("open");
+    let (b, _) = Store::open(db.path(), opts()).expect("open");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let workers: Vec<std::thread::JoinHandle<()>> = (0..4)
+        .map(|t| {
+            let (a, b, done) = (a.clone(), b.clone(), done_tx.clone());
+            std::thread::spawn(move || {
+                for i in 0..60u8 {
+                    match t {
+                        0 => {
+                            a.put(&system(i % 12, i)).expect("put a");
+                        }
+                        1 => {
+                            b.put(&system(i % 12 + 20, i)).expect("put b");
+                        }
+                        2 => sync_pair(&a, &b),
+                        _ => {
+                            let _ = (
+                                a.stats(),
+                                b.stats(),
+                                a.digest(),
+                                b.systems(&SystemFilter::default()),
+                            );
+                            a.compact().expect("compact");
+                        }
+                    }
+                }
+                let _ = done.send(());
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a worker is stuck: deadlock");
+    }
+    for w in workers {
+        w.join().expect("worker");
+    }
+    sync_pair(&a, &b);
+    assert_eq!(contents(&a), contents(&b));
+}
