@@ -115,6 +115,9 @@ pub struct MembershipConfig {
     pub lan: DetectorConfig,
     /// Detector for members of other zones. Default phi 12, suspicion 60 000 ms.
     pub wan: DetectorConfig,
+    /// Drop members that have been down or left this long. Default 86 400 000 ms (24 h).
+    #[serde(with = "duration_ms", rename = "forget_after_ms")]
+    pub forget_after: Duration,
 }
 
 impl Default for MembershipConfig {
@@ -123,6 +126,7 @@ impl Default for MembershipConfig {
             heartbeat_interval: Duration::from_secs(1),
             lan: DetectorConfig::lan(),
             wan: DetectorConfig::wan(),
+            forget_after: Duration::from_secs(24 * 3600),
         }
     }
 }

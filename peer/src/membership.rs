@@ -145,6 +145,8 @@ pub struct Member {
     /// When the latest heartbeat arrived.
     pub last_heard: Instant,
     suspect_since: Option<Instant>,
+    /// When the status last changed.
+    since: Instant,
     intervals: VecDeque<f64>,
 }
 
@@ -177,6 +179,14 @@ pub enum MembershipEvent {
         /// New status.
         to: MemberStatus,
     },
+    /// A member was dropped from the table: down or left for longer than `forget_after`, or
+    /// replaced by a new peer id under the same node name.
+    Forgotten {
+        /// Its peer id.
+        peer_id: String,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// The membership table of one peer.
@@ -186,6 +196,7 @@ pub struct Membership {
     my_zone: String,
     lan: DetectorConfig,
     wan: DetectorConfig,
+    forget_after: Duration,
     members: BTreeMap<String, Member>,
 }
 
@@ -202,8 +213,15 @@ impl Membership {
             my_zone,
             lan,
             wan,
+            forget_after: Duration::from_secs(24 * 3600),
             members: BTreeMap::new(),
         }
+    }
+
+    /// Drop members that have been down or left for this long (default 24 h).
+    pub fn with_forget_after(mut self, d: Duration) -> Self {
+        self.forget_after = d;
+        self
     }
 
     fn cfg_for(&self, zone: &str) -> DetectorConfig {
@@ -228,6 +246,7 @@ impl Membership {
                 status: MemberStatus::Suspect,
                 last_heard: now,
                 suspect_since: Some(now),
+                since: now,
                 intervals: VecDeque::new(),
             },
         );
@@ -252,6 +271,25 @@ impl Membership {
         match self.members.get_mut(peer_id) {
             None => {
                 let name = hb.name.clone();
+                // A node that came back under a new identity (restored from scratch) replaces
+                // its old entry, once that one is down or gone.
+                let replaced: Vec<String> = self
+                    .members
+                    .values()
+                    .filter(|m| {
+                        m.info.name == name
+                            && matches!(m.status, MemberStatus::Down | MemberStatus::Left)
+                    })
+                    .map(|m| m.peer_id.clone())
+                    .collect();
+                let mut events: Vec<MembershipEvent> = replaced
+                    .into_iter()
+                    .filter_map(|old| self.members.remove(&old))
+                    .map(|m| MembershipEvent::Forgotten {
+                        peer_id: m.peer_id,
+                        name: m.info.name,
+                    })
+                    .collect();
                 self.members.insert(
                     peer_id.to_string(),
                     Member {
@@ -260,15 +298,17 @@ impl Membership {
                         status: to,
                         last_heard: now,
                         suspect_since: None,
+                        since: now,
                         intervals: VecDeque::new(),
                     },
                 );
-                vec![MembershipEvent::Status {
+                events.push(MembershipEvent::Status {
                     peer_id: peer_id.to_string(),
                     name,
                     from: None,
                     to,
-                }]
+                });
+                events
             }
             Some(m) => {
                 let newer = (hb.incarnation, hb.seq) > (m.info.incarnation, m.info.seq);
@@ -297,6 +337,9 @@ impl Membership {
                 m.suspect_since = None;
                 let from = m.status;
                 m.status = to;
+                if from != to {
+                    m.since = now;
+                }
                 if from == to {
                     Vec::new()
                 } else {
@@ -332,11 +375,37 @@ impl Membership {
                 _ => {}
             }
             if m.status != from {
+                m.since = now;
                 events.push(MembershipEvent::Status {
                     peer_id: m.peer_id.clone(),
                     name: m.info.name.clone(),
                     from: Some(from),
                     to: m.status,
+                });
+            }
+        }
+        let forget_after = self.forget_after;
+        let alive_names: std::collections::HashSet<&str> = self
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Alive)
+            .map(|m| m.info.name.as_str())
+            .collect();
+        let stale: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| {
+                matches!(m.status, MemberStatus::Down | MemberStatus::Left)
+                    && (now.saturating_duration_since(m.since) >= forget_after
+                        || alive_names.contains(m.info.name.as_str()))
+            })
+            .map(|m| m.peer_id.clone())
+            .collect();
+        for p in stale {
+            if let Some(m) = self.members.remove(&p) {
+                events.push(MembershipEvent::Forgotten {
+                    peer_id: m.peer_id,
+                    name: m.info.name,
                 });
             }
         }
@@ -488,5 +557,47 @@ mod tests {
             .insert("store".into(), vec!["/ip4/127.0.0.9/tcp/9".into()]);
         assert_eq!(a.for_zone("store"), ["/ip4/127.0.0.9/tcp/9"]);
         assert_eq!(a.for_zone("dc"), ["/ip4/1.1.1.1/tcp/1"]);
+    }
+
+    #[test]
+    fn gone_members_are_forgotten_and_new_identities_replace_old_ones() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut m = table().with_forget_after(s(100));
+        m.on_heartbeat("old", hb("srv1", "z1", 1, 1), t0);
+        m.on_heartbeat("other", hb("srv2", "z1", 1, 1), t0);
+        m.tick(t0 + s(8));
+        m.tick(t0 + s(18));
+        assert_eq!(status(&m, "old"), MemberStatus::Down);
+        // srv1 restored with a fresh identity: the old entry goes.
+        let ev = m.on_heartbeat("new", hb("srv1", "z1", 2, 1), t0 + s(20));
+        assert!(
+            ev.iter().any(
+                |e| matches!(e, MembershipEvent::Forgotten { peer_id, .. } if peer_id == "old")
+            )
+        );
+        assert!(m.get("old").is_none());
+        assert_eq!(status(&m, "new"), MemberStatus::Alive);
+        // An entry seeded from the metastore that only goes down after the new identity spoke
+        // is dropped as soon as it does.
+        m.add_known("older".into(), hb("srv1", "z1", 0, 0), t0 + s(20));
+        m.on_heartbeat("new", hb("srv1", "z1", 2, 2), t0 + s(30));
+        let ev = m.tick(t0 + s(31));
+        assert!(
+            ev.iter().any(
+                |e| matches!(e, MembershipEvent::Forgotten { peer_id, .. } if peer_id == "older")
+            ),
+            "{ev:?}"
+        );
+        // srv2 stays down; after forget_after it is dropped.
+        assert!(m.get("other").is_some());
+        m.tick(t0 + s(18 + 99));
+        assert!(m.get("other").is_some());
+        let ev = m.tick(t0 + s(18 + 100));
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, MembershipEvent::Forgotten { name, .. } if name == "srv2"))
+        );
+        assert!(m.get("other").is_none());
     }
 }

@@ -272,7 +272,8 @@ impl Node {
             cfg.zone.clone(),
             cfg.membership.lan,
             cfg.membership.wan,
-        );
+        )
+        .with_forget_after(cfg.membership.forget_after);
         let start = Instant::now();
         for n in store.nodes() {
             membership.add_known(n.peer_id.clone(), known_heartbeat(&n), start);
@@ -676,19 +677,23 @@ impl Controller {
 
 fn log_events(evs: &[MembershipEvent]) {
     for ev in evs {
-        let MembershipEvent::Status {
-            peer_id,
-            name,
-            from,
-            to,
-        } = ev;
-        tracing::info!(
-            member = %name,
-            peer = %peer_id,
-            from = from.map_or("unknown", |f| f.as_str()),
-            to = to.as_str(),
-            "membership"
-        );
+        match ev {
+            MembershipEvent::Status {
+                peer_id,
+                name,
+                from,
+                to,
+            } => tracing::info!(
+                member = %name,
+                peer = %peer_id,
+                from = from.map_or("unknown", |f| f.as_str()),
+                to = to.as_str(),
+                "membership"
+            ),
+            MembershipEvent::Forgotten { peer_id, name } => {
+                tracing::info!(member = %name, peer = %peer_id, "membership: forgotten")
+            }
+        }
     }
 }
 
