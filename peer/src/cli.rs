@@ -361,24 +361,21 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
         SystemsCommand::Accept {
             fingerprint,
             target,
-        } => {
-            let s: SystemRecord = Client::new(&target.peer).post(
-                &format!("/systems/{}/accept", urlencode(&fingerprint)),
-                &serde_json::json!({}),
-            )?;
-            show(&s, target.json)
-        }
+        } => system_action(&target, &fingerprint, "accept"),
         SystemsCommand::Ban {
             fingerprint,
             target,
-        } => {
-            let s: SystemRecord = Client::new(&target.peer).post(
-                &format!("/systems/{}/ban", urlencode(&fingerprint)),
-                &serde_json::json!({}),
-            )?;
-            show(&s, target.json)
-        }
+        } => system_action(&target, &fingerprint, "ban"),
     }
+}
+
+/// `POST /systems/{fingerprint}/{action}` and show the resulting record.
+fn system_action(target: &Target, fingerprint: &str, action: &str) -> anyhow::Result<()> {
+    let s: SystemRecord = Client::new(&target.peer).post(
+        &format!("/systems/{}/{action}", urlencode(fingerprint)),
+        &serde_json::json!({}),
+    )?;
+    show(&s, target.json)
 }
 
 fn show(s: &SystemRecord, json: bool) -> anyhow::Result<()> {

@@ -49,15 +49,20 @@ pub fn load_or_create(dir: &Path) -> Result<Keypair, IdentityError> {
                     path: shown.clone(),
                     reason: e.to_string(),
                 })?;
-            let tmp = path.with_extension("key.tmp");
-            std::fs::write(&tmp, bytes)
-                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(io)?;
+            write_durably(&path, &bytes).map_err(io)?;
             Ok(key)
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// Write `bytes` to a temporary file, fsync it and rename it over `path`: a crash leaves the
+/// old content or the new, never a torn file.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The incarnation of this start: the current time in ms, but always above the one of the
@@ -77,14 +82,10 @@ pub fn next_incarnation(dir: &Path, now_ms: u64) -> Result<u64, IdentityError> {
         }
     };
     let next = now_ms.max(previous + 1);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, next.to_string())
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|source| IdentityError::Io {
-            path: shown,
-            source,
-        })?;
+    write_durably(&path, next.to_string().as_bytes()).map_err(|source| IdentityError::Io {
+        path: shown,
+        source,
+    })?;
     Ok(next)
 }
 

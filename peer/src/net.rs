@@ -27,7 +27,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, Transport, identify, noise, ping, tcp, yamux,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::NetworkConfig;
@@ -125,8 +125,6 @@ enum Command {
 pub struct NetState {
     /// Peers with at least one open connection.
     pub connected: HashSet<PeerId>,
-    /// Addresses the swarm listens on.
-    pub listen_addrs: Vec<Multiaddr>,
 }
 
 /// Handle to the network task. Cheap to clone.
@@ -134,6 +132,7 @@ pub struct NetState {
 pub struct NetClient {
     tx: mpsc::Sender<Command>,
     state: Arc<Mutex<NetState>>,
+    listen: watch::Receiver<Vec<Multiaddr>>,
     local: PeerId,
 }
 
@@ -207,7 +206,17 @@ impl NetClient {
 
     /// Current listen addresses.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        self.lock().listen_addrs.clone()
+        self.listen.borrow().clone()
+    }
+
+    /// Wait until the swarm listens on at least one address (or `timeout` passes).
+    pub async fn wait_listening(&self, timeout: Duration) -> Option<Vec<Multiaddr>> {
+        let mut rx = self.listen.clone();
+        let addrs = tokio::time::timeout(timeout, rx.wait_for(|a| !a.is_empty()))
+            .await
+            .ok()?
+            .ok()?;
+        Some(addrs.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, NetState> {
@@ -299,6 +308,7 @@ pub struct EventLoop {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     state: Arc<Mutex<NetState>>,
+    listen: watch::Sender<Vec<Multiaddr>>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
 }
 
@@ -328,10 +338,12 @@ pub fn new(
     let (tx, commands) = mpsc::channel(256);
     let (events_tx, events) = mpsc::channel(1024);
     let state = Arc::new(Mutex::new(NetState::default()));
+    let (listen_tx, listen_rx) = watch::channel(Vec::new());
     Ok((
         NetClient {
             tx,
             state: state.clone(),
+            listen: listen_rx,
             local,
         },
         events,
@@ -340,6 +352,7 @@ pub fn new(
             commands,
             events: events_tx,
             state,
+            listen: listen_tx,
             pending: HashMap::new(),
         },
     ))
@@ -426,10 +439,10 @@ impl EventLoop {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
-                self.state().listen_addrs.push(address);
+                self.listen.send_modify(|a| a.push(address));
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
-                self.state().listen_addrs.retain(|a| a != &address);
+                self.listen.send_modify(|a| a.retain(|x| x != &address));
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,

@@ -226,17 +226,15 @@ impl Node {
         let net_cancel = CancellationToken::new();
         tasks.spawn(event_loop.run(net_cancel.clone()).instrument(span.clone()));
         // Wait for the swarm to bind, so a port of 0 is resolved before it is advertised.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while net.listen_addrs().is_empty() {
-            if Instant::now() >= deadline {
-                return Err(StartError::Net(net::NetError::Listen {
+        let listen_addrs = net
+            .wait_listening(Duration::from_secs(10))
+            .await
+            .ok_or_else(|| {
+                StartError::Net(net::NetError::Listen {
                     addr: cfg.p2p_listen.clone(),
                     reason: "no listen address came up within 10 s".into(),
-                }));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let listen_addrs = net.listen_addrs();
+                })
+            })?;
 
         let http_listener = tokio::net::TcpListener::bind(&cfg.http_listen)
             .await
