@@ -44,7 +44,8 @@ mod wal;
 pub use error::StoreError;
 pub use query::SystemFilter;
 pub use record::{
-    CodecError, NodeRecord, Record, RecordKind, SystemRecord, SystemStatus, ZoneRecord, system_key,
+    CodecError, FaultReason, FaultRecord, LoadMode, NodeRecord, Record, RecordKind, SystemRecord,
+    SystemStatus, ZonePolicy, ZoneRecord, system_key,
 };
 pub use shard::{ShardId, shard_of};
 pub use store::{ChangeEvent, Digest, OpenReport, Store, StoreOptions, StoreStats};

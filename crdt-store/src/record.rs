@@ -111,6 +111,10 @@ pub struct NodeRecord {
     /// The peer's HTTP API (`host:port`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// Address of the Uyuni server (its salt master) as minions reach it: `host` or
+    /// `host:port` (the master's ret port). `None`: the node name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
     /// Relative capacity used by the Load Driver (default 1.0 = ~10k systems).
     #[serde(default = "default_capacity")]
     pub capacity: f64,
@@ -131,6 +135,90 @@ pub struct ZoneRecord {
     pub created_at: u64,
 }
 
+impl NodeRecord {
+    /// Where minions assigned to this node must point their salt master.
+    pub fn master_address(&self) -> &str {
+        self.fqdn.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Why a node was marked faulty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultReason {
+    /// Silent for longer than the failure timeout.
+    Down,
+    /// Announced a planned shutdown and stayed away longer than the maintenance window.
+    Left,
+}
+
+/// A node the Load Driver declared failed: its systems were remapped, and it must re-onboard
+/// (production mode) or be given its systems back (disaster-recovery mode) when it returns.
+/// Stored under `f/<node>`; deleted once the node is back in service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// The failed node.
+    pub node: String,
+    /// Its zone.
+    pub zone: String,
+    /// Why.
+    pub reason: FaultReason,
+    /// When the fault was declared, Unix milliseconds.
+    pub since: u64,
+    /// The node that declared it (the zone's Load Driver leader then).
+    pub declared_by: String,
+}
+
+/// How the Load Driver treats a zone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadMode {
+    /// Balanced by capacity; a failed node's systems are remapped, and the node re-onboards
+    /// empty when it returns and is filled by gradual rebalancing.
+    #[default]
+    Production,
+    /// As production, but a failed node that returns (restored or replaced under the same
+    /// name) gets back exactly the systems that were remapped away from it; nothing else
+    /// moves.
+    DisasterRecovery,
+}
+
+impl LoadMode {
+    /// The name used in configuration, the API and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Production => "production",
+            Self::DisasterRecovery => "disaster-recovery",
+        }
+    }
+}
+
+impl std::str::FromStr for LoadMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "production" => Ok(Self::Production),
+            "disaster-recovery" | "dr" => Ok(Self::DisasterRecovery),
+            other => Err(format!(
+                "unknown mode {other:?} (expected production or disaster-recovery)"
+            )),
+        }
+    }
+}
+
+/// The Load Driver policy of one zone, stored under `l/<zone>` (a key of its own, so that a
+/// new peer creating its zone record cannot overwrite an administrator's choice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZonePolicy {
+    /// Zone name.
+    pub zone: String,
+    /// Distribution mode.
+    pub mode: LoadMode,
+    /// Last change, Unix milliseconds.
+    pub updated_at: u64,
+}
+
 /// Any record the store holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -141,6 +229,10 @@ pub enum Record {
     Node(NodeRecord),
     /// A zone.
     Zone(ZoneRecord),
+    /// A failed node.
+    Fault(FaultRecord),
+    /// A zone's Load Driver policy.
+    Policy(ZonePolicy),
 }
 
 /// Kinds of record; the first segment of a key.
@@ -152,6 +244,10 @@ pub enum RecordKind {
     Node,
     /// `z/<name>`
     Zone,
+    /// `f/<node>`
+    Fault,
+    /// `l/<zone>`
+    Policy,
 }
 
 impl RecordKind {
@@ -161,6 +257,8 @@ impl RecordKind {
             Self::System => "s/",
             Self::Node => "n/",
             Self::Zone => "z/",
+            Self::Fault => "f/",
+            Self::Policy => "l/",
         }
     }
 }
@@ -172,6 +270,8 @@ impl Record {
             Self::System(s) => system_key(&s.fingerprint),
             Self::Node(n) => format!("{}{}", RecordKind::Node.prefix(), n.name),
             Self::Zone(z) => format!("{}{}", RecordKind::Zone.prefix(), z.name),
+            Self::Fault(f) => format!("{}{}", RecordKind::Fault.prefix(), f.node),
+            Self::Policy(p) => format!("{}{}", RecordKind::Policy.prefix(), p.zone),
         }
     }
 
@@ -181,6 +281,8 @@ impl Record {
             Self::System(_) => RecordKind::System,
             Self::Node(_) => RecordKind::Node,
             Self::Zone(_) => RecordKind::Zone,
+            Self::Fault(_) => RecordKind::Fault,
+            Self::Policy(_) => RecordKind::Policy,
         }
     }
 
@@ -197,6 +299,8 @@ impl Record {
             }
             Self::Node(n) => serde_json::to_vec(n).map_err(CodecError::from),
             Self::Zone(z) => serde_json::to_vec(z).map_err(CodecError::from),
+            Self::Fault(f) => serde_json::to_vec(f).map_err(CodecError::from),
+            Self::Policy(p) => serde_json::to_vec(p).map_err(CodecError::from),
         }
     }
 
@@ -214,6 +318,10 @@ impl Record {
                 Self::Node(serde_json::from_slice(bytes)?)
             } else if key.starts_with(RecordKind::Zone.prefix()) {
                 Self::Zone(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Fault.prefix()) {
+                Self::Fault(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Policy.prefix()) {
+                Self::Policy(serde_json::from_slice(bytes)?)
             } else {
                 return Ok(None);
             },
@@ -312,6 +420,39 @@ impl SystemWire {
             updated_at: self.updated_at,
         }
     }
+}
+
+/// Which of several concurrently written values of `key` wins (`values` in automerge's op
+/// order, so the last is automerge's own default winner). Every replica holding the same
+/// conflict picks the same value.
+///
+/// Systems: a banned value wins (a ban is never lost to a concurrent placement), then a
+/// deleted one, then the most recent `updated_at`; ties and other kinds go to automerge's
+/// default. Values that do not decode never win over ones that do.
+pub(crate) fn resolve_conflict(key: &str, values: &[&[u8]]) -> usize {
+    let last = values.len().saturating_sub(1);
+    let Some(rest) = key.strip_prefix(RecordKind::System.prefix()) else {
+        return last;
+    };
+    let Some(fp) = fingerprint_of_key(rest) else {
+        return last;
+    };
+    let rank = |bytes: &[u8]| {
+        ciborium::from_reader::<SystemWire, _>(bytes).ok().map(|w| {
+            let s = w.into_record(fp.clone());
+            (s.banned, s.status == SystemStatus::Deleted, s.updated_at)
+        })
+    };
+    let mut best = last;
+    let mut best_rank = values.get(last).and_then(|v| rank(v));
+    for (i, v) in values.iter().enumerate().take(last).rev() {
+        let r = rank(v);
+        if r > best_rank {
+            best = i;
+            best_rank = r;
+        }
+    }
+    best
 }
 
 /// Parse `aa:bb:..` (lowercase hex pairs joined by colons) into bytes.
@@ -422,6 +563,32 @@ mod tests {
             system_key("AB:CD").starts_with("s/="),
             "non-canonical case is kept verbatim"
         );
+    }
+
+    #[test]
+    fn fault_and_policy_round_trip() {
+        for rec in [
+            Record::Fault(FaultRecord {
+                node: "n1".into(),
+                zone: "dc1".into(),
+                reason: FaultReason::Down,
+                since: 5,
+                declared_by: "n2".into(),
+            }),
+            Record::Policy(ZonePolicy {
+                zone: "dc1".into(),
+                mode: LoadMode::DisasterRecovery,
+                updated_at: 7,
+            }),
+        ] {
+            let bytes = rec.encode().expect("encode");
+            assert_eq!(
+                Record::decode(&rec.key(), &bytes).expect("decode"),
+                Some(rec)
+            );
+        }
+        assert_eq!("dr".parse::<LoadMode>(), Ok(LoadMode::DisasterRecovery));
+        assert!("x".parse::<LoadMode>().is_err());
     }
 
     #[test]

@@ -77,9 +77,18 @@ impl Shard {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
-        match self.doc.get(ROOT, key) {
-            Ok(Some((automerge::Value::Scalar(v), _))) => v.as_bytes().map(<[u8]>::to_vec),
-            _ => None,
+        let values = self.doc.get_all(ROOT, key).ok()?;
+        let bytes: Vec<&[u8]> = values
+            .iter()
+            .filter_map(|(v, _)| match v {
+                automerge::Value::Scalar(s) => s.as_bytes(),
+                _ => None,
+            })
+            .collect();
+        match bytes.len() {
+            0 => None,
+            1 => Some(bytes[0].to_vec()),
+            _ => Some(bytes[crate::record::resolve_conflict(key, &bytes)].to_vec()),
         }
     }
 
@@ -122,7 +131,15 @@ impl Shard {
             if !item.key.starts_with(prefix) {
                 break;
             }
-            if let automerge::ValueRef::Scalar(automerge::ScalarValueRef::Bytes(b)) = &item.value {
+            if item.conflict {
+                // Concurrent writes: every replica picks the same value by the record
+                // kind's rule, not by automerge's arbitrary-but-stable op order.
+                if let Some(v) = self.get(&item.key) {
+                    f(&item.key, &v);
+                }
+            } else if let automerge::ValueRef::Scalar(automerge::ScalarValueRef::Bytes(b)) =
+                &item.value
+            {
                 f(&item.key, b);
             }
         }

@@ -17,7 +17,9 @@ use tokio::sync::broadcast;
 
 use crate::error::StoreError;
 use crate::query::SystemFilter;
-use crate::record::{NodeRecord, Record, RecordKind, SystemRecord, ZoneRecord, system_key};
+use crate::record::{
+    FaultRecord, NodeRecord, Record, RecordKind, SystemRecord, ZonePolicy, ZoneRecord, system_key,
+};
 use crate::shard::{Shard, ShardId, shard_of};
 use crate::snapshot;
 use crate::sync::SyncSession;
@@ -451,6 +453,56 @@ impl Store {
             }
             out.len() < limit
         });
+        out
+    }
+
+    /// Systems for which `pred` holds (a full scan; for rare, whole-cluster decisions).
+    pub fn systems_where(&self, mut pred: impl FnMut(&SystemRecord) -> bool) -> Vec<SystemRecord> {
+        let mut out = Vec::new();
+        self.scan(RecordKind::System, |r| {
+            if let Record::System(s) = r
+                && pred(&s)
+            {
+                out.push(s);
+            }
+            true
+        });
+        out
+    }
+
+    /// Every record of `kind` (systems included, so mind the size), in shard order.
+    pub fn records(&self, kind: RecordKind) -> Vec<Record> {
+        let mut out = Vec::new();
+        self.scan(kind, |r| {
+            out.push(r);
+            true
+        });
+        out
+    }
+
+    /// Every fault record.
+    pub fn faults(&self) -> Vec<FaultRecord> {
+        let mut out = Vec::new();
+        self.scan(RecordKind::Fault, |r| {
+            if let Record::Fault(f) = r {
+                out.push(f);
+            }
+            true
+        });
+        out.sort_by(|a, b| a.node.cmp(&b.node));
+        out
+    }
+
+    /// Every zone policy.
+    pub fn policies(&self) -> Vec<ZonePolicy> {
+        let mut out = Vec::new();
+        self.scan(RecordKind::Policy, |r| {
+            if let Record::Policy(p) = r {
+                out.push(p);
+            }
+            true
+        });
+        out.sort_by(|a, b| a.zone.cmp(&b.zone));
         out
     }
 

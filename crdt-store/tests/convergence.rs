@@ -425,3 +425,58 @@ fn concurrent_readers_writers_and_sync_do_not_deadlock() {
     sync_pair(&a, &b);
     assert_eq!(contents(&a), contents(&b));
 }
+
+#[test]
+fn concurrent_writes_resolve_by_record_rules_the_same_everywhere() {
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (a, _) = Store::open(da.path(), opts()).expect("open a");
+    let (b, _) = Store::open(db.path(), opts()).expect("open b");
+    a.put(&system(1, 0)).expect("seed");
+    a.put(&system(2, 0)).expect("seed");
+    sync_pair(&a, &b);
+    let edit = |s: &Store, key: u8, f: &dyn Fn(&mut SystemRecord)| {
+        let mut r = s
+            .get_system(&format!("fp{key}"))
+            .expect("get")
+            .expect("present");
+        f(&mut r);
+        s.put(&Record::System(r)).expect("put");
+    };
+    // fp1: a ban (older clock) races a placement (newer clock): the ban must win on both.
+    edit(&a, 1, &|r| {
+        r.banned = true;
+        r.status = SystemStatus::Deleted;
+        r.updated_at = 10;
+    });
+    edit(&b, 1, &|r| {
+        r.status = SystemStatus::Onboarded;
+        r.node = Some("n1".into());
+        r.updated_at = 20;
+    });
+    // fp2: two placements: the later one wins on both, whatever automerge's op order.
+    edit(&a, 2, &|r| {
+        r.node = Some("late".into());
+        r.updated_at = 30;
+    });
+    edit(&b, 2, &|r| {
+        r.node = Some("early".into());
+        r.updated_at = 25;
+    });
+    sync_pair(&a, &b);
+    for s in [&a, &b] {
+        let one = s.get_system("fp1").expect("get").expect("present");
+        assert!(one.banned, "ban lost: {one:?}");
+        let two = s.get_system("fp2").expect("get").expect("present");
+        assert_eq!(two.node.as_deref(), Some("late"));
+        // Scans resolve the same way as point reads.
+        let listed = s.systems(&SystemFilter::default());
+        let one_listed = listed
+            .iter()
+            .find(|r| r.fingerprint == "fp1")
+            .expect("listed");
+        assert!(one_listed.banned);
+    }
+}

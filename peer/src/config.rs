@@ -82,6 +82,14 @@ pub struct PeerConfig {
     pub store: StoreConfig,
     /// Connections.
     pub network: NetworkConfig,
+    /// Address of the Uyuni server beside this peer as its salt minions reach it (`host` or
+    /// `host:port`, the port being the salt master's ret port). Default: the node name.
+    pub fqdn: Option<String>,
+    /// Relative capacity of this node for the Load Driver (1.0 = a standard Uyuni server,
+    /// ~10k systems). Default 1.0.
+    pub capacity: f64,
+    /// Load Driver and agent protocol.
+    pub load: LoadConfig,
 }
 
 impl Default for PeerConfig {
@@ -100,6 +108,53 @@ impl Default for PeerConfig {
             replication: ReplicationConfig::default(),
             store: StoreConfig::default(),
             network: NetworkConfig::default(),
+            fqdn: None,
+            capacity: 1.0,
+            load: LoadConfig::default(),
+        }
+    }
+}
+
+/// `[load]`: the Load Driver (placement of client systems) and the agent protocol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadConfig {
+    /// A node down this long is declared faulty and its systems are remapped across its
+    /// zone. Default 300 000 ms (5 min).
+    #[serde(with = "duration_ms", rename = "failure_timeout_ms")]
+    pub failure_timeout: Duration,
+    /// A node that announced a planned shutdown keeps its systems this long before they are
+    /// remapped. Default 3 600 000 ms (1 h).
+    #[serde(with = "duration_ms", rename = "maintenance_window_ms")]
+    pub maintenance_window: Duration,
+    /// Interval of the Load Driver's planning round (placements also run as soon as a system
+    /// needs a node). Default 500 ms.
+    #[serde(with = "duration_ms", rename = "tick_ms")]
+    pub tick: Duration,
+    /// Rebalancing moves (after a node joins or returns) per second, per zone. Default 50.
+    pub rebalance_moves_per_s: u32,
+    /// Load slack: a node is over its share when it holds more than
+    /// `ceil(share × (1 + slack))` systems; placement never fills a node beyond that, and
+    /// rebalancing only moves systems off nodes above it. Default 0.05.
+    pub slack: f64,
+    /// Heartbeat interval asked of agents (`X-Uyuni-Heartbeat`), seconds. Default 60.
+    pub agent_heartbeat_s: u32,
+    /// A system counts as online while its last heartbeat is younger than this.
+    /// Default 180 000 ms (three heartbeats).
+    #[serde(with = "duration_ms", rename = "online_window_ms")]
+    pub online_window: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            failure_timeout: Duration::from_secs(300),
+            maintenance_window: Duration::from_secs(3600),
+            tick: Duration::from_millis(500),
+            rebalance_moves_per_s: 50,
+            slack: 0.05,
+            agent_heartbeat_s: 60,
+            online_window: Duration::from_secs(180),
         }
     }
 }
@@ -279,6 +334,15 @@ impl PeerConfig {
                     "{name}: window must be > 0 and phi_threshold a positive number"
                 ));
             }
+        }
+        if !(self.capacity.is_finite() && self.capacity > 0.0) {
+            return bad(format!(
+                "capacity {} must be a positive number",
+                self.capacity
+            ));
+        }
+        if self.load.tick.is_zero() || !(self.load.slack.is_finite() && self.load.slack >= 0.0) {
+            return bad("load.tick_ms must be > 0 and load.slack >= 0".into());
         }
         if self.replication.shards_per_request == 0
             || self.replication.max_concurrent_syncs == 0

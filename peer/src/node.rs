@@ -406,7 +406,8 @@ fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreEr
         role: me.role.clone(),
         addresses,
         http: Some(me.http.clone()),
-        capacity: existing.as_ref().map_or(1.0, |n| n.capacity),
+        fqdn: me.fqdn.clone(),
+        capacity: me.capacity,
         joined_at: existing.as_ref().map_or(now, |n| n.joined_at),
     };
     let mut recs = vec![Record::Node(node)];
