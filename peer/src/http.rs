@@ -5,11 +5,16 @@
 //! | GET | `/health` | liveness of this peer |
 //! | GET | `/cluster/status` | this peer, its store figures and root digest |
 //! | GET | `/cluster/members` | the membership table, this peer included |
-//! | POST | `/system/register` | agent-facing: register a system (idempotent; starts `new`) |
+//! | GET | `/cluster/load` | per node: capacity, liveness, fault, assigned, online; per zone: mode, leader |
+//! | POST | `/zones/{zone}/mode` | set a zone's Load Driver mode (`production`, `disaster-recovery`) |
 //! | GET | `/systems` | list systems (`status`, `node`, `zone`, `tag`, `group`, `limit`) |
 //! | GET | `/systems/{fingerprint}` | one system |
-//! | POST | `/systems/{fingerprint}/accept` | accept a `new` (or `orphan`) system |
+//! | POST | `/systems/{fingerprint}/accept` | accept a `new` (or rejected) system: it becomes an orphan the Load Driver places |
+//! | POST | `/systems/{fingerprint}/reject` | reject a `new` system: `deleted`, but it may register again |
+//! | POST | `/systems/{fingerprint}/unregister` | take a system off its node: `orphan` (re-placed), not deleted |
 //! | POST | `/systems/{fingerprint}/ban` | ban: `deleted`, never assigned again |
+//!
+//! The agent endpoints (`/system/...`) are in [`crate::agent_api`].
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
 
@@ -28,6 +33,13 @@ use crate::node::{Shared, now_ms};
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
+impl ApiError {
+    /// An error with this status.
+    pub fn new(code: StatusCode, msg: impl Into<String>) -> Self {
+        Self(code, msg.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
@@ -45,7 +57,7 @@ impl From<crdt_store::StoreError> for ApiError {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
@@ -55,11 +67,15 @@ pub fn router(shared: Shared) -> Router {
         .route("/health", get(health))
         .route("/cluster/status", get(status))
         .route("/cluster/members", get(members))
-        .route("/system/register", post(register))
+        .route("/cluster/load", get(crate::load_api::load))
+        .route("/zones/{zone}/mode", post(crate::load_api::set_mode))
         .route("/systems", get(list_systems))
         .route("/systems/{fingerprint}", get(show_system))
         .route("/systems/{fingerprint}/accept", post(accept))
+        .route("/systems/{fingerprint}/reject", post(reject))
+        .route("/systems/{fingerprint}/unregister", post(unregister))
         .route("/systems/{fingerprint}/ban", post(ban))
+        .merge(crate::agent_api::routes())
         .with_state(shared)
 }
 
@@ -153,7 +169,7 @@ pub struct RegisterBody {
     pub public_key: String,
 }
 
-fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
+pub(crate) fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
     if fp.is_empty() || fp.len() > 256 || fp.chars().any(|c| c.is_whitespace() || c == '/') {
         return Err(bad(
             "fingerprint must be 1-256 characters without spaces or '/'",
@@ -162,7 +178,7 @@ fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn write(s: &Shared, rec: SystemRecord) -> Result<(), ApiError> {
+pub(crate) async fn write(s: &Shared, rec: SystemRecord) -> Result<(), ApiError> {
     let store = s.store.clone();
     let frames = tokio::task::spawn_blocking(move || store.put(&Record::System(rec)))
         .await
@@ -171,58 +187,11 @@ async fn write(s: &Shared, rec: SystemRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn get_system(s: &Shared, fp: &str) -> Result<Option<SystemRecord>, ApiError> {
+pub(crate) async fn get_system(s: &Shared, fp: &str) -> Result<Option<SystemRecord>, ApiError> {
     let (store, fp) = (s.store.clone(), fp.to_string());
     Ok(tokio::task::spawn_blocking(move || store.get_system(&fp))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
-}
-
-async fn register(
-    State(s): State<Shared>,
-    body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<SystemRecord>, ApiError> {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
-    check_fingerprint(&body.fingerprint)?;
-    if body.minion_id.is_empty() || body.minion_id.len() > 256 {
-        return Err(bad("minion_id must be 1-256 characters"));
-    }
-    let _w = s.write_lock.lock().await;
-    let now = now_ms();
-    let rec = match get_system(&s, &body.fingerprint).await? {
-        // Idempotent: a known system keeps its status (a banned one stays banned); only
-        // changed identity fields are updated.
-        Some(mut existing) => {
-            if existing.minion_id == body.minion_id
-                && (body.hostname.is_empty() || existing.hostname == body.hostname)
-            {
-                return Ok(Json(existing));
-            }
-            existing.minion_id = body.minion_id;
-            if !body.hostname.is_empty() {
-                existing.hostname = body.hostname;
-            }
-            existing.updated_at = now;
-            existing
-        }
-        None => SystemRecord {
-            fingerprint: body.fingerprint,
-            minion_id: body.minion_id,
-            hostname: body.hostname,
-            status: SystemStatus::New,
-            banned: false,
-            node: None,
-            previous_node: None,
-            zone: Some(s.me.zone.clone()),
-            tags: Default::default(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: now,
-            updated_at: now,
-        },
-    };
-    write(&s, rec.clone()).await?;
-    Ok(Json(rec))
 }
 
 /// Query of `GET /systems`.
@@ -282,40 +251,113 @@ async fn existing(s: &Shared, fp: &str) -> Result<SystemRecord, ApiError> {
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))
 }
 
+/// Read-modify-write one system under the write lock; `f` returns whether it changed it.
+async fn modify(
+    s: &Shared,
+    fp: &str,
+    f: impl FnOnce(&mut SystemRecord) -> Result<bool, ApiError>,
+) -> Result<SystemRecord, ApiError> {
+    let _w = s.write_lock.lock().await;
+    let mut rec = existing(s, fp).await?;
+    if f(&mut rec)? {
+        rec.updated_at = now_ms().max(rec.updated_at + 1);
+        write(s, rec.clone()).await?;
+        if rec.status == SystemStatus::Orphan {
+            s.load.wake.notify_one();
+        }
+    }
+    Ok(rec)
+}
+
+fn banned(fp: &str) -> ApiError {
+    ApiError(StatusCode::CONFLICT, format!("system {fp} is banned"))
+}
+
 async fn accept(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    let _w = s.write_lock.lock().await;
-    let mut rec = existing(&s, &fp).await?;
-    if rec.banned {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!("system {fp} is banned"),
-        ));
-    }
-    if rec.status == SystemStatus::New {
-        rec.status = SystemStatus::Onboarded;
-        rec.updated_at = now_ms();
-        write(&s, rec.clone()).await?;
-    }
-    Ok(Json(rec))
+    modify(&s, &fp, |rec| {
+        if rec.banned {
+            return Err(banned(&fp));
+        }
+        // Accepted systems wait as orphans until the zone's Load Driver places them.
+        Ok(match rec.status {
+            SystemStatus::New | SystemStatus::Deleted => {
+                rec.status = SystemStatus::Orphan;
+                rec.node = None;
+                true
+            }
+            SystemStatus::Onboarded | SystemStatus::Orphan => false,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+async fn reject(
+    State(s): State<Shared>,
+    Path(fp): Path<String>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    modify(&s, &fp, |rec| {
+        if rec.status != SystemStatus::New {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!(
+                    "system {fp} is {}; only new systems can be rejected (use unregister or ban)",
+                    rec.status.as_str()
+                ),
+            ));
+        }
+        rec.status = SystemStatus::Deleted;
+        Ok(true)
+    })
+    .await
+    .map(Json)
+}
+
+async fn unregister(
+    State(s): State<Shared>,
+    Path(fp): Path<String>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    modify(&s, &fp, |rec| {
+        if rec.banned {
+            return Err(banned(&fp));
+        }
+        Ok(match rec.status {
+            SystemStatus::Onboarded => {
+                rec.status = SystemStatus::Orphan;
+                rec.node = None;
+                true
+            }
+            SystemStatus::Orphan => false,
+            SystemStatus::New | SystemStatus::Deleted => {
+                return Err(ApiError(
+                    StatusCode::CONFLICT,
+                    format!("system {fp} is {}, not onboarded", rec.status.as_str()),
+                ));
+            }
+        })
+    })
+    .await
+    .map(Json)
 }
 
 async fn ban(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    let _w = s.write_lock.lock().await;
-    let mut rec = existing(&s, &fp).await?;
-    if !rec.banned {
+    modify(&s, &fp, |rec| {
+        if rec.banned {
+            return Ok(false);
+        }
         rec.banned = true;
         rec.status = SystemStatus::Deleted;
         if rec.node.is_some() {
             rec.previous_node = rec.node.take();
         }
-        rec.updated_at = now_ms();
-        write(&s, rec.clone()).await?;
-    }
-    Ok(Json(rec))
+        Ok(true)
+    })
+    .await
+    .map(Json)
 }

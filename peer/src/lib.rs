@@ -7,16 +7,27 @@
 //!   identify, ping), owned by one task.
 //! - [`replication`]: moving metastore changes between peers (broadcast, pull, anti-entropy).
 //! - [`node`]: starting a peer and its controller loop; [`http`]: its JSON API.
+//! - The Load Driver: [`placement`] (weighted rendezvous hashing with bounded load),
+//!   [`load_plan`] (the zone leader's decisions), [`load_index`] (in-memory counts),
+//!   [`load_driver`] (the task that carries decisions out), [`online`] (heartbeat statistics)
+//!   and [`agent_api`] (the endpoints agents knock on).
 //! - [`client`]: the blocking HTTP client the CLI uses. The command line itself is the binary.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod agent_api;
 pub mod client;
 pub mod cluster_key;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod load_api;
+pub mod load_driver;
+pub mod load_index;
+pub mod load_plan;
 pub mod membership;
 pub mod net;
 pub mod node;
+pub mod online;
+pub mod placement;
 pub mod replication;

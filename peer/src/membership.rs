@@ -72,6 +72,10 @@ pub struct Heartbeat {
     /// Set in the last message of a planned shutdown.
     #[serde(default)]
     pub leaving: bool,
+    /// Systems online by recent heartbeat as this member's agent endpoint saw them, per
+    /// assigned node (load statistics; kept in memory, shared only here).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub online: BTreeMap<String, u64>,
 }
 
 /// Liveness of a member.
@@ -157,6 +161,11 @@ impl Member {
         } else {
             self.intervals.iter().sum::<f64>() / self.intervals.len() as f64
         }
+    }
+
+    /// When the status last changed.
+    pub fn since(&self) -> Instant {
+        self.since
     }
 
     /// The phi value at `now`.
@@ -439,6 +448,7 @@ mod tests {
             http: None,
             root: String::new(),
             leaving: false,
+            online: Default::default(),
         }
     }
 

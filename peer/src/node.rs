@@ -93,6 +93,10 @@ pub struct SelfInfo {
     pub http: String,
     /// Advertised addresses.
     pub addrs: AdvertisedAddrs,
+    /// Salt master address of the Uyuni server beside this peer (`None`: the name).
+    pub fqdn: Option<String>,
+    /// Relative capacity for the Load Driver.
+    pub capacity: f64,
 }
 
 /// State shared by the HTTP handlers and the controller.
@@ -110,6 +114,8 @@ pub struct Shared {
     pub me: Arc<SelfInfo>,
     /// Serialises read-modify-write operations on records from this peer's API.
     pub write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The Load Driver's index, hints and heartbeat statistics.
+    pub load: Arc<crate::load_driver::LoadState>,
 }
 
 impl Shared {
@@ -257,6 +263,8 @@ impl Node {
             incarnation: identity::next_incarnation(&cfg.data_dir, now_ms())?,
             http: http_addr.to_string(),
             addrs: advertised(&cfg, &listen_addrs)?,
+            fqdn: cfg.fqdn.clone(),
+            capacity: cfg.capacity,
         });
         {
             let (store, me) = (store.clone(), me.clone());
@@ -284,7 +292,11 @@ impl Node {
             members: Arc::new(Mutex::new(membership)),
             me,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            load: Arc::new(crate::load_driver::LoadState::new(cfg.load.clone())),
         };
+        tasks.spawn(
+            crate::load_driver::run(shared.clone(), cancel.child_token()).instrument(span.clone()),
+        );
 
         let router = http::router(shared.clone());
         let http_cancel = cancel.child_token();
@@ -384,6 +396,7 @@ fn known_heartbeat(n: &NodeRecord) -> Heartbeat {
         http: n.http.clone(),
         root: String::new(),
         leaving: false,
+        online: BTreeMap::new(),
     }
 }
 
@@ -509,6 +522,7 @@ impl Controller {
             http: Some(me.http.clone()),
             root: self.shared.store.digest().root(),
             leaving,
+            online: self.shared.load.own_online(),
         })
     }
 

@@ -1,0 +1,736 @@
+//! The Load Driver's I/O shell: keeps the [`LoadIndex`] fed from the store's change stream,
+//! and every round (or as soon as a system needs a node) asks [`load_plan::plan`] what to do
+//! for this peer's zone and carries it out as batched store writes.
+//!
+//! ```text
+//!   store changes ──► index task ──► LoadIndex ──┐
+//!   membership ───────────────────────────────────┴─► driver task: plan ─► writes (+ gossip)
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crdt_store::{
+    ChangeEvent, FaultReason, FaultRecord, LoadMode, Record, RecordKind, SystemFilter,
+    SystemRecord, SystemStatus,
+};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::LoadConfig;
+use crate::load_index::LoadIndex;
+use crate::load_plan::{self, Limits, Liveness, NodeState, Step, ZoneState};
+use crate::membership::MemberStatus;
+use crate::node::{Shared, now_ms};
+use crate::online::OnlineTracker;
+use crate::placement::{Placer, Slot, pick_movers};
+
+/// Systems rewritten per store batch (and per hold of the write lock).
+const CHUNK: usize = 1000;
+/// A reserved rebalancing target is dropped after this long.
+const RESERVATION_TTL: Duration = Duration::from_secs(30);
+/// How often this peer's online counts are recomputed for gossip.
+const ONLINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Where a node's systems must go and how to reach its peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHint {
+    /// The node's zone.
+    pub zone: String,
+    /// Salt master address of the node.
+    pub fqdn: String,
+    /// HTTP address of the node's peer.
+    pub http: Option<String>,
+}
+
+/// What agent answers need besides the system record; rebuilt every round.
+#[derive(Debug, Default)]
+pub struct Hints {
+    /// Nodes by name.
+    pub nodes: HashMap<String, NodeHint>,
+    /// HTTP addresses of alive peers per zone, this peer excluded.
+    pub peers_by_zone: BTreeMap<String, Vec<String>>,
+}
+
+impl Hints {
+    /// Up to `n` other peers, those of `zone` first.
+    pub fn peers_for(&self, zone: Option<&str>, n: usize) -> Vec<String> {
+        let mut out: Vec<String> = zone
+            .and_then(|z| self.peers_by_zone.get(z))
+            .map(|v| v.iter().take(n).cloned().collect())
+            .unwrap_or_default();
+        for (z, list) in &self.peers_by_zone {
+            if Some(z.as_str()) == zone {
+                continue;
+            }
+            for p in list {
+                if out.len() >= n {
+                    return out;
+                }
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The Load Driver's state shared with the HTTP handlers.
+#[derive(Debug)]
+pub struct LoadState {
+    /// Configuration.
+    pub cfg: LoadConfig,
+    /// The index.
+    pub index: Mutex<LoadIndex>,
+    /// Heartbeats seen by this peer.
+    pub online: OnlineTracker,
+    /// Wakes the driver (a system needs a node).
+    pub wake: Notify,
+    hints: RwLock<Arc<Hints>>,
+    own_online: Mutex<BTreeMap<String, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LoadState {
+    /// Empty state.
+    pub fn new(cfg: LoadConfig) -> Self {
+        Self {
+            cfg,
+            index: Mutex::new(LoadIndex::new()),
+            online: OnlineTracker::new(),
+            wake: Notify::new(),
+            hints: RwLock::new(Arc::new(Hints::default())),
+            own_online: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Lock the index (short critical sections only).
+    pub fn index(&self) -> std::sync::MutexGuard<'_, LoadIndex> {
+        lock(&self.index)
+    }
+
+    /// The latest hints.
+    pub fn hints(&self) -> Arc<Hints> {
+        self.hints
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// This peer's latest online counts per node (for the membership heartbeat).
+    pub fn own_online(&self) -> BTreeMap<String, u64> {
+        lock(&self.own_online).clone()
+    }
+}
+
+/// Run the index task and the driver until `cancel`.
+pub async fn run(shared: Shared, cancel: CancellationToken) {
+    let changes = shared.store.subscribe();
+    let index = tokio::spawn(maintain_index(shared.clone(), changes, cancel.clone()));
+    Driver::new(shared).run(cancel).await;
+    let _ = index.await;
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!("load driver task: {e}");
+            None
+        }
+    }
+}
+
+async fn rebuild(shared: &Shared) {
+    let store = shared.store.clone();
+    let Some(ix) = blocking(move || {
+        let mut ix = LoadIndex::new();
+        for kind in [RecordKind::Node, RecordKind::Fault, RecordKind::Policy] {
+            for r in store.records(kind) {
+                ix.apply(&r.key(), Some(&r));
+            }
+        }
+        store.systems_where(|s| {
+            let r = Record::System(s.clone());
+            ix.apply(&r.key(), Some(&r));
+            false
+        });
+        ix
+    })
+    .await
+    else {
+        return;
+    };
+    *shared.load.index() = ix;
+    shared.load.wake.notify_one();
+}
+
+async fn maintain_index(
+    shared: Shared,
+    mut changes: broadcast::Receiver<ChangeEvent>,
+    cancel: CancellationToken,
+) {
+    rebuild(&shared).await;
+    loop {
+        let ev = tokio::select! {
+            () = cancel.cancelled() => return,
+            ev = changes.recv() => ev,
+        };
+        match ev {
+            Ok(ev) => {
+                let s = shared.clone();
+                let orphans_before = shared.load.index().orphan_count();
+                blocking(move || {
+                    let recs: Vec<(String, Option<Record>)> = ev
+                        .keys
+                        .into_iter()
+                        .map(|k| {
+                            let r = s.store.get(&k).ok().flatten();
+                            (k, r)
+                        })
+                        .collect();
+                    let mut ix = s.load.index();
+                    for (k, r) in &recs {
+                        ix.apply(k, r.as_ref());
+                    }
+                })
+                .await;
+                if shared.load.index().orphan_count() > orphans_before {
+                    shared.load.wake.notify_one();
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "load index lagged; rebuilding");
+                rebuild(&shared).await;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+struct Driver {
+    shared: Shared,
+    /// Faults declared by this peer, with the membership `since` of the absence they were
+    /// declared for.
+    declared: HashMap<String, Option<Instant>>,
+    /// Node records seen without any membership entry, since when.
+    unheard: HashMap<String, Instant>,
+    /// Rebalancing targets of systems orphaned on purpose.
+    reserved: HashMap<String, (String, Instant)>,
+    /// Fingerprints on overloaded nodes (for picking movers), with when they were read.
+    candidates: HashMap<String, (Vec<String>, Instant)>,
+    last_online: Option<Instant>,
+}
+
+impl Driver {
+    fn new(shared: Shared) -> Self {
+        Self {
+            shared,
+            declared: HashMap::new(),
+            unheard: HashMap::new(),
+            reserved: HashMap::new(),
+            candidates: HashMap::new(),
+            last_online: None,
+        }
+    }
+
+    async fn run(mut self, cancel: CancellationToken) {
+        let cfg = self.shared.load.cfg.clone();
+        let mut tick = tokio::time::interval(cfg.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let budget = ((f64::from(cfg.rebalance_moves_per_s) * cfg.tick.as_secs_f64()).ceil()
+            as u64)
+            .max(u64::from(cfg.rebalance_moves_per_s > 0));
+        let limits = Limits {
+            failure_timeout: cfg.failure_timeout,
+            maintenance_window: cfg.maintenance_window,
+            slack: cfg.slack,
+            move_budget: budget,
+        };
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+                () = self.shared.load.wake.notified() => {}
+            }
+            self.refresh_hints();
+            let now = Instant::now();
+            if self
+                .last_online
+                .is_none_or(|t| now.duration_since(t) >= ONLINE_EVERY)
+            {
+                self.last_online = Some(now);
+                let counts = self
+                    .shared
+                    .load
+                    .online
+                    .counts(now_ms(), cfg.online_window.as_millis() as u64);
+                *lock(&self.shared.load.own_online) = counts;
+            }
+            self.reserved
+                .retain(|_, (_, at)| now.duration_since(*at) < RESERVATION_TTL);
+            let zone = self.zone_state(now);
+            for step in load_plan::plan(&zone, &limits) {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                if let Err(e) = self.execute(step, &zone).await {
+                    tracing::warn!("load driver: {e}");
+                }
+            }
+        }
+    }
+
+    fn refresh_hints(&self) {
+        let me = &self.shared.me;
+        let mut hints = Hints::default();
+        for (name, n) in self.shared.load.index().nodes() {
+            hints.nodes.insert(
+                name.clone(),
+                NodeHint {
+                    zone: n.zone.clone(),
+                    fqdn: n.master_address().to_string(),
+                    http: n.http.clone(),
+                },
+            );
+        }
+        for m in self.shared.members().members() {
+            if m.status == MemberStatus::Alive
+                && let Some(h) = &m.info.http
+            {
+                hints
+                    .peers_by_zone
+                    .entry(m.info.zone.clone())
+                    .or_default()
+                    .push(h.clone());
+            }
+        }
+        for list in hints.peers_by_zone.values_mut() {
+            list.sort();
+            list.retain(|h| *h != me.http);
+        }
+        *self
+            .shared
+            .load
+            .hints
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hints);
+    }
+
+    /// This peer's view of its zone.
+    fn zone_state(&mut self, now: Instant) -> ZoneState {
+        let me = self.shared.me.clone();
+        // Liveness by node name: the best status among members using that name (a restored
+        // node may still have its old peer id listed as down).
+        let mut live: HashMap<String, (MemberStatus, Instant)> = HashMap::new();
+        for m in self.shared.members().members() {
+            let rank = |s: MemberStatus| match s {
+                MemberStatus::Alive => 0,
+                MemberStatus::Suspect => 1,
+                MemberStatus::Left => 2,
+                MemberStatus::Down => 3,
+            };
+            let e = live
+                .entry(m.info.name.clone())
+                .or_insert((m.status, m.since()));
+            if rank(m.status) < rank(e.0) {
+                *e = (m.status, m.since());
+            }
+        }
+        let ix = self.shared.load.index();
+        let mut nodes = Vec::new();
+        for (name, n) in ix.nodes() {
+            if n.zone != me.zone {
+                continue;
+            }
+            let (liveness, since) = if *name == me.name {
+                (Liveness::Alive, None)
+            } else {
+                match live.get(name) {
+                    Some((MemberStatus::Alive, _)) => (Liveness::Alive, None),
+                    Some((MemberStatus::Suspect, s)) => (Liveness::Suspect, Some(*s)),
+                    Some((MemberStatus::Down, s)) => {
+                        (Liveness::Down(now.duration_since(*s)), Some(*s))
+                    }
+                    Some((MemberStatus::Left, s)) => {
+                        (Liveness::Left(now.duration_since(*s)), Some(*s))
+                    }
+                    None => {
+                        let s = *self.unheard.entry(name.clone()).or_insert(now);
+                        (Liveness::Down(now.duration_since(s)), Some(s))
+                    }
+                }
+            };
+            if liveness == Liveness::Alive {
+                self.unheard.remove(name);
+                self.declared.remove(name);
+            }
+            nodes.push(NodeState {
+                name: name.clone(),
+                capacity: n.capacity,
+                liveness,
+                faulty: ix.faults().contains_key(name),
+                declared: self.declared.get(name).is_some_and(|d| *d == since),
+                assigned: ix.assigned(name),
+            });
+        }
+        // This peer's own record may not be indexed yet on a first start.
+        if !nodes.iter().any(|n| n.name == me.name) {
+            nodes.push(NodeState {
+                name: me.name.clone(),
+                capacity: 1.0,
+                liveness: Liveness::Alive,
+                faulty: ix.faults().contains_key(&me.name),
+                declared: false,
+                assigned: ix.assigned(&me.name),
+            });
+        }
+        ZoneState {
+            me: me.name.clone(),
+            mode: ix.mode(&me.zone),
+            nodes,
+            orphans: ix.orphans_in(&me.zone).len(),
+        }
+    }
+
+    async fn execute(&mut self, step: Step, zone: &ZoneState) -> Result<(), DriveError> {
+        match step {
+            Step::DeclareFault { node, reason } => self.declare_fault(&node, reason, zone).await,
+            Step::ReturnSystems { node } => self.return_systems(&node).await,
+            Step::ReOnboardSelf => self.reonboard_self().await,
+            Step::PlaceOrphans => self.place_orphans(zone).await,
+            Step::Rebalance(transfers) => {
+                for t in transfers {
+                    self.transfer(&t.from, &t.to, t.count as usize, zone)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn placer(zone: &ZoneState, incoming: usize, slack: f64) -> Placer {
+        let slots = zone
+            .nodes
+            .iter()
+            .filter(|n| n.liveness == Liveness::Alive && !n.faulty)
+            .map(|n| Slot {
+                name: n.name.clone(),
+                weight: n.capacity,
+                load: n.assigned,
+            })
+            .collect();
+        Placer::new(slots, incoming as u64, slack)
+    }
+
+    async fn declare_fault(
+        &mut self,
+        node: &str,
+        reason: FaultReason,
+        zone: &ZoneState,
+    ) -> Result<(), DriveError> {
+        let me = self.shared.me.clone();
+        let since = zone
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.liveness);
+        tracing::warn!(
+            node,
+            ?reason,
+            ?since,
+            "declaring node faulty; remapping its systems"
+        );
+        let started = Instant::now();
+        let fault = Record::Fault(FaultRecord {
+            node: node.to_string(),
+            zone: me.zone.clone(),
+            reason,
+            since: now_ms(),
+            declared_by: me.name.clone(),
+        });
+        self.put(vec![fault]).await?;
+        // Remember which absence this was, so it is declared once.
+        let member_since = {
+            let members = self.shared.members();
+            members
+                .members()
+                .filter(|m| m.info.name == node && m.status != MemberStatus::Alive)
+                .map(|m| m.since())
+                .min()
+        };
+        let member_since = member_since.or_else(|| self.unheard.get(node).copied());
+        self.declared.insert(node.to_string(), member_since);
+
+        let (store, name) = (self.shared.store.clone(), node.to_string());
+        let mut fps: Vec<String> = blocking(move || {
+            store
+                .systems(&SystemFilter {
+                    node: Some(name),
+                    status: Some(SystemStatus::Onboarded),
+                    ..SystemFilter::default()
+                })
+                .into_iter()
+                .map(|s| s.fingerprint)
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        fps.sort();
+        let mut placer = Self::placer(zone, fps.len(), self.shared.load.cfg.slack);
+        let failed = node.to_string();
+        let n = self
+            .rewrite(fps, move |r| {
+                if r.node.as_deref() != Some(failed.as_str())
+                    || r.status != SystemStatus::Onboarded
+                    || r.banned
+                {
+                    return false;
+                }
+                r.previous_node = Some(failed.clone());
+                match placer.place(&r.fingerprint) {
+                    Some(n) => r.node = Some(n.to_string()),
+                    None => {
+                        r.node = None;
+                        r.status = SystemStatus::Orphan;
+                    }
+                }
+                true
+            })
+            .await?;
+        tracing::warn!(
+            node,
+            remapped = n,
+            ms = started.elapsed().as_millis() as u64,
+            "remap done"
+        );
+        Ok(())
+    }
+
+    async fn return_systems(&mut self, node: &str) -> Result<(), DriveError> {
+        let (store, name) = (self.shared.store.clone(), node.to_string());
+        let mut fps: Vec<String> = blocking(move || {
+            store
+                .systems_where(|s| {
+                    s.previous_node.as_deref() == Some(name.as_str())
+                        && s.node.as_deref() != Some(name.as_str())
+                        && !s.banned
+                        && s.status != SystemStatus::Deleted
+                })
+                .into_iter()
+                .map(|s| s.fingerprint)
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        fps.sort();
+        let home = node.to_string();
+        let n = self
+            .rewrite(fps, move |r| {
+                if r.previous_node.as_deref() != Some(home.as_str())
+                    || r.banned
+                    || r.status == SystemStatus::Deleted
+                    || r.status == SystemStatus::New
+                {
+                    return false;
+                }
+                r.node = Some(home.clone());
+                r.previous_node = None;
+                r.status = SystemStatus::Onboarded;
+                true
+            })
+            .await?;
+        self.delete_fault(node).await?;
+        self.declared.remove(node);
+        tracing::info!(node, returned = n, "disaster recovery: systems returned");
+        Ok(())
+    }
+
+    async fn reonboard_self(&mut self) -> Result<(), DriveError> {
+        let me = self.shared.me.name.clone();
+        // Flush: the systems still registered on this node's Uyuni server that the cluster
+        // gave to others are dropped by the Node Controller when it sees their records; the
+        // Metastore side has nothing left on this node (its systems were remapped).
+        tracing::warn!(
+            node = %me,
+            "this node was declared faulty while away: re-onboarding (flush and re-join)"
+        );
+        self.delete_fault(&me).await
+    }
+
+    async fn place_orphans(&mut self, zone: &ZoneState) -> Result<(), DriveError> {
+        let fps = self.shared.load.index().orphans_in(&self.shared.me.zone);
+        if fps.is_empty() {
+            return Ok(());
+        }
+        let mut placer = Self::placer(zone, fps.len(), self.shared.load.cfg.slack);
+        if placer.is_empty() {
+            return Ok(());
+        }
+        let mut reserved: HashMap<String, String> = fps
+            .iter()
+            .filter_map(|fp| self.reserved.remove(fp).map(|(t, _)| (fp.clone(), t)))
+            .collect();
+        self.rewrite(fps, move |r| {
+            if r.status != SystemStatus::Orphan || r.node.is_some() || r.banned {
+                return false;
+            }
+            let target = match reserved.remove(&r.fingerprint) {
+                Some(t) if placer.place_on(&t) => Some(t),
+                _ => placer.place(&r.fingerprint).map(String::from),
+            };
+            match target {
+                Some(t) => {
+                    r.node = Some(t);
+                    r.status = SystemStatus::Onboarded;
+                    true
+                }
+                None => false,
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn transfer(
+        &mut self,
+        from: &str,
+        to: &str,
+        count: usize,
+        zone: &ZoneState,
+    ) -> Result<(), DriveError> {
+        let now = Instant::now();
+        let stale = self
+            .candidates
+            .get(from)
+            .is_none_or(|(list, at)| list.is_empty() || now.duration_since(*at) > RESERVATION_TTL);
+        if stale {
+            let (store, name) = (self.shared.store.clone(), from.to_string());
+            let list: Vec<String> = blocking(move || {
+                store
+                    .systems(&SystemFilter {
+                        node: Some(name),
+                        status: Some(SystemStatus::Onboarded),
+                        ..SystemFilter::default()
+                    })
+                    .into_iter()
+                    .map(|s| s.fingerprint)
+                    .collect()
+            })
+            .await
+            .unwrap_or_default();
+            self.candidates.insert(from.to_string(), (list, now));
+        }
+        let weight = zone
+            .nodes
+            .iter()
+            .find(|n| n.name == to)
+            .map_or(1.0, |n| n.capacity);
+        let movers = match self.candidates.get_mut(from) {
+            Some((list, _)) => {
+                let m = pick_movers(list, to, weight, count);
+                list.retain(|fp| !m.contains(fp));
+                m
+            }
+            None => Vec::new(),
+        };
+        for fp in &movers {
+            self.reserved.insert(fp.clone(), (to.to_string(), now));
+        }
+        let src = from.to_string();
+        let n = self
+            .rewrite(movers, move |r| {
+                if r.node.as_deref() != Some(src.as_str())
+                    || r.status != SystemStatus::Onboarded
+                    || r.banned
+                {
+                    return false;
+                }
+                r.node = None;
+                r.status = SystemStatus::Orphan;
+                true
+            })
+            .await?;
+        tracing::info!(from, to, moved = n, "rebalancing");
+        Ok(())
+    }
+
+    async fn delete_fault(&self, node: &str) -> Result<(), DriveError> {
+        let _w = self.shared.write_lock.lock().await;
+        let (store, key) = (
+            self.shared.store.clone(),
+            format!("{}{node}", RecordKind::Fault.prefix()),
+        );
+        let frames = blocking(move || store.delete(&key))
+            .await
+            .ok_or(DriveError::Task)??;
+        self.shared.repl.broadcast(frames).await;
+        Ok(())
+    }
+
+    async fn put(&self, records: Vec<Record>) -> Result<(), DriveError> {
+        let _w = self.shared.write_lock.lock().await;
+        let store = self.shared.store.clone();
+        let frames = blocking(move || store.put_batch(&records))
+            .await
+            .ok_or(DriveError::Task)??;
+        self.shared.repl.broadcast(frames).await;
+        Ok(())
+    }
+
+    /// Re-read each system under the write lock, let `f` change it (returning whether it
+    /// did), and write the changed ones in batches. Returns how many were written.
+    async fn rewrite<F>(&self, fps: Vec<String>, f: F) -> Result<usize, DriveError>
+    where
+        F: FnMut(&mut SystemRecord) -> bool + Send + 'static,
+    {
+        let mut f = f;
+        let mut written = 0;
+        for chunk in fps.chunks(CHUNK) {
+            let _w = self.shared.write_lock.lock().await;
+            let (store, chunk) = (self.shared.store.clone(), chunk.to_vec());
+            let (res, back) = blocking(move || {
+                let now = now_ms();
+                let mut recs = Vec::with_capacity(chunk.len());
+                for fp in &chunk {
+                    match store.get_system(fp) {
+                        Ok(Some(mut r)) => {
+                            if f(&mut r) {
+                                r.updated_at = now.max(r.updated_at + 1);
+                                recs.push(Record::System(r));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => return (Err(e), f),
+                    }
+                }
+                let n = recs.len();
+                (store.put_batch(&recs).map(|fr| (fr, n)), f)
+            })
+            .await
+            .ok_or(DriveError::Task)?;
+            f = back;
+            let (frames, n) = res?;
+            written += n;
+            self.shared.repl.broadcast(frames).await;
+        }
+        Ok(written)
+    }
+}
+
+/// Why a Load Driver step failed (it is retried next round).
+#[derive(Debug, thiserror::Error)]
+enum DriveError {
+    #[error(transparent)]
+    Store(#[from] crdt_store::StoreError),
+    #[error("a blocking task failed")]
+    Task,
+}
+
+/// The mode name of a zone, for the API.
+pub fn mode_of(shared: &Shared, zone: &str) -> LoadMode {
+    shared.load.index().mode(zone)
+}

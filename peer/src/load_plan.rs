@@ -1,0 +1,304 @@
+//! The Load Driver's decisions for one zone, from a snapshot of what this peer knows. Pure:
+//! the caller supplies liveness and durations, so every rule is testable without a clock.
+//!
+//! One peer per zone leads (the alive, non-faulty node with the lowest name in this peer's
+//! view); only the leader places, remaps and rebalances. Two peers that both believe they
+//! lead (a partition) decide the same thing from the same view, and their writes merge by
+//! the store's per-record rules.
+
+use std::time::Duration;
+
+use crdt_store::{FaultReason, LoadMode};
+
+use crate::placement::{Slot, Transfer, rebalance};
+
+/// Liveness of a node as this peer's failure detector sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Heartbeats arrive (this peer itself is always alive).
+    Alive,
+    /// Late heartbeats.
+    Suspect,
+    /// Silent, for this long.
+    Down(Duration),
+    /// Announced a planned shutdown this long ago.
+    Left(Duration),
+}
+
+/// One node of the zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeState {
+    /// Name.
+    pub name: String,
+    /// Relative capacity.
+    pub capacity: f64,
+    /// Liveness.
+    pub liveness: Liveness,
+    /// A fault record exists for it.
+    pub faulty: bool,
+    /// A fault was already declared for its current absence (do not declare it twice while
+    /// the node's own peer is busy clearing it).
+    pub declared: bool,
+    /// Systems onboarded on it.
+    pub assigned: u64,
+}
+
+impl NodeState {
+    fn eligible(&self) -> bool {
+        self.liveness == Liveness::Alive && !self.faulty
+    }
+}
+
+/// What the planner needs to know about a zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneState {
+    /// This peer's node name (a member of the zone).
+    pub me: String,
+    /// Distribution mode.
+    pub mode: LoadMode,
+    /// The zone's nodes, this peer's included.
+    pub nodes: Vec<NodeState>,
+    /// Orphans waiting for a node.
+    pub orphans: usize,
+}
+
+/// Tunables.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Down this long: faulty.
+    pub failure_timeout: Duration,
+    /// Left this long: faulty.
+    pub maintenance_window: Duration,
+    /// Load slack (see [`crate::placement::bounds`]).
+    pub slack: f64,
+    /// Rebalancing moves allowed this round.
+    pub move_budget: u64,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Mark the node faulty and remap its systems across the zone.
+    DeclareFault {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: FaultReason,
+    },
+    /// Disaster recovery: the faulty node is back; give it back the systems remapped away
+    /// from it, then clear its fault.
+    ReturnSystems {
+        /// The node.
+        node: String,
+    },
+    /// Production: this peer's own node is back after being declared faulty; flush and
+    /// re-join (clear the fault), after which rebalancing refills it.
+    ReOnboardSelf,
+    /// Place the zone's orphans.
+    PlaceOrphans,
+    /// Move systems off overloaded nodes (through the orphan process).
+    Rebalance(Vec<Transfer>),
+}
+
+/// The zone's leader in this view.
+pub fn leader(z: &ZoneState) -> Option<&str> {
+    z.nodes
+        .iter()
+        .filter(|n| n.eligible())
+        .map(|n| n.name.as_str())
+        .min()
+}
+
+/// What to do this round.
+pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let me = z.nodes.iter().find(|n| n.name == z.me);
+    if me.is_some_and(|n| n.faulty) && z.mode == LoadMode::Production {
+        steps.push(Step::ReOnboardSelf);
+    }
+    if leader(z) != Some(z.me.as_str()) {
+        return steps;
+    }
+    for n in &z.nodes {
+        if n.name == z.me || n.faulty || n.declared {
+            continue;
+        }
+        match n.liveness {
+            Liveness::Down(d) if d >= limits.failure_timeout => steps.push(Step::DeclareFault {
+                node: n.name.clone(),
+                reason: FaultReason::Down,
+            }),
+            Liveness::Left(d) if d >= limits.maintenance_window => steps.push(Step::DeclareFault {
+                node: n.name.clone(),
+                reason: FaultReason::Left,
+            }),
+            _ => {}
+        }
+    }
+    if z.mode == LoadMode::DisasterRecovery {
+        for n in &z.nodes {
+            if n.faulty && n.liveness == Liveness::Alive {
+                steps.push(Step::ReturnSystems {
+                    node: n.name.clone(),
+                });
+            }
+        }
+    }
+    let any_eligible = z.nodes.iter().any(NodeState::eligible);
+    if z.orphans > 0 && any_eligible {
+        steps.push(Step::PlaceOrphans);
+    }
+    // Rebalance only in a settled zone: nothing to place, no node in transition.
+    let settled = z.orphans == 0
+        && steps.is_empty()
+        && z.nodes
+            .iter()
+            .all(|n| n.eligible() || (n.faulty && !matches!(n.liveness, Liveness::Alive)));
+    if settled && limits.move_budget > 0 {
+        let slots: Vec<Slot> = z
+            .nodes
+            .iter()
+            .filter(|n| n.eligible())
+            .map(|n| Slot {
+                name: n.name.clone(),
+                weight: n.capacity,
+                load: n.assigned,
+            })
+            .collect();
+        let transfers = rebalance(&slots, limits.slack, limits.move_budget);
+        if !transfers.is_empty() {
+            steps.push(Step::Rebalance(transfers));
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, liveness: Liveness, assigned: u64) -> NodeState {
+        NodeState {
+            name: name.into(),
+            capacity: 1.0,
+            liveness,
+            faulty: false,
+            declared: false,
+            assigned,
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            failure_timeout: Duration::from_secs(60),
+            maintenance_window: Duration::from_secs(600),
+            slack: 0.05,
+            move_budget: 10,
+        }
+    }
+
+    fn zone(me: &str, nodes: Vec<NodeState>) -> ZoneState {
+        ZoneState {
+            me: me.into(),
+            mode: LoadMode::Production,
+            nodes,
+            orphans: 0,
+        }
+    }
+
+    #[test]
+    fn only_the_lowest_alive_node_leads() {
+        let z = zone(
+            "b",
+            vec![
+                node("a", Liveness::Down(Duration::from_secs(1)), 5),
+                node("b", Liveness::Alive, 5),
+                node("c", Liveness::Alive, 5),
+            ],
+        );
+        assert_eq!(leader(&z), Some("b"));
+        let mut not_me = z.clone();
+        not_me.me = "c".into();
+        not_me.nodes[0].liveness = Liveness::Down(Duration::from_secs(3600));
+        assert!(
+            plan(&not_me, &limits()).is_empty(),
+            "a follower decides nothing"
+        );
+    }
+
+    #[test]
+    fn down_past_the_timeout_is_declared_once_left_waits_for_the_window() {
+        let mut z = zone(
+            "a",
+            vec![
+                node("a", Liveness::Alive, 5),
+                node("b", Liveness::Down(Duration::from_secs(59)), 5),
+                node("c", Liveness::Left(Duration::from_secs(300)), 5),
+            ],
+        );
+        assert!(plan(&z, &limits()).is_empty(), "not yet");
+        z.nodes[1].liveness = Liveness::Down(Duration::from_secs(60));
+        assert_eq!(
+            plan(&z, &limits()),
+            vec![Step::DeclareFault {
+                node: "b".into(),
+                reason: FaultReason::Down
+            }]
+        );
+        z.nodes[1].declared = true;
+        z.nodes[2].liveness = Liveness::Left(Duration::from_secs(600));
+        assert_eq!(
+            plan(&z, &limits()),
+            vec![Step::DeclareFault {
+                node: "c".into(),
+                reason: FaultReason::Left
+            }]
+        );
+    }
+
+    #[test]
+    fn a_returning_faulty_node_reonboards_or_gets_its_systems_back_by_mode() {
+        let mut z = zone(
+            "a",
+            vec![node("a", Liveness::Alive, 5), node("b", Liveness::Alive, 0)],
+        );
+        z.nodes[1].faulty = true;
+        // Production: the leader leaves it to the node; the node re-onboards itself.
+        assert!(plan(&z, &limits()).is_empty());
+        let mut at_b = z.clone();
+        at_b.me = "b".into();
+        assert_eq!(plan(&at_b, &limits()), vec![Step::ReOnboardSelf]);
+        // Disaster recovery: the leader hands its systems back.
+        z.mode = LoadMode::DisasterRecovery;
+        assert_eq!(
+            plan(&z, &limits()),
+            vec![Step::ReturnSystems { node: "b".into() }]
+        );
+        at_b.mode = LoadMode::DisasterRecovery;
+        assert!(plan(&at_b, &limits()).is_empty());
+    }
+
+    #[test]
+    fn orphans_are_placed_before_any_rebalancing() {
+        let mut z = zone(
+            "a",
+            vec![
+                node("a", Liveness::Alive, 100),
+                node("b", Liveness::Alive, 0),
+            ],
+        );
+        z.orphans = 3;
+        assert_eq!(plan(&z, &limits()), vec![Step::PlaceOrphans]);
+        z.orphans = 0;
+        match plan(&z, &limits()).as_slice() {
+            [Step::Rebalance(t)] => {
+                assert_eq!(t.iter().map(|t| t.count).sum::<u64>(), 10, "budget");
+                assert!(t.iter().all(|t| t.from == "a" && t.to == "b"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A node in transition (suspect) holds rebalancing back.
+        z.nodes.push(node("c", Liveness::Suspect, 0));
+        assert!(plan(&z, &limits()).is_empty());
+    }
+}
