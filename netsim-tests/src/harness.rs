@@ -36,6 +36,14 @@ pub struct Options {
     pub compact_wal_mib: u64,
     /// Route peer traffic through the link emulator (default true).
     pub emulate_links: bool,
+    /// Load Driver: failure timeout (ms). Default 2000.
+    pub failure_timeout_ms: u64,
+    /// Load Driver: maintenance window (ms). Default 4000.
+    pub maintenance_window_ms: u64,
+    /// Load Driver: planning round (ms). Default 200.
+    pub load_tick_ms: u64,
+    /// Load Driver: rebalancing moves per second. Default 500.
+    pub rebalance_moves_per_s: u32,
 }
 
 impl Default for Options {
@@ -48,6 +56,10 @@ impl Default for Options {
             shard_count: 64,
             compact_wal_mib: 64,
             emulate_links: true,
+            failure_timeout_ms: 2000,
+            maintenance_window_ms: 4000,
+            load_tick_ms: 200,
+            rebalance_moves_per_s: 500,
         }
     }
 }
@@ -243,6 +255,23 @@ impl Cluster {
         zone: &str,
         key: &Path,
     ) -> anyhow::Result<usize> {
+        self.add_peer_full(name, zone, key, "")
+    }
+
+    /// Add and start one more peer with extra top-level TOML lines in its config
+    /// (`fqdn = "..."`, `capacity = 2.0`).
+    pub fn add_peer_with(&mut self, name: &str, zone: &str, extra: &str) -> anyhow::Result<usize> {
+        let key = self.key.clone();
+        self.add_peer_full(name, zone, &key, extra)
+    }
+
+    fn add_peer_full(
+        &mut self,
+        name: &str,
+        zone: &str,
+        key: &Path,
+        extra: &str,
+    ) -> anyhow::Result<usize> {
         let data_dir = self.data_dir_of(name);
         std::fs::create_dir_all(&data_dir)?;
         let mut links = Vec::new();
@@ -277,6 +306,14 @@ p2p_listen = "/ip4/127.0.0.1/tcp/0"
 http_listen = "127.0.0.1:0"
 join = [{join}]
 advertise = [{advertise}]
+{extra}
+[load]
+failure_timeout_ms = {ft}
+maintenance_window_ms = {mw}
+tick_ms = {lt}
+rebalance_moves_per_s = {rb}
+agent_heartbeat_s = 1
+online_window_ms = 3000
 [membership]
 heartbeat_interval_ms = {hb}
 [membership.lan]
@@ -308,6 +345,10 @@ compact_check_interval_ms = 200
                 ae = o.anti_entropy_ms,
                 shards = o.shard_count,
                 compact = o.compact_wal_mib,
+                ft = o.failure_timeout_ms,
+                mw = o.maintenance_window_ms,
+                lt = o.load_tick_ms,
+                rb = o.rebalance_moves_per_s,
             ),
         )?;
         self.peers.push(PeerProc {
@@ -430,6 +471,32 @@ compact_check_interval_ms = 200
                 "public_key": "",
             }),
         )?)
+    }
+
+    /// Accept (`accept`), reject, unregister or ban a system through peer `i`.
+    pub fn act(&self, i: usize, fp: &str, action: &str) -> anyhow::Result<SystemRecord> {
+        Ok(self.peers[i]
+            .client()
+            .post(&format!("/systems/{fp}/{action}"), &serde_json::json!({}))?)
+    }
+
+    /// Set a zone's Load Driver mode through peer `i`.
+    pub fn set_mode(&self, i: usize, zone: &str, mode: &str) -> anyhow::Result<()> {
+        let _: serde_json::Value = self.peers[i].client().post(
+            &format!("/zones/{zone}/mode"),
+            &serde_json::json!({ "mode": mode }),
+        )?;
+        Ok(())
+    }
+
+    /// `GET /cluster/load` of peer `i`.
+    pub fn load(&self, i: usize) -> anyhow::Result<peer::load_api::LoadView> {
+        Ok(self.peers[i].client().get("/cluster/load")?)
+    }
+
+    /// An agent request (`/system/status?fp=..`, `/system/orphan?fp=..`) to peer `i`.
+    pub fn agent_get(&self, i: usize, path: &str) -> anyhow::Result<peer::client::RawResponse> {
+        Ok(self.peers[i].client().get_raw(path)?)
     }
 
     /// All systems peer `i` holds.

@@ -104,4 +104,56 @@ impl Client {
         let res = self.agent.post(&url).send_json(body);
         Self::finish(url, res)
     }
+
+    /// GET `path` and return the raw answer (status, headers, body), any status included:
+    /// for the agent endpoints, whose answers are not JSON.
+    pub fn get_raw(&self, path: &str) -> Result<RawResponse, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut res = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = res
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Decode {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(RawResponse {
+            status: res.status().as_u16(),
+            headers,
+            body,
+        })
+    }
+}
+
+/// An answer as received.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (names lowercase).
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+impl RawResponse {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
