@@ -40,6 +40,20 @@ enum Command {
         #[command(subcommand)]
         command: SystemsCommand,
     },
+    /// Per-node load: capacity, liveness, fault, systems assigned and online; zone modes.
+    Load {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Set a zone's Load Driver mode: `production` or `disaster-recovery`.
+    ZoneMode {
+        /// Zone name.
+        zone: String,
+        /// `production` or `disaster-recovery`.
+        mode: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Start a local sandbox cluster (several peers in two zones) and keep it running.
     Sandbox {
         /// Working directory for the sandbox (keys, data, logs). Default: ./sandbox-data
@@ -110,6 +124,20 @@ enum SystemsCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Reject a new system: deleted, but it may register again.
+    Reject {
+        /// Key fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Take a system off its node: it becomes an orphan and is placed again.
+    Unregister {
+        /// Key fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// Flags of `uyuni-cluster peer`; each overrides the same key of the `--config` file.
@@ -143,6 +171,13 @@ struct PeerArgs {
     /// ZONE; repeatable.
     #[arg(long)]
     advertise: Vec<String>,
+    /// Salt master address of the Uyuni server beside this peer (`host` or `host:port`).
+    /// Default: the node name.
+    #[arg(long)]
+    fqdn: Option<String>,
+    /// Relative capacity of this node for the Load Driver. Default 1.0.
+    #[arg(long)]
+    capacity: Option<f64>,
 }
 
 impl PeerArgs {
@@ -168,6 +203,12 @@ impl PeerArgs {
         }
         if let Some(v) = self.http_listen {
             cfg.http_listen = v;
+        }
+        if self.fqdn.is_some() {
+            cfg.fqdn = self.fqdn;
+        }
+        if let Some(v) = self.capacity {
+            cfg.capacity = v;
         }
         cfg.join.extend(self.join);
         cfg.advertise.extend(self.advertise);
@@ -207,6 +248,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Members { target } => members(&target),
         Command::Systems { command } => systems(command),
+        Command::Load { target } => load(&target),
+        Command::ZoneMode { zone, mode, target } => zone_mode(&zone, &mode, &target),
         Command::Sandbox {
             dir,
             peers_per_zone,
@@ -366,7 +409,63 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
             fingerprint,
             target,
         } => system_action(&target, &fingerprint, "ban"),
+        SystemsCommand::Reject {
+            fingerprint,
+            target,
+        } => system_action(&target, &fingerprint, "reject"),
+        SystemsCommand::Unregister {
+            fingerprint,
+            target,
+        } => system_action(&target, &fingerprint, "unregister"),
     }
+}
+
+fn load(t: &Target) -> anyhow::Result<()> {
+    let view: peer::load_api::LoadView = Client::new(&t.peer).get("/cluster/load")?;
+    if t.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<12} {:<8} {:>6} {:>9} {:>9}  FQDN",
+        "NODE", "ZONE", "STATUS", "CAP", "ASSIGNED", "ONLINE"
+    );
+    for n in &view.nodes {
+        let status = if n.faulty {
+            "faulty"
+        } else {
+            n.liveness.as_str()
+        };
+        println!(
+            "{:<20} {:<12} {:<8} {:>6.1} {:>9} {:>9}  {}",
+            n.name, n.zone, status, n.capacity, n.assigned, n.online, n.fqdn
+        );
+    }
+    println!();
+    for z in &view.zones {
+        println!(
+            "zone {:<12} mode {:<18} orphans {}",
+            z.zone, z.mode, z.orphans
+        );
+    }
+    println!(
+        "systems {}  waiting for acceptance {}",
+        view.systems, view.new
+    );
+    Ok(())
+}
+
+fn zone_mode(zone: &str, mode: &str, t: &Target) -> anyhow::Result<()> {
+    let p: serde_json::Value = Client::new(&t.peer).post(
+        &format!("/zones/{}/mode", urlencode(zone)),
+        &serde_json::json!({ "mode": mode }),
+    )?;
+    if t.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        println!("zone {zone}: {}", p["mode"].as_str().unwrap_or(mode));
+    }
+    Ok(())
 }
 
 /// `POST /systems/{fingerprint}/{action}` and show the resulting record.
