@@ -11,5 +11,6 @@
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
 pub mod harness;
+pub mod salt;
 pub mod linkemu;
 pub mod workload;
