@@ -82,32 +82,42 @@ impl Options {
 /// The `uyuni-cluster` binary: `$UYUNI_CLUSTER_BIN`, or built once with cargo.
 pub fn binary() -> anyhow::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("UYUNI_CLUSTER_BIN") {
-            return Ok(PathBuf::from(p));
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let release = cfg!(not(debug_assertions));
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args(["build", "-q", "-p", "peer", "--bin", "uyuni-cluster"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err("cargo build of uyuni-cluster failed".into());
-        }
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| root.join("target"));
-        Ok(target
-            .join(if release { "release" } else { "debug" })
-            .join("uyuni-cluster"))
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
+    BIN.get_or_init(|| build_bin("UYUNI_CLUSTER_BIN", "peer", "uyuni-cluster"))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// The `uyuni-cluster-agent` binary: `$UYUNI_AGENT_BIN`, or built once with cargo.
+pub fn agent_binary() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build_bin("UYUNI_AGENT_BIN", "agent", "uyuni-cluster-agent"))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn build_bin(env: &str, package: &str, bin: &str) -> Result<PathBuf, String> {
+    if let Ok(p) = std::env::var(env) {
+        return Ok(PathBuf::from(p));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let release = cfg!(not(debug_assertions));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "-q", "-p", package, "--bin", bin]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo build of {bin} failed"));
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join(bin))
 }
 
 /// One peer process.

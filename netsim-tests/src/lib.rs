@@ -11,6 +11,6 @@
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
 pub mod harness;
-pub mod salt;
 pub mod linkemu;
+pub mod salt;
 pub mod workload;

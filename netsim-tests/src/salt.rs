@@ -108,7 +108,10 @@ impl SaltMaster {
         let _ = Command::new("pkill")
             .arg("-9")
             .arg("-f")
-            .arg(format!("salt-master -c {}", self.root.join("conf").display()))
+            .arg(format!(
+                "salt-master -c {}",
+                self.root.join("conf").display()
+            ))
             .status();
         let _ = std::fs::remove_file(self.root.join("var/run/salt-master.pid"));
     }
@@ -139,7 +142,10 @@ impl SaltMaster {
     pub fn accept(&self, id: &str) -> anyhow::Result<()> {
         let pki = self.pki();
         std::fs::create_dir_all(pki.join("minions"))?;
-        std::fs::rename(pki.join("minions_pre").join(id), pki.join("minions").join(id))?;
+        std::fs::rename(
+            pki.join("minions_pre").join(id),
+            pki.join("minions").join(id),
+        )?;
         Ok(())
     }
 
