@@ -7,6 +7,8 @@
 //!   identify, ping), owned by one task.
 //! - [`replication`]: moving metastore changes between peers (broadcast, pull, anti-entropy).
 //! - [`node`]: starting a peer and its controller loop; [`http`]: its JSON API.
+//! - [`serve`]: the HTTP listener (TLS with the cluster CA, or plain for development).
+//! - [`tls`]: the cluster CA, node certificates, rustls configurations (ring only).
 //! - [`client`]: the blocking HTTP client the CLI uses. The command line itself is the binary.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -20,3 +22,5 @@ pub mod membership;
 pub mod net;
 pub mod node;
 pub mod replication;
+pub mod serve;
+pub mod tls;
