@@ -21,8 +21,9 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::crypto::CryptoProvider;
+pub use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{PrivateKeyDer, ServerName};
 
 /// File name of the CA certificate in a CA directory.
 pub const CA_CERT_FILE: &str = "ca.pem";
