@@ -39,7 +39,7 @@ pub enum StartError {
     #[error(transparent)]
     Key(#[from] cluster_key::KeyError),
     /// The HTTP API's certificate or key is unusable.
-    #[error("HTTP API TLS: {0}")]
+    #[error("HTTP API TLS")]
     Tls(#[from] tls::TlsError),
     /// The node identity is unreadable.
     #[error(transparent)]

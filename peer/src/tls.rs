@@ -40,11 +40,14 @@ pub const NODE_VALIDITY: Duration = Duration::from_secs(825 * 24 * 3600);
 const BACKDATE: Duration = Duration::from_secs(3600);
 
 /// Problems with CA files, certificates and TLS configurations.
+///
+/// Messages leave the underlying error to [`std::error::Error::source`] (shown by `{:#}` in
+/// the binary), so it is printed once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -83,10 +86,10 @@ pub enum TlsError {
         reason: String,
     },
     /// rcgen could not make or sign a certificate (or parse the CA's).
-    #[error("certificate generation: {0}")]
+    #[error("certificate generation")]
     Certificate(#[from] rcgen::Error),
     /// rustls refused the certificate and key (for instance, they do not match).
-    #[error("TLS configuration from {cert} and {key}: {source}")]
+    #[error("TLS configuration from {cert} and {key}")]
     Config {
         /// The certificate file.
         cert: String,
