@@ -4,6 +4,10 @@
 //! 0 (learned from the ready line the peer prints), and one [`Link`] per zone in the
 //! [`LinkEmulator`], which it advertises as its address for dialers of that zone. All
 //! peer-to-peer traffic therefore crosses the emulator.
+//!
+//! By default the peers serve their HTTP APIs in plain HTTP (`--dev-plain-http`); with
+//! [`Options::tls`] the cluster gets a CA in its temporary directory, every peer a certificate
+//! from it, and the harness's own calls go over https trusting that CA.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -16,6 +20,7 @@ use anyhow::{Context, bail};
 use crdt_store::SystemRecord;
 use peer::client::Client;
 use peer::http::MemberView;
+use peer::tls::CertificateDer;
 
 use crate::linkemu::{Link, LinkEmulator};
 
@@ -44,6 +49,9 @@ pub struct Options {
     pub load_tick_ms: u64,
     /// Load Driver: rebalancing moves per second. Default 500.
     pub rebalance_moves_per_s: u32,
+    /// Serve the HTTP APIs over TLS with a cluster CA made for the test (default false: plain
+    /// HTTP with `--dev-plain-http`).
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -60,6 +68,7 @@ impl Default for Options {
             maintenance_window_ms: 4000,
             load_tick_ms: 200,
             rebalance_moves_per_s: 500,
+            tls: false,
         }
     }
 }
@@ -129,7 +138,7 @@ pub struct PeerProc {
     pub zone: String,
     /// libp2p peer id.
     pub peer_id: String,
-    /// HTTP API base URL of the current process.
+    /// HTTP API base URL of the current process (`https://` in a TLS cluster).
     pub http: String,
     /// Data dir (kept across restarts).
     pub data_dir: PathBuf,
@@ -138,12 +147,14 @@ pub struct PeerProc {
     child: Option<Child>,
     /// Inbound links, one per zone of dialers.
     links: Vec<Link>,
+    /// The cluster CA its clients trust (empty in a plain-HTTP cluster).
+    roots: Vec<CertificateDer<'static>>,
 }
 
 impl PeerProc {
-    /// A client of this peer's API.
+    /// A client of this peer's API (trusting the cluster CA in a TLS cluster).
     pub fn client(&self) -> Client {
-        Client::new(&self.http)
+        Client::with_roots(&self.http, self.roots.clone())
     }
 
     /// Process id of the running process.
@@ -180,6 +191,9 @@ pub struct Cluster {
     pub zones: Vec<String>,
     /// The cluster key file.
     pub key: PathBuf,
+    /// The cluster CA certificate, in a TLS cluster.
+    pub ca: Option<PathBuf>,
+    roots: Vec<CertificateDer<'static>>,
     dir: tempfile::TempDir,
     opts: Options,
 }
@@ -243,11 +257,25 @@ impl Cluster {
         let dir = tempfile::tempdir()?;
         let key = dir.path().join("cluster.key");
         run_ok(Command::new(&bin).arg("keygen").arg("--out").arg(&key))?;
+        let (ca, roots) = if opts.tls {
+            run_ok(
+                Command::new(&bin)
+                    .args(["ca", "init", "--dir"])
+                    .arg(dir.path().join("ca")),
+            )?;
+            let ca = dir.path().join("ca").join(peer::tls::CA_CERT_FILE);
+            let roots = peer::tls::read_certs(&ca)?;
+            (Some(ca), roots)
+        } else {
+            (None, Vec::new())
+        };
         Ok(Self {
             peers: Vec::new(),
             emu: LinkEmulator::new()?,
             zones: zones.to_vec(),
             key,
+            ca,
+            roots,
             dir,
             opts,
         })
@@ -303,6 +331,22 @@ impl Cluster {
             }
             None => String::new(),
         };
+        let tls = if self.opts.tls {
+            let ca_dir = self.dir.path().join("ca");
+            run_ok(
+                Command::new(binary()?)
+                    .args(["ca", "issue", "--dir"])
+                    .arg(&ca_dir)
+                    .args(["--name", name]),
+            )?;
+            format!(
+                "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nhandshake_timeout_ms = 1000\n",
+                ca_dir.join(format!("{name}.pem")).display(),
+                ca_dir.join(format!("{name}.key")).display(),
+            )
+        } else {
+            String::new()
+        };
         let o = &self.opts;
         let config = data_dir.join("peer.toml");
         std::fs::write(
@@ -345,7 +389,7 @@ request_timeout_ms = 20000
 shard_count = {shards}
 compact_wal_mib = {compact}
 compact_check_interval_ms = 200
-"#,
+{tls}"#,
                 data = data_dir.display(),
                 key = key.display(),
                 advertise = advertise.join(", "),
@@ -371,6 +415,7 @@ compact_check_interval_ms = 200
             config,
             child: None,
             links,
+            roots: self.roots.clone(),
         });
         let i = self.peers.len() - 1;
         self.launch(i)?;
@@ -385,15 +430,18 @@ compact_check_interval_ms = 200
 
     fn launch(&mut self, i: usize) -> anyhow::Result<()> {
         let bin = binary()?;
+        let plain = !self.opts.tls;
         let p = &mut self.peers[i];
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&p.log)?;
-        let mut child = Command::new(bin)
-            .arg("peer")
-            .arg("--config")
-            .arg(&p.config)
+        let mut cmd = Command::new(bin);
+        cmd.arg("peer").arg("--config").arg(&p.config);
+        if plain {
+            cmd.arg("--dev-plain-http");
+        }
+        let mut child = cmd
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,peer=debug".into()),
@@ -419,7 +467,12 @@ compact_check_interval_ms = 200
         };
         let ready: serde_json::Value = serde_json::from_str(line.trim())?;
         p.peer_id = ready["peer_id"].as_str().context("peer_id")?.to_string();
-        p.http = format!("http://{}", ready["http"].as_str().context("http")?);
+        let scheme = if ready["tls"].as_bool().context("tls")? {
+            "https"
+        } else {
+            "http"
+        };
+        p.http = format!("{scheme}://{}", ready["http"].as_str().context("http")?);
         let p2p = ready["p2p"][0].as_str().context("p2p")?;
         let port: u16 = p2p.rsplit('/').next().context("port")?.parse()?;
         for l in &p.links {

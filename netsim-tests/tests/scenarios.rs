@@ -478,7 +478,10 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         }
     }
     assert_eq!(urls.len(), 6, "{urls:?}");
-    let last = peer::client::Client::new(&urls[5]);
+    // The sandbox runs its peers over TLS with a CA of its own.
+    assert!(urls.iter().all(|u| u.starts_with("https://")), "{urls:?}");
+    let ca = dir.path().join("tls").join("ca.pem");
+    let last = peer::client::Client::with_ca(&urls[5], &ca)?;
     let members: Vec<peer::http::MemberView> = last.get("/cluster/members")?;
     assert_eq!(members.len(), 6);
     assert!(members.iter().all(|m| m.status == "alive"));
@@ -494,11 +497,121 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     // Its peers are gone too.
     for u in &urls {
         assert!(
-            peer::client::Client::new(u)
+            peer::client::Client::with_ca(u, &ca)?
                 .get::<serde_json::Value>("/health")
                 .is_err(),
             "{u} still up"
         );
+    }
+    Ok(())
+}
+
+/// TLS with the cluster CA: a TLS cluster converges over https; the CLI trusting the CA
+/// (`--ca` or `UYUNI_CLUSTER_CA`) is served; plain HTTP, no CA and another cluster's CA are
+/// refused; garbage and a handshake that never comes do not stop the port serving.
+#[test]
+fn tls_cluster_serves_clients_of_its_ca_only_and_shrugs_off_garbage() -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Output};
+
+    let opts = Options {
+        tls: true,
+        ..Options::default()
+    };
+    let c = Cluster::start(&[("t1", "z"), ("t2", "z")], opts)?;
+    assert!(c.peers.iter().all(|p| p.http.starts_with("https://")));
+    for i in 0..2 {
+        wait_until(T, "2 alive, asked over https", || all_alive(&c, i, 2))?;
+    }
+    let ca = c.ca.clone().ok_or_else(|| anyhow::anyhow!("no CA"))?;
+    c.register(1, "tls:1", "tls-minion")?;
+    wait_until(T, "replicated", || Ok(c.system(0, "tls:1")?.is_some()))?;
+    wait_until(T, "identical stores", || c.converged())?;
+
+    let bin = netsim_tests::harness::binary()?;
+    let cli = |args: &[&str], ca: Option<&std::path::Path>| -> anyhow::Result<Output> {
+        let mut cmd = Command::new(&bin);
+        cmd.args(args)
+            .args(["--peer", &c.peers[0].http, "--json"])
+            .env_remove("UYUNI_CLUSTER_CA");
+        if let Some(ca) = ca {
+            cmd.arg("--ca").arg(ca);
+        }
+        Ok(cmd.output()?)
+    };
+    let out = cli(&["systems", "list"], Some(&ca))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert!(
+        list.as_array()
+            .is_some_and(|a| a.iter().any(|s| s["fingerprint"] == "tls:1")),
+        "{list}"
+    );
+    let out = Command::new(&bin)
+        .args(["members", "--json", "--peer", &c.peers[1].http])
+        .env("UYUNI_CLUSTER_CA", &ca)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let members: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(members.as_array().map(Vec::len), Some(2), "{members}");
+
+    // No CA, or another cluster's CA: refused, and the error says it is about TLS.
+    let out = cli(&["members"], None)?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"));
+    let other = c.dir().join("other-ca");
+    let made = Command::new(&bin)
+        .args(["ca", "init", "--dir"])
+        .arg(&other)
+        .output()?;
+    assert!(made.status.success());
+    let other_ca = other.join("ca.pem");
+    let out = cli(&["members"], Some(&other_ca))?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"));
+    let refused = peer::client::Client::with_ca(&c.peers[0].http, &other_ca)?
+        .get::<serde_json::Value>("/health");
+    assert!(
+        matches!(refused, Err(peer::client::ClientError::Tls { .. })),
+        "{refused:?}"
+    );
+    // Plain HTTP to the TLS port gets nothing.
+    let plain = c.peers[0].http.replacen("https://", "http://", 1);
+    assert!(
+        peer::client::Client::new(&plain)
+            .get::<serde_json::Value>("/health")
+            .is_err()
+    );
+
+    // A client that connects and never says anything, and a burst of garbage.
+    let addr = c.peers[0].http.trim_start_matches("https://").to_string();
+    let mut stalled = std::net::TcpStream::connect(&addr)?;
+    for k in 0..20u8 {
+        let mut s = std::net::TcpStream::connect(&addr)?;
+        let _ = s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, k, 0xff]);
+        let _ = s.write_all(b"garbage garbage\r\n\r\n");
+    }
+    // The port keeps serving, and the cluster keeps replicating through it.
+    assert_eq!(c.status(0)?["name"], "t1");
+    c.register(0, "tls:after-garbage", "m")?;
+    wait_until(T, "still replicating", || {
+        Ok(c.system(1, "tls:after-garbage")?.is_some())
+    })?;
+    // The silent client was cut at the handshake timeout (1 s in the harness).
+    stalled.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut buf = [0u8; 64];
+    match stalled.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a silent client should be disconnected, got {other:?}"),
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ use peer::http::MemberView;
 
 /// Environment variable naming the default peer for client commands.
 pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
+/// Environment variable naming the cluster CA certificate client commands trust.
+pub(crate) const ENV_CA: &str = "UYUNI_CLUSTER_CA";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
 #[derive(Debug, Parser)]
@@ -30,6 +32,11 @@ enum Command {
     },
     /// Run a peer.
     Peer(Box<PeerArgs>),
+    /// The cluster CA: create it, issue node certificates for the peers' HTTP APIs.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
     /// Show the cluster's members as one peer sees them.
     Members {
         #[command(flatten)]
@@ -68,14 +75,51 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Create the cluster CA: DIR/ca.pem (give it to every client) and DIR/ca.key (mode 0600;
+    /// keep it safe, it makes certificates the whole cluster trusts).
+    Init {
+        /// Directory of the CA (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Replace an existing CA (every certificate it issued stops being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a certificate for one peer's HTTP API: DIR/NAME.pem and DIR/NAME.key (mode 0600),
+    /// replacing earlier ones.
+    Issue {
+        /// Directory of the CA (holds ca.pem and ca.key).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Name of the certificate (file name and common name), e.g. the node name.
+        #[arg(long)]
+        name: String,
+        /// Host name or IP address clients use to reach the peer; repeatable.
+        /// Default: NAME, localhost and 127.0.0.1.
+        #[arg(long = "san")]
+        sans: Vec<String>,
+    },
+}
+
 #[derive(Debug, Args)]
 struct Target {
-    /// The peer's HTTP API. Default: $UYUNI_CLUSTER_PEER or http://127.0.0.1:4581
-    #[arg(long, env = ENV_PEER, default_value = "http://127.0.0.1:4581")]
+    /// The peer's HTTP API. Default: $UYUNI_CLUSTER_PEER or https://127.0.0.1:4581
+    #[arg(long, env = ENV_PEER, default_value = "https://127.0.0.1:4581")]
     peer: String,
+    /// The cluster CA certificate (PEM) to trust for https. Default: $UYUNI_CLUSTER_CA
+    #[arg(long, env = ENV_CA)]
+    ca: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+impl Target {
+    fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::with_optional_ca(&self.peer, self.ca.as_deref())?)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +222,15 @@ struct PeerArgs {
     /// Relative capacity of this node for the Load Driver. Default 1.0.
     #[arg(long)]
     capacity: Option<f64>,
+    /// PEM certificate of the HTTP API, issued by the cluster CA (`uyuni-cluster ca issue`).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve the HTTP API in plain HTTP, without TLS: development and tests only.
+    #[arg(long)]
+    dev_plain_http: bool,
 }
 
 impl PeerArgs {
@@ -212,6 +265,15 @@ impl PeerArgs {
         }
         cfg.join.extend(self.join);
         cfg.advertise.extend(self.advertise);
+        if let Some(v) = self.tls_cert {
+            cfg.tls.cert_file = Some(v);
+        }
+        if let Some(v) = self.tls_key {
+            cfg.tls.key_file = Some(v);
+        }
+        if self.dev_plain_http {
+            cfg.tls.dev_plain_http = true;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -229,6 +291,8 @@ fn init_tracing() {
 
 /// Run the parsed command line.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    // ring, explicitly and once, before anything speaks TLS.
+    peer::tls::install_default_provider();
     match cli.command {
         Command::Keygen { out } => {
             let key = peer::cluster_key::generate(&out)?;
@@ -246,6 +310,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the tokio runtime")?
                 .block_on(run_peer(cfg))
         }
+        Command::Ca { command } => ca(command),
         Command::Members { target } => members(&target),
         Command::Systems { command } => systems(command),
         Command::Load { target } => load(&target),
@@ -270,6 +335,7 @@ async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
         "zone": node.shared.me.zone,
         "peer_id": node.shared.me.peer_id.to_string(),
         "http": node.http_addr.to_string(),
+        "tls": node.http_tls,
         "p2p": node.shared.net.listen_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     // One line on stdout that scripts (and the test harness) read to learn bound ports.
@@ -285,8 +351,32 @@ async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn ca(cmd: CaCommand) -> anyhow::Result<()> {
+    match cmd {
+        CaCommand::Init { dir, force } => {
+            let files = peer::tls::init_ca(&dir, force)?;
+            println!(
+                "wrote cluster CA {} and its key {} (mode 0600)",
+                files.cert.display(),
+                files.key.display()
+            );
+        }
+        CaCommand::Issue { dir, name, sans } => {
+            let cert = peer::tls::issue(&dir, &name, &sans)?;
+            println!(
+                "wrote {} and {} (mode 0600) for {}; valid {} days",
+                cert.cert.display(),
+                cert.key.display(),
+                cert.sans.join(", "),
+                peer::tls::NODE_VALIDITY.as_secs() / 86_400
+            );
+        }
+    }
+    Ok(())
+}
+
 fn members(t: &Target) -> anyhow::Result<()> {
-    let list: Vec<MemberView> = Client::new(&t.peer).get("/cluster/members")?;
+    let list: Vec<MemberView> = t.client()?.get("/cluster/members")?;
     if t.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
@@ -390,15 +480,16 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
                 ("group", join(group)),
                 ("limit", limit.map(|l| l.to_string())),
             ]);
-            let list: Vec<SystemRecord> = Client::new(&target.peer).get(&format!("/systems{q}"))?;
+            let list: Vec<SystemRecord> = target.client()?.get(&format!("/systems{q}"))?;
             print_systems(&list, target.json)
         }
         SystemsCommand::Show {
             fingerprint,
             target,
         } => {
-            let s: SystemRecord =
-                Client::new(&target.peer).get(&format!("/systems/{}", urlencode(&fingerprint)))?;
+            let s: SystemRecord = target
+                .client()?
+                .get(&format!("/systems/{}", urlencode(&fingerprint)))?;
             show(&s, target.json)
         }
         SystemsCommand::Accept {
@@ -421,7 +512,7 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
 }
 
 fn load(t: &Target) -> anyhow::Result<()> {
-    let view: peer::load_api::LoadView = Client::new(&t.peer).get("/cluster/load")?;
+    let view: peer::load_api::LoadView = t.client()?.get("/cluster/load")?;
     if t.json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
@@ -456,7 +547,7 @@ fn load(t: &Target) -> anyhow::Result<()> {
 }
 
 fn zone_mode(zone: &str, mode: &str, t: &Target) -> anyhow::Result<()> {
-    let p: serde_json::Value = Client::new(&t.peer).post(
+    let p: serde_json::Value = t.client()?.post(
         &format!("/zones/{}/mode", urlencode(zone)),
         &serde_json::json!({ "mode": mode }),
     )?;
@@ -470,7 +561,7 @@ fn zone_mode(zone: &str, mode: &str, t: &Target) -> anyhow::Result<()> {
 
 /// `POST /systems/{fingerprint}/{action}` and show the resulting record.
 fn system_action(target: &Target, fingerprint: &str, action: &str) -> anyhow::Result<()> {
-    let s: SystemRecord = Client::new(&target.peer).post(
+    let s: SystemRecord = target.client()?.post(
         &format!("/systems/{}/{action}", urlencode(fingerprint)),
         &serde_json::json!({}),
     )?;

@@ -1,5 +1,12 @@
 //! A small blocking HTTP client for the CLI commands (`members`, `systems ...`).
+//!
+//! Peers serve `https://` with a certificate from the cluster CA (see [`crate::tls`]); a client
+//! trusts exactly the CA it is given ([`Client::with_ca`]) and no public roots. `http://`
+//! works against peers started with `--dev-plain-http`.
 
+use std::path::Path;
+
+use rustls::pki_types::CertificateDer;
 use serde::de::DeserializeOwned;
 
 /// Errors talking to a peer's API.
@@ -23,6 +30,20 @@ pub enum ClientError {
         /// The peer's message.
         message: String,
     },
+    /// The TLS handshake failed: most often the peer's certificate is not from the CA this
+    /// client trusts (or no CA was given), or the URL says `https` to a plain-HTTP peer.
+    #[error(
+        "TLS with {url} failed: {reason} (is the cluster CA trusted? --ca FILE or UYUNI_CLUSTER_CA)"
+    )]
+    Tls {
+        /// The URL.
+        url: String,
+        /// rustls's complaint.
+        reason: String,
+    },
+    /// The CA file could not be read.
+    #[error(transparent)]
+    Ca(#[from] crate::tls::TlsError),
     /// The answer did not parse.
     #[error("{url}: unexpected answer: {reason}")]
     Decode {
@@ -41,11 +62,41 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `base` (`http://host:port`).
+    /// A client for `base` (`http://host:port`, or `https://host:port`, which then fails
+    /// because no CA is trusted: use [`Client::with_ca`] for https).
     pub fn new(base: &str) -> Self {
+        Self::with_roots(base, Vec::new())
+    }
+
+    /// A client for `base` that trusts the CA certificate(s) in the PEM file `ca` for https.
+    pub fn with_ca(base: &str, ca: &Path) -> Result<Self, ClientError> {
+        Ok(Self::with_roots(base, crate::tls::read_certs(ca)?))
+    }
+
+    /// [`Client::with_ca`] when `ca` is given, else [`Client::new`].
+    pub fn with_optional_ca(base: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
+        match ca {
+            Some(ca) => Self::with_ca(base, ca),
+            None => Ok(Self::new(base)),
+        }
+    }
+
+    /// A client for `base` that trusts exactly `roots` for https (rustls with ring).
+    pub fn with_roots(base: &str, roots: Vec<CertificateDer<'static>>) -> Self {
+        let roots: Vec<ureq::tls::Certificate<'static>> = roots
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(crate::tls::provider())
+            // Never the web PKI: only the cluster CA vouches for a peer.
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .tls_config(tls)
             .build()
             .new_agent();
         Self {
@@ -54,13 +105,24 @@ impl Client {
         }
     }
 
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn finish<T: DeserializeOwned>(
         url: String,
         res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ClientError> {
-        let mut res = res.map_err(|e| ClientError::Unreachable {
-            url: url.clone(),
-            reason: e.to_string(),
+        let mut res = res.map_err(|e| match tls_cause(&e) {
+            Some(t) => ClientError::Tls {
+                url: url.clone(),
+                reason: t.to_string(),
+            },
+            None => ClientError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            },
         })?;
         let status = res.status().as_u16();
         let text = res
@@ -155,5 +217,14 @@ impl RawResponse {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The rustls error behind a failed request, if TLS is what failed.
+fn tls_cause(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(t) => Some(t),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
     }
 }

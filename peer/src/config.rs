@@ -90,6 +90,8 @@ pub struct PeerConfig {
     pub capacity: f64,
     /// Load Driver and agent protocol.
     pub load: LoadConfig,
+    /// TLS of the HTTP API.
+    pub tls: TlsConfig,
 }
 
 impl Default for PeerConfig {
@@ -111,6 +113,7 @@ impl Default for PeerConfig {
             fqdn: None,
             capacity: 1.0,
             load: LoadConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -276,6 +279,37 @@ impl Default for NetworkConfig {
     }
 }
 
+/// `[tls]`: the HTTP API is served over TLS with a certificate from the cluster CA
+/// (`uyuni-cluster ca issue`); plain HTTP only when `dev_plain_http` says so explicitly. A
+/// peer with neither a certificate and key nor `dev_plain_http` refuses to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate (chain, leaf first) of this peer's HTTP API. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file` (keep it mode 0600). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS: development and tests only. Default false.
+    pub dev_plain_http: bool,
+    /// Time a client has to complete the TLS handshake before it is disconnected.
+    /// Default 10 000 ms.
+    #[serde(with = "duration_ms", rename = "handshake_timeout_ms")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            dev_plain_http: false,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl PeerConfig {
     /// Read a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -352,6 +386,25 @@ impl PeerConfig {
                 "replication.shards_per_request, batches_in_flight and max_concurrent_syncs must be > 0".into(),
             );
         }
+        let tls = &self.tls;
+        match (&tls.cert_file, &tls.key_file, tls.dev_plain_http) {
+            (Some(_), Some(_), false) | (None, None, true) => {}
+            (None, None, false) => {
+                return bad(
+                    "the HTTP API needs TLS: give a certificate and key from the cluster CA \
+                     (--tls-cert/--tls-key or tls.cert_file/tls.key_file; see `uyuni-cluster ca`), \
+                     or --dev-plain-http (tls.dev_plain_http) for development only"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_), true) => {
+                return bad("both a TLS certificate and dev_plain_http are set: choose one".into());
+            }
+            _ => return bad("tls.cert_file and tls.key_file go together".into()),
+        }
+        if tls.handshake_timeout.is_zero() {
+            return bad("tls.handshake_timeout_ms must be > 0".into());
+        }
         Ok(())
     }
 }
@@ -362,11 +415,15 @@ mod tests {
 
     #[test]
     fn empty_file_gives_documented_defaults_and_unknown_keys_are_refused() {
-        let c: PeerConfig = toml::from_str("name = \"n1\"").expect("parse");
+        let c: PeerConfig =
+            toml::from_str("name = \"n1\"\n[tls]\ndev_plain_http = true").expect("parse");
         assert_eq!(c.zone, "default");
         assert_eq!(c.membership.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(c.membership.lan.phi_threshold, 8.0);
         assert_eq!(c.store.shard_count, 1024);
+        assert!(!PeerConfig::default().tls.dev_plain_http);
+        assert!(c.tls.cert_file.is_none());
+        assert_eq!(c.tls.handshake_timeout, Duration::from_secs(10));
         c.validate().expect("valid");
         let c: PeerConfig =
             toml::from_str("name = \"n\"\n[membership]\nheartbeat_interval_ms = 200\n[membership.lan]\nphi_threshold = 5.0\nsuspicion_timeout_ms = 1000\nwindow = 10")
@@ -378,5 +435,26 @@ mod tests {
             PeerConfig::default().validate().is_err(),
             "name is required"
         );
+    }
+
+    #[test]
+    fn tls_or_the_explicit_dev_flag_is_required() {
+        let parse = |tls: &str| -> PeerConfig {
+            toml::from_str(&format!("name = \"n\"\n[tls]\n{tls}")).expect("parse")
+        };
+        let err = parse("").validate().expect_err("neither TLS nor the flag");
+        assert!(err.to_string().contains("--dev-plain-http"), "{err}");
+        parse("cert_file = \"c.pem\"\nkey_file = \"c.key\"")
+            .validate()
+            .expect("TLS");
+        parse("dev_plain_http = true").validate().expect("plain");
+        for bad in [
+            "cert_file = \"c.pem\"",
+            "key_file = \"c.key\"",
+            "cert_file = \"c.pem\"\nkey_file = \"c.key\"\ndev_plain_http = true",
+            "dev_plain_http = true\nhandshake_timeout_ms = 0",
+        ] {
+            assert!(parse(bad).validate().is_err(), "{bad}");
+        }
     }
 }

@@ -11,6 +11,8 @@
 //!   [`load_plan`] (the zone leader's decisions), [`load_index`] (in-memory counts),
 //!   [`load_driver`] (the task that carries decisions out), [`online`] (heartbeat statistics)
 //!   and [`agent_api`] (the endpoints agents knock on).
+//! - [`serve`]: the HTTP listener (TLS with the cluster CA, or plain for development).
+//! - [`tls`]: the cluster CA, node certificates, rustls configurations (ring only).
 //! - [`client`]: the blocking HTTP client the CLI uses. The command line itself is the binary.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -31,3 +33,5 @@ pub mod node;
 pub mod online;
 pub mod placement;
 pub mod replication;
+pub mod serve;
+pub mod tls;

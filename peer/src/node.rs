@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   Node::start ─┬─ EventLoop task (owns the Swarm)
-//!                ├─ HTTP task (axum)
+//!                ├─ HTTP task (axum router on the accept loop of `serve`: TLS or dev plain)
 //!                └─ controller task: heartbeats, failure detection, dialing, anti-entropy,
 //!                   compaction; spawns short jobs (sync sessions, request answers) into a
 //!                   JoinSet that is drained on shutdown
@@ -26,7 +26,7 @@ use crate::membership::{AdvertisedAddrs, Heartbeat, MemberStatus, Membership, Me
 use crate::net::wire::{Gossip, TOPIC_CHANGES, TOPIC_MEMBERS};
 use crate::net::{self, NetClient, NetEvent};
 use crate::replication::Replicator;
-use crate::{cluster_key, http, identity};
+use crate::{cluster_key, http, identity, serve, tls};
 
 /// Why a peer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,9 @@ pub enum StartError {
     /// The cluster key is missing or invalid.
     #[error(transparent)]
     Key(#[from] cluster_key::KeyError),
+    /// The HTTP API's certificate or key is unusable.
+    #[error("HTTP API TLS")]
+    Tls(#[from] tls::TlsError),
     /// The node identity is unreadable.
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),
@@ -173,6 +176,8 @@ pub struct Node {
     pub shared: Shared,
     /// Where the HTTP API listens.
     pub http_addr: std::net::SocketAddr,
+    /// Whether the HTTP API speaks TLS (false only with `dev_plain_http`).
+    pub http_tls: bool,
     cancel: CancellationToken,
     net_cancel: CancellationToken,
     controller: Option<tokio::task::JoinHandle<()>>,
@@ -183,6 +188,14 @@ impl Node {
     /// Open everything and start the tasks. Returns once the peer is listening.
     pub async fn start(cfg: PeerConfig, cancel: CancellationToken) -> Result<Self, StartError> {
         cfg.validate()?;
+        // Load the certificate first: a bad one should fail the start before anything opens.
+        let serve_opts = serve::ServeOptions {
+            tls: match (&cfg.tls.cert_file, &cfg.tls.key_file) {
+                (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+                _ => None,
+            },
+            handshake_timeout: cfg.tls.handshake_timeout,
+        };
         let psk = cluster_key::load(&cfg.cluster_key)?;
         let key = identity::load_or_create(&cfg.data_dir)?;
         let span = tracing::info_span!(
@@ -190,7 +203,7 @@ impl Node {
             name = %cfg.name,
             id = %short(&key.public().to_peer_id())
         );
-        Self::start_in(cfg, cancel, psk, key, span.clone())
+        Self::start_in(cfg, cancel, psk, key, serve_opts, span.clone())
             .instrument(span)
             .await
     }
@@ -200,6 +213,7 @@ impl Node {
         cancel: CancellationToken,
         psk: libp2p::pnet::PreSharedKey,
         key: libp2p::identity::Keypair,
+        serve_opts: serve::ServeOptions,
         span: tracing::Span,
     ) -> Result<Self, StartError> {
         let peer_id = key.public().to_peer_id();
@@ -299,17 +313,15 @@ impl Node {
         );
 
         let router = http::router(shared.clone());
-        let http_cancel = cancel.child_token();
+        let http_tls = serve_opts.tls.is_some();
+        if http_tls {
+            tracing::info!(addr = %http_addr, "HTTP API over TLS");
+        } else {
+            tracing::warn!(addr = %http_addr, "HTTP API in plain HTTP (--dev-plain-http): development only");
+        }
         tasks.spawn(
-            async move {
-                if let Err(e) = axum::serve(http_listener, router)
-                    .with_graceful_shutdown(http_cancel.cancelled_owned())
-                    .await
-                {
-                    tracing::error!("HTTP server: {e}");
-                }
-            }
-            .instrument(span.clone()),
+            serve::serve(http_listener, router, serve_opts, cancel.child_token())
+                .instrument(span.clone()),
         );
         let controller = Controller {
             shared: shared.clone(),
@@ -326,6 +338,7 @@ impl Node {
         Ok(Self {
             shared,
             http_addr,
+            http_tls,
             cancel,
             net_cancel,
             controller: Some(controller),

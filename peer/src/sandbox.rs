@@ -3,6 +3,10 @@
 //! Starts `peers_per_zone` peers in each of two zones (`dc1`, a data centre, and `store1`, a
 //! retail store) as child processes of this binary, all on loopback, joins them, registers a
 //! few demo systems, prints where to look, and stops everything on Ctrl-C.
+//!
+//! Like a real cluster, the sandbox serves its HTTP APIs over TLS: it makes a cluster CA in
+//! `DIR/tls/` on first start and issues every peer a certificate for `localhost` and
+//! `127.0.0.1` (again at each start, which also shows how rotation works).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -21,6 +25,7 @@ struct Peer {
 
 fn start_peer(
     dir: &Path,
+    cert: &peer::tls::IssuedCert,
     name: &str,
     zone: &str,
     http_port: u16,
@@ -39,6 +44,10 @@ fn start_peer(
         .arg(dir.join("cluster.key"))
         .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
         .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+        .arg("--tls-cert")
+        .arg(&cert.cert)
+        .arg("--tls-key")
+        .arg(&cert.key)
         .stdout(Stdio::piped())
         .stderr(log);
     if let Some(j) = join {
@@ -59,7 +68,7 @@ fn start_peer(
     })?;
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in reader.lines() {});
-    let http = ready["http"].as_str().unwrap_or_default().to_string();
+    let http = format!("https://{}", ready["http"].as_str().unwrap_or_default());
     Ok((
         Peer {
             name: name.to_string(),
@@ -80,13 +89,23 @@ pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::
     if !key.exists() {
         peer::cluster_key::generate(&key)?;
     }
+    let tls_dir = dir.join("tls");
+    let ca = tls_dir.join(peer::tls::CA_CERT_FILE);
+    if !ca.exists() {
+        peer::tls::init_ca(&tls_dir, false)?;
+    }
+    // Absolute, so the commands printed below work from anywhere.
+    let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
     let mut peers: Vec<Peer> = Vec::new();
     let mut join: Option<String> = None;
     let mut port = base_port;
     for zone in ZONES {
         for i in 1..=peers_per_zone {
             let name = format!("{zone}-peer{i}");
-            let (p, ready) = match start_peer(dir, &name, zone, port, join.as_deref()) {
+            let started = peer::tls::issue(&tls_dir, &name, &[])
+                .map_err(anyhow::Error::from)
+                .and_then(|cert| start_peer(dir, &cert, &name, zone, port, join.as_deref()));
+            let (p, ready) = match started {
                 Ok(v) => v,
                 Err(e) => {
                     stop(&mut peers);
@@ -105,13 +124,13 @@ pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::
             }
         }
     }
-    let first = format!("http://{}", peers[0].http);
-    let client = Client::new(&first);
+    let first = peers[0].http.clone();
+    let client = Client::with_ca(&first, &ca)?;
     // Let the cluster form before showing it: every peer sees every other one alive.
     let want = peers.len();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     for p in &peers {
-        let c = Client::new(&format!("http://{}", p.http));
+        let c = Client::with_ca(&p.http, &ca)?;
         loop {
             let members: Vec<peer::http::MemberView> = c.get("/cluster/members")?;
             if members.len() == want && members.iter().all(|m| m.status == "alive") {
@@ -147,18 +166,28 @@ pub(crate) fn run(dir: &Path, peers_per_zone: usize, base_port: u16) -> anyhow::
         ZONES.join(", ")
     );
     for p in &peers {
-        println!("  {:<16} http://{}", p.name, p.http);
+        println!("  {:<16} {}", p.name, p.http);
     }
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "uyuni-cluster".into());
-    println!("\nTry:");
-    println!("  {exe} members --peer {first}");
     println!(
-        "  {exe} systems list --peer http://{}",
-        peers[peers.len() - 1].http
+        "\nThe APIs speak TLS with the sandbox's own cluster CA: {}",
+        ca.display()
     );
-    println!("  curl {first}/cluster/status");
+    println!("\nTry:");
+    println!("  {exe} members --peer {first} --ca {}", ca.display());
+    println!(
+        "  {exe} systems list --peer {} --ca {}",
+        peers[peers.len() - 1].http,
+        ca.display()
+    );
+    println!("  curl --cacert {} {first}/cluster/members", ca.display());
+    println!(
+        "  (or export {}={} and leave out --ca)",
+        crate::cli::ENV_CA,
+        ca.display()
+    );
     println!(
         "Logs: {}   Data: {}",
         dir.join("logs").display(),
