@@ -528,3 +528,6 @@ fn short(body: &str) -> &str {
         None => body,
     }
 }
+
+#[cfg(test)]
+mod tests;
