@@ -1,5 +1,6 @@
 //! `uyuni-cluster-agent`: see `uyuni-cluster-agent --help` and `docs/AGENT.md`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,31 +17,33 @@ use tracing_subscriber::prelude::*;
 #[derive(Debug, Parser)]
 #[command(name = "uyuni-cluster-agent", version)]
 struct Cli {
-    /// Configuration file (TOML). A missing file is an error only when named explicitly.
+    /// Configuration file (TOML) [default: /etc/uyuni-cluster/agent.toml; a missing file is an
+    /// error only when named explicitly].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Entry point `host[:port]` (repeatable; replaces `peers` of the file).
     #[arg(long = "peer", value_name = "HOST:PORT")]
     peers: Vec<String>,
-    /// PEM file with the cluster CA, the only trusted root.
+    /// PEM file with the cluster CA, the only trusted root [default: /etc/uyuni-cluster/ca.pem].
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
     /// Talk plain HTTP to the peers (development only).
     #[arg(long)]
     dev_plain_http: bool,
-    /// Heartbeat interval until the cluster sets one.
+    /// Heartbeat interval until the cluster sets one [default: 60000].
     #[arg(long, value_name = "MS")]
     knock_interval_ms: Option<u64>,
-    /// Interval of orphan polling.
+    /// Interval of orphan polling unless the peer sends Retry-After [default: 10000].
     #[arg(long, value_name = "MS")]
     orphan_interval_ms: Option<u64>,
-    /// Cap of the back-off when no peer answers.
+    /// Cap of the back-off when no peer answers [default: 300000].
     #[arg(long, value_name = "MS")]
     max_backoff_ms: Option<u64>,
-    /// Time-out of one HTTP request.
+    /// Time-out of one HTTP request [default: 10000].
     #[arg(long, value_name = "MS")]
     request_timeout_ms: Option<u64>,
-    /// File that keeps learned peers across restarts.
+    /// File that keeps learned peers across restarts
+    /// [default: /var/lib/uyuni-cluster-agent/state.json].
     #[arg(long, value_name = "FILE")]
     state_file: Option<PathBuf>,
     /// The salt minion's configuration directory (default: detected, venv first).
@@ -49,7 +52,8 @@ struct Cli {
     /// The salt minion's service (default: by detected flavour).
     #[arg(long, value_name = "NAME")]
     salt_service: Option<String>,
-    /// One cycle: knock (register if unknown), apply the answer, print the status, exit.
+    /// One cycle: knock (register if unknown), apply the answer, print the status, exit
+    /// (exit codes: 0 done, 1 error, 3 no peer answered, 4 deleted, 5 orphan without a node).
     #[arg(long)]
     once: bool,
 }
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_filter(filter),
         )
         .init();
