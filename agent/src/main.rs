@@ -112,10 +112,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(summary.exit.code())
 }
 
-/// The `--once` line: `status=o (onboarded) node=srv1:4506 peer=srv1:4581 exit=0 fp=…`.
+/// The `--once` line: `status=o (onboarded) master=srv1:4506 peer=srv1:4581 exit=0 fp=…`.
 fn describe(s: &Summary) -> String {
     let status = s.status.map_or_else(|| "-".to_owned(), |st| st.to_string());
-    let node = s
+    let master = s
         .master
         .as_ref()
         .map_or_else(|| "-".to_owned(), ToString::to_string);
@@ -124,7 +124,7 @@ fn describe(s: &Summary) -> String {
         .as_ref()
         .map_or_else(|| "-".to_owned(), ToString::to_string);
     format!(
-        "status={status} node={node} peer={peer} result={:?} exit={} fp={}",
+        "status={status} master={master} peer={peer} result={:?} exit={} fp={}",
         s.exit,
         s.exit.code(),
         s.fingerprint

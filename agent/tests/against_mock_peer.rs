@@ -72,7 +72,7 @@ fn once_repoints_the_minion_to_its_node() {
 
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
-        stdout.contains("status=o (onboarded) node=srv2.example.org:4507"),
+        stdout.contains("status=o (onboarded) master=srv2.example.org:4507"),
         "{stdout}"
     );
     let conf = fs::read_to_string(salt.susemanager_conf()).unwrap();
