@@ -1,0 +1,180 @@
+//! The system's identity on the wire: the fingerprint of its salt minion's public key, in exactly
+//! the form `salt-key -F` / `salt-call key.finger` prints (`salt.utils.crypt.pem_finger`).
+//!
+//! Salt hashes the PEM *text*, not the DER key: the BEGIN/END lines are dropped and every
+//! remaining line is hashed followed by `\n`, with SHA-256 (salt's default `hash_type`). The
+//! digest is printed as lowercase hex pairs joined by `:`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Reading the minion's public key failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FingerprintError {
+    /// The key file could not be read (the minion may not have created its key yet).
+    #[error("minion public key {path}: {source}")]
+    Read {
+        /// The key file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file has no PEM body between BEGIN and END lines.
+    #[error("minion public key {path}: not a PEM public key")]
+    NotPem {
+        /// The key file.
+        path: String,
+    },
+}
+
+/// The fingerprint of PEM text, as `salt-key -F` prints it (salt's `_fingerprint_key_bytes`).
+///
+/// CRLF counts as LF; blank (white-space only) lines are skipped; the first remaining line must
+/// be a `-----BEGIN` line and the last an `-----END` line, and both are dropped; each body line is
+/// hashed as it stands, followed by `\n`. Returns `None` for text that is not PEM in this sense
+/// (salt would hash such text raw; a minion key is always PEM, so the agent refuses it).
+pub fn pem_fingerprint(pem: &str) -> Option<String> {
+    let lines: Vec<&str> = pem
+        .lines()
+        .filter(|l| !l.trim_matches(is_ascii_space).is_empty())
+        .collect();
+    let [first, body @ .., last] = lines.as_slice() else {
+        return None;
+    };
+    let armored = first.trim_matches(is_ascii_space).starts_with("-----BEGIN")
+        && last.trim_matches(is_ascii_space).starts_with("-----END");
+    if !armored || body.is_empty() {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    for line in body {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    Some(colon_hex(&hasher.finalize()))
+}
+
+/// The white space of Python's `bytes.strip()`.
+fn is_ascii_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// The minion's public key (PEM text) and its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinionKey {
+    /// The PEM text of `minion.pub`, sent with the registration.
+    pub pem: String,
+    /// Its `salt-key -F` fingerprint.
+    pub fingerprint: String,
+}
+
+impl MinionKey {
+    /// Read `path` (the minion's `minion.pub`) and fingerprint it.
+    pub fn read(path: &Path) -> Result<Self, FingerprintError> {
+        let shown = path.display().to_string();
+        let pem = std::fs::read_to_string(path).map_err(|source| FingerprintError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let fingerprint = pem_fingerprint(&pem).ok_or(FingerprintError::NotPem { path: shown })?;
+        Ok(Self { pem, fingerprint })
+    }
+}
+
+/// `aa:bb:…` — lowercase hex pairs joined by `:`.
+fn colon_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real salt minion key: `salt-key --gen-keys=minion` (salt 3007.16) wrote this `minion.pub`.
+    pub(crate) const MINION_PUB: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzKVx0uipuZFTomIBsh6a
+KtR1MO8TwWx25mtT1lJdvutPGfcBY5rh+y6v3nte85wZ+0YLW2tRK6tYPqIqMBGT
+z3MSNd6b5fitBeCKxO9/oFoksqeGJWRaDagS8z4jAMCcJeR8SuSzyzT2nkLiXE/b
+62Si6hhqXbel7p9Hh+G1Xr4zHyLLSVc16X4syoP6nUIISwhO3v/RoT4WmQsxUI6h
+J0URB7fR8fsqdlFHNnvniVe4htx8oNBn6KLWNp3pZMNHNJpjuZmHJXQt7k7ZHhou
+++8xjRVhtX2SXdRH38D47gLbfMg4tJYmhdiQJusqWehiUQMQUtMrWx2ys1vtYeNq
+KQIDAQAB
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn matches_salt_key_finger() {
+        // Printed by `salt-call --local key.finger` (salt 3007.16) with `pki_dir` holding MINION_PUB.
+        assert_eq!(pem_fingerprint(MINION_PUB).unwrap(), SALT_PRINTED);
+    }
+
+    const SALT_PRINTED: &str = "a1:5b:06:99:91:50:08:02:bb:0b:d7:61:30:3e:c9:36:85:11:89:3a:e7:dc:4d:49:1d:65:b4:fe:a3:e6:cd:c6";
+
+    #[test]
+    fn hashes_body_lines_each_followed_by_newline() {
+        // sha256(b"QUJD\n") from Python's hashlib, in pairs.
+        let pem = "-----BEGIN PUBLIC KEY-----\nQUJD\n-----END PUBLIC KEY-----\n";
+        assert_eq!(
+            pem_fingerprint(pem).unwrap(),
+            "fc:c2:0e:3b:05:d7:6e:dc:ae:07:cc:1b:22:f6:d0:95:\
+             0c:50:f0:24:f3:8b:5f:93:12:63:00:b3:95:fd:3f:73"
+        );
+    }
+
+    #[test]
+    fn crlf_and_missing_final_newline_do_not_change_the_fingerprint() {
+        let crlf = MINION_PUB.replace('\n', "\r\n");
+        let trimmed = MINION_PUB.trim_end();
+        let fp = pem_fingerprint(MINION_PUB);
+        assert_eq!(pem_fingerprint(&crlf), fp);
+        assert_eq!(pem_fingerprint(trimmed), fp);
+    }
+
+    #[test]
+    fn blank_lines_are_skipped() {
+        let spaced = MINION_PUB.replace('\n', "\n \n");
+        assert_eq!(pem_fingerprint(&spaced).unwrap(), SALT_PRINTED);
+    }
+
+    #[test]
+    fn rejects_text_that_is_not_armored_pem() {
+        assert_eq!(pem_fingerprint(""), None);
+        assert_eq!(pem_fingerprint("garbage\n"), None);
+        assert_eq!(
+            pem_fingerprint("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"),
+            None
+        );
+        assert_eq!(pem_fingerprint("-----BEGIN PUBLIC KEY-----\nQUJD\n"), None);
+    }
+
+    #[test]
+    fn reads_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("minion.pub");
+        assert!(matches!(
+            MinionKey::read(&path),
+            Err(FingerprintError::Read { .. })
+        ));
+        std::fs::write(&path, MINION_PUB).unwrap();
+        let key = MinionKey::read(&path).unwrap();
+        assert_eq!(key.pem, MINION_PUB);
+        assert_eq!(key.fingerprint, SALT_PRINTED);
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(matches!(
+            MinionKey::read(&path),
+            Err(FingerprintError::NotPem { .. })
+        ));
+    }
+}
