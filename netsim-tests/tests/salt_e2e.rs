@@ -56,7 +56,7 @@ fn a_real_minion_follows_its_node_through_failure_and_disaster_recovery() -> any
     let dir = tempfile::tempdir()?;
     let t0 = std::time::Instant::now();
     let mark = |what: &str| eprintln!("[{:>6.1} s] {what}", t0.elapsed().as_secs_f64());
-    let mut masters = vec![
+    let mut masters = [
         SaltMaster::start(&dir.path().join("master1"))?,
         SaltMaster::start(&dir.path().join("master2"))?,
     ];
