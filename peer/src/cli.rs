@@ -72,6 +72,12 @@ enum Command {
         /// Port of the first peer's HTTP API (the others follow; 0: ephemeral ports). Default 4581.
         #[arg(long, default_value_t = 4581)]
         base_port: u16,
+        /// Client agents to run (each beside a simulated salt minion). Default 4.
+        #[arg(long, default_value_t = 4)]
+        agents: usize,
+        /// The `uyuni-cluster-agent` binary. Default: beside this binary.
+        #[arg(long)]
+        agent_bin: Option<PathBuf>,
     },
 }
 
@@ -319,9 +325,19 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             peers_per_zone,
             base_port,
+            agents,
+            agent_bin,
         } => {
             init_tracing();
-            crate::sandbox::run(&dir, peers_per_zone, base_port)
+            crate::sandbox::run(
+                &dir,
+                peers_per_zone,
+                base_port,
+                &crate::sandbox::AgentOptions {
+                    count: agents,
+                    binary: agent_bin,
+                },
+            )
         }
     }
 }
