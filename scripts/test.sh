@@ -7,6 +7,19 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Build the peer binary first: the netsim scenarios start it as real processes.
 cargo build --locked -p peer --bin uyuni-cluster
+# The client agent as shipped: a static musl binary under 4 MiB that runs.
+scripts/build-agent.sh
+agent_bin=target/x86_64-unknown-linux-musl/agent/uyuni-cluster-agent
+size=$(stat -c %s "$agent_bin")
+if [ "$size" -ge $((4 * 1024 * 1024)) ]; then
+    echo "agent binary is $size bytes: over the 4 MiB budget" >&2
+    exit 1
+fi
+if ldd "$agent_bin" 2>&1 | grep -q '=>'; then
+    echo "agent binary is dynamically linked" >&2
+    exit 1
+fi
+"$agent_bin" --help >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
