@@ -444,7 +444,16 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     use std::io::BufRead;
     let dir = tempfile::tempdir()?;
     let mut child = std::process::Command::new(netsim_tests::harness::binary()?)
-        .args(["sandbox", "--base-port", "0", "--dir"])
+        .args([
+            "sandbox",
+            "--base-port",
+            "0",
+            "--agents",
+            "2",
+            "--agent-bin",
+        ])
+        .arg(netsim_tests::harness::agent_binary()?)
+        .arg("--dir")
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -467,16 +476,24 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         }
     });
     let mut urls = Vec::new();
+    let mut agent_rows = Vec::new();
     loop {
         let line = rx.recv_timeout(Duration::from_secs(120))?;
         let peer_row = line.starts_with("  dc1-peer") || line.starts_with("  store1-peer");
-        if peer_row {
-            urls.push(line.rsplit(' ').next().unwrap_or_default().to_string());
+        if peer_row && let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
+            urls.push(url.to_string());
+        }
+        if line.contains("master setting in") {
+            agent_rows.push(line.clone());
         }
         if line.starts_with("Ctrl-C stops") {
             break;
         }
     }
+    // Two real agents: the first accepted and placed by the sandbox, the last left new.
+    assert_eq!(agent_rows.len(), 2, "{agent_rows:?}");
+    assert!(agent_rows[0].contains("onboarded"), "{agent_rows:?}");
+    assert!(agent_rows[1].contains(" new "), "{agent_rows:?}");
     assert_eq!(urls.len(), 6, "{urls:?}");
     // The sandbox runs its peers over TLS with a CA of its own.
     assert!(urls.iter().all(|u| u.starts_with("https://")), "{urls:?}");
@@ -486,10 +503,20 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     assert_eq!(members.len(), 6);
     assert!(members.iter().all(|m| m.status == "alive"));
     assert_eq!(members.iter().filter(|m| m.zone == "store1").count(), 3);
-    wait_until(T, "demo systems everywhere", || {
+    wait_until(T, "demo and agent systems everywhere", || {
         let systems: Vec<crdt_store::SystemRecord> = last.get("/systems")?;
-        Ok(systems.len() == 6)
+        Ok(systems.len() == 6 + 2)
     })?;
+    // The accepted agent pointed its (simulated) minion at its node.
+    let minion_d = dir.path().join("agents/minion1/etc/salt/minion.d");
+    let written: String = std::fs::read_dir(&minion_d)?
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert!(
+        written.contains("master: uyuni-") && written.contains(".sandbox.test"),
+        "{written}"
+    );
     std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status()?;
