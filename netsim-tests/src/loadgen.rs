@@ -201,6 +201,16 @@ struct FleetShared {
     agents: Vec<Agent>,
     entry_points: Vec<Arc<str>>,
     counters: Counters,
+    /// The last unexpected answer, described.
+    last_unexpected: Mutex<Option<String>>,
+}
+
+impl FleetShared {
+    fn unexpected(&self, r: &Reply, what: &str) {
+        self.counters.bad_answers.fetch_add(1, Ordering::Relaxed);
+        let body = String::from_utf8_lossy(&r.body[..r.body.len().min(200)]).into_owned();
+        *lock(&self.last_unexpected) = Some(format!("{what}: {} {body}", r.status));
+    }
 }
 
 /// A running fleet of simulated agents; see the module documentation. Dropping it aborts
@@ -245,6 +255,7 @@ impl Fleet {
             agents,
             entry_points: entry_points.iter().map(|e| Arc::from(e.as_str())).collect(),
             counters: Counters::default(),
+            last_unexpected: Mutex::new(None),
             cfg,
         });
         let cancel = CancellationToken::new();
@@ -325,6 +336,11 @@ impl Fleet {
             answered: get(&self.shared.pool.stats().answered),
             failed: get(&self.shared.pool.stats().failed),
         }
+    }
+
+    /// The last answer with an unexpected status or body, described.
+    pub fn last_unexpected(&self) -> Option<String> {
+        lock(&self.shared.last_unexpected).clone()
     }
 
     /// Latency of the fleet's answered requests.
@@ -490,7 +506,7 @@ impl AgentTask {
         let r = shared.pool.get(addr, &path).await.ok()?;
         let c = &shared.counters;
         if r.status != 200 {
-            c.bad_answers.fetch_add(1, Ordering::Relaxed);
+            shared.unexpected(&r, "status");
             return if r.status >= 500 {
                 None
             } else {
@@ -541,7 +557,7 @@ impl AgentTask {
                 }
                 // `o` without a node, or an unknown byte.
                 _ => {
-                    c.bad_answers.fetch_add(1, Ordering::Relaxed);
+                    shared.unexpected(&r, "status");
                     Then::Wait(Mode::Status, beat)
                 }
             }
@@ -578,10 +594,7 @@ impl AgentTask {
             .ok()?;
         let beat = self.jittered(self.shared.cfg.heartbeat);
         if r.status != 200 {
-            self.shared
-                .counters
-                .bad_answers
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.unexpected(&r, "register");
             return (r.status < 500).then_some((Mode::Status, beat));
         }
         self.shared
@@ -636,7 +649,7 @@ impl AgentTask {
                 (Mode::Done, Duration::ZERO)
             }
             s => {
-                c.bad_answers.fetch_add(1, Ordering::Relaxed);
+                shared.unexpected(&r, "orphan");
                 if s >= 500 {
                     return None;
                 }
@@ -692,8 +705,8 @@ async fn admin(shared: Arc<FleetShared>, mut rx: mpsc::Receiver<usize>, cancel: 
                         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
-                    Ok(_) => {
-                        shared.counters.bad_answers.fetch_add(1, Ordering::Relaxed);
+                    Ok(r) => {
+                        shared.unexpected(&r, "accept");
                         break;
                     }
                     Err(_) => {}

@@ -16,12 +16,13 @@ fn fleet_survives_a_node_kill_without_loss_or_duplicates() -> anyhow::Result<()>
     let mut c = Cluster::start(&[("p1", "z"), ("p2", "z"), ("p3", "z")], Options::default())?;
     let scenario = KillScenario {
         fleet: FleetConfig {
-            agents: 2000,
+            agents: 1500,
             seed: 7,
             heartbeat: Duration::from_millis(1000),
             max_in_flight: 32,
             request_timeout: Duration::from_secs(5),
             backoff_max: Duration::from_secs(2),
+            accept_concurrency: 24,
             ..FleetConfig::default()
         },
         victim: Some(2),

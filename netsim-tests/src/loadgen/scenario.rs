@@ -55,6 +55,8 @@ pub struct Report {
     pub peers: usize,
     /// Fleet start to every agent onboarded and every replica agreeing.
     pub onboarding: Duration,
+    /// Fleet start to every agent registered, accepted, and onboarded in its own view.
+    pub onboarding_steps: [Option<Duration>; 3],
     /// Status answers per second during the heartbeat phase.
     pub heartbeat_rps: f64,
     /// Length of the heartbeat phase.
@@ -83,6 +85,8 @@ pub struct Report {
     pub agents_orphaned: usize,
     /// Fleet counters at the end.
     pub counters: CountersSnapshot,
+    /// The last unexpected answer the fleet got, if any.
+    pub last_unexpected: Option<String>,
     /// Latency of the fleet's answered requests over the whole run, p50.
     pub latency_p50: Duration,
     /// ... p99.
@@ -106,6 +110,14 @@ impl fmt::Display for Report {
             "onboarding                {:.1} s (register + accept + placement, {:.0} agents/s)",
             self.onboarding.as_secs_f64(),
             self.agents as f64 / self.onboarding.as_secs_f64().max(1e-9)
+        )?;
+        let [r, a, o] = self.onboarding_steps;
+        writeln!(
+            f,
+            "                          all registered {}, accepted {}, agents onboarded {}",
+            secs(r),
+            secs(a),
+            secs(o)
         )?;
         writeln!(
             f,
@@ -149,7 +161,11 @@ impl fmt::Display for Report {
             c.bad_answers,
             self.latency_p50.as_secs_f64() * 1e3,
             self.latency_p99.as_secs_f64() * 1e3
-        )
+        )?;
+        if let Some(u) = &self.last_unexpected {
+            write!(f, "\nlast unexpected answer    {u}")?;
+        }
+        Ok(())
     }
 }
 
@@ -278,9 +294,18 @@ pub fn run_kill(
     let t0 = Instant::now();
     let fleet = Fleet::start(rt, s.fleet.clone(), &entries)?;
     let onboarded = |v: &AgentView| v.status == Some(AgentStatus::Onboarded);
+    let (mut registered, mut accepted) = (None, None);
     wait_until(t, "every agent onboarded", || {
+        let k = fleet.counters();
+        if registered.is_none() && k.registered >= n as u64 {
+            registered = Some(t0.elapsed());
+        }
+        if accepted.is_none() && k.accepted >= n as u64 {
+            accepted = Some(t0.elapsed());
+        }
         Ok(fleet.count(onboarded) == n)
     })?;
+    let agents_onboarded = t0.elapsed();
     wait_until(t, "every replica holds every system onboarded", || {
         replicas_settled(c, n as u64, None)
     })?;
@@ -395,6 +420,7 @@ pub fn run_kill(
         agents: n,
         peers,
         onboarding,
+        onboarding_steps: [registered, accepted, Some(agents_onboarded)],
         heartbeat_rps,
         heartbeat_phase,
         victim: victim_name,
@@ -408,6 +434,7 @@ pub fn run_kill(
         moved_without_failure,
         reshuffled_records,
         agents_orphaned,
+        last_unexpected: fleet.last_unexpected(),
         latency_p50: fleet.latency().percentile(50.0),
         latency_p99: fleet.latency().percentile(99.0),
         counters,
