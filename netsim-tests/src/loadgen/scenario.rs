@@ -239,15 +239,14 @@ fn replicas_settled(c: &Cluster, n: u64, dead: Option<&str>) -> anyhow::Result<b
 
 /// Lost and duplicated, by the definitions of the module documentation.
 fn audit(
-    fleet: &Fleet,
+    fps: &[&str],
     views: &[AgentView],
     replicas: &[Records],
     names: &HashMap<String, String>,
     alive: &BTreeSet<String>,
 ) -> (usize, usize) {
     let (mut lost, mut duplicated) = (0, 0);
-    for (i, v) in views.iter().enumerate() {
-        let fp = fleet.fingerprint(i);
+    for (&fp, v) in fps.iter().zip(views) {
         let agent_node = match (&v.status, &v.node) {
             (Some(AgentStatus::Onboarded), Some(n)) => {
                 Some(names.get(&**n).cloned().unwrap_or_else(|| n.to_string()))
@@ -375,6 +374,7 @@ pub fn run_kill(
     }
 
     // Agreement: agents and every surviving replica.
+    let fps: Vec<&str> = (0..fleet.len()).map(|i| fleet.fingerprint(i)).collect();
     let alive: BTreeSet<String> = running(c)
         .iter()
         .map(|&i| c.peers[i].name.clone())
@@ -385,7 +385,7 @@ pub fn run_kill(
             .into_iter()
             .map(|i| records(c, i))
             .collect::<anyhow::Result<_>>()?;
-        figures = audit(&fleet, &fleet.views(), &replicas, &names, &alive);
+        figures = audit(&fps, &fleet.views(), &replicas, &names, &alive);
         Ok(figures == (0, 0))
     });
     let agreed_after = agreed.is_ok().then(|| t_kill.elapsed());
@@ -441,4 +441,54 @@ pub fn run_kill(
     };
     rt.block_on(fleet.shutdown())?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(status: AgentStatus, node: Option<&str>) -> AgentView {
+        AgentView {
+            status: Some(status),
+            node: node.map(Arc::from),
+            ..AgentView::default()
+        }
+    }
+
+    #[test]
+    fn audit_counts_lost_and_duplicated_by_their_definitions() {
+        let fps = ["a", "b", "c", "d", "e"];
+        let views = vec![
+            agent(AgentStatus::Onboarded, Some("n1.fqdn")), // fine
+            agent(AgentStatus::Orphan, None),               // lost (agent)
+            agent(AgentStatus::Onboarded, Some("n2.fqdn")), // duplicated (replicas say n1)
+            agent(AgentStatus::Onboarded, Some("n1.fqdn")), // lost + duplicated (a replica: n3, dead)
+            agent(AgentStatus::Onboarded, Some("n1.fqdn")), // lost: a replica has no record
+        ];
+        let rec = |pairs: &[(&str, Option<&str>)]| -> Records {
+            pairs
+                .iter()
+                .map(|(f, n)| (f.to_string(), n.map(String::from)))
+                .collect()
+        };
+        let r1 = rec(&[
+            ("a", Some("n1")),
+            ("b", Some("n1")),
+            ("c", Some("n1")),
+            ("d", Some("n1")),
+            ("e", Some("n1")),
+        ]);
+        let r2 = rec(&[
+            ("a", Some("n1")),
+            ("b", Some("n1")),
+            ("c", Some("n1")),
+            ("d", Some("n3")),
+        ]);
+        let names: HashMap<String, String> = [("n1.fqdn", "n1"), ("n2.fqdn", "n2")]
+            .iter()
+            .map(|(f, n)| (f.to_string(), n.to_string()))
+            .collect();
+        let alive: BTreeSet<String> = ["n1", "n2"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(audit(&fps, &views, &[r1, r2], &names, &alive), (3, 2));
+    }
 }
