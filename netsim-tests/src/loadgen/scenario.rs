@@ -16,9 +16,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crdt_store::SystemStatus;
+use crdt_store::{SystemRecord, SystemStatus};
 
-use super::{AgentStatus, AgentView, CountersSnapshot, Fleet, FleetConfig};
+use super::{AgentStatus, AgentView, CountersSnapshot, Fleet, FleetConfig, HttpPool};
 use crate::harness::{Cluster, wait_until};
 
 /// Settings of [`run_kill`].
@@ -172,8 +172,17 @@ impl fmt::Display for Report {
 /// A replica's systems: fingerprint → node if onboarded (`None` otherwise).
 type Records = HashMap<String, Option<String>>;
 
-fn records(c: &Cluster, i: usize) -> anyhow::Result<Records> {
-    Ok(c.systems(i)?
+/// Peer `i`'s systems, read with the fleet's HTTP client (no body limit: a replica of
+/// tens of thousands of systems is tens of MiB of JSON).
+fn records(c: &Cluster, rt: &tokio::runtime::Handle, i: usize) -> anyhow::Result<Records> {
+    let addr = c.peers[i].http.trim_start_matches("http://").to_string();
+    let list: Vec<SystemRecord> = rt.block_on(async {
+        let pool = HttpPool::new(1, Duration::from_secs(120));
+        let r = pool.get(&addr, "/systems?limit=100000000").await?;
+        anyhow::ensure!(r.status == 200, "GET /systems on {addr}: {}", r.status);
+        Ok(serde_json::from_slice(&r.body)?)
+    })?;
+    Ok(list
         .into_iter()
         .map(|s| {
             let node = (s.status == SystemStatus::Onboarded && !s.banned)
@@ -338,7 +347,7 @@ pub fn run_kill(
         .map_or(Arc::from(victim_name.as_str()), |(f, _)| {
             Arc::from(f.as_str())
         });
-    let before = records(c, survivor)?;
+    let before = records(c, rt, survivor)?;
     let victim_systems = before
         .values()
         .filter(|n| n.as_deref() == Some(victim_name.as_str()))
@@ -383,7 +392,7 @@ pub fn run_kill(
     let agreed = wait_until(t, "agents and replicas agree", || {
         let replicas: Vec<Records> = running(c)
             .into_iter()
-            .map(|i| records(c, i))
+            .map(|i| records(c, rt, i))
             .collect::<anyhow::Result<_>>()?;
         figures = audit(&fps, &fleet.views(), &replicas, &names, &alive);
         Ok(figures == (0, 0))
@@ -402,7 +411,7 @@ pub fn run_kill(
             moved_without_failure += 1;
         }
     }
-    let after = records(c, survivor)?;
+    let after = records(c, rt, survivor)?;
     let reshuffled_records = before
         .iter()
         .filter(|(fp, node)| {
