@@ -435,7 +435,7 @@ struct AgentTask {
     index: usize,
     rng: ChaCha8Rng,
     entries: Entries,
-    admin: Option<mpsc::Sender<usize>>,
+    admin: Option<mpsc::Sender<(usize, Arc<str>)>>,
 }
 
 impl AgentTask {
@@ -571,7 +571,7 @@ impl AgentTask {
                 Some((Mode::Status, beat))
             }
             Then::Admin => {
-                self.hand_to_admin();
+                self.hand_to_admin(addr);
                 Some((Mode::Status, beat))
             }
             Then::Register => self.register(addr).await,
@@ -606,7 +606,7 @@ impl AgentTask {
             .and_then(|v| v["status"].as_str().map(String::from));
         if status.as_deref() == Some("new") {
             lock(&self.agent().view).status = Some(AgentStatus::New);
-            self.hand_to_admin();
+            self.hand_to_admin(addr);
         }
         Some((Mode::Status, beat))
     }
@@ -658,24 +658,31 @@ impl AgentTask {
         })
     }
 
-    fn hand_to_admin(&self) {
+    /// Hand this agent to the admin, who accepts it first at `addr`, the peer it registered
+    /// with (another peer's replica may not have the registration yet).
+    fn hand_to_admin(&self, addr: &Arc<str>) {
         let Some(tx) = &self.admin else { return };
         if !self.agent().accept_sent.swap(true, Ordering::AcqRel)
-            && tx.try_send(self.index).is_err()
+            && tx.try_send((self.index, addr.clone())).is_err()
         {
             self.agent().accept_sent.store(false, Ordering::Release);
         }
     }
 }
 
-/// The fleet's administrator: accepts every agent handed over, through the admin API of
-/// the fleet's entry points (the next one when one fails), `accept_concurrency` at a time.
-async fn admin(shared: Arc<FleetShared>, mut rx: mpsc::Receiver<usize>, cancel: CancellationToken) {
+/// The fleet's administrator: accepts every agent handed over, through the admin API of the
+/// peer the agent registered with (another entry point of the fleet's when that one does not
+/// answer), `accept_concurrency` at a time.
+async fn admin(
+    shared: Arc<FleetShared>,
+    mut rx: mpsc::Receiver<(usize, Arc<str>)>,
+    cancel: CancellationToken,
+) {
     let limit = Arc::new(Semaphore::new(shared.cfg.accept_concurrency.max(1)));
     let mut running = JoinSet::new();
     let mut turn = 0usize;
     loop {
-        let i = tokio::select! {
+        let (i, first) = tokio::select! {
             biased;
             () = cancel.cancelled() => break,
             Some(_) = running.join_next(), if !running.is_empty() => continue,
@@ -694,11 +701,11 @@ async fn admin(shared: Arc<FleetShared>, mut rx: mpsc::Receiver<usize>, cancel: 
             let agent = &shared.agents[i];
             let path = format!("/systems/{}/accept", agent.fingerprint);
             let n = shared.entry_points.len();
-            for k in 0..n {
-                let addr = &shared.entry_points[(start + k) % n];
+            let others = (0..n).map(|k| shared.entry_points[(start + k) % n].clone());
+            for addr in std::iter::once(first).chain(others) {
                 match shared
                     .pool
-                    .post_json(addr, &path, Bytes::from_static(b"{}"))
+                    .post_json(&addr, &path, Bytes::from_static(b"{}"))
                     .await
                 {
                     Ok(r) if r.status == 200 => {
