@@ -810,11 +810,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, _) = Store::open(dir.path(), StoreOptions::default()).expect("open");
         store.put(&sys("fp1")).expect("put");
-        let got = store.try_get_system("fp1").expect("shard free").expect("read");
+        let got = store
+            .try_get_system("fp1")
+            .expect("shard free")
+            .expect("read");
         assert_eq!(got.map(|r| r.fingerprint).as_deref(), Some("fp1"));
         assert!(matches!(store.try_get_system("nope"), Some(Ok(None))));
         let id = shard_of(&system_key("fp1"), store.shard_count());
         let _held = lock(&store.inner.shards[id as usize]);
-        assert!(store.try_get_system("fp1").is_none(), "locked shard: no wait");
+        assert!(
+            store.try_get_system("fp1").is_none(),
+            "locked shard: no wait"
+        );
     }
 }
