@@ -7,10 +7,14 @@
 //!   for later scenarios come from here too.
 //! - [`harness`]: starts real `uyuni-cluster` processes (ports bound to 0, temporary data
 //!   dirs), kills (`SIGKILL`), stops (`SIGTERM`) and restarts them, and polls conditions.
+//! - [`loadgen`]: a fleet of simulated client agents (tens of thousands of tokio tasks over
+//!   one bounded keep-alive HTTP pool) speaking the agent protocol, and the scenario that
+//!   kills a node under it and counts lost and duplicated systems.
 //!
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
 pub mod harness;
 pub mod linkemu;
+pub mod loadgen;
 pub mod salt;
 pub mod workload;

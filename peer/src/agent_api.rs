@@ -111,7 +111,11 @@ async fn status(
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let fp = fp_of(q)?;
-    let rec = get_system(&s, &fp).await?;
+    // The hot path (every agent, every heartbeat): read inline unless the shard is busy.
+    let rec = match s.store.try_get_system(&fp) {
+        Some(r) => r?,
+        None => get_system(&s, &fp).await?,
+    };
     if let Some(r) = &rec {
         s.load.online.seen(&fp, assigned_node(r), now_ms());
     }
