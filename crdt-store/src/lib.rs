@@ -48,6 +48,6 @@ pub use record::{
     SystemStatus, ZonePolicy, ZoneRecord, system_key,
 };
 pub use shard::{ShardId, shard_of};
-pub use store::{ChangeEvent, Digest, OpenReport, Store, StoreOptions, StoreStats};
+pub use store::{ChangeEvent, Digest, Frames, OpenReport, Store, StoreOptions, StoreStats};
 pub use sync::SyncSession;
 pub use wal::WalIssue;

@@ -103,6 +103,13 @@ impl Shard {
         Ok(true)
     }
 
+    /// Put without comparing with the current value first (the caller just read it).
+    pub(crate) fn put_unchecked(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.doc
+            .put(ROOT, key, ScalarValue::Bytes(value))
+            .map_err(|source| StoreError::automerge(self.id, source))
+    }
+
     pub(crate) fn delete(&mut self, key: &str) -> Result<bool, StoreError> {
         if self.get(key).is_none() {
             return Ok(false);

@@ -48,6 +48,9 @@ impl Default for StoreOptions {
     }
 }
 
+/// Change chunks to gossip, one per shard touched by a write.
+pub type Frames = Vec<(ShardId, Vec<u8>)>;
+
 /// Keys changed by one write or one merge.
 #[derive(Debug, Clone)]
 pub struct ChangeEvent {
@@ -370,6 +373,60 @@ impl Store {
         self.sync_wal(pos)?;
         self.notify(keys, false);
         Ok(frames)
+    }
+
+    /// Read-modify-write many systems in one durable batch. For each fingerprint present,
+    /// `f` may change the record and returns whether it did; the changed ones are written.
+    /// Each shard is locked once, for its read and its write, so no other writer of this
+    /// store slips in between; records are read once (no second read to skip unchanged
+    /// values). Returns the change chunks for gossip and how many records were written.
+    pub fn update_systems(
+        &self,
+        fingerprints: &[String],
+        mut f: impl FnMut(&mut SystemRecord) -> bool,
+    ) -> Result<(Frames, usize), StoreError> {
+        let mut by_shard: BTreeMap<ShardId, Vec<(String, &str)>> = BTreeMap::new();
+        for fp in fingerprints {
+            let key = system_key(fp);
+            by_shard
+                .entry(shard_of(&key, self.inner.shard_count))
+                .or_default()
+                .push((key, fp.as_str()));
+        }
+        let mut frames = Vec::with_capacity(by_shard.len());
+        let mut keys = Vec::new();
+        let mut pos = WalPos::default();
+        for (id, items) in by_shard {
+            let mut shard = self.shard(id)?;
+            for (key, _) in items {
+                let Some(bytes) = shard.get(&key) else {
+                    continue;
+                };
+                let Ok(Some(Record::System(mut rec))) = Record::decode(&key, &bytes) else {
+                    continue;
+                };
+                if !f(&mut rec) {
+                    continue;
+                }
+                let record = Record::System(rec);
+                let value = record.encode().map_err(|source| StoreError::Record {
+                    key: key.clone(),
+                    source,
+                })?;
+                if value != bytes {
+                    shard.put_unchecked(&key, value)?;
+                    keys.push(key);
+                }
+            }
+            if let Some((chunk, p)) = self.log_changes(&mut shard)? {
+                frames.push((id, chunk));
+                pos = pos.max(p);
+            }
+        }
+        self.sync_wal(pos)?;
+        let written = keys.len();
+        self.notify(keys, false);
+        Ok((frames, written))
     }
 
     /// Delete a record by key; durable on return. Returns the change chunk for gossip.

@@ -480,3 +480,44 @@ fn concurrent_writes_resolve_by_record_rules_the_same_everywhere() {
         assert!(one_listed.banned);
     }
 }
+
+#[test]
+fn update_systems_rewrites_only_what_the_closure_changes_and_reports_it() {
+    let d = tempfile::tempdir().expect("dir");
+    let (s, _) = Store::open(d.path(), opts()).expect("open");
+    s.put_batch(&[system(1, 0), system(2, 0), system(3, 0)])
+        .expect("put");
+    let mut rx = s.subscribe();
+    let fps: Vec<String> = ["fp1", "fp2", "fp3", "missing"]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    let (frames, n) = s
+        .update_systems(&fps, |r| {
+            if r.fingerprint == "fp2" {
+                return false;
+            }
+            r.node = Some("n1".into());
+            true
+        })
+        .expect("update");
+    assert_eq!(n, 2);
+    assert!(!frames.is_empty());
+    let ev = rx.try_recv().expect("one change event");
+    assert_eq!(ev.keys.len(), 2);
+    let node = |fp: &str| s.get_system(fp).expect("get").expect("present").node;
+    assert_eq!(node("fp1").as_deref(), Some("n1"));
+    assert_eq!(node("fp2"), None);
+    assert_eq!(node("fp3").as_deref(), Some("n1"));
+    // Durable: a reopened store has the update.
+    drop(s);
+    let (s, _) = Store::open(d.path(), opts()).expect("reopen");
+    assert_eq!(
+        s.get_system("fp3")
+            .expect("get")
+            .expect("present")
+            .node
+            .as_deref(),
+        Some("n1")
+    );
+}

@@ -69,17 +69,36 @@ fn hints(s: &Shared, rec: Option<&SystemRecord>) -> HeaderMap {
     if let Some(v) = header(&peers.join(",")) {
         h.insert(HeaderName::from_static("x-uyuni-peers"), v);
     }
-    if let Some(node) = rec.and_then(assigned_node)
-        && let Some(n) = hints.nodes.get(node)
-    {
-        if let Some(v) = header(&n.fqdn) {
+    if let Some((fqdn, http)) = rec.and_then(assigned_node).and_then(|n| node_address(s, n)) {
+        if let Some(v) = header(&fqdn) {
             h.insert(HeaderName::from_static("x-uyuni-node"), v);
         }
-        if let Some(v) = n.http.as_deref().and_then(header) {
+        if let Some(v) = http.as_deref().and_then(header) {
             h.insert(HeaderName::from_static("x-uyuni-node-peer"), v);
         }
     }
     h
+}
+
+/// A node's salt master address and peer HTTP address: from the hints, or (for a node
+/// that joined since they were built) from the index.
+fn node_address(s: &Shared, node: &str) -> Option<(String, Option<String>)> {
+    if let Some(n) = s.load.hints().nodes.get(node) {
+        return Some((n.fqdn.clone(), n.http.clone()));
+    }
+    s.load
+        .index()
+        .nodes()
+        .get(node)
+        .map(|n| (n.master_address().to_string(), n.http.clone()))
+}
+
+/// Every agent answer, errors included, carries the protocol headers.
+fn with_hints(s: &Shared, res: Result<Response, ApiError>) -> Response {
+    match res {
+        Ok(r) => r,
+        Err(e) => (hints(s, None), e).into_response(),
+    }
 }
 
 /// The node a system must use now, if any.
@@ -109,25 +128,41 @@ pub fn status_byte(r: Option<&SystemRecord>) -> &'static str {
 async fn status(
     State(s): State<Shared>,
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let res = status_inner(&s, q).await;
+    with_hints(&s, res)
+}
+
+async fn status_inner(
+    s: &Shared,
+    q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let fp = fp_of(q)?;
     // The hot path (every agent, every heartbeat): read inline unless the shard is busy.
     let rec = match s.store.try_get_system(&fp) {
         Some(r) => r?,
-        None => get_system(&s, &fp).await?,
+        None => get_system(s, &fp).await?,
     };
     if let Some(r) = &rec {
         s.load.online.seen(&fp, assigned_node(r), now_ms());
     }
-    Ok((hints(&s, rec.as_ref()), status_byte(rec.as_ref())).into_response())
+    Ok((hints(s, rec.as_ref()), status_byte(rec.as_ref())).into_response())
 }
 
 async fn orphan(
     State(s): State<Shared>,
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let res = orphan_inner(&s, q).await;
+    with_hints(&s, res)
+}
+
+async fn orphan_inner(
+    s: &Shared,
+    q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let fp = fp_of(q)?;
-    let Some(rec) = get_system(&s, &fp).await? else {
+    let Some(rec) = get_system(s, &fp).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("unknown system {fp}: register first"),
@@ -139,7 +174,7 @@ async fn orphan(
             format!("system {fp} is deleted"),
         ));
     }
-    let headers = hints(&s, Some(&rec));
+    let headers = hints(s, Some(&rec));
     let node =
         assigned_node(&rec).and_then(|n| s.load.hints().nodes.get(n).map(|h| h.fqdn.clone()));
     Ok(match node {
@@ -162,6 +197,14 @@ async fn orphan(
 async fn register(
     State(s): State<Shared>,
     body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let res = register_inner(&s, body).await;
+    with_hints(&s, res)
+}
+
+async fn register_inner(
+    s: &Shared,
+    body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| bad(e.body_text()))?;
     check_fingerprint(&body.fingerprint)?;
@@ -178,7 +221,7 @@ async fn register(
             let same = existing.minion_id == body.minion_id
                 && (body.hostname.is_empty() || existing.hostname == body.hostname);
             if same && !rejected {
-                return Ok((hints(&s, Some(&existing)), Json(existing)).into_response());
+                return Ok((hints(s, Some(&existing)), Json(existing)).into_response());
             }
             existing.minion_id = body.minion_id;
             if !body.hostname.is_empty() {
@@ -187,7 +230,7 @@ async fn register(
             if rejected {
                 existing.status = SystemStatus::New;
             }
-            existing.updated_at = now.max(existing.updated_at + 1);
+            existing.updated_at = now.max(existing.updated_at.saturating_add(1));
             existing
         }
         None => SystemRecord {
@@ -207,7 +250,7 @@ async fn register(
         },
     };
     write(&s, rec.clone()).await?;
-    Ok((hints(&s, Some(&rec)), Json(rec)).into_response())
+    Ok((hints(s, Some(&rec)), Json(rec)).into_response())
 }
 
 #[cfg(test)]

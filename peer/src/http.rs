@@ -170,7 +170,10 @@ pub struct RegisterBody {
 }
 
 pub(crate) fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
-    if fp.is_empty() || fp.len() > 256 || fp.chars().any(|c| c.is_whitespace() || c == '/') {
+    if fp.is_empty()
+        || fp.chars().count() > 256
+        || fp.chars().any(|c| c.is_whitespace() || c == '/')
+    {
         return Err(bad(
             "fingerprint must be 1-256 characters without spaces or '/'",
         ));
@@ -260,7 +263,7 @@ async fn modify(
     let _w = s.write_lock.lock().await;
     let mut rec = existing(s, fp).await?;
     if f(&mut rec)? {
-        rec.updated_at = now_ms().max(rec.updated_at + 1);
+        rec.updated_at = now_ms().max(rec.updated_at.saturating_add(1));
         write(s, rec.clone()).await?;
         if rec.status == SystemStatus::Orphan {
             s.load.wake.notify_one();

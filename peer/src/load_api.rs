@@ -100,7 +100,7 @@ pub async fn load(State(s): State<Shared>) -> Json<LoadView> {
         .into_iter()
         .map(|z| ZoneLoad {
             mode: ix.mode(&z).as_str().into(),
-            orphans: ix.orphans_in(&z).len(),
+            orphans: ix.orphan_count_in(&z),
             zone: z,
         })
         .collect();

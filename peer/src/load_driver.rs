@@ -26,8 +26,10 @@ use crate::node::{Shared, now_ms};
 use crate::online::OnlineTracker;
 use crate::placement::{Placer, Slot, pick_movers};
 
-/// Systems rewritten per store batch (and per hold of the write lock).
-const CHUNK: usize = 1000;
+/// Systems rewritten per store batch (and per hold of the write lock). Large: each batch is
+/// one automerge change per shard touched and one gossip message per shard, so a remap of
+/// 100k systems is ~10 × 1024 changes instead of ~100 × 630.
+const CHUNK: usize = 10_000;
 /// A reserved rebalancing target is dropped after this long.
 const RESERVATION_TTL: Duration = Duration::from_secs(30);
 /// How often this peer's online counts are recomputed for gossip.
@@ -88,6 +90,8 @@ pub struct LoadState {
     pub wake: Notify,
     hints: RwLock<Arc<Hints>>,
     own_online: Mutex<BTreeMap<String, u64>>,
+    /// No decisions this long after start (see [`LoadState::new`]).
+    startup_grace: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -95,9 +99,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LoadState {
-    /// Empty state.
-    pub fn new(cfg: LoadConfig) -> Self {
+    /// Empty state. The driver makes no decision for `startup_grace` after it starts, so
+    /// that a restarted or new peer first hears its zone's members and syncs their records.
+    pub fn new(cfg: LoadConfig, startup_grace: Duration) -> Self {
         Self {
+            startup_grace,
             cfg,
             index: Mutex::new(LoadIndex::new()),
             online: OnlineTracker::new(),
@@ -241,15 +247,12 @@ impl Driver {
         let cfg = self.shared.load.cfg.clone();
         let mut tick = tokio::time::interval(cfg.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let budget = ((f64::from(cfg.rebalance_moves_per_s) * cfg.tick.as_secs_f64()).ceil()
-            as u64)
-            .max(u64::from(cfg.rebalance_moves_per_s > 0));
-        let limits = Limits {
-            failure_timeout: cfg.failure_timeout,
-            maintenance_window: cfg.maintenance_window,
-            slack: cfg.slack,
-            move_budget: budget,
-        };
+        let started = Instant::now();
+        let rate = f64::from(cfg.rebalance_moves_per_s);
+        // Rebalancing budget: a token bucket (rate per second, at most one second's worth),
+        // so that wake-ups do not multiply the rate.
+        let mut tokens = 0.0_f64;
+        let mut last_refill = Instant::now();
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -272,13 +275,49 @@ impl Driver {
             }
             self.reserved
                 .retain(|_, (_, at)| now.duration_since(*at) < RESERVATION_TTL);
+            // A peer that just started may not know its zone yet (node records still
+            // syncing, members still suspect): it decides nothing before the grace period.
+            if now.duration_since(started) < self.shared.load.startup_grace {
+                continue;
+            }
+            tokens = (tokens + rate * now.duration_since(last_refill).as_secs_f64()).min(rate);
+            last_refill = now;
+            let limits = Limits {
+                failure_timeout: cfg.failure_timeout,
+                maintenance_window: cfg.maintenance_window,
+                slack: cfg.slack,
+                move_budget: tokens.floor() as u64,
+            };
             let zone = self.zone_state(now);
             for step in load_plan::plan(&zone, &limits) {
                 if cancel.is_cancelled() {
                     return;
                 }
-                if let Err(e) = self.execute(step, &zone).await {
-                    tracing::warn!("load driver: {e}");
+                // Steps that change many loads end the round: the next one plans with
+                // the index caught up.
+                let structural = matches!(
+                    step,
+                    Step::DeclareFault { .. }
+                        | Step::RemapFaulty { .. }
+                        | Step::ReturnSystems { .. }
+                );
+                if let Step::Rebalance(t) = &step {
+                    tokens -= t.iter().map(|t| t.count as f64).sum::<f64>();
+                }
+                match self.execute(step, &zone).await {
+                    Ok(()) => {}
+                    Err(DriveError::Store(e)) => {
+                        // A failed batch may have changed documents without a change event
+                        // (the WAL write failed after the in-memory commit): resync the index.
+                        tracing::warn!("load driver: {e}; rebuilding the index");
+                        rebuild(&self.shared).await;
+                        break;
+                    }
+                    Err(e) => tracing::warn!("load driver: {e}"),
+                }
+                if structural {
+                    self.shared.load.wake.notify_one();
+                    break;
                 }
             }
         }
@@ -392,13 +431,14 @@ impl Driver {
             me: me.name.clone(),
             mode: ix.mode(&me.zone),
             nodes,
-            orphans: ix.orphans_in(&me.zone).len(),
+            orphans: ix.orphan_count_in(&me.zone),
         }
     }
 
     async fn execute(&mut self, step: Step, zone: &ZoneState) -> Result<(), DriveError> {
         match step {
             Step::DeclareFault { node, reason } => self.declare_fault(&node, reason, zone).await,
+            Step::RemapFaulty { node } => self.remap_node(&node, zone).await.map(|_| ()),
             Step::ReturnSystems { node } => self.return_systems(&node).await,
             Step::ReOnboardSelf => self.reonboard_self().await,
             Step::PlaceOrphans => self.place_orphans(zone).await,
@@ -464,7 +504,20 @@ impl Driver {
         };
         let member_since = member_since.or_else(|| self.unheard.get(node).copied());
         self.declared.insert(node.to_string(), member_since);
+        let n = self.remap_node(node, zone).await?;
+        tracing::warn!(
+            node,
+            remapped = n,
+            ms = started.elapsed().as_millis() as u64,
+            "remap done"
+        );
+        Ok(())
+    }
 
+    /// Move every system still onboarded on `node` (faulty) to the zone's eligible nodes,
+    /// each in one write with `previous_node` = `node` (unless it already names another
+    /// faulty node: its original home, which disaster recovery must still find).
+    async fn remap_node(&mut self, node: &str, zone: &ZoneState) -> Result<usize, DriveError> {
         let (store, name) = (self.shared.store.clone(), node.to_string());
         let mut fps: Vec<String> = blocking(move || {
             store
@@ -480,34 +533,34 @@ impl Driver {
         .await
         .unwrap_or_default();
         fps.sort();
+        let faulty: std::collections::HashSet<String> =
+            self.shared.load.index().faults().keys().cloned().collect();
         let mut placer = Self::placer(zone, fps.len(), self.shared.load.cfg.slack);
         let failed = node.to_string();
-        let n = self
-            .rewrite(fps, move |r| {
-                if r.node.as_deref() != Some(failed.as_str())
-                    || r.status != SystemStatus::Onboarded
-                    || r.banned
-                {
-                    return false;
-                }
+        self.rewrite(fps, move |r| {
+            if r.node.as_deref() != Some(failed.as_str())
+                || r.status != SystemStatus::Onboarded
+                || r.banned
+            {
+                return false;
+            }
+            let keep_home = r
+                .previous_node
+                .as_ref()
+                .is_some_and(|p| *p != failed && faulty.contains(p));
+            if !keep_home {
                 r.previous_node = Some(failed.clone());
-                match placer.place(&r.fingerprint) {
-                    Some(n) => r.node = Some(n.to_string()),
-                    None => {
-                        r.node = None;
-                        r.status = SystemStatus::Orphan;
-                    }
+            }
+            match placer.place(&r.fingerprint) {
+                Some(n) => r.node = Some(n.to_string()),
+                None => {
+                    r.node = None;
+                    r.status = SystemStatus::Orphan;
                 }
-                true
-            })
-            .await?;
-        tracing::warn!(
-            node,
-            remapped = n,
-            ms = started.elapsed().as_millis() as u64,
-            "remap done"
-        );
-        Ok(())
+            }
+            true
+        })
+        .await
     }
 
     async fn return_systems(&mut self, node: &str) -> Result<(), DriveError> {
@@ -558,6 +611,27 @@ impl Driver {
             node = %me,
             "this node was declared faulty while away: re-onboarding (flush and re-join)"
         );
+        // Production re-onboarding starts empty: the systems remapped away are no longer
+        // "this node's" for a later disaster recovery.
+        let (store, name) = (self.shared.store.clone(), me.clone());
+        let fps: Vec<String> = blocking(move || {
+            store
+                .systems_where(|s| s.previous_node.as_deref() == Some(name.as_str()))
+                .into_iter()
+                .map(|s| s.fingerprint)
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        let home = me.clone();
+        self.rewrite(fps, move |r| {
+            if r.previous_node.as_deref() != Some(home.as_str()) {
+                return false;
+            }
+            r.previous_node = None;
+            true
+        })
+        .await?;
         self.delete_fault(&me).await
     }
 
@@ -651,6 +725,8 @@ impl Driver {
                 }
                 r.node = None;
                 r.status = SystemStatus::Orphan;
+                // Moved on purpose: no longer waiting for a disaster recovery elsewhere.
+                r.previous_node = None;
                 true
             })
             .await?;
@@ -690,28 +766,22 @@ impl Driver {
         let mut f = f;
         let mut written = 0;
         for chunk in fps.chunks(CHUNK) {
-            let _w = self.shared.write_lock.lock().await;
+            let w = self.shared.write_lock.lock().await;
             let (store, chunk) = (self.shared.store.clone(), chunk.to_vec());
             let (res, back) = blocking(move || {
                 let now = now_ms();
-                let mut recs = Vec::with_capacity(chunk.len());
-                for fp in &chunk {
-                    match store.get_system(fp) {
-                        Ok(Some(mut r)) => {
-                            if f(&mut r) {
-                                r.updated_at = now.max(r.updated_at + 1);
-                                recs.push(Record::System(r));
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => return (Err(e), f),
+                let res = store.update_systems(&chunk, |r| {
+                    let changed = f(r);
+                    if changed {
+                        r.updated_at = now.max(r.updated_at.saturating_add(1));
                     }
-                }
-                let n = recs.len();
-                (store.put_batch(&recs).map(|fr| (fr, n)), f)
+                    changed
+                });
+                (res, f)
             })
             .await
             .ok_or(DriveError::Task)?;
+            drop(w);
             f = back;
             let (frames, n) = res?;
             written += n;

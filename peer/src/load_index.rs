@@ -142,6 +142,14 @@ impl LoadIndex {
             .collect()
     }
 
+    /// How many orphans of `zone` wait for a node.
+    pub fn orphan_count_in(&self, zone: &str) -> usize {
+        let Some(&z) = self.ids.get(zone) else {
+            return 0;
+        };
+        self.orphans.values().filter(|zz| **zz == z).count()
+    }
+
     /// All orphans waiting for a node.
     pub fn orphan_count(&self) -> usize {
         self.orphans.len()

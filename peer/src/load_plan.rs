@@ -78,6 +78,12 @@ pub struct Limits {
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
+    /// A faulty, absent node still holds systems (a remap cut short by a crash or a full
+    /// disk, or a placement merged in from a partition): remap them again.
+    RemapFaulty {
+        /// The node.
+        node: String,
+    },
     /// Mark the node faulty and remap its systems across the zone.
     DeclareFault {
         /// The node.
@@ -100,11 +106,13 @@ pub enum Step {
     Rebalance(Vec<Transfer>),
 }
 
-/// The zone's leader in this view.
+/// The zone's leader in this view: the lowest-named non-faulty node that is alive or only
+/// suspected (a slow leader keeps its role until it is declared down, so leadership does
+/// not flap with every late heartbeat).
 pub fn leader(z: &ZoneState) -> Option<&str> {
     z.nodes
         .iter()
-        .filter(|n| n.eligible())
+        .filter(|n| !n.faulty && matches!(n.liveness, Liveness::Alive | Liveness::Suspect))
         .map(|n| n.name.as_str())
         .min()
 }
@@ -113,11 +121,26 @@ pub fn leader(z: &ZoneState) -> Option<&str> {
 pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
     let mut steps = Vec::new();
     let me = z.nodes.iter().find(|n| n.name == z.me);
-    if me.is_some_and(|n| n.faulty) && z.mode == LoadMode::Production {
-        steps.push(Step::ReOnboardSelf);
+    if me.is_some_and(|n| n.faulty) {
+        match z.mode {
+            LoadMode::Production => steps.push(Step::ReOnboardSelf),
+            // Nobody else can give this node its systems back (in a two-node zone whose other
+            // node died meanwhile): it does so itself.
+            LoadMode::DisasterRecovery if leader(z).is_none() => {
+                steps.push(Step::ReturnSystems { node: z.me.clone() })
+            }
+            LoadMode::DisasterRecovery => {}
+        }
     }
     if leader(z) != Some(z.me.as_str()) {
         return steps;
+    }
+    for n in &z.nodes {
+        if n.faulty && n.liveness != Liveness::Alive && n.assigned > 0 {
+            steps.push(Step::RemapFaulty {
+                node: n.name.clone(),
+            });
+        }
     }
     for n in &z.nodes {
         if n.name == z.me || n.faulty || n.declared {
@@ -300,5 +323,54 @@ mod tests {
         // A node in transition (suspect) holds rebalancing back.
         z.nodes.push(node("c", Liveness::Suspect, 0));
         assert!(plan(&z, &limits()).is_empty());
+    }
+
+    #[test]
+    fn a_suspected_leader_keeps_the_role_until_it_is_down() {
+        let mut z = zone(
+            "b",
+            vec![
+                node("a", Liveness::Suspect, 5),
+                node("b", Liveness::Alive, 5),
+            ],
+        );
+        assert_eq!(leader(&z), Some("a"));
+        z.nodes[0].liveness = Liveness::Down(Duration::from_secs(1));
+        assert_eq!(leader(&z), Some("b"));
+    }
+
+    #[test]
+    fn systems_left_on_a_faulty_absent_node_are_remapped_again() {
+        let mut z = zone(
+            "a",
+            vec![
+                node("a", Liveness::Alive, 5),
+                node("b", Liveness::Down(Duration::from_secs(999)), 3),
+            ],
+        );
+        z.nodes[1].faulty = true;
+        assert_eq!(
+            plan(&z, &limits()),
+            vec![Step::RemapFaulty { node: "b".into() }]
+        );
+        z.nodes[1].assigned = 0;
+        assert!(plan(&z, &limits()).is_empty());
+    }
+
+    #[test]
+    fn a_lone_faulty_node_in_disaster_recovery_takes_its_systems_back_itself() {
+        let mut z = zone(
+            "x",
+            vec![
+                node("x", Liveness::Alive, 0),
+                node("y", Liveness::Down(Duration::from_secs(999)), 10),
+            ],
+        );
+        z.mode = LoadMode::DisasterRecovery;
+        z.nodes[0].faulty = true;
+        assert_eq!(
+            plan(&z, &limits()),
+            vec![Step::ReturnSystems { node: "x".into() }]
+        );
     }
 }

@@ -306,7 +306,10 @@ impl Node {
             members: Arc::new(Mutex::new(membership)),
             me,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
-            load: Arc::new(crate::load_driver::LoadState::new(cfg.load.clone())),
+            load: Arc::new(crate::load_driver::LoadState::new(
+                cfg.load.clone(),
+                cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2,
+            )),
         };
         tasks.spawn(
             crate::load_driver::run(shared.clone(), cancel.child_token()).instrument(span.clone()),
