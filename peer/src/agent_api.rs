@@ -213,7 +213,7 @@ async fn register_inner(
     }
     let _w = s.write_lock.lock().await;
     let now = now_ms();
-    let rec = match get_system(&s, &body.fingerprint).await? {
+    let rec = match get_system(s, &body.fingerprint).await? {
         Some(mut existing) => {
             // Idempotent: a known system keeps its status (a banned one stays banned, a
             // rejected one starts over as new); changed identity fields are updated.
@@ -249,7 +249,7 @@ async fn register_inner(
             updated_at: now,
         },
     };
-    write(&s, rec.clone()).await?;
+    write(s, rec.clone()).await?;
     Ok((hints(s, Some(&rec)), Json(rec)).into_response())
 }
 
