@@ -24,21 +24,7 @@ use netsim_tests::workload::{rss_mib, system};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => {
-            let v = args
-                .get(i + 1)
-                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?;
-            v.parse().map_err(|e| anyhow::anyhow!("{name} {v}: {e}"))
-        }
-        None => Ok(default),
-    }
-}
+use netsim_tests::workload::arg;
 
 /// The baseline server: prints its address, serves until stdin closes.
 fn serve_bare() -> anyhow::Result<()> {

@@ -15,21 +15,7 @@ use netsim_tests::harness::{Cluster, Options};
 use netsim_tests::loadgen::FleetConfig;
 use netsim_tests::loadgen::scenario::{KillScenario, run_kill};
 
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => {
-            let v = args
-                .get(i + 1)
-                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?;
-            v.parse().map_err(|e| anyhow::anyhow!("{name} {v}: {e}"))
-        }
-        None => Ok(default),
-    }
-}
+use netsim_tests::workload::arg;
 
 fn main() -> anyhow::Result<()> {
     let agents: usize = arg("--agents", 50_000)?;

@@ -61,3 +61,20 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
 }
+
+/// The value of command-line option `name` (`--name VALUE`) of a benchmark, or `default`.
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => {
+            let v = args
+                .get(i + 1)
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?;
+            v.parse().map_err(|e| anyhow::anyhow!("{name} {v}: {e}"))
+        }
+        None => Ok(default),
+    }
+}

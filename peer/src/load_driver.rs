@@ -519,20 +519,7 @@ impl Driver {
     /// each in one write with `previous_node` = `node` (unless it already names another
     /// faulty node: its original home, which disaster recovery must still find).
     async fn remap_node(&mut self, node: &str, zone: &ZoneState) -> Result<usize, DriveError> {
-        let (store, name) = (self.shared.store.clone(), node.to_string());
-        let mut fps: Vec<String> = blocking(move || {
-            store
-                .systems(&SystemFilter {
-                    node: Some(name),
-                    status: Some(SystemStatus::Onboarded),
-                    ..SystemFilter::default()
-                })
-                .into_iter()
-                .map(|s| s.fingerprint)
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
+        let mut fps = self.onboarded_on(node).await;
         fps.sort();
         let faulty: std::collections::HashSet<String> =
             self.shared.load.index().faults().keys().cloned().collect();
@@ -683,20 +670,7 @@ impl Driver {
             .get(from)
             .is_none_or(|(list, at)| list.is_empty() || now.duration_since(*at) > RESERVATION_TTL);
         if stale {
-            let (store, name) = (self.shared.store.clone(), from.to_string());
-            let list: Vec<String> = blocking(move || {
-                store
-                    .systems(&SystemFilter {
-                        node: Some(name),
-                        status: Some(SystemStatus::Onboarded),
-                        ..SystemFilter::default()
-                    })
-                    .into_iter()
-                    .map(|s| s.fingerprint)
-                    .collect()
-            })
-            .await
-            .unwrap_or_default();
+            let list = self.onboarded_on(from).await;
             self.candidates.insert(from.to_string(), (list, now));
         }
         let weight = zone
@@ -733,6 +707,24 @@ impl Driver {
             .await?;
         tracing::info!(from, to, moved = n, "rebalancing");
         Ok(())
+    }
+
+    /// Fingerprints of the systems onboarded on `node` (a scan of the store).
+    async fn onboarded_on(&self, node: &str) -> Vec<String> {
+        let (store, name) = (self.shared.store.clone(), node.to_string());
+        blocking(move || {
+            store
+                .systems(&SystemFilter {
+                    node: Some(name),
+                    status: Some(SystemStatus::Onboarded),
+                    ..SystemFilter::default()
+                })
+                .into_iter()
+                .map(|s| s.fingerprint)
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
     }
 
     async fn delete_fault(&self, node: &str) -> Result<(), DriveError> {
