@@ -16,8 +16,9 @@ use axum::routing::{get, post};
 use crdt_store::{SystemRecord, SystemStatus};
 use serde::Deserialize;
 
-use crate::http::{ApiError, RegisterBody, bad, check_fingerprint, get_system, write};
+use crate::http::{ApiError, RegisterBody, bad, check_fingerprint, get_system, submit};
 use crate::node::{Shared, now_ms};
+use crate::write_batcher::Decision;
 
 /// Protocol version announced in `X-Uyuni-Agent-Protocol`.
 pub const PROTOCOL_VERSION: &str = "1";
@@ -211,46 +212,61 @@ async fn register_inner(
     if body.minion_id.is_empty() || body.minion_id.len() > 256 {
         return Err(bad("minion_id must be 1-256 characters"));
     }
-    let _w = s.write_lock.lock().await;
-    let now = now_ms();
-    let rec = match get_system(s, &body.fingerprint).await? {
-        Some(mut existing) => {
-            // Idempotent: a known system keeps its status (a banned one stays banned, a
-            // rejected one starts over as new); changed identity fields are updated.
-            let rejected = existing.status == SystemStatus::Deleted && !existing.banned;
-            let same = existing.minion_id == body.minion_id
-                && (body.hostname.is_empty() || existing.hostname == body.hostname);
-            if same && !rejected {
-                return Ok((hints(s, Some(&existing)), Json(existing)).into_response());
+    // A fast path for the common repeat: a known system re-registering unchanged.
+    if let Some(Ok(Some(existing))) = s.store.try_get_system(&body.fingerprint)
+        && unchanged(&existing, &body)
+    {
+        return Ok((hints(s, Some(&existing)), Json(existing)).into_response());
+    }
+    let zone = s.me.zone.clone();
+    let fp = body.fingerprint.clone();
+    let rec = submit(s, &fp, move |current| {
+        let now = now_ms();
+        Decision::Write(match current {
+            Some(existing) if unchanged(&existing, &body) => {
+                return Decision::Keep(Some(existing));
             }
-            existing.minion_id = body.minion_id;
-            if !body.hostname.is_empty() {
-                existing.hostname = body.hostname;
+            Some(mut existing) => {
+                // Idempotent: a known system keeps its status (a banned one stays banned, a
+                // rejected one starts over as new); changed identity fields are updated.
+                if existing.status == SystemStatus::Deleted && !existing.banned {
+                    existing.status = SystemStatus::New;
+                }
+                existing.minion_id = body.minion_id;
+                if !body.hostname.is_empty() {
+                    existing.hostname = body.hostname;
+                }
+                existing.updated_at = now.max(existing.updated_at.saturating_add(1));
+                existing
             }
-            if rejected {
-                existing.status = SystemStatus::New;
-            }
-            existing.updated_at = now.max(existing.updated_at.saturating_add(1));
-            existing
-        }
-        None => SystemRecord {
-            fingerprint: body.fingerprint,
-            minion_id: body.minion_id,
-            hostname: body.hostname,
-            status: SystemStatus::New,
-            banned: false,
-            node: None,
-            previous_node: None,
-            zone: Some(s.me.zone.clone()),
-            tags: Default::default(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: now,
-            updated_at: now,
-        },
-    };
-    write(s, rec.clone()).await?;
+            None => SystemRecord {
+                fingerprint: body.fingerprint,
+                minion_id: body.minion_id,
+                hostname: body.hostname,
+                status: SystemStatus::New,
+                banned: false,
+                node: None,
+                previous_node: None,
+                zone: Some(zone),
+                tags: Default::default(),
+                groups: Default::default(),
+                channels: Default::default(),
+                registered_at: now,
+                updated_at: now,
+            },
+        })
+    })
+    .await?
+    .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "registration lost"))?;
     Ok((hints(s, Some(&rec)), Json(rec)).into_response())
+}
+
+/// A known system registering again with the same identity (and not rejected).
+fn unchanged(existing: &SystemRecord, body: &RegisterBody) -> bool {
+    let rejected = existing.status == SystemStatus::Deleted && !existing.banned;
+    !rejected
+        && existing.minion_id == body.minion_id
+        && (body.hostname.is_empty() || existing.hostname == body.hostname)
 }
 
 #[cfg(test)]

@@ -23,11 +23,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use crdt_store::{Record, SystemFilter, SystemRecord, SystemStatus};
+use crdt_store::{SystemFilter, SystemRecord, SystemStatus};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 use crate::node::{Shared, now_ms};
+use crate::write_batcher::{Decision, Failure};
 
 /// An API error: status code plus message.
 #[derive(Debug)]
@@ -181,15 +182,6 @@ pub(crate) fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub(crate) async fn write(s: &Shared, rec: SystemRecord) -> Result<(), ApiError> {
-    let store = s.store.clone();
-    let frames = tokio::task::spawn_blocking(move || store.put(&Record::System(rec)))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    s.repl.broadcast(frames).await;
-    Ok(())
-}
-
 pub(crate) async fn get_system(s: &Shared, fp: &str) -> Result<Option<SystemRecord>, ApiError> {
     let (store, fp) = (s.store.clone(), fp.to_string());
     Ok(tokio::task::spawn_blocking(move || store.get_system(&fp))
@@ -255,21 +247,55 @@ async fn existing(s: &Shared, fp: &str) -> Result<SystemRecord, ApiError> {
 }
 
 /// Read-modify-write one system under the write lock; `f` returns whether it changed it.
+/// Read-modify-write one system through the group-committing write batcher; `f` returns
+/// whether it changed the record.
 async fn modify(
     s: &Shared,
     fp: &str,
-    f: impl FnOnce(&mut SystemRecord) -> Result<bool, ApiError>,
+    f: impl FnOnce(&mut SystemRecord) -> Result<bool, ApiError> + Send + 'static,
 ) -> Result<SystemRecord, ApiError> {
-    let _w = s.write_lock.lock().await;
-    let mut rec = existing(s, fp).await?;
-    if f(&mut rec)? {
-        rec.updated_at = now_ms().max(rec.updated_at.saturating_add(1));
-        write(s, rec.clone()).await?;
-        if rec.status == SystemStatus::Orphan {
-            s.load.wake.notify_one();
+    let fp_owned = fp.to_string();
+    let rec = submit(s, fp, move |cur| {
+        let Some(mut rec) = cur else {
+            return Decision::Fail(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no system {fp_owned}"),
+            ));
+        };
+        match f(&mut rec) {
+            Err(e) => Decision::Fail(e),
+            Ok(false) => Decision::Keep(Some(rec)),
+            Ok(true) => {
+                rec.updated_at = now_ms().max(rec.updated_at.saturating_add(1));
+                Decision::Write(rec)
+            }
         }
-    }
-    Ok(rec)
+    })
+    .await?;
+    rec.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))
+}
+
+/// Submit a read-modify-write to the write batcher and map its failures to API errors.
+pub(crate) async fn submit(
+    s: &Shared,
+    fp: &str,
+    op: impl FnOnce(Option<SystemRecord>) -> Decision<ApiError> + Send + 'static,
+) -> Result<Option<SystemRecord>, ApiError> {
+    s.writes.submit(fp, op).await.map_err(|f| match f {
+        Failure::Refused(e) => e,
+        Failure::Store { message, io } => ApiError(
+            if io {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            },
+            message,
+        ),
+        Failure::Unavailable => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the peer is shutting down".into(),
+        ),
+    })
 }
 
 fn banned(fp: &str) -> ApiError {
@@ -280,7 +306,7 @@ async fn accept(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
+    modify(&s, &fp.clone(), move |rec| {
         if rec.banned {
             return Err(banned(&fp));
         }
@@ -302,7 +328,7 @@ async fn reject(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
+    modify(&s, &fp.clone(), move |rec| {
         if rec.status != SystemStatus::New {
             return Err(ApiError(
                 StatusCode::CONFLICT,
@@ -323,7 +349,7 @@ async fn unregister(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
+    modify(&s, &fp.clone(), move |rec| {
         if rec.banned {
             return Err(banned(&fp));
         }
@@ -350,7 +376,7 @@ async fn ban(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
+    modify(&s, &fp.clone(), move |rec| {
         if rec.banned {
             return Ok(false);
         }

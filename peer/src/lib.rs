@@ -35,3 +35,4 @@ pub mod placement;
 pub mod replication;
 pub mod serve;
 pub mod tls;
+pub mod write_batcher;

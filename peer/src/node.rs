@@ -119,6 +119,8 @@ pub struct Shared {
     pub write_lock: Arc<tokio::sync::Mutex<()>>,
     /// The Load Driver's index, hints and heartbeat statistics.
     pub load: Arc<crate::load_driver::LoadState>,
+    /// Group commit of the API's writes to systems.
+    pub writes: crate::write_batcher::WriteBatcher<crate::http::ApiError>,
 }
 
 impl Shared {
@@ -299,6 +301,7 @@ impl Node {
             membership.add_known(n.peer_id.clone(), known_heartbeat(&n), start);
         }
         let repl = Replicator::new(store.clone(), net.clone(), cfg.replication.clone());
+        let (writes, write_queue) = crate::write_batcher::WriteBatcher::new();
         let shared = Shared {
             store,
             net,
@@ -306,6 +309,7 @@ impl Node {
             members: Arc::new(Mutex::new(membership)),
             me,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            writes: writes.clone(),
             load: Arc::new(crate::load_driver::LoadState::new(
                 cfg.load.clone(),
                 cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2,
@@ -313,6 +317,10 @@ impl Node {
         };
         tasks.spawn(
             crate::load_driver::run(shared.clone(), cancel.child_token()).instrument(span.clone()),
+        );
+        tasks.spawn(
+            crate::write_batcher::run(shared.clone(), write_queue, cancel.child_token())
+                .instrument(span.clone()),
         );
 
         let router = http::router(shared.clone());
