@@ -437,6 +437,21 @@ fn wan_latency_and_loss_between_zones_still_converge() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stops the sandbox however the test ends (SIGTERM: it takes its peers and agents down).
+struct SigtermOnDrop(std::process::Child);
+
+impl Drop for SigtermOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// The README's first command: the sandbox forms a two-zone cluster with demo systems, says
 /// where to look, and takes its peers down with it.
 #[test]
@@ -457,8 +472,10 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .spawn()?;
+        .spawn()
+        .map(SigtermOnDrop)?;
     let stdout = child
+        .0
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("stdout"))?;
@@ -518,9 +535,9 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         "{written}"
     );
     std::process::Command::new("kill")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()?;
-    child.wait()?;
+    child.0.wait()?;
     // Its peers are gone too.
     for u in &urls {
         assert!(
