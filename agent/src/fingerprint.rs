@@ -103,16 +103,7 @@ mod tests {
     use super::*;
 
     /// A real salt minion key: `salt-key --gen-keys=minion` (salt 3007.16) wrote this `minion.pub`.
-    pub(crate) const MINION_PUB: &str = "-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzKVx0uipuZFTomIBsh6a
-KtR1MO8TwWx25mtT1lJdvutPGfcBY5rh+y6v3nte85wZ+0YLW2tRK6tYPqIqMBGT
-z3MSNd6b5fitBeCKxO9/oFoksqeGJWRaDagS8z4jAMCcJeR8SuSzyzT2nkLiXE/b
-62Si6hhqXbel7p9Hh+G1Xr4zHyLLSVc16X4syoP6nUIISwhO3v/RoT4WmQsxUI6h
-J0URB7fR8fsqdlFHNnvniVe4htx8oNBn6KLWNp3pZMNHNJpjuZmHJXQt7k7ZHhou
-++8xjRVhtX2SXdRH38D47gLbfMg4tJYmhdiQJusqWehiUQMQUtMrWx2ys1vtYeNq
-KQIDAQAB
------END PUBLIC KEY-----
-";
+    pub(crate) const MINION_PUB: &str = include_str!("../tests/data/minion.pub");
 
     #[test]
     fn matches_salt_key_finger() {

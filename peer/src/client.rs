@@ -110,40 +110,58 @@ impl Client {
         &self.base
     }
 
+    /// Turn a transport result into the raw answer (status, headers, body), mapping
+    /// connection and TLS failures to their errors.
+    fn receive(
+        url: &str,
+        res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<RawResponse, ClientError> {
+        let mut res = res.map_err(|e| match tls_cause(&e) {
+            Some(t) => ClientError::Tls {
+                url: url.to_string(),
+                reason: t.to_string(),
+            },
+            None => ClientError::Unreachable {
+                url: url.to_string(),
+                reason: e.to_string(),
+            },
+        })?;
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = res
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Decode {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(RawResponse {
+            status: res.status().as_u16(),
+            headers,
+            body,
+        })
+    }
+
     fn finish<T: DeserializeOwned>(
         url: String,
         res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ClientError> {
-        let mut res = res.map_err(|e| match tls_cause(&e) {
-            Some(t) => ClientError::Tls {
-                url: url.clone(),
-                reason: t.to_string(),
-            },
-            None => ClientError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            },
-        })?;
-        let status = res.status().as_u16();
-        let text = res
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| ClientError::Decode {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+        let RawResponse { status, body, .. } = Self::receive(&url, res)?;
         if status >= 400 {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
+            let message = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
-                .unwrap_or(text);
+                .unwrap_or(body);
             return Err(ClientError::Status {
                 url,
                 status,
                 message,
             });
         }
-        serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+        serde_json::from_str(&body).map_err(|e| ClientError::Decode {
             url,
             reason: e.to_string(),
         })
@@ -171,31 +189,8 @@ impl Client {
     /// for the agent endpoints, whose answers are not JSON.
     pub fn get_raw(&self, path: &str) -> Result<RawResponse, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut res = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| ClientError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        let headers = res
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = res
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| ClientError::Decode {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(RawResponse {
-            status: res.status().as_u16(),
-            headers,
-            body,
-        })
+        let res = self.agent.get(&url).call();
+        Self::receive(&url, res)
     }
 }
 

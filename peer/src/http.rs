@@ -306,9 +306,9 @@ async fn accept(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp.clone(), move |rec| {
+    modify(&s, &fp, |rec| {
         if rec.banned {
-            return Err(banned(&fp));
+            return Err(banned(&rec.fingerprint));
         }
         // Accepted systems wait as orphans until the zone's Load Driver places them.
         Ok(match rec.status {
@@ -328,12 +328,13 @@ async fn reject(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp.clone(), move |rec| {
+    modify(&s, &fp, |rec| {
         if rec.status != SystemStatus::New {
             return Err(ApiError(
                 StatusCode::CONFLICT,
                 format!(
-                    "system {fp} is {}; only new systems can be rejected (use unregister or ban)",
+                    "system {} is {}; only new systems can be rejected (use unregister or ban)",
+                    rec.fingerprint,
                     rec.status.as_str()
                 ),
             ));
@@ -349,9 +350,9 @@ async fn unregister(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp.clone(), move |rec| {
+    modify(&s, &fp, |rec| {
         if rec.banned {
-            return Err(banned(&fp));
+            return Err(banned(&rec.fingerprint));
         }
         Ok(match rec.status {
             SystemStatus::Onboarded => {
@@ -363,7 +364,11 @@ async fn unregister(
             SystemStatus::New | SystemStatus::Deleted => {
                 return Err(ApiError(
                     StatusCode::CONFLICT,
-                    format!("system {fp} is {}, not onboarded", rec.status.as_str()),
+                    format!(
+                        "system {} is {}, not onboarded",
+                        rec.fingerprint,
+                        rec.status.as_str()
+                    ),
                 ));
             }
         })
@@ -376,7 +381,7 @@ async fn ban(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp.clone(), move |rec| {
+    modify(&s, &fp, |rec| {
         if rec.banned {
             return Ok(false);
         }

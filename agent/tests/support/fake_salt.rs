@@ -4,16 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// A real salt 3007.16 `minion.pub` and what `salt-call key.finger` printed for it.
-pub const MINION_PUB: &str = "-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzKVx0uipuZFTomIBsh6a
-KtR1MO8TwWx25mtT1lJdvutPGfcBY5rh+y6v3nte85wZ+0YLW2tRK6tYPqIqMBGT
-z3MSNd6b5fitBeCKxO9/oFoksqeGJWRaDagS8z4jAMCcJeR8SuSzyzT2nkLiXE/b
-62Si6hhqXbel7p9Hh+G1Xr4zHyLLSVc16X4syoP6nUIISwhO3v/RoT4WmQsxUI6h
-J0URB7fR8fsqdlFHNnvniVe4htx8oNBn6KLWNp3pZMNHNJpjuZmHJXQt7k7ZHhou
-++8xjRVhtX2SXdRH38D47gLbfMg4tJYmhdiQJusqWehiUQMQUtMrWx2ys1vtYeNq
-KQIDAQAB
------END PUBLIC KEY-----
-";
+pub const MINION_PUB: &str = include_str!("../data/minion.pub");
 /// `salt-call --local key.finger` for [`MINION_PUB`].
 pub const FINGERPRINT: &str = "a1:5b:06:99:91:50:08:02:bb:0b:d7:61:30:3e:c9:36:85:11:89:3a:e7:dc:4d:49:1d:65:b4:fe:a3:e6:cd:c6";
 
