@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crdt_store::{
-    ChangeEvent, FaultReason, FaultRecord, LoadMode, Record, RecordKind, SystemFilter,
-    SystemRecord, SystemStatus,
+    ChangeEvent, FaultReason, FaultRecord, Record, RecordKind, SystemFilter, SystemRecord,
+    SystemStatus,
 };
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -791,9 +791,4 @@ enum DriveError {
     Store(#[from] crdt_store::StoreError),
     #[error("a blocking task failed")]
     Task,
-}
-
-/// The mode name of a zone, for the API.
-pub fn mode_of(shared: &Shared, zone: &str) -> LoadMode {
-    shared.load.index().mode(zone)
 }
