@@ -16,5 +16,6 @@
 pub mod harness;
 pub mod linkemu;
 pub mod loadgen;
+pub mod pg;
 pub mod salt;
 pub mod workload;

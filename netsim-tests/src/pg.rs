@@ -1,0 +1,267 @@
+//! Throwaway PostgreSQL clusters for tests, the Uyuni stand-in and the sandbox.
+//!
+//! [`Postgres::start`] runs `initdb` into a directory of its own and starts the server with
+//! `pg_ctl`, listening on a Unix socket in that directory only (`listen_addresses=''`), so
+//! clusters never collide on ports and nothing is reachable from outside. PostgreSQL refuses
+//! to run as root; as root the cluster is created and run as the `postgres` user
+//! (`runuser`). The server is stopped (`pg_ctl stop -m immediate`) when the value is dropped.
+//!
+//! The binaries are looked up in `$PG_BIN`, then the newest `/usr/lib/postgresql/*/bin`,
+//! then `PATH`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context as _, bail};
+
+/// Port number in the socket's file name (`.s.PGSQL.<port>`); no TCP port is opened.
+pub const SOCKET_PORT: u16 = 5432;
+
+/// A running throwaway cluster.
+#[derive(Debug)]
+pub struct Postgres {
+    data: PathBuf,
+    socket_dir: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+    _tmp: Option<tempfile::TempDir>,
+    stopped: bool,
+}
+
+/// Where the PostgreSQL server binaries are, if installed.
+pub fn bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl Postgres {
+    /// Start a cluster in a new temporary directory.
+    pub fn start() -> anyhow::Result<Self> {
+        let tmp = tempfile::Builder::new().prefix("uyuni-pg-").tempdir()?;
+        let mut pg = Self::start_in(tmp.path())?;
+        pg._tmp = Some(tmp);
+        Ok(pg)
+    }
+
+    /// Start a cluster in `dir` (created if needed; an existing cluster there is reused, so a
+    /// restarted stand-in keeps its data).
+    pub fn start_in(dir: &Path) -> anyhow::Result<Self> {
+        let bin = bin_dir().context(
+            "PostgreSQL server binaries not found (apt-get install postgresql, or set PG_BIN)",
+        )?;
+        std::fs::create_dir_all(dir)?;
+        let dir = dir.canonicalize()?;
+        let data = dir.join("data");
+        let socket_dir = dir.join("sock");
+        std::fs::create_dir_all(&socket_dir)?;
+        let as_postgres = is_root();
+        if as_postgres {
+            // The postgres user must be able to reach and own its directories.
+            let mut p = dir.as_path();
+            while let Some(parent) = p.parent() {
+                let _ = Command::new("chmod").arg("o+x").arg(parent).status();
+                p = parent;
+            }
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir))?;
+        }
+        let pg = Self {
+            data,
+            socket_dir,
+            bin,
+            as_postgres,
+            _tmp: None,
+            stopped: false,
+        };
+        if !pg.data.join("PG_VERSION").exists() {
+            pg.tool(
+                "initdb",
+                &[
+                    "-D",
+                    &pg.data.to_string_lossy(),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+            )?;
+        }
+        let opts = format!(
+            "-k {} -c listen_addresses='' -p {SOCKET_PORT} -c fsync=off -c full_page_writes=off",
+            pg.socket_dir.display()
+        );
+        pg.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &pg.data.to_string_lossy(),
+                "-o",
+                &opts,
+                "-l",
+                &dir.join("server.log").to_string_lossy(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )?;
+        Ok(pg)
+    }
+
+    fn tool(&self, name: &str, args: &[&str]) -> anyhow::Result<Output> {
+        let exe = self.bin.join(name);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.args(args).current_dir("/");
+        run(&mut cmd).with_context(|| format!("{name} {}", args.join(" ")))
+    }
+
+    /// The socket directory (libpq's `host`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// A libpq / tokio-postgres connection string for `db`.
+    pub fn dsn(&self, db: &str) -> String {
+        format!(
+            "host={} port={SOCKET_PORT} user=postgres dbname={db}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// Create database `db` (no error if it exists).
+    pub fn create_database(&self, db: &str) -> anyhow::Result<String> {
+        let exists = self.psql(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"),
+        )?;
+        if exists.trim().is_empty() {
+            self.psql("postgres", &format!("CREATE DATABASE \"{db}\""))?;
+        }
+        Ok(self.dsn(db))
+    }
+
+    /// Run SQL with `psql` (stops at the first error) and return what it printed (unaligned,
+    /// tuples only).
+    pub fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
+        let out = run(Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.socket_dir)
+            .args([
+                "-p",
+                &SOCKET_PORT.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Run a SQL file with `psql`.
+    pub fn psql_file(&self, db: &str, file: &Path) -> anyhow::Result<String> {
+        let out = run(Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.socket_dir)
+            .args([
+                "-p",
+                &SOCKET_PORT.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-f",
+            ])
+            .arg(file))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Stop the server now (`immediate`: like a crash, the next start recovers from WAL).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<Output> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_starts_answers_and_stops() {
+        let Some(_) = bin_dir() else {
+            panic!("PostgreSQL is required for these tests (.ci/run installs it)");
+        };
+        let mut pg = Postgres::start().expect("start");
+        pg.create_database("t1").expect("create");
+        pg.create_database("t1").expect("create again is fine");
+        assert_eq!(pg.psql("t1", "SELECT 40 + 2").expect("query").trim(), "42");
+        pg.stop().expect("stop");
+    }
+}
