@@ -44,8 +44,8 @@ mod wal;
 pub use error::StoreError;
 pub use query::SystemFilter;
 pub use record::{
-    CodecError, FaultReason, FaultRecord, LoadMode, NodeRecord, Record, RecordKind, SystemRecord,
-    SystemStatus, ZonePolicy, ZoneRecord, system_key,
+    CodecError, CommonRecord, FaultReason, FaultRecord, LeaseRecord, LoadMode, NodeRecord, Record,
+    RecordKind, SystemRecord, SystemStatus, ZonePolicy, ZoneRecord, common_key, system_key,
 };
 pub use shard::{ShardId, shard_of};
 pub use store::{ChangeEvent, Digest, Frames, OpenReport, Store, StoreOptions, StoreStats};

@@ -120,6 +120,11 @@ pub struct NodeRecord {
     pub capacity: f64,
     /// First time the node joined, Unix milliseconds.
     pub joined_at: u64,
+    /// The zone's common-data generation this node's Uyuni server holds (written by its Node
+    /// Controller after each reconcile). `None`: the peer runs without a Node Controller,
+    /// and the Load Driver does not wait for common data before giving it systems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_generation: Option<u64>,
 }
 
 fn default_capacity() -> f64 {
@@ -219,6 +224,68 @@ pub struct ZonePolicy {
     pub updated_at: u64,
 }
 
+/// One object of a zone's common data (channel, activation key, system group, CLM project),
+/// as the zone's Leader Node published it: every node of the zone copies it. Stored under
+/// `c/<zone>/<kind>/<key>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommonRecord {
+    /// Zone.
+    pub zone: String,
+    /// `channel`, `activationkey`, `systemgroup` or `contentproject`.
+    pub kind: String,
+    /// The object's label (channel label, key, group name, project label).
+    pub key: String,
+    /// The object as the Leader Node's Uyuni API describes it (the fields the Node Controller
+    /// replays); `null` for a deleted object.
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// Removed on the Leader Node: every node removes it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// The zone generation that published this version.
+    pub generation: u64,
+    /// The node whose Uyuni server it was copied from.
+    pub published_by: String,
+    /// Unix milliseconds of the publication.
+    pub updated_at: u64,
+}
+
+/// The Leader Node lease of a zone, stored under `k/<zone>`:
+/// while an administrator edits common data, one node holds it and is the pattern the others
+/// copy. Its captured changes wait in `pending` until published ("apply cluster update").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    /// Zone.
+    pub zone: String,
+    /// The node holding the lease; `None` when released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Increases with every claim: the higher term wins a conflict.
+    pub term: u64,
+    /// Unix milliseconds of the claim.
+    pub claimed_at: u64,
+    /// The lease ends here unless renewed (Unix milliseconds).
+    pub expires_at: u64,
+    /// Publish every captured change at once instead of waiting for "apply cluster update".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auto_publish: bool,
+    /// Number of publications in this zone so far (the zone's common-data generation).
+    pub generation: u64,
+    /// Changes captured on the holder since the last publication, `<kind>/<key>` (key `*`
+    /// when only the kind is known).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pending: BTreeSet<String>,
+    /// Last change, Unix milliseconds.
+    pub updated_at: u64,
+}
+
+impl LeaseRecord {
+    /// The holder, if the lease has not expired at `now_ms`.
+    pub fn holder_at(&self, now_ms: u64) -> Option<&str> {
+        self.holder.as_deref().filter(|_| now_ms < self.expires_at)
+    }
+}
+
 /// Any record the store holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -233,6 +300,10 @@ pub enum Record {
     Fault(FaultRecord),
     /// A zone's Load Driver policy.
     Policy(ZonePolicy),
+    /// A published common-data object.
+    Common(CommonRecord),
+    /// A zone's Leader Node lease.
+    Lease(LeaseRecord),
 }
 
 /// Kinds of record; the first segment of a key.
@@ -248,6 +319,10 @@ pub enum RecordKind {
     Fault,
     /// `l/<zone>`
     Policy,
+    /// `c/<zone>/<kind>/<key>`
+    Common,
+    /// `k/<zone>`
+    Lease,
 }
 
 impl RecordKind {
@@ -259,6 +334,8 @@ impl RecordKind {
             Self::Zone => "z/",
             Self::Fault => "f/",
             Self::Policy => "l/",
+            Self::Common => "c/",
+            Self::Lease => "k/",
         }
     }
 }
@@ -272,6 +349,8 @@ impl Record {
             Self::Zone(z) => format!("{}{}", RecordKind::Zone.prefix(), z.name),
             Self::Fault(f) => format!("{}{}", RecordKind::Fault.prefix(), f.node),
             Self::Policy(p) => format!("{}{}", RecordKind::Policy.prefix(), p.zone),
+            Self::Common(c) => common_key(&c.zone, &c.kind, &c.key),
+            Self::Lease(l) => format!("{}{}", RecordKind::Lease.prefix(), l.zone),
         }
     }
 
@@ -283,6 +362,8 @@ impl Record {
             Self::Zone(_) => RecordKind::Zone,
             Self::Fault(_) => RecordKind::Fault,
             Self::Policy(_) => RecordKind::Policy,
+            Self::Common(_) => RecordKind::Common,
+            Self::Lease(_) => RecordKind::Lease,
         }
     }
 
@@ -301,6 +382,8 @@ impl Record {
             Self::Zone(z) => serde_json::to_vec(z).map_err(CodecError::from),
             Self::Fault(f) => serde_json::to_vec(f).map_err(CodecError::from),
             Self::Policy(p) => serde_json::to_vec(p).map_err(CodecError::from),
+            Self::Common(c) => serde_json::to_vec(c).map_err(CodecError::from),
+            Self::Lease(l) => serde_json::to_vec(l).map_err(CodecError::from),
         }
     }
 
@@ -322,6 +405,10 @@ impl Record {
                 Self::Fault(serde_json::from_slice(bytes)?)
             } else if key.starts_with(RecordKind::Policy.prefix()) {
                 Self::Policy(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Common.prefix()) {
+                Self::Common(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Lease.prefix()) {
+                Self::Lease(serde_json::from_slice(bytes)?)
             } else {
                 return Ok(None);
             },
@@ -431,6 +518,30 @@ impl SystemWire {
 /// default. Values that do not decode never win over ones that do.
 pub(crate) fn resolve_conflict(key: &str, values: &[&[u8]]) -> usize {
     let last = values.len().saturating_sub(1);
+    if key.starts_with(RecordKind::Lease.prefix()) {
+        return best_by(values, |b| {
+            serde_json::from_slice::<LeaseRecord>(b).ok().map(|l| {
+                let holder = l.holder.unwrap_or_default();
+                (
+                    l.term,
+                    l.generation,
+                    l.updated_at,
+                    std::cmp::Reverse(holder),
+                )
+            })
+        });
+    }
+    if key.starts_with(RecordKind::Common.prefix()) {
+        return best_by(values, |b| {
+            serde_json::from_slice::<CommonRecord>(b).ok().map(|c| {
+                (
+                    c.updated_at,
+                    c.generation,
+                    std::cmp::Reverse(c.published_by),
+                )
+            })
+        });
+    }
     let Some(rest) = key.strip_prefix(RecordKind::System.prefix()) else {
         return last;
     };
@@ -453,6 +564,26 @@ pub(crate) fn resolve_conflict(key: &str, values: &[&[u8]]) -> usize {
         }
     }
     best
+}
+
+/// The index of the value with the highest rank; values without a rank lose, and ties go to
+/// the later value (automerge's default).
+fn best_by<R: Ord>(values: &[&[u8]], rank: impl Fn(&[u8]) -> Option<R>) -> usize {
+    let mut best = values.len().saturating_sub(1);
+    let mut best_rank = values.get(best).and_then(|v| rank(v));
+    for (i, v) in values.iter().enumerate().rev().skip(1) {
+        let r = rank(v);
+        if r > best_rank {
+            best = i;
+            best_rank = r;
+        }
+    }
+    best
+}
+
+/// The key of a common-data object.
+pub fn common_key(zone: &str, kind: &str, key: &str) -> String {
+    format!("{}{zone}/{kind}/{key}", RecordKind::Common.prefix())
 }
 
 /// Parse `aa:bb:..` (lowercase hex pairs joined by colons) into bytes.

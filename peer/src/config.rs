@@ -92,6 +92,8 @@ pub struct PeerConfig {
     pub load: LoadConfig,
     /// TLS of the HTTP API.
     pub tls: TlsConfig,
+    /// The Uyuni server beside this peer (Node Controller). Default: none.
+    pub uyuni: crate::node_controller::UyuniConfig,
 }
 
 impl Default for PeerConfig {
@@ -114,6 +116,7 @@ impl Default for PeerConfig {
             capacity: 1.0,
             load: LoadConfig::default(),
             tls: TlsConfig::default(),
+            uyuni: crate::node_controller::UyuniConfig::default(),
         }
     }
 }
@@ -333,6 +336,7 @@ impl PeerConfig {
         if self.name.contains('/') || self.zone.contains('/') || self.zone.is_empty() {
             return bad("node and zone names must be non-empty and contain no '/'".into());
         }
+        self.uyuni.validate()?;
         if self.store.shard_count == 0 || self.store.shard_count > 65_536 {
             return bad(format!(
                 "store.shard_count {} not in 1..=65536",

@@ -77,6 +77,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/systems/{fingerprint}/unregister", post(unregister))
         .route("/systems/{fingerprint}/ban", post(ban))
         .merge(crate::agent_api::routes())
+        .merge(crate::node_controller_api::routes())
         .with_state(shared)
 }
 

@@ -100,6 +100,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LoadState {
+    /// How long after a start no decision is made (the replica may still be stale).
+    pub fn startup_grace(&self) -> Duration {
+        self.startup_grace
+    }
+
     /// Empty state. The driver makes no decision for `startup_grace` after it starts, so
     /// that a restarted or new peer first hears its zone's members and syncs their records.
     pub fn new(cfg: LoadConfig, startup_grace: Duration) -> Self {
@@ -415,6 +420,7 @@ impl Driver {
                 faulty: ix.faults().contains_key(name),
                 declared: self.declared.get(name).is_some_and(|d| *d == since),
                 assigned: ix.assigned(name),
+                ready: ix.common_ready(n),
             });
         }
         // This peer's own record may not be indexed yet on a first start.
@@ -426,6 +432,7 @@ impl Driver {
                 faulty: ix.faults().contains_key(&me.name),
                 declared: false,
                 assigned: ix.assigned(&me.name),
+                ready: !me.node_controller,
             });
         }
         ZoneState {
@@ -457,7 +464,7 @@ impl Driver {
         let slots = zone
             .nodes
             .iter()
-            .filter(|n| n.liveness == Liveness::Alive && !n.faulty)
+            .filter(|n| n.eligible())
             .map(|n| Slot {
                 name: n.name.clone(),
                 weight: n.capacity,

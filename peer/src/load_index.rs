@@ -30,6 +30,8 @@ pub struct LoadIndex {
     nodes: BTreeMap<String, NodeRecord>,
     faults: BTreeMap<String, FaultRecord>,
     policies: BTreeMap<String, LoadMode>,
+    /// Common-data generation by zone (from the lease records).
+    generations: BTreeMap<String, u64>,
 }
 
 fn key_hash(key: &str) -> u64 {
@@ -81,7 +83,10 @@ impl LoadIndex {
             Some(Record::Policy(p)) => {
                 self.policies.insert(p.zone.clone(), p.mode);
             }
-            Some(Record::Zone(_)) => {}
+            Some(Record::Lease(l)) => {
+                self.generations.insert(l.zone.clone(), l.generation);
+            }
+            Some(Record::Zone(_) | Record::Common(_)) => {}
             None => self.remove(key),
         }
     }
@@ -93,6 +98,8 @@ impl LoadIndex {
             self.faults.remove(name);
         } else if let Some(zone) = key.strip_prefix(RecordKind::Policy.prefix()) {
             self.policies.remove(zone);
+        } else if let Some(zone) = key.strip_prefix(RecordKind::Lease.prefix()) {
+            self.generations.remove(zone);
         } else if key.starts_with(RecordKind::System.prefix()) {
             let old = self.systems.remove(&key_hash(key));
             self.account(old, -1);
@@ -173,6 +180,18 @@ impl LoadIndex {
     /// Fault records by node name.
     pub fn faults(&self) -> &BTreeMap<String, FaultRecord> {
         &self.faults
+    }
+
+    /// The common-data generation of `zone` (publications by its Leader Nodes so far).
+    pub fn common_generation(&self, zone: &str) -> u64 {
+        self.generations.get(zone).copied().unwrap_or(0)
+    }
+
+    /// Whether `node` holds its zone's common data (always, for a node without a Node
+    /// Controller): only then may it be given systems.
+    pub fn common_ready(&self, node: &NodeRecord) -> bool {
+        node.common_generation
+            .is_none_or(|g| g >= self.common_generation(&node.zone))
     }
 
     /// The distribution mode of `zone` (production unless set).

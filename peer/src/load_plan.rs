@@ -41,11 +41,15 @@ pub struct NodeState {
     pub declared: bool,
     /// Systems onboarded on it.
     pub assigned: u64,
+    /// It holds its zone's common data (see `LoadIndex::common_ready`): a node still copying
+    /// channels and keys is not given systems.
+    pub ready: bool,
 }
 
 impl NodeState {
-    fn eligible(&self) -> bool {
-        self.liveness == Liveness::Alive && !self.faulty
+    /// It may be given systems.
+    pub fn eligible(&self) -> bool {
+        self.liveness == Liveness::Alive && !self.faulty && self.ready
     }
 }
 
@@ -208,7 +212,35 @@ mod tests {
             faulty: false,
             declared: false,
             assigned,
+            ready: true,
         }
+    }
+
+    #[test]
+    fn a_node_without_the_common_data_gets_no_systems() {
+        let mut copying = node("b", Liveness::Alive, 0);
+        copying.ready = false;
+        let z = ZoneState {
+            me: "a".into(),
+            mode: LoadMode::Production,
+            nodes: vec![node("a", Liveness::Alive, 1000), copying.clone()],
+            orphans: 0,
+        };
+        assert!(
+            plan(&z, &limits()).is_empty(),
+            "no rebalancing towards a node still copying common data"
+        );
+        copying.ready = true;
+        let z = ZoneState {
+            nodes: vec![node("a", Liveness::Alive, 1000), copying],
+            ..z
+        };
+        assert!(
+            plan(&z, &limits())
+                .iter()
+                .any(|s| matches!(s, Step::Rebalance(_))),
+            "once ready it is refilled"
+        );
     }
 
     fn limits() -> Limits {

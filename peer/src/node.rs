@@ -100,6 +100,9 @@ pub struct SelfInfo {
     pub fqdn: Option<String>,
     /// Relative capacity for the Load Driver.
     pub capacity: f64,
+    /// A Node Controller runs beside this peer (`[uyuni] url` set): the Load Driver gives
+    /// the node systems only once it holds its zone's common data.
+    pub node_controller: bool,
 }
 
 /// State shared by the HTTP handlers and the controller.
@@ -121,6 +124,8 @@ pub struct Shared {
     pub load: Arc<crate::load_driver::LoadState>,
     /// Group commit of the API's writes to systems.
     pub writes: crate::write_batcher::WriteBatcher<crate::http::ApiError>,
+    /// The Node Controller, when `[uyuni]` is configured.
+    pub nc: Option<crate::node_controller::Handle>,
 }
 
 impl Shared {
@@ -281,6 +286,7 @@ impl Node {
             addrs: advertised(&cfg, &listen_addrs)?,
             fqdn: cfg.fqdn.clone(),
             capacity: cfg.capacity,
+            node_controller: cfg.uyuni.url.is_some(),
         });
         {
             let (store, me) = (store.clone(), me.clone());
@@ -302,6 +308,12 @@ impl Node {
         }
         let repl = Replicator::new(store.clone(), net.clone(), cfg.replication.clone());
         let (writes, write_queue) = crate::write_batcher::WriteBatcher::new();
+        let nc = crate::node_controller::prepare(&cfg.uyuni)
+            .map_err(|e| StartError::Task(format!("Node Controller: {e}")))?;
+        let (nc_handle, nc_prepared) = match nc {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (None, None),
+        };
         let shared = Shared {
             store,
             net,
@@ -310,6 +322,7 @@ impl Node {
             me,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             writes: writes.clone(),
+            nc: nc_handle,
             load: Arc::new(crate::load_driver::LoadState::new(
                 cfg.load.clone(),
                 cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2,
@@ -322,6 +335,12 @@ impl Node {
             crate::write_batcher::run(shared.clone(), write_queue, cancel.child_token())
                 .instrument(span.clone()),
         );
+        if let Some(p) = nc_prepared {
+            tasks.spawn(
+                crate::node_controller::run(p, shared.clone(), cancel.child_token())
+                    .instrument(span.clone()),
+            );
+        }
 
         let router = http::router(shared.clone());
         let http_tls = serve_opts.tls.is_some();
@@ -446,6 +465,17 @@ fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreEr
         fqdn: me.fqdn.clone(),
         capacity: me.capacity,
         joined_at: existing.as_ref().map_or(now, |n| n.joined_at),
+        // Until its controller has copied the zone's common data, a new node holds none.
+        common_generation: if me.node_controller {
+            Some(
+                existing
+                    .as_ref()
+                    .and_then(|n| n.common_generation)
+                    .unwrap_or(0),
+            )
+        } else {
+            None
+        },
     };
     let mut recs = vec![Record::Node(node)];
     if store.get(&format!("z/{}", me.zone))?.is_none() {

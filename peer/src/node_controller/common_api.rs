@@ -1,0 +1,438 @@
+//! Reading and writing common data through a node's Uyuni API.
+//!
+//! Every object is normalised to the fields the cluster replays, in the same form on every
+//! node, so that two nodes holding the same object compare equal (ids, counts and dates,
+//! which differ per server, are left out). The calls are Uyuni's own (see
+//! docs/NODE-CONTROLLER.md for the list).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value as Json, json};
+use uyuni_api::value::{int, string, strings};
+use uyuni_api::{ApiError, StructBuilder, UyuniClient, Value};
+
+use super::kinds::CommonKind;
+use super::reconcile::{Actual, CommonOp};
+
+fn s(v: &Json, f: &str) -> String {
+    match v.get(f) {
+        Some(Json::String(x)) => x.clone(),
+        Some(Json::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn sorted_strings(v: &Json, f: &str) -> Json {
+    let mut items: Vec<String> = v
+        .get(f)
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    items.sort();
+    json!(items)
+}
+
+/// `channel.software.getDetails` → the replayed fields.
+pub fn normalise_channel(d: &Json) -> Json {
+    json!({
+        "label": s(d, "label"),
+        "name": s(d, "name"),
+        "summary": s(d, "summary"),
+        "description": s(d, "description"),
+        "arch_label": s(d, "arch_label"),
+        "parent_channel_label": s(d, "parent_channel_label"),
+        "checksum_label": s(d, "checksum_label"),
+        "gpg_key_url": s(d, "gpg_key_url"),
+        "gpg_key_id": s(d, "gpg_key_id"),
+        "gpg_key_fp": s(d, "gpg_key_fp"),
+    })
+}
+
+/// `systemgroup.listAllGroups` entry → the replayed fields.
+pub fn normalise_group(d: &Json) -> Json {
+    json!({"name": s(d, "name"), "description": s(d, "description")})
+}
+
+/// `activationkey.getDetails` / `listActivationKeys` entry → the replayed fields.
+pub fn normalise_key(d: &Json) -> Json {
+    let base = s(d, "base_channel_label");
+    json!({
+        "key": s(d, "key"),
+        "description": s(d, "description"),
+        "base_channel_label": if base == "none" { String::new() } else { base },
+        "child_channel_labels": sorted_strings(d, "child_channel_labels"),
+        "entitlements": sorted_strings(d, "entitlements"),
+        "usage_limit": d.get("usage_limit").and_then(Json::as_i64).unwrap_or(0),
+        "universal_default": d.get("universal_default").and_then(Json::as_bool).unwrap_or(false),
+        "disabled": d.get("disabled").and_then(Json::as_bool).unwrap_or(false),
+    })
+}
+
+/// `contentmanagement.lookupProject` + `listProjectEnvironments` → the replayed fields
+/// (environments in their promotion order).
+pub fn normalise_project(p: &Json, envs: &[Json]) -> Json {
+    let envs: Vec<Json> = envs
+        .iter()
+        .map(|e| json!({"label": s(e, "label"), "name": s(e, "name"), "description": s(e, "description")}))
+        .collect();
+    json!({
+        "label": s(p, "label"),
+        "name": s(p, "name"),
+        "description": s(p, "description"),
+        "environments": envs,
+    })
+}
+
+async fn call(c: &UyuniClient, method: &str, params: Vec<Value>) -> Result<Json, ApiError> {
+    Ok(uyuni_api::json::to_json(&c.call(method, params).await?))
+}
+
+fn items(v: Json) -> Vec<Json> {
+    match v {
+        Json::Array(a) => a,
+        _ => Vec::new(),
+    }
+}
+
+/// The node's objects of `kind`, normalised, by label.
+pub async fn fetch(c: &UyuniClient, kind: CommonKind) -> Result<BTreeMap<String, Json>, ApiError> {
+    let mut out = BTreeMap::new();
+    match kind {
+        CommonKind::Channel => {
+            for ch in items(call(c, "channel.listAllChannels", vec![]).await?) {
+                let label = s(&ch, "label");
+                let d = call(c, "channel.software.getDetails", vec![string(&label)]).await?;
+                out.insert(label, normalise_channel(&d));
+            }
+        }
+        CommonKind::SystemGroup => {
+            for g in items(call(c, "systemgroup.listAllGroups", vec![]).await?) {
+                out.insert(s(&g, "name"), normalise_group(&g));
+            }
+        }
+        CommonKind::ActivationKey => {
+            for k in items(call(c, "activationkey.listActivationKeys", vec![]).await?) {
+                out.insert(s(&k, "key"), normalise_key(&k));
+            }
+        }
+        CommonKind::ContentProject => {
+            for p in items(call(c, "contentmanagement.listProjects", vec![]).await?) {
+                let label = s(&p, "label");
+                let envs = items(
+                    call(
+                        c,
+                        "contentmanagement.listProjectEnvironments",
+                        vec![string(&label)],
+                    )
+                    .await?,
+                );
+                out.insert(label, normalise_project(&p, &envs));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every kind's objects.
+pub async fn fetch_all(c: &UyuniClient, kinds: &[CommonKind]) -> Result<Actual, ApiError> {
+    let mut out = Actual::new();
+    for &k in kinds {
+        out.insert(k, fetch(c, k).await?);
+    }
+    Ok(out)
+}
+
+/// An activation key's name as `activationkey.create` takes it: Uyuni prefixes keys with the
+/// organisation id (`1-mykey`) and adds the prefix itself on create.
+fn key_name(key: &str) -> &str {
+    match key.split_once('-') {
+        Some((org, rest)) if !org.is_empty() && org.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => key,
+    }
+}
+
+fn channel_details(d: &Json) -> Value {
+    StructBuilder::new()
+        .field("name", string(s(d, "name")))
+        .field("summary", string(s(d, "summary")))
+        .field("description", string(s(d, "description")))
+        .field("checksum_label", string(s(d, "checksum_label")))
+        .field("gpg_key_url", string(s(d, "gpg_key_url")))
+        .field("gpg_key_id", string(s(d, "gpg_key_id")))
+        .field("gpg_key_fp", string(s(d, "gpg_key_fp")))
+        .build()
+}
+
+fn str_list(d: &Json, f: &str) -> Vec<String> {
+    d.get(f)
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Apply one operation to the node.
+pub async fn apply(c: &UyuniClient, op: &CommonOp) -> Result<(), ApiError> {
+    match op {
+        CommonOp::Create { kind, key, data } => create(c, *kind, key, data).await,
+        CommonOp::Update {
+            kind,
+            key,
+            data,
+            current,
+        } => update(c, *kind, key, data, current).await,
+        CommonOp::Delete { kind, key } => {
+            let (method, arg) = match kind {
+                CommonKind::Channel => ("channel.software.delete", key.as_str()),
+                CommonKind::SystemGroup => ("systemgroup.delete", key.as_str()),
+                CommonKind::ActivationKey => ("activationkey.delete", key.as_str()),
+                CommonKind::ContentProject => ("contentmanagement.removeProject", key.as_str()),
+            };
+            c.call(method, vec![string(arg)]).await.map(|_| ())
+        }
+    }
+}
+
+async fn create(c: &UyuniClient, kind: CommonKind, key: &str, d: &Json) -> Result<(), ApiError> {
+    match kind {
+        CommonKind::Channel => {
+            let gpg = StructBuilder::new()
+                .field("url", string(s(d, "gpg_key_url")))
+                .field("id", string(s(d, "gpg_key_id")))
+                .field("fingerprint", string(s(d, "gpg_key_fp")))
+                .build();
+            c.call(
+                "channel.software.create",
+                vec![
+                    string(key),
+                    string(s(d, "name")),
+                    string(s(d, "summary")),
+                    string(s(d, "arch_label")),
+                    string(s(d, "parent_channel_label")),
+                    string(s(d, "checksum_label")),
+                    gpg,
+                ],
+            )
+            .await?;
+            // create takes no description: set it (and the rest) in a second call.
+            c.call(
+                "channel.software.setDetails",
+                vec![string(key), channel_details(d)],
+            )
+            .await
+            .map(|_| ())
+        }
+        CommonKind::SystemGroup => c
+            .call(
+                "systemgroup.create",
+                vec![string(key), string(s(d, "description"))],
+            )
+            .await
+            .map(|_| ()),
+        CommonKind::ActivationKey => {
+            c.call(
+                "activationkey.create",
+                vec![
+                    string(key_name(key)),
+                    string(s(d, "description")),
+                    string(s(d, "base_channel_label")),
+                    strings(str_list(d, "entitlements")),
+                    Value::Boolean(
+                        d.get("universal_default")
+                            .and_then(Json::as_bool)
+                            .unwrap_or(false),
+                    ),
+                ],
+            )
+            .await?;
+            update(c, kind, key, d, &json!({})).await
+        }
+        CommonKind::ContentProject => {
+            c.call(
+                "contentmanagement.createProject",
+                vec![
+                    string(key),
+                    string(s(d, "name")),
+                    string(s(d, "description")),
+                ],
+            )
+            .await?;
+            sync_environments(c, key, d, &json!({"environments": []})).await
+        }
+    }
+}
+
+async fn update(
+    c: &UyuniClient,
+    kind: CommonKind,
+    key: &str,
+    d: &Json,
+    current: &Json,
+) -> Result<(), ApiError> {
+    match kind {
+        CommonKind::Channel => c
+            .call(
+                "channel.software.setDetails",
+                vec![string(key), channel_details(d)],
+            )
+            .await
+            .map(|_| ()),
+        CommonKind::SystemGroup => c
+            .call(
+                "systemgroup.update",
+                vec![string(key), string(s(d, "description"))],
+            )
+            .await
+            .map(|_| ()),
+        CommonKind::ActivationKey => {
+            let limit = d.get("usage_limit").and_then(Json::as_i64).unwrap_or(0);
+            let details = StructBuilder::new()
+                .field("description", string(s(d, "description")))
+                .field("base_channel_label", string(s(d, "base_channel_label")))
+                .field(
+                    "universal_default",
+                    Value::Boolean(
+                        d.get("universal_default")
+                            .and_then(Json::as_bool)
+                            .unwrap_or(false),
+                    ),
+                )
+                .field(
+                    "disabled",
+                    Value::Boolean(d.get("disabled").and_then(Json::as_bool).unwrap_or(false)),
+                );
+            let details = if limit > 0 {
+                details.field("usage_limit", int(limit))
+            } else {
+                details.field("unlimited_usage_limit", Value::Boolean(true))
+            };
+            c.call(
+                "activationkey.setDetails",
+                vec![string(key), details.build()],
+            )
+            .await?;
+            let want = str_list(d, "child_channel_labels");
+            let have = str_list(current, "child_channel_labels");
+            let add: Vec<&String> = want.iter().filter(|l| !have.contains(l)).collect();
+            let remove: Vec<&String> = have.iter().filter(|l| !want.contains(l)).collect();
+            if !add.is_empty() {
+                c.call(
+                    "activationkey.addChildChannels",
+                    vec![string(key), strings(add.iter().map(|s| s.as_str()))],
+                )
+                .await?;
+            }
+            if !remove.is_empty() {
+                c.call(
+                    "activationkey.removeChildChannels",
+                    vec![string(key), strings(remove.iter().map(|s| s.as_str()))],
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        CommonKind::ContentProject => {
+            if s(d, "name") != s(current, "name")
+                || s(d, "description") != s(current, "description")
+            {
+                let props = StructBuilder::new()
+                    .field("name", string(s(d, "name")))
+                    .field("description", string(s(d, "description")))
+                    .build();
+                c.call("contentmanagement.updateProject", vec![string(key), props])
+                    .await?;
+            }
+            sync_environments(c, key, d, current).await
+        }
+    }
+}
+
+/// Make the project's environment chain equal to the desired one: missing environments are
+/// inserted after their predecessor, extra ones removed, changed ones updated.
+async fn sync_environments(
+    c: &UyuniClient,
+    project: &str,
+    d: &Json,
+    current: &Json,
+) -> Result<(), ApiError> {
+    let envs = |v: &Json| -> Vec<Json> {
+        v.get("environments")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let want = envs(d);
+    let have = envs(current);
+    let want_labels: Vec<String> = want.iter().map(|e| s(e, "label")).collect();
+    for e in &have {
+        if !want_labels.contains(&s(e, "label")) {
+            c.call(
+                "contentmanagement.removeEnvironment",
+                vec![string(project), string(s(e, "label"))],
+            )
+            .await?;
+        }
+    }
+    let mut predecessor = String::new();
+    for e in &want {
+        let label = s(e, "label");
+        match have.iter().find(|h| s(h, "label") == label) {
+            None => {
+                c.call(
+                    "contentmanagement.createEnvironment",
+                    vec![
+                        string(project),
+                        string(&predecessor),
+                        string(&label),
+                        string(s(e, "name")),
+                        string(s(e, "description")),
+                    ],
+                )
+                .await?;
+            }
+            Some(h) if h != e => {
+                let props = StructBuilder::new()
+                    .field("name", string(s(e, "name")))
+                    .field("description", string(s(e, "description")))
+                    .build();
+                c.call(
+                    "contentmanagement.updateEnvironment",
+                    vec![string(project), string(&label), props],
+                )
+                .await?;
+            }
+            Some(_) => {}
+        }
+        predecessor = label;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalised_objects_ignore_server_specific_fields() {
+        let a = normalise_channel(
+            &json!({"id": 101, "label": "x", "name": "X", "last_modified": "2020"}),
+        );
+        let b = normalise_channel(&json!({"id": 202, "label": "x", "name": "X"}));
+        assert_eq!(a, b);
+        let k = normalise_key(
+            &json!({"key": "1-k", "base_channel_label": "none", "child_channel_labels": ["b", "a"], "server_group_ids": [5]}),
+        );
+        assert_eq!(k["base_channel_label"], "");
+        assert_eq!(k["child_channel_labels"], json!(["a", "b"]));
+        assert!(k.get("server_group_ids").is_none());
+        assert_eq!(key_name("1-web"), "web");
+        assert_eq!(key_name("web-1"), "web-1");
+    }
+}

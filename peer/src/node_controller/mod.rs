@@ -1,0 +1,827 @@
+//! The Node Controller: the bridge between this peer and the Uyuni server beside it.
+//!
+//! * **Out of Uyuni**: the outbox reader ([`crate::outbox`]) delivers the server's row
+//!   changes; [`kinds::classify`] says what each means. Common-data changes on the zone's
+//!   Leader Node join the lease's change set (published at once with `auto_publish`); a
+//!   system removed on the node by an administrator is marked deleted in the cluster.
+//! * **Into Uyuni**: every `reconcile_interval` the controller makes the server hold the
+//!   zone's published common data ([`reconcile`]) and exactly the systems assigned to it
+//!   ([`systems`]), through the server's XML-RPC API ([`common_api`], `uyuni_api`).
+//! * **Leader Node**: [`lease`] holds the rules; "apply cluster update" is
+//!   [`Handle::publish`].
+//!
+//! One task owns the API client and the outbox channel; the HTTP API talks to it through
+//! [`Handle`] (a bounded command channel and a status snapshot).
+
+pub mod common_api;
+pub mod config;
+pub mod kinds;
+pub mod lease;
+pub mod reconcile;
+pub mod systems;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crdt_store::{CommonRecord, LeaseRecord, Record, RecordKind, SystemStatus};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use uyuni_api::{ApiError, ClientConfig, UyuniClient};
+
+pub use config::UyuniConfig;
+use kinds::{Change, CommonKind};
+use lease::LeaseError;
+use systems::{LocalSystems, SystemOp};
+
+use crate::node::{Shared, now_ms};
+use crate::outbox::{OutboxBatch, OutboxConfig};
+
+/// How long a change this controller made itself is not counted as drift, and a system it
+/// removed itself is not taken for an administrator's removal.
+const OWN_CHANGE_MEMORY: Duration = Duration::from_secs(600);
+
+/// What the Node Controller is doing, for `GET /node-controller`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// The Uyuni API endpoint.
+    pub uyuni_url: String,
+    /// Whether events are read from the database outbox.
+    pub outbox: bool,
+    /// The last API call succeeded.
+    pub reachable: bool,
+    /// The last error, if the last round failed.
+    pub last_error: Option<String>,
+    /// Outbox events received.
+    pub outbox_events: u64,
+    /// Highest outbox id acknowledged.
+    pub last_outbox_id: Option<i64>,
+    /// Common-data changes added to the Leader Node change set.
+    pub captured: u64,
+    /// Common-data changes made on this node outside a lease it holds (not replicated).
+    pub drift: u64,
+    /// Package content changes seen (content sync acts on them).
+    pub content_events: u64,
+    /// Systems an administrator removed on this node, marked deleted in the cluster.
+    pub removed_on_node: u64,
+    /// Salt keys accepted for systems assigned here.
+    pub keys_accepted: u64,
+    /// Systems removed from this node because the cluster moved or deleted them.
+    pub systems_removed: u64,
+    /// Common-data operations applied to this node.
+    pub common_ops: u64,
+    /// Zone common-data generation this node holds.
+    pub common_generation: Option<u64>,
+    /// Minions on this node the cluster does not know.
+    pub unmanaged_systems: usize,
+    /// Systems assigned here whose minion has not connected yet.
+    pub awaiting_minion: usize,
+    /// End of the last complete reconcile (Unix ms).
+    pub last_reconcile_ms: Option<u64>,
+}
+
+/// Errors of Node Controller operations.
+#[derive(Debug, thiserror::Error)]
+pub enum NcError {
+    /// The Uyuni API failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The lease forbids it.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// The metastore failed.
+    #[error("metastore: {0}")]
+    Store(String),
+    /// The controller is stopped.
+    #[error("the Node Controller is not running")]
+    Unavailable,
+}
+
+/// What a publication wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    /// Zone.
+    pub zone: String,
+    /// The zone's generation after it.
+    pub generation: u64,
+    /// `<kind>/<key>` written (`-<kind>/<key>` for removals).
+    pub published: Vec<String>,
+}
+
+enum Command {
+    Publish {
+        all: bool,
+        reply: oneshot::Sender<Result<PublishReport, NcError>>,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Publish { all, .. } => f.debug_struct("Publish").field("all", all).finish(),
+        }
+    }
+}
+
+/// The HTTP API's handle on the controller.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+    status: Arc<Mutex<Status>>,
+}
+
+impl Handle {
+    /// A snapshot of the status.
+    pub fn status(&self) -> Status {
+        lock(&self.status).clone()
+    }
+
+    /// "Apply cluster update": publish this node's change set (or, with `all`, every common
+    /// object it has) to its zone. This node must hold the zone's lease.
+    pub async fn publish(&self, all: bool) -> Result<PublishReport, NcError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Publish { all, reply })
+            .await
+            .map_err(|_| NcError::Unavailable)?;
+        rx.await.map_err(|_| NcError::Unavailable)?
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The controller before it runs (made before [`Shared`], which holds its [`Handle`]).
+#[derive(Debug)]
+pub struct Prepared {
+    cfg: UyuniConfig,
+    client: UyuniClient,
+    cmds: mpsc::Receiver<Command>,
+    status: Arc<Mutex<Status>>,
+}
+
+/// Set up the controller for `cfg` (`None` when `[uyuni] url` is not set).
+pub fn prepare(cfg: &UyuniConfig) -> Result<Option<(Handle, Prepared)>, NcError> {
+    let Some(url) = &cfg.url else { return Ok(None) };
+    let password = cfg
+        .password()
+        .map_err(|e| NcError::Api(ApiError::Config(e.to_string())))?;
+    let mut cc = ClientConfig::new(url, &cfg.user, &password);
+    cc.ca_file = cfg.ca_file.clone();
+    cc.timeout = cfg.request_timeout;
+    cc.retries = cfg.retries;
+    let client = UyuniClient::new(cc)?;
+    let (tx, cmds) = mpsc::channel(8);
+    let status = Arc::new(Mutex::new(Status {
+        uyuni_url: url.clone(),
+        outbox: cfg.db.is_some(),
+        ..Status::default()
+    }));
+    Ok(Some((
+        Handle {
+            tx,
+            status: status.clone(),
+        },
+        Prepared {
+            cfg: cfg.clone(),
+            client,
+            cmds,
+            status,
+        },
+    )))
+}
+
+struct Controller {
+    shared: Shared,
+    cfg: UyuniConfig,
+    client: UyuniClient,
+    status: Arc<Mutex<Status>>,
+    started: Instant,
+    applied: Option<u64>,
+    last_full: Option<Instant>,
+    /// `<kind>/<key>` this controller changed itself, and when.
+    own_changes: HashMap<String, Instant>,
+    /// Minions this controller removed itself, and when.
+    own_removals: HashMap<String, Instant>,
+}
+
+/// Run the controller until `cancel`.
+pub async fn run(p: Prepared, shared: Shared, cancel: CancellationToken) {
+    let Prepared {
+        cfg,
+        client,
+        mut cmds,
+        status,
+    } = p;
+    let (otx, mut orx) = mpsc::channel::<OutboxBatch>(4);
+    let outbox_on = cfg.db.is_some();
+    if let Some(dsn) = &cfg.db {
+        let _reader = crate::outbox::spawn(
+            OutboxConfig {
+                dsn: dsn.clone(),
+                batch: cfg.outbox_batch,
+                reconnect_min: Duration::from_millis(100),
+                reconnect_max: Duration::from_secs(5),
+                watchdog: Duration::from_secs(30),
+                poll: cfg.outbox_poll,
+            },
+            otx,
+            cancel.child_token(),
+        );
+    } else {
+        drop(otx);
+    }
+    let applied = shared
+        .store
+        .get(&format!("{}{}", RecordKind::Node.prefix(), shared.me.name))
+        .ok()
+        .flatten()
+        .and_then(|r| match r {
+            Record::Node(n) => n.common_generation,
+            _ => None,
+        });
+    let mut c = Controller {
+        shared,
+        cfg,
+        client,
+        status,
+        started: Instant::now(),
+        // Whatever the record says, compare everything once after a start.
+        applied: applied.filter(|_| false),
+        last_full: None,
+        own_changes: HashMap::new(),
+        own_removals: HashMap::new(),
+    };
+    let mut tick = tokio::time::interval(c.cfg.reconcile_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(cmd) = cmds.recv() => match cmd {
+                Command::Publish { all, reply } => {
+                    let r = c.publish(all).await;
+                    let _ = reply.send(r);
+                }
+            },
+            Some(batch) = orx.recv(), if outbox_on => c.on_batch(batch).await,
+            _ = tick.tick() => c.on_tick().await,
+        }
+    }
+    c.client.logout().await;
+}
+
+impl Controller {
+    fn me(&self) -> &str {
+        &self.shared.me.name
+    }
+
+    fn zone(&self) -> &str {
+        &self.shared.me.zone
+    }
+
+    fn note<T>(&self, r: &Result<T, NcError>) {
+        let mut s = lock(&self.status);
+        match r {
+            Ok(_) => {
+                s.reachable = true;
+                s.last_error = None;
+            }
+            Err(e) => {
+                if let NcError::Api(a) = e {
+                    s.reachable = !a.is_transient();
+                }
+                s.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    fn lease(&self) -> Option<LeaseRecord> {
+        match self
+            .shared
+            .store
+            .get(&format!("{}{}", RecordKind::Lease.prefix(), self.zone()))
+        {
+            Ok(Some(Record::Lease(l))) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn holds_lease(&self) -> bool {
+        self.lease()
+            .is_some_and(|l| l.holder_at(now_ms()) == Some(self.me()))
+    }
+
+    async fn write(&self, records: Vec<Record>) -> Result<(), NcError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let store = self.shared.store.clone();
+        let frames = tokio::task::spawn_blocking(move || store.put_batch(&records))
+            .await
+            .map_err(|e| NcError::Store(e.to_string()))?
+            .map_err(|e| NcError::Store(e.to_string()))?;
+        self.shared.repl.broadcast(frames).await;
+        Ok(())
+    }
+
+    fn zone_records(&self) -> Vec<CommonRecord> {
+        let zone = self.zone().to_string();
+        self.shared
+            .store
+            .records(RecordKind::Common)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Common(c) if c.zone == zone => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn forget_old(&mut self) {
+        let now = Instant::now();
+        self.own_changes
+            .retain(|_, t| now.duration_since(*t) < OWN_CHANGE_MEMORY);
+        self.own_removals
+            .retain(|_, t| now.duration_since(*t) < OWN_CHANGE_MEMORY);
+    }
+
+    // ---- events out of Uyuni ----
+
+    async fn on_batch(&mut self, batch: OutboxBatch) {
+        let OutboxBatch { events, ack } = batch;
+        let mut entries = BTreeSet::new();
+        let mut removed = BTreeSet::new();
+        let (mut content, mut drift) = (0u64, 0u64);
+        let holder = self.holds_lease();
+        self.forget_old();
+        for ev in &events {
+            let change = kinds::classify(ev);
+            match &change {
+                Change::Common { .. } => {
+                    if let Some(entry) = change.pending_entry() {
+                        if holder {
+                            entries.insert(entry);
+                        } else if !self.own_changes.contains_key(&entry) && !entry.ends_with("/*") {
+                            drift += 1;
+                        }
+                    }
+                }
+                Change::SystemRemoved { minion_id, .. } => {
+                    if !self.own_removals.contains_key(minion_id) {
+                        removed.insert(minion_id.clone());
+                    }
+                }
+                Change::Content { .. } => content += 1,
+                Change::SystemAdded { .. } | Change::Ignored => {}
+            }
+        }
+        let result = self.capture(entries).await;
+        let result = match result {
+            Ok(auto) => self.mark_removed(removed).await.map(|_| auto),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(auto) => {
+                {
+                    let mut s = lock(&self.status);
+                    s.outbox_events += events.len() as u64;
+                    s.content_events += content;
+                    s.drift += drift;
+                    if let Some(last) = events.last() {
+                        s.last_outbox_id = Some(last.id);
+                    }
+                }
+                // Acknowledged only once the metastore holds the result: a crash before this
+                // point redelivers the batch, and capturing it again changes nothing.
+                let _ = ack.send(());
+                if auto {
+                    let r = self.publish(false).await;
+                    if let Err(e) = &r {
+                        tracing::warn!(error = %e, "automatic publication failed; the change set is kept");
+                    }
+                    self.note(&r);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox batch not processed; it will be delivered again");
+                self.note::<()>(&Err(e));
+                drop(ack);
+            }
+        }
+    }
+
+    /// Add captured changes to the change set; `Ok(true)` when they should be published at
+    /// once (`auto_publish`).
+    async fn capture(&mut self, entries: BTreeSet<String>) -> Result<bool, NcError> {
+        if entries.is_empty() {
+            return Ok(false);
+        }
+        let n = entries.len() as u64;
+        let _w = self.shared.write_lock.lock().await;
+        let current = self.lease();
+        match lease::capture(current.as_ref(), self.me(), now_ms(), entries) {
+            Some(next) => {
+                let auto = next.auto_publish;
+                self.write(vec![Record::Lease(next)]).await?;
+                lock(&self.status).captured += n;
+                Ok(auto)
+            }
+            None => Ok(current.is_some_and(|l| l.auto_publish && !l.pending.is_empty())),
+        }
+    }
+
+    /// Systems an administrator removed on this node leave the cluster (status deleted).
+    async fn mark_removed(&mut self, minions: BTreeSet<String>) -> Result<(), NcError> {
+        if minions.is_empty() {
+            return Ok(());
+        }
+        let me = self.me().to_string();
+        let store = self.shared.store.clone();
+        let fps: Vec<String> = {
+            let me = me.clone();
+            tokio::task::spawn_blocking(move || {
+                store
+                    .systems_where(|s| {
+                        s.node.as_deref() == Some(me.as_str())
+                            && s.status == SystemStatus::Onboarded
+                            && minions.contains(&s.minion_id)
+                    })
+                    .into_iter()
+                    .map(|s| s.fingerprint)
+                    .collect()
+            })
+            .await
+            .map_err(|e| NcError::Store(e.to_string()))?
+        };
+        if fps.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let store = self.shared.store.clone();
+        let n = fps.len() as u64;
+        let (frames, _) = tokio::task::spawn_blocking(move || {
+            store.update_systems(&fps, |r| {
+                if r.node.as_deref() != Some(me.as_str()) || r.status != SystemStatus::Onboarded {
+                    return false;
+                }
+                r.status = SystemStatus::Deleted;
+                r.node = None;
+                r.previous_node = None;
+                r.updated_at = now.max(r.updated_at + 1);
+                true
+            })
+        })
+        .await
+        .map_err(|e| NcError::Store(e.to_string()))?
+        .map_err(|e| NcError::Store(e.to_string()))?;
+        self.shared.repl.broadcast(frames).await;
+        tracing::info!(
+            systems = n,
+            "systems removed on this node: deleted in the cluster"
+        );
+        lock(&self.status).removed_on_node += n;
+        Ok(())
+    }
+
+    // ---- Leader Node publication ----
+
+    async fn publish(&mut self, all: bool) -> Result<PublishReport, NcError> {
+        let now = now_ms();
+        let current = self.lease();
+        let lease = match &current {
+            Some(l) if l.holder_at(now) == Some(self.me()) => l.clone(),
+            _ => {
+                return Err(NcError::Lease(LeaseError::NotHolder {
+                    zone: self.zone().to_string(),
+                    node: self.me().to_string(),
+                }));
+            }
+        };
+        let kinds: Vec<CommonKind> = if all {
+            CommonKind::ALL.to_vec()
+        } else {
+            CommonKind::ALL
+                .into_iter()
+                .filter(|k| {
+                    let prefix = format!("{k}/");
+                    lease.pending.iter().any(|p| p.starts_with(&prefix))
+                })
+                .collect()
+        };
+        let local = common_api::fetch_all(&self.client, &kinds).await?;
+        let changes = reconcile::changes_to_publish(&kinds, &local, &self.zone_records());
+        let _w = self.shared.write_lock.lock().await;
+        // The lease may have changed while the API was read.
+        let latest = self.lease().unwrap_or(lease);
+        if latest.holder_at(now_ms()) != Some(self.me()) {
+            return Err(NcError::Lease(LeaseError::NotHolder {
+                zone: self.zone().to_string(),
+                node: self.me().to_string(),
+            }));
+        }
+        let next = lease::published(&latest, now_ms());
+        let mut published = Vec::new();
+        let mut records = Vec::new();
+        for (kind, key, data) in changes {
+            published.push(match &data {
+                Some(_) => format!("{kind}/{key}"),
+                None => format!("-{kind}/{key}"),
+            });
+            records.push(Record::Common(CommonRecord {
+                zone: self.zone().to_string(),
+                kind: kind.as_str().to_string(),
+                key,
+                deleted: data.is_none(),
+                data: data.unwrap_or(serde_json::Value::Null),
+                generation: next.generation,
+                published_by: self.me().to_string(),
+                updated_at: next.updated_at,
+            }));
+        }
+        let generation = next.generation;
+        records.push(Record::Lease(next));
+        self.write(records).await?;
+        drop(_w);
+        self.set_applied(generation).await;
+        tracing::info!(
+            generation,
+            objects = published.len(),
+            "published common data to the zone"
+        );
+        Ok(PublishReport {
+            zone: self.zone().to_string(),
+            generation,
+            published,
+        })
+    }
+
+    async fn set_applied(&mut self, generation: u64) {
+        self.applied = Some(generation);
+        lock(&self.status).common_generation = Some(generation);
+        let key = format!("{}{}", RecordKind::Node.prefix(), self.me());
+        let Ok(Some(Record::Node(mut n))) = self.shared.store.get(&key) else {
+            return;
+        };
+        if n.common_generation == Some(generation) {
+            return;
+        }
+        n.common_generation = Some(generation);
+        if let Err(e) = self.write(vec![Record::Node(n)]).await {
+            tracing::warn!(error = %e, "could not record the common-data generation");
+        }
+    }
+
+    // ---- cluster decisions into Uyuni ----
+
+    async fn on_tick(&mut self) {
+        let r = self.reconcile_common().await;
+        self.note(&r);
+        if r.is_err() {
+            return;
+        }
+        let r = self.reconcile_systems().await;
+        self.note(&r);
+        if r.is_ok() {
+            lock(&self.status).last_reconcile_ms = Some(now_ms());
+        }
+    }
+
+    async fn reconcile_common(&mut self) -> Result<(), NcError> {
+        let lease = self.lease();
+        let generation = lease.as_ref().map_or(0, |l| l.generation);
+        let holder = lease
+            .as_ref()
+            .is_some_and(|l| l.holder_at(now_ms()) == Some(self.me()));
+        let resync_due = self
+            .last_full
+            .is_none_or(|t| t.elapsed() >= self.cfg.resync_interval);
+        if holder {
+            // The Leader Node is the pattern: it is never made to copy anything.
+            if self.applied.is_none() {
+                self.set_applied(generation).await;
+            }
+            return Ok(());
+        }
+        if self.applied == Some(generation) && !resync_due {
+            return Ok(());
+        }
+        let desired = self.zone_records();
+        let kinds: Vec<CommonKind> = CommonKind::ALL
+            .into_iter()
+            .filter(|k| desired.iter().any(|r| r.kind == k.as_str()))
+            .collect();
+        let actual = common_api::fetch_all(&self.client, &kinds).await?;
+        let ops = reconcile::plan(&desired, &actual);
+        let mut done = 0u64;
+        let mut first_err = None;
+        for op in &ops {
+            self.own_changes.insert(op.entry(), Instant::now());
+            match common_api::apply(&self.client, op).await {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    tracing::warn!(op = %op.entry(), error = %e, "could not apply common data");
+                    if e.is_transient() {
+                        first_err.get_or_insert(e);
+                        break;
+                    }
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        lock(&self.status).common_ops += done;
+        if done > 0 {
+            tracing::info!(ops = done, generation, "applied the zone's common data");
+        }
+        self.last_full = Some(Instant::now());
+        if let Some(e) = first_err {
+            return Err(e.into());
+        }
+        self.set_applied(generation).await;
+        Ok(())
+    }
+
+    async fn local_systems(&self) -> Result<LocalSystems, NcError> {
+        let names = |v: uyuni_api::Value| -> BTreeSet<String> {
+            match uyuni_api::json::to_json(&v) {
+                serde_json::Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => BTreeSet::new(),
+            }
+        };
+        let pending = names(self.client.call("saltkey.pendingList", vec![]).await?);
+        let accepted = names(self.client.call("saltkey.acceptedList", vec![]).await?);
+        let map =
+            uyuni_api::json::to_json(&self.client.call("system.getMinionIdMap", vec![]).await?);
+        let registered = map
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_i64().map(|sid| (k.clone(), sid)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(LocalSystems {
+            pending,
+            accepted,
+            registered,
+        })
+    }
+
+    async fn reconcile_systems(&mut self) -> Result<(), NcError> {
+        let local = self.local_systems().await?;
+        let me = self.me().to_string();
+        let here: BTreeSet<String> = local
+            .pending
+            .iter()
+            .chain(local.accepted.iter())
+            .chain(local.registered.keys())
+            .cloned()
+            .collect();
+        let store = self.shared.store.clone();
+        let records = {
+            let me = me.clone();
+            tokio::task::spawn_blocking(move || {
+                store.systems_where(|s| {
+                    s.node.as_deref() == Some(me.as_str()) || here.contains(&s.minion_id)
+                })
+            })
+            .await
+            .map_err(|e| NcError::Store(e.to_string()))?
+        };
+        let records = systems::by_minion(records);
+        let faulty = self
+            .shared
+            .store
+            .get(&format!("{}{}", RecordKind::Fault.prefix(), me))
+            .ok()
+            .flatten()
+            .is_some();
+        // Right after a start this replica may be stale: accept keys, remove nothing yet.
+        let settling = self.started.elapsed() < self.shared.load.startup_grace();
+        let mode = self.shared.load.index().mode(self.zone());
+        let plan = systems::plan(
+            systems::View {
+                me: &me,
+                mode,
+                faulty: faulty || settling,
+            },
+            &records,
+            &local,
+        );
+        {
+            let mut s = lock(&self.status);
+            s.unmanaged_systems = plan.unmanaged;
+            s.awaiting_minion = plan.awaiting_minion;
+        }
+        for op in plan.ops {
+            let r = match &op {
+                SystemOp::AcceptKey(m) => self
+                    .client
+                    .call("saltkey.accept", vec![uyuni_api::value::string(m)])
+                    .await
+                    .map(|_| lock(&self.status).keys_accepted += 1),
+                SystemOp::DeleteSystem { minion, sid } => {
+                    self.own_removals.insert(minion.clone(), Instant::now());
+                    self.client
+                        .call("system.deleteSystem", vec![uyuni_api::value::int(*sid)])
+                        .await
+                        .map(|_| lock(&self.status).systems_removed += 1)
+                }
+                SystemOp::DeleteKey(m) => {
+                    self.own_removals.insert(m.clone(), Instant::now());
+                    self.client
+                        .call("saltkey.delete", vec![uyuni_api::value::string(m)])
+                        .await
+                        .map(|_| lock(&self.status).systems_removed += 1)
+                }
+            };
+            match r {
+                Ok(()) => tracing::info!(?op, "applied to the Uyuni server"),
+                Err(e) if e.is_transient() => return Err(e.into()),
+                // A key that vanished meanwhile, a system already gone: the next round sees
+                // the new state.
+                Err(e) => tracing::warn!(?op, error = %e, "Uyuni refused"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Claim (or renew) the lease of this peer's zone for this node.
+pub async fn claim_lease(
+    shared: &Shared,
+    ttl: Duration,
+    auto_publish: bool,
+    force: bool,
+) -> Result<LeaseRecord, NcError> {
+    let _w = shared.write_lock.lock().await;
+    let key = format!("{}{}", RecordKind::Lease.prefix(), shared.me.zone);
+    let current = match shared.store.get(&key) {
+        Ok(Some(Record::Lease(l))) => Some(l),
+        _ => None,
+    };
+    let next = lease::claim(
+        current.as_ref(),
+        &shared.me.zone,
+        &shared.me.name,
+        now_ms(),
+        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+        auto_publish,
+        force,
+    )?;
+    put(shared, Record::Lease(next.clone())).await?;
+    Ok(next)
+}
+
+/// Release the lease of this peer's zone.
+pub async fn release_lease(shared: &Shared, force: bool) -> Result<Option<LeaseRecord>, NcError> {
+    let _w = shared.write_lock.lock().await;
+    let key = format!("{}{}", RecordKind::Lease.prefix(), shared.me.zone);
+    let current = match shared.store.get(&key) {
+        Ok(Some(Record::Lease(l))) => Some(l),
+        _ => None,
+    };
+    let next = lease::release(
+        current.as_ref(),
+        &shared.me.zone,
+        &shared.me.name,
+        now_ms(),
+        force,
+    )?;
+    if let Some(n) = &next {
+        put(shared, Record::Lease(n.clone())).await?;
+    }
+    Ok(next)
+}
+
+async fn put(shared: &Shared, rec: Record) -> Result<(), NcError> {
+    let store = shared.store.clone();
+    let frames = tokio::task::spawn_blocking(move || store.put(&rec))
+        .await
+        .map_err(|e| NcError::Store(e.to_string()))?
+        .map_err(|e| NcError::Store(e.to_string()))?;
+    shared.repl.broadcast(frames).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_url_means_no_controller() {
+        assert!(prepare(&UyuniConfig::default()).expect("prepare").is_none());
+        let cfg = UyuniConfig {
+            url: Some("http://127.0.0.1:1/rpc/api".into()),
+            password: Some("x".into()),
+            ..UyuniConfig::default()
+        };
+        let (h, _p) = prepare(&cfg).expect("prepare").expect("configured");
+        assert_eq!(h.status().uyuni_url, "http://127.0.0.1:1/rpc/api");
+        assert!(!h.status().outbox);
+    }
+}
