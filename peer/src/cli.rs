@@ -15,6 +15,8 @@ pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
 pub(crate) const ENV_CA: &str = "UYUNI_CLUSTER_CA";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
+mod leader;
+
 #[derive(Debug, Parser)]
 #[command(name = "uyuni-cluster", version, about)]
 pub(crate) struct Cli {
@@ -58,6 +60,16 @@ enum Command {
         zone: String,
         /// `production` or `disaster-recovery`.
         mode: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The zone's Leader Node lease and "apply cluster update" (common data).
+    Leader {
+        #[command(subcommand)]
+        cmd: leader::LeaderCommand,
+    },
+    /// The Node Controller's status on one peer.
+    NodeController {
         #[command(flatten)]
         target: Target,
     },
@@ -321,6 +333,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Systems { command } => systems(command),
         Command::Load { target } => load(&target),
         Command::ZoneMode { zone, mode, target } => zone_mode(&zone, &mode, &target),
+        Command::Leader { cmd } => leader::run(cmd),
+        Command::NodeController { target } => leader::status(&target),
         Command::Sandbox {
             dir,
             peers_per_zone,

@@ -174,6 +174,13 @@ impl Client {
         Self::finish(url, res)
     }
 
+    /// DELETE `path` and decode JSON.
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let res = self.agent.delete(&url).call();
+        Self::finish(url, res)
+    }
+
     /// POST a JSON body to `path` and decode JSON.
     pub fn post<T: DeserializeOwned>(
         &self,

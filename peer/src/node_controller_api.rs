@@ -109,7 +109,7 @@ async fn claim(
     body: Option<Json<ClaimBody>>,
 ) -> Result<Json<LeaseRecord>, ApiError> {
     own_zone(&s, &zone)?;
-    if s.nc.is_none() {
+    let Some(h) = &s.nc else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
@@ -117,12 +117,12 @@ async fn claim(
                 s.me.name
             ),
         ));
-    }
+    };
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let ttl = body
         .ttl_ms
         .map(Duration::from_millis)
-        .unwrap_or(Duration::from_secs(3600));
+        .unwrap_or(h.lease_ttl());
     if ttl.is_zero() {
         return Err(bad("ttl_ms must be > 0"));
     }

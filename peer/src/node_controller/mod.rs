@@ -129,9 +129,15 @@ impl std::fmt::Debug for Command {
 pub struct Handle {
     tx: mpsc::Sender<Command>,
     status: Arc<Mutex<Status>>,
+    lease_ttl: Duration,
 }
 
 impl Handle {
+    /// Default lease length (`[uyuni] lease_ttl_ms`).
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
+    }
+
     /// A snapshot of the status.
     pub fn status(&self) -> Status {
         lock(&self.status).clone()
@@ -183,6 +189,7 @@ pub fn prepare(cfg: &UyuniConfig) -> Result<Option<(Handle, Prepared)>, NcError>
         Handle {
             tx,
             status: status.clone(),
+            lease_ttl: cfg.lease_ttl,
         },
         Prepared {
             cfg: cfg.clone(),
