@@ -53,6 +53,103 @@ fn simulated_fqdn(peer: &str) -> String {
     format!("uyuni-{peer}.sandbox.test")
 }
 
+/// Credentials of the simulated Uyuni servers.
+const UYUNI_USER: &str = "admin";
+const UYUNI_PASSWORD: &str = "admin";
+
+/// A simulated Uyuni server (the `uyuni-standin` test server of netsim-tests) beside a peer.
+struct StandInProc {
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    /// Its PostgreSQL database (with the cluster's triggers), when it runs on one.
+    dsn: Option<String>,
+    child: Child,
+}
+
+fn standin_binary() -> Option<PathBuf> {
+    let bin = std::env::current_exe()
+        .ok()?
+        .with_file_name("uyuni-standin");
+    bin.exists().then_some(bin)
+}
+
+/// Start the simulated Uyuni server of peer `name` and install the cluster's triggers in its
+/// database; wait until it is ready.
+fn start_standin(dir: &Path, bin: &Path, name: &str) -> anyhow::Result<StandInProc> {
+    let data = dir.join("uyuni").join(name);
+    std::fs::create_dir_all(&data)?;
+    let ready = data.join("ready.json");
+    let _ = std::fs::remove_file(&ready);
+    let log = std::fs::File::create(dir.join("logs").join(format!("uyuni-{name}.log")))?;
+    let mut child = Command::new(bin)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            UYUNI_USER,
+            "--password",
+            UYUNI_PASSWORD,
+        ])
+        .args(["--fqdn", &simulated_fqdn(name)])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let info: serde_json::Value = loop {
+        if let Some(v) = std::fs::read_to_string(&ready)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            break v;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "the simulated Uyuni server of {name} exited ({status}); see {}",
+                dir.join("logs").join(format!("uyuni-{name}.log")).display()
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the simulated Uyuni server of {name} did not start within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let base = info["base"].as_str().unwrap_or_default().to_string();
+    let dsn = info["dsn"].as_str().map(str::to_string);
+    if let Some(dsn) = &dsn {
+        let exe = std::env::current_exe()?;
+        let out = Command::new(exe)
+            .args(["triggers", "install", "--db", dsn])
+            .output()?;
+        if !out.status.success() {
+            let _ = child.kill();
+            bail!(
+                "installing the triggers for {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(StandInProc { base, dsn, child })
+}
+
+/// The `[uyuni]` section pointing a peer at its simulated server.
+fn uyuni_section(u: &StandInProc) -> String {
+    let mut s = format!(
+        "[uyuni]\nurl = \"{}/rpc/api\"\nuser = \"{UYUNI_USER}\"\npassword = \"{UYUNI_PASSWORD}\"\nreconcile_interval_ms = 1000\n",
+        u.base
+    );
+    if let Some(dsn) = &u.dsn {
+        s.push_str(&format!("db = \"{dsn}\"\noutbox_poll_ms = 1000\n"));
+    }
+    s
+}
+
 /// Lay out a simulated minion (`etc/salt` with `minion_id` and a public key) and start an
 /// agent for it, talking TLS to `entry` with the sandbox CA.
 fn start_agent(
@@ -61,6 +158,7 @@ fn start_agent(
     ca: &Path,
     i: usize,
     entry: &str,
+    restart: Option<&Path>,
 ) -> anyhow::Result<AgentProc> {
     let root = dir.join("agents").join(format!("minion{i}"));
     let conf = root.join("etc/salt");
@@ -74,10 +172,18 @@ fn start_agent(
         std::fs::write(&pub_key, key.public_key_pem())?;
     }
     let cfg = root.join("agent.toml");
+    let restart = match restart {
+        Some(script) => format!(
+            "[\"sh\", \"{}\", \"{}\", \"{id}\"]",
+            script.display(),
+            conf.display()
+        ),
+        None => "[\"true\"]".to_string(),
+    };
     std::fs::write(
         &cfg,
         format!(
-            "peers = [\"{entry}\"]\nca_file = \"{ca}\"\nknock_interval_ms = 5000\nstate_file = \"{state}\"\n[salt]\nconfig_dir = \"{conf}\"\nrestart_command = [\"true\"]\nstop_command = [\"true\"]\n",
+            "peers = [\"{entry}\"]\nca_file = \"{ca}\"\nknock_interval_ms = 5000\nstate_file = \"{state}\"\n[salt]\nconfig_dir = \"{conf}\"\nrestart_command = {restart}\nstop_command = [\"true\"]\n",
             ca = ca.display(),
             state = root.join("agent-state.json").display(),
             conf = conf.display(),
@@ -131,10 +237,18 @@ fn start_peer(
     zone: &str,
     http_port: u16,
     join: Option<&str>,
+    uyuni: Option<&StandInProc>,
 ) -> anyhow::Result<(Peer, serde_json::Value)> {
     let exe = std::env::current_exe().context("locating this binary")?;
-    let defaults = dir.join("peer-defaults.toml");
-    std::fs::write(&defaults, PEER_DEFAULTS)?;
+    std::fs::write(dir.join("peer-defaults.toml"), PEER_DEFAULTS)?;
+    let defaults = dir.join(format!("peer-{name}.toml"));
+    std::fs::write(
+        &defaults,
+        format!(
+            "{PEER_DEFAULTS}{}",
+            uyuni.map(uyuni_section).unwrap_or_default()
+        ),
+    )?;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
@@ -208,18 +322,44 @@ pub(crate) fn run(
     // Absolute, so the commands printed below work from anywhere.
     let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
     let mut peers: Vec<Peer> = Vec::new();
+    let mut standins: Vec<StandInProc> = Vec::new();
     let mut join: Option<String> = None;
     let mut port = base_port;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let standin_bin = standin_binary();
     for zone in ZONES {
         for i in 1..=peers_per_zone {
             let name = format!("{zone}-peer{i}");
+            let standin = match &standin_bin {
+                Some(bin) => match start_standin(dir, bin, &name) {
+                    Ok(u) => Some(u),
+                    Err(e) => {
+                        stop(&mut peers);
+                        stop_standins(&mut standins);
+                        return Err(e);
+                    }
+                },
+                None => None,
+            };
             let started = peer::tls::issue(&tls_dir, &name, &[])
                 .map_err(anyhow::Error::from)
-                .and_then(|cert| start_peer(dir, &cert, &name, zone, port, join.as_deref()));
+                .and_then(|cert| {
+                    start_peer(
+                        dir,
+                        &cert,
+                        &name,
+                        zone,
+                        port,
+                        join.as_deref(),
+                        standin.as_ref(),
+                    )
+                });
+            standins.extend(standin);
             let (p, ready) = match started {
                 Ok(v) => v,
                 Err(e) => {
                     stop(&mut peers);
+                    stop_standins(&mut standins);
                     return Err(e);
                 }
             };
@@ -249,6 +389,7 @@ pub(crate) fn run(
             }
             if std::time::Instant::now() > deadline {
                 stop(&mut peers);
+                stop_standins(&mut standins);
                 bail!(
                     "the sandbox cluster did not form within 60 s; see {}",
                     dir.join("logs").display()
@@ -271,10 +412,21 @@ pub(crate) fn run(
                 client.post(&format!("/systems/{fp}/accept"), &serde_json::json!({}))?;
         }
     }
-    let mut agent_procs = match start_agents(dir, agents, &ca, &peers) {
+    let common = if standins.is_empty() {
+        None
+    } else {
+        Some(demo_common_data(
+            &peers,
+            &standins,
+            &ca,
+            per_zone_count(&peers),
+        ))
+    };
+    let mut agent_procs = match start_agents(dir, agents, &ca, &peers, &standins) {
         Ok(a) => a,
         Err(e) => {
             stop(&mut peers);
+            stop_standins(&mut standins);
             return Err(e);
         }
     };
@@ -284,13 +436,32 @@ pub(crate) fn run(
         peers.len(),
         ZONES.join(", ")
     );
-    for p in &peers {
+    for (i, p) in peers.iter().enumerate() {
         println!(
             "  {:<16} {}   beside simulated Uyuni node {}",
             p.name,
             p.http,
             simulated_fqdn(&p.name)
         );
+        if let Some(u) = standins.get(i) {
+            println!(
+                "  {:<16} Uyuni API {}/rpc/api (admin/admin){}",
+                "",
+                u.base,
+                if u.dsn.is_some() {
+                    ", PostgreSQL with the cluster's triggers"
+                } else {
+                    ", in memory"
+                }
+            );
+        }
+    }
+    match &common {
+        Some(Ok(report)) => println!("\nCommon data: {report}"),
+        Some(Err(e)) => println!("\nCommon data demo failed: {e:#}"),
+        None => println!(
+            "\n(No simulated Uyuni servers: build them with `cargo build --release -p netsim-tests --bin uyuni-standin`.)"
+        ),
     }
     if !agent_procs.is_empty() {
         println!("\nAgents (uyuni-cluster-agent beside simulated salt minions):");
@@ -338,6 +509,16 @@ pub(crate) fn run(
         ca.display()
     );
     println!("Kill -9 a dc1 peer: 20 s after it is down its systems move, and the agents follow.");
+    if let Some(u) = standins.first() {
+        println!(
+            "Lead common data: `{exe} leader claim --peer {first} --ca {ca}`, create a channel on {base}/rpc/api \
+             (python3 -c \"import xmlrpc.client as x; s=x.ServerProxy('{base}/rpc/api'); k=s.auth.login('admin','admin'); \
+             s.channel.software.create(k,'my-chan','My channel','My channel','channel-x86_64','')\"), \
+             then `{exe} leader publish --peer {first} --ca {ca}`: it appears on every dc1 node.",
+            ca = ca.display(),
+            base = u.base,
+        );
+    }
     println!(
         "Logs: {}   Data: {}",
         dir.join("logs").display(),
@@ -359,7 +540,149 @@ pub(crate) fn run(
         let _ = a.child.wait();
     }
     stop(&mut peers);
+    stop_standins(&mut standins);
     Ok(())
+}
+
+fn per_zone_count(peers: &[Peer]) -> usize {
+    peers.len() / ZONES.len()
+}
+
+fn stop_standins(standins: &mut [StandInProc]) {
+    for u in standins.iter_mut() {
+        // SIGTERM: the stand-in stops its PostgreSQL too.
+        let _ = Command::new("kill").arg(u.child.id().to_string()).status();
+    }
+    for u in standins.iter_mut() {
+        let _ = u.child.wait();
+    }
+}
+
+/// Show the Leader Node flow once: dc1's first node claims the lease, gets a base channel, a
+/// child channel, a system group and an activation key, publishes them, and every other dc1
+/// node copies them (store1's nodes do not).
+fn demo_common_data(
+    peers: &[Peer],
+    standins: &[StandInProc],
+    ca: &Path,
+    per_zone: usize,
+) -> anyhow::Result<String> {
+    use uyuni_api::value::{string, strings};
+    let leader = Client::with_ca(&peers[0].http, ca)?;
+    let _: serde_json::Value = leader.post(
+        "/zones/dc1/lease",
+        &serde_json::json!({"ttl_ms": 600_000, "force": true}),
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let api = |u: &StandInProc| {
+        uyuni_api::UyuniClient::new(uyuni_api::ClientConfig::new(
+            &format!("{}/rpc/api", u.base),
+            UYUNI_USER,
+            UYUNI_PASSWORD,
+        ))
+    };
+    let first = api(&standins[0])?;
+    rt.block_on(async {
+        let exists = |e: &uyuni_api::ApiError| e.fault().is_some();
+        let calls: Vec<(&str, Vec<uyuni_api::Value>)> = vec![
+            (
+                "channel.software.create",
+                vec![
+                    string("sandbox-base-x86_64"),
+                    string("Sandbox base"),
+                    string("Sandbox base channel"),
+                    string("channel-x86_64"),
+                    string(""),
+                ],
+            ),
+            (
+                "channel.software.create",
+                vec![
+                    string("sandbox-tools-x86_64"),
+                    string("Sandbox tools"),
+                    string("Sandbox child channel"),
+                    string("channel-x86_64"),
+                    string("sandbox-base-x86_64"),
+                ],
+            ),
+            (
+                "systemgroup.create",
+                vec![string("sandbox-web"), string("Web servers")],
+            ),
+            (
+                "activationkey.create",
+                vec![
+                    string("sandbox"),
+                    string("Sandbox key"),
+                    string("sandbox-base-x86_64"),
+                    strings(Vec::<String>::new()),
+                    uyuni_api::Value::Boolean(false),
+                ],
+            ),
+        ];
+        for (method, params) in calls {
+            // Already there from an earlier sandbox run: fine.
+            if let Err(e) = first.call(method, params).await
+                && !exists(&e)
+            {
+                return Err(anyhow::Error::from(e));
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let outbox = standins[0].dsn.is_some();
+    if outbox {
+        // The triggers capture the changes into the lease's change set.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let lease: serde_json::Value = leader.get("/zones/dc1/lease")?;
+            let n = lease["pending"].as_array().map_or(0, Vec::len);
+            if n > 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    let report: serde_json::Value =
+        leader.post("/zones/dc1/publish", &serde_json::json!({"all": !outbox}))?;
+    let _: serde_json::Value = leader.delete("/zones/dc1/lease")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let has_channel = |u: &StandInProc| -> bool {
+        let Ok(c) = api(u) else { return false };
+        rt.block_on(async {
+            c.call("channel.listAllChannels", vec![])
+                .await
+                .is_ok_and(|v| {
+                    uyuni_api::json::to_json(&v)
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|ch| ch["label"] == "sandbox-tools-x86_64"))
+                })
+        })
+    };
+    let dc1 = &standins[..per_zone.min(standins.len())];
+    while !dc1.iter().all(has_channel) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let copied = dc1.iter().filter(|u| has_channel(u)).count();
+    let elsewhere = standins[dc1.len()..]
+        .iter()
+        .filter(|u| has_channel(u))
+        .count();
+    Ok(format!(
+        "{} published {} object(s) (generation {}, captured by {}); channels present on {copied}/{} dc1 nodes and {elsewhere}/{} store1 nodes",
+        peers[0].name,
+        report["published"].as_array().map_or(0, Vec::len),
+        report["generation"],
+        if outbox {
+            "the database triggers"
+        } else {
+            "a full publication (no PostgreSQL)"
+        },
+        dc1.len(),
+        standins.len() - dc1.len(),
+    ))
 }
 
 /// Start the agents, alternating entry points between the zones' first peers.
@@ -368,7 +691,9 @@ fn start_agents(
     opts: &AgentOptions,
     ca: &Path,
     peers: &[Peer],
+    standins: &[StandInProc],
 ) -> anyhow::Result<Vec<AgentProc>> {
+    let restart = minion_restart_script(dir, peers, standins)?;
     let bin = match &opts.binary {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("uyuni-cluster-agent"),
@@ -380,7 +705,7 @@ fn start_agents(
     let mut out = Vec::new();
     for i in 1..=opts.count {
         let entry = &peers[(i % ZONES.len()) * per_zone].http;
-        match start_agent(dir, &bin, ca, i, entry) {
+        match start_agent(dir, &bin, ca, i, entry, restart.as_deref()) {
             Ok(a) => out.push(a),
             Err(e) => {
                 for a in &mut out {
@@ -391,6 +716,40 @@ fn start_agents(
         }
     }
     Ok(out)
+}
+
+/// The simulated `salt-minion` restart: a shell script that reads the minion's `master:`
+/// setting (written by the agent) and presents the minion's key to that node's simulated
+/// Uyuni server, as a real minion connecting to its new master would. The node's Node
+/// Controller then accepts the key. `None` without simulated servers.
+fn minion_restart_script(
+    dir: &Path,
+    peers: &[Peer],
+    standins: &[StandInProc],
+) -> anyhow::Result<Option<PathBuf>> {
+    if standins.len() != peers.len() {
+        return Ok(None);
+    }
+    let mut cases = String::new();
+    for (p, u) in peers.iter().zip(standins) {
+        cases.push_str(&format!(
+            "  {}) url={} ;;\n",
+            simulated_fqdn(&p.name),
+            u.base
+        ));
+    }
+    let script = format!(
+        "#!/bin/sh\n# Simulated salt-minion restart (uyuni-cluster sandbox): present the key of minion $2\n\
+         # (config dir $1) to the simulated Uyuni server of its master.\n\
+         master=$(cat \"$1\"/minion.d/*.conf 2>/dev/null | sed -n 's/^master: *//p' | tail -n 1)\n\
+         url=\ncase \"$master\" in\n{cases}esac\n\
+         [ -n \"$url\" ] && curl -fsS -X POST -H 'Content-Type: application/json' \\\n  \
+         -d \"{{\\\"minion_id\\\": \\\"$2\\\"}}\" \"$url/standin/minions\" >/dev/null 2>&1\nexit 0\n"
+    );
+    let path = dir.join("agents").join("minion-restart.sh");
+    std::fs::create_dir_all(dir.join("agents"))?;
+    std::fs::write(&path, script)?;
+    Ok(Some(std::fs::canonicalize(&path).unwrap_or(path)))
 }
 
 /// Wait (briefly) for the agents to register, accept all but the last, and give the

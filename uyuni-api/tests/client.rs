@@ -28,7 +28,12 @@ async fn handle(server: Arc<Server>, body: String) -> (StatusCode, String) {
     }
     let call = match parse_call(&body) {
         Ok(c) => c,
-        Err(e) => return (StatusCode::OK, render_fault(&Fault::internal(e.to_string()))),
+        Err(e) => {
+            return (
+                StatusCode::OK,
+                render_fault(&Fault::internal(e.to_string())),
+            );
+        }
     };
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -95,9 +100,20 @@ async fn a_forgotten_session_is_renewed_once_and_faults_keep_their_code() {
         .expect_err("no such system");
     let fault = err.fault().expect("a fault");
     assert_eq!(fault.code, -208);
-    assert_eq!(fault.string, "redstone.xmlrpc.XmlRpcFault: No such system - sid = 42");
-    assert_eq!(server.logins.load(Ordering::SeqCst), 2, "logged in again once");
-    assert_eq!(server.calls.load(Ordering::SeqCst), 2, "and repeated the call once");
+    assert_eq!(
+        fault.string,
+        "redstone.xmlrpc.XmlRpcFault: No such system - sid = 42"
+    );
+    assert_eq!(
+        server.logins.load(Ordering::SeqCst),
+        2,
+        "logged in again once"
+    );
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        2,
+        "and repeated the call once"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +142,10 @@ async fn unavailable_servers_are_retried_and_bad_logins_are_typed() {
         .call("system.getDetails", vec![Value::Integer(1)])
         .await
         .expect_err("login refused");
-    assert!(matches!(&err, ApiError::Login { fault, .. } if fault.code == 2950), "{err}");
+    assert!(
+        matches!(&err, ApiError::Login { fault, .. } if fault.code == 2950),
+        "{err}"
+    );
 }
 
 #[tokio::test]
