@@ -82,9 +82,10 @@ impl OutboxConfig {
 /// What went wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    /// The database or the connection failed.
-    #[error("database: {0}")]
-    Db(#[from] tokio_postgres::Error),
+    /// The database or the connection failed. The message includes tokio-postgres' causes
+    /// (server message, I/O error), so it is no `source` (a chain would repeat them).
+    #[error("database: {}", error_chain(.0))]
+    Db(tokio_postgres::Error),
     /// The database did not answer in time.
     #[error("database did not answer within {0:?}")]
     Timeout(Duration),
@@ -99,6 +100,27 @@ pub enum OutboxError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl From<tokio_postgres::Error> for OutboxError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// `e: cause: cause of cause`, without repeats.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !out.ends_with(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 /// What [`status`] found.
@@ -224,4 +246,51 @@ async fn connect_plain(
         }
     });
     Ok((client, driver))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn error_messages_carry_their_causes_once() {
+        let e = E(
+            "error connecting to server",
+            Some(Box::new(E("No such file or directory", None))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "error connecting to server: No such file or directory"
+        );
+        let e = E(
+            "db error: ERROR: boom",
+            Some(Box::new(E("ERROR: boom", None))),
+        );
+        assert_eq!(error_chain(&e), "db error: ERROR: boom");
+    }
+
+    #[test]
+    fn config_defaults() {
+        let c = OutboxConfig::new("host=/tmp");
+        assert_eq!(c.batch, 500);
+        assert_eq!(c.reconnect_min, Duration::from_millis(100));
+        assert_eq!(c.reconnect_max, Duration::from_secs(5));
+        assert_eq!(c.watchdog, Duration::from_secs(30));
+        assert_eq!(c.poll, Duration::from_secs(5));
+        assert!(INSTALL_SQL.contains("uyuni_cluster.outbox"));
+        assert!(UNINSTALL_SQL.contains("DROP SCHEMA IF EXISTS uyuni_cluster CASCADE"));
+    }
 }
