@@ -13,6 +13,8 @@ use peer::http::MemberView;
 pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
 /// Environment variable naming the cluster CA certificate client commands trust.
 pub(crate) const ENV_CA: &str = "UYUNI_CLUSTER_CA";
+/// Environment variable with the connection string of the local Uyuni database.
+pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
 mod leader;
@@ -73,6 +75,11 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Change capture in the local Uyuni database: triggers that fill the outbox the peer reads.
+    Triggers {
+        #[command(subcommand)]
+        command: TriggersCommand,
+    },
     /// Start a local sandbox cluster (several peers in two zones) and keep it running.
     Sandbox {
         /// Working directory for the sandbox (keys, data, logs). Default: ./sandbox-data
@@ -119,6 +126,39 @@ enum CaCommand {
         #[arg(long = "san")]
         sans: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TriggersCommand {
+    /// Create (or update: idempotent) the uyuni_cluster schema, its outbox and the triggers on
+    /// Uyuni's tables.
+    Install {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Drop the triggers and the uyuni_cluster schema (pending outbox rows with it); Uyuni's
+    /// tables and data stay.
+    Uninstall {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Show whether the capture is installed, its version, pending outbox rows and the
+    /// watched tables.
+    Status {
+        #[command(flatten)]
+        db: Db,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Db {
+    /// Connection string of Uyuni's database, e.g.
+    /// 'host=/var/run/postgresql dbname=susemanager user=postgres'. Default: $UYUNI_CLUSTER_DB
+    #[arg(long = "db", env = ENV_DB, hide_env_values = true)]
+    dsn: String,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +375,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ZoneMode { zone, mode, target } => zone_mode(&zone, &mode, &target),
         Command::Leader { cmd } => leader::run(cmd),
         Command::NodeController { target } => leader::status(&target),
+        Command::Triggers { command } => triggers(command),
         Command::Sandbox {
             dir,
             peers_per_zone,
@@ -354,6 +395,61 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    match cmd {
+        TriggersCommand::Install { db } => {
+            rt.block_on(peer::outbox::install(&db.dsn))
+                .context("installing the triggers")?;
+            let st = rt.block_on(peer::outbox::status(&db.dsn))?;
+            println!(
+                "installed (version {}); watching {} tables: {}",
+                st.version.as_deref().unwrap_or("?"),
+                st.watched_tables.len(),
+                st.watched_tables.join(", ")
+            );
+        }
+        TriggersCommand::Uninstall { db } => {
+            rt.block_on(peer::outbox::uninstall(&db.dsn))
+                .context("removing the triggers")?;
+            println!("uninstalled: triggers and the uyuni_cluster schema removed");
+        }
+        TriggersCommand::Status { db, json } => {
+            let st = rt
+                .block_on(peer::outbox::status(&db.dsn))
+                .context("reading the trigger status")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                print!("{}", format_trigger_status(&st));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn format_trigger_status(st: &peer::outbox::OutboxStatus) -> String {
+    let oldest = st
+        .oldest_pending_age_ms
+        .map(|ms| format!(" (oldest {:.1} s old)", ms as f64 / 1000.0))
+        .unwrap_or_default();
+    format!(
+        "installed:      {}\nversion:        {}\npending rows:   {}{}\nwatched tables: {}\n",
+        if st.installed { "yes" } else { "no" },
+        st.version.as_deref().unwrap_or("-"),
+        st.pending,
+        oldest,
+        if st.watched_tables.is_empty() {
+            "-".to_owned()
+        } else {
+            st.watched_tables.join(", ")
+        }
+    )
 }
 
 async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@
 //!   and [`agent_api`] (the endpoints agents knock on).
 //! - [`serve`]: the HTTP listener (TLS with the cluster CA, or plain for development).
 //! - [`tls`]: the cluster CA, node certificates, rustls configurations (ring only).
+//! - [`outbox`]: events out of Uyuni's database (triggers, an outbox table, NOTIFY as wake-up).
 //! - [`client`]: the blocking HTTP client the CLI uses. The command line itself is the binary.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
