@@ -1,0 +1,367 @@
+//! The Node Controller end to end: real peers, each beside a Uyuni stand-in that keeps its
+//! state in a real PostgreSQL with the cluster's triggers installed.
+//!
+//! * A channel created on the Leader Node's server and published ("apply cluster update")
+//!   appears on the other nodes of its zone and not in another zone.
+//! * Restarting the leader's peer (kill -9) in the middle of a stream of changes loses and
+//!   duplicates nothing downstream.
+//! * A system accepted in the cluster has its key accepted on its node, is removed from the
+//!   old node when it is remapped, and a system an administrator deletes on its node is
+//!   deleted in the cluster.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use netsim_tests::harness::{self, Cluster, Options, wait_until};
+use netsim_tests::pg::Postgres;
+use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
+use serde_json::json;
+use uyuni_api::Value;
+use uyuni_api::value::{int, string};
+
+/// A stand-in on database `db` of `pg`, with the cluster's triggers installed.
+fn standin(pg: &Postgres, db: &str) -> anyhow::Result<StandIn> {
+    let dsn = pg.create_database(db)?;
+    let s = StandIn::spawn(StandInOptions {
+        postgres: dsn.clone(),
+        fqdn: format!("{db}.uyuni.test"),
+        ..StandInOptions::default()
+    })?;
+    let out = Command::new(harness::binary()?)
+        .args(["triggers", "install", "--db", &dsn])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "triggers install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(s)
+}
+
+/// The peer's `[uyuni]` section for `s` (with its database: events out of Uyuni).
+fn section(s: &StandIn) -> String {
+    let mut out = format!(
+        "fqdn = \"{}\"\n[uyuni]\nurl = \"{}\"\nuser = \"admin\"\npassword = \"admin\"\nreconcile_interval_ms = 300\noutbox_poll_ms = 500\nretries = 2\n",
+        s.base().trim_start_matches("http://"),
+        s.url()
+    );
+    if let Some(dsn) = s.dsn() {
+        out.push_str(&format!("db = \"{dsn}\"\n"));
+    }
+    out
+}
+
+/// A logged-in XML-RPC session on a stand-in.
+struct Api {
+    url: String,
+    key: String,
+}
+
+impl Api {
+    fn login(s: &StandIn) -> anyhow::Result<Self> {
+        let key = match xmlrpc_call(s.url(), "auth.login", &[string("admin"), string("admin")])?
+        {
+            Ok(Value::String(k)) => k,
+            other => anyhow::bail!("login: {other:?}"),
+        };
+        Ok(Self {
+            url: s.url().to_string(),
+            key,
+        })
+    }
+
+    fn call(&self, method: &str, params: Vec<Value>) -> anyhow::Result<serde_json::Value> {
+        let mut all = vec![string(&self.key)];
+        all.extend(params);
+        match xmlrpc_call(&self.url, method, &all)? {
+            Ok(v) => Ok(uyuni_api::json::to_json(&v)),
+            Err(f) => anyhow::bail!("{method}: {f}"),
+        }
+    }
+
+    fn channels(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .call("channel.listAllChannels", vec![])?
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["label"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn systems(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        Ok(self
+            .call("system.listSystems", vec![])?
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| Some((s["id"].as_i64()?, s["name"].as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn create_channel(&self, label: &str) -> anyhow::Result<()> {
+        self.call(
+            "channel.software.create",
+            vec![
+                string(label),
+                string(format!("Name of {label}")),
+                string(format!("Summary of {label}")),
+                string("channel-x86_64"),
+                string(""),
+            ],
+        )
+        .map(|_| ())
+    }
+}
+
+/// How often the stand-in answered `method`.
+fn calls(s: &StandIn, method: &str) -> anyhow::Result<u64> {
+    let v: serde_json::Value = ureq::get(format!("{}/standin/calls", s.base()))
+        .call()?
+        .body_mut()
+        .read_json()?;
+    Ok(v[method].as_u64().unwrap_or(0))
+}
+
+fn nc_status(c: &Cluster, i: usize) -> anyhow::Result<serde_json::Value> {
+    Ok(c.peers[i].client().get("/node-controller")?)
+}
+
+fn lease(c: &Cluster, i: usize, zone: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(c.peers[i].client().get(&format!("/zones/{zone}/lease"))?)
+}
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Result<()> {
+    let pg = Postgres::start()?;
+    let (a1, a2, b1) = (standin(&pg, "a1")?, standin(&pg, "a2")?, standin(&pg, "b1")?);
+    let mut c = Cluster::new(&["dc".into(), "store".into()], Options::default())?;
+    c.add_peer_with("a1", "dc", &section(&a1))?;
+    c.add_peer_with("a2", "dc", &section(&a2))?;
+    c.add_peer_with("b1", "store", &section(&b1))?;
+
+    let claimed: serde_json::Value = c.peers[0]
+        .client()
+        .post("/zones/dc/lease", &json!({"ttl_ms": 600_000}))?;
+    assert_eq!(claimed["holder"], "a1");
+    let refused = c.peers[1]
+        .client()
+        .post::<serde_json::Value>("/zones/dc/lease", &json!({}));
+    assert!(refused.is_err(), "a second claim is refused while a1 holds the lease");
+
+    let leader = Api::login(&a1)?;
+    leader.create_channel("dc-base")?;
+    leader.call("systemgroup.create", vec![string("web"), string("Web servers")])?;
+    wait_until(T, "the triggers to capture the changes", || {
+        let l = lease(&c, 0, "dc")?;
+        let pending: Vec<&str> = l["pending"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        Ok(pending.contains(&"channel/dc-base") && pending.contains(&"systemgroup/web"))
+    })?;
+    let report: serde_json::Value = c.peers[0]
+        .client()
+        .post("/zones/dc/publish", &json!({}))?;
+    assert_eq!(report["generation"], 1);
+    let published: Vec<&str> = report["published"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    assert!(published.contains(&"channel/dc-base"), "{report}");
+    assert!(published.contains(&"systemgroup/web"), "{report}");
+    let after_publish = peer::node::now_ms();
+
+    let follower = Api::login(&a2)?;
+    wait_until(T, "a2 to copy the channel", || {
+        Ok(follower.channels()?.contains(&"dc-base".to_string()))
+    })?;
+    let details = follower.call("channel.software.getDetails", vec![string("dc-base")])?;
+    assert_eq!(details["name"], "Name of dc-base");
+    assert_eq!(details["arch_label"], "channel-x86_64");
+    let groups = follower.call("systemgroup.listAllGroups", vec![])?;
+    assert!(
+        groups
+            .as_array()
+            .is_some_and(|g| g.iter().any(|x| x["name"] == "web")),
+        "{groups}"
+    );
+    assert_eq!(calls(&a2, "channel.software.create")?, 1);
+    wait_until(T, "a2 to report generation 1", || {
+        Ok(nc_status(&c, 1)?["common_generation"] == 1)
+    })?;
+
+    // The other zone reconciled after the publication and still has nothing.
+    wait_until(T, "b1 to reconcile after the publication", || {
+        Ok(nc_status(&c, 2)?["last_reconcile_ms"]
+            .as_u64()
+            .is_some_and(|t| t > after_publish + 1000))
+    })?;
+    assert!(Api::login(&b1)?.channels()?.is_empty());
+    assert_eq!(calls(&b1, "channel.software.create")?, 0);
+
+    // A change on a follower outside the lease is not replicated: it is drift.
+    follower.create_channel("local-only")?;
+    wait_until(T, "the follower's drift to be counted", || {
+        Ok(nc_status(&c, 1)?["drift"].as_u64().unwrap_or(0) >= 1)
+    })?;
+    assert!(!leader.channels()?.contains(&"local-only".to_string()));
+    Ok(())
+}
+
+#[test]
+fn restarting_the_leader_mid_stream_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+    const N: usize = 90;
+    let pg = Postgres::start()?;
+    let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
+    let mut c = Cluster::new(&["dc".into()], Options::default())?;
+    c.add_peer_with("a1", "dc", &section(&a1))?;
+    c.add_peer_with("a2", "dc", &section(&a2))?;
+    let _: serde_json::Value = c.peers[0].client().post(
+        "/zones/dc/lease",
+        &json!({"ttl_ms": 600_000, "auto_publish": true}),
+    )?;
+
+    let created = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let leader = Api::login(&a1)?;
+        let created = created.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            for i in 0..N {
+                leader.create_channel(&format!("stream-{i:03}"))?;
+                created.store(i + 1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(())
+        })
+    };
+    wait_until(T, "a third of the stream", || {
+        Ok(created.load(Ordering::SeqCst) >= N / 3)
+    })?;
+    c.kill(0);
+    wait_until(T, "two thirds of the stream", || {
+        Ok(created.load(Ordering::SeqCst) >= 2 * N / 3)
+    })?;
+    c.restart(0)?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+
+    let follower = Api::login(&a2)?;
+    wait_until(Duration::from_secs(90), "a2 to hold every channel", || {
+        Ok(follower
+            .channels()?
+            .iter()
+            .filter(|l| l.starts_with("stream-"))
+            .count()
+            == N)
+    })?;
+    assert_eq!(
+        calls(&a2, "channel.software.create")?,
+        N as u64,
+        "each channel created exactly once on the follower"
+    );
+    let records: Vec<serde_json::Value> = c.peers[1].client().get("/zones/dc/common")?;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["key"].as_str().is_some_and(|k| k.starts_with("stream-")))
+            .count(),
+        N
+    );
+    wait_until(T, "the leader's outbox to drain", || {
+        let out = Command::new(harness::binary()?)
+            .args(["triggers", "status", "--json", "--db"])
+            .arg(a1.dsn().unwrap_or_default())
+            .output()?;
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        Ok(st["pending"] == 0)
+    })?;
+    wait_until(T, "the change set to be published", || {
+        Ok(lease(&c, 1, "dc")?["pending"]
+            .as_array()
+            .is_none_or(|p| p.is_empty()))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
+    let pg = Postgres::start()?;
+    let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
+    let standins = [&a1, &a2];
+    let mut c = Cluster::new(&["dc".into()], Options::default())?;
+    c.add_peer_with("a1", "dc", &section(&a1))?;
+    c.add_peer_with("a2", "dc", &section(&a2))?;
+    let fp = "aa:bb:cc:dd";
+    c.register(0, fp, "web1.acme.test")?;
+    c.act(0, fp, "accept")?;
+    let mut node = String::new();
+    wait_until(T, "the system to be placed", || {
+        Ok(match c.system(0, fp)?.and_then(|s| s.node) {
+            Some(n) => {
+                node = n;
+                true
+            }
+            None => false,
+        })
+    })?;
+    let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
+    // The minion connects to its node's salt master: its key is pending there.
+    let present = |s: &StandIn| -> anyhow::Result<()> {
+        ureq::post(format!("{}/standin/minions", s.base()))
+            .send_json(json!({"minion_id": "web1.acme.test"}))?;
+        Ok(())
+    };
+    present(standins[x])?;
+    let on_x = Api::login(standins[x])?;
+    wait_until(T, "the node's Node Controller to accept the key", || {
+        Ok(on_x.systems()?.iter().any(|(_, n)| n == "web1.acme.test"))
+    })?;
+    assert!(calls(standins[x], "saltkey.accept")? >= 1);
+
+    // The node fails: the system is remapped and onboarded on the other node.
+    c.kill(x);
+    wait_until(T, "the remap", || {
+        Ok(c.system(y, fp)?.and_then(|s| s.node).as_deref() == Some(c.peers[y].name.as_str()))
+    })?;
+    present(standins[y])?;
+    let on_y = Api::login(standins[y])?;
+    wait_until(T, "the key accepted on the new node", || {
+        Ok(on_y.systems()?.iter().any(|(_, n)| n == "web1.acme.test"))
+    })?;
+
+    // Back in production mode, the old node is flushed: its copy of the system is removed.
+    c.restart(x)?;
+    wait_until(T, "the old node to remove the system", || {
+        Ok(!on_x.systems()?.iter().any(|(_, n)| n == "web1.acme.test"))
+    })?;
+    assert!(calls(standins[x], "system.deleteSystem")? >= 1);
+    assert_eq!(
+        c.system(y, fp)?.and_then(|s| s.node).as_deref(),
+        Some(c.peers[y].name.as_str()),
+        "the removal on the old node does not touch the cluster's assignment"
+    );
+
+    // An administrator deletes the system on its node: it is deleted in the cluster.
+    let sid = on_y
+        .systems()?
+        .into_iter()
+        .find(|(_, n)| n == "web1.acme.test")
+        .map(|(id, _)| id)
+        .ok_or_else(|| anyhow::anyhow!("system vanished"))?;
+    on_y.call("system.deleteSystem", vec![int(sid)])?;
+    wait_until(T, "the cluster to mark it deleted", || {
+        Ok(c.system(x, fp)?
+            .is_some_and(|s| s.status == crdt_store::SystemStatus::Deleted))
+    })?;
+    Ok(())
+}
