@@ -18,4 +18,5 @@ pub mod linkemu;
 pub mod loadgen;
 pub mod pg;
 pub mod salt;
+pub mod standin;
 pub mod workload;

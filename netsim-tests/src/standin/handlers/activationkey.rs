@@ -1,0 +1,277 @@
+//! `activationkey.*`.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest as _, Sha256};
+use uyuni_api::value::{StructBuilder, field_bool, field_int, field_str, int, string, strings};
+use uyuni_api::{Fault, Value};
+
+use super::{args, channel_by_label, ok1};
+use crate::standin::dispatch::{Ctx, Reply};
+use crate::standin::state::{ActivationKey, Model, ORG_ID};
+use crate::standin::store_pg::{contact_id, q};
+
+/// ActivationKeyAlreadyExistsException.
+fn already_exists() -> Fault {
+    Fault::xmlrpc(1090, "activation_key_already_exists")
+}
+
+/// NoSuchActivationKeyException (10001); the text is unverified.
+fn no_such_key(key: &str) -> Fault {
+    Fault::xmlrpc(10001, format!("Could not find activation key: {key}"))
+}
+
+fn key_struct(m: &Model, k: &ActivationKey) -> Value {
+    let chans: Vec<_> = k
+        .channels
+        .iter()
+        .filter_map(|c| m.channels.get(c))
+        .collect();
+    let base = chans
+        .iter()
+        .find(|c| c.parent.is_none())
+        .map_or("none".to_string(), |c| c.label.clone());
+    StructBuilder::new()
+        .field("key", string(&k.key))
+        .field("description", string(&k.description))
+        .field("usage_limit", int(k.usage_limit.unwrap_or(0)))
+        .field("base_channel_label", string(base))
+        .field(
+            "child_channel_labels",
+            strings(
+                chans
+                    .iter()
+                    .filter(|c| c.parent.is_some())
+                    .map(|c| c.label.clone()),
+            ),
+        )
+        .field("entitlements", strings(k.entitlements.iter().cloned()))
+        .field(
+            "server_group_ids",
+            Value::Array(k.groups.iter().map(|g| int(*g)).collect()),
+        )
+        .field("package_names", Value::Array(vec![]))
+        .field("packages", Value::Array(vec![]))
+        .field(
+            "universal_default",
+            Value::Boolean(m.universal_default == Some(k.id)),
+        )
+        .field("disabled", Value::Boolean(k.disabled))
+        .field("contact_method", string(&k.contact_method))
+        .build()
+}
+
+fn lookup<'a>(m: &'a Model, key: &str) -> Result<&'a ActivationKey, Fault> {
+    m.key_by_name(key).ok_or_else(|| no_such_key(key))
+}
+
+fn set_universal_default(ctx: &mut Ctx<'_>, id: i64) {
+    ctx.model.universal_default = Some(id);
+    ctx.exec(format!(
+        "INSERT INTO rhnRegTokenOrgDefault (org_id, reg_token_id) VALUES ({ORG_ID}, {id}) \
+         ON CONFLICT (org_id) DO UPDATE SET reg_token_id = EXCLUDED.reg_token_id"
+    ));
+}
+
+pub(crate) fn list(ctx: &mut Ctx<'_>, _: &[Value]) -> Reply {
+    Ok(Value::Array(
+        ctx.model
+            .keys
+            .values()
+            .map(|k| key_struct(ctx.model, k))
+            .collect(),
+    ))
+}
+
+pub(crate) fn create(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.create", p);
+    let key = a.str(0).map_err(&e)?;
+    let description = a.str(1).map_err(&e)?;
+    let base = a.str(2).map_err(&e)?;
+    let (usage_limit, ent_idx) = if a.len() == 6 {
+        let l = a.int(3).map_err(&e)?;
+        ((l > 0).then_some(l), 4)
+    } else {
+        (None, 3)
+    };
+    let entitlements: BTreeSet<String> = a
+        .array(ent_idx)
+        .map_err(&e)?
+        .iter()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let universal = a.bool(ent_idx + 1).map_err(&e)?;
+    for ent in &entitlements {
+        if !matches!(
+            ent.as_str(),
+            "container_build_host"
+                | "monitoring_entitled"
+                | "osimage_build_host"
+                | "virtualization_host"
+                | "ansible_control_node"
+                | "peripheral_server"
+        ) {
+            return Err(Fault::xmlrpc(1082, format!("Invalid entitlement: {ent}")));
+        }
+    }
+    // Uyuni prefixes keys with "<org id>-"; an empty key gets a random one.
+    let key = if key.is_empty() {
+        let h = Sha256::digest(rand::random::<[u8; 16]>());
+        format!("{ORG_ID}-{}", hex::encode(&h[..16]))
+    } else if key.starts_with(&format!("{ORG_ID}-")) {
+        key
+    } else {
+        format!("{ORG_ID}-{key}")
+    };
+    if ctx.model.key_by_name(&key).is_some() {
+        return Err(already_exists());
+    }
+    let mut channels = BTreeSet::new();
+    if !base.is_empty() && base != "none" {
+        channels.insert(channel_by_label(ctx.model, &base)?.id);
+    }
+    let id = ctx.model.next_key_id();
+    ctx.exec(format!(
+        "INSERT INTO rhnRegToken (id, org_id, note, usage_limit, disabled, contact_method_id) VALUES ({id}, {ORG_ID}, {}, {}, 0, 0)",
+        q(&description),
+        usage_limit.map_or("NULL".to_string(), |l| l.to_string())
+    ));
+    ctx.exec(format!(
+        "INSERT INTO rhnActivationKey (token, reg_token_id) VALUES ({}, {id})",
+        q(&key)
+    ));
+    for c in &channels {
+        ctx.exec(format!(
+            "INSERT INTO rhnRegTokenChannels (token_id, channel_id) VALUES ({id}, {c})"
+        ));
+    }
+    for ent in &entitlements {
+        ctx.exec(format!(
+            "INSERT INTO standin_regtoken_entitlement (reg_token_id, label) VALUES ({id}, {})",
+            q(ent)
+        ));
+    }
+    ctx.model.keys.insert(
+        id,
+        ActivationKey {
+            id,
+            key: key.clone(),
+            description,
+            usage_limit,
+            disabled: false,
+            contact_method: "default".into(),
+            channels,
+            groups: BTreeSet::new(),
+            entitlements,
+        },
+    );
+    if universal {
+        set_universal_default(ctx, id);
+    }
+    Ok(string(key))
+}
+
+pub(crate) fn delete(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.delete", p);
+    let key = a.str(0).map_err(e)?;
+    let id = lookup(ctx.model, &key)?.id;
+    ctx.model.keys.remove(&id);
+    if ctx.model.universal_default == Some(id) {
+        ctx.model.universal_default = None;
+        ctx.exec(format!(
+            "UPDATE rhnRegTokenOrgDefault SET reg_token_id = NULL WHERE org_id = {ORG_ID}"
+        ));
+    }
+    for t in ["rhnRegTokenChannels", "rhnRegTokenGroups"] {
+        ctx.exec(format!("DELETE FROM {t} WHERE token_id = {id}"));
+    }
+    ctx.exec(format!(
+        "DELETE FROM standin_regtoken_entitlement WHERE reg_token_id = {id}"
+    ));
+    ctx.exec(format!(
+        "DELETE FROM rhnActivationKey WHERE reg_token_id = {id}"
+    ));
+    ctx.exec(format!("DELETE FROM rhnRegToken WHERE id = {id}"));
+    ok1()
+}
+
+pub(crate) fn get_details(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.getDetails", p);
+    let key = a.str(0).map_err(e)?;
+    let k = lookup(ctx.model, &key)?;
+    Ok(key_struct(ctx.model, k))
+}
+
+pub(crate) fn set_details(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.setDetails", p);
+    let key = a.str(0).map_err(&e)?;
+    let d = a.strukt(1).map_err(&e)?;
+    let mut k = lookup(ctx.model, &key)?.clone();
+    if let Some(v) = field_str(d, "description") {
+        k.description = v.to_string();
+    }
+    if let Some(v) = field_int(d, "usage_limit") {
+        k.usage_limit = (v > 0).then_some(v);
+    }
+    if field_bool(d, "unlimited_usage_limit") == Some(true) {
+        k.usage_limit = None;
+    }
+    if let Some(v) = field_bool(d, "disabled") {
+        k.disabled = v;
+    }
+    if let Some(v) = field_str(d, "contact_method") {
+        if !matches!(v, "default" | "ssh-push" | "ssh-push-tunnel") {
+            return Err(Fault::internal(format!("Invalid contact method: {v}")));
+        }
+        k.contact_method = v.to_string();
+    }
+    if let Some(base) = field_str(d, "base_channel_label") {
+        let old_base: Vec<i64> = k
+            .channels
+            .iter()
+            .copied()
+            .filter(|c| {
+                ctx.model
+                    .channels
+                    .get(c)
+                    .is_some_and(|c| c.parent.is_none())
+            })
+            .collect();
+        let new_base = if base.is_empty() || base == "none" {
+            None
+        } else {
+            Some(channel_by_label(ctx.model, base)?.id)
+        };
+        for c in old_base {
+            k.channels.remove(&c);
+            ctx.exec(format!(
+                "DELETE FROM rhnRegTokenChannels WHERE token_id = {} AND channel_id = {c}",
+                k.id
+            ));
+        }
+        if let Some(c) = new_base {
+            k.channels.insert(c);
+            ctx.exec(format!(
+                "INSERT INTO rhnRegTokenChannels (token_id, channel_id) VALUES ({}, {c}) ON CONFLICT DO NOTHING",
+                k.id
+            ));
+        }
+    }
+    ctx.exec(format!(
+        "UPDATE rhnRegToken SET note = {}, usage_limit = {}, disabled = {}, contact_method_id = {}, modified = now() WHERE id = {}",
+        q(&k.description),
+        k.usage_limit.map_or("NULL".to_string(), |l| l.to_string()),
+        i64::from(k.disabled),
+        contact_id(&k.contact_method),
+        k.id
+    ));
+    let id = k.id;
+    ctx.model.keys.insert(id, k);
+    if field_bool(d, "universal_default") == Some(true) {
+        set_universal_default(ctx, id);
+    }
+    ok1()
+}

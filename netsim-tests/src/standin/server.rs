@@ -1,0 +1,106 @@
+//! The HTTP side: `POST /rpc/api` (XML-RPC), the JSON API (`json_api`), and the stand-in's
+//! test hooks under `/standin/`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use uyuni_api::codec::{parse_call, render_fault, render_response};
+use uyuni_api::{Fault, Value};
+
+use super::dispatch::{beanify, exists, find, no_method};
+use super::engine::Engine;
+use super::handlers::saltkey;
+
+/// Shared state of the routes.
+pub type App = Arc<Engine>;
+
+/// All routes.
+pub fn router(engine: App) -> Router {
+    Router::new()
+        .route("/rpc/api", post(xmlrpc))
+        .route("/rhn/manager/api/{*path}", any(super::json_api::handle))
+        .route("/standin/health", get(|| async { "ok" }))
+        .route("/standin/calls", get(calls))
+        .route("/standin/minions", post(add_minion))
+        .with_state(engine)
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+/// One XML-RPC call; always HTTP 200 `text/xml`, faults included.
+async fn xmlrpc(State(engine): State<App>, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let call = match parse_call(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            return xml(render_fault(&Fault::xmlrpc(
+                -1,
+                format!("unhandled internal exception: {e}"),
+            )));
+        }
+    };
+    let name = beanify(&call.method);
+    engine.count(&name);
+    let reply = xmlrpc_dispatch(&engine, &name, &call.params).await;
+    xml(match reply {
+        Ok(v) => {
+            render_response(&v).unwrap_or_else(|e| render_fault(&Fault::internal(e.to_string())))
+        }
+        Err(f) => render_fault(&f),
+    })
+}
+
+async fn xmlrpc_dispatch(engine: &Engine, name: &str, params: &[Value]) -> Result<Value, Fault> {
+    let Some(method) = find(name, params.len()) else {
+        let _ = exists(name);
+        return Err(no_method(name, params));
+    };
+    if method.session {
+        let key = match params.first() {
+            Some(Value::String(k)) => k.clone(),
+            Some(Value::Integer(i)) => i.to_string(),
+            _ => String::new(),
+        };
+        engine.call(method, Some(&key), &params[1..]).await
+    } else {
+        engine.call(method, None, params).await
+    }
+}
+
+async fn calls(State(engine): State<App>) -> Response {
+    axum::Json(engine.calls()).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NewMinion {
+    minion_id: String,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// Test hook: a minion connected and its key waits in `minions_pre`.
+async fn add_minion(State(engine): State<App>, body: Bytes) -> Response {
+    let m: NewMinion = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")).into_response(),
+    };
+    let mut added = false;
+    let r = engine
+        .run(true, None, |ctx| {
+            added = saltkey::add_pending(ctx, &m.minion_id, &m.fingerprint)?;
+            Ok(Value::Boolean(added))
+        })
+        .await;
+    match r {
+        Ok(_) => axum::Json(serde_json::json!({ "added": added, "minion_id": m.minion_id }))
+            .into_response(),
+        Err(f) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
+    }
+}

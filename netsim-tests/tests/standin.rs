@@ -1,0 +1,292 @@
+//! Fidelity tests of the Uyuni stand-in: Python's `xmlrpc.client` and `urllib` drive it the
+//! way spacecmd and JSON clients do, and the PostgreSQL storage is checked with `psql`.
+//! PostgreSQL and python3 are required: a missing one fails the test with a message.
+
+use std::path::Path;
+use std::process::Command;
+
+use netsim_tests::pg::bin_dir;
+use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
+use uyuni_api::Value;
+
+fn python() -> String {
+    let ok = Command::new("python3")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python3 is required for the stand-in fidelity tests (apt-get install python3)"
+    );
+    "python3".into()
+}
+
+fn run_py(script: &str, args: &[&str], standin: &StandIn) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let out = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("OK "),
+        "{script} failed:\n{stdout}\n{stderr}\n---- stand-in log ----\n{}",
+        standin.log()
+    );
+    eprintln!("{script}: {}", stdout.trim());
+}
+
+fn require_pg() {
+    assert!(
+        bin_dir().is_some(),
+        "PostgreSQL server binaries are required (apt-get install postgresql, or set PG_BIN)"
+    );
+}
+
+fn psql(dsn_socket_dir: &str, sql: &str) -> String {
+    let psql = bin_dir().expect("pg").join("psql");
+    let out = Command::new(psql)
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-h",
+            dsn_socket_dir,
+            "-U",
+            "postgres",
+            "-d",
+            "uyuni",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn socket_dir(dsn: &str) -> String {
+    dsn.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("host="))
+        .expect("host in dsn")
+        .to_string()
+}
+
+#[test]
+fn spacecmd_style_xmlrpc_with_postgres() {
+    require_pg();
+    let s = StandIn::spawn(StandInOptions::default()).expect("spawn");
+    assert!(s.dsn().is_some());
+    run_py("standin_xmlrpc.py", &[s.url(), s.base()], &s);
+}
+
+#[test]
+fn spacecmd_style_xmlrpc_in_memory() {
+    let s = StandIn::spawn(StandInOptions {
+        postgres: "none".into(),
+        ..StandInOptions::default()
+    })
+    .expect("spawn");
+    assert!(s.dsn().is_none());
+    run_py("standin_xmlrpc.py", &[s.url(), s.base()], &s);
+}
+
+#[test]
+fn json_api_with_urllib() {
+    let s = StandIn::spawn(StandInOptions {
+        postgres: "none".into(),
+        ..StandInOptions::default()
+    })
+    .expect("spawn");
+    run_py("standin_json.py", &[s.base()], &s);
+}
+
+#[test]
+fn malformed_xml_is_a_fault_not_a_crash() {
+    let s = StandIn::spawn(StandInOptions {
+        postgres: "none".into(),
+        ..StandInOptions::default()
+    })
+    .expect("spawn");
+    for body in [
+        "",
+        "<methodCall>",
+        "not xml at all",
+        "<methodCall><methodName></methodName></methodCall>",
+    ] {
+        let mut resp = ureq::post(s.url())
+            .header("Content-Type", "text/xml")
+            .send(body.as_bytes())
+            .expect("http 200");
+        assert_eq!(resp.status(), 200);
+        let text = resp.body_mut().read_to_string().expect("body");
+        let parsed = uyuni_api::codec::parse_response(&text).expect("a methodResponse");
+        assert_eq!(parsed.expect_err("a fault").code, -1, "{body:?}");
+    }
+    // Still serving.
+    let v = xmlrpc_call(s.url(), "api.getVersion", &[])
+        .expect("call")
+        .expect("value");
+    assert_eq!(v, Value::String("31".into()));
+}
+
+#[test]
+fn state_is_in_the_uyuni_tables_and_survives_a_restart() {
+    require_pg();
+    let dir = tempfile::tempdir().expect("tmp");
+    let opts = StandInOptions {
+        data_dir: Some(dir.path().join("standin")),
+        ..StandInOptions::default()
+    };
+    let mut s = StandIn::spawn(opts.clone()).expect("spawn");
+    let dsn = s.dsn().expect("dsn").to_string();
+    let sock = socket_dir(&dsn);
+    let key = match xmlrpc_call(
+        s.url(),
+        "auth.login",
+        &[Value::String("admin".into()), Value::String("admin".into())],
+    )
+    .expect("call")
+    {
+        Ok(Value::String(k)) => k,
+        other => panic!("login: {other:?}"),
+    };
+    let str_ = |v: &str| Value::String(v.into());
+    let r = xmlrpc_call(
+        s.url(),
+        "channel.software.create",
+        &[
+            str_(&key),
+            str_("pg-chan"),
+            str_("PG Channel"),
+            str_("summary"),
+            str_("channel-x86_64"),
+            str_(""),
+        ],
+    )
+    .expect("call");
+    assert_eq!(r, Ok(Value::Integer(1)));
+    assert_eq!(
+        psql(&sock, "SELECT label || '|' || name FROM rhnchannel"),
+        "pg-chan|PG Channel"
+    );
+    // A failed call writes nothing.
+    let dup = xmlrpc_call(
+        s.url(),
+        "channel.software.create",
+        &[
+            str_(&key),
+            str_("pg-chan"),
+            str_("Other"),
+            str_("summary"),
+            str_("channel-x86_64"),
+            str_(""),
+        ],
+    )
+    .expect("call");
+    assert_eq!(dup.expect_err("duplicate").code, 1201);
+    assert_eq!(psql(&sock, "SELECT count(*) FROM rhnchannel"), "1");
+    // A minion accepted through saltkey.accept becomes rhnServer + suseMinionInfo rows.
+    let resp = ureq::post(&format!("{}/standin/minions", s.base()))
+        .header("Content-Type", "application/json")
+        .send(r#"{"minion_id":"db-minion","fingerprint":"ff"}"#.as_bytes())
+        .expect("hook");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        xmlrpc_call(s.url(), "saltkey.accept", &[str_(&key), str_("db-minion")]).expect("call"),
+        Ok(Value::Integer(1))
+    );
+    assert_eq!(
+        psql(
+            &sock,
+            "SELECT s.id || '|' || s.hostname || '|' || m.minion_id FROM rhnserver s JOIN suseminioninfo m ON m.server_id = s.id"
+        ),
+        "1000010000|db-minion|db-minion"
+    );
+    s.stop().expect("stop");
+
+    let s = StandIn::spawn(opts).expect("restart");
+    // The session and the data come back from the tables.
+    let details = xmlrpc_call(
+        s.url(),
+        "channel.software.getDetails",
+        &[str_(&key), str_("pg-chan")],
+    )
+    .expect("call")
+    .expect("details after restart");
+    let Value::Struct(d) = details else {
+        panic!("{details:?}")
+    };
+    assert_eq!(d.get("name"), Some(&str_("PG Channel")));
+    let systems = xmlrpc_call(s.url(), "system.listSystems", &[str_(&key)])
+        .expect("call")
+        .expect("systems");
+    let Value::Array(systems) = systems else {
+        panic!()
+    };
+    assert_eq!(systems.len(), 1);
+    let sock = socket_dir(s.dsn().expect("dsn"));
+    assert_eq!(
+        xmlrpc_call(
+            s.url(),
+            "system.deleteSystem",
+            &[str_(&key), Value::Integer(1_000_010_000)]
+        )
+        .expect("call"),
+        Ok(Value::Integer(1))
+    );
+    assert_eq!(psql(&sock, "SELECT count(*) FROM rhnserver"), "0");
+    assert_eq!(psql(&sock, "SELECT count(*) FROM suseminioninfo"), "0");
+}
+
+#[test]
+fn salt_keys_in_a_real_pki_dir() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pki = dir.path().join("pki");
+    std::fs::create_dir_all(pki.join("minions_pre")).expect("mkdir");
+    std::fs::write(pki.join("minions_pre/web1"), "KEY").expect("key");
+    let s = StandIn::spawn(StandInOptions {
+        postgres: "none".into(),
+        salt_pki_dir: Some(pki.clone()),
+        ..StandInOptions::default()
+    })
+    .expect("spawn");
+    let str_ = |v: &str| Value::String(v.into());
+    let key =
+        match xmlrpc_call(s.url(), "auth.login", &[str_("admin"), str_("admin")]).expect("call") {
+            Ok(Value::String(k)) => k,
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(
+        xmlrpc_call(s.url(), "saltkey.pendingList", &[str_(&key)]).expect("call"),
+        Ok(Value::Array(vec![str_("web1")]))
+    );
+    assert_eq!(
+        xmlrpc_call(s.url(), "saltkey.accept", &[str_(&key), str_("web1")]).expect("call"),
+        Ok(Value::Integer(1))
+    );
+    assert!(pki.join("minions/web1").is_file());
+    assert!(!pki.join("minions_pre/web1").exists());
+    let fault = xmlrpc_call(s.url(), "saltkey.accept", &[str_(&key), str_("web1")])
+        .expect("call")
+        .expect_err("not pending");
+    assert!(fault.string.contains("is not pending"), "{fault:?}");
+    assert_eq!(
+        xmlrpc_call(s.url(), "saltkey.delete", &[str_(&key), str_("web1")]).expect("call"),
+        Ok(Value::Integer(1))
+    );
+    assert!(!pki.join("minions/web1").exists());
+    assert_eq!(
+        xmlrpc_call(s.url(), "system.listSystems", &[str_(&key)]).expect("call"),
+        Ok(Value::Array(vec![]))
+    );
+}
