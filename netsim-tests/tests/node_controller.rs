@@ -61,8 +61,7 @@ struct Api {
 
 impl Api {
     fn login(s: &StandIn) -> anyhow::Result<Self> {
-        let key = match xmlrpc_call(s.url(), "auth.login", &[string("admin"), string("admin")])?
-        {
+        let key = match xmlrpc_call(s.url(), "auth.login", &[string("admin"), string("admin")])? {
             Ok(Value::String(k)) => k,
             other => anyhow::bail!("login: {other:?}"),
         };
@@ -142,24 +141,49 @@ const T: Duration = Duration::from_secs(60);
 #[test]
 fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Result<()> {
     let pg = Postgres::start()?;
-    let (a1, a2, b1) = (standin(&pg, "a1")?, standin(&pg, "a2")?, standin(&pg, "b1")?);
+    let (a1, a2, b1) = (
+        standin(&pg, "a1")?,
+        standin(&pg, "a2")?,
+        standin(&pg, "b1")?,
+    );
     let mut c = Cluster::new(&["dc".into(), "store".into()], Options::default())?;
     c.add_peer_with("a1", "dc", &section(&a1))?;
     c.add_peer_with("a2", "dc", &section(&a2))?;
     c.add_peer_with("b1", "store", &section(&b1))?;
 
-    let claimed: serde_json::Value = c.peers[0]
-        .client()
-        .post("/zones/dc/lease", &json!({"ttl_ms": 600_000}))?;
+    // Two claims at once (neither peer has seen the other's yet) resolve to the same holder
+    // on every replica.
+    let claim = |i: usize, force: bool| {
+        c.peers[i].client().post::<serde_json::Value>(
+            "/zones/dc/lease",
+            &json!({"ttl_ms": 600_000, "force": force}),
+        )
+    };
+    claim(0, false)?;
+    let _ = claim(1, false);
+    wait_until(T, "both peers to agree on one holder", || {
+        let (l0, l1) = (lease(&c, 0, "dc")?, lease(&c, 1, "dc")?);
+        Ok(l0["holder"] == l1["holder"]
+            && l0["term"] == l1["term"]
+            && l0["claimed_at"] == l1["claimed_at"])
+    })?;
+    // a1 takes the lease (over a2's, if a2 won): term + 1 beats it everywhere.
+    let claimed = claim(0, true)?;
     assert_eq!(claimed["holder"], "a1");
-    let refused = c.peers[1]
-        .client()
-        .post::<serde_json::Value>("/zones/dc/lease", &json!({}));
-    assert!(refused.is_err(), "a second claim is refused while a1 holds the lease");
+    wait_until(T, "a2 to see a1's lease", || {
+        Ok(lease(&c, 1, "dc")?["holder"] == "a1")
+    })?;
+    assert!(
+        claim(1, false).is_err(),
+        "a claim is refused while a1 holds the lease"
+    );
 
     let leader = Api::login(&a1)?;
     leader.create_channel("dc-base")?;
-    leader.call("systemgroup.create", vec![string("web"), string("Web servers")])?;
+    leader.call(
+        "systemgroup.create",
+        vec![string("web"), string("Web servers")],
+    )?;
     wait_until(T, "the triggers to capture the changes", || {
         let l = lease(&c, 0, "dc")?;
         let pending: Vec<&str> = l["pending"]
@@ -168,9 +192,7 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
             .unwrap_or_default();
         Ok(pending.contains(&"channel/dc-base") && pending.contains(&"systemgroup/web"))
     })?;
-    let report: serde_json::Value = c.peers[0]
-        .client()
-        .post("/zones/dc/publish", &json!({}))?;
+    let report: serde_json::Value = c.peers[0].client().post("/zones/dc/publish", &json!({}))?;
     assert_eq!(report["generation"], 1);
     let published: Vec<&str> = report["published"]
         .as_array()
