@@ -468,6 +468,8 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
             "--agent-bin",
         ])
         .arg(netsim_tests::harness::agent_binary()?)
+        .arg("--uyuni-bin")
+        .arg(netsim_tests::standin::binary()?)
         .arg("--dir")
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
@@ -493,9 +495,19 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         }
     });
     let mut urls = Vec::new();
+    let mut uyuni_urls = Vec::new();
     let mut agent_rows = Vec::new();
+    let mut common = String::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(120))?;
+        let line = rx.recv_timeout(Duration::from_secs(180))?;
+        if line.contains("Uyuni API http://")
+            && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
+        {
+            uyuni_urls.push(u.to_string());
+        }
+        if line.starts_with("Common data:") {
+            common = line.clone();
+        }
         let peer_row = line.starts_with("  dc1-peer") || line.starts_with("  store1-peer");
         if peer_row && let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
             urls.push(url.to_string());
@@ -507,6 +519,13 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
             break;
         }
     }
+    // A simulated Uyuni server beside every peer; dc1's Leader Node published its common data
+    // to the rest of dc1 and not to store1.
+    assert_eq!(uyuni_urls.len(), 6, "{uyuni_urls:?}");
+    assert!(
+        common.contains("present on 3/3 dc1 nodes and 0/3 store1 nodes"),
+        "{common}"
+    );
     // Two real agents: the first accepted and placed by the sandbox, the last left new.
     assert_eq!(agent_rows.len(), 2, "{agent_rows:?}");
     assert!(agent_rows[0].contains("onboarded"), "{agent_rows:?}");
@@ -534,6 +553,48 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         written.contains("master: uyuni-") && written.contains(".sandbox.test"),
         "{written}"
     );
+    // Its (simulated) minion presented its key to that node's Uyuni server, whose Node
+    // Controller accepted it: the system is onboarded there.
+    let fp1 = agent_rows[0]
+        .split_whitespace()
+        .next()
+        .map(|f| f.trim_end_matches('…').to_string())
+        .unwrap_or_default();
+    let systems: Vec<crdt_store::SystemRecord> = last.get("/systems")?;
+    let node = systems
+        .iter()
+        .find(|s| s.fingerprint.starts_with(&fp1))
+        .and_then(|s| s.node.clone())
+        .ok_or_else(|| anyhow::anyhow!("agent 1 has no node"))?;
+    let i = urls_index_of(&node);
+    let url = format!("{}/rpc/api", uyuni_urls[i]);
+    wait_until(
+        T,
+        "the agent's system onboarded on its node's Uyuni server",
+        || {
+            let key = match netsim_tests::standin::xmlrpc_call(
+                &url,
+                "auth.login",
+                &[
+                    uyuni_api::value::string("admin"),
+                    uyuni_api::value::string("admin"),
+                ],
+            )? {
+                Ok(uyuni_api::Value::String(k)) => k,
+                other => anyhow::bail!("login: {other:?}"),
+            };
+            let listed = netsim_tests::standin::xmlrpc_call(
+                &url,
+                "system.listSystems",
+                &[uyuni_api::value::string(key)],
+            )?;
+            Ok(listed.is_ok_and(|v| {
+                uyuni_api::json::to_json(&v)
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|s| s["name"] == "minion1.sandbox.test"))
+            }))
+        },
+    )?;
     std::process::Command::new("kill")
         .arg(child.0.id().to_string())
         .status()?;
@@ -548,6 +609,13 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Index of a sandbox peer in its printed order (dc1-peer1..3, store1-peer1..3).
+fn urls_index_of(node: &str) -> usize {
+    let (zone, n) = node.split_once("-peer").unwrap_or((node, "1"));
+    let n: usize = n.parse().unwrap_or(1);
+    if zone == "dc1" { n - 1 } else { 3 + n - 1 }
 }
 
 /// TLS with the cluster CA: a TLS cluster converges over https; the CLI trusting the CA

@@ -97,6 +97,10 @@ enum Command {
         /// The `uyuni-cluster-agent` binary. Default: beside this binary.
         #[arg(long)]
         agent_bin: Option<PathBuf>,
+        /// The simulated Uyuni server (`uyuni-standin`, from netsim-tests). Default: beside
+        /// this binary; without it the peers run without Node Controllers.
+        #[arg(long)]
+        uyuni_bin: Option<PathBuf>,
     },
 }
 
@@ -382,6 +386,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             base_port,
             agents,
             agent_bin,
+            uyuni_bin,
         } => {
             init_tracing();
             crate::sandbox::run(
@@ -391,6 +396,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
                 &crate::sandbox::AgentOptions {
                     count: agents,
                     binary: agent_bin,
+                    uyuni_binary: uyuni_bin,
                 },
             )
         }

@@ -33,13 +33,15 @@ agent_heartbeat_s = 5\n\
 failure_timeout_ms = 20000\n\
 maintenance_window_ms = 60000\n";
 
-/// Which agents the sandbox runs.
+/// Which agents (and simulated Uyuni servers) the sandbox runs.
 #[derive(Debug, Clone)]
 pub(crate) struct AgentOptions {
     /// How many.
     pub(crate) count: usize,
     /// The binary (default: beside this one).
     pub(crate) binary: Option<PathBuf>,
+    /// The simulated Uyuni server binary, `uyuni-standin` (default: beside this one).
+    pub(crate) uyuni_binary: Option<PathBuf>,
 }
 
 /// A running agent beside its simulated minion.
@@ -66,10 +68,13 @@ struct StandInProc {
     child: Child,
 }
 
-fn standin_binary() -> Option<PathBuf> {
-    let bin = std::env::current_exe()
-        .ok()?
-        .with_file_name("uyuni-standin");
+fn standin_binary(given: Option<&Path>) -> Option<PathBuf> {
+    let bin = match given {
+        Some(b) => b.to_path_buf(),
+        None => std::env::current_exe()
+            .ok()?
+            .with_file_name("uyuni-standin"),
+    };
     bin.exists().then_some(bin)
 }
 
@@ -326,7 +331,7 @@ pub(crate) fn run(
     let mut join: Option<String> = None;
     let mut port = base_port;
     std::fs::create_dir_all(dir.join("logs"))?;
-    let standin_bin = standin_binary();
+    let standin_bin = standin_binary(agents.uyuni_binary.as_deref());
     for zone in ZONES {
         for i in 1..=peers_per_zone {
             let name = format!("{zone}-peer{i}");
@@ -739,12 +744,19 @@ fn minion_restart_script(
         ));
     }
     let script = format!(
-        "#!/bin/sh\n# Simulated salt-minion restart (uyuni-cluster sandbox): present the key of minion $2\n\
-         # (config dir $1) to the simulated Uyuni server of its master.\n\
-         master=$(cat \"$1\"/minion.d/*.conf 2>/dev/null | sed -n 's/^master: *//p' | tail -n 1)\n\
-         url=\ncase \"$master\" in\n{cases}esac\n\
-         [ -n \"$url\" ] && curl -fsS -X POST -H 'Content-Type: application/json' \\\n  \
-         -d \"{{\\\"minion_id\\\": \\\"$2\\\"}}\" \"$url/standin/minions\" >/dev/null 2>&1\nexit 0\n"
+        r#"#!/bin/sh
+# Simulated salt-minion restart (uyuni-cluster sandbox): present the key of minion $2
+# (salt config dir $1) to the simulated Uyuni server of its master, as a real minion
+# connecting to its new master would.
+master=$(cat "$1"/minion.d/*.conf 2>/dev/null | sed -n 's/^master: *//p' | tail -n 1)
+url=
+case "$master" in
+{cases}esac
+[ -n "$url" ] || exit 0
+python3 -c 'import json, sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], data=json.dumps({{"minion_id": sys.argv[2]}}).encode(), headers={{"Content-Type": "application/json"}}), timeout=10)' "$url/standin/minions" "$2" 2>/dev/null \
+  || curl -fsS -X POST -H 'Content-Type: application/json' -d "{{\"minion_id\": \"$2\"}}" "$url/standin/minions" >/dev/null 2>&1
+exit 0
+"#
     );
     let path = dir.join("agents").join("minion-restart.sh");
     std::fs::create_dir_all(dir.join("agents"))?;
