@@ -567,7 +567,7 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         .and_then(|s| s.node.clone())
         .ok_or_else(|| anyhow::anyhow!("agent 1 has no node"))?;
     let i = urls_index_of(&node);
-    let url = format!("{}/rpc/api", uyuni_urls[i]);
+    let url = uyuni_urls[i].clone();
     wait_until(
         T,
         "the agent's system onboarded on its node's Uyuni server",
