@@ -160,7 +160,12 @@ async fn rebuild(shared: &Shared) {
     let store = shared.store.clone();
     let Some(ix) = blocking(move || {
         let mut ix = LoadIndex::new();
-        for kind in [RecordKind::Node, RecordKind::Fault, RecordKind::Policy] {
+        for kind in [
+            RecordKind::Node,
+            RecordKind::Fault,
+            RecordKind::Policy,
+            RecordKind::Lease,
+        ] {
             for r in store.records(kind) {
                 ix.apply(&r.key(), Some(&r));
             }

@@ -212,6 +212,33 @@ struct Controller {
     own_changes: HashMap<String, Instant>,
     /// Minions this controller removed itself, and when.
     own_removals: HashMap<String, Instant>,
+    /// The cluster's records of the systems that matter to this node.
+    cache: SystemsCache,
+}
+
+/// The cluster's records of the systems that matter to this node (assigned here, assigned
+/// here before, or present on its server), kept current from the store's change events so
+/// that a round does not scan every system of the cluster. A full scan happens at start,
+/// after the change stream lagged, and when a minion the cache does not know appears on the
+/// server.
+#[derive(Debug, Default)]
+struct SystemsCache {
+    /// Record by store key.
+    by_key: HashMap<String, crdt_store::SystemRecord>,
+    /// A full scan is needed.
+    stale: bool,
+    /// Minions on the server at the last round.
+    here: BTreeSet<String>,
+    /// Minions on the server that no record matched at the last full scan.
+    unknown: BTreeSet<String>,
+}
+
+impl SystemsCache {
+    fn relevant(&self, r: &crdt_store::SystemRecord, me: &str) -> bool {
+        r.node.as_deref() == Some(me)
+            || r.previous_node.as_deref() == Some(me)
+            || self.here.contains(&r.minion_id)
+    }
 }
 
 /// Run the controller until `cancel`.
@@ -240,27 +267,23 @@ pub async fn run(p: Prepared, shared: Shared, cancel: CancellationToken) {
     } else {
         drop(otx);
     }
-    let applied = shared
-        .store
-        .get(&format!("{}{}", RecordKind::Node.prefix(), shared.me.name))
-        .ok()
-        .flatten()
-        .and_then(|r| match r {
-            Record::Node(n) => n.common_generation,
-            _ => None,
-        });
     let mut c = Controller {
         shared,
         cfg,
         client,
         status,
         started: Instant::now(),
-        // Whatever the record says, compare everything once after a start.
-        applied: applied.filter(|_| false),
+        // Whatever the node record says, compare everything once after a start.
+        applied: None,
         last_full: None,
         own_changes: HashMap::new(),
         own_removals: HashMap::new(),
+        cache: SystemsCache {
+            stale: true,
+            ..SystemsCache::default()
+        },
     };
+    let mut changes = c.shared.store.subscribe();
     let mut tick = tokio::time::interval(c.cfg.reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -273,6 +296,14 @@ pub async fn run(p: Prepared, shared: Shared, cancel: CancellationToken) {
                 }
             },
             Some(batch) = orx.recv(), if outbox_on => c.on_batch(batch).await,
+            ev = changes.recv() => match ev {
+                Ok(ev) => c.on_store_change(ev).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => c.cache.stale = true,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    changes = c.shared.store.subscribe();
+                    c.cache.stale = true;
+                }
+            },
             _ = tick.tick() => c.on_tick().await,
         }
     }
@@ -492,6 +523,77 @@ impl Controller {
         Ok(())
     }
 
+    /// Keep the systems cache current with the store's changes.
+    async fn on_store_change(&mut self, ev: crdt_store::ChangeEvent) {
+        let keys: Vec<String> = ev
+            .keys
+            .into_iter()
+            .filter(|k| k.starts_with(RecordKind::System.prefix()))
+            .collect();
+        if keys.is_empty() || self.cache.stale {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let Ok(recs) = tokio::task::spawn_blocking(move || {
+            keys.into_iter()
+                .map(|k| {
+                    let r = match store.get(&k) {
+                        Ok(Some(Record::System(s))) => Some(s),
+                        _ => None,
+                    };
+                    (k, r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        else {
+            self.cache.stale = true;
+            return;
+        };
+        let me = self.shared.me.name.clone();
+        for (k, r) in recs {
+            match r {
+                Some(r) if self.cache.by_key.contains_key(&k) || self.cache.relevant(&r, &me) => {
+                    self.cache.by_key.insert(k, r);
+                }
+                Some(_) => {}
+                None => {
+                    self.cache.by_key.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Scan every system once: the records that matter to this node.
+    async fn rebuild_cache(&mut self) -> Result<(), NcError> {
+        let me = self.me().to_string();
+        let here = self.cache.here.clone();
+        let store = self.shared.store.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            store.systems_where(|s| {
+                s.node.as_deref() == Some(me.as_str())
+                    || s.previous_node.as_deref() == Some(me.as_str())
+                    || here.contains(&s.minion_id)
+            })
+        })
+        .await
+        .map_err(|e| NcError::Store(e.to_string()))?;
+        self.cache.by_key = found
+            .into_iter()
+            .map(|r| (crdt_store::system_key(&r.fingerprint), r))
+            .collect();
+        let known: BTreeSet<&String> = self.cache.by_key.values().map(|r| &r.minion_id).collect();
+        self.cache.unknown = self
+            .cache
+            .here
+            .iter()
+            .filter(|m| !known.contains(m))
+            .cloned()
+            .collect();
+        self.cache.stale = false;
+        Ok(())
+    }
+
     // ---- Leader Node publication ----
 
     async fn publish(&mut self, all: bool) -> Result<PublishReport, NcError> {
@@ -681,24 +783,36 @@ impl Controller {
     async fn reconcile_systems(&mut self) -> Result<(), NcError> {
         let local = self.local_systems().await?;
         let me = self.me().to_string();
-        let here: BTreeSet<String> = local
+        self.cache.here = local
             .pending
             .iter()
             .chain(local.accepted.iter())
             .chain(local.registered.keys())
             .cloned()
             .collect();
-        let store = self.shared.store.clone();
-        let records = {
-            let me = me.clone();
-            tokio::task::spawn_blocking(move || {
-                store.systems_where(|s| {
-                    s.node.as_deref() == Some(me.as_str()) || here.contains(&s.minion_id)
-                })
-            })
-            .await
-            .map_err(|e| NcError::Store(e.to_string()))?
-        };
+        // Forget systems that no longer matter here (left this node and gone from its server).
+        {
+            let SystemsCache { by_key, here, .. } = &mut self.cache;
+            by_key.retain(|_, r| {
+                r.node.as_deref() == Some(me.as_str())
+                    || r.previous_node.as_deref() == Some(me.as_str())
+                    || here.contains(&r.minion_id)
+            });
+        }
+        // A minion the cache has no record for appeared: it may be a system the cluster
+        // assigned elsewhere (found only by a scan).
+        let known: BTreeSet<&String> = self.cache.by_key.values().map(|r| &r.minion_id).collect();
+        let unknown: BTreeSet<String> = self
+            .cache
+            .here
+            .iter()
+            .filter(|m| !known.contains(m))
+            .cloned()
+            .collect();
+        if self.cache.stale || unknown != self.cache.unknown {
+            self.rebuild_cache().await?;
+        }
+        let records: Vec<crdt_store::SystemRecord> = self.cache.by_key.values().cloned().collect();
         let records = systems::by_minion(records);
         let faulty = self
             .shared
