@@ -221,6 +221,15 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         Ok(nc_status(&c, 1)?["common_generation"] == 1)
     })?;
 
+    // A node that joins the zone later copies its common data (and reports it).
+    let a3 = standin(&pg, "a3")?;
+    let i3 = c.add_peer_with("a3", "dc", &section(&a3))?;
+    let late = Api::login(&a3)?;
+    wait_until(T, "the new node to copy the zone's common data", || {
+        Ok(late.channels()?.contains(&"dc-base".to_string())
+            && nc_status(&c, i3)?["common_generation"] == 1)
+    })?;
+
     // The other zone reconciled after the publication and still has nothing.
     wait_until(T, "b1 to reconcile after the publication", || {
         Ok(nc_status(&c, 2)?["last_reconcile_ms"]
@@ -315,16 +324,9 @@ fn restarting_the_leader_mid_stream_loses_and_duplicates_nothing() -> anyhow::Re
     Ok(())
 }
 
-#[test]
-fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
-    let pg = Postgres::start()?;
-    let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
-    let standins = [&a1, &a2];
-    let mut c = Cluster::new(&["dc".into()], Options::default())?;
-    c.add_peer_with("a1", "dc", &section(&a1))?;
-    c.add_peer_with("a2", "dc", &section(&a2))?;
-    let fp = "aa:bb:cc:dd";
-    c.register(0, fp, "web1.acme.test")?;
+/// Register and accept a system through peer 0; the node it was placed on.
+fn place(c: &Cluster, fp: &str, minion: &str) -> anyhow::Result<String> {
+    c.register(0, fp, minion)?;
     c.act(0, fp, "accept")?;
     let mut node = String::new();
     wait_until(T, "the system to be placed", || {
@@ -336,17 +338,75 @@ fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
             None => false,
         })
     })?;
+    Ok(node)
+}
+
+/// The minion connects to a node's salt master: its key is pending there.
+fn present(s: &StandIn, minion: &str) -> anyhow::Result<()> {
+    ureq::post(format!("{}/standin/minions", s.base())).send_json(json!({"minion_id": minion}))?;
+    Ok(())
+}
+
+fn lists(api: &Api, minion: &str) -> anyhow::Result<bool> {
+    Ok(api.systems()?.iter().any(|(_, n)| n == minion))
+}
+
+#[test]
+fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow::Result<()> {
+    let pg = Postgres::start()?;
+    let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
+    let standins = [&a1, &a2];
+    let mut c = Cluster::new(&["dc".into()], Options::default())?;
+    c.add_peer_with("a1", "dc", &section(&a1))?;
+    c.add_peer_with("a2", "dc", &section(&a2))?;
+    c.set_mode(0, "dc", "disaster-recovery")?;
+    let node = place(&c, "dd:01", "db1.acme.test")?;
     let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
-    // The minion connects to its node's salt master: its key is pending there.
-    let present = |s: &StandIn| -> anyhow::Result<()> {
-        ureq::post(format!("{}/standin/minions", s.base()))
-            .send_json(json!({"minion_id": "web1.acme.test"}))?;
-        Ok(())
-    };
-    present(standins[x])?;
+    present(standins[x], "db1.acme.test")?;
+    let (on_x, on_y) = (Api::login(standins[x])?, Api::login(standins[y])?);
+    wait_until(T, "onboarded on its node", || lists(&on_x, "db1.acme.test"))?;
+
+    c.kill(x);
+    wait_until(T, "the remap", || {
+        Ok(c.system(y, "dd:01")?.and_then(|s| s.node).as_deref() == Some(c.peers[y].name.as_str()))
+    })?;
+    present(standins[y], "db1.acme.test")?;
+    wait_until(T, "onboarded on the stand-by node", || {
+        lists(&on_y, "db1.acme.test")
+    })?;
+
+    // The restored node comes back: the system returns to it and stays on its server, and
+    // the stand-by node lets it go.
+    c.restart(x)?;
+    wait_until(T, "the system back on its node", || {
+        Ok(c.system(y, "dd:01")?.and_then(|s| s.node).as_deref() == Some(c.peers[x].name.as_str()))
+    })?;
+    wait_until(T, "the stand-by node to remove it", || {
+        Ok(!lists(&on_y, "db1.acme.test")?)
+    })?;
+    assert!(
+        lists(&on_x, "db1.acme.test")?,
+        "the restored node kept the system"
+    );
+    assert_eq!(calls(standins[x], "system.deleteSystem")?, 0);
+    Ok(())
+}
+
+#[test]
+fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
+    let pg = Postgres::start()?;
+    let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
+    let standins = [&a1, &a2];
+    let mut c = Cluster::new(&["dc".into()], Options::default())?;
+    c.add_peer_with("a1", "dc", &section(&a1))?;
+    c.add_peer_with("a2", "dc", &section(&a2))?;
+    let fp = "aa:bb:cc:dd";
+    let node = place(&c, fp, "web1.acme.test")?;
+    let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
+    present(standins[x], "web1.acme.test")?;
     let on_x = Api::login(standins[x])?;
     wait_until(T, "the node's Node Controller to accept the key", || {
-        Ok(on_x.systems()?.iter().any(|(_, n)| n == "web1.acme.test"))
+        lists(&on_x, "web1.acme.test")
     })?;
     assert!(calls(standins[x], "saltkey.accept")? >= 1);
 
@@ -355,16 +415,16 @@ fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
     wait_until(T, "the remap", || {
         Ok(c.system(y, fp)?.and_then(|s| s.node).as_deref() == Some(c.peers[y].name.as_str()))
     })?;
-    present(standins[y])?;
+    present(standins[y], "web1.acme.test")?;
     let on_y = Api::login(standins[y])?;
     wait_until(T, "the key accepted on the new node", || {
-        Ok(on_y.systems()?.iter().any(|(_, n)| n == "web1.acme.test"))
+        lists(&on_y, "web1.acme.test")
     })?;
 
     // Back in production mode, the old node is flushed: its copy of the system is removed.
     c.restart(x)?;
     wait_until(T, "the old node to remove the system", || {
-        Ok(!on_x.systems()?.iter().any(|(_, n)| n == "web1.acme.test"))
+        Ok(!lists(&on_x, "web1.acme.test")?)
     })?;
     assert!(calls(standins[x], "system.deleteSystem")? >= 1);
     assert_eq!(
