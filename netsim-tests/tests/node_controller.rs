@@ -16,117 +16,12 @@ use std::time::Duration;
 
 use netsim_tests::harness::{self, Cluster, Options, wait_until};
 use netsim_tests::pg::Postgres;
-use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
+use netsim_tests::standin::session::{
+    Session as Api, calls, peer_section as section, present_minion,
+    standin_with_triggers as standin,
+};
 use serde_json::json;
-use uyuni_api::Value;
 use uyuni_api::value::{int, string};
-
-/// A stand-in on database `db` of `pg`, with the cluster's triggers installed.
-fn standin(pg: &Postgres, db: &str) -> anyhow::Result<StandIn> {
-    let dsn = pg.create_database(db)?;
-    let s = StandIn::spawn(StandInOptions {
-        postgres: dsn.clone(),
-        fqdn: format!("{db}.uyuni.test"),
-        ..StandInOptions::default()
-    })?;
-    let out = Command::new(harness::binary()?)
-        .args(["triggers", "install", "--db", &dsn])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "triggers install: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(s)
-}
-
-/// The peer's `[uyuni]` section for `s` (with its database: events out of Uyuni).
-fn section(s: &StandIn) -> String {
-    let mut out = format!(
-        "fqdn = \"{}\"\n[uyuni]\nurl = \"{}\"\nuser = \"admin\"\npassword = \"admin\"\nreconcile_interval_ms = 300\noutbox_poll_ms = 500\nretries = 2\n",
-        s.base().trim_start_matches("http://"),
-        s.url()
-    );
-    if let Some(dsn) = s.dsn() {
-        out.push_str(&format!("db = \"{dsn}\"\n"));
-    }
-    out
-}
-
-/// A logged-in XML-RPC session on a stand-in.
-struct Api {
-    url: String,
-    key: String,
-}
-
-impl Api {
-    fn login(s: &StandIn) -> anyhow::Result<Self> {
-        let key = match xmlrpc_call(s.url(), "auth.login", &[string("admin"), string("admin")])? {
-            Ok(Value::String(k)) => k,
-            other => anyhow::bail!("login: {other:?}"),
-        };
-        Ok(Self {
-            url: s.url().to_string(),
-            key,
-        })
-    }
-
-    fn call(&self, method: &str, params: Vec<Value>) -> anyhow::Result<serde_json::Value> {
-        let mut all = vec![string(&self.key)];
-        all.extend(params);
-        match xmlrpc_call(&self.url, method, &all)? {
-            Ok(v) => Ok(uyuni_api::json::to_json(&v)),
-            Err(f) => anyhow::bail!("{method}: {f}"),
-        }
-    }
-
-    fn channels(&self) -> anyhow::Result<Vec<String>> {
-        Ok(self
-            .call("channel.listAllChannels", vec![])?
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c["label"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    fn systems(&self) -> anyhow::Result<Vec<(i64, String)>> {
-        Ok(self
-            .call("system.listSystems", vec![])?
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| Some((s["id"].as_i64()?, s["name"].as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    fn create_channel(&self, label: &str) -> anyhow::Result<()> {
-        self.call(
-            "channel.software.create",
-            vec![
-                string(label),
-                string(format!("Name of {label}")),
-                string(format!("Summary of {label}")),
-                string("channel-x86_64"),
-                string(""),
-            ],
-        )
-        .map(|_| ())
-    }
-}
-
-/// How often the stand-in answered `method`.
-fn calls(s: &StandIn, method: &str) -> anyhow::Result<u64> {
-    let v: serde_json::Value = ureq::get(format!("{}/standin/calls", s.base()))
-        .call()?
-        .body_mut()
-        .read_json()?;
-    Ok(v[method].as_u64().unwrap_or(0))
-}
 
 fn nc_status(c: &Cluster, i: usize) -> anyhow::Result<serde_json::Value> {
     Ok(c.peers[i].client().get("/node-controller")?)
@@ -341,16 +236,6 @@ fn place(c: &Cluster, fp: &str, minion: &str) -> anyhow::Result<String> {
     Ok(node)
 }
 
-/// The minion connects to a node's salt master: its key is pending there.
-fn present(s: &StandIn, minion: &str) -> anyhow::Result<()> {
-    ureq::post(format!("{}/standin/minions", s.base())).send_json(json!({"minion_id": minion}))?;
-    Ok(())
-}
-
-fn lists(api: &Api, minion: &str) -> anyhow::Result<bool> {
-    Ok(api.systems()?.iter().any(|(_, n)| n == minion))
-}
-
 #[test]
 fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow::Result<()> {
     let pg = Postgres::start()?;
@@ -362,17 +247,17 @@ fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow
     c.set_mode(0, "dc", "disaster-recovery")?;
     let node = place(&c, "dd:01", "db1.acme.test")?;
     let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
-    present(standins[x], "db1.acme.test")?;
+    present_minion(standins[x], "db1.acme.test")?;
     let (on_x, on_y) = (Api::login(standins[x])?, Api::login(standins[y])?);
-    wait_until(T, "onboarded on its node", || lists(&on_x, "db1.acme.test"))?;
+    wait_until(T, "onboarded on its node", || on_x.lists("db1.acme.test"))?;
 
     c.kill(x);
     wait_until(T, "the remap", || {
         Ok(c.system(y, "dd:01")?.and_then(|s| s.node).as_deref() == Some(c.peers[y].name.as_str()))
     })?;
-    present(standins[y], "db1.acme.test")?;
+    present_minion(standins[y], "db1.acme.test")?;
     wait_until(T, "onboarded on the stand-by node", || {
-        lists(&on_y, "db1.acme.test")
+        on_y.lists("db1.acme.test")
     })?;
 
     // The restored node comes back: the system returns to it and stays on its server, and
@@ -382,10 +267,10 @@ fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow
         Ok(c.system(y, "dd:01")?.and_then(|s| s.node).as_deref() == Some(c.peers[x].name.as_str()))
     })?;
     wait_until(T, "the stand-by node to remove it", || {
-        Ok(!lists(&on_y, "db1.acme.test")?)
+        Ok(!on_y.lists("db1.acme.test")?)
     })?;
     assert!(
-        lists(&on_x, "db1.acme.test")?,
+        on_x.lists("db1.acme.test")?,
         "the restored node kept the system"
     );
     assert_eq!(calls(standins[x], "system.deleteSystem")?, 0);
@@ -403,10 +288,10 @@ fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
     let fp = "aa:bb:cc:dd";
     let node = place(&c, fp, "web1.acme.test")?;
     let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
-    present(standins[x], "web1.acme.test")?;
+    present_minion(standins[x], "web1.acme.test")?;
     let on_x = Api::login(standins[x])?;
     wait_until(T, "the node's Node Controller to accept the key", || {
-        lists(&on_x, "web1.acme.test")
+        on_x.lists("web1.acme.test")
     })?;
     assert!(calls(standins[x], "saltkey.accept")? >= 1);
 
@@ -415,16 +300,16 @@ fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
     wait_until(T, "the remap", || {
         Ok(c.system(y, fp)?.and_then(|s| s.node).as_deref() == Some(c.peers[y].name.as_str()))
     })?;
-    present(standins[y], "web1.acme.test")?;
+    present_minion(standins[y], "web1.acme.test")?;
     let on_y = Api::login(standins[y])?;
     wait_until(T, "the key accepted on the new node", || {
-        lists(&on_y, "web1.acme.test")
+        on_y.lists("web1.acme.test")
     })?;
 
     // Back in production mode, the old node is flushed: its copy of the system is removed.
     c.restart(x)?;
     wait_until(T, "the old node to remove the system", || {
-        Ok(!lists(&on_x, "web1.acme.test")?)
+        Ok(!on_x.lists("web1.acme.test")?)
     })?;
     assert!(calls(standins[x], "system.deleteSystem")? >= 1);
     assert_eq!(

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod handlers;
 pub mod json_api;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod store_pg;
 
