@@ -37,8 +37,10 @@ fn main() -> anyhow::Result<()> {
     c.add_peer_with("a1", "dc", &peer_section(&a1))?;
     c.add_peer_with("a2", "dc", &peer_section(&a2))?;
     let leader = c.peers[0].client();
-    let _: serde_json::Value =
-        leader.post("/zones/dc/lease", &json!({"ttl_ms": 3_600_000, "force": true}))?;
+    let _: serde_json::Value = leader.post(
+        "/zones/dc/lease",
+        &json!({"ttl_ms": 3_600_000, "force": true}),
+    )?;
     let (on_a1, on_a2, on_base) = (
         Session::login(&a1)?,
         Session::login(&a2)?,
@@ -62,10 +64,14 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let report: serde_json::Value = leader.post("/zones/dc/publish", &json!({}))?;
         let published = report["published"].as_array().map_or(0, Vec::len);
-        wait_until(Duration::from_secs(300), "the follower to hold every channel", || {
-            let have = on_a2.channels()?;
-            Ok(labels.iter().all(|l| have.contains(l)))
-        })?;
+        wait_until(
+            Duration::from_secs(300),
+            "the follower to hold every channel",
+            || {
+                let have = on_a2.channels()?;
+                Ok(labels.iter().all(|l| have.contains(l)))
+            },
+        )?;
         let r = start.elapsed();
         println!(
             "round {round}: {n} channels: direct API {:.0} ms ({:.0}/s); publish ({published} objects) + follower copy {:.0} ms ({:.0}/s)",

@@ -12,7 +12,7 @@ use uyuni_api::value::{int, string, strings};
 use uyuni_api::{ApiError, StructBuilder, UyuniClient, Value};
 
 use super::kinds::CommonKind;
-use super::reconcile::{Actual, CommonOp};
+use super::reconcile::CommonOp;
 
 fn s(v: &Json, f: &str) -> String {
     match v.get(f) {
@@ -98,30 +98,65 @@ fn items(v: Json) -> Vec<Json> {
     }
 }
 
-/// The node's objects of `kind`, normalised, by label.
-pub async fn fetch(c: &UyuniClient, kind: CommonKind) -> Result<BTreeMap<String, Json>, ApiError> {
+/// Which objects of a kind to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// Every object of the kind.
+    All,
+    /// Only these labels (absent ones are simply not in the answer). The kind is still listed
+    /// (one call) so that absence is known from the listing, never guessed from a fault.
+    Only(&'a std::collections::BTreeSet<String>),
+}
+
+impl Which<'_> {
+    fn wants(&self, key: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(keys) => keys.contains(key),
+        }
+    }
+}
+
+/// The node's objects of `kind` (all, or only some labels), normalised, by label.
+pub async fn fetch(
+    c: &UyuniClient,
+    kind: CommonKind,
+    which: Which<'_>,
+) -> Result<BTreeMap<String, Json>, ApiError> {
     let mut out = BTreeMap::new();
     match kind {
         CommonKind::Channel => {
             for ch in items(call(c, "channel.listAllChannels", vec![]).await?) {
                 let label = s(&ch, "label");
+                if !which.wants(&label) {
+                    continue;
+                }
                 let d = call(c, "channel.software.getDetails", vec![string(&label)]).await?;
                 out.insert(label, normalise_channel(&d));
             }
         }
         CommonKind::SystemGroup => {
             for g in items(call(c, "systemgroup.listAllGroups", vec![]).await?) {
-                out.insert(s(&g, "name"), normalise_group(&g));
+                let name = s(&g, "name");
+                if which.wants(&name) {
+                    out.insert(name, normalise_group(&g));
+                }
             }
         }
         CommonKind::ActivationKey => {
             for k in items(call(c, "activationkey.listActivationKeys", vec![]).await?) {
-                out.insert(s(&k, "key"), normalise_key(&k));
+                let key = s(&k, "key");
+                if which.wants(&key) {
+                    out.insert(key, normalise_key(&k));
+                }
             }
         }
         CommonKind::ContentProject => {
             for p in items(call(c, "contentmanagement.listProjects", vec![]).await?) {
                 let label = s(&p, "label");
+                if !which.wants(&label) {
+                    continue;
+                }
                 let envs = items(
                     call(
                         c,
@@ -133,15 +168,6 @@ pub async fn fetch(c: &UyuniClient, kind: CommonKind) -> Result<BTreeMap<String,
                 out.insert(label, normalise_project(&p, &envs));
             }
         }
-    }
-    Ok(out)
-}
-
-/// Every kind's objects.
-pub async fn fetch_all(c: &UyuniClient, kinds: &[CommonKind]) -> Result<Actual, ApiError> {
-    let mut out = Actual::new();
-    for &k in kinds {
-        out.insert(k, fetch(c, k).await?);
     }
     Ok(out)
 }

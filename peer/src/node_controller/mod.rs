@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uyuni_api::{ApiError, ClientConfig, UyuniClient};
 
+use common_api::Which;
 pub use config::UyuniConfig;
 use kinds::{Change, CommonKind};
 use lease::LeaseError;
@@ -619,8 +620,36 @@ impl Controller {
                 })
                 .collect()
         };
-        let local = common_api::fetch_all(&self.client, &kinds).await?;
-        let changes = reconcile::changes_to_publish(&kinds, &local, &self.zone_records());
+        let published_now = self.zone_records();
+        let mut changes = Vec::new();
+        for kind in kinds {
+            let prefix = format!("{kind}/");
+            let named: BTreeSet<String> = lease
+                .pending
+                .iter()
+                .filter_map(|p| p.strip_prefix(&prefix))
+                .map(str::to_string)
+                .collect();
+            if all || named.contains("*") {
+                // The whole kind: every object compared, vanished ones become tombstones.
+                let local = common_api::fetch(&self.client, kind, Which::All).await?;
+                let local = reconcile::Actual::from([(kind, local)]);
+                changes.extend(reconcile::changes_to_publish(
+                    &[kind],
+                    &local,
+                    &published_now,
+                ));
+            } else {
+                // Only the objects the change set names.
+                let local = common_api::fetch(&self.client, kind, Which::Only(&named)).await?;
+                changes.extend(reconcile::changes_for_keys(
+                    kind,
+                    &named,
+                    &local,
+                    &published_now,
+                ));
+            }
+        }
         let _w = self.shared.write_lock.lock().await;
         // The lease may have changed while the API was read.
         let latest = self.lease().unwrap_or(lease);
@@ -716,12 +745,34 @@ impl Controller {
         if self.applied == Some(generation) && !resync_due {
             return Ok(());
         }
-        let desired = self.zone_records();
-        let kinds: Vec<CommonKind> = CommonKind::ALL
-            .into_iter()
-            .filter(|k| desired.iter().any(|r| r.kind == k.as_str()))
-            .collect();
-        let actual = common_api::fetch_all(&self.client, &kinds).await?;
+        let mut desired = self.zone_records();
+        // Moving forward from a generation this node holds: only what was published since
+        // needs reading. Otherwise (first round, a resync, a generation that went back after a
+        // partition healed) everything is compared.
+        let since = match self.applied {
+            Some(old) if generation > old && !resync_due => Some(old),
+            _ => None,
+        };
+        if let Some(old) = since {
+            desired.retain(|r| r.generation > old);
+        }
+        let mut actual = reconcile::Actual::new();
+        for kind in CommonKind::ALL {
+            let keys: BTreeSet<String> = desired
+                .iter()
+                .filter(|r| r.kind == kind.as_str())
+                .map(|r| r.key.clone())
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let which = if since.is_some() {
+                Which::Only(&keys)
+            } else {
+                Which::All
+            };
+            actual.insert(kind, common_api::fetch(&self.client, kind, which).await?);
+        }
         let ops = reconcile::plan(&desired, &actual);
         let mut done = 0u64;
         let mut first_err = None;
@@ -743,7 +794,9 @@ impl Controller {
         if done > 0 {
             tracing::info!(ops = done, generation, "applied the zone's common data");
         }
-        self.last_full = Some(Instant::now());
+        if since.is_none() {
+            self.last_full = Some(Instant::now());
+        }
         if let Some(e) = first_err {
             return Err(e.into());
         }

@@ -125,6 +125,31 @@ pub fn plan(desired: &[CommonRecord], actual: &Actual) -> Vec<CommonOp> {
         .collect()
 }
 
+/// The same for only `keys` of one kind (`local` holds those of them the Leader Node has):
+/// a publication of a change set that names its objects reads and compares only them.
+pub fn changes_for_keys(
+    kind: CommonKind,
+    keys: &std::collections::BTreeSet<String>,
+    local: &BTreeMap<String, Json>,
+    published: &[CommonRecord],
+) -> Vec<(CommonKind, String, Option<Json>)> {
+    let theirs: BTreeMap<&str, &CommonRecord> = published
+        .iter()
+        .filter(|r| r.kind == kind.as_str() && keys.contains(&r.key))
+        .map(|r| (r.key.as_str(), r))
+        .collect();
+    let mut out = Vec::new();
+    for key in keys {
+        match (local.get(key), theirs.get(key.as_str())) {
+            (Some(data), Some(r)) if !r.deleted && r.data == *data => {}
+            (Some(data), _) => out.push((kind, key.clone(), Some(data.clone()))),
+            (None, Some(r)) if !r.deleted => out.push((kind, key.clone(), None)),
+            (None, _) => {}
+        }
+    }
+    out
+}
+
 /// What a publication writes: for every key of `kinds` that differs between the Leader
 /// Node's objects (`local`) and the zone's records (`published`), the new version; objects
 /// gone from the Leader Node become tombstones.
@@ -282,5 +307,18 @@ mod tests {
             ]
         );
         assert!(changes_to_publish(&[CommonKind::SystemGroup], &local, &published).is_empty());
+        // Only the named keys: "same" unchanged, "removed" gone, "ghost" never existed.
+        let keys = ["same", "removed", "ghost", "new"].map(String::from).into();
+        let mine = local.remove(&CommonKind::Channel).unwrap_or_default();
+        let mut got: Vec<(String, bool)> =
+            changes_for_keys(CommonKind::Channel, &keys, &mine, &published)
+                .into_iter()
+                .map(|(_, k, d)| (k, d.is_some()))
+                .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [("new".to_string(), true), ("removed".to_string(), false)]
+        );
     }
 }
