@@ -145,7 +145,9 @@ pub fn spawn(
     tx: tokio::sync::mpsc::Sender<OutboxBatch>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(reader::run(cfg, tx, cancel))
+    // Inside the caller's span (the peer's node span), so the reader's logs name the node.
+    use tracing::Instrument as _;
+    tokio::spawn(reader::run(cfg, tx, cancel).in_current_span())
 }
 
 /// Install (or re-install: idempotent) the outbox and the triggers.
