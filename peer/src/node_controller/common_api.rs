@@ -91,10 +91,26 @@ async fn call(c: &UyuniClient, method: &str, params: Vec<Value>) -> Result<Json,
     Ok(uyuni_api::json::to_json(&c.call(method, params).await?))
 }
 
-fn items(v: Json) -> Vec<Json> {
+/// A listing; anything but an array is an error (never read as "nothing there", which
+/// would publish tombstones).
+async fn list(c: &UyuniClient, method: &str, params: Vec<Value>) -> Result<Vec<Json>, ApiError> {
+    match call(c, method, params).await? {
+        Json::Array(a) => Ok(a),
+        other => Err(ApiError::Decode {
+            url: c.url().to_string(),
+            reason: format!("{method} returned {} instead of an array", kind_of(&other)),
+        }),
+    }
+}
+
+fn kind_of(v: &Json) -> &'static str {
     match v {
-        Json::Array(a) => a,
-        _ => Vec::new(),
+        Json::Null => "nil",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "a struct",
     }
 }
 
@@ -126,7 +142,7 @@ pub async fn fetch(
     let mut out = BTreeMap::new();
     match kind {
         CommonKind::Channel => {
-            for ch in items(call(c, "channel.listAllChannels", vec![]).await?) {
+            for ch in list(c, "channel.listAllChannels", vec![]).await? {
                 let label = s(&ch, "label");
                 if !which.wants(&label) {
                     continue;
@@ -136,7 +152,7 @@ pub async fn fetch(
             }
         }
         CommonKind::SystemGroup => {
-            for g in items(call(c, "systemgroup.listAllGroups", vec![]).await?) {
+            for g in list(c, "systemgroup.listAllGroups", vec![]).await? {
                 let name = s(&g, "name");
                 if which.wants(&name) {
                     out.insert(name, normalise_group(&g));
@@ -144,7 +160,7 @@ pub async fn fetch(
             }
         }
         CommonKind::ActivationKey => {
-            for k in items(call(c, "activationkey.listActivationKeys", vec![]).await?) {
+            for k in list(c, "activationkey.listActivationKeys", vec![]).await? {
                 let key = s(&k, "key");
                 if which.wants(&key) {
                     out.insert(key, normalise_key(&k));
@@ -152,19 +168,17 @@ pub async fn fetch(
             }
         }
         CommonKind::ContentProject => {
-            for p in items(call(c, "contentmanagement.listProjects", vec![]).await?) {
+            for p in list(c, "contentmanagement.listProjects", vec![]).await? {
                 let label = s(&p, "label");
                 if !which.wants(&label) {
                     continue;
                 }
-                let envs = items(
-                    call(
-                        c,
-                        "contentmanagement.listProjectEnvironments",
-                        vec![string(&label)],
-                    )
-                    .await?,
-                );
+                let envs = list(
+                    c,
+                    "contentmanagement.listProjectEnvironments",
+                    vec![string(&label)],
+                )
+                .await?;
                 out.insert(label, normalise_project(&p, &envs));
             }
         }

@@ -150,9 +150,11 @@ pub fn changes_for_keys(
     out
 }
 
-/// What a publication writes: for every key of `kinds` that differs between the Leader
-/// Node's objects (`local`) and the zone's records (`published`), the new version; objects
-/// gone from the Leader Node become tombstones.
+/// What a publication of whole kinds writes: for every object of `kinds` the Leader Node has
+/// (`local`) that differs from the zone's records (`published`), the new version. Objects the
+/// leader lacks are **not** turned into tombstones: absence is no evidence of a deletion (the
+/// leader may not have copied them yet, or they came from the other side of a partition). A
+/// deletion is published when the change set names the object ([`changes_for_keys`]).
 pub fn changes_to_publish(
     kinds: &[CommonKind],
     local: &Actual,
@@ -171,11 +173,6 @@ pub fn changes_to_publish(
             match theirs.get(key.as_str()) {
                 Some(r) if !r.deleted && r.data == *data => {}
                 _ => out.push((kind, key.clone(), Some(data.clone()))),
-            }
-        }
-        for (key, r) in theirs {
-            if !r.deleted && !mine.contains_key(key) {
-                out.push((kind, key.to_string(), None));
             }
         }
     }
@@ -275,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn publication_writes_differences_and_tombstones() {
+    fn publication_writes_differences_and_names_its_tombstones() {
         let published = vec![
             rec("channel", "same", json!({"label": "same"}), false),
             rec("channel", "removed", json!({"label": "removed"}), false),
@@ -300,11 +297,8 @@ mod tests {
         got.sort();
         assert_eq!(
             got,
-            [
-                ("new".to_string(), true),
-                ("old".to_string(), true),
-                ("removed".to_string(), false)
-            ]
+            [("new".to_string(), true), ("old".to_string(), true)],
+            "a whole-kind publication never deletes what the leader merely lacks"
         );
         assert!(changes_to_publish(&[CommonKind::SystemGroup], &local, &published).is_empty());
         // Only the named keys: "same" unchanged, "removed" gone, "ghost" never existed.

@@ -68,13 +68,21 @@ fn is_mine(r: &SystemRecord, me: &str) -> bool {
     r.node.as_deref() == Some(me) && r.status == SystemStatus::Onboarded && !r.banned
 }
 
-/// Index records by minion id, the most recently updated winning (a minion that re-keyed has
-/// a new fingerprint and an older record).
+/// Index records by minion id. A minion that re-keyed (reinstalled) has several records; the
+/// live one wins: not deleted before deleted, then the latest registration, then the latest
+/// change.
 pub fn by_minion(records: Vec<SystemRecord>) -> HashMap<String, SystemRecord> {
+    let rank = |r: &SystemRecord| {
+        (
+            r.status != SystemStatus::Deleted && !r.banned,
+            r.registered_at,
+            r.updated_at,
+        )
+    };
     let mut out: HashMap<String, SystemRecord> = HashMap::with_capacity(records.len());
     for r in records {
         match out.get(&r.minion_id) {
-            Some(old) if old.updated_at >= r.updated_at => {}
+            Some(old) if rank(old) >= rank(&r) => {}
             _ => {
                 out.insert(r.minion_id.clone(), r);
             }
@@ -114,16 +122,22 @@ pub fn plan(
         if is_mine(r, view.me) {
             continue;
         }
+        // Waiting for an administrator (new) or for a node (orphan): no decision yet, and
+        // the node may well be this one. An adopted server keeps its systems meanwhile.
+        if matches!(r.status, SystemStatus::New | SystemStatus::Orphan) && !r.banned {
+            out.unmanaged += 1;
+            continue;
+        }
+        // A faulty node, or one whose replica may still be stale, removes nothing.
+        if view.faulty {
+            continue;
+        }
         let gone = r.banned || r.status == SystemStatus::Deleted;
-        if !gone {
-            if view.faulty {
-                continue;
-            }
-            if view.mode == LoadMode::DisasterRecovery
-                && r.previous_node.as_deref() == Some(view.me)
-            {
-                continue;
-            }
+        if !gone
+            && view.mode == LoadMode::DisasterRecovery
+            && r.previous_node.as_deref() == Some(view.me)
+        {
+            continue;
         }
         out.ops.push(match local.registered.get(minion) {
             Some(&sid) => SystemOp::DeleteSystem {
@@ -166,9 +180,11 @@ mod tests {
     fn local() -> LocalSystems {
         LocalSystems {
             pending: ["new-here", "stranger-pending"].map(String::from).into(),
-            accepted: ["mine", "moved", "dr-back", "deleted", "key-only", "unknown"]
-                .map(String::from)
-                .into(),
+            accepted: [
+                "mine", "moved", "dr-back", "deleted", "key-only", "unknown", "waiting", "adopted",
+            ]
+            .map(String::from)
+            .into(),
             registered: [
                 ("mine", 1),
                 ("moved", 2),
@@ -189,7 +205,9 @@ mod tests {
             sys("moved", Onboarded, Some("b"), None),
             sys("dr-back", Onboarded, Some("b"), Some("a")),
             sys("deleted", Deleted, None, None),
-            sys("key-only", Orphan, None, Some("a")),
+            sys("key-only", Onboarded, Some("b"), Some("a")),
+            sys("waiting", Orphan, None, Some("a")),
+            sys("adopted", New, None, None),
             sys("not-yet", Onboarded, Some("a"), None),
         ])
     }
@@ -224,11 +242,15 @@ mod tests {
                 },
             ]
         );
-        assert_eq!((p.unmanaged, p.awaiting_minion), (1, 1));
+        assert_eq!(
+            (p.unmanaged, p.awaiting_minion),
+            (3, 1),
+            "unknown, orphan and new minions are left alone"
+        );
     }
 
     #[test]
-    fn disaster_recovery_keeps_what_comes_back_and_a_faulty_node_only_drops_the_deleted() {
+    fn disaster_recovery_keeps_what_comes_back_and_a_faulty_node_removes_nothing() {
         let dr = plan(
             View {
                 me: "a",
@@ -261,28 +283,29 @@ mod tests {
             .iter()
             .filter(|op| !matches!(op, SystemOp::AcceptKey(_)))
             .collect();
-        assert_eq!(
-            deletes,
-            vec![&SystemOp::DeleteSystem {
-                minion: "deleted".into(),
-                sid: 4
-            }]
-        );
+        assert!(deletes.is_empty(), "{deletes:?}");
     }
 
     #[test]
-    fn the_newest_record_of_a_minion_wins() {
-        let mut old = sys("m", SystemStatus::Onboarded, Some("a"), None);
-        old.fingerprint = "old".into();
-        let mut new = sys("m", SystemStatus::Deleted, None, None);
-        new.updated_at = 5;
+    fn the_live_record_of_a_reinstalled_minion_wins() {
+        let mut stale = sys("m", SystemStatus::Deleted, None, None);
+        stale.fingerprint = "old key".into();
+        stale.updated_at = 50; // cleaned up after the new key registered
+        let mut live = sys("m", SystemStatus::Onboarded, Some("a"), None);
+        live.registered_at = 10;
+        live.updated_at = 20;
+        for records in [
+            vec![stale.clone(), live.clone()],
+            vec![live.clone(), stale.clone()],
+        ] {
+            assert_eq!(by_minion(records)["m"].fingerprint, live.fingerprint);
+        }
+        let mut newer = live.clone();
+        newer.fingerprint = "newer key".into();
+        newer.registered_at = 30;
         assert_eq!(
-            by_minion(vec![new.clone(), old.clone()])["m"].fingerprint,
-            new.fingerprint
-        );
-        assert_eq!(
-            by_minion(vec![old, new.clone()])["m"].fingerprint,
-            new.fingerprint
+            by_minion(vec![live, newer.clone()])["m"].fingerprint,
+            newer.fingerprint
         );
     }
 }
