@@ -271,6 +271,10 @@ pub struct LeaseRecord {
     pub auto_publish: bool,
     /// Number of publications in this zone so far (the zone's common-data generation).
     pub generation: u64,
+    /// Objects written by the last publication (a follower that sees this generation but
+    /// fewer of its records waits for the rest before it counts as holding it).
+    #[serde(default)]
+    pub published: u64,
     /// Changes captured on the holder since the last publication, `<kind>/<key>` (key `*`
     /// when only the kind is known).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]

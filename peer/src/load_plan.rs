@@ -180,7 +180,11 @@ pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
         && steps.is_empty()
         && z.nodes
             .iter()
-            .all(|n| n.eligible() || (n.faulty && !matches!(n.liveness, Liveness::Alive)));
+            // A node still copying its zone's common data is no target yet, and must not
+            // hold up rebalancing among the others.
+            .all(|n| {
+                n.eligible() || !n.ready || (n.faulty && !matches!(n.liveness, Liveness::Alive))
+            });
     if settled && limits.move_budget > 0 {
         let slots: Vec<Slot> = z
             .nodes

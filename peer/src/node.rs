@@ -465,17 +465,10 @@ fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreEr
         fqdn: me.fqdn.clone(),
         capacity: me.capacity,
         joined_at: existing.as_ref().map_or(now, |n| n.joined_at),
-        // Until its controller has copied the zone's common data, a new node holds none.
-        common_generation: if me.node_controller {
-            Some(
-                existing
-                    .as_ref()
-                    .and_then(|n| n.common_generation)
-                    .unwrap_or(0),
-            )
-        } else {
-            None
-        },
+        // Until its controller has compared the zone's common data with its server (after
+        // every start: the server may have been restored, or the node moved zone), the node
+        // counts as holding none.
+        common_generation: me.node_controller.then_some(0),
     };
     let mut recs = vec![Record::Node(node)];
     if store.get(&format!("z/{}", me.zone))?.is_none() {

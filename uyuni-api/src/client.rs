@@ -126,9 +126,14 @@ impl ApiError {
         }
     }
 
-    /// Worth trying again later (the server is away), as opposed to an answer.
+    /// Worth trying again later (the server is away or overloaded: no answer, or HTTP
+    /// 502/503/504), as opposed to an answer (a fault, another HTTP status, a malformed body).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::Http { .. })
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Http { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
     }
 }
 

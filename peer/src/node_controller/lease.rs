@@ -23,6 +23,21 @@ pub enum LeaseError {
         /// Its expiry, Unix milliseconds.
         expires_at: u64,
     },
+    /// The node does not hold the zone's latest common data yet: leading now would publish
+    /// from an out-of-date pattern.
+    #[error(
+        "zone {zone}: node {node} holds common-data generation {holds}, the zone is at {zone_generation}: wait until it has copied the zone's data (or use force)"
+    )]
+    Behind {
+        /// Zone.
+        zone: String,
+        /// The node that asked.
+        node: String,
+        /// The generation it holds.
+        holds: u64,
+        /// The zone's.
+        zone_generation: u64,
+    },
     /// The node does not hold the lease.
     #[error("zone {zone}: node {node} does not hold the Leader Node lease")]
     NotHolder {
@@ -34,8 +49,9 @@ pub enum LeaseError {
 }
 
 /// Claim (or renew) the lease of `zone` for `me` until `now + ttl_ms`. A holder renewing keeps
-/// its term and pending changes; a new holder gets `term + 1` and an empty change set.
-/// `force` takes over a lease another node holds (its unpublished changes are dropped).
+/// its term and pending changes, also after its lease expired as long as no other node
+/// claimed it meanwhile; a new holder gets `term + 1` and an empty change set. `force` takes
+/// over a lease another node holds (its unpublished changes are dropped).
 pub fn claim(
     current: Option<&LeaseRecord>,
     zone: &str,
@@ -47,7 +63,7 @@ pub fn claim(
 ) -> Result<LeaseRecord, LeaseError> {
     let expires_at = now.saturating_add(ttl_ms);
     match current {
-        Some(l) if l.holder_at(now) == Some(me) => Ok(LeaseRecord {
+        Some(l) if l.holder.as_deref() == Some(me) => Ok(LeaseRecord {
             expires_at,
             auto_publish,
             updated_at: now,
@@ -67,6 +83,7 @@ pub fn claim(
                 expires_at,
                 auto_publish,
                 generation: l.generation,
+                published: l.published,
                 pending: Default::default(),
                 updated_at: now,
             }),
@@ -79,6 +96,7 @@ pub fn claim(
             expires_at,
             auto_publish,
             generation: 0,
+            published: 0,
             pending: Default::default(),
             updated_at: now,
         }),
@@ -112,8 +130,9 @@ pub fn release(
     }
 }
 
-/// Add captured changes to the holder's change set; `None` when nothing is new or `me` does
-/// not hold the lease (the caller then counts them as drift).
+/// Add captured changes to the holder's change set; `None` when nothing is new or `me` is not
+/// the holder (the caller then counts them as drift). An expired lease still collects its
+/// holder's changes until another node claims it: a renewal keeps them.
 pub fn capture(
     current: Option<&LeaseRecord>,
     me: &str,
@@ -121,7 +140,7 @@ pub fn capture(
     changes: impl IntoIterator<Item = String>,
 ) -> Option<LeaseRecord> {
     let l = current?;
-    if l.holder_at(now) != Some(me) {
+    if l.holder.as_deref() != Some(me) {
         return None;
     }
     let mut next = l.clone();
@@ -134,10 +153,17 @@ pub fn capture(
     Some(next)
 }
 
-/// The lease after a publication of the change set: generation + 1, change set emptied.
-pub fn published(current: &LeaseRecord, now: u64) -> LeaseRecord {
+/// The lease after a publication of `objects` records: generation + 1 and the change set
+/// emptied; with nothing to write, the change set is emptied and the generation stays (no
+/// follower needs to look again).
+pub fn published(current: &LeaseRecord, now: u64, objects: u64) -> LeaseRecord {
     LeaseRecord {
-        generation: current.generation + 1,
+        generation: current.generation + u64::from(objects > 0),
+        published: if objects > 0 {
+            objects
+        } else {
+            current.published
+        },
         pending: Default::default(),
         updated_at: now.max(current.updated_at + 1),
         ..current.clone()
@@ -158,6 +184,16 @@ mod tests {
         let renewed = claim(Some(&a2), "z", "a", 130, 50, true, false).expect("renew");
         assert_eq!(renewed.term, 1, "a renewal keeps the term");
         assert_eq!(renewed.pending.len(), 1, "and the change set");
+        let mine_again = claim(Some(&renewed), "z", "a", 400, 50, true, false).expect("re-claim");
+        assert_eq!(
+            (mine_again.term, mine_again.pending.len()),
+            (1, 1),
+            "the holder re-claiming its expired lease keeps term and change set"
+        );
+        assert!(
+            capture(Some(&renewed), "a", 300, ["channel/y".to_string()]).is_some(),
+            "an expired lease still collects its holder's changes"
+        );
         let expired = claim(Some(&renewed), "z", "b", 181, 50, false, false).expect("expired");
         assert_eq!((expired.term, expired.holder.as_deref()), (2, Some("b")));
         assert!(expired.pending.is_empty());
@@ -176,7 +212,13 @@ mod tests {
             .expect("record");
         assert_eq!(r.holder_at(3), None);
         assert_eq!(release(Some(&r), "z", "a", 3, false), Ok(None));
-        let p = published(&a, 5);
-        assert_eq!(p.generation, a.generation + 1);
+        let p = published(&a, 5, 3);
+        assert_eq!((p.generation, p.published), (a.generation + 1, 3));
+        let nothing = published(&p, 6, 0);
+        assert_eq!(
+            (nothing.generation, nothing.published),
+            (p.generation, 3),
+            "an empty publication does not move the generation"
+        );
     }
 }

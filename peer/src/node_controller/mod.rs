@@ -80,6 +80,12 @@ pub struct Status {
     pub awaiting_minion: usize,
     /// End of the last complete reconcile (Unix ms).
     pub last_reconcile_ms: Option<u64>,
+    /// Published objects this node's server refused (`<kind>/<key>: fault`): left out, the
+    /// rest of the generation is applied. Cleared by the next successful comparison.
+    pub common_failures: Vec<String>,
+    /// The zone's newest generation is not complete in this replica yet (its records are
+    /// still arriving).
+    pub waiting_for_records: bool,
 }
 
 /// Errors of Node Controller operations.
@@ -232,6 +238,8 @@ struct SystemsCache {
     here: BTreeSet<String>,
     /// Minions on the server that no record matched at the last full scan.
     unknown: BTreeSet<String>,
+    /// When the last full scan ran (one runs every `resync_interval_ms` too).
+    built_at: Option<Instant>,
 }
 
 impl SystemsCache {
@@ -347,9 +355,10 @@ impl Controller {
         }
     }
 
-    fn holds_lease(&self) -> bool {
+    /// This node is the lease's holder (also after it expired, until another node claims it).
+    fn is_holder(&self) -> bool {
         self.lease()
-            .is_some_and(|l| l.holder_at(now_ms()) == Some(self.me()))
+            .is_some_and(|l| l.holder.as_deref() == Some(self.me()))
     }
 
     async fn write(&self, records: Vec<Record>) -> Result<(), NcError> {
@@ -365,17 +374,21 @@ impl Controller {
         Ok(())
     }
 
-    fn zone_records(&self) -> Vec<CommonRecord> {
+    async fn zone_records(&self) -> Result<Vec<CommonRecord>, NcError> {
         let zone = self.zone().to_string();
-        self.shared
-            .store
-            .records(RecordKind::Common)
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::Common(c) if c.zone == zone => Some(c),
-                _ => None,
-            })
-            .collect()
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store
+                .records(RecordKind::Common)
+                .into_iter()
+                .filter_map(|r| match r {
+                    Record::Common(c) if c.zone == zone => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| NcError::Store(e.to_string()))
     }
 
     fn forget_old(&mut self) {
@@ -393,7 +406,7 @@ impl Controller {
         let mut entries = BTreeSet::new();
         let mut removed = BTreeSet::new();
         let (mut content, mut drift) = (0u64, 0u64);
-        let holder = self.holds_lease();
+        let holder = self.is_holder();
         self.forget_old();
         for ev in &events {
             let change = kinds::classify(ev);
@@ -477,29 +490,26 @@ impl Controller {
             return Ok(());
         }
         let me = self.me().to_string();
-        let store = self.shared.store.clone();
-        let fps: Vec<String> = {
-            let me = me.clone();
-            tokio::task::spawn_blocking(move || {
-                store
-                    .systems_where(|s| {
-                        s.node.as_deref() == Some(me.as_str())
-                            && s.status == SystemStatus::Onboarded
-                            && minions.contains(&s.minion_id)
-                    })
-                    .into_iter()
-                    .map(|s| s.fingerprint)
-                    .collect()
+        // The systems assigned here are in the cache (no scan of the whole store).
+        let fps: Vec<String> = self
+            .cache
+            .by_key
+            .values()
+            .filter(|s| {
+                s.node.as_deref() == Some(me.as_str())
+                    && s.status == SystemStatus::Onboarded
+                    && minions.contains(&s.minion_id)
             })
-            .await
-            .map_err(|e| NcError::Store(e.to_string()))?
-        };
+            .map(|s| s.fingerprint.clone())
+            .collect();
         if fps.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let store = self.shared.store.clone();
         let n = fps.len() as u64;
+        // Read-modify-write like the API's: under the write lock.
+        let _w = self.shared.write_lock.lock().await;
         let (frames, _) = tokio::task::spawn_blocking(move || {
             store.update_systems(&fps, |r| {
                 if r.node.as_deref() != Some(me.as_str()) || r.status != SystemStatus::Onboarded {
@@ -592,6 +602,7 @@ impl Controller {
             .cloned()
             .collect();
         self.cache.stale = false;
+        self.cache.built_at = Some(Instant::now());
         Ok(())
     }
 
@@ -620,7 +631,7 @@ impl Controller {
                 })
                 .collect()
         };
-        let published_now = self.zone_records();
+        let published_now = self.zone_records().await?;
         let mut changes = Vec::new();
         for kind in kinds {
             let prefix = format!("{kind}/");
@@ -659,7 +670,7 @@ impl Controller {
                 node: self.me().to_string(),
             }));
         }
-        let next = lease::published(&latest, now_ms());
+        let next = lease::published(&latest, now_ms(), changes.len() as u64);
         let mut published = Vec::new();
         let mut records = Vec::new();
         for (kind, key, data) in changes {
@@ -714,24 +725,36 @@ impl Controller {
     // ---- cluster decisions into Uyuni ----
 
     async fn on_tick(&mut self) {
-        let r = self.reconcile_common().await;
-        self.note(&r);
-        if r.is_err() {
-            return;
+        // A failed automatic publication is retried here, not only at the next change.
+        if let Some(l) = self.lease()
+            && l.auto_publish
+            && !l.pending.is_empty()
+            && l.holder_at(now_ms()) == Some(self.me())
+        {
+            let r = self.publish(false).await;
+            self.note(&r);
         }
-        let r = self.reconcile_systems().await;
-        self.note(&r);
-        if r.is_ok() {
+        let common = self.reconcile_common().await;
+        self.note(&common);
+        // Systems are handled whatever happened to common data.
+        let systems = self.reconcile_systems().await;
+        self.note(&systems);
+        if common.is_ok() && systems.is_ok() {
             lock(&self.status).last_reconcile_ms = Some(now_ms());
         }
     }
 
     async fn reconcile_common(&mut self) -> Result<(), NcError> {
+        // Right after a start this replica may be stale (an old tombstone): wait.
+        if self.started.elapsed() < self.shared.load.startup_grace() {
+            return Ok(());
+        }
         let lease = self.lease();
         let generation = lease.as_ref().map_or(0, |l| l.generation);
+        // The holder, even of an expired lease that nobody claimed since, keeps its edits.
         let holder = lease
             .as_ref()
-            .is_some_and(|l| l.holder_at(now_ms()) == Some(self.me()));
+            .is_some_and(|l| l.holder.as_deref() == Some(self.me()));
         let resync_due = self
             .last_full
             .is_none_or(|t| t.elapsed() >= self.cfg.resync_interval);
@@ -745,7 +768,16 @@ impl Controller {
         if self.applied == Some(generation) && !resync_due {
             return Ok(());
         }
-        let mut desired = self.zone_records();
+        let mut desired = self.zone_records().await?;
+        // The newest generation's records may still be on their way (they sit in other
+        // shards than the lease): hold it as applied only once they are all here.
+        let expected = lease.as_ref().map_or(0, |l| l.published);
+        let arrived = desired
+            .iter()
+            .filter(|r| r.generation == generation)
+            .count() as u64;
+        let complete = generation == 0 || arrived >= expected;
+        lock(&self.status).waiting_for_records = !complete;
         // Moving forward from a generation this node holds: only what was published since
         // needs reading. Otherwise (first round, a resync, a generation that went back after a
         // partition healed) everything is compared.
@@ -775,21 +807,22 @@ impl Controller {
         }
         let ops = reconcile::plan(&desired, &actual);
         let mut done = 0u64;
-        let mut first_err = None;
+        let mut failures = Vec::new();
         for op in &ops {
             self.own_changes.insert(op.entry(), Instant::now());
             match common_api::apply(&self.client, op).await {
                 Ok(()) => done += 1,
+                // The server is away: try the whole generation again next round.
+                Err(e) if e.is_transient() => return Err(e.into()),
+                // Refused (a vendor channel, an arch this server lacks, ...): left out and
+                // reported; the rest of the generation still applies.
                 Err(e) => {
-                    tracing::warn!(op = %op.entry(), error = %e, "could not apply common data");
-                    if e.is_transient() {
-                        first_err.get_or_insert(e);
-                        break;
-                    }
-                    first_err.get_or_insert(e);
+                    tracing::warn!(op = %op.entry(), error = %e, "this server refused published common data");
+                    failures.push(format!("{}: {e}", op.entry()));
                 }
             }
         }
+        lock(&self.status).common_failures = failures;
         lock(&self.status).common_ops += done;
         if done > 0 {
             tracing::info!(ops = done, generation, "applied the zone's common data");
@@ -797,10 +830,9 @@ impl Controller {
         if since.is_none() {
             self.last_full = Some(Instant::now());
         }
-        if let Some(e) = first_err {
-            return Err(e.into());
+        if complete {
+            self.set_applied(generation).await;
         }
-        self.set_applied(generation).await;
         Ok(())
     }
 
@@ -862,7 +894,11 @@ impl Controller {
             .filter(|m| !known.contains(m))
             .cloned()
             .collect();
-        if self.cache.stale || unknown != self.cache.unknown {
+        let old = self
+            .cache
+            .built_at
+            .is_none_or(|t| t.elapsed() >= self.cfg.resync_interval);
+        if self.cache.stale || old || unknown != self.cache.unknown {
             self.rebuild_cache().await?;
         }
         let records: Vec<crdt_store::SystemRecord> = self.cache.by_key.values().cloned().collect();
@@ -876,7 +912,16 @@ impl Controller {
             .is_some();
         // Right after a start this replica may be stale: accept keys, remove nothing yet.
         let settling = self.started.elapsed() < self.shared.load.startup_grace();
-        let mode = self.shared.load.index().mode(self.zone());
+        // The zone's mode from the store itself (the Load Driver's index may not be built yet).
+        let mode =
+            match self
+                .shared
+                .store
+                .get(&format!("{}{}", RecordKind::Policy.prefix(), self.zone()))
+            {
+                Ok(Some(Record::Policy(p))) => p.mode,
+                _ => crdt_store::LoadMode::default(),
+            };
         let plan = systems::plan(
             systems::View {
                 me: &me,
@@ -938,6 +983,25 @@ pub async fn claim_lease(
         Ok(Some(Record::Lease(l))) => Some(l),
         _ => None,
     };
+    let zone_generation = current.as_ref().map_or(0, |l| l.generation);
+    let holds = match shared
+        .store
+        .get(&format!("{}{}", RecordKind::Node.prefix(), shared.me.name))
+    {
+        Ok(Some(Record::Node(n))) => n.common_generation.unwrap_or(0),
+        _ => 0,
+    };
+    let renewal = current
+        .as_ref()
+        .is_some_and(|l| l.holder.as_deref() == Some(shared.me.name.as_str()));
+    if !force && !renewal && holds < zone_generation {
+        return Err(NcError::Lease(LeaseError::Behind {
+            zone: shared.me.zone.clone(),
+            node: shared.me.name.clone(),
+            holds,
+            zone_generation,
+        }));
+    }
     let next = lease::claim(
         current.as_ref(),
         &shared.me.zone,
