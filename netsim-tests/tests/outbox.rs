@@ -597,3 +597,31 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     let st = outbox::status(&partial).await.expect("status");
     assert_eq!(st.watched_tables, ["rhnchannel"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_row_is_skipped_and_does_not_stall_the_outbox() {
+    let (pg, dsn) = uyuni_db().await;
+    // Only a tampered-with table can hold such a row: the CHECK on `op` is dropped for it.
+    psql(
+        &pg,
+        "ALTER TABLE uyuni_cluster.outbox DROP CONSTRAINT IF EXISTS outbox_op_check; \
+         INSERT INTO uyuni_cluster.outbox (tbl, op, row_data) VALUES ('rhnchannel', 'TRUNCATE', '{}')",
+    );
+    psql(
+        &pg,
+        "INSERT INTO rhnRegToken (id, org_id, note) VALUES (1, 1, 'end marker')",
+    );
+    let mut reader = Reader::start(config(&dsn));
+    let events = reader
+        .collect_until("the row after the bad one", Duration::from_secs(20), |ev| {
+            ev.iter().any(|e| is_marker(e, 1))
+        })
+        .await;
+    assert_eq!(events.len(), 1, "events: {:?}", summary(&events));
+    eventually(
+        "the bad row to go with its batch",
+        Duration::from_secs(20),
+        || psql(&pg, "SELECT count(*) FROM uyuni_cluster.outbox").trim() == "0",
+    )
+    .await;
+}

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument as _, debug, info, info_span, warn};
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::{
     APPLICATION_NAME, Backoff, CHANNEL, LOCK_KEY, OutboxBatch, OutboxConfig, OutboxError,
@@ -169,19 +169,28 @@ async fn drain(
         if rows.is_empty() {
             return Ok(None);
         }
-        let events = rows
-            .iter()
-            .map(|r| {
+        // A row that cannot be read (the table's CHECK and jsonb types make this a
+        // tampered-with row) must not stall the outbox: it is logged in full and removed with
+        // the batch; the rows around it are delivered.
+        let mut events = Vec::with_capacity(rows.len());
+        let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            ids.push(id);
+            let parsed = (|| {
                 OutboxEvent::from_parts(
-                    r.try_get(0)?,
+                    id,
                     r.try_get(1)?,
                     r.try_get(2)?,
                     r.try_get(3)?,
                     r.try_get(4)?,
                 )
-            })
-            .collect::<Result<Vec<_>, OutboxError>>()?;
-        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+            })();
+            match parsed {
+                Ok(ev) => events.push(ev),
+                Err(e) => error!(id, error = %e, row = ?r, "unreadable outbox row skipped"),
+            }
+        }
         let (ack, acked) = oneshot::channel();
         tokio::select! {
             r = tx.send(OutboxBatch { events, ack }) => {
