@@ -98,19 +98,18 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
     let after_publish = peer::node::now_ms();
 
     let follower = Api::login(&a2)?;
-    wait_until(T, "a2 to copy the channel", || {
-        Ok(follower.channels()?.contains(&"dc-base".to_string()))
+    let has_group = |api: &Api| -> anyhow::Result<bool> {
+        Ok(api
+            .call("systemgroup.listAllGroups", vec![])?
+            .as_array()
+            .is_some_and(|g| g.iter().any(|x| x["name"] == "web")))
+    };
+    wait_until(T, "a2 to copy the channel and the group", || {
+        Ok(follower.channels()?.contains(&"dc-base".to_string()) && has_group(&follower)?)
     })?;
     let details = follower.call("channel.software.getDetails", vec![string("dc-base")])?;
     assert_eq!(details["name"], "Name of dc-base");
     assert_eq!(details["arch_label"], "channel-x86_64");
-    let groups = follower.call("systemgroup.listAllGroups", vec![])?;
-    assert!(
-        groups
-            .as_array()
-            .is_some_and(|g| g.iter().any(|x| x["name"] == "web")),
-        "{groups}"
-    );
     assert_eq!(calls(&a2, "channel.software.create")?, 1);
     wait_until(T, "a2 to report generation 1", || {
         Ok(nc_status(&c, 1)?["common_generation"] == 1)
