@@ -452,13 +452,9 @@ impl Drop for SigtermOnDrop {
     }
 }
 
-/// The README's first command: the sandbox forms a two-zone cluster with demo systems, says
-/// where to look, and takes its peers down with it.
-#[test]
-fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir()?;
-    let mut child = std::process::Command::new(netsim_tests::harness::binary()?)
+/// Start `uyuni-cluster sandbox` in `dir` with two agents and the stand-ins, ports bound to 0.
+fn start_sandbox(dir: &std::path::Path) -> anyhow::Result<SigtermOnDrop> {
+    Ok(std::process::Command::new(netsim_tests::harness::binary()?)
         .args([
             "sandbox",
             "--base-port",
@@ -471,11 +467,20 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         .arg("--uyuni-bin")
         .arg(netsim_tests::standin::binary()?)
         .arg("--dir")
-        .arg(dir.path())
+        .arg(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map(SigtermOnDrop)?;
+        .map(SigtermOnDrop)?)
+}
+
+/// The README's first command: the sandbox forms a two-zone cluster with demo systems, says
+/// where to look, and takes its peers down with it.
+#[test]
+fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let mut child = start_sandbox(dir.path())?;
     let stdout = child
         .0
         .stdout
@@ -608,6 +613,26 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
             "{u} still up"
         );
     }
+    // Started again on the same data (every peer on new ports, its stored addresses stale),
+    // the cluster forms again.
+    let mut again = start_sandbox(dir.path())?;
+    let stdout = again
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stdout"))?;
+    let mut formed = false;
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if line.starts_with("Ctrl-C stops") {
+            formed = true;
+            break;
+        }
+    }
+    assert!(formed, "the restarted sandbox did not form");
+    drop(again);
     Ok(())
 }
 

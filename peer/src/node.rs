@@ -718,7 +718,14 @@ impl Controller {
         }
         if connected.is_empty() {
             for a in &self.join {
-                dials.push((peer_of(a), vec![a.clone()]));
+                // A known member's stored addresses may be stale (it restarted on another
+                // port): try the join address in the same dial, first. A separate dial to the
+                // same peer would be refused while the stale one is in flight, every round.
+                let peer = peer_of(a);
+                match dials.iter_mut().find(|(p, _)| peer.is_some() && *p == peer) {
+                    Some((_, addrs)) => addrs.insert(0, a.clone()),
+                    None => dials.push((peer, vec![a.clone()])),
+                }
             }
         }
         if dials.is_empty() {
