@@ -175,37 +175,20 @@ impl Postgres {
     /// Run SQL with `psql` (stops at the first error) and return what it printed (unaligned,
     /// tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
-        let out = run(Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&self.socket_dir)
-            .args([
-                "-p",
-                &SOCKET_PORT.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ]))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        self.run_psql(db, &["-c".as_ref(), sql.as_ref()])
     }
 
     /// Run a SQL file with `psql`.
     pub fn psql_file(&self, db: &str, file: &Path) -> anyhow::Result<String> {
+        self.run_psql(db, &["-f".as_ref(), file.as_os_str()])
+    }
+
+    fn run_psql(&self, db: &str, what: &[&std::ffi::OsStr]) -> anyhow::Result<String> {
         let out = run(Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.socket_dir)
-            .args([
-                "-p",
-                &SOCKET_PORT.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-f",
-            ])
-            .arg(file))?;
+            .args(["-p", &SOCKET_PORT.to_string(), "-U", "postgres", "-d", db])
+            .args(what))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use netsim_tests::harness::{self, Cluster, Options, wait_until};
 use netsim_tests::pg::Postgres;
+use netsim_tests::standin::StandIn;
 use netsim_tests::standin::session::{
     Session as Api, calls, peer_section as section, present_minion,
     standin_with_triggers as standin,
@@ -235,14 +236,20 @@ fn place(c: &Cluster, fp: &str, minion: &str) -> anyhow::Result<String> {
     Ok(node)
 }
 
-#[test]
-fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow::Result<()> {
+/// Two peers of zone `dc`, each beside a stand-in on one PostgreSQL with the triggers.
+fn two_nodes() -> anyhow::Result<(Postgres, [StandIn; 2], Cluster)> {
     let pg = Postgres::start()?;
     let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
-    let standins = [&a1, &a2];
     let mut c = Cluster::new(&["dc".into()], Options::default())?;
     c.add_peer_with("a1", "dc", &section(&a1))?;
     c.add_peer_with("a2", "dc", &section(&a2))?;
+    Ok((pg, [a1, a2], c))
+}
+
+#[test]
+fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow::Result<()> {
+    let (_pg, standins, mut c) = two_nodes()?;
+    let standins = [&standins[0], &standins[1]];
     c.set_mode(0, "dc", "disaster-recovery")?;
     let node = place(&c, "dd:01", "db1.acme.test")?;
     let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
@@ -278,12 +285,8 @@ fn disaster_recovery_keeps_the_returning_nodes_systems_on_its_server() -> anyhow
 
 #[test]
 fn systems_follow_their_assignment_onto_the_nodes() -> anyhow::Result<()> {
-    let pg = Postgres::start()?;
-    let (a1, a2) = (standin(&pg, "a1")?, standin(&pg, "a2")?);
-    let standins = [&a1, &a2];
-    let mut c = Cluster::new(&["dc".into()], Options::default())?;
-    c.add_peer_with("a1", "dc", &section(&a1))?;
-    c.add_peer_with("a2", "dc", &section(&a2))?;
+    let (_pg, standins, mut c) = two_nodes()?;
+    let standins = [&standins[0], &standins[1]];
     let fp = "aa:bb:cc:dd";
     let node = place(&c, fp, "web1.acme.test")?;
     let (x, y) = if node == "a1" { (0, 1) } else { (1, 0) };
