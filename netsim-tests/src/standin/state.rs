@@ -326,6 +326,13 @@ impl Model {
     pub fn arch(&self, id: i64) -> Option<&Arch> {
         self.arches.iter().find(|a| a.id == id)
     }
+    /// The label of a channel's parent (`""` for a base channel).
+    pub fn parent_label(&self, c: &Channel) -> String {
+        c.parent
+            .and_then(|p| self.channels.get(&p))
+            .map(|p| p.label.clone())
+            .unwrap_or_default()
+    }
     /// A group by name.
     pub fn group_by_name(&self, name: &str) -> Option<&Group> {
         self.groups.values().find(|g| g.name == name)

@@ -56,11 +56,7 @@ pub(crate) fn list_software_channels(ctx: &mut Ctx<'_>, _: &[Value]) -> Reply {
         m.channels
             .values()
             .map(|c| {
-                let parent = c
-                    .parent
-                    .and_then(|p| m.channels.get(&p))
-                    .map(|p| p.label.clone())
-                    .unwrap_or_default();
+                let parent = m.parent_label(c);
                 StructBuilder::new()
                     .field("label", string(&c.label))
                     .field("name", string(&c.name))

@@ -45,11 +45,7 @@ pub(crate) fn channel_by_label<'a>(m: &'a Model, label: &str) -> Result<&'a Chan
 /// `ChannelSerializer`.
 pub(crate) fn channel_struct(m: &Model, c: &Channel) -> Value {
     let arch = m.arch(c.arch_id);
-    let parent = c
-        .parent
-        .and_then(|p| m.channels.get(&p))
-        .map(|p| p.label.clone())
-        .unwrap_or_default();
+    let parent = m.parent_label(c);
     StructBuilder::new()
         .field("id", int(c.id))
         .field("label", string(&c.label))
