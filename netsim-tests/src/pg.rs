@@ -25,7 +25,28 @@ pub struct Postgres {
     bin: PathBuf,
     as_postgres: bool,
     _tmp: Option<tempfile::TempDir>,
+    /// A short socket directory of its own under /tmp, when `dir/sock` is too long a path.
+    _sock_tmp: Option<tempfile::TempDir>,
     stopped: bool,
+}
+
+/// A Unix socket path must fit in `sun_path` (108 bytes with its NUL); PostgreSQL refuses to
+/// start otherwise. Leave room for `/.s.PGSQL.5432` and its `.lock`.
+const MAX_SOCKET_DIR: usize = 80;
+
+/// The socket directory for a cluster in `dir`: `dir/sock`, or a fresh short directory under
+/// `/tmp` when that path is too long (a deep `TMPDIR` or sandbox directory).
+fn socket_dir_for(dir: &Path) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let inside = dir.join("sock");
+    if inside.as_os_str().len() <= MAX_SOCKET_DIR {
+        std::fs::create_dir_all(&inside)?;
+        return Ok((inside, None));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("pgsock-")
+        .tempdir_in("/tmp")
+        .context("creating a short socket directory under /tmp")?;
+    Ok((tmp.path().to_path_buf(), Some(tmp)))
 }
 
 /// Where the PostgreSQL server binaries are, if installed.
@@ -76,9 +97,8 @@ impl Postgres {
         std::fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         let data = dir.join("data");
-        let socket_dir = dir.join("sock");
-        std::fs::create_dir_all(&socket_dir)?;
         let as_postgres = is_root();
+        let (socket_dir, sock_tmp) = socket_dir_for(&dir)?;
         if as_postgres {
             // The postgres user must be able to reach and own its directories.
             let mut p = dir.as_path();
@@ -89,6 +109,11 @@ impl Postgres {
             run(Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(&dir))?;
+            if sock_tmp.is_some() {
+                run(Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(&socket_dir))?;
+            }
         }
         let pg = Self {
             data,
@@ -96,6 +121,7 @@ impl Postgres {
             bin,
             as_postgres,
             _tmp: None,
+            _sock_tmp: sock_tmp,
             stopped: false,
         };
         if !pg.data.join("PG_VERSION").exists() {

@@ -469,9 +469,25 @@ fn start_sandbox(dir: &std::path::Path) -> anyhow::Result<SigtermOnDrop> {
         .arg("--dir")
         .arg(dir)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(sandbox_stderr(dir))?)
         .spawn()
         .map(SigtermOnDrop)?)
+}
+
+/// Where [`start_sandbox`] keeps what the sandbox wrote to stderr (its errors).
+fn sandbox_stderr(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("sandbox-stderr.log")
+}
+
+/// The sandbox's own account of why it stopped early, for a failing assertion.
+fn sandbox_failure(dir: &std::path::Path, what: &str) -> anyhow::Error {
+    let said = std::fs::read_to_string(sandbox_stderr(dir)).unwrap_or_default();
+    let tail: Vec<&str> = said.lines().rev().take(30).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    anyhow::anyhow!(
+        "{what}; the sandbox's stderr ends with:\n{}",
+        tail.join("\n")
+    )
 }
 
 /// The README's first command: the sandbox forms a two-zone cluster with demo systems, says
@@ -504,7 +520,9 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     let mut agent_rows = Vec::new();
     let mut common = String::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(180))?;
+        let line = rx
+            .recv_timeout(Duration::from_secs(180))
+            .map_err(|e| sandbox_failure(dir.path(), &format!("no \"Ctrl-C stops\" line ({e})")))?;
         if line.contains("Uyuni API http://")
             && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
         {
@@ -631,7 +649,12 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
             break;
         }
     }
-    assert!(formed, "the restarted sandbox did not form");
+    if !formed {
+        return Err(sandbox_failure(
+            dir.path(),
+            "the restarted sandbox did not form",
+        ));
+    }
     drop(again);
     Ok(())
 }
