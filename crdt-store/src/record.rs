@@ -125,6 +125,15 @@ pub struct NodeRecord {
     /// and the Load Driver does not wait for common data before giving it systems.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_generation: Option<u64>,
+    /// The node's slot in the API gateway's cluster-wide ids (a system's gateway id is
+    /// derived from the slot and its id on this node's Uyuni server). Claimed by the node's
+    /// Node Controller; `None` until then and on peers without a Uyuni server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    /// The node's Uyuni XML-RPC API as the API gateway reaches it
+    /// (`https://host/rpc/api`). `None` on peers without a Uyuni server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uyuni_api: Option<String>,
 }
 
 fn default_capacity() -> f64 {
@@ -290,6 +299,28 @@ impl LeaseRecord {
     }
 }
 
+/// A session of the API gateway, stored under `g/<id>` so that every gateway replica accepts
+/// it and a restart loses none. `id` is the hex SHA-256 of the session key: the key itself is
+/// never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Hex SHA-256 of the session key.
+    pub id: String,
+    /// Uyuni user name.
+    pub user: String,
+    /// The user's password sealed with a key derived from the cluster key (the gateway logs
+    /// in to the nodes with it on demand), base64.
+    pub secret: String,
+    /// Unix milliseconds of the login.
+    pub created_at: u64,
+    /// The session ends here unless used (Unix milliseconds); every use pushes it out.
+    pub expires_at: u64,
+    /// Idle lifetime, milliseconds.
+    pub ttl_ms: u64,
+    /// Last change, Unix milliseconds.
+    pub updated_at: u64,
+}
+
 /// Any record the store holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -308,6 +339,8 @@ pub enum Record {
     Common(CommonRecord),
     /// A zone's Leader Node lease.
     Lease(LeaseRecord),
+    /// An API gateway session.
+    Session(SessionRecord),
 }
 
 /// Kinds of record; the first segment of a key.
@@ -327,6 +360,8 @@ pub enum RecordKind {
     Common,
     /// `k/<zone>`
     Lease,
+    /// `g/<id>`
+    Session,
 }
 
 impl RecordKind {
@@ -340,6 +375,7 @@ impl RecordKind {
             Self::Policy => "l/",
             Self::Common => "c/",
             Self::Lease => "k/",
+            Self::Session => "g/",
         }
     }
 }
@@ -355,6 +391,7 @@ impl Record {
             Self::Policy(p) => format!("{}{}", RecordKind::Policy.prefix(), p.zone),
             Self::Common(c) => common_key(&c.zone, &c.kind, &c.key),
             Self::Lease(l) => format!("{}{}", RecordKind::Lease.prefix(), l.zone),
+            Self::Session(g) => format!("{}{}", RecordKind::Session.prefix(), g.id),
         }
     }
 
@@ -368,6 +405,7 @@ impl Record {
             Self::Policy(_) => RecordKind::Policy,
             Self::Common(_) => RecordKind::Common,
             Self::Lease(_) => RecordKind::Lease,
+            Self::Session(_) => RecordKind::Session,
         }
     }
 
@@ -388,6 +426,7 @@ impl Record {
             Self::Policy(p) => serde_json::to_vec(p).map_err(CodecError::from),
             Self::Common(c) => serde_json::to_vec(c).map_err(CodecError::from),
             Self::Lease(l) => serde_json::to_vec(l).map_err(CodecError::from),
+            Self::Session(g) => serde_json::to_vec(g).map_err(CodecError::from),
         }
     }
 
@@ -413,6 +452,8 @@ impl Record {
                 Self::Common(serde_json::from_slice(bytes)?)
             } else if key.starts_with(RecordKind::Lease.prefix()) {
                 Self::Lease(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Session.prefix()) {
+                Self::Session(serde_json::from_slice(bytes)?)
             } else {
                 return Ok(None);
             },
@@ -533,6 +574,13 @@ pub(crate) fn resolve_conflict(key: &str, values: &[&[u8]]) -> usize {
                     std::cmp::Reverse(holder),
                 )
             })
+        });
+    }
+    if key.starts_with(RecordKind::Session.prefix()) {
+        return best_by(values, |b| {
+            serde_json::from_slice::<SessionRecord>(b)
+                .ok()
+                .map(|g| (g.expires_at, g.updated_at))
         });
     }
     if key.starts_with(RecordKind::Common.prefix()) {

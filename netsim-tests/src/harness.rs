@@ -140,6 +140,8 @@ pub struct PeerProc {
     pub peer_id: String,
     /// HTTP API base URL of the current process (`https://` in a TLS cluster).
     pub http: String,
+    /// Base URL of the API gateway it serves (`[gateway] listen`), if any.
+    pub gateway: Option<String>,
     /// Data dir (kept across restarts).
     pub data_dir: PathBuf,
     config: PathBuf,
@@ -410,6 +412,7 @@ compact_check_interval_ms = 200
             zone: zone.to_string(),
             peer_id: String::new(),
             http: String::new(),
+            gateway: None,
             log: data_dir.join("peer.log"),
             data_dir,
             config,
@@ -473,6 +476,14 @@ compact_check_interval_ms = 200
             "http"
         };
         p.http = format!("{scheme}://{}", ready["http"].as_str().context("http")?);
+        p.gateway = ready["gateway"].as_str().map(|g| {
+            let scheme = if ready["gateway_tls"].as_bool() == Some(true) {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{g}")
+        });
         let p2p = ready["p2p"][0].as_str().context("p2p")?;
         let port: u16 = p2p.rsplit('/').next().context("port")?.parse()?;
         for l in &p.links {

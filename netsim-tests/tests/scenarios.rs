@@ -519,6 +519,7 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     let mut uyuni_urls = Vec::new();
     let mut agent_rows = Vec::new();
     let mut common = String::new();
+    let mut gateway = String::new();
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(180))
@@ -537,6 +538,11 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         }
         if line.contains("master setting in") {
             agent_rows.push(line.clone());
+        }
+        if line.trim_start().starts_with("XML-RPC")
+            && let Some(u) = line.split_whitespace().find(|w| w.starts_with("https://"))
+        {
+            gateway = u.to_string();
         }
         if line.starts_with("Ctrl-C stops") {
             break;
@@ -559,9 +565,17 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     let ca = dir.path().join("tls").join("ca.pem");
     let last = peer::client::Client::with_ca(&urls[5], &ca)?;
     let members: Vec<peer::http::MemberView> = last.get("/cluster/members")?;
-    assert_eq!(members.len(), 6);
+    // Six peers beside Uyuni servers and the API gateway, a dc1 member of its own role.
+    assert_eq!(members.len(), 7);
     assert!(members.iter().all(|m| m.status == "alive"));
     assert_eq!(members.iter().filter(|m| m.zone == "store1").count(), 3);
+    assert_eq!(
+        members
+            .iter()
+            .filter(|m| m.role == "gateway" && m.zone == "dc1")
+            .count(),
+        1
+    );
     wait_until(T, "demo and agent systems everywhere", || {
         let systems: Vec<crdt_store::SystemRecord> = last.get("/systems")?;
         Ok(systems.len() == 6 + 2)
@@ -618,6 +632,24 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
             }))
         },
     )?;
+    // The API gateway answers Uyuni's API for the cluster over TLS with the sandbox CA: the
+    // onboarded agent's system is listed (spacecmd's login and system_list).
+    let script = format!(
+        "import ssl, xmlrpc.client as x\n\
+         s = x.ServerProxy('{gateway}', context=ssl.create_default_context(cafile='{}'))\n\
+         k = s.auth.login('admin', 'admin')\n\
+         print(' '.join(sorted(v['name'] for v in s.system.listSystems(k))))\n",
+        ca.display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()?;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listed.contains("minion1.sandbox.test"),
+        "gateway {gateway}: {listed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::process::Command::new("kill")
         .arg(child.0.id().to_string())
         .status()?;

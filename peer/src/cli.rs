@@ -36,6 +36,10 @@ enum Command {
     },
     /// Run a peer.
     Peer(Box<PeerArgs>),
+    /// Run the API gateway: a cluster member (role `gateway`, holding a replica, taking no
+    /// systems) that answers Uyuni's XML-RPC and JSON APIs for the whole cluster, the REST
+    /// API and Swagger UI (docs/GATEWAY.md). Listens on 127.0.0.1:8443 unless told otherwise.
+    Gateway(Box<PeerArgs>),
     /// The cluster CA: create it, issue node certificates for the peers' HTTP APIs.
     Ca {
         #[command(subcommand)]
@@ -293,6 +297,9 @@ struct PeerArgs {
     /// Serve the HTTP API in plain HTTP, without TLS: development and tests only.
     #[arg(long)]
     dev_plain_http: bool,
+    /// Also serve the API gateway here (`[gateway] listen`), e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    gateway_listen: Option<String>,
 }
 
 impl PeerArgs {
@@ -333,6 +340,9 @@ impl PeerArgs {
         if let Some(v) = self.tls_key {
             cfg.tls.key_file = Some(v);
         }
+        if let Some(v) = self.gateway_listen {
+            cfg.gateway.listen = Some(v);
+        }
         if self.dev_plain_http {
             cfg.tls.dev_plain_http = true;
         }
@@ -368,6 +378,17 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peer(args) => {
             init_tracing();
             let cfg = args.into_config()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the tokio runtime")?
+                .block_on(run_peer(cfg))
+        }
+        Command::Gateway(args) => {
+            init_tracing();
+            let mut cfg = args.into_config()?;
+            cfg.role = "gateway".into();
+            cfg.gateway
+                .listen
+                .get_or_insert_with(|| "127.0.0.1:8443".into());
             tokio::runtime::Runtime::new()
                 .context("starting the tokio runtime")?
                 .block_on(run_peer(cfg))
@@ -469,6 +490,8 @@ async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
         "http": node.http_addr.to_string(),
         "tls": node.http_tls,
         "p2p": node.shared.net.listen_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "gateway": node.gateway.map(|(a, _)| a.to_string()),
+        "gateway_tls": node.gateway.map(|(_, tls)| tls),
     });
     // One line on stdout that scripts (and the test harness) read to learn bound ports.
     println!("{ready}");

@@ -94,6 +94,8 @@ pub struct PeerConfig {
     pub tls: TlsConfig,
     /// The Uyuni server beside this peer (Node Controller). Default: none.
     pub uyuni: crate::node_controller::UyuniConfig,
+    /// The API gateway this peer serves (docs/GATEWAY.md). Default: none.
+    pub gateway: gateway::GatewayConfig,
 }
 
 impl Default for PeerConfig {
@@ -117,6 +119,7 @@ impl Default for PeerConfig {
             load: LoadConfig::default(),
             tls: TlsConfig::default(),
             uyuni: crate::node_controller::UyuniConfig::default(),
+            gateway: gateway::GatewayConfig::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod agent_api;
 pub mod client;
 pub mod cluster_key;
 pub mod config;
+pub mod gateway_meta;
 pub mod http;
 pub mod identity;
 pub mod load_api;

@@ -74,8 +74,13 @@ impl LoadIndex {
                     self.orphans.remove(&s.fingerprint);
                 }
             }
-            Some(Record::Node(n)) => {
+            // Only servers take systems and lead zones: a gateway peer is a member that
+            // holds a replica, not a node of its zone.
+            Some(Record::Node(n)) if n.role == "server" || n.role.is_empty() => {
                 self.nodes.insert(n.name.clone(), n.clone());
+            }
+            Some(Record::Node(n)) => {
+                self.nodes.remove(&n.name);
             }
             Some(Record::Fault(f)) => {
                 self.faults.insert(f.node.clone(), f.clone());
@@ -86,7 +91,7 @@ impl LoadIndex {
             Some(Record::Lease(l)) => {
                 self.generations.insert(l.zone.clone(), l.generation);
             }
-            Some(Record::Zone(_) | Record::Common(_)) => {}
+            Some(Record::Zone(_) | Record::Common(_) | Record::Session(_)) => {}
             None => self.remove(key),
         }
     }

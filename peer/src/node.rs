@@ -103,6 +103,8 @@ pub struct SelfInfo {
     /// A Node Controller runs beside this peer (`[uyuni] url` set): the Load Driver gives
     /// the node systems only once it holds its zone's common data.
     pub node_controller: bool,
+    /// The Uyuni API as the API gateway reaches it (`[uyuni] public_url`, else `url`).
+    pub uyuni_api: Option<String>,
 }
 
 /// State shared by the HTTP handlers and the controller.
@@ -185,6 +187,8 @@ pub struct Node {
     pub http_addr: std::net::SocketAddr,
     /// Whether the HTTP API speaks TLS (false only with `dev_plain_http`).
     pub http_tls: bool,
+    /// Where the API gateway listens, and whether over TLS (`[gateway] listen`).
+    pub gateway: Option<(std::net::SocketAddr, bool)>,
     cancel: CancellationToken,
     net_cancel: CancellationToken,
     controller: Option<tokio::task::JoinHandle<()>>,
@@ -287,6 +291,11 @@ impl Node {
             fqdn: cfg.fqdn.clone(),
             capacity: cfg.capacity,
             node_controller: cfg.uyuni.url.is_some(),
+            uyuni_api: cfg
+                .uyuni
+                .public_url
+                .clone()
+                .or_else(|| cfg.uyuni.url.clone()),
         });
         {
             let (store, me) = (store.clone(), me.clone());
@@ -342,6 +351,12 @@ impl Node {
             );
         }
 
+        let gateway = match &cfg.gateway.listen {
+            Some(listen) => {
+                Some(start_gateway(&cfg, listen, &shared, &mut tasks, &cancel, &span).await?)
+            }
+            None => None,
+        };
         let router = http::router(shared.clone());
         let http_tls = serve_opts.tls.is_some();
         if http_tls {
@@ -369,6 +384,7 @@ impl Node {
             shared,
             http_addr,
             http_tls,
+            gateway,
             cancel,
             net_cancel,
             controller: Some(controller),
@@ -443,6 +459,67 @@ fn known_heartbeat(n: &NodeRecord) -> Heartbeat {
     }
 }
 
+/// Bind and serve the API gateway (`[gateway]`) on this peer's replica. TLS with the
+/// gateway's own certificate, else the peer's, else a self-signed one (`self_signed`), else
+/// plain HTTP when `dev_plain_http` allows it.
+async fn start_gateway(
+    cfg: &PeerConfig,
+    listen: &str,
+    shared: &Shared,
+    tasks: &mut JoinSet<()>,
+    cancel: &CancellationToken,
+    span: &tracing::Span,
+) -> Result<(std::net::SocketAddr, bool), StartError> {
+    let g = &cfg.gateway;
+    let tls = match (
+        g.cert_file.as_ref().or(cfg.tls.cert_file.as_ref()),
+        g.key_file.as_ref().or(cfg.tls.key_file.as_ref()),
+    ) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ if g.self_signed => Some(tls::self_signed_config(&tls::default_sans(&cfg.name))?),
+        _ if g.dev_plain_http || cfg.tls.dev_plain_http => None,
+        _ => {
+            return Err(StartError::Config(crate::config::ConfigError::Invalid(
+                "[gateway] needs a certificate (cert_file and key_file, or the peer's [tls]), \
+                 self_signed = true, or dev_plain_http = true"
+                    .into(),
+            )));
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Http {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Http {
+        addr: listen.to_string(),
+        source,
+    })?;
+    let key = std::fs::read(&cfg.cluster_key)
+        .map_err(|e| StartError::Task(format!("reading {}: {e}", cfg.cluster_key.display())))?;
+    let gw = std::sync::Arc::new(gateway::Gateway::new(
+        std::sync::Arc::new(crate::gateway_meta::PeerMetastore::new(shared.clone())),
+        g.clone(),
+        &key,
+    ));
+    let over_tls = tls.is_some();
+    tracing::info!(%addr, tls = over_tls, "API gateway");
+    tasks.spawn(
+        serve::serve(
+            listener,
+            gateway::router(gw),
+            serve::ServeOptions {
+                tls,
+                handshake_timeout: cfg.tls.handshake_timeout,
+            },
+            cancel.child_token(),
+        )
+        .instrument(span.clone()),
+    );
+    Ok((addr, over_tls))
+}
+
 /// Write (or refresh) this node's and zone's records.
 fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreError> {
     let now = now_ms();
@@ -469,6 +546,9 @@ fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreEr
         // every start: the server may have been restored, or the node moved zone), the node
         // counts as holding none.
         common_generation: me.node_controller.then_some(0),
+        // The slot is the Node Controller's to claim; a restart keeps it.
+        slot: existing.as_ref().and_then(|n| n.slot),
+        uyuni_api: me.uyuni_api.clone(),
     };
     let mut recs = vec![Record::Node(node)];
     if store.get(&format!("z/{}", me.zone))?.is_none() {

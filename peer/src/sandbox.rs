@@ -59,6 +59,9 @@ fn simulated_fqdn(peer: &str) -> String {
 const UYUNI_USER: &str = "admin";
 const UYUNI_PASSWORD: &str = "admin";
 
+/// The sandbox's API gateway member.
+const GATEWAY_NAME: &str = "gateway1";
+
 /// A simulated Uyuni server (the `uyuni-standin` test server of netsim-tests) beside a peer.
 struct StandInProc {
     /// `http://127.0.0.1:PORT`.
@@ -232,6 +235,8 @@ fn pem_fingerprint(pem: &str) -> String {
 struct Peer {
     name: String,
     http: String,
+    /// The API gateway's base URL (the gateway member only).
+    gateway: Option<String>,
     child: Child,
 }
 
@@ -243,6 +248,7 @@ fn start_peer(
     http_port: u16,
     join: Option<&str>,
     uyuni: Option<&StandInProc>,
+    gateway_port: Option<u16>,
 ) -> anyhow::Result<(Peer, serde_json::Value)> {
     let exe = std::env::current_exe().context("locating this binary")?;
     std::fs::write(dir.join("peer-defaults.toml"), PEER_DEFAULTS)?;
@@ -258,25 +264,32 @@ fn start_peer(
     std::fs::create_dir_all(&logs)?;
     let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("peer")
-        .arg("--config")
-        .arg(&defaults)
-        .args(["--name", name, "--zone", zone])
-        .args(["--fqdn", &simulated_fqdn(name)])
-        .arg("--data-dir")
-        .arg(dir.join("data").join(name))
-        .arg("--cluster-key")
-        .arg(dir.join("cluster.key"))
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
-        .arg("--tls-cert")
-        .arg(&cert.cert)
-        .arg("--tls-key")
-        .arg(&cert.key)
-        .stdout(Stdio::piped())
-        .stderr(log);
+    cmd.arg(if gateway_port.is_some() {
+        "gateway"
+    } else {
+        "peer"
+    })
+    .arg("--config")
+    .arg(&defaults)
+    .args(["--name", name, "--zone", zone])
+    .args(["--fqdn", &simulated_fqdn(name)])
+    .arg("--data-dir")
+    .arg(dir.join("data").join(name))
+    .arg("--cluster-key")
+    .arg(dir.join("cluster.key"))
+    .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+    .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+    .arg("--tls-cert")
+    .arg(&cert.cert)
+    .arg("--tls-key")
+    .arg(&cert.key)
+    .stdout(Stdio::piped())
+    .stderr(log);
     if let Some(j) = join {
         cmd.args(["--join", j]);
+    }
+    if let Some(port) = gateway_port {
+        cmd.args(["--gateway-listen", &format!("127.0.0.1:{port}")]);
     }
     let mut child = cmd
         .spawn()
@@ -294,10 +307,12 @@ fn start_peer(
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in reader.lines() {});
     let http = format!("https://{}", ready["http"].as_str().unwrap_or_default());
+    let gateway = ready["gateway"].as_str().map(|g| format!("https://{g}"));
     Ok((
         Peer {
             name: name.to_string(),
             http,
+            gateway,
             child,
         },
         ready,
@@ -357,6 +372,7 @@ pub(crate) fn run(
                         port,
                         join.as_deref(),
                         standin.as_ref(),
+                        None,
                     )
                 });
             standins.extend(standin);
@@ -377,6 +393,34 @@ pub(crate) fn run(
             // Base port 0: every peer binds an ephemeral port (tests).
             if port != 0 {
                 port += 1;
+            }
+        }
+    }
+    let servers = peers.len();
+    // The API gateway: a member of dc1 (role `gateway`, no systems) answering Uyuni's API for
+    // the whole cluster, over TLS with a certificate of the sandbox CA.
+    {
+        let gw_listen = if port == 0 { 0 } else { port + 1 };
+        let started = peer::tls::issue(&tls_dir, GATEWAY_NAME, &[])
+            .map_err(anyhow::Error::from)
+            .and_then(|cert| {
+                start_peer(
+                    dir,
+                    &cert,
+                    GATEWAY_NAME,
+                    ZONES[0],
+                    port,
+                    join.as_deref(),
+                    None,
+                    Some(gw_listen),
+                )
+            });
+        match started {
+            Ok((p, _)) => peers.push(p),
+            Err(e) => {
+                stop(&mut peers);
+                stop_standins(&mut standins);
+                return Err(e);
             }
         }
     }
@@ -423,13 +467,13 @@ pub(crate) fn run(
         None
     } else {
         Some(demo_common_data(
-            &peers,
+            &peers[..servers],
             &standins,
             &ca,
-            per_zone_count(&peers),
+            per_zone_count(&peers[..servers]),
         ))
     };
-    let mut agent_procs = match start_agents(dir, agents, &ca, &peers, &standins) {
+    let mut agent_procs = match start_agents(dir, agents, &ca, &peers[..servers], &standins) {
         Ok(a) => a,
         Err(e) => {
             stop(&mut peers);
@@ -443,7 +487,7 @@ pub(crate) fn run(
         peers.len(),
         ZONES.join(", ")
     );
-    for (i, p) in peers.iter().enumerate() {
+    for (i, p) in peers[..servers].iter().enumerate() {
         println!(
             "  {:<16} {}   beside simulated Uyuni node {}",
             p.name,
@@ -462,6 +506,19 @@ pub(crate) fn run(
                 }
             );
         }
+    }
+    if let Some(gw) = peers.get(servers).and_then(|p| p.gateway.clone()) {
+        let host = gw.trim_start_matches("https://");
+        println!(
+            "\nAPI gateway ({GATEWAY_NAME}, a dc1 member): Uyuni's API for the whole cluster, admin/admin"
+        );
+        println!("  XML-RPC     {gw}/rpc/api");
+        println!("  JSON        {gw}/rhn/manager/api/system/listSystems (after POST auth/login)");
+        println!("  REST        {gw}/api/v1/systems?q=tag:db   Swagger UI {gw}/swagger-ui/");
+        println!(
+            "  spacecmd    SSL_CERT_FILE={} spacecmd -s {host} -u admin -p admin -- system_list",
+            ca.display()
+        );
     }
     match &common {
         Some(Ok(report)) => println!("\nCommon data: {report}"),
@@ -505,7 +562,7 @@ pub(crate) fn run(
     println!("  {exe} members --peer {first} --ca {}", ca.display());
     println!(
         "  {exe} systems list --peer {} --ca {}",
-        peers[peers.len() - 1].http,
+        peers[servers - 1].http,
         ca.display()
     );
     println!("  {exe} load --peer {first} --ca {}", ca.display());

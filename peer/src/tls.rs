@@ -372,6 +372,31 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(cfg))
 }
 
+/// A rustls server configuration with a fresh self-signed certificate for `names` (the
+/// gateway's development mode: clients must skip verification or pin it).
+pub fn self_signed_config(names: &[String]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let cert = rcgen::generate_simple_self_signed(names.to_vec())?;
+    let chain = vec![cert.cert.der().clone()];
+    let key =
+        PrivateKeyDer::try_from(cert.signing_key.serialize_der()).map_err(|e| TlsError::Pem {
+            path: "(self-signed)".into(),
+            reason: e.to_string(),
+        })?;
+    let config_err = |source| TlsError::Config {
+        cert: "(self-signed)".into(),
+        key: "(self-signed)".into(),
+        source,
+    };
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(config_err)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(config_err)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

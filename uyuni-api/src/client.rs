@@ -232,6 +232,46 @@ impl UyuniClient {
         }
     }
 
+    /// Like [`UyuniClient::call`], but the answer is returned as the server sent it (the whole
+    /// `methodResponse` document) when it is not a fault, for callers that rewrite large
+    /// answers without decoding them.
+    pub async fn call_raw(&self, method: &str, params: Vec<Value>) -> Result<String, ApiError> {
+        let mut relogged = false;
+        loop {
+            let key = self.session_key().await?;
+            let mut full = Vec::with_capacity(params.len() + 1);
+            full.push(Value::String(key.clone()));
+            full.extend(params.iter().cloned());
+            let body = render_call(method, &full).map_err(|e| ApiError::Config(e.to_string()))?;
+            let text = self.fetch(method, &body).await?;
+            if !crate::codec::is_fault_response(&text) {
+                return Ok(text);
+            }
+            let fault = match parse_response(&text) {
+                Ok(Err(f)) => f,
+                Ok(Ok(_)) => return Ok(text),
+                Err(e) => {
+                    return Err(ApiError::Decode {
+                        url: self.cfg.url.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            if fault.is_invalid_session() && !relogged {
+                let mut s = self.session.lock().await;
+                if s.as_deref() == Some(key.as_str()) {
+                    *s = None;
+                }
+                relogged = true;
+                continue;
+            }
+            return Err(ApiError::Fault {
+                method: method.to_string(),
+                fault,
+            });
+        }
+    }
+
     /// Log in now (also done lazily by [`UyuniClient::call`]); returns the session key.
     pub async fn login(&self) -> Result<String, ApiError> {
         let v = self
@@ -278,10 +318,19 @@ impl UyuniClient {
     /// One call with transport retries; `Ok(Err(fault))` is the server's fault.
     async fn send(&self, method: &str, params: &[Value]) -> Result<Result<Value, Fault>, ApiError> {
         let body = render_call(method, params).map_err(|e| ApiError::Config(e.to_string()))?;
+        let text = self.fetch(method, &body).await?;
+        parse_response(&text).map_err(|e| ApiError::Decode {
+            url: self.cfg.url.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// POST `body` with transport retries; the answer's text.
+    async fn fetch(&self, method: &str, body: &str) -> Result<String, ApiError> {
         let mut delay = self.cfg.backoff_initial;
         let mut attempt = 0;
         loop {
-            match self.send_once(&body).await {
+            match self.send_once(body).await {
                 Err(e) if e.is_transient() && attempt < self.cfg.retries => {
                     tracing::debug!(method, attempt, error = %e, "retrying Uyuni call");
                     tokio::time::sleep(delay).await;
@@ -293,7 +342,7 @@ impl UyuniClient {
         }
     }
 
-    async fn send_once(&self, body: &str) -> Result<Result<Value, Fault>, ApiError> {
+    async fn send_once(&self, body: &str) -> Result<String, ApiError> {
         let url = &self.cfg.url;
         let req = hyper::Request::post(self.uri.clone())
             .header(hyper::header::CONTENT_TYPE, "text/xml")
@@ -329,11 +378,7 @@ impl UyuniClient {
                 status,
             });
         }
-        let text = std::str::from_utf8(&bytes).map_err(|e| ApiError::Decode {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-        parse_response(text).map_err(|e| ApiError::Decode {
+        String::from_utf8(bytes.to_vec()).map_err(|e| ApiError::Decode {
             url: url.clone(),
             reason: e.to_string(),
         })

@@ -23,6 +23,14 @@ pub struct Call {
     pub params: Vec<Value>,
 }
 
+/// Whether a `methodResponse` document is a fault (looked up without decoding it: the
+/// `<fault>` element comes first, right after `<methodResponse>`).
+pub fn is_fault_response(text: &str) -> bool {
+    text.find("<methodResponse")
+        .and_then(|i| text[i..].find('>').map(|j| i + j + 1))
+        .is_some_and(|after| text[after..].trim_start().starts_with("<fault>"))
+}
+
 /// Parse a `methodCall` body.
 pub fn parse_call(body: &str) -> Result<Call, CodecError> {
     let body = normalise_dates(body);

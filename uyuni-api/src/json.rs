@@ -69,6 +69,47 @@ fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The session cookie of the JSON API (`pxt-session-cookie`).
+pub const COOKIE: &str = "pxt-session-cookie";
+
+pub fn session_cookie(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A query-string value as the parameter's type.
+pub fn coerce_query(v: &str, ty: &str) -> Value {
+    match ty {
+        "int" => v
+            .parse::<i64>()
+            .map_or_else(|_| Value::String(v.into()), crate::value::int),
+        "boolean" => match v {
+            "true" | "1" => Value::Boolean(true),
+            "false" | "0" => Value::Boolean(false),
+            _ => Value::String(v.into()),
+        },
+        "array" => Value::Array(vec![Value::String(v.into())]),
+        _ => Value::String(v.into()),
+    }
+}
+
+/// A JSON value as the parameter's type (a scalar is wrapped where a list is expected).
+pub fn coerce_json(v: &Json, ty: &str) -> Value {
+    let x = from_json(v);
+    match (ty, &x) {
+        ("array", Value::Array(_)) => x,
+        ("array", _) => Value::Array(vec![x]),
+        ("string", Value::Integer(_) | Value::Long(_)) => Value::String(v.to_string()),
+        _ => x,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,15 +10,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method as Verb, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use uyuni_api::json::{from_json, to_json};
+use uyuni_api::json::{COOKIE, coerce_json, coerce_query, session_cookie, to_json};
 use uyuni_api::{Fault, Value};
 
 use super::dispatch::{METHODS, Method, beanify};
 use super::handlers::auth;
 use super::server::App;
-
-/// The session cookie.
-pub const COOKIE: &str = "pxt-session-cookie";
 
 fn envelope(status: StatusCode, body: Json) -> Response {
     (status, axum::Json(body)).into_response()
@@ -26,44 +23,6 @@ fn envelope(status: StatusCode, body: Json) -> Response {
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     (status, text.into()).into_response()
-}
-
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
-/// A query-string value as the parameter's type.
-fn coerce_query(v: &str, ty: &str) -> Value {
-    match ty {
-        "int" => v
-            .parse::<i64>()
-            .map_or_else(|_| Value::String(v.into()), uyuni_api::value::int),
-        "boolean" => match v {
-            "true" | "1" => Value::Boolean(true),
-            "false" | "0" => Value::Boolean(false),
-            _ => Value::String(v.into()),
-        },
-        "array" => Value::Array(vec![Value::String(v.into())]),
-        _ => Value::String(v.into()),
-    }
-}
-
-/// A JSON value as the parameter's type (a scalar is wrapped where a list is expected).
-fn coerce_json(v: &Json, ty: &str) -> Value {
-    let x = from_json(v);
-    match (ty, &x) {
-        ("array", Value::Array(_)) => x,
-        ("array", _) => Value::Array(vec![x]),
-        ("string", Value::Integer(_) | Value::Long(_)) => Value::String(v.to_string()),
-        _ => x,
-    }
 }
 
 /// Route handler for everything under `/rhn/manager/api/`.

@@ -15,6 +15,10 @@ pub struct UyuniConfig {
     /// Default none: no Node Controller.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The same endpoint as the API gateway reaches it (when `url` is a local address such as
+    /// `localhost`), published in the metastore. Default: `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// API user (an organisation administrator). Default `admin`.
     pub user: String,
     /// Its password. Default none; prefer `password_file`.
@@ -59,6 +63,7 @@ impl Default for UyuniConfig {
     fn default() -> Self {
         Self {
             url: None,
+            public_url: None,
             user: "admin".into(),
             password: None,
             password_file: None,

@@ -18,6 +18,7 @@ pub mod config;
 pub mod kinds;
 pub mod lease;
 pub mod reconcile;
+pub mod slot;
 pub mod systems;
 
 use std::collections::{BTreeSet, HashMap};
@@ -706,6 +707,22 @@ impl Controller {
         })
     }
 
+    /// Claim (or re-claim after a conflict) this node's slot in the gateway's ids.
+    async fn claim_slot(&mut self) {
+        let nodes = self.shared.store.nodes();
+        let Some(slot) = slot::wanted(self.me(), &nodes) else {
+            return;
+        };
+        let Some(mut n) = nodes.into_iter().find(|n| n.name == self.me()) else {
+            return;
+        };
+        tracing::info!(slot, previous = ?n.slot, "claiming the node's gateway id slot");
+        n.slot = Some(slot);
+        if let Err(e) = self.write(vec![Record::Node(n)]).await {
+            tracing::warn!(error = %e, "could not record the gateway id slot");
+        }
+    }
+
     async fn set_applied(&mut self, generation: u64) {
         self.applied = Some(generation);
         lock(&self.status).common_generation = Some(generation);
@@ -725,6 +742,7 @@ impl Controller {
     // ---- cluster decisions into Uyuni ----
 
     async fn on_tick(&mut self) {
+        self.claim_slot().await;
         // A failed automatic publication is retried here, not only at the next change.
         if let Some(l) = self.lease()
             && l.auto_publish
@@ -977,8 +995,22 @@ pub async fn claim_lease(
     auto_publish: bool,
     force: bool,
 ) -> Result<LeaseRecord, NcError> {
+    let me = &shared.me;
+    claim_lease_for(shared, &me.zone, &me.name, ttl, auto_publish, force).await
+}
+
+/// Claim (or renew) the lease of `zone` for node `node` (the API gateway names the node that
+/// is to lead a common-data write).
+pub async fn claim_lease_for(
+    shared: &Shared,
+    zone: &str,
+    node: &str,
+    ttl: Duration,
+    auto_publish: bool,
+    force: bool,
+) -> Result<LeaseRecord, NcError> {
     let _w = shared.write_lock.lock().await;
-    let key = format!("{}{}", RecordKind::Lease.prefix(), shared.me.zone);
+    let key = format!("{}{zone}", RecordKind::Lease.prefix());
     let current = match shared.store.get(&key) {
         Ok(Some(Record::Lease(l))) => Some(l),
         _ => None,
@@ -986,26 +1018,26 @@ pub async fn claim_lease(
     let zone_generation = current.as_ref().map_or(0, |l| l.generation);
     let holds = match shared
         .store
-        .get(&format!("{}{}", RecordKind::Node.prefix(), shared.me.name))
+        .get(&format!("{}{node}", RecordKind::Node.prefix()))
     {
         Ok(Some(Record::Node(n))) => n.common_generation.unwrap_or(0),
         _ => 0,
     };
     let renewal = current
         .as_ref()
-        .is_some_and(|l| l.holder.as_deref() == Some(shared.me.name.as_str()));
+        .is_some_and(|l| l.holder.as_deref() == Some(node));
     if !force && !renewal && holds < zone_generation {
         return Err(NcError::Lease(LeaseError::Behind {
-            zone: shared.me.zone.clone(),
-            node: shared.me.name.clone(),
+            zone: zone.to_string(),
+            node: node.to_string(),
             holds,
             zone_generation,
         }));
     }
     let next = lease::claim(
         current.as_ref(),
-        &shared.me.zone,
-        &shared.me.name,
+        zone,
+        node,
         now_ms(),
         u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
         auto_publish,
@@ -1036,7 +1068,8 @@ pub async fn release_lease(shared: &Shared, force: bool) -> Result<Option<LeaseR
     Ok(next)
 }
 
-async fn put(shared: &Shared, rec: Record) -> Result<(), NcError> {
+/// Write one record durably and send it to the other peers.
+pub async fn put(shared: &Shared, rec: Record) -> Result<(), NcError> {
     let store = shared.store.clone();
     let frames = tokio::task::spawn_blocking(move || store.put(&rec))
         .await

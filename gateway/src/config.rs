@@ -1,0 +1,75 @@
+//! `[gateway]`: the API gateway a peer serves beside (or instead of) a Uyuni node. Every
+//! default is stated on its field and in docs/CONFIGURATION.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Listen address of the gateway (Uyuni's API, the REST API, Swagger UI). Default none:
+    /// no gateway (`uyuni-cluster gateway` defaults it to `127.0.0.1:8443`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// PEM certificate of the gateway's listener. Default: the peer's `[tls] cert_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// Its private key. Default: the peer's `[tls] key_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Without a certificate, make a self-signed one at start (development). Default false.
+    pub self_signed: bool,
+    /// Serve plain HTTP (development and tests only). Default false.
+    pub dev_plain_http: bool,
+    /// Bound on one node's answer; a node slower than this is left out of a merged answer
+    /// (flagged as partial). Default 10 000 ms.
+    #[serde(with = "duration_ms", rename = "node_timeout_ms")]
+    pub node_timeout: Duration,
+    /// Idle lifetime of a session (Uyuni's default: 30 min); `auth.login`'s optional
+    /// duration overrides it. Default 1 800 000 ms.
+    #[serde(with = "duration_ms", rename = "session_ttl_ms")]
+    pub session_ttl: Duration,
+    /// Answer with a fault instead of a partial merged answer when a node is missing.
+    /// Default false (clients can also ask per request with `X-Uyuni-Cluster-Strict: 1`).
+    pub strict: bool,
+    /// PEM CA trusted for the nodes' `https` API URLs. Default none (plain http or the
+    /// system's trust is not used: give it explicitly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uyuni_ca_file: Option<PathBuf>,
+    /// Largest XML-RPC or JSON request body accepted, MiB. Default 64.
+    pub max_request_mib: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            cert_file: None,
+            key_file: None,
+            self_signed: false,
+            dev_plain_http: false,
+            node_timeout: Duration::from_secs(10),
+            session_ttl: Duration::from_secs(1800),
+            strict: false,
+            uyuni_ca_file: None,
+            max_request_mib: 64,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! What the gateway needs from the metastore. The peer implements it on its own replica (a
+//! gateway is a cluster member with a replica of its own), so lookups and searches never
+//! leave the process; tests can implement it in memory.
+
+use std::future::Future;
+
+use crdt_store::{SessionRecord, SystemRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A Uyuni node as the gateway sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    /// Node name.
+    pub name: String,
+    /// Zone.
+    pub zone: String,
+    /// Slot in the gateway's ids (`None` until claimed, or while another node holds it).
+    pub slot: Option<u32>,
+    /// The node's Uyuni XML-RPC API.
+    pub uyuni_api: String,
+    /// Membership status: `alive`, `suspect`, `down`, `left` or `unknown`.
+    pub status: String,
+    /// Systems the metastore assigns to it.
+    pub systems: u64,
+}
+
+impl NodeView {
+    /// Worth calling: alive or only suspected (calls are bounded by timeouts anyway).
+    pub fn healthy(&self) -> bool {
+        matches!(self.status.as_str(), "alive" | "suspect")
+    }
+}
+
+/// Problems of the metastore behind the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum MetastoreError {
+    /// A write did not make it to disk.
+    #[error("metastore write failed: {0}")]
+    Write(String),
+    /// The zone has no node that could lead it.
+    #[error("zone {0} has no Uyuni node to lead its common data")]
+    NoLeader(String),
+    /// A search query that does not parse.
+    #[error("{0}")]
+    BadQuery(String),
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchPage {
+    /// Systems matching the query in all.
+    pub total: u64,
+    /// This page, ordered by name then fingerprint.
+    #[schema(value_type = Vec<Object>)]
+    pub systems: Vec<SystemRecord>,
+    /// Cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A bulk operation on every system a query matches.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkRequest {
+    /// The search query.
+    pub q: String,
+    /// `tag`, `untag`, `accept`, `reject`, `ban` or `unregister`.
+    pub action: String,
+    /// Tags for `tag` and `untag`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// What a bulk operation did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkReport {
+    /// Systems the query matched.
+    pub matched: u64,
+    /// Systems actually changed.
+    pub changed: u64,
+}
+
+/// See the module documentation.
+pub trait Metastore: Send + Sync + 'static {
+    /// The cluster's Uyuni nodes (peers with a Uyuni server), by name.
+    fn nodes(&self) -> Vec<NodeView>;
+    /// A session by id ([`crate::sessions::session_id`]).
+    fn session(&self, id: &str) -> Option<SessionRecord>;
+    /// Store a session (durably: acknowledged sessions survive a restart).
+    fn put_session(
+        &self,
+        rec: SessionRecord,
+    ) -> impl Future<Output = Result<(), MetastoreError>> + Send;
+    /// Remove a session.
+    fn delete_session(&self, id: &str) -> impl Future<Output = Result<(), MetastoreError>> + Send;
+    /// The node leading the zone's common data: the current Leader Node lease holder, or a
+    /// node that now claims the lease (publishing every change at once).
+    fn zone_leader(
+        &self,
+        zone: &str,
+    ) -> impl Future<Output = Result<String, MetastoreError>> + Send;
+    /// Search the client systems (docs/SEARCH.md).
+    fn search(
+        &self,
+        q: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage, MetastoreError>;
+    /// One system by fingerprint.
+    fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
+    /// Apply an action to every system a query matches.
+    fn bulk(
+        &self,
+        req: BulkRequest,
+    ) -> impl Future<Output = Result<BulkReport, MetastoreError>> + Send;
+}

@@ -1,0 +1,206 @@
+//! The cluster's own REST API under `/api/v1`, its OpenAPI 3 document (generated from this
+//! code) at `/api/v1/openapi.json`, and Swagger UI at `/swagger-ui/` (its assets are compiled
+//! into the binary: nothing is fetched at build or run time).
+//!
+//! Every route but login needs a gateway session: the `pxt-session-cookie` cookie (as the JSON
+//! API sets it), `Authorization: Bearer <key>`, or `X-Uyuni-Session: <key>`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+use uyuni_api::Value;
+
+use crate::metastore::{BulkReport, BulkRequest, MetastoreError, NodeView, SearchPage};
+use crate::{Gateway, Metastore};
+
+/// The OpenAPI document.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Uyuni cluster gateway",
+        description = "The cluster's own API. Uyuni's XML-RPC API is at /rpc/api and its JSON API at /rhn/manager/api/<ns>/<method>, both answered for the whole cluster (docs/GATEWAY.md)."
+    ),
+    paths(login, nodes, search, system, bulk),
+    components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport, ErrorBody)),
+    tags((name = "cluster", description = "Nodes, client systems, search and bulk operations"))
+)]
+pub struct ApiDoc;
+
+/// An error answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(ErrorBody { error: msg.into() })).into_response()
+}
+
+/// The REST routes, the OpenAPI document and Swagger UI.
+pub fn routes<M: Metastore>(gw: Arc<Gateway<M>>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/login", post(login::<M>))
+        .route("/api/v1/nodes", get(nodes::<M>))
+        .route("/api/v1/systems", get(search::<M>))
+        .route("/api/v1/systems/bulk", post(bulk::<M>))
+        .route("/api/v1/systems/{fingerprint}", get(system::<M>))
+        .with_state(gw);
+    let ui = SwaggerUi::new("/swagger-ui").url("/api/v1/openapi.json", ApiDoc::openapi());
+    api.merge(Router::from(ui))
+}
+
+/// The session key of a REST request.
+fn session_key(headers: &HeaderMap) -> Option<String> {
+    if let Some(k) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(k.trim().to_string());
+    }
+    if let Some(k) = headers.get("x-uyuni-session").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim().to_string());
+    }
+    uyuni_api::json::session_cookie(headers)
+}
+
+async fn authorized<M: Metastore>(gw: &Gateway<M>, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(key) = session_key(headers) else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "log in first: POST /api/v1/login, then send the session as a bearer token",
+        ));
+    };
+    gw.credentials(&key)
+        .await
+        .map(|_| ())
+        .map_err(|f| error(StatusCode::UNAUTHORIZED, f.message()))
+}
+
+/// Credentials of a Uyuni user (the same on every node).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new gateway session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginAnswer {
+    /// The session key: send it as `Authorization: Bearer <key>` (it is also an XML-RPC
+    /// session key).
+    pub session: String,
+}
+
+/// Log in (the same as XML-RPC `auth.login`).
+#[utoipa::path(post, path = "/api/v1/login", tag = "cluster", request_body = LoginRequest,
+    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody)))]
+async fn login<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    Json(req): Json<LoginRequest>,
+) -> Response {
+    let out = gw
+        .call(
+            "auth.login",
+            vec![Value::String(req.username), Value::String(req.password)],
+            false,
+        )
+        .await;
+    match out.result {
+        Ok(Value::String(session)) => Json(LoginAnswer { session }).into_response(),
+        Ok(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "login gave no session"),
+        Err(f) => error(StatusCode::UNAUTHORIZED, f.message()),
+    }
+}
+
+/// The cluster's Uyuni nodes: zone, membership status, id slot, systems assigned.
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "cluster",
+    responses((status = 200, body = Vec<NodeView>), (status = 401, body = ErrorBody)))]
+async fn nodes<M: Metastore>(State(gw): State<Arc<Gateway<M>>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&gw, &headers).await {
+        return r;
+    }
+    Json(gw.meta.nodes()).into_response()
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SearchParams {
+    /// Query (docs/SEARCH.md): `tag:db`, `group:ubuntu-18-lts`, `web*.acme.org`, `zone:`,
+    /// `node:`, `status:`, combined with `and`, `or`, `not` and parentheses. Empty: all.
+    #[serde(default)]
+    pub q: String,
+    /// Page size (default 100, at most 10 000).
+    pub limit: Option<usize>,
+    /// `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Search the cluster's client systems (paginated).
+#[utoipa::path(get, path = "/api/v1/systems", tag = "cluster", params(SearchParams),
+    responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn search<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Query(p): Query<SearchParams>,
+) -> Response {
+    if let Err(r) = authorized(&gw, &headers).await {
+        return r;
+    }
+    let limit = p.limit.unwrap_or(100).clamp(1, 10_000);
+    match gw.meta.search(&p.q, limit, p.cursor.as_deref()) {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// One client system by key fingerprint.
+#[utoipa::path(get, path = "/api/v1/systems/{fingerprint}", tag = "cluster",
+    params(("fingerprint" = String, Path, description = "salt key fingerprint")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn system<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Path(fp): Path<String>,
+) -> Response {
+    if let Err(r) = authorized(&gw, &headers).await {
+        return r;
+    }
+    match gw.meta.system(&fp) {
+        Some(s) => Json(s).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no system {fp}")),
+    }
+}
+
+/// Apply an action (`tag`, `untag`, `accept`, `reject`, `ban`, `unregister`) to every system
+/// a query matches.
+#[utoipa::path(post, path = "/api/v1/systems/bulk", tag = "cluster", request_body = BulkRequest,
+    responses((status = 200, body = BulkReport), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn bulk<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Json(req): Json<BulkRequest>,
+) -> Response {
+    if let Err(r) = authorized(&gw, &headers).await {
+        return r;
+    }
+    match gw.meta.bulk(req).await {
+        Ok(report) => Json(report).into_response(),
+        Err(MetastoreError::BadQuery(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}

@@ -1,0 +1,288 @@
+//! The API gateway end to end: real peers beside Uyuni stand-ins whose system ids overlap, a
+//! gateway peer in front of them, driven the way spacecmd (Python's `xmlrpc.client`) and JSON
+//! clients drive a single Uyuni server.
+//!
+//! * Every spacecmd command in tests/py/gateway_spacecmd.py answers what one big server
+//!   holding all the nodes' systems would answer, with cluster-unique ids.
+//! * A node that is down leaves a partial answer flagged in `X-Uyuni-Cluster-Partial`, or a
+//!   fault when the client asks for strict answers; never a hang.
+//! * Sessions live in the metastore: a restarted gateway accepts the keys it gave out.
+//! * The JSON API, the REST API, its OpenAPI document and Swagger UI are served.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use netsim_tests::harness::{Cluster, Options, wait_until};
+use netsim_tests::standin::session::{Session as Api, peer_section};
+use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
+use uyuni_api::Value;
+use uyuni_api::value::string;
+
+const T: Duration = Duration::from_secs(60);
+
+fn standin(name: &str) -> anyhow::Result<StandIn> {
+    StandIn::spawn(StandInOptions {
+        postgres: "none".into(),
+        fqdn: format!("{name}.uyuni.test"),
+        ..StandInOptions::default()
+    })
+}
+
+/// `count` onboarded systems `<prefix><n>.example.org` in `groups` (test-only hook).
+fn seed(s: &StandIn, count: u32, prefix: &str, groups: &[&str]) -> anyhow::Result<()> {
+    ureq::post(format!("{}/standin/seed", s.base())).send_json(serde_json::json!({
+        "count": count, "prefix": prefix, "domain": "example.org", "groups": groups,
+    }))?;
+    Ok(())
+}
+
+fn gateway_section() -> &'static str {
+    "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 3000\n"
+}
+
+fn login(gw: &str) -> anyhow::Result<String> {
+    match xmlrpc_call(gw, "auth.login", &[string("admin"), string("admin")])? {
+        Ok(Value::String(k)) => Ok(k),
+        other => anyhow::bail!("login: {other:?}"),
+    }
+}
+
+fn list_systems(gw: &str, key: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    match xmlrpc_call(gw, "system.listSystems", &[string(key)])? {
+        Ok(v) => Ok(uyuni_api::json::to_json(&v)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()),
+        Err(f) => anyhow::bail!("listSystems: {f:?}"),
+    }
+}
+
+/// A raw XML-RPC POST: status, the partial header, and the decoded answer.
+fn raw_call(
+    gw: &str,
+    method: &str,
+    params: &[Value],
+    strict: bool,
+) -> anyhow::Result<(Option<String>, Result<Value, uyuni_api::Fault>)> {
+    let body = uyuni_api::codec::render_call(method, params)?;
+    let mut req = ureq::post(gw).header("Content-Type", "text/xml");
+    if strict {
+        req = req.header("X-Uyuni-Cluster-Strict", "1");
+    }
+    let mut resp = req.send(body.as_bytes())?;
+    let partial = resp
+        .headers()
+        .get("x-uyuni-cluster-partial")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = resp.body_mut().read_to_string()?;
+    Ok((partial, uyuni_api::codec::parse_response(&text)?))
+}
+
+fn run_py(script: &str, args: &[&str]) -> anyhow::Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let out = Command::new("python3").arg(&path).args(args).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success() && stdout.contains("OK "),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
+    // Three nodes in two zones; every server numbers its systems from 1000010000.
+    let mut stands = vec![standin("dc1-a")?, standin("dc1-b")?, standin("store1-a")?];
+    for (s, (n, prefix)) in stands.iter().zip([(3, "a"), (2, "b"), (2, "c")]) {
+        let api = Api::login(s)?;
+        api.call(
+            "systemgroup.create",
+            vec![string("web"), string("web servers")],
+        )?;
+        seed(s, n, prefix, &["web"])?;
+    }
+    for s in &stands[..2] {
+        Api::login(s)?.create_channel("dc1-base")?;
+    }
+    Api::login(&stands[2])?.create_channel("store-base")?;
+
+    let mut c = Cluster::new(&["dc1".into(), "store1".into()], Options::default())?;
+    for (s, (name, zone)) in
+        stands
+            .iter()
+            .zip([("dc1-a", "dc1"), ("dc1-b", "dc1"), ("store1-a", "store1")])
+    {
+        c.add_peer_with(name, zone, &peer_section(s))?;
+    }
+    let g = c.add_peer_with("gw1", "dc1", gateway_section())?;
+    let gw = format!(
+        "{}/rpc/api",
+        c.peers[g]
+            .gateway
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no gateway"))?
+    );
+    // The gateway knows every node (and its id slot) once all 7 systems are listed.
+    wait_until(T, "the gateway lists every node's systems", || {
+        let Ok(key) = login(&gw) else {
+            return Ok(false);
+        };
+        Ok(list_systems(&gw, &key)?.len() == 7)
+    })?;
+
+    let urls: Vec<&str> = stands.iter().map(StandIn::url).collect();
+    let mut args = vec![gw.as_str()];
+    args.extend(urls.iter().copied());
+    run_py("gateway_spacecmd.py", &args)?;
+    run_py(
+        "gateway_json.py",
+        &[c.peers[g].gateway.as_deref().unwrap_or_default()],
+    )?;
+
+    // A session given out before a restart of the gateway still works after it.
+    let key = login(&gw)?;
+    c.restart(g)?;
+    let gw = format!(
+        "{}/rpc/api",
+        c.peers[g]
+            .gateway
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no gateway"))?
+    );
+    wait_until(T, "the restarted gateway sees every node", || {
+        Ok(list_systems(&gw, &key).map(|l| l.len()).unwrap_or(0) == 6)
+    })?;
+
+    // A node down: the merged answer lacks its systems and says so; strict callers get a
+    // fault; both come back quickly.
+    let before = list_systems(&gw, &key)?;
+    let elsewhere = before
+        .iter()
+        .filter(|s| !s["name"].as_str().unwrap_or_default().starts_with('c'))
+        .count();
+    stands[2].stop()?;
+    let started = Instant::now();
+    let (partial, answer) = raw_call(&gw, "system.listSystems", &[string(&key)], false)?;
+    assert_eq!(partial.as_deref(), Some("store1-a"));
+    let names: Vec<String> =
+        uyuni_api::json::to_json(&answer.map_err(|f| anyhow::anyhow!("{f:?}"))?)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .collect();
+    assert_eq!(names.len(), elsewhere, "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with('c')), "{names:?}");
+    let (_, strict) = raw_call(&gw, "system.listSystems", &[string(&key)], true)?;
+    let fault = strict.expect_err("a strict answer missing a node is a fault");
+    assert_eq!(fault.code, -1);
+    assert!(fault.string.contains("store1-a"), "{}", fault.string);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    Ok(())
+}
+
+/// Names of `systemgroup.listAllGroups` on one node.
+fn groups(api: &Api) -> anyhow::Result<Vec<String>> {
+    Ok(api
+        .call("systemgroup.listAllGroups", vec![])?
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["name"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// A common-data write through the gateway runs on each zone's Leader Node (a lease the
+/// gateway claims with automatic publication) and reaches every node of every zone.
+#[test]
+fn common_data_written_through_the_gateway_reaches_every_node() -> anyhow::Result<()> {
+    use netsim_tests::pg::Postgres;
+    use netsim_tests::standin::session::standin_with_triggers;
+    let pg = Postgres::start()?;
+    let stands = [
+        standin_with_triggers(&pg, "gwa")?,
+        standin_with_triggers(&pg, "gwb")?,
+        standin_with_triggers(&pg, "gws")?,
+    ];
+    let mut c = Cluster::new(&["dc1".into(), "store1".into()], Options::default())?;
+    for (s, (name, zone)) in
+        stands
+            .iter()
+            .zip([("dc1-a", "dc1"), ("dc1-b", "dc1"), ("store1-a", "store1")])
+    {
+        c.add_peer_with(name, zone, &peer_section(s))?;
+    }
+    let g = c.add_peer_with("gw1", "dc1", gateway_section())?;
+    let gw = format!(
+        "{}/rpc/api",
+        c.peers[g]
+            .gateway
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no gateway"))?
+    );
+    let key = {
+        let mut key = String::new();
+        wait_until(T, "a gateway session", || {
+            key = login(&gw).unwrap_or_default();
+            Ok(!key.is_empty())
+        })?;
+        key
+    };
+    wait_until(T, "every node with its id slot", || {
+        let nodes: Vec<serde_json::Value> = ureq::get(format!(
+            "{}/api/v1/nodes",
+            c.peers[g].gateway.as_deref().unwrap_or_default()
+        ))
+        .header("Authorization", &format!("Bearer {key}"))
+        .call()?
+        .body_mut()
+        .read_json()?;
+        Ok(nodes.len() == 3 && nodes.iter().all(|n| n["slot"].is_u64()))
+    })?;
+    match xmlrpc_call(
+        &gw,
+        "systemgroup.create",
+        &[string(&key), string("ops"), string("operations")],
+    )? {
+        Ok(v) => assert_eq!(uyuni_api::json::to_json(&v)["name"], "ops"),
+        Err(f) => anyhow::bail!("systemgroup.create through the gateway: {f:?}"),
+    }
+    let apis: Vec<Api> = stands.iter().map(Api::login).collect::<Result<_, _>>()?;
+    wait_until(T, "the group on every node of both zones", || {
+        for api in &apis {
+            if !groups(api)?.iter().any(|n| n == "ops") {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    // Each zone's lease went to one of its nodes, publishing automatically.
+    for zone in ["dc1", "store1"] {
+        let lease: serde_json::Value = c.peers[0].client().get(&format!("/zones/{zone}/lease"))?;
+        assert!(
+            lease["holder"]
+                .as_str()
+                .is_some_and(|h| h.starts_with(zone)),
+            "{lease}"
+        );
+        assert_eq!(lease["auto_publish"], true, "{lease}");
+    }
+    // Listed once by the gateway.
+    let listed = match xmlrpc_call(&gw, "systemgroup.listAllGroups", &[string(&key)])? {
+        Ok(v) => uyuni_api::json::to_json(&v),
+        Err(f) => anyhow::bail!("{f:?}"),
+    };
+    let ops: Vec<&serde_json::Value> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["name"] == "ops")
+        .collect();
+    assert_eq!(ops.len(), 1, "{listed}");
+    Ok(())
+}
