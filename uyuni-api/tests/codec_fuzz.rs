@@ -432,7 +432,12 @@ fn billion_laughs_is_refused() {
     // An external entity is not fetched either.
     let xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><methodCall><methodName>a.b</methodName><params><param><value><string>&e;</string></value></param></params></methodCall>";
     assert!(parse_call(xxe).is_err());
-    assert!(start.elapsed() < Duration::from_secs(2));
+    // Generous bounds (a loaded 2-core CI machine): an expansion would take far longer.
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     // A DOCTYPE without entities is ignored, as Uyuni's parser does.
     let call = parse_call(
         "<?xml version=\"1.0\"?><!DOCTYPE methodCall><methodCall><methodName>a.b</methodName></methodCall>",
@@ -464,7 +469,7 @@ fn bodies_over_16_mib_are_handled_in_linear_time() {
     let err = parse_call(&"<".repeat(mb)).expect_err("garbage");
     assert!(err.to_string().len() < 400);
     assert!(
-        start.elapsed() < Duration::from_secs(15),
+        start.elapsed() < Duration::from_secs(60),
         "{:?}",
         start.elapsed()
     );
