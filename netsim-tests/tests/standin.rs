@@ -6,8 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 use netsim_tests::pg::bin_dir;
-use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
+use netsim_tests::standin::session::Session;
+use netsim_tests::standin::{SeedSpec, Seeded, StandIn, StandInOptions, xmlrpc_call};
 use uyuni_api::Value;
+use uyuni_api::value::string;
 
 fn python() -> String {
     let ok = Command::new("python3")
@@ -289,4 +291,162 @@ fn salt_keys_in_a_real_pki_dir() {
         xmlrpc_call(s.url(), "system.listSystems", &[str_(&key)]).expect("call"),
         Ok(Value::Array(vec![]))
     );
+}
+
+/// `(id, name)` that `StandIn::seed` should have created.
+fn expected_systems(seeded: &Seeded, spec: &SeedSpec) -> Vec<(i64, String)> {
+    (0..spec.count)
+        .map(|i| {
+            (
+                seeded.first_id + i as i64,
+                format!("{}{}.{}", spec.prefix, spec.start + i as u64, spec.domain),
+            )
+        })
+        .collect()
+}
+
+fn group_size(sess: &Session, group: &str) -> usize {
+    sess.call("systemgroup.listSystems", vec![string(group)])
+        .expect("listSystems of a group")
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn seed_hook_creates_systems_on_two_standins() {
+    let spawn = || {
+        StandIn::spawn(StandInOptions {
+            postgres: "none".into(),
+            ..StandInOptions::default()
+        })
+        .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (sa, sb) = (
+        Session::login(&a).expect("login a"),
+        Session::login(&b).expect("login b"),
+    );
+    // g1 exists on a only; g2 nowhere; a base channel on a.
+    sa.call("systemgroup.create", vec![string("g1"), string("pre")])
+        .expect("group");
+    sa.create_channel("seed-base").expect("channel");
+    let spec_a = SeedSpec {
+        groups: vec!["g1".into(), "g2".into()],
+        base_channel: Some("seed-base".into()),
+        ..SeedSpec::new(500)
+    };
+    let spec_b = SeedSpec {
+        prefix: "node".into(),
+        domain: "b.example.org".into(),
+        groups: vec!["g1".into()],
+        ..SeedSpec::new(500)
+    };
+    let ra = a.seed(&spec_a).expect("seed a");
+    let rb = b.seed(&spec_b).expect("seed b");
+    // Ids are allocated as usual: the two stand-ins overlap.
+    for r in [ra, rb] {
+        assert_eq!(
+            r,
+            Seeded {
+                created: 500,
+                first_id: 1_000_010_000,
+                last_id: 1_000_010_499
+            }
+        );
+    }
+    assert_eq!(sa.systems().expect("a"), expected_systems(&ra, &spec_a));
+    assert_eq!(sb.systems().expect("b"), expected_systems(&rb, &spec_b));
+    assert_eq!(sa.systems().expect("a")[0].1, "sys1.example.org");
+    assert_eq!(group_size(&sa, "g1"), 500);
+    assert_eq!(group_size(&sa, "g2"), 500);
+    assert_eq!(group_size(&sb, "g1"), 500);
+    // Dates, minion id, channel.
+    let sid = Value::Integer(1_000_010_042);
+    let details = sa
+        .call("system.getDetails", vec![sid.clone()])
+        .expect("details");
+    assert_eq!(details["minion_id"], "sys43.example.org", "{details}");
+    let date = sa
+        .call("system.getRegistrationDate", vec![sid.clone()])
+        .expect("registration date");
+    assert!(date.as_str().is_some_and(|d| d.ends_with('Z')), "{date}");
+    let name = sa.call("system.getName", vec![sid.clone()]).expect("name");
+    assert!(name["last_checkin"].as_str().is_some(), "{name}");
+    let base = sa
+        .call("system.getSubscribedBaseChannel", vec![sid])
+        .expect("base");
+    assert_eq!(base["label"], "seed-base", "{base}");
+    let minions = sa
+        .call("system.getMinionIdMap", vec![])
+        .expect("minion map");
+    assert_eq!(minions["sys500.example.org"], 1_000_010_499);
+    // Seeding again continues the ids; the same names again are refused; so is a missing
+    // channel.
+    let more = a
+        .seed(&SeedSpec {
+            start: 501,
+            ..SeedSpec::new(10)
+        })
+        .expect("more");
+    assert_eq!(
+        (more.first_id, more.last_id),
+        (1_000_010_500, 1_000_010_509)
+    );
+    let err = a.seed(&SeedSpec::new(1)).expect_err("duplicate names");
+    assert!(err.to_string().contains("sys1.example.org"), "{err}");
+    let err = b
+        .seed(&SeedSpec {
+            base_channel: Some("nope".into()),
+            start: 10_000,
+            ..SeedSpec::new(1)
+        })
+        .expect_err("missing channel");
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert_eq!(sb.systems().expect("b").len(), 500);
+}
+
+#[test]
+fn seed_hook_with_postgres_20k_in_one_transaction() {
+    require_pg();
+    let dir = tempfile::tempdir().expect("tmp");
+    let opts = StandInOptions {
+        data_dir: Some(dir.path().join("standin")),
+        ..StandInOptions::default()
+    };
+    let mut s = StandIn::spawn(opts.clone()).expect("spawn");
+    let sock = socket_dir(s.dsn().expect("dsn"));
+    let spec = SeedSpec {
+        groups: vec!["bench".into()],
+        ..SeedSpec::new(20_000)
+    };
+    let start = std::time::Instant::now();
+    let r = s.seed(&spec).expect("seed");
+    let took = start.elapsed();
+    eprintln!("seeded 20000 systems into PostgreSQL in {took:?}");
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    assert_eq!(
+        (r.created, r.first_id, r.last_id),
+        (20_000, 1_000_010_000, 1_000_029_999)
+    );
+    assert_eq!(
+        psql(
+            &sock,
+            "SELECT (SELECT count(*) FROM rhnserver) || '|' || (SELECT count(*) FROM rhnserverinfo) || '|' || \
+             (SELECT count(*) FROM suseminioninfo) || '|' || (SELECT count(*) FROM rhnservergroupmembers) || '|' || \
+             (SELECT current_members FROM rhnservergroup WHERE name = 'bench')"
+        ),
+        "20000|20000|20000|20000|20000"
+    );
+    s.stop().expect("stop");
+    // The model read back from the tables lists the same systems.
+    let s = StandIn::spawn(opts).expect("restart");
+    let sess = Session::login(&s).expect("login");
+    assert_eq!(
+        sess.systems().expect("systems"),
+        expected_systems(&r, &spec)
+    );
+    let group = sess
+        .call("systemgroup.getDetails", vec![string("bench")])
+        .expect("group");
+    assert_eq!(group["system_count"], 20_000, "{group}");
 }

@@ -4,6 +4,13 @@
 //! hyphenated or zoned forms other clients send (`2020-02-27T18:09:34Z`, which dxr's strict
 //! parser refuses) are normalised to Uyuni's `YYYYMMDDTHH:MM:SS` first. Output always uses
 //! Uyuni's strict form.
+//!
+//! Input is bounded before it reaches the parser: values nested deeper than [`MAX_NESTING`]
+//! arrays and structs are refused with a [`CodecError`] (the decoder recurses per level).
+//! Entities other than XML's five and character references are refused (no DTD is
+//! expanded, so no "billion laughs"); a `DOCTYPE` without them is ignored. There is no size
+//! limit here: the HTTP layer bounds bodies (Uyuni answers listings of tens of MiB), and decoding
+//! is linear in the size.
 
 use dxr::{FaultResponse, MethodCall, MethodResponse, Value};
 
@@ -31,8 +38,13 @@ pub fn is_fault_response(text: &str) -> bool {
         .is_some_and(|after| text[after..].trim_start().starts_with("<fault>"))
 }
 
+/// The deepest nesting of arrays and structs accepted in a body (Uyuni's values nest a handful
+/// of levels; the decoder recurses per level, so unbounded nesting would overflow the stack).
+pub const MAX_NESTING: usize = 32;
+
 /// Parse a `methodCall` body.
 pub fn parse_call(body: &str) -> Result<Call, CodecError> {
+    check_nesting(body)?;
     let body = normalise_dates(body);
     let call = MethodCall::from_xml(&body).map_err(|e| CodecError(short(&e.to_string())))?;
     if call.name.trim().is_empty() {
@@ -83,6 +95,7 @@ pub fn render_fault(fault: &Fault) -> String {
 
 /// Parse a `methodResponse`: the value, or the fault the server sent.
 pub fn parse_response(body: &str) -> Result<Result<Value, Fault>, CodecError> {
+    check_nesting(body)?;
     let body = normalise_dates(body);
     if body.contains("<fault>") {
         let fault =
@@ -91,6 +104,81 @@ pub fn parse_response(body: &str) -> Result<Result<Value, Fault>, CodecError> {
     }
     let resp = MethodResponse::from_xml(&body).map_err(|e| CodecError(short(&e.to_string())))?;
     Ok(Ok(resp.value))
+}
+
+/// Refuse bodies whose arrays and structs nest deeper than [`MAX_NESTING`], in one linear scan
+/// of the markup (comments, CDATA sections, processing instructions and the DOCTYPE skipped).
+fn check_nesting(body: &str) -> Result<(), CodecError> {
+    let b = body.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        let rest = &b[i + off..];
+        let skip = if rest.starts_with(b"<!--") {
+            past(rest, b"-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            past(rest, b"]]>")
+        } else if rest.starts_with(b"<?") {
+            past(rest, b"?>")
+        } else if rest.starts_with(b"<!") {
+            doctype_len(rest)
+        } else {
+            let close = rest.get(1) == Some(&b'/');
+            let name = &rest[if close { 2 } else { 1 }..];
+            // Only `array` and `struct` matter: look at no more than their length (a long
+            // run without a delimiter must not make the scan quadratic).
+            let len = name
+                .iter()
+                .take(7)
+                .position(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
+                .unwrap_or(7.min(name.len()));
+            if matches!(&name[..len], b"array" | b"struct") {
+                if close {
+                    depth = depth.saturating_sub(1);
+                } else if !is_empty_element(&name[len..]) {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(CodecError(format!(
+                            "values nested deeper than {MAX_NESTING} arrays or structs"
+                        )));
+                    }
+                }
+            }
+            Some(1)
+        };
+        match skip {
+            Some(n) => i += off + n,
+            // An unterminated comment, CDATA section or DOCTYPE: the parser refuses it.
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// `<array/>`, `<struct />`: whitespace, then `/>` right after the name.
+fn is_empty_element(after_name: &[u8]) -> bool {
+    let rest = after_name
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .map_or(&[][..], |p| &after_name[p..]);
+    rest.starts_with(b"/>")
+}
+
+/// Length of `hay` up to and including the first `needle`.
+fn past(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + needle.len())
+}
+
+/// Length of a `<!DOCTYPE …>`, internal subset (`[…]`) included.
+fn doctype_len(rest: &[u8]) -> Option<usize> {
+    let gt = rest.iter().position(|&c| c == b'>')?;
+    if !rest[..gt].contains(&b'[') {
+        return Some(gt + 1);
+    }
+    let close = past(rest, b"]")?;
+    past(&rest[close..], b">").map(|n| close + n)
 }
 
 fn with_declaration(xml: String) -> String {

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use uyuni_api::{Fault, Value};
 
+pub use handlers::system::{SeedSpec, Seeded};
+
 /// How to start a stand-in process.
 #[derive(Debug, Clone)]
 pub struct StandInOptions {
@@ -216,6 +218,22 @@ impl StandIn {
         Ok(())
     }
 
+    /// Create `spec.count` onboarded systems at once (`POST /standin/seed`, for benchmarks).
+    pub fn seed(&self, spec: &SeedSpec) -> anyhow::Result<Seeded> {
+        let mut resp = ureq::post(format!("{}/standin/seed", self.base()))
+            .config()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .send_json(spec)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            bail!("POST /standin/seed: {status}: {text}");
+        }
+        Ok(resp.body_mut().read_json()?)
+    }
+
     /// The process log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("standin.log")).unwrap_or_default()
@@ -234,6 +252,9 @@ impl Drop for StandIn {
     }
 }
 
+/// The largest response [`xmlrpc_call`] reads.
+pub const XMLRPC_RESPONSE_LIMIT: u64 = 512 << 20;
+
 /// A blocking XML-RPC call: `Ok(Ok(value))`, `Ok(Err(fault))`, or a transport error.
 pub fn xmlrpc_call(
     url: &str,
@@ -244,6 +265,11 @@ pub fn xmlrpc_call(
     let mut resp = ureq::post(url)
         .header("Content-Type", "text/xml")
         .send(body.as_bytes())?;
-    let text = resp.body_mut().read_to_string()?;
+    // Listings of tens of thousands of systems are tens of MiB (ureq's default cap is 10 MiB).
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(XMLRPC_RESPONSE_LIMIT)
+        .read_to_string()?;
     Ok(uyuni_api::codec::parse_response(&text)?)
 }

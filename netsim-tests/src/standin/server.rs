@@ -15,6 +15,7 @@ use uyuni_api::{Fault, Value};
 use super::dispatch::{beanify, exists, find, no_method};
 use super::engine::Engine;
 use super::handlers::saltkey;
+use super::handlers::system::{SeedSpec, Seeded};
 
 /// Shared state of the routes.
 pub type App = Arc<Engine>;
@@ -27,6 +28,7 @@ pub fn router(engine: App) -> Router {
         .route("/standin/health", get(|| async { "ok" }))
         .route("/standin/calls", get(calls))
         .route("/standin/minions", post(add_minion))
+        .route("/standin/seed", post(seed))
         .with_state(engine)
 }
 
@@ -102,5 +104,25 @@ async fn add_minion(State(engine): State<App>, body: Bytes) -> Response {
         Ok(_) => axum::Json(serde_json::json!({ "added": added, "minion_id": m.minion_id }))
             .into_response(),
         Err(f) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
+    }
+}
+
+/// Test hook: `count` onboarded systems at once (`handlers::system::seed`), for benchmarks.
+async fn seed(State(engine): State<App>, body: Bytes) -> Response {
+    let spec: SeedSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")).into_response(),
+    };
+    let mut seeded = None;
+    let r = engine
+        .run(true, None, |ctx| {
+            seeded = Some(super::handlers::system::seed(ctx, &spec)?);
+            Ok(Value::Boolean(true))
+        })
+        .await;
+    match (r, seeded) {
+        (Ok(_), Some(s)) => axum::Json::<Seeded>(s).into_response(),
+        (Err(f), _) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
+        (Ok(_), None) => (StatusCode::INTERNAL_SERVER_ERROR, "seed did not run").into_response(),
     }
 }

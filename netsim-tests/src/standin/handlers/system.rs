@@ -296,3 +296,222 @@ pub(crate) fn search_ip(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     // The stand-in knows no addresses: nothing matches.
     search(ctx, "system.search.ip", p, |_| String::from("\u{0}"))
 }
+
+/// What `POST /standin/seed` asks for.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct SeedSpec {
+    /// How many systems.
+    pub count: usize,
+    /// Names are `<prefix><n>.<domain>`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// See `prefix`.
+    #[serde(default = "default_domain")]
+    pub domain: String,
+    /// The first `n` (default 1).
+    #[serde(default = "default_start")]
+    pub start: u64,
+    /// Groups every system joins (missing ones are created).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// A base channel every system is subscribed to (it must exist).
+    #[serde(default)]
+    pub base_channel: Option<String>,
+}
+
+impl SeedSpec {
+    /// `count` systems `sys<n>.example.org` from n = 1, in no group, on no channel.
+    pub fn new(count: usize) -> Self {
+        Self {
+            count,
+            prefix: default_prefix(),
+            domain: default_domain(),
+            start: default_start(),
+            groups: Vec::new(),
+            base_channel: None,
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    "sys".into()
+}
+fn default_domain() -> String {
+    "example.org".into()
+}
+fn default_start() -> u64 {
+    1
+}
+
+/// What `POST /standin/seed` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Seeded {
+    /// Systems created.
+    pub created: usize,
+    /// Id of the first (0 when none).
+    pub first_id: i64,
+    /// Id of the last (0 when none).
+    pub last_id: i64,
+}
+
+/// Rows per multi-row `INSERT` of the seed.
+const SEED_BATCH: usize = 1000;
+
+/// Test hook (`POST /standin/seed`): `count` onboarded Salt minions at once, as if their keys
+/// had been accepted (`rhnServer`, `rhnServerInfo`, `suseMinionInfo`; no salt key), with ids
+/// allocated as usual, in the given groups and base channel. The SQL is a few multi-row
+/// `INSERT`s in the call's one transaction.
+pub(crate) fn seed(ctx: &mut Ctx<'_>, spec: &SeedSpec) -> Result<Seeded, Fault> {
+    const MAX: usize = 1_000_000;
+    if spec.count > MAX {
+        return Err(Fault::internal(format!("count over {MAX}")));
+    }
+    let base = match &spec.base_channel {
+        Some(label) => {
+            let c = ctx
+                .model
+                .channel_by_label(label)
+                .ok_or_else(|| Fault::internal(format!("no such channel: {label}")))?;
+            if c.parent.is_some() {
+                return Err(Fault::internal(format!("not a base channel: {label}")));
+            }
+            Some(c.id)
+        }
+        None => None,
+    };
+    let names: Vec<String> = (0..spec.count as u64)
+        .map(|i| format!("{}{}.{}", spec.prefix, spec.start + i, spec.domain))
+        .collect();
+    if let Some(n) = names.iter().find(|n| n.is_empty() || n.len() > 128) {
+        return Err(Fault::internal(format!("invalid system name: {n:?}")));
+    }
+    let taken: std::collections::HashSet<&str> = ctx
+        .model
+        .servers
+        .values()
+        .filter_map(|s| s.minion_id.as_deref())
+        .collect();
+    if let Some(n) = names.iter().find(|n| taken.contains(n.as_str())) {
+        return Err(Fault::internal(format!("a system named {n} exists")));
+    }
+    let mut gids = Vec::new();
+    for g in &spec.groups {
+        let gid = match ctx.model.group_by_name(g) {
+            Some(g) => g.id,
+            None => {
+                if g.trim().is_empty() || g.len() > 64 {
+                    return Err(Fault::internal(format!("invalid group name: {g:?}")));
+                }
+                let id = ctx.model.next_group_id();
+                ctx.exec(format!(
+                    "INSERT INTO rhnServerGroup (id, name, description, current_members, group_type, org_id) VALUES ({id}, {}, '', 0, NULL, {ORG_ID})",
+                    q(g)
+                ));
+                ctx.model.groups.insert(
+                    id,
+                    crate::standin::state::Group {
+                        id,
+                        name: g.clone(),
+                        description: String::new(),
+                    },
+                );
+                id
+            }
+        };
+        if !gids.contains(&gid) {
+            gids.push(gid);
+        }
+    }
+    let first = ctx.model.next_server_id();
+    let now = ts(ctx.now);
+    for (batch_no, batch) in names.chunks(SEED_BATCH).enumerate() {
+        let mut servers = Vec::with_capacity(batch.len());
+        let mut infos = Vec::with_capacity(batch.len());
+        let mut minions = Vec::with_capacity(batch.len());
+        let mut members = Vec::new();
+        let mut channels = Vec::new();
+        for (i, name) in batch.iter().enumerate() {
+            let id = first + (batch_no * SEED_BATCH + i) as i64;
+            let secret = hex::encode(&Sha256::digest(format!("{id}:{name}:{}", ctx.now))[..16]);
+            let machine_id = hex::encode(&Sha256::digest(name.as_bytes())[..16]);
+            let s = Server {
+                id,
+                name: name.clone(),
+                hostname: name.clone(),
+                description: format!(
+                    "Initial Registration Parameters:\nOS: unknown\nMinion ID: {name}"
+                ),
+                os: "unknown".into(),
+                release: "unknown".into(),
+                secret,
+                auto_update: false,
+                machine_id,
+                created: ctx.now,
+                checkin: ctx.now,
+                minion_id: Some(name.clone()),
+            };
+            servers.push(format!(
+                "({id}, {ORG_ID}, {}, {}, {}, {}, {}, {}, 'N', {}, {}, {now}, {now})",
+                q(&format!("ID-{id}")),
+                q(&s.os),
+                q(&s.release),
+                q(&s.name),
+                q(&s.description),
+                q(&s.secret),
+                q(&s.hostname),
+                q(&s.machine_id),
+            ));
+            infos.push(format!("({id}, {now}, 0)"));
+            minions.push(format!("({id}, {}, NULL, {now}, {now})", q(name)));
+            for gid in &gids {
+                members.push(format!("({id}, {gid})"));
+                ctx.model.group_members.insert((*gid, id));
+            }
+            if let Some(cid) = base {
+                channels.push(format!("({id}, {cid})"));
+                ctx.model.server_channels.insert((id, cid));
+            }
+            ctx.model.servers.insert(id, s);
+        }
+        ctx.exec(format!(
+            "INSERT INTO rhnServer (id, org_id, digital_server_id, os, release, name, description, secret, auto_update, hostname, machine_id, created, modified) VALUES {}",
+            servers.join(",\n")
+        ));
+        ctx.exec(format!(
+            "INSERT INTO rhnServerInfo (server_id, checkin, checkin_counter) VALUES {}",
+            infos.join(",")
+        ));
+        ctx.exec(format!(
+            "INSERT INTO suseMinionInfo (server_id, minion_id, os_family, created, modified) VALUES {}",
+            minions.join(",")
+        ));
+        if !members.is_empty() {
+            ctx.exec(format!(
+                "INSERT INTO rhnServerGroupMembers (server_id, server_group_id) VALUES {}",
+                members.join(",")
+            ));
+        }
+        if !channels.is_empty() {
+            ctx.exec(format!(
+                "INSERT INTO rhnServerChannel (server_id, channel_id) VALUES {}",
+                channels.join(",")
+            ));
+        }
+    }
+    for gid in gids {
+        let n = ctx.model.members_of(gid).len();
+        ctx.exec(format!(
+            "UPDATE rhnServerGroup SET current_members = {n}, modified = now() WHERE id = {gid}"
+        ));
+    }
+    let created = spec.count;
+    Ok(Seeded {
+        created,
+        first_id: if created == 0 { 0 } else { first },
+        last_id: if created == 0 {
+            0
+        } else {
+            first + created as i64 - 1
+        },
+    })
+}
