@@ -45,7 +45,8 @@ pub use error::StoreError;
 pub use query::SystemFilter;
 pub use record::{
     CodecError, CommonRecord, FaultReason, FaultRecord, LeaseRecord, LoadMode, NodeRecord, Record,
-    RecordKind, SystemRecord, SystemStatus, ZonePolicy, ZoneRecord, common_key, system_key,
+    RecordKind, SystemRecord, SystemStatus, ZonePolicy, ZoneRecord, common_key, system_fingerprint,
+    system_key,
 };
 pub use shard::{ShardId, shard_of};
 pub use store::{ChangeEvent, Digest, Frames, OpenReport, Store, StoreOptions, StoreStats};
