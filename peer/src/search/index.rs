@@ -781,7 +781,7 @@ mod tests {
             ));
         }
         assert_eq!(ix.len(), 3000);
-        let q = parse("web0*").unwrap();
+        let q = parse("web0*").expect("valid");
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -789,7 +789,7 @@ mod tests {
             assert_eq!(page.total, 1000);
             seen.extend(page.fingerprints);
             match page.next {
-                Some(c) => cursor = Some(Cursor::decode(&c.encode()).unwrap()),
+                Some(c) => cursor = Some(Cursor::decode(&c.encode()).expect("valid")),
                 None => break,
             }
         }
@@ -804,7 +804,9 @@ mod tests {
         ix.upsert(&rec("aa:01", "a1", &["db"], Some("n1")));
         ix.upsert(&rec("aa:02", "b1", &["web"], Some("n1")));
         ix.upsert(&rec("ZZ", "c1", &["db", "web"], None));
-        let fps = |ix: &SearchIndex, q: &str| ix.search(&parse(q).unwrap(), None, 100).fingerprints;
+        let fps = |ix: &SearchIndex, q: &str| {
+            ix.search(&parse(q).expect("valid"), None, 100).fingerprints
+        };
         assert_eq!(fps(&ix, "tag:db"), vec!["aa:01", "ZZ"]);
         assert_eq!(fps(&ix, "tag:db and not node:n1"), vec!["ZZ"]);
         ix.upsert(&rec("aa:01", "z1", &["web"], Some("n2")));

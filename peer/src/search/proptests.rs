@@ -108,14 +108,14 @@ fn query() -> impl Strategy<Value = String> {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put(SystemRecord),
+    Put(Box<SystemRecord>),
     Remove(String),
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(
         prop_oneof![
-            4 => record().prop_map(Op::Put),
+            4 => record().prop_map(|r| Op::Put(Box::new(r))),
             1 => fingerprint().prop_map(Op::Remove),
         ],
         0..60,
@@ -150,7 +150,7 @@ proptest! {
             match op {
                 Op::Put(r) => {
                     ix.upsert(&r);
-                    model.insert(r.fingerprint.clone(), r);
+                    model.insert(r.fingerprint.clone(), *r);
                 }
                 Op::Remove(fp) => {
                     ix.remove(&fp);

@@ -606,33 +606,33 @@ mod tests {
 
     #[test]
     fn errors_name_their_position() {
-        let e = parse("tag:a foo:b").unwrap_err();
+        let e = parse("tag:a foo:b").expect_err("must not parse");
         assert_eq!(
             e.to_string().split(" (").next(),
             Some("unknown field \"foo\" at 6")
         );
         assert_eq!(e.position(), Some(6));
         assert_eq!(
-            parse("(tag:a or tag:b").unwrap_err(),
+            parse("(tag:a or tag:b").expect_err("must not parse"),
             QueryError::Unbalanced { pos: 0 }
         );
         assert_eq!(
-            parse("tag:a)").unwrap_err(),
+            parse("tag:a)").expect_err("must not parse"),
             QueryError::Unbalanced { pos: 5 }
         );
         assert_eq!(
-            parse("tag:a and").unwrap_err(),
+            parse("tag:a and").expect_err("must not parse"),
             QueryError::UnexpectedEnd { pos: 9 }
         );
         assert_eq!(
-            parse("or tag:a").unwrap_err(),
+            parse("or tag:a").expect_err("must not parse"),
             QueryError::Unexpected {
                 found: "or".into(),
                 pos: 0
             }
         );
         assert_eq!(
-            parse("()").unwrap_err(),
+            parse("()").expect_err("must not parse"),
             QueryError::Unexpected {
                 found: ")".into(),
                 pos: 1
@@ -647,7 +647,7 @@ mod tests {
             Err(QueryError::EmptyValue { pos: 2, .. })
         ));
         assert_eq!(
-            parse("tag:\"x").unwrap_err(),
+            parse("tag:\"x").expect_err("must not parse"),
             QueryError::UnterminatedQuote { pos: 4 }
         );
         assert!(matches!(
@@ -663,7 +663,7 @@ mod tests {
     #[test]
     fn matcher_follows_the_record() {
         let r = rec("Web01.acme.org");
-        let m = |q: &str| parse(q).unwrap().matches(&r);
+        let m = |q: &str| parse(q).expect("valid").matches(&r);
         assert!(m("web*.ACME.org"));
         assert!(m("*.lan"));
         assert!(m("tag:db zone:dc1"));
