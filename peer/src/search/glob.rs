@@ -11,17 +11,21 @@ pub struct Glob {
     /// The part before the first wildcard.
     prefix_len: usize,
     has_wildcard: bool,
+    /// `PREFIX*SUFFIX` (one `*`, no `?`): the suffix, matched without backtracking.
+    one_star_suffix: Option<usize>,
 }
 
 impl Glob {
     /// Compile `pattern`; `fold` makes it case-insensitive.
     pub fn new(pattern: &str, fold: bool) -> Self {
         let prefix_len = pattern.find(['*', '?']).unwrap_or(pattern.len());
+        let one_star = pattern.matches('*').count() == 1 && !pattern.contains('?');
         Self {
             pattern: pattern.to_string(),
             fold,
             prefix_len,
             has_wildcard: prefix_len < pattern.len(),
+            one_star_suffix: one_star.then_some(prefix_len + 1),
         }
     }
 
@@ -64,6 +68,11 @@ impl Glob {
         if p.is_ascii() && t.is_ascii() {
             if !bytes_eq(pre, &t[..pre.len()], self.fold) {
                 return false;
+            }
+            if let Some(at) = self.one_star_suffix {
+                let suf = &p[at..];
+                return t.len() >= pre.len() + suf.len()
+                    && bytes_eq(suf, &t[t.len() - suf.len()..], self.fold);
             }
             return glob_match(p, t, |a, b| bytes_eq_1(a, b, self.fold), b'*', b'?');
         }
@@ -144,6 +153,9 @@ mod tests {
         assert!(m("a*b*c", "aXXbYYc"));
         assert!(!m("a*b*c", "aXXbYY"));
         assert!(m("db0?", "db01"));
+        assert!(m("ab*ba", "abba"));
+        assert!(!m("ab*ba", "aba"));
+        assert!(m("ab*", "ab"));
         assert!(!m("db0?", "db012"));
         assert!(m("*.org", "x.y.org"));
         assert!(m("h?llo*", "héllo-world"));

@@ -533,6 +533,18 @@ impl SearchIndex {
     /// Finish pending work before a burst of queries (merges new systems into the order).
     pub fn settle(&mut self) {
         self.merge_pending(true);
+        // After a full build: give back the growth slack of the vectors (up to half of them).
+        self.slots.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.fps.shrink_to_fit();
+        self.sets.shrink_to_fit();
+        self.order.shrink_to_fit();
+        self.by_fp.shrink_to_fit(|&id| {
+            let s = &self.slots[id as usize];
+            let a = s.fp_off as usize;
+            self.hasher
+                .hash_one((s.flags & FP_PACKED != 0, &self.fps[a..a + usize::from(s.fp_len)]))
+        });
     }
 
     fn name_matches(&self, g: &Glob, slot: u32) -> bool {
