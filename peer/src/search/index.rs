@@ -542,8 +542,10 @@ impl SearchIndex {
         self.by_fp.shrink_to_fit(|&id| {
             let s = &self.slots[id as usize];
             let a = s.fp_off as usize;
-            self.hasher
-                .hash_one((s.flags & FP_PACKED != 0, &self.fps[a..a + usize::from(s.fp_len)]))
+            self.hasher.hash_one((
+                s.flags & FP_PACKED != 0,
+                &self.fps[a..a + usize::from(s.fp_len)],
+            ))
         });
     }
 
