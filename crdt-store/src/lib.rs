@@ -46,7 +46,7 @@ pub use query::SystemFilter;
 pub use record::{
     CodecError, CommonRecord, FaultReason, FaultRecord, LeaseRecord, LoadMode, NodeRecord, Record,
     RecordKind, SessionRecord, SystemRecord, SystemStatus, ZonePolicy, ZoneRecord, common_key,
-    system_key,
+    system_fingerprint, system_key,
 };
 pub use shard::{ShardId, shard_of};
 pub use store::{ChangeEvent, Digest, Frames, OpenReport, Store, StoreOptions, StoreStats};

@@ -672,6 +672,11 @@ pub fn system_key(fingerprint: &str) -> String {
     }
 }
 
+/// The fingerprint a system key (`s/...`) stands for: the inverse of [`system_key`].
+pub fn system_fingerprint(key: &str) -> Option<String> {
+    fingerprint_of_key(key.strip_prefix(RecordKind::System.prefix())?)
+}
+
 /// Inverse of [`system_key`] (given the part after `s/`).
 fn fingerprint_of_key(rest: &str) -> Option<String> {
     use base64::Engine as _;

@@ -41,9 +41,12 @@ pub enum MetastoreError {
     /// The zone has no node that could lead it.
     #[error("zone {0} has no Uyuni node to lead its common data")]
     NoLeader(String),
-    /// A search query that does not parse.
+    /// A search query (or bulk request) that does not parse.
     #[error("{0}")]
     BadQuery(String),
+    /// Not ready yet (the search index is being built).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// One page of a search.
@@ -104,8 +107,8 @@ pub trait Metastore: Send + Sync + 'static {
         &self,
         q: &str,
         limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<SearchPage, MetastoreError>;
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<SearchPage, MetastoreError>> + Send;
     /// One system by fingerprint.
     fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
     /// Apply an action to every system a query matches.

@@ -160,9 +160,10 @@ async fn search<M: Metastore>(
         return r;
     }
     let limit = p.limit.unwrap_or(100).clamp(1, 10_000);
-    match gw.meta.search(&p.q, limit, p.cursor.as_deref()) {
+    match gw.meta.search(&p.q, limit, p.cursor).await {
         Ok(page) => Json(page).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(MetastoreError::BadQuery(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 

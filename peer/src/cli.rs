@@ -18,6 +18,7 @@ pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
 mod leader;
+mod search;
 
 #[derive(Debug, Parser)]
 #[command(name = "uyuni-cluster", version, about)]
@@ -245,6 +246,34 @@ enum SystemsCommand {
     Unregister {
         /// Key fingerprint.
         fingerprint: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Search every system with a compound query, e.g. 'tag:db and zone:dc1 and not
+    /// status:onboarded' or 'web*.acme.org' (docs/SEARCH.md). Sorted by name.
+    Search {
+        /// The query (empty: every system).
+        #[arg(default_value = "")]
+        query: String,
+        /// Systems per page. Default 100 (1000 with --all); at most 10000.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Fetch every page, not only the first.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Apply one action to every system a query matches (all of them, not one page).
+    Bulk {
+        /// The query ("*" for every system).
+        query: String,
+        /// tag, untag, accept, reject, ban or unregister.
+        #[arg(long)]
+        action: String,
+        /// Tag to add or remove (repeatable; for tag and untag).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -663,6 +692,18 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
             fingerprint,
             target,
         } => system_action(&target, &fingerprint, "unregister"),
+        SystemsCommand::Search {
+            query,
+            limit,
+            all,
+            target,
+        } => search::search(&query, limit, all, &target),
+        SystemsCommand::Bulk {
+            query,
+            action,
+            tags,
+            target,
+        } => search::bulk(&query, &action, tags, &target),
     }
 }
 

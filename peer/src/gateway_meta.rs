@@ -33,6 +33,14 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The peer API's error as the gateway's: a bad request stays one.
+fn api_error(e: crate::http::ApiError) -> MetastoreError {
+    match e.status().as_u16() {
+        400..=499 => MetastoreError::BadQuery(e.message().to_string()),
+        _ => MetastoreError::Unavailable(e.message().to_string()),
+    }
+}
+
 fn write_error(e: impl std::fmt::Display) -> MetastoreError {
     MetastoreError::Write(e.to_string())
 }
@@ -134,14 +142,15 @@ impl Metastore for PeerMetastore {
         Err(MetastoreError::NoLeader(zone.to_string()))
     }
 
-    fn search(
+    async fn search(
         &self,
         q: &str,
         limit: usize,
-        cursor: Option<&str>,
+        cursor: Option<String>,
     ) -> Result<SearchPage, MetastoreError> {
-        let _ = (q, limit, cursor);
-        Err(MetastoreError::BadQuery("TEMP".into()))
+        crate::search_api::find(&self.shared, q, Some(limit), cursor)
+            .await
+            .map_err(api_error)
     }
 
     fn system(&self, fingerprint: &str) -> Option<SystemRecord> {
@@ -149,7 +158,8 @@ impl Metastore for PeerMetastore {
     }
 
     async fn bulk(&self, req: BulkRequest) -> Result<BulkReport, MetastoreError> {
-        let _ = req;
-        Err(MetastoreError::BadQuery("TEMP".into()))
+        crate::search_api::apply_bulk(&self.shared, req)
+            .await
+            .map_err(api_error)
     }
 }

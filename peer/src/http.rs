@@ -13,6 +13,9 @@
 //! | POST | `/systems/{fingerprint}/reject` | reject a `new` system: `deleted`, but it may register again |
 //! | POST | `/systems/{fingerprint}/unregister` | take a system off its node: `orphan` (re-placed), not deleted |
 //! | POST | `/systems/{fingerprint}/ban` | ban: `deleted`, never assigned again |
+//! | POST | `/systems/{fingerprint}/tags` | add and remove tags ([`crate::search_api`]) |
+//! | GET | `/search` | compound query over every system, paged ([`crate::search_api`]) |
+//! | POST | `/search/bulk` | one action on every system a query matches ([`crate::search_api`]) |
 //!
 //! The agent endpoints (`/system/...`) are in [`crate::agent_api`].
 //!
@@ -23,11 +26,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use crdt_store::{SystemFilter, SystemRecord, SystemStatus};
+use crdt_store::{SystemFilter, SystemRecord};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 use crate::node::{Shared, now_ms};
+use crate::system_actions::{self, Action, Refused};
 use crate::write_batcher::{Decision, Failure};
 
 /// An API error: status code plus message.
@@ -38,6 +42,16 @@ impl ApiError {
     /// An error with this status.
     pub fn new(code: StatusCode, msg: impl Into<String>) -> Self {
         Self(code, msg.into())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.1
     }
 }
 
@@ -76,6 +90,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/systems/{fingerprint}/reject", post(reject))
         .route("/systems/{fingerprint}/unregister", post(unregister))
         .route("/systems/{fingerprint}/ban", post(ban))
+        .merge(crate::search_api::routes())
         .merge(crate::agent_api::routes())
         .merge(crate::node_controller_api::routes())
         .with_state(shared)
@@ -247,7 +262,6 @@ async fn existing(s: &Shared, fp: &str) -> Result<SystemRecord, ApiError> {
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no system {fp}")))
 }
 
-/// Read-modify-write one system under the write lock; `f` returns whether it changed it.
 /// Read-modify-write one system through the group-committing write batcher; `f` returns
 /// whether it changed the record.
 async fn modify(
@@ -267,7 +281,7 @@ async fn modify(
             Err(e) => Decision::Fail(e),
             Ok(false) => Decision::Keep(Some(rec)),
             Ok(true) => {
-                rec.updated_at = now_ms().max(rec.updated_at.saturating_add(1));
+                system_actions::touch(&mut rec, now_ms());
                 Decision::Write(rec)
             }
         }
@@ -299,100 +313,41 @@ pub(crate) async fn submit(
     })
 }
 
-fn banned(fp: &str) -> ApiError {
-    ApiError(StatusCode::CONFLICT, format!("system {fp} is banned"))
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> Self {
+        ApiError(StatusCode::CONFLICT, e.to_string())
+    }
+}
+
+/// Apply an administrator's action to one system through the write batcher.
+pub(crate) async fn act(s: &Shared, fp: &str, action: Action) -> Result<SystemRecord, ApiError> {
+    modify(s, fp, move |rec| Ok(system_actions::apply(&action, rec)?)).await
 }
 
 async fn accept(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
-        if rec.banned {
-            return Err(banned(&rec.fingerprint));
-        }
-        // Accepted systems wait as orphans until the zone's Load Driver places them.
-        Ok(match rec.status {
-            SystemStatus::New | SystemStatus::Deleted => {
-                rec.status = SystemStatus::Orphan;
-                rec.node = None;
-                true
-            }
-            SystemStatus::Onboarded | SystemStatus::Orphan => false,
-        })
-    })
-    .await
-    .map(Json)
+    act(&s, &fp, Action::Accept).await.map(Json)
 }
 
 async fn reject(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
-        if rec.status != SystemStatus::New {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                format!(
-                    "system {} is {}; only new systems can be rejected (use unregister or ban)",
-                    rec.fingerprint,
-                    rec.status.as_str()
-                ),
-            ));
-        }
-        rec.status = SystemStatus::Deleted;
-        Ok(true)
-    })
-    .await
-    .map(Json)
+    act(&s, &fp, Action::Reject).await.map(Json)
 }
 
 async fn unregister(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
-        if rec.banned {
-            return Err(banned(&rec.fingerprint));
-        }
-        Ok(match rec.status {
-            SystemStatus::Onboarded => {
-                rec.status = SystemStatus::Orphan;
-                rec.node = None;
-                true
-            }
-            SystemStatus::Orphan => false,
-            SystemStatus::New | SystemStatus::Deleted => {
-                return Err(ApiError(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "system {} is {}, not onboarded",
-                        rec.fingerprint,
-                        rec.status.as_str()
-                    ),
-                ));
-            }
-        })
-    })
-    .await
-    .map(Json)
+    act(&s, &fp, Action::Unregister).await.map(Json)
 }
 
 async fn ban(
     State(s): State<Shared>,
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
-    modify(&s, &fp, |rec| {
-        if rec.banned {
-            return Ok(false);
-        }
-        rec.banned = true;
-        rec.status = SystemStatus::Deleted;
-        if rec.node.is_some() {
-            rec.previous_node = rec.node.take();
-        }
-        Ok(true)
-    })
-    .await
-    .map(Json)
+    act(&s, &fp, Action::Ban).await.map(Json)
 }

@@ -14,11 +14,15 @@
 //! - [`serve`]: the HTTP listener (TLS with the cluster CA, or plain for development).
 //! - [`tls`]: the cluster CA, node certificates, rustls configurations (ring only).
 //! - [`outbox`]: events out of Uyuni's database (triggers, an outbox table, NOTIFY as wake-up).
+//! - [`search`]: the in-memory search index and its query language, fed by
+//!   [`change_feed`]; [`search_api`] serves it; [`system_actions`] holds what accept, reject,
+//!   unregister, ban and tag edits do to a record.
 //! - [`client`]: the blocking HTTP client the CLI uses. The command line itself is the binary.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod agent_api;
+pub mod change_feed;
 pub mod client;
 pub mod cluster_key;
 pub mod config;
@@ -38,6 +42,9 @@ pub mod online;
 pub mod outbox;
 pub mod placement;
 pub mod replication;
+pub mod search;
+pub mod search_api;
 pub mod serve;
+pub mod system_actions;
 pub mod tls;
 pub mod write_batcher;

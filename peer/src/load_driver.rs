@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crdt_store::{
-    ChangeEvent, FaultReason, FaultRecord, Record, RecordKind, SystemFilter, SystemRecord,
-    SystemStatus,
+    FaultReason, FaultRecord, Record, RecordKind, SystemFilter, SystemRecord, SystemStatus,
 };
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::change_feed::blocking;
 use crate::config::LoadConfig;
 use crate::load_index::LoadIndex;
 use crate::load_plan::{self, Limits, Liveness, NodeState, Step, ZoneState};
@@ -141,24 +141,19 @@ impl LoadState {
 /// Run the index task and the driver until `cancel`.
 pub async fn run(shared: Shared, cancel: CancellationToken) {
     let changes = shared.store.subscribe();
-    let index = tokio::spawn(maintain_index(shared.clone(), changes, cancel.clone()));
+    let index = tokio::spawn(crate::change_feed::follow(
+        shared.store.clone(),
+        changes,
+        shared.load.clone(),
+        cancel.clone(),
+    ));
     Driver::new(shared).run(cancel).await;
     let _ = index.await;
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::error!("load driver task: {e}");
-            None
-        }
-    }
-}
-
-async fn rebuild(shared: &Shared) {
-    let store = shared.store.clone();
-    let Some(ix) = blocking(move || {
+/// The index follows the store's change feed; a new orphan wakes the driver.
+impl crate::change_feed::Follower for LoadState {
+    fn rebuild(&self, store: &crdt_store::Store) {
         let mut ix = LoadIndex::new();
         for kind in [
             RecordKind::Node,
@@ -175,57 +170,24 @@ async fn rebuild(shared: &Shared) {
             ix.apply(&r.key(), Some(&r));
             false
         });
-        ix
-    })
-    .await
-    else {
-        return;
-    };
-    *shared.load.index() = ix;
-    shared.load.wake.notify_one();
-}
+        *self.index() = ix;
+        self.wake.notify_one();
+    }
 
-async fn maintain_index(
-    shared: Shared,
-    mut changes: broadcast::Receiver<ChangeEvent>,
-    cancel: CancellationToken,
-) {
-    rebuild(&shared).await;
-    loop {
-        let ev = tokio::select! {
-            () = cancel.cancelled() => return,
-            ev = changes.recv() => ev,
-        };
-        match ev {
-            Ok(ev) => {
-                let s = shared.clone();
-                let orphans_before = shared.load.index().orphan_count();
-                blocking(move || {
-                    let recs: Vec<(String, Option<Record>)> = ev
-                        .keys
-                        .into_iter()
-                        .map(|k| {
-                            let r = s.store.get(&k).ok().flatten();
-                            (k, r)
-                        })
-                        .collect();
-                    let mut ix = s.load.index();
-                    for (k, r) in &recs {
-                        ix.apply(k, r.as_ref());
-                    }
-                })
-                .await;
-                if shared.load.index().orphan_count() > orphans_before {
-                    shared.load.wake.notify_one();
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::debug!(missed = n, "load index lagged; rebuilding");
-                rebuild(&shared).await;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+    fn apply(&self, changes: Vec<(String, Option<Record>)>) {
+        let mut ix = self.index();
+        let orphans_before = ix.orphan_count();
+        for (k, r) in &changes {
+            ix.apply(k, r.as_ref());
+        }
+        if ix.orphan_count() > orphans_before {
+            self.wake.notify_one();
         }
     }
+}
+
+async fn rebuild(shared: &Shared) {
+    crate::change_feed::rebuild(&shared.store, &shared.load).await;
 }
 
 struct Driver {

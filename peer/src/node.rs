@@ -128,6 +128,8 @@ pub struct Shared {
     pub writes: crate::write_batcher::WriteBatcher<crate::http::ApiError>,
     /// The Node Controller, when `[uyuni]` is configured.
     pub nc: Option<crate::node_controller::Handle>,
+    /// The search index over every system.
+    pub search: Arc<crate::search::SearchState>,
 }
 
 impl Shared {
@@ -332,6 +334,7 @@ impl Node {
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             writes: writes.clone(),
             nc: nc_handle,
+            search: Arc::new(crate::search::SearchState::new()),
             load: Arc::new(crate::load_driver::LoadState::new(
                 cfg.load.clone(),
                 cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2,
@@ -339,6 +342,14 @@ impl Node {
         };
         tasks.spawn(
             crate::load_driver::run(shared.clone(), cancel.child_token()).instrument(span.clone()),
+        );
+        tasks.spawn(
+            crate::search::run(
+                shared.store.clone(),
+                shared.search.clone(),
+                cancel.child_token(),
+            )
+            .instrument(span.clone()),
         );
         tasks.spawn(
             crate::write_batcher::run(shared.clone(), write_queue, cancel.child_token())

@@ -1,0 +1,75 @@
+//! `uyuni-cluster systems search` and `uyuni-cluster systems bulk`: the peer's search API
+//! (docs/SEARCH.md) from the command line.
+
+use peer::search_api::{BulkRequest, BulkResult, SearchPage};
+
+use super::{Target, print_systems, system_json, urlencode};
+
+/// Page size of `--all` when no `--limit` is given.
+const ALL_PAGE: usize = 1000;
+
+/// `systems search QUERY`: one page (or `--all` pages, following the cursor).
+pub(super) fn search(
+    query: &str,
+    limit: Option<usize>,
+    all: bool,
+    target: &Target,
+) -> anyhow::Result<()> {
+    let client = target.client()?;
+    let limit = limit.unwrap_or(if all { ALL_PAGE } else { 100 });
+    let mut cursor: Option<String> = None;
+    let mut systems = Vec::new();
+    let mut total;
+    loop {
+        let mut path = format!("/search?q={}&limit={limit}", urlencode(query));
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={}", urlencode(c)));
+        }
+        let page: SearchPage = client.get(&path)?;
+        total = page.total;
+        systems.extend(page.systems);
+        cursor = page.next;
+        if !all || cursor.is_none() {
+            break;
+        }
+    }
+    if target.json {
+        let v = serde_json::json!({
+            "total": total,
+            "systems": systems.iter().map(system_json).collect::<Vec<_>>(),
+            "next": cursor,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    print_systems(&systems, false)?;
+    if cursor.is_some() {
+        eprintln!("{} of {total} shown (--all for every match)", systems.len());
+    } else {
+        eprintln!("{total} matching");
+    }
+    Ok(())
+}
+
+/// `systems bulk QUERY --action ACTION [--tag T]...`.
+pub(super) fn bulk(
+    query: &str,
+    action: &str,
+    tags: Vec<String>,
+    target: &Target,
+) -> anyhow::Result<()> {
+    let req = BulkRequest {
+        q: query.to_string(),
+        action: action.to_string(),
+        tags,
+    };
+    let res: BulkResult = target
+        .client()?
+        .post("/search/bulk", &serde_json::to_value(&req)?)?;
+    if target.json {
+        println!("{}", serde_json::to_string_pretty(&res)?);
+    } else {
+        println!("{action}: {} matched, {} changed", res.matched, res.changed);
+    }
+    Ok(())
+}
