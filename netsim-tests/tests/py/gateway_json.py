@@ -26,9 +26,9 @@ def req(method, path, body=None, headers=None):
         r.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(r) as resp:
-            return resp.status, dict(resp.headers), resp.read().decode()
+            return resp.status, resp.headers, resp.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
+        return e.code, e.headers, e.read().decode()
 
 
 # Uyuni's JSON API: no session needed for the version; login sets the cookie.
@@ -40,7 +40,7 @@ st, _, body = req("POST", "/rhn/manager/api/auth/login", {"login": "admin", "pas
 ok(st == 401 and not json.loads(body)["success"], "bad login %d %s" % (st, body))
 st, h, body = req("POST", "/rhn/manager/api/auth/login", {"login": "admin", "password": "admin"})
 ok(st == 200 and json.loads(body) == {"success": True}, "login " + body)
-cookie = h.get("Set-Cookie", "").split(";")[0]
+cookie = (h.get("Set-Cookie") or "").split(";")[0]
 ok(cookie.startswith("pxt-session-cookie="), "cookie " + cookie)
 jar = {"Cookie": cookie}
 st, _, body = req("GET", "/rhn/manager/api/system/listSystems", headers=jar)
