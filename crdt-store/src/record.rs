@@ -577,10 +577,11 @@ pub(crate) fn resolve_conflict(key: &str, values: &[&[u8]]) -> usize {
         });
     }
     if key.starts_with(RecordKind::Session.prefix()) {
+        // A logout (the secret wiped) beats a concurrent renewal; then the later expiry.
         return best_by(values, |b| {
             serde_json::from_slice::<SessionRecord>(b)
                 .ok()
-                .map(|g| (g.expires_at, g.updated_at))
+                .map(|g| (g.secret.is_empty(), g.expires_at, g.updated_at))
         });
     }
     if key.starts_with(RecordKind::Common.prefix()) {

@@ -13,7 +13,7 @@ use crate::metastore::{Metastore, NodeView};
 use crate::pool::{Answer, Credentials};
 use crate::sessions::{needs_renewal, session_id};
 use crate::table::{Merge, Route, rule};
-use crate::translate::{id_in, ids_out, split_systems};
+use crate::translate::{id_in, ids_out, split_ids};
 
 /// The answer to one call.
 #[derive(Debug)]
@@ -49,6 +49,19 @@ impl<M: Metastore> Gateway<M> {
     /// Answer `method(params)` (the session key, if any, first) for the cluster. `strict`:
     /// a merged answer missing a node becomes a fault.
     pub async fn call(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
+        match tokio::time::timeout(self.deadline(), self.call_inner(method, params, strict)).await {
+            Ok(out) => out,
+            Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
+        }
+    }
+
+    /// One request's bound, whatever it fans out to (nodes tried one after another, zones
+    /// written in turn): three node timeouts.
+    fn deadline(&self) -> std::time::Duration {
+        self.cfg.node_timeout * 3
+    }
+
+    async fn call_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
         let rule = rule(method);
         let mut outcome = match rule.route {
             Route::Login => Outcome::done(self.login(&params).await),
@@ -79,13 +92,29 @@ impl<M: Metastore> Gateway<M> {
         params: Vec<Value>,
         strict: bool,
     ) -> (String, Vec<String>) {
+        let call = self.call_xml_inner(method, params, strict);
+        match tokio::time::timeout(self.deadline(), call).await {
+            Ok(out) => out,
+            Err(_) => (
+                uyuni_api::codec::render_fault(&unavailable("the cluster did not answer in time")),
+                Vec::new(),
+            ),
+        }
+    }
+
+    async fn call_xml_inner(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        strict: bool,
+    ) -> (String, Vec<String>) {
         let rule = rule(method);
         let fast =
             rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)];
         let outcome = if fast {
             match self.session_args(params).await {
                 Ok((cred, args)) => match self.merged_raw(&cred, method, args).await {
-                    Ok((doc, missing)) if !(strict && !missing.is_empty()) => {
+                    Ok((doc, missing)) if !strict || missing.is_empty() => {
                         return (doc, missing);
                     }
                     Ok((_, missing)) => Outcome {
@@ -97,7 +126,7 @@ impl<M: Metastore> Gateway<M> {
                 Err(f) => Outcome::done(Err(f)),
             }
         } else {
-            self.call(method, params, strict).await
+            self.call_inner(method, params, strict).await
         };
         let doc = match &outcome.result {
             Ok(v) => uyuni_api::codec::render_response(v).unwrap_or_else(|e| {
@@ -198,12 +227,11 @@ impl<M: Metastore> Gateway<M> {
                 self.on_owner(IdKind::Action, arg, ids, cred, method, args)
                     .await
             }
-            Route::Systems { arg } => self.split(arg, ids, cred, method, args).await,
+            Route::Ids { arg, kind } => self.split(arg, kind, ids, cred, method, args).await,
             Route::CommonWrite => self.common_write(cred, method, args).await,
             Route::FirstOk => self.first_ok(cred, method, args).await,
-            Route::Any | Route::Login | Route::Logout | Route::Plain => {
-                self.any(Some(cred), method, args).await
-            }
+            Route::Any => self.by_ids(cred, method, args).await,
+            Route::Login | Route::Logout | Route::Plain => self.any(Some(cred), method, args).await,
         }
     }
 
@@ -272,12 +300,16 @@ impl<M: Metastore> Gateway<M> {
     ) -> Outcome {
         let Some(given) = args.get(arg) else {
             // Not this method's signature: let a node say so in its own words.
-            return self.any(Some(cred), method, args).await;
+            return self.by_ids(cred, method, args).await;
         };
         let Some((slot, local)) = id_in(kind, given) else {
-            return match (kind, uyuni_api::value::as_i64(given)) {
-                (IdKind::System, Some(id)) => Outcome::done(Err(Fault::no_such_system(id))),
-                _ => self.any(Some(cred), method, args).await,
+            return match uyuni_api::value::as_i64(given) {
+                Some(id) if kind == IdKind::System => Outcome::done(Err(Fault::no_such_system(id))),
+                Some(id) => Outcome::done(Err(Fault::xmlrpc(
+                    -1,
+                    format!("No such action - id = {id}"),
+                ))),
+                None => self.by_ids(cred, method, args).await,
             };
         };
         let Some(node) = self.node_of_slot(slot) else {
@@ -320,26 +352,38 @@ impl<M: Metastore> Gateway<M> {
         }
     }
 
-    /// Calls taking an array of systems: every node gets its own systems; one answer back
-    /// (the first node's: `1`, or an action id).
+    /// Calls taking an array of ids: every node gets its own; one answer back (the first
+    /// node's: `1`, or an action id). A call spanning nodes is made on each of them.
     async fn split(
         &self,
         arg: usize,
+        kind: IdKind,
         ids: &'static [(&'static str, IdKind)],
         cred: &Credentials,
         method: &str,
         args: Vec<Value>,
     ) -> Outcome {
-        let Some(parts) = args.get(arg).and_then(split_systems) else {
-            return self.any(Some(cred), method, args).await;
+        // The overload with a label first (`scheduleScriptRun(label, sids, ...)`).
+        let arg = if matches!(args.get(arg), Some(Value::Array(_))) {
+            arg
+        } else {
+            arg + 1
+        };
+        let Some(parts) = args.get(arg).and_then(|v| split_ids(kind, v)) else {
+            return self.by_ids(cred, method, args).await;
         };
         let nodes = self.meta.nodes();
         let mut targets = Vec::new();
         for (slot, local_ids) in parts {
             let Some(node) = nodes.iter().find(|n| n.slot == Some(slot)) else {
-                let id = crate::ids::to_gateway(IdKind::System, slot, crate::ids::LOCAL_BASE)
+                let first = local_ids.first().and_then(uyuni_api::value::as_i64);
+                let id = first
+                    .and_then(|l| crate::ids::to_gateway(kind, slot, l))
                     .unwrap_or_default();
-                return Outcome::done(Err(Fault::no_such_system(id)));
+                return Outcome::done(Err(match kind {
+                    IdKind::System => Fault::no_such_system(id),
+                    IdKind::Action => Fault::xmlrpc(-1, format!("No such action - id = {id}")),
+                }));
             };
             let mut a = args.clone();
             a[arg] = Value::Array(local_ids);
@@ -354,28 +398,54 @@ impl<M: Metastore> Gateway<M> {
         for ((node, _), answer) in targets.iter().zip(answers) {
             let out = self.single(node, answer, ids);
             missing.extend(out.missing.iter().cloned());
-            if let Err(f) = &out.result {
+            if let Err(f) = out.result {
                 return Outcome {
-                    result: Err(f.clone()),
+                    result: Err(f),
                     missing,
                 };
             }
-            let out = match (method, out.result) {
-                // The action id a node scheduled, in the gateway's terms.
-                ("system.scheduleScriptRun", Ok(v)) => {
-                    Outcome::done(Ok(uyuni_api::value::as_i64(&v)
-                        .and_then(|a| {
-                            crate::ids::to_gateway(IdKind::Action, node.slot.unwrap_or(0), a)
-                        })
-                        .map_or(v, uyuni_api::value::int)))
-                }
-                (_, r) => Outcome::done(r),
-            };
             first.get_or_insert(out);
         }
         let mut out = first.unwrap_or_else(|| Outcome::done(Ok(uyuni_api::value::int(1))));
         out.missing = missing;
         out
+    }
+
+    /// A call the table does not know: to the node of the gateway system ids in its
+    /// parameters (translated to that node's own), to any node when it names none, and a
+    /// fault when they belong to several nodes (never a node that would read another node's
+    /// ids as its own).
+    async fn by_ids(&self, cred: &Credentials, method: &str, args: Vec<Value>) -> Outcome {
+        match crate::translate::owner_of_ids(&args) {
+            Ok(None) => self.any(Some(cred), method, args).await,
+            Ok(Some((slot, local))) => {
+                let Some(node) = self.node_of_slot(slot) else {
+                    let id = args
+                        .iter()
+                        .find_map(uyuni_api::value::as_i64)
+                        .unwrap_or_default();
+                    return Outcome::done(Err(Fault::no_such_system(id)));
+                };
+                if !node.healthy() {
+                    return Outcome {
+                        result: Err(unavailable(&node.name)),
+                        missing: vec![node.name],
+                    };
+                }
+                let answer = self
+                    .pool
+                    .call(&node.uyuni_api, Some(cred), method, local)
+                    .await;
+                self.single(&node, answer, &[("id", IdKind::System)])
+            }
+            Err(crate::translate::SeveralNodes) => Outcome::done(Err(Fault::xmlrpc(
+                -1,
+                format!(
+                    "{method}: the systems given are on several cluster nodes; call it once per \
+                     node (group them with system.listSystems) or use the cluster's REST API"
+                ),
+            ))),
+        }
     }
 
     /// A change to common data, made on every zone's Leader Node (which publishes it to the
@@ -421,7 +491,15 @@ impl<M: Metastore> Gateway<M> {
                 }
             }
         }
-        let result = first.unwrap_or_else(|| Err(unavailable(&missing.join(", "))));
+        // A zone left without the change is an error, strict or not: nothing would bring it
+        // there later.
+        let result = match first {
+            Some(v) if missing.is_empty() => v,
+            _ => Err(unavailable(&format!(
+                "the change did not reach zone {}",
+                missing.join(", ")
+            ))),
+        };
         Outcome { result, missing }
     }
 
@@ -499,7 +577,8 @@ impl<M: Metastore> Gateway<M> {
             ));
         };
         let ttl_ms = match params.get(2).and_then(uyuni_api::value::as_i64) {
-            Some(s) if s > 0 => s as u64 * 1000,
+            // At most a year: a session key is a credential.
+            Some(s) if s > 0 => (s as u64).min(365 * 86_400) * 1000,
             _ => self.cfg.session_ttl.as_millis() as u64,
         };
         let cred = Credentials {
@@ -507,19 +586,7 @@ impl<M: Metastore> Gateway<M> {
             password: password.clone(),
         };
         // The credentials are checked by a node: the user is common data, the same on all.
-        let probe = self
-            .any(
-                None,
-                "auth.login",
-                vec![Value::String(user.clone()), Value::String(password.clone())],
-            )
-            .await;
-        let node_key = match probe.result {
-            Ok(Value::String(k)) => k,
-            Ok(_) => return Err(Fault::internal("auth.login answered without a key")),
-            Err(f) => return Err(f),
-        };
-        self.forget_probe(node_key);
+        self.check_password(user, password).await?;
         let key = self
             .sealer
             .new_key()
@@ -533,7 +600,7 @@ impl<M: Metastore> Gateway<M> {
                 .seal(&cred.password)
                 .map_err(|e| Fault::internal(e.to_string()))?,
             created_at: now,
-            expires_at: now + ttl_ms,
+            expires_at: now.saturating_add(ttl_ms),
             ttl_ms,
             updated_at: now,
         };
@@ -545,25 +612,46 @@ impl<M: Metastore> Gateway<M> {
         Ok(Value::String(key))
     }
 
-    /// The node session opened only to check a password is closed again (best effort).
-    fn forget_probe(&self, node_key: String) {
-        let nodes = self.meta.nodes();
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            for n in nodes.iter().filter(|n| n.healthy()) {
-                if let Answer::Value(_) = pool
-                    .call(
-                        &n.uyuni_api,
-                        None,
-                        "auth.logout",
-                        vec![Value::String(node_key.clone())],
-                    )
-                    .await
-                {
-                    break;
+    /// Check a password by logging in on a healthy node (users are common data, the same on
+    /// every node); that node session is closed again at once.
+    async fn check_password(&self, user: &str, password: &str) -> Result<(), Fault> {
+        let nodes: Vec<NodeView> = self
+            .meta
+            .nodes()
+            .into_iter()
+            .filter(NodeView::healthy)
+            .collect();
+        let creds = vec![
+            Value::String(user.to_string()),
+            Value::String(password.to_string()),
+        ];
+        let mut tried = Vec::new();
+        for n in &nodes {
+            match self
+                .pool
+                .call(&n.uyuni_api, None, "auth.login", creds.clone())
+                .await
+            {
+                Answer::Value(Value::String(key)) => {
+                    let (pool, url) = (self.pool.clone(), n.uyuni_api.clone());
+                    tokio::spawn(async move {
+                        pool.call(&url, None, "auth.logout", vec![Value::String(key)])
+                            .await;
+                    });
+                    return Ok(());
                 }
+                Answer::Value(_) => {
+                    return Err(Fault::internal("auth.login answered without a key"));
+                }
+                Answer::Fault(f) => return Err(f),
+                Answer::Unavailable(_) => tried.push(n.name.clone()),
             }
-        });
+        }
+        Err(unavailable(if tried.is_empty() {
+            "no Uyuni node is up"
+        } else {
+            "no Uyuni node answered"
+        }))
     }
 
     async fn logout(&self, params: &[Value]) -> Result<Value, Fault> {
@@ -572,7 +660,7 @@ impl<M: Metastore> Gateway<M> {
         };
         self.credentials(key).await?;
         self.meta
-            .delete_session(&session_id(key))
+            .end_session(&session_id(key))
             .await
             .map_err(|e| Fault::internal(e.to_string()))?;
         Ok(uyuni_api::value::int(1))
@@ -587,13 +675,12 @@ impl<M: Metastore> Gateway<M> {
         let id = session_id(key);
         let mut rec = self.meta.session(&id).ok_or_else(invalid)?;
         let now = now_ms();
-        if now >= rec.expires_at {
-            let _ = self.meta.delete_session(&id).await;
+        if now >= rec.expires_at || rec.secret.is_empty() {
             return Err(invalid());
         }
         let password = self.sealer.open(&rec.secret).map_err(|_| invalid())?;
         if needs_renewal(rec.expires_at, rec.ttl_ms, now) {
-            rec.expires_at = now + rec.ttl_ms;
+            rec.expires_at = now.saturating_add(rec.ttl_ms);
             rec.updated_at = now;
             if let Err(e) = self.meta.put_session(rec.clone()).await {
                 tracing::warn!(error = %e, "could not extend a gateway session");

@@ -38,7 +38,7 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
 
 type Named = BTreeMap<String, (Option<String>, Option<Json>)>;
 
-fn named_params(query: Vec<(String, String)>, body: &Bytes) -> Result<Named, Response> {
+fn named_params(query: Vec<(String, String)>, body: &Bytes) -> Result<Named, Box<Response>> {
     let mut named = Named::new();
     for (k, v) in query {
         named.entry(k).or_default().0 = Some(v);
@@ -53,11 +53,14 @@ fn named_params(query: Vec<(String, String)>, body: &Bytes) -> Result<Named, Res
             }
             Ok(named)
         }
-        Ok(_) => Err(plain(
+        Ok(_) => Err(Box::new(plain(
             StatusCode::BAD_REQUEST,
             "request body must be a JSON object",
-        )),
-        Err(e) => Err(plain(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}"))),
+        ))),
+        Err(e) => Err(Box::new(plain(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON: {e}"),
+        ))),
     }
 }
 
@@ -82,9 +85,16 @@ async fn handle<M: Metastore>(
     let method = path.trim_matches('/').replace('/', ".");
     let named = match named_params(query, &body) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match method.as_str() {
+        // POST only, as on Uyuni: a password never goes into a URL.
+        "auth.login" if verb != Verb::POST => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "auth.login must be called with POST",
+            );
+        }
         "auth.login" => return login(&gw, &named).await,
         "auth.logout" => {
             if let Some(key) = session_cookie(&headers) {
@@ -187,7 +197,9 @@ async fn login<M: Metastore>(gw: &Gateway<M>, named: &Named) -> Response {
     match out.result {
         Ok(Value::String(key)) => {
             let mut resp = envelope(StatusCode::OK, json!({"success": true}));
-            if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={key}; Path=/; HttpOnly")) {
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict"
+            )) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
             resp

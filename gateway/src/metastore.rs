@@ -94,8 +94,9 @@ pub trait Metastore: Send + Sync + 'static {
         &self,
         rec: SessionRecord,
     ) -> impl Future<Output = Result<(), MetastoreError>> + Send;
-    /// Remove a session.
-    fn delete_session(&self, id: &str) -> impl Future<Output = Result<(), MetastoreError>> + Send;
+    /// End a session (logout): it is replaced by a tombstone that wins over any concurrent
+    /// renewal on another replica, and swept later with the expired ones.
+    fn end_session(&self, id: &str) -> impl Future<Output = Result<(), MetastoreError>> + Send;
     /// The node leading the zone's common data: the current Leader Node lease holder, or a
     /// node that now claims the lease (publishing every change at once).
     fn zone_leader(

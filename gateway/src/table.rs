@@ -37,10 +37,13 @@ pub enum Route {
         /// Index of the system id.
         arg: usize,
     },
-    /// The systems in the array at parameter `arg`, split by node; every node gets its share.
-    Systems {
-        /// Index of the array of system ids.
+    /// The ids in the array at parameter `arg` (or the next one: an overload with a label
+    /// first), split by node; every node gets its share.
+    Ids {
+        /// Index of the array of ids.
         arg: usize,
+        /// System or action ids.
+        kind: IdKind,
     },
     /// The node that holds the action whose id is parameter `arg`.
     Action {
@@ -69,6 +72,8 @@ pub struct Rule {
 }
 
 const SYS_ID: &[(&str, IdKind)] = &[("id", IdKind::System)];
+/// The answer is an action id.
+const NEW_ACTION: &[(&str, IdKind)] = &[("", IdKind::Action)];
 const ACTION_ID: &[(&str, IdKind)] = &[("id", IdKind::Action)];
 const NONE: &[(&str, IdKind)] = &[];
 
@@ -91,6 +96,10 @@ const fn by_key(key: &'static str, sum: &'static [&'static str]) -> Route {
 
 const CONCAT: Route = Route::Merge(Merge::Concat);
 const SYSTEM: Route = Route::System { arg: 0 };
+const SYSTEMS: Route = Route::Ids {
+    arg: 0,
+    kind: IdKind::System,
+};
 
 /// Every method with a rule of its own.
 pub static RULES: &[Rule] = &[
@@ -144,11 +153,17 @@ pub static RULES: &[Rule] = &[
     rule!("system.config.listChannels", SYSTEM),
     rule!("system.setDetails", SYSTEM),
     rule!("system.deleteSystem", SYSTEM),
-    rule!("system.scheduleReboot", SYSTEM, ACTION_ID),
-    rule!("system.schedulePackageRefresh", SYSTEM, ACTION_ID),
-    rule!("system.deleteSystems", Route::Systems { arg: 0 }),
-    rule!("system.scheduleScriptRun", Route::Systems { arg: 0 }),
-    rule!("systemgroup.addOrRemoveSystems", Route::Systems { arg: 1 }),
+    rule!("system.scheduleReboot", SYSTEM, NEW_ACTION),
+    rule!("system.schedulePackageRefresh", SYSTEM, NEW_ACTION),
+    rule!("system.deleteSystems", SYSTEMS),
+    rule!("system.scheduleScriptRun", SYSTEMS, NEW_ACTION),
+    rule!(
+        "systemgroup.addOrRemoveSystems",
+        Route::Ids {
+            arg: 1,
+            kind: IdKind::System
+        }
+    ),
     // Actions: every node's, addressed on their own node.
     rule!("schedule.listAllActions", CONCAT, ACTION_ID),
     rule!("schedule.listInProgressActions", CONCAT, ACTION_ID),
@@ -175,7 +190,13 @@ pub static RULES: &[Rule] = &[
         Route::Action { arg: 0 },
         &[("serverId", IdKind::System)]
     ),
-    rule!("schedule.cancelActions", Route::Any),
+    rule!(
+        "schedule.cancelActions",
+        Route::Ids {
+            arg: 0,
+            kind: IdKind::Action
+        }
+    ),
     // Common data: the same on every node of a zone; zones may differ.
     rule!("channel.listAllChannels", by_key("label", &["systems"])),
     rule!("channel.listSoftwareChannels", by_key("label", &[])),

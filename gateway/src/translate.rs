@@ -17,6 +17,12 @@ pub fn ids_out(v: Value, slot: u32, fields: &[(&str, IdKind)]) -> Value {
     if fields.is_empty() {
         return v;
     }
+    // `""`: the answer itself is an id (an action scheduled).
+    if let Some(kind) = fields.iter().find(|(f, _)| f.is_empty()).map(|(_, k)| *k)
+        && let Some(local) = int_of(&v)
+    {
+        return to_gateway(kind, slot, local).map_or(v, uyuni_api::value::int);
+    }
     match v {
         Value::Array(items) => Value::Array(
             items
@@ -59,20 +65,63 @@ pub fn id_in(kind: IdKind, v: &Value) -> Option<(u32, i64)> {
     from_gateway(kind, int_of(v)?)
 }
 
-/// Split an array of gateway system ids by node slot, preserving order within each slot.
-/// `None` when an element is not an id the gateway could have given.
-pub fn split_systems(v: &Value) -> Option<BTreeMap<u32, Vec<Value>>> {
+/// Split an array of gateway ids by node slot, preserving order within each slot. `None`
+/// when an element is not an id the gateway could have given.
+pub fn split_ids(kind: IdKind, v: &Value) -> Option<BTreeMap<u32, Vec<Value>>> {
     let Value::Array(items) = v else {
         return None;
     };
     let mut out: BTreeMap<u32, Vec<Value>> = BTreeMap::new();
     for item in items {
-        let (slot, local) = id_in(IdKind::System, item)?;
+        let (slot, local) = id_in(kind, item)?;
         out.entry(slot)
             .or_default()
             .push(uyuni_api::value::int(local));
     }
     Some(out)
+}
+
+/// The ids of a call belong to several nodes (or one is not a gateway id at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the ids given belong to several cluster nodes")]
+pub struct SeveralNodes;
+
+/// The gateway system ids anywhere in the parameters of a call the table does not know
+/// (ints from 1 000 000 000 up): the one node they all belong to and the parameters with
+/// that node's own ids, `Ok(None)` when there are none, `Err` when they span several nodes.
+pub fn owner_of_ids(params: &[Value]) -> Result<Option<(u32, Vec<Value>)>, SeveralNodes> {
+    fn walk(v: &Value, slot: &mut Option<u32>) -> Result<Value, SeveralNodes> {
+        Ok(match v {
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| walk(i, slot))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Struct(m) => Value::Struct(
+                m.iter()
+                    .map(|(k, i)| Ok((k.clone(), walk(i, slot)?)))
+                    .collect::<Result<_, SeveralNodes>>()?,
+            ),
+            other => match int_of(other).filter(|i| *i >= crate::ids::LOCAL_BASE) {
+                Some(id) => {
+                    let (s, local) = from_gateway(IdKind::System, id).ok_or(SeveralNodes)?;
+                    if slot.is_some_and(|have| have != s) {
+                        return Err(SeveralNodes);
+                    }
+                    *slot = Some(s);
+                    uyuni_api::value::int(local)
+                }
+                None => other.clone(),
+            },
+        })
+    }
+    let mut slot = None;
+    let rewritten = params
+        .iter()
+        .map(|p| walk(p, &mut slot))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(slot.map(|s| (s, rewritten)))
 }
 
 #[cfg(test)]
@@ -116,10 +165,34 @@ mod tests {
             int(1_001_010_005),
             int(1_000_010_001),
         ]);
-        let split = split_systems(&ids).expect("ids");
+        let split = split_ids(IdKind::System, &ids).expect("ids");
         assert_eq!(split.len(), 2);
         assert_eq!(split[&0].len(), 2);
         assert_eq!(split[&1], vec![int(1_000_010_005)]);
-        assert!(split_systems(&Value::Array(vec![string("x")])).is_none());
+        assert!(split_ids(IdKind::System, &Value::Array(vec![string("x")])).is_none());
+    }
+
+    #[test]
+    fn scalar_answers_that_are_ids_are_translated() {
+        let out = ids_out(int(7), 3, &[("", IdKind::Action)]);
+        assert_eq!(uyuni_api::value::as_i64(&out), Some(7 * 1024 + 3));
+    }
+
+    #[test]
+    fn calls_outside_the_table_go_to_the_node_of_their_ids() {
+        let params = vec![
+            Value::Array(vec![int(1_002_010_000), int(1_002_010_004)]),
+            string("pkg"),
+            int(5),
+        ];
+        let (slot, local) = owner_of_ids(&params).expect("one node").expect("ids");
+        assert_eq!(slot, 2);
+        assert_eq!(
+            local[0],
+            Value::Array(vec![int(1_000_010_000), int(1_000_010_004)])
+        );
+        assert_eq!(local[2], int(5));
+        assert_eq!(owner_of_ids(&[string("x"), int(3)]), Ok(None));
+        assert!(owner_of_ids(&[int(1_000_010_000), int(1_001_010_000)]).is_err());
     }
 }

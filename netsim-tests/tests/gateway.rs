@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netsim_tests::harness::{Cluster, Options, wait_until};
-use netsim_tests::standin::session::{Session as Api, peer_section};
+use netsim_tests::standin::session::{Session as Api, calls, peer_section};
 use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
 use uyuni_api::Value;
 use uyuni_api::value::string;
@@ -97,7 +97,7 @@ fn run_py(script: &str, args: &[&str]) -> anyhow::Result<()> {
 #[test]
 fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
     // Three nodes in two zones; every server numbers its systems from 1000010000.
-    let mut stands = vec![standin("dc1-a")?, standin("dc1-b")?, standin("store1-a")?];
+    let mut stands = [standin("dc1-a")?, standin("dc1-b")?, standin("store1-a")?];
     for (s, (n, prefix)) in stands.iter().zip([(3, "a"), (2, "b"), (2, "c")]) {
         let api = Api::login(s)?;
         api.call(
@@ -144,8 +144,96 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
         &[c.peers[g].gateway.as_deref().unwrap_or_default()],
     )?;
 
-    // A session given out before a restart of the gateway still works after it.
+    // A call outside the fan-out table goes to the node of the system it names, with that
+    // node's own id; one naming systems of two nodes is refused, not sent to either.
     let key = login(&gw)?;
+    let listed = list_systems(&gw, &key)?;
+    let id_of = |prefix: char| {
+        listed
+            .iter()
+            .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+            .and_then(|s| s["id"].as_i64())
+            .ok_or_else(|| anyhow::anyhow!("no system {prefix}*"))
+    };
+    let (on_store, on_dc1) = (id_of('c')?, id_of('a')?);
+    let install = |ids: &[i64]| {
+        let ids = Value::Array(ids.iter().map(|i| uyuni_api::value::int(*i)).collect());
+        xmlrpc_call(
+            &gw,
+            "system.schedulePackageInstall",
+            &[
+                string(&key),
+                ids,
+                Value::Array(vec![uyuni_api::value::int(1)]),
+            ],
+        )
+    };
+    let before: Vec<u64> = stands
+        .iter()
+        .map(|s| calls(s, "system.schedulePackageInstall"))
+        .collect::<Result<_, _>>()?;
+    let answer = install(&[on_store])?;
+    assert!(
+        answer
+            .as_ref()
+            .is_err_and(|f| f.string.contains("schedulePackageInstall")),
+        "the node's own answer: {answer:?}"
+    );
+    let after: Vec<u64> = stands
+        .iter()
+        .map(|s| calls(s, "system.schedulePackageInstall"))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        after
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>(),
+        vec![0, 0, 1],
+        "only store1-a's server was asked"
+    );
+    let spanning = install(&[on_store, on_dc1])?;
+    assert!(
+        spanning.is_err_and(|f| f.string.contains("several cluster nodes")),
+        "a call naming systems of two nodes is refused"
+    );
+
+    // Cluster-wide search and a bulk action through the gateway's REST API.
+    for (i, name) in ["web1.acme.org", "web2.acme.org", "db1.acme.org"]
+        .iter()
+        .enumerate()
+    {
+        c.register(0, &format!("0a:0{i}"), name)?;
+    }
+    let base = c.peers[g].gateway.clone().unwrap_or_default();
+    let bearer = format!("Bearer {key}");
+    wait_until(T, "the web systems tagged through the gateway", || {
+        let report: serde_json::Value = ureq::post(format!("{base}/api/v1/systems/bulk"))
+            .header("Authorization", &bearer)
+            .send_json(serde_json::json!({"q": "web*.acme.org", "action": "tag", "tags": ["web"]}))?
+            .body_mut()
+            .read_json()?;
+        Ok(report["matched"] == 2)
+    })?;
+    wait_until(T, "the tagged systems found by a search", || {
+        let page: serde_json::Value = ureq::get(format!("{base}/api/v1/systems"))
+            .query("q", "tag:web and not db*")
+            .header("Authorization", &bearer)
+            .call()?
+            .body_mut()
+            .read_json()?;
+        Ok(page["total"] == 2)
+    })?;
+    let bad = ureq::get(format!("{base}/api/v1/systems"))
+        .query("q", "colour:red")
+        .header("Authorization", &bearer)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()?;
+    assert_eq!(bad.status().as_u16(), 400);
+
+    // A session given out before a restart of the gateway still works after it.
     c.restart(g)?;
     let gw = format!(
         "{}/rpc/api",

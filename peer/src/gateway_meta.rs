@@ -14,6 +14,55 @@ use crate::node_controller::{NcError, claim_lease_for, put};
 /// write). Its holder publishes every captured change at once.
 const GATEWAY_LEASE: Duration = Duration::from_secs(300);
 
+/// How long a fresh lease is given to reach its holder's peer before the write goes to its
+/// Uyuni server (gossip reaches every peer in a few milliseconds; p99 3.8 ms with 5 peers).
+const LEASE_PROPAGATION: Duration = Duration::from_millis(250);
+
+/// Sessions expired (or ended) this long ago are deleted from the metastore.
+const SESSION_GRACE_MS: u64 = 600_000;
+
+/// Delete expired and ended gateway sessions now and then (every gateway does it; deleting
+/// twice is harmless). Runs until `cancel`.
+pub async fn sweep_sessions(
+    shared: Shared,
+    every: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        if cancel
+            .run_until_cancelled(tokio::time::sleep(every))
+            .await
+            .is_none()
+        {
+            return;
+        }
+        let store = shared.store.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let cutoff = now_ms().saturating_sub(SESSION_GRACE_MS);
+            let mut frames = Vec::new();
+            for r in store.records(RecordKind::Session) {
+                if let Record::Session(g) = r
+                    && g.expires_at < cutoff
+                    && let Ok(f) =
+                        store.delete(&format!("{}{}", RecordKind::Session.prefix(), g.id))
+                {
+                    frames.extend(f);
+                }
+            }
+            frames
+        })
+        .await;
+        match swept {
+            Ok(frames) if !frames.is_empty() => {
+                tracing::debug!(changes = frames.len(), "expired gateway sessions swept");
+                shared.repl.broadcast(frames).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+        }
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Clone)]
 pub struct PeerMetastore {
@@ -52,7 +101,7 @@ impl Metastore for PeerMetastore {
             .store
             .nodes()
             .into_iter()
-            .filter(|n| (n.role == "server" || n.role.is_empty()) && n.uyuni_api.is_some())
+            .filter(crate::node_controller::slot::holds_slots)
             .collect();
         let members = self.shared.members();
         let index = self.shared.load.index();
@@ -106,32 +155,47 @@ impl Metastore for PeerMetastore {
             .map_err(write_error)
     }
 
-    async fn delete_session(&self, id: &str) -> Result<(), MetastoreError> {
-        let store = self.shared.store.clone();
-        let key = format!("{}{id}", RecordKind::Session.prefix());
-        let frames = tokio::task::spawn_blocking(move || store.delete(&key))
+    async fn end_session(&self, id: &str) -> Result<(), MetastoreError> {
+        let Some(mut rec) = self.session(id) else {
+            return Ok(());
+        };
+        let now = now_ms();
+        rec.secret = String::new();
+        rec.expires_at = now;
+        rec.updated_at = now;
+        put(&self.shared, Record::Session(rec))
             .await
-            .map_err(write_error)?
-            .map_err(write_error)?;
-        self.shared.repl.broadcast(frames).await;
-        Ok(())
+            .map_err(write_error)
     }
 
     async fn zone_leader(&self, zone: &str) -> Result<String, MetastoreError> {
         let key = format!("{}{zone}", RecordKind::Lease.prefix());
+        let nodes = self.nodes();
+        let mut force = false;
         if let Ok(Some(Record::Lease(l))) = self.shared.store.get(&key)
             && let Some(holder) = l.holder_at(now_ms())
         {
-            return Ok(holder.to_string());
+            if nodes.iter().any(|n| n.name == holder && n.healthy()) {
+                return Ok(holder.to_string());
+            }
+            // A holder that is down would block every write for the rest of its lease.
+            tracing::warn!(
+                zone,
+                holder,
+                "the Leader Node is down; the gateway moves its lease"
+            );
+            force = true;
         }
-        let candidates: Vec<NodeView> = self
-            .nodes()
-            .into_iter()
-            .filter(|n| n.zone == zone && n.healthy())
-            .collect();
+        let candidates = nodes.into_iter().filter(|n| n.zone == zone && n.healthy());
         for c in candidates {
-            match claim_lease_for(&self.shared, zone, &c.name, GATEWAY_LEASE, true, false).await {
-                Ok(l) => return Ok(l.holder.unwrap_or(c.name)),
+            match claim_lease_for(&self.shared, zone, &c.name, GATEWAY_LEASE, true, force).await {
+                Ok(l) => {
+                    // The new holder's peer must know it leads before its Node Controller
+                    // reads the write from its outbox (a change read while not leading counts
+                    // as drift). Replication takes milliseconds; leave it a margin.
+                    tokio::time::sleep(LEASE_PROPAGATION).await;
+                    return Ok(l.holder.unwrap_or(c.name));
+                }
                 // A node that does not hold the zone's common data yet cannot lead it.
                 Err(NcError::Lease(e)) => {
                     tracing::debug!(node = %c.name, error = %e, "not a Leader Node candidate");

@@ -517,6 +517,14 @@ async fn start_gateway(
     let over_tls = tls.is_some();
     tracing::info!(%addr, tls = over_tls, "API gateway");
     tasks.spawn(
+        crate::gateway_meta::sweep_sessions(
+            shared.clone(),
+            Duration::from_secs(60),
+            cancel.child_token(),
+        )
+        .instrument(span.clone()),
+    );
+    tasks.spawn(
         serve::serve(
             listener,
             gateway::router(gw),

@@ -240,6 +240,14 @@ struct Peer {
     child: Child,
 }
 
+/// What a sandbox member is.
+enum PeerKind<'a> {
+    /// A peer beside a (simulated) Uyuni server.
+    Server(Option<&'a StandInProc>),
+    /// The API gateway, listening on this port.
+    Gateway(u16),
+}
+
 fn start_peer(
     dir: &Path,
     cert: &peer::tls::IssuedCert,
@@ -247,9 +255,12 @@ fn start_peer(
     zone: &str,
     http_port: u16,
     join: Option<&str>,
-    uyuni: Option<&StandInProc>,
-    gateway_port: Option<u16>,
+    kind: PeerKind<'_>,
 ) -> anyhow::Result<(Peer, serde_json::Value)> {
+    let (uyuni, gateway_port) = match kind {
+        PeerKind::Server(u) => (u, None),
+        PeerKind::Gateway(port) => (None, Some(port)),
+    };
     let exe = std::env::current_exe().context("locating this binary")?;
     std::fs::write(dir.join("peer-defaults.toml"), PEER_DEFAULTS)?;
     let defaults = dir.join(format!("peer-{name}.toml"));
@@ -371,8 +382,7 @@ pub(crate) fn run(
                         zone,
                         port,
                         join.as_deref(),
-                        standin.as_ref(),
-                        None,
+                        PeerKind::Server(standin.as_ref()),
                     )
                 });
             standins.extend(standin);
@@ -411,8 +421,7 @@ pub(crate) fn run(
                     ZONES[0],
                     port,
                     join.as_deref(),
-                    None,
-                    Some(gw_listen),
+                    PeerKind::Gateway(gw_listen),
                 )
             });
         match started {

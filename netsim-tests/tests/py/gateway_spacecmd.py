@@ -115,6 +115,9 @@ ok(gw.system.deleteSystem(key, last) == 1, "delete")
 ok(last not in [s["id"] for s in gw.system.listSystems(key)], "deleted system gone")
 fault(lambda: gw.system.getDetails(key, last), -208, "No such system")
 
+# Logout ends the session on every replica; the session key of another login still works.
+key2 = gw.auth.login("admin", "admin")
 ok(gw.auth.logout(key) == 1, "logout")
+ok(isinstance(gw.system.listSystems(key2), list), "another session unaffected")
 fault(lambda: gw.system.listSystems(key), -1, "Could not find session")
 print("OK %d checks" % checks)

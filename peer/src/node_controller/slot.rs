@@ -9,14 +9,18 @@ use crdt_store::NodeRecord;
 /// in XML-RPC's 32-bit `int`.
 pub use gateway::ids::MAX_SLOT;
 
+/// Whether a node takes part in the gateway's ids: a server (not a gateway member) with a
+/// Uyuni API. The gateway's view of the nodes uses the same rule.
+pub fn holds_slots(n: &NodeRecord) -> bool {
+    (n.role == "server" || n.role.is_empty()) && n.uyuni_api.is_some()
+}
+
 /// The slot node `me` should write, or `None` when its current one stands (or no slot is
 /// free).
 pub fn wanted(me: &str, nodes: &[NodeRecord]) -> Option<u32> {
     let mine = nodes.iter().find(|n| n.name == me)?;
     let rank = |n: &NodeRecord| (n.joined_at, n.name.clone());
-    let others = nodes
-        .iter()
-        .filter(|n| n.name != me && n.uyuni_api.is_some());
+    let others = nodes.iter().filter(|n| n.name != me && holds_slots(n));
     if let Some(s) = mine.slot {
         let beaten = others
             .clone()
