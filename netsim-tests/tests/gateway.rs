@@ -37,6 +37,22 @@ fn seed(s: &StandIn, count: u32, prefix: &str, groups: &[&str]) -> anyhow::Resul
     Ok(())
 }
 
+/// Peers dc1-a, dc1-b (zone dc1) and store1-a (zone store1) beside `stands`, and the gateway
+/// member gw1: the cluster, the gateway's index and its XML-RPC URL.
+fn cluster_beside(stands: &[StandIn]) -> anyhow::Result<(Cluster, usize, String)> {
+    let mut c = Cluster::new(&["dc1".into(), "store1".into()], Options::default())?;
+    let names = [("dc1-a", "dc1"), ("dc1-b", "dc1"), ("store1-a", "store1")];
+    for (s, (name, zone)) in stands.iter().zip(names) {
+        c.add_peer_with(name, zone, &peer_section(s))?;
+    }
+    let g = c.add_peer_with("gw1", "dc1", gateway_section())?;
+    let gw = c.peers[g]
+        .gateway
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no gateway"))?;
+    Ok((c, g, format!("{gw}/rpc/api")))
+}
+
 fn gateway_section() -> &'static str {
     "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 3000\n"
 }
@@ -111,22 +127,7 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
     }
     Api::login(&stands[2])?.create_channel("store-base")?;
 
-    let mut c = Cluster::new(&["dc1".into(), "store1".into()], Options::default())?;
-    for (s, (name, zone)) in
-        stands
-            .iter()
-            .zip([("dc1-a", "dc1"), ("dc1-b", "dc1"), ("store1-a", "store1")])
-    {
-        c.add_peer_with(name, zone, &peer_section(s))?;
-    }
-    let g = c.add_peer_with("gw1", "dc1", gateway_section())?;
-    let gw = format!(
-        "{}/rpc/api",
-        c.peers[g]
-            .gateway
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("no gateway"))?
-    );
+    let (mut c, g, gw) = cluster_beside(&stands)?;
     // The gateway knows every node (and its id slot) once all 7 systems are listed.
     wait_until(T, "the gateway lists every node's systems", || {
         let Ok(key) = login(&gw) else {
@@ -297,22 +298,7 @@ fn common_data_written_through_the_gateway_reaches_every_node() -> anyhow::Resul
         standin_with_triggers(&pg, "gwb")?,
         standin_with_triggers(&pg, "gws")?,
     ];
-    let mut c = Cluster::new(&["dc1".into(), "store1".into()], Options::default())?;
-    for (s, (name, zone)) in
-        stands
-            .iter()
-            .zip([("dc1-a", "dc1"), ("dc1-b", "dc1"), ("store1-a", "store1")])
-    {
-        c.add_peer_with(name, zone, &peer_section(s))?;
-    }
-    let g = c.add_peer_with("gw1", "dc1", gateway_section())?;
-    let gw = format!(
-        "{}/rpc/api",
-        c.peers[g]
-            .gateway
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("no gateway"))?
-    );
+    let (c, g, gw) = cluster_beside(&stands)?;
     let key = {
         let mut key = String::new();
         wait_until(T, "a gateway session", || {

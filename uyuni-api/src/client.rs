@@ -206,29 +206,17 @@ impl UyuniClient {
     /// Call a method with the session key as its first parameter, logging in when needed and
     /// once more if the server has forgotten the session.
     pub async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, ApiError> {
-        let mut relogged = false;
-        loop {
-            let key = self.session_key().await?;
-            let mut full = Vec::with_capacity(params.len() + 1);
-            full.push(Value::String(key.clone()));
-            full.extend(params.iter().cloned());
-            match self.send(method, &full).await? {
-                Ok(v) => return Ok(v),
-                Err(fault) if fault.is_invalid_session() && !relogged => {
-                    tracing::info!(method, "Uyuni session expired; logging in again");
-                    let mut s = self.session.lock().await;
-                    if s.as_deref() == Some(key.as_str()) {
-                        *s = None;
-                    }
-                    relogged = true;
-                }
-                Err(fault) => {
-                    return Err(ApiError::Fault {
-                        method: method.to_string(),
-                        fault,
-                    });
-                }
-            }
+        let text = self.call_raw(method, params).await?;
+        match parse_response(&text) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(fault)) => Err(ApiError::Fault {
+                method: method.to_string(),
+                fault,
+            }),
+            Err(e) => Err(ApiError::Decode {
+                url: self.cfg.url.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -258,6 +246,7 @@ impl UyuniClient {
                 }
             };
             if fault.is_invalid_session() && !relogged {
+                tracing::info!(method, "Uyuni session expired; logging in again");
                 let mut s = self.session.lock().await;
                 if s.as_deref() == Some(key.as_str()) {
                     *s = None;

@@ -69,11 +69,7 @@ impl Method {
     /// Read-only by Uyuni's naming rule (`@ReadOnly` / `list|get|is|find|lookup*`): GET in the
     /// JSON API, and no write transaction.
     pub fn read_only(&self) -> bool {
-        let m = self.name.rsplit('.').next().unwrap_or(self.name);
-        ["list", "get", "is", "find", "lookup"]
-            .iter()
-            .any(|p| m.starts_with(p))
-            || self.name.starts_with("system.search.")
+        gateway::params::read_only(self.name)
     }
 
     /// Parameter count on the wire (session key included).

@@ -8,15 +8,9 @@ import sys
 import urllib.error
 import urllib.request
 
+from checks import done, ok
+
 base = sys.argv[1]
-checks = 0
-
-
-def ok(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        raise SystemExit("FAILED: " + what)
 
 
 def req(method, path, body=None, headers=None):
@@ -29,7 +23,6 @@ def req(method, path, body=None, headers=None):
             return resp.status, resp.headers, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read().decode()
-
 
 # Uyuni's JSON API: no session needed for the version; login sets the cookie.
 st, _, body = req("GET", "/rhn/manager/api/api/getVersion")
@@ -80,4 +73,4 @@ ok(st == 200 and "swagger-ui" in body, "swagger ui %d" % st)
 st, _, body = req("GET", "/swagger-ui/swagger-initializer.js")
 ok(st == 200 and "/api/v1/openapi.json" in body, "swagger initializer " + body[:200])
 ok("https://" not in body and "cdn" not in body, "no external assets")
-print("OK %d checks" % checks)
+done()

@@ -8,27 +8,10 @@ import re
 import sys
 import xmlrpc.client as xc
 
+from checks import done, fault, ok
+
 gw_url, node_urls = sys.argv[1], sys.argv[2:]
 gw = xc.ServerProxy(gw_url)
-checks = 0
-
-
-def ok(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        raise SystemExit("FAILED: " + what)
-
-
-def fault(fn, code, text):
-    try:
-        fn()
-    except xc.Fault as f:
-        ok(f.faultCode == code, "fault code %r != %r (%s)" % (f.faultCode, code, f.faultString))
-        ok(text in f.faultString, "%r not in %r" % (text, f.faultString))
-        return f
-    raise SystemExit("FAILED: no fault, expected %d %s" % (code, text))
-
 
 nodes = []
 for u in node_urls:
@@ -120,4 +103,4 @@ key2 = gw.auth.login("admin", "admin")
 ok(gw.auth.logout(key) == 1, "logout")
 ok(isinstance(gw.system.listSystems(key2), list), "another session unaffected")
 fault(lambda: gw.system.listSystems(key), -1, "Could not find session")
-print("OK %d checks" % checks)
+done()

@@ -4,15 +4,9 @@ import sys
 import urllib.error
 import urllib.request
 
+from checks import done, ok
+
 base = sys.argv[1] + "/rhn/manager/api/"
-checks = 0
-
-
-def ok(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        raise SystemExit("FAILED: " + what)
 
 
 def call(path, body=None, cookie=None, method=None):
@@ -31,7 +25,6 @@ def call(path, body=None, cookie=None, method=None):
         except ValueError:
             parsed = text.decode()
         return e.code, e.headers, parsed
-
 
 st, _, body = call("api/getVersion")
 ok(st == 200 and body["success"] and float(body["result"]) >= 25, "getVersion %r" % body)
@@ -69,4 +62,4 @@ st, _, body = call("auth/logout", {}, cookie)
 ok(st == 200, "logout")
 st, _, body = call("channel/listAllChannels", cookie=cookie)
 ok(st == 401, "after logout: %r" % st)
-print("OK %d checks" % checks)
+done()

@@ -8,27 +8,10 @@ import sys
 import urllib.request
 import xmlrpc.client as xc
 
+from checks import done, fault, ok
+
 url, base = sys.argv[1], sys.argv[2]
 c = xc.ServerProxy(url)
-checks = 0
-
-
-def ok(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        raise SystemExit("FAILED: " + what)
-
-
-def fault(fn, code, text):
-    try:
-        fn()
-    except xc.Fault as f:
-        ok(f.faultCode == code, "fault code %r != %r (%s)" % (f.faultCode, code, f.faultString))
-        ok(text in f.faultString, "%r not in %r" % (text, f.faultString))
-        return f
-    raise SystemExit("FAILED: no fault, expected %d %s" % (code, text))
-
 
 # spacecmd's startup
 ok(float(c.api.getVersion()) >= 10.8, "api version")
@@ -201,4 +184,4 @@ fault(lambda: c.system.listSystems(key3), -1, "Could not find session")
 
 calls = json.load(urllib.request.urlopen(base + "/standin/calls"))
 ok(calls.get("auth.login", 0) >= 3 and calls.get("system.listSystems", 0) >= 5, "audit %r" % calls)
-print("OK %d checks" % checks)
+done()
