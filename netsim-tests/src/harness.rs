@@ -512,6 +512,14 @@ compact_check_interval_ms = 200
 
     /// Start peer `i` again on its data dir.
     pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        // Two processes on one data directory would both run (and the old one outlive the
+        // test): a restart follows a kill or a stop.
+        if self.peers[i].child.is_some() {
+            bail!(
+                "peer {} is still running: kill or stop it before restarting it",
+                self.peers[i].name
+            );
+        }
         self.launch(i)
     }
 

@@ -234,7 +234,9 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
         .call()?;
     assert_eq!(bad.status().as_u16(), 400);
 
-    // A session given out before a restart of the gateway still works after it.
+    // A session given out before a crash of the gateway (kill -9) still works after its
+    // restart.
+    c.kill(g);
     c.restart(g)?;
     let gw = format!(
         "{}/rpc/api",
