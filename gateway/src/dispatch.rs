@@ -152,21 +152,7 @@ impl<M: Metastore> Gateway<M> {
             .iter()
             .map(|n| self.pool.call_raw(&n.uyuni_api, cred, method, args.clone()));
         let answers = join_all(calls).await;
-        let mut parts = Vec::new();
-        let mut first_fault = None;
-        for (n, a) in nodes.iter().zip(answers) {
-            match a {
-                Answer::Value(text) => parts.push((n.slot.unwrap_or(0), text)),
-                Answer::Fault(f) => {
-                    first_fault.get_or_insert(f);
-                }
-                Answer::Unavailable(why) => {
-                    tracing::warn!(node = %n.name, method, why, "node left out of a merged answer");
-                    missing.push(n.name.clone());
-                }
-            }
-        }
-        missing.sort();
+        let (parts, mut first_fault) = sort_answers(method, &nodes, answers, &mut missing);
         if parts.is_empty() {
             let result = match first_fault {
                 Some(f) => Err(f),
@@ -262,21 +248,11 @@ impl<M: Metastore> Gateway<M> {
                 .call(&n.uyuni_api, Some(cred), method, args.clone())
         });
         let answers = join_all(calls).await;
-        let mut values = Vec::new();
-        let mut first_fault = None;
-        for (n, a) in nodes.iter().zip(answers) {
-            match a {
-                Answer::Value(v) => values.push(ids_out(v, n.slot.unwrap_or(0), ids)),
-                Answer::Fault(f) => {
-                    first_fault.get_or_insert(f);
-                }
-                Answer::Unavailable(why) => {
-                    tracing::warn!(node = %n.name, method, why, "node left out of a merged answer");
-                    missing.push(n.name.clone());
-                }
-            }
-        }
-        missing.sort();
+        let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
+        let values: Vec<Value> = parts
+            .into_iter()
+            .map(|(slot, v)| ids_out(v, slot, ids))
+            .collect();
         let result = match (values.is_empty(), first_fault) {
             (true, Some(f)) => Err(f),
             (true, None) if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
@@ -691,6 +667,32 @@ impl<M: Metastore> Gateway<M> {
             password,
         })
     }
+}
+
+/// The answers of a merged call by kind: the values with their node's slot, the first fault,
+/// and the nodes that did not answer (added to `missing`, which ends up sorted).
+fn sort_answers<T>(
+    method: &str,
+    nodes: &[NodeView],
+    answers: Vec<Answer<T>>,
+    missing: &mut Vec<String>,
+) -> (Vec<(u32, T)>, Option<Fault>) {
+    let mut values = Vec::new();
+    let mut first_fault = None;
+    for (n, a) in nodes.iter().zip(answers) {
+        match a {
+            Answer::Value(v) => values.push((n.slot.unwrap_or(0), v)),
+            Answer::Fault(f) => {
+                first_fault.get_or_insert(f);
+            }
+            Answer::Unavailable(why) => {
+                tracing::warn!(node = %n.name, method, why, "node left out of a merged answer");
+                missing.push(n.name.clone());
+            }
+        }
+    }
+    missing.sort();
+    (values, first_fault)
 }
 
 fn value_text(v: &Value) -> String {
