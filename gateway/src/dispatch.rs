@@ -482,7 +482,7 @@ impl<M: Metastore> Gateway<M> {
     /// A lookup of common data: one healthy node per zone, the first value wins.
     async fn first_ok(&self, cred: &Credentials, method: &str, args: Vec<Value>) -> Outcome {
         let mut per_zone: BTreeMap<String, NodeView> = BTreeMap::new();
-        for n in self.meta.nodes().into_iter().filter(NodeView::healthy) {
+        for n in self.healthy_nodes() {
             per_zone.entry(n.zone.clone()).or_insert(n);
         }
         let calls = per_zone.values().map(|n| {
@@ -505,14 +505,18 @@ impl<M: Metastore> Gateway<M> {
         Outcome { result, missing }
     }
 
-    /// Any healthy node (turn by turn), unchanged; the next one if it does not answer.
-    async fn any(&self, cred: Option<&Credentials>, method: &str, args: Vec<Value>) -> Outcome {
-        let nodes: Vec<NodeView> = self
-            .meta
+    /// The nodes worth calling (alive or only suspected), by name.
+    fn healthy_nodes(&self) -> Vec<NodeView> {
+        self.meta
             .nodes()
             .into_iter()
             .filter(NodeView::healthy)
-            .collect();
+            .collect()
+    }
+
+    /// Any healthy node (turn by turn), unchanged; the next one if it does not answer.
+    async fn any(&self, cred: Option<&Credentials>, method: &str, args: Vec<Value>) -> Outcome {
+        let nodes = self.healthy_nodes();
         if nodes.is_empty() {
             return Outcome::done(Err(unavailable("no Uyuni node is up")));
         }
@@ -591,12 +595,7 @@ impl<M: Metastore> Gateway<M> {
     /// Check a password by logging in on a healthy node (users are common data, the same on
     /// every node); that node session is closed again at once.
     async fn check_password(&self, user: &str, password: &str) -> Result<(), Fault> {
-        let nodes: Vec<NodeView> = self
-            .meta
-            .nodes()
-            .into_iter()
-            .filter(NodeView::healthy)
-            .collect();
+        let nodes = self.healthy_nodes();
         let creds = vec![
             Value::String(user.to_string()),
             Value::String(password.to_string()),
