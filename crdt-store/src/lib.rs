@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod content_record;
 mod error;
 mod query;
 mod record;
@@ -41,6 +42,10 @@ mod store;
 mod sync;
 mod wal;
 
+pub use content_record::{
+    ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord,
+    clm_apply_key, clm_version_key, holdings_key, repo_key, subscription_key, valid_content_name,
+};
 pub use error::StoreError;
 pub use query::SystemFilter;
 pub use record::{

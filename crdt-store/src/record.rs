@@ -9,6 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::content_record::{
+    ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord,
+    clm_apply_key, clm_version_key, holdings_key, repo_key, subscription_key,
+};
+
 /// Lifecycle of a client system as the cluster sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -341,6 +346,16 @@ pub enum Record {
     Lease(LeaseRecord),
     /// An API gateway session.
     Session(SessionRecord),
+    /// A package repository of a zone.
+    Repo(RepoRecord),
+    /// A zone's subscription to another zone's repository.
+    Subscription(SubscriptionRecord),
+    /// What a node's content store holds.
+    Holdings(HoldingsRecord),
+    /// A saved CLM project version.
+    ClmVersion(ClmVersionRecord),
+    /// The CLM project version a zone must import.
+    ClmApply(ClmApplyRecord),
 }
 
 /// Kinds of record; the first segment of a key.
@@ -362,6 +377,16 @@ pub enum RecordKind {
     Lease,
     /// `g/<id>`
     Session,
+    /// `r/<zone>/<name>`
+    Repo,
+    /// `u/<subscriber>/<zone>/<name>`
+    Subscription,
+    /// `h/<node>`
+    Holdings,
+    /// `d/<zone>/<project>/<version id>`
+    ClmVersion,
+    /// `a/<zone>/<project>`
+    ClmApply,
 }
 
 impl RecordKind {
@@ -376,6 +401,11 @@ impl RecordKind {
             Self::Common => "c/",
             Self::Lease => "k/",
             Self::Session => "g/",
+            Self::Repo => "r/",
+            Self::Subscription => "u/",
+            Self::Holdings => "h/",
+            Self::ClmVersion => "d/",
+            Self::ClmApply => "a/",
         }
     }
 }
@@ -392,6 +422,11 @@ impl Record {
             Self::Common(c) => common_key(&c.zone, &c.kind, &c.key),
             Self::Lease(l) => format!("{}{}", RecordKind::Lease.prefix(), l.zone),
             Self::Session(g) => format!("{}{}", RecordKind::Session.prefix(), g.id),
+            Self::Repo(r) => repo_key(&r.zone, &r.name),
+            Self::Subscription(u) => subscription_key(&u.subscriber, &u.zone, &u.name),
+            Self::Holdings(h) => holdings_key(&h.node),
+            Self::ClmVersion(d) => clm_version_key(&d.zone, &d.project, &d.id()),
+            Self::ClmApply(a) => clm_apply_key(&a.zone, &a.project),
         }
     }
 
@@ -406,6 +441,11 @@ impl Record {
             Self::Common(_) => RecordKind::Common,
             Self::Lease(_) => RecordKind::Lease,
             Self::Session(_) => RecordKind::Session,
+            Self::Repo(_) => RecordKind::Repo,
+            Self::Subscription(_) => RecordKind::Subscription,
+            Self::Holdings(_) => RecordKind::Holdings,
+            Self::ClmVersion(_) => RecordKind::ClmVersion,
+            Self::ClmApply(_) => RecordKind::ClmApply,
         }
     }
 
@@ -427,6 +467,11 @@ impl Record {
             Self::Common(c) => serde_json::to_vec(c).map_err(CodecError::from),
             Self::Lease(l) => serde_json::to_vec(l).map_err(CodecError::from),
             Self::Session(g) => serde_json::to_vec(g).map_err(CodecError::from),
+            Self::Repo(r) => serde_json::to_vec(r).map_err(CodecError::from),
+            Self::Subscription(u) => serde_json::to_vec(u).map_err(CodecError::from),
+            Self::Holdings(h) => serde_json::to_vec(h).map_err(CodecError::from),
+            Self::ClmVersion(d) => serde_json::to_vec(d).map_err(CodecError::from),
+            Self::ClmApply(a) => serde_json::to_vec(a).map_err(CodecError::from),
         }
     }
 
@@ -454,6 +499,16 @@ impl Record {
                 Self::Lease(serde_json::from_slice(bytes)?)
             } else if key.starts_with(RecordKind::Session.prefix()) {
                 Self::Session(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Repo.prefix()) {
+                Self::Repo(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Subscription.prefix()) {
+                Self::Subscription(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Holdings.prefix()) {
+                Self::Holdings(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::ClmVersion.prefix()) {
+                Self::ClmVersion(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::ClmApply.prefix()) {
+                Self::ClmApply(serde_json::from_slice(bytes)?)
             } else {
                 return Ok(None);
             },
@@ -582,6 +637,21 @@ pub(crate) fn resolve_conflict(key: &str, values: &[&[u8]]) -> usize {
             serde_json::from_slice::<SessionRecord>(b)
                 .ok()
                 .map(|g| (g.secret.is_empty(), g.expires_at, g.updated_at))
+        });
+    }
+    if key.starts_with(RecordKind::Repo.prefix()) {
+        // The later import (or removal) wins; then the higher version.
+        return best_by(values, |b| {
+            serde_json::from_slice::<RepoRecord>(b)
+                .ok()
+                .map(|r| (r.updated_at, r.version))
+        });
+    }
+    if key.starts_with(RecordKind::ClmApply.prefix()) {
+        return best_by(values, |b| {
+            serde_json::from_slice::<ClmApplyRecord>(b)
+                .ok()
+                .map(|a| (a.applied_at, a.version_id))
         });
     }
     if key.starts_with(RecordKind::Common.prefix()) {
