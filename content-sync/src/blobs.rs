@@ -11,11 +11,11 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use iroh_blobs::{
     BlobFormat, Hash, HashAndFormat,
+    api::TempTag,
     api::{
         blobs::{AddPathOptions, BlobStatus, ImportMode},
         proto::{AddProgressItem, ExportRangesItem},
     },
-    api::TempTag,
     hashseq::HashSeq,
     store::{
         GcConfig,
@@ -188,7 +188,11 @@ impl BlobStore {
             let path = path.clone();
             move || -> std::io::Result<()> {
                 use std::io::Write as _;
-                let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)?;
                 f.write_all(&good)?;
                 f.sync_all()
             }
@@ -237,6 +241,16 @@ impl BlobStore {
 
     /// Names of the tags starting with `prefix`.
     pub async fn tags(&self, prefix: &str) -> Result<Vec<String>, ContentError> {
+        Ok(self
+            .tag_roots(prefix)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// Tags starting with `prefix` and the hash each names.
+    pub async fn tag_roots(&self, prefix: &str) -> Result<Vec<(String, Hash)>, ContentError> {
         let mut out = Vec::new();
         let mut s = self
             .store
@@ -246,7 +260,10 @@ impl BlobStore {
             .map_err(ContentError::store)?;
         while let Some(t) = s.next().await {
             let t = t.map_err(ContentError::store)?;
-            out.push(String::from_utf8_lossy(t.name.as_ref()).into_owned());
+            out.push((
+                String::from_utf8_lossy(t.name.as_ref()).into_owned(),
+                t.hash,
+            ));
         }
         Ok(out)
     }
@@ -262,8 +279,9 @@ impl BlobStore {
 
     /// Flush and stop the store (on shutdown).
     pub async fn shutdown(&self) {
+        // The store's actor answers the shutdown by closing: a dropped reply is expected.
         if let Err(e) = self.store.shutdown().await {
-            tracing::warn!("blob store shutdown: {e}");
+            tracing::debug!("blob store shutdown: {e}");
         }
     }
 }
@@ -283,21 +301,36 @@ mod tests {
         let hash = tt.hash();
         assert_eq!(hash, Hash::new(&data));
         store.protect("r/test", &[hash]).await.expect("tag");
-        assert_eq!(store.state(hash).await.expect("state"), BlobState::Complete(200_000));
+        assert_eq!(
+            store.state(hash).await.expect("state"),
+            BlobState::Complete(200_000)
+        );
         assert_eq!(store.read(hash).await.expect("read"), data);
         assert!(store.verify(hash).await.expect("verify"));
 
         // Flip a byte in the data file: reads fail verification instead of serving it.
-        let file = dir.path().join("data").join(format!("{}.data", hash.to_hex()));
+        let file = dir
+            .path()
+            .join("data")
+            .join(format!("{}.data", hash.to_hex()));
         let mut on_disk = std::fs::read(&file).expect("data file");
         on_disk[100_000] ^= 0xff;
         std::fs::write(&file, &on_disk).expect("corrupt");
-        assert!(!store.verify(hash).await.expect("verify"), "corruption found");
-        assert!(matches!(store.read(hash).await, Err(ContentError::Corrupt { .. })));
+        assert!(
+            !store.verify(hash).await.expect("verify"),
+            "corruption found"
+        );
+        assert!(matches!(
+            store.read(hash).await,
+            Err(ContentError::Corrupt { .. })
+        ));
 
         // Wrong bytes are refused; the right ones repair it.
         assert!(store.repair(hash, Bytes::from(on_disk)).await.is_err());
-        store.repair(hash, Bytes::from(data.clone())).await.expect("repair");
+        store
+            .repair(hash, Bytes::from(data.clone()))
+            .await
+            .expect("repair");
         assert_eq!(store.read(hash).await.expect("read"), data);
         assert_eq!(store.tags("r/").await.expect("tags"), ["r/test"]);
         assert_eq!(

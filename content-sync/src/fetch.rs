@@ -58,7 +58,8 @@ impl Fetcher {
             ep,
             store,
             conns: Arc::default(),
-            limit: download_limit.map(|l| Arc::new(Mutex::new(TokenBucket::new(l, Instant::now())))),
+            limit: download_limit
+                .map(|l| Arc::new(Mutex::new(TokenBucket::new(l, Instant::now())))),
             connect_timeout: Duration::from_secs(5),
             stats: Arc::default(),
         }
@@ -154,7 +155,11 @@ impl Fetcher {
 
     /// Fetch a verified copy of `hash` into memory without touching the store (to repair a
     /// corrupted local copy).
-    pub async fn fetch_copy(&self, hash: Hash, providers: &[Provider]) -> Result<Bytes, ContentError> {
+    pub async fn fetch_copy(
+        &self,
+        hash: Hash,
+        providers: &[Provider],
+    ) -> Result<Bytes, ContentError> {
         let mut last = "no provider".to_string();
         for p in providers {
             let conn = match self.connection(p).await {

@@ -48,7 +48,11 @@ pub struct Manifest {
 
 impl Manifest {
     /// A manifest of `files` (sorted here; paths are checked).
-    pub fn new(name: &str, layout: Layout, mut files: Vec<FileEntry>) -> Result<Self, ContentError> {
+    pub fn new(
+        name: &str,
+        layout: Layout,
+        mut files: Vec<FileEntry>,
+    ) -> Result<Self, ContentError> {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let m = Self {
             format: MANIFEST_FORMAT,
@@ -86,7 +90,10 @@ impl Manifest {
             check_path(&f.path)?;
             crate::parse_hash(&f.hash)?;
             if !seen.insert(f.path.as_str()) {
-                return Err(ContentError::Document(format!("duplicate path {:?}", f.path)));
+                return Err(ContentError::Document(format!(
+                    "duplicate path {:?}",
+                    f.path
+                )));
             }
         }
         Ok(())
@@ -108,7 +115,9 @@ pub fn check_path(path: &str) -> Result<(), ContentError> {
     let ok = !path.is_empty()
         && !path.starts_with('/')
         && !path.contains(['\\', '\0'])
-        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
     if ok {
         Ok(())
     } else {
@@ -130,8 +139,12 @@ mod tests {
 
     #[test]
     fn round_trips_sorted_and_rejects_bad_documents() {
-        let m = Manifest::new("r", Layout::Yum, vec![entry("b.rpm"), entry("repodata/repomd.xml")])
-            .expect("manifest");
+        let m = Manifest::new(
+            "r",
+            Layout::Yum,
+            vec![entry("b.rpm"), entry("repodata/repomd.xml")],
+        )
+        .expect("manifest");
         assert_eq!(m.files[0].path, "b.rpm");
         assert_eq!(Manifest::decode(&m.encode()).expect("decode"), m);
         assert!(Manifest::decode(b"{").is_err());
@@ -148,7 +161,16 @@ mod tests {
         for ok in ["a", "a/b.rpm", "repodata/x-primary.xml.gz"] {
             assert!(check_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "./a",
+            "a\\b",
+            "a/",
+        ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
     }

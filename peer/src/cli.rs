@@ -17,6 +17,7 @@ pub(crate) const ENV_CA: &str = "UYUNI_CLUSTER_CA";
 pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
+mod content;
 mod leader;
 mod search;
 
@@ -79,6 +80,17 @@ enum Command {
     NodeController {
         #[command(flatten)]
         target: Target,
+    },
+    /// Packages replicated between the nodes of a zone as verified iroh blobs, served to
+    /// reposync by every peer (docs/CONTENT.md).
+    Content {
+        #[command(subcommand)]
+        cmd: content::ContentCommand,
+    },
+    /// Content Lifecycle projects as versioned documents: save on one node, apply to the zone.
+    Clm {
+        #[command(subcommand)]
+        cmd: content::ClmCommand,
     },
     /// Change capture in the local Uyuni database: triggers that fill the outbox the peer reads.
     Triggers {
@@ -430,6 +442,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Leader { cmd } => leader::run(cmd),
         Command::NodeController { target } => leader::status(&target),
         Command::Triggers { command } => triggers(command),
+        Command::Content { cmd } => content::run(cmd),
+        Command::Clm { cmd } => content::run_clm(cmd),
         Command::Sandbox {
             dir,
             peers_per_zone,

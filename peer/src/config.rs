@@ -96,6 +96,8 @@ pub struct PeerConfig {
     pub uyuni: crate::node_controller::UyuniConfig,
     /// The API gateway this peer serves (docs/GATEWAY.md). Default: none.
     pub gateway: gateway::GatewayConfig,
+    /// Content sync: packages and CLM documents as iroh blobs (docs/CONTENT.md).
+    pub content: crate::content::ContentConfig,
 }
 
 impl Default for PeerConfig {
@@ -120,6 +122,7 @@ impl Default for PeerConfig {
             tls: TlsConfig::default(),
             uyuni: crate::node_controller::UyuniConfig::default(),
             gateway: gateway::GatewayConfig::default(),
+            content: crate::content::ContentConfig::default(),
         }
     }
 }
@@ -340,6 +343,7 @@ impl PeerConfig {
             return bad("node and zone names must be non-empty and contain no '/'".into());
         }
         self.uyuni.validate()?;
+        self.content.validate().map_err(ConfigError::Invalid)?;
         if self.store.shard_count == 0 || self.store.shard_count > 65_536 {
             return bad(format!(
                 "store.shard_count {} not in 1..=65536",

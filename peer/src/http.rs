@@ -93,6 +93,7 @@ pub fn router(shared: Shared) -> Router {
         .merge(crate::search_api::routes())
         .merge(crate::agent_api::routes())
         .merge(crate::node_controller_api::routes())
+        .merge(crate::content::api::routes())
         .with_state(shared)
 }
 

@@ -26,6 +26,7 @@ pub mod change_feed;
 pub mod client;
 pub mod cluster_key;
 pub mod config;
+pub mod content;
 pub mod gateway_meta;
 pub mod http;
 pub mod identity;

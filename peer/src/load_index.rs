@@ -91,7 +91,16 @@ impl LoadIndex {
             Some(Record::Lease(l)) => {
                 self.generations.insert(l.zone.clone(), l.generation);
             }
-            Some(Record::Zone(_) | Record::Common(_) | Record::Session(_)) => {}
+            Some(
+                Record::Zone(_)
+                | Record::Common(_)
+                | Record::Session(_)
+                | Record::Repo(_)
+                | Record::Subscription(_)
+                | Record::Holdings(_)
+                | Record::ClmVersion(_)
+                | Record::ClmApply(_),
+            ) => {}
             None => self.remove(key),
         }
     }

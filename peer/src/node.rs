@@ -130,6 +130,8 @@ pub struct Shared {
     pub nc: Option<crate::node_controller::Handle>,
     /// The search index over every system.
     pub search: Arc<crate::search::SearchState>,
+    /// Content sync (`None` with `[content] enabled = false`).
+    pub content: Option<Arc<crate::content::Content>>,
 }
 
 impl Shared {
@@ -230,6 +232,15 @@ impl Node {
         span: tracing::Span,
     ) -> Result<Self, StartError> {
         let peer_id = key.public().to_peer_id();
+        // The blob endpoint's identity is the same ed25519 key (docs/CONTENT.md).
+        let key_secret: [u8; 32] = key
+            .clone()
+            .try_into_ed25519()
+            .map_err(|e| StartError::Task(format!("identity is not ed25519: {e}")))?
+            .secret()
+            .as_ref()
+            .try_into()
+            .map_err(|_| StartError::Task("ed25519 secret is not 32 bytes".into()))?;
 
         let store_opts = StoreOptions {
             shard_count: cfg.store.shard_count,
@@ -325,7 +336,13 @@ impl Node {
             Some((h, p)) => (Some(h), Some(p)),
             None => (None, None),
         };
+        let content = if cfg.content.enabled {
+            Some(start_content(&cfg, &key_secret, &me, &listen_addrs, &store).await?)
+        } else {
+            None
+        };
         let shared = Shared {
+            content,
             store,
             net,
             repl,
@@ -355,6 +372,12 @@ impl Node {
             crate::write_batcher::run(shared.clone(), write_queue, cancel.child_token())
                 .instrument(span.clone()),
         );
+        if let Some(c) = &shared.content {
+            tasks.spawn(
+                crate::content::replicate::run(shared.clone(), c.clone(), cancel.child_token())
+                    .instrument(span.clone()),
+            );
+        }
         if let Some(p) = nc_prepared {
             tasks.spawn(
                 crate::node_controller::run(p, shared.clone(), cancel.child_token())
@@ -537,6 +560,54 @@ async fn start_gateway(
         .instrument(span.clone()),
     );
     Ok((addr, over_tls))
+}
+
+/// Open the blob store and bind the blob endpoint: `[content] listen`, else the IP of the
+/// libp2p listen address with any free UDP port.
+async fn start_content(
+    cfg: &PeerConfig,
+    secret: &[u8; 32],
+    me: &SelfInfo,
+    listen: &[Multiaddr],
+    store: &Store,
+) -> Result<Arc<crate::content::Content>, StartError> {
+    let ip_of = |a: &str| -> Option<std::net::IpAddr> {
+        a.parse::<Multiaddr>().ok()?.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Ip4(ip) => Some(std::net::IpAddr::V4(ip)),
+            libp2p::multiaddr::Protocol::Ip6(ip) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        })
+    };
+    let bind: std::net::SocketAddr = match &cfg.content.listen {
+        Some(l) => l
+            .parse()
+            .map_err(|e| StartError::Task(format!("content.listen {l:?}: {e}")))?,
+        None => {
+            let ip = listen
+                .iter()
+                .find_map(|a| ip_of(&a.to_string()))
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            std::net::SocketAddr::new(ip, 0)
+        }
+    };
+    let mut ips: Vec<std::net::IpAddr> = me
+        .addrs
+        .default
+        .iter()
+        .filter_map(|a| ip_of(a))
+        .filter(|ip| !ip.is_unspecified())
+        .collect();
+    ips.dedup();
+    crate::content::Content::start(
+        cfg.content.clone(),
+        &cfg.data_dir.join("content"),
+        *secret,
+        bind,
+        &ips,
+        store.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Task(format!("content sync: {e}")))
 }
 
 /// Write (or refresh) this node's and zone's records.

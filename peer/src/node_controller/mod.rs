@@ -138,9 +138,15 @@ pub struct Handle {
     tx: mpsc::Sender<Command>,
     status: Arc<Mutex<Status>>,
     lease_ttl: Duration,
+    client: UyuniClient,
 }
 
 impl Handle {
+    /// The Uyuni API client of this node's server (CLM documents export and import through it).
+    pub fn client(&self) -> &UyuniClient {
+        &self.client
+    }
+
     /// Default lease length (`[uyuni] lease_ttl_ms`).
     pub fn lease_ttl(&self) -> Duration {
         self.lease_ttl
@@ -198,6 +204,7 @@ pub fn prepare(cfg: &UyuniConfig) -> Result<Option<(Handle, Prepared)>, NcError>
             tx,
             status: status.clone(),
             lease_ttl: cfg.lease_ttl,
+            client: client.clone(),
         },
         Prepared {
             cfg: cfg.clone(),
