@@ -193,6 +193,20 @@ fn a_zone_holds_identical_content_another_zone_only_what_it_subscribes_to() -> a
     let took = wait_until(T, "a3 to hold the repository", || complete(&c, 3, repo))?;
     eprintln!("a3 complete after {took:?}");
     identical(&c, 3, repo, &tree, &paths)?;
+    // A lazy node fetches the index only, then each file on its first request.
+    c.add_peer_with("a4", "dc1", &format!("{FAST}mode = \"lazy\"\n"))?;
+    wait_until(T, "a4 to load the index", || {
+        Ok(status(&c, 4)?["repos"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1))
+    })?;
+    let before = status(&c, 4)?["stored_blobs"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        before <= 2,
+        "lazy: the index and its tag only, {before} blobs"
+    );
+    identical(&c, 4, repo, &tree, &paths[..2])?;
+    assert_eq!(status(&c, 4)?["stored_blobs"].as_u64(), Some(before + 2));
 
     // The other zone received nothing, and its local repository does not serve the content.
     let b = status(&c, 2)?;
@@ -257,7 +271,7 @@ fn a_zone_holds_identical_content_another_zone_only_what_it_subscribes_to() -> a
 
     // Removing the repository: every node drops it and garbage-collects its blobs.
     cli(&c, 0, &["content", "remove", repo])?;
-    for i in 0..4 {
+    for i in 0..5 {
         let took = wait_until(T, "the blobs to be collected", || {
             let s = status(&c, i)?;
             Ok(s["repos"] == json!([]) && s["stored_blobs"] == 0)

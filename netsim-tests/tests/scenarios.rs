@@ -520,6 +520,8 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     let mut agent_rows = Vec::new();
     let mut common = String::new();
     let mut gateway = String::new();
+    let mut content = String::new();
+    let mut reposync = String::new();
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(180))
@@ -531,6 +533,14 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         }
         if line.starts_with("Common data:") {
             common = line.clone();
+        }
+        if line.starts_with("Content:") {
+            content = line.clone();
+        }
+        if line.trim_start().starts_with("reposync URL")
+            && let Some(u) = line.split_whitespace().find(|w| w.starts_with("https://"))
+        {
+            reposync = u.to_string();
         }
         let peer_row = line.starts_with("  dc1-peer") || line.starts_with("  store1-peer");
         if peer_row && let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
@@ -554,6 +564,31 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     assert!(
         common.contains("present on 3/3 dc1 nodes and 0/3 store1 nodes"),
         "{common}"
+    );
+    // The demo repository reached every dc1 node and no store1 node; a dc1 peer's local
+    // repository serves its repodata as reposync reads it (Python over TLS, the sandbox CA).
+    assert!(
+        content.contains("complete on 3/3 dc1 nodes and 0/3 store1 nodes"),
+        "{content}"
+    );
+    let script = format!(
+        "import ssl, urllib.request as u\n\
+         c = ssl.create_default_context(cafile='{}')\n\
+         import sys; sys.stdout.buffer.write(u.urlopen('{reposync}repodata/repomd.xml', context=c).read())\n",
+        dir.path().join("tls").join("ca.pem").display()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout,
+        std::fs::read(dir.path().join("demo-tools/repodata/repomd.xml"))?,
+        "repomd.xml through {reposync}"
     );
     // Two real agents: the first accepted and placed by the sandbox, the last left new.
     assert_eq!(agent_rows.len(), 2, "{agent_rows:?}");

@@ -2,6 +2,7 @@
 
 mod cli;
 mod sandbox;
+mod sandbox_content;
 
 use clap::Parser;
 

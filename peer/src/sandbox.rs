@@ -482,6 +482,20 @@ pub(crate) fn run(
             per_zone_count(&peers[..servers]),
         ))
     };
+    let content = {
+        let servers: Vec<(String, String, String)> = peers[..servers]
+            .iter()
+            .map(|p| {
+                let zone = if p.name.starts_with(ZONES[0]) {
+                    ZONES[0]
+                } else {
+                    ZONES[1]
+                };
+                (p.name.clone(), p.http.clone(), zone.to_string())
+            })
+            .collect();
+        crate::sandbox_content::demo(dir, &servers, &ca)
+    };
     let mut agent_procs = match start_agents(dir, agents, &ca, &peers[..servers], &standins) {
         Ok(a) => a,
         Err(e) => {
@@ -535,6 +549,10 @@ pub(crate) fn run(
         None => println!(
             "\n(No simulated Uyuni servers: build them with `cargo build --release -p netsim-tests --bin uyuni-standin`.)"
         ),
+    }
+    match &content {
+        Ok(line) => println!("\nContent: {line}"),
+        Err(e) => println!("\nContent demo failed: {e:#}"),
     }
     if !agent_procs.is_empty() {
         println!("\nAgents (uyuni-cluster-agent beside simulated salt minions):");
