@@ -137,8 +137,9 @@ impl BlobStore {
         }
     }
 
-    /// Stream a complete blob in verified pieces (for large files): an `Err` item means the
-    /// local data failed verification at that point.
+    /// Stream a complete blob's stored bytes (for large files). The pieces are *not* checked
+    /// against the hash here: call [`Self::verify`] first (the local repository does); an
+    /// `Err` item means the store could not read the data.
     pub fn stream(
         &self,
         hash: Hash,

@@ -45,6 +45,8 @@ pub struct Fetcher {
     ep: ContentEndpoint,
     store: BlobStore,
     conns: Arc<tokio::sync::Mutex<HashMap<EndpointId, Connection>>>,
+    /// Providers whose last connection attempt failed, and when: tried last for a while.
+    unreachable: Arc<Mutex<HashMap<EndpointId, Instant>>>,
     limit: Option<Arc<Mutex<TokenBucket>>>,
     connect_timeout: Duration,
     /// Counters.
@@ -58,6 +60,7 @@ impl Fetcher {
             ep,
             store,
             conns: Arc::default(),
+            unreachable: Arc::default(),
             limit: download_limit
                 .map(|l| Arc::new(Mutex::new(TokenBucket::new(l, Instant::now())))),
             connect_timeout: Duration::from_secs(5),
@@ -78,10 +81,37 @@ impl Fetcher {
             self.ep.endpoint().connect(addr, iroh_blobs::ALPN),
         )
         .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "connect timed out".to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                self.unreachable_map().insert(p.id, Instant::now());
+                return Err(e);
+            }
+        };
+        self.unreachable_map().remove(&p.id);
         self.conns.lock().await.insert(p.id, conn.clone());
         Ok(conn)
+    }
+
+    fn unreachable_map(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Instant>> {
+        self.unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `providers` with those that could not be reached in the last 30 s moved to the end.
+    fn reachable_first(&self, providers: &[Provider]) -> Vec<Provider> {
+        let recent = |id: &EndpointId| {
+            self.unreachable_map()
+                .get(id)
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(30))
+        };
+        let (bad, mut good): (Vec<Provider>, Vec<Provider>) =
+            providers.iter().cloned().partition(|p| recent(&p.id));
+        good.extend(bad);
+        good
     }
 
     async fn forget(&self, id: &EndpointId) {
@@ -106,7 +136,7 @@ impl Fetcher {
             return Ok(0);
         }
         let mut last = "no provider".to_string();
-        for p in providers {
+        for p in &self.reachable_first(providers) {
             match self.fetch_from(hash, p).await {
                 Ok(n) => {
                     self.stats.blobs.fetch_add(1, Relaxed);
@@ -161,7 +191,7 @@ impl Fetcher {
         providers: &[Provider],
     ) -> Result<Bytes, ContentError> {
         let mut last = "no provider".to_string();
-        for p in providers {
+        for p in &self.reachable_first(providers) {
             let conn = match self.connection(p).await {
                 Ok(c) => c,
                 Err(e) => {

@@ -101,7 +101,9 @@ impl Manifest {
 
     /// Total size of the files.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0u64, |a, f| a.saturating_add(f.size))
     }
 
     /// Lookup by path.

@@ -25,6 +25,7 @@ pub fn scan(root: &Path) -> Result<(Layout, Vec<TreeFile>), ContentError> {
             std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         ));
     }
+    let root_canon = std::fs::canonicalize(root).map_err(|e| ContentError::io(root, e))?;
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
@@ -45,6 +46,15 @@ pub fn scan(root: &Path) -> Result<(Layout, Vec<TreeFile>), ContentError> {
                 format!("{prefix}/{name}")
             };
             let meta = std::fs::metadata(&abs).map_err(|e| ContentError::io(&abs, e))?;
+            // A symbolic link may point inside the tree, never out of it (an import must not
+            // publish the host's other files).
+            let target = std::fs::canonicalize(&abs).map_err(|e| ContentError::io(&abs, e))?;
+            if !target.starts_with(&root_canon) {
+                return Err(ContentError::BadPath(format!(
+                    "{rel} leads out of the tree (to {})",
+                    target.display()
+                )));
+            }
             if meta.is_dir() {
                 stack.push((abs, rel));
             } else if meta.is_file() {
@@ -86,5 +96,13 @@ mod tests {
         std::fs::remove_dir_all(dir.path().join("repodata")).expect("rm");
         assert_eq!(scan(dir.path()).expect("scan").0, Layout::Tree);
         assert!(scan(&dir.path().join("missing")).is_err());
+        let outside = tempfile::tempdir().expect("tmp");
+        std::fs::write(outside.path().join("secret"), b"key").expect("w");
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link"))
+            .expect("symlink");
+        assert!(
+            matches!(scan(dir.path()), Err(ContentError::BadPath(_))),
+            "a link out of the tree is refused"
+        );
     }
 }

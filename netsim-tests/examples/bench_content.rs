@@ -62,7 +62,8 @@ fn tcp_copy(files: &[PathBuf], out_dir: &Path) -> anyhow::Result<f64> {
         let mut left = u64::from_le_bytes(len);
         let mut out = std::fs::File::create(out_dir.join(format!("{i}")))?;
         while left > 0 {
-            let n = s.read(&mut buf[..(left.min(buf.len() as u64) as usize)])?;
+            let want = left.min(buf.len() as u64) as usize;
+            let n = s.read(&mut buf[..want])?;
             anyhow::ensure!(n > 0, "connection closed early");
             out.write_all(&buf[..n])?;
             left -= n as u64;

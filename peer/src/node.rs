@@ -598,8 +598,18 @@ async fn start_content(
         .filter(|ip| !ip.is_unspecified())
         .collect();
     ips.dedup();
+    let mut content_cfg = cfg.content.clone();
+    content_cfg.protected = [
+        Some(cfg.data_dir.clone()),
+        Some(cfg.cluster_key.clone()),
+        cfg.tls.key_file.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| !p.as_os_str().is_empty())
+    .collect();
     crate::content::Content::start(
-        cfg.content.clone(),
+        content_cfg,
         &cfg.data_dir.join("content"),
         *secret,
         bind,

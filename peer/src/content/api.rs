@@ -218,7 +218,7 @@ async fn verify(
     body: Option<Json<VerifyRequest>>,
 ) -> Result<Json<repo::VerifyReport>, ApiError> {
     let c = repo::content(&s)?.clone();
-    let repair = body.map_or(true, |Json(b)| b.repair);
+    let repair = body.is_none_or(|Json(b)| b.repair);
     Ok(Json(repo::verify(&s, &c, repair).await))
 }
 

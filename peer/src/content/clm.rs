@@ -269,9 +269,14 @@ pub(crate) async fn round(shared: &Shared, content: &Arc<Content>) {
             continue;
         }
         let key = format!("{}/{}", a.zone, a.project);
+        let busy = format!("clm/{key}");
         let start = {
             let mut st = content.state();
-            st.clm.get(&key) != Some(&a.version_id) && st.busy.insert(format!("clm/{key}"))
+            let waiting = st
+                .retry
+                .get(&busy)
+                .is_some_and(|(at, _)| std::time::Instant::now() < *at);
+            st.clm.get(&key) != Some(&a.version_id) && !waiting && st.busy.insert(busy.clone())
         };
         if !start {
             continue;
@@ -280,16 +285,21 @@ pub(crate) async fn round(shared: &Shared, content: &Arc<Content>) {
         tokio::spawn(async move {
             let res = import(&shared, &content, &a).await;
             let mut st = content.state();
-            st.busy.remove(&format!("clm/{key}"));
+            st.busy.remove(&busy);
             match res {
                 Ok(()) => {
+                    st.retry.remove(&busy);
                     st.clm.insert(key, a.version_id.clone());
                     drop(st);
                     tracing::info!(project = %a.project, version = %a.version_id, "CLM version imported");
                     content.wake.notify_one();
                 }
                 Err(e) => {
-                    tracing::warn!(project = %a.project, version = %a.version_id, "CLM import failed (retried): {e}")
+                    let failures = st.retry.get(&busy).map_or(0, |(_, n)| *n) + 1;
+                    let wait = super::replicate::backoff(failures);
+                    st.retry
+                        .insert(busy, (std::time::Instant::now() + wait, failures));
+                    tracing::warn!(project = %a.project, version = %a.version_id, ?wait, "CLM import failed (retried): {e}")
                 }
             }
         });

@@ -46,6 +46,13 @@ pub struct ContentConfig {
     /// Files up to this size are read whole and checked before the local repository sends
     /// them; larger ones are checked in a first pass, then streamed. Default 64 MiB.
     pub max_buffered_mib: u64,
+    /// Directories `content import` may read (and their subdirectories). Default: empty = any
+    /// directory except the peer's own keys and data (always refused).
+    pub import_roots: Vec<std::path::PathBuf>,
+    /// Filled at start, not configurable: the peer's data directory, cluster key and TLS key,
+    /// which an import may never read (nor a directory holding them).
+    #[serde(skip)]
+    pub protected: Vec<std::path::PathBuf>,
 }
 
 impl Default for ContentConfig {
@@ -60,6 +67,8 @@ impl Default for ContentConfig {
             gc_interval: Duration::from_secs(60),
             scan_interval: Duration::from_secs(1),
             max_buffered_mib: 64,
+            import_roots: Vec::new(),
+            protected: Vec::new(),
         }
     }
 }
@@ -75,6 +84,12 @@ impl ContentConfig {
         }
         if self.gc_interval.is_zero() || self.scan_interval.is_zero() {
             return Err("content.gc_interval_ms and content.scan_interval_ms must be > 0".into());
+        }
+        if self.max_buffered_mib == 0 || self.max_buffered_mib > 4096 {
+            return Err(format!(
+                "content.max_buffered_mib {} not in 1..=4096",
+                self.max_buffered_mib
+            ));
         }
         if let Some(l) = &self.listen {
             l.parse::<std::net::SocketAddr>()

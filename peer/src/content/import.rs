@@ -94,6 +94,15 @@ pub fn start(shared: &Shared, content: &Arc<Content>, req: ImportRequest) -> Res
             req.path.display()
         )));
     }
+    allowed_root(&content.cfg, &req.path)?;
+    // While it runs, the replication round leaves this repository's tag and index alone.
+    let busy = super::replicate::import_key(&plan::repo_id(&shared.me.zone, &req.name));
+    if !content.state().busy.insert(busy.clone()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!("{} is being imported already", req.name),
+        ));
+    }
     let id = {
         let mut n = content
             .jobs
@@ -117,7 +126,9 @@ pub fn start(shared: &Shared, content: &Arc<Content>, req: ImportRequest) -> Res
         .insert(id, job.clone());
     let (shared, content) = (shared.clone(), content.clone());
     tokio::spawn(async move {
-        if let Err(e) = run(&shared, &content, id, req).await {
+        let res = run(&shared, &content, id, req).await;
+        content.state().busy.remove(&busy);
+        if let Err(e) = res {
             tracing::warn!("import {id} failed: {e}");
             content.jobs.update(id, |j| {
                 j.state = "failed".into();
@@ -126,6 +137,36 @@ pub fn start(shared: &Shared, content: &Arc<Content>, req: ImportRequest) -> Res
         }
     });
     Ok(job)
+}
+
+/// Directories an import may read: inside one of `content.import_roots` when set, and never
+/// the peer's own secrets (its data directory, cluster key and TLS key, or a directory holding
+/// one of them).
+fn allowed_root(cfg: &super::ContentConfig, path: &std::path::Path) -> Result<(), ApiError> {
+    let canon = std::fs::canonicalize(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let refused = |why: &str| {
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("{} may not be imported: {why}", path.display()),
+        ))
+    };
+    for secret in &cfg.protected {
+        if let Ok(p) = std::fs::canonicalize(secret)
+            && (canon.starts_with(&p) || p.starts_with(&canon))
+        {
+            return refused("it holds or is inside the peer's keys or data");
+        }
+    }
+    if !cfg.import_roots.is_empty()
+        && !cfg
+            .import_roots
+            .iter()
+            .filter_map(|r| std::fs::canonicalize(r).ok())
+            .any(|r| canon.starts_with(r))
+    {
+        return refused("not under content.import_roots");
+    }
+    Ok(())
 }
 
 async fn run(
@@ -155,15 +196,26 @@ async fn run(
             .add_file(&f.abs)
             .await
             .map_err(|e| e.to_string())?;
+        // The size of what was stored (a file still being written may have changed since
+        // the scan).
+        let size = match content
+            .store
+            .state(tt.hash())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            content_sync::BlobState::Complete(n) => n,
+            other => return Err(format!("{}: stored as {other:?}", f.abs.display())),
+        };
         entries.push(FileEntry {
             path: f.rel.clone(),
             hash: tt.hash().to_hex(),
-            size: f.size,
+            size,
         });
         keep.push(tt);
         content.jobs.update(id, |j| {
             j.files_done += 1;
-            j.bytes_done += f.size;
+            j.bytes_done += size;
         });
     }
     let manifest = Manifest::new(&req.name, layout, entries).map_err(|e| e.to_string())?;

@@ -64,8 +64,10 @@ pub(crate) struct State {
     pub(crate) clm: BTreeMap<String, String>,
     /// Replication progress by repository.
     pub(crate) progress: HashMap<String, RepoProgress>,
-    /// Repositories and CLM projects with a task running.
+    /// Repositories and CLM projects with a task running (`import/<id>`: an import).
     pub(crate) busy: HashSet<String>,
+    /// Repositories and CLM projects whose last try failed: retry not before, failures in a row.
+    pub(crate) retry: HashMap<String, (std::time::Instant, u32)>,
     /// The last holdings record written.
     pub(crate) written: Option<HoldingsRecord>,
     /// CLM documents this node keeps: tag → (zone, hash).

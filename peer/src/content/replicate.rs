@@ -2,7 +2,11 @@
 //! import applied CLM versions, announce holdings. Runs every `scan_interval` and at once
 //! after an import or apply.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use content_sync::{AccessTable, BlobState, Manifest};
 use crdt_store::{HoldingsRecord, Record, RecordKind, RepoRecord, SubscriptionRecord};
@@ -83,7 +87,7 @@ async fn round(shared: &Shared, content: &Arc<Content>) -> Result<(), String> {
         let st = content.state();
         st.loaded
             .keys()
-            .filter(|k| !wanted_ids.contains(*k))
+            .filter(|k| !wanted_ids.contains(*k) && !st.busy.contains(&import_key(k)))
             .cloned()
             .collect()
     };
@@ -99,69 +103,134 @@ async fn round(shared: &Shared, content: &Arc<Content>) -> Result<(), String> {
         st.progress.remove(&id);
         tracing::info!(repo = %id, "content no longer wanted here: released");
     }
-    // Tags of repositories this process has not loaded (after a restart) that are not wanted.
-    for tag in content
+    // Tags of repositories this process has not loaded (after a restart) that are not wanted;
+    // and loaded repositories whose tag is missing get it back.
+    let tags = content
         .store
         .tags("repo/")
         .await
-        .map_err(|e| e.to_string())?
-    {
-        let id = tag.trim_start_matches("repo/");
-        if !wanted_ids.contains(id) {
+        .map_err(|e| e.to_string())?;
+    for tag in &tags {
+        let Some(id) = tag.strip_prefix("repo/") else {
+            continue;
+        };
+        let importing = content.state().busy.contains(&import_key(id));
+        if !wanted_ids.contains(id) && !importing {
             content
                 .store
-                .unprotect(&tag)
+                .unprotect(tag)
                 .await
                 .map_err(|e| e.to_string())?;
         }
     }
+    let untagged: Vec<Arc<Loaded>> = {
+        let st = content.state();
+        st.loaded
+            .iter()
+            .filter(|(id, _)| !tags.contains(&repo_tag(id)) && !st.busy.contains(&import_key(id)))
+            .map(|(_, l)| l.clone())
+            .collect()
+    };
+    for l in untagged {
+        let id = plan::repo_id(&l.record.zone, &l.record.name);
+        let mut hashes: Vec<content_sync::Hash> = super::hash_of(&l.record.manifest)
+            .ok()
+            .into_iter()
+            .collect();
+        hashes.extend(l.by_path.values().map(|(h, _)| *h));
+        content
+            .store
+            .protect(&repo_tag(&id), &hashes)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
 
+    let now = Instant::now();
     for r in &wanted {
         let id = plan::repo_id(&r.zone, &r.name);
-        let current = content.state().loaded.get(&id).cloned();
-        if current
-            .as_ref()
-            .is_none_or(|l| l.record.manifest != r.manifest)
-        {
-            match load_manifest(shared, content, r).await {
-                Ok(l) => {
-                    let mut st = content.state();
-                    st.complete.remove(&id);
-                    st.loaded.insert(id.clone(), l);
+        // One task per repository at a time (it loads the index, then fetches the files), none
+        // while this peer imports it, none before its back-off after a failure ends.
+        let start = {
+            let mut st = content.state();
+            let current = st.loaded.get(&id);
+            // A record older than what is loaded (read before an import finished) is stale.
+            let stale = current.is_some_and(|l| l.record.version > r.version);
+            let need_index = current.is_none_or(|l| l.record.manifest != r.manifest);
+            let need_files =
+                content.cfg.mode == ContentMode::Eager && st.complete.get(&id) != Some(&r.manifest);
+            let waiting = st.retry.get(&id).is_some_and(|(at, _)| now < *at);
+            !stale
+                && (need_index || need_files)
+                && !waiting
+                && !st.busy.contains(&import_key(&id))
+                && st.busy.insert(id.clone())
+        };
+        if !start {
+            continue;
+        }
+        let (shared, content, id, r) = (shared.clone(), content.clone(), id.clone(), r.clone());
+        tokio::spawn(async move {
+            let res = replicate_repo(&shared, &content, &id, &r).await;
+            let mut st = content.state();
+            st.busy.remove(&id);
+            if let Some(p) = st.progress.get_mut(&id) {
+                p.fetching = false;
+                p.last_error = res.as_ref().err().cloned();
+            }
+            match &res {
+                Ok(()) => {
+                    st.retry.remove(&id);
                 }
                 Err(e) => {
-                    tracing::debug!(repo = %id, "manifest not loaded yet: {e}");
-                    continue;
+                    let failures = st.retry.get(&id).map_or(0, |(_, n)| *n) + 1;
+                    let wait = backoff(failures);
+                    tracing::debug!(repo = %id, ?wait, "replication failed, retried later: {e}");
+                    st.retry
+                        .insert(id.clone(), (Instant::now() + wait, failures));
                 }
             }
-        }
-        if content.cfg.mode == ContentMode::Eager {
-            let start = {
-                let mut st = content.state();
-                let complete = st.complete.get(&id) == Some(&r.manifest);
-                !complete && st.busy.insert(id.clone())
-            };
-            if start {
-                let (shared, content, id) = (shared.clone(), content.clone(), id.clone());
-                tokio::spawn(async move {
-                    let res = sync_repo(&shared, &content, &id).await;
-                    let mut st = content.state();
-                    st.busy.remove(&id);
-                    if let Some(p) = st.progress.get_mut(&id) {
-                        p.fetching = false;
-                        p.last_error = res.as_ref().err().cloned();
-                    }
-                    drop(st);
-                    if res.is_ok() {
-                        content.wake.notify_one();
-                    }
-                });
+            drop(st);
+            if res.is_ok() {
+                content.wake.notify_one();
             }
-        }
+        });
     }
     update_access(content, &repos, &subs);
     super::clm::round(shared, content).await;
     write_holdings(shared, content).await
+}
+
+/// The busy key of an import of repository `id` (the round leaves its tag and index alone).
+pub(crate) fn import_key(id: &str) -> String {
+    format!("import/{id}")
+}
+
+/// Wait after the `n`-th failure in a row: 1 s, doubling, at most 60 s.
+pub(crate) fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+/// Load the index of `r` if it is not loaded, then (eager mode) fetch its files.
+async fn replicate_repo(
+    shared: &Shared,
+    content: &Arc<Content>,
+    id: &str,
+    r: &RepoRecord,
+) -> Result<(), String> {
+    let loaded = content.state().loaded.get(id).cloned();
+    if loaded.is_none_or(|l| l.record.manifest != r.manifest) {
+        let l = load_manifest(shared, content, r).await?;
+        let mut st = content.state();
+        if st.busy.contains(&import_key(id)) {
+            return Ok(());
+        }
+        st.complete.remove(id);
+        st.loaded.insert(id.to_string(), l);
+    }
+    if content.cfg.mode == ContentMode::Eager {
+        sync_repo(shared, content, id).await?;
+    }
+    Ok(())
 }
 
 /// Fetch (if needed), check and load a repository's manifest, and tag everything it lists.
