@@ -336,7 +336,8 @@ impl Node {
             Some((h, p)) => (Some(h), Some(p)),
             None => (None, None),
         };
-        let content = if cfg.content.enabled {
+        // Content is for the Uyuni servers: a gateway member holds no packages.
+        let content = if cfg.content.enabled && cfg.role == "server" {
             Some(start_content(&cfg, &key_secret, &me, &listen_addrs, &store).await?)
         } else {
             None
