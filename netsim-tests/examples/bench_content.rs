@@ -20,16 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netsim_tests::harness::{self, Cluster, Options, wait_until};
-use netsim_tests::workload::arg;
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(&seed.to_le_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
+use netsim_tests::workload::{arg, noise};
 
 fn tcp_copy(files: &[PathBuf], out_dir: &Path) -> anyhow::Result<f64> {
     std::fs::create_dir_all(out_dir)?;

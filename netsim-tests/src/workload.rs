@@ -78,3 +78,14 @@ where
         None => Ok(default),
     }
 }
+
+/// `len` seeded pseudo-random bytes (BLAKE3's output stream: fast even in a debug build), for
+/// package-like test content.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(&seed.to_le_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use netsim_tests::harness::{self, Cluster, Options, wait_until};
 use netsim_tests::standin::{StandIn, StandInOptions, session::Session};
+use netsim_tests::workload::noise;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use uyuni_api::value::string;
@@ -24,16 +25,6 @@ const T: Duration = Duration::from_secs(90);
 
 /// Test timings: fast rounds and garbage collection.
 const FAST: &str = "[content]\nscan_interval_ms = 200\ngc_interval_ms = 500\n";
-
-/// `len` seeded pseudo-random bytes (BLAKE3's output stream: fast even in a debug build).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(&seed.to_le_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
 
 /// A yum repository with seeded random packages (sizes from 1 KiB, stored inline, to 3 MiB).
 fn make_tree(dir: &Path, seed: u64, packages: usize) -> anyhow::Result<Vec<String>> {
