@@ -104,20 +104,11 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
-/// The cargo that builds the binaries the tests start: the rustup proxy (`cargo` on `PATH`),
-/// which resolves the toolchain as the outer `cargo test` did. `$CARGO` names the toolchain's
-/// own binary by its resolved path (`stable-…` where the outer build ran as `1.95.0-…`, a
-/// symlink to it); builds under the two paths fingerprint differently and rebuilt each other's
-/// dependencies on every run.
-pub(crate) fn cargo_command() -> String {
-    "cargo".into()
-}
-
 fn build_bin(env: &str, package: &str, bin: &str) -> Result<PathBuf, String> {
     if let Ok(p) = std::env::var(env) {
         return Ok(PathBuf::from(p));
     }
-    let cargo = crate::harness::cargo_command();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let release = cfg!(not(debug_assertions));
     let mut cmd = Command::new(cargo);

@@ -86,7 +86,7 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         if let Ok(p) = std::env::var("UYUNI_STANDIN_BIN") {
             return Ok(PathBuf::from(p));
         }
-        let cargo = crate::harness::cargo_command();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let release = cfg!(not(debug_assertions));
         let mut cmd = Command::new(cargo);
