@@ -726,12 +726,14 @@ fn demo_common_data(
     })?;
     let outbox = standins[0].dsn.is_some();
     if outbox && created > 0 {
-        // The triggers capture the changes into the lease's change set.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // The triggers capture the changes into the lease's change set: wait for every object
+        // created above, not just the first (publishing a partial change set left the child
+        // channel unpublished on a loaded machine).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let lease: serde_json::Value = leader.get("/zones/dc1/lease")?;
             let n = lease["pending"].as_array().map_or(0, Vec::len);
-            if n > 0 || std::time::Instant::now() > deadline {
+            if n >= created || std::time::Instant::now() > deadline {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -740,7 +742,7 @@ fn demo_common_data(
     let report: serde_json::Value =
         leader.post("/zones/dc1/publish", &serde_json::json!({"all": !outbox}))?;
     let _: serde_json::Value = leader.delete("/zones/dc1/lease")?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let has_channel = |u: &StandInProc| -> bool {
         let Ok(c) = api(u) else { return false };
         rt.block_on(async {

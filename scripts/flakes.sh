@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Find flaky multi-node tests: run the netsim scenarios N times in a row (default 5), every
+# second run with the machine loaded by a concurrent cargo build, and report each test's
+# failures. Exit status 1 when any test failed in any run.
+#
+#   scripts/flakes.sh [N] [-- <extra cargo test filter args>]
+#
+# The load is a real release build of a few workspace crates into a throwaway target dir,
+# started again as soon as it ends (the kind of load CI sees from a build next to it).
+# Per-run logs and the report go to $FLAKES_DIR (default target/flakes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+shift || true
+[ "${1:-}" = "--" ] && shift
+out=${FLAKES_DIR:-target/flakes}
+mkdir -p "$out"
+rm -f "$out"/run-*.log "$out/report.txt"
+
+# Build once, exactly as the test command does, so every run starts the same binaries.
+cargo test --locked -p netsim-tests --no-run -q 2>&1 | tail -n 5
+
+load_pid=""
+start_load() {
+    local dir
+    dir=$(mktemp -d)
+    (
+        trap 'rm -rf "$dir"' EXIT
+        while true; do
+            cargo build -q --release --locked --target-dir "$dir" -p crdt-store -p uyuni-api \
+                >/dev/null 2>&1 || true
+            rm -rf "$dir"/release
+        done
+    ) &
+    load_pid=$!
+}
+stop_load() {
+    if [ -n "$load_pid" ]; then
+        pkill -P "$load_pid" 2>/dev/null || true
+        kill "$load_pid" 2>/dev/null || true
+        wait "$load_pid" 2>/dev/null || true
+        load_pid=""
+    fi
+}
+trap stop_load EXIT
+
+for i in $(seq 1 "$runs"); do
+    loaded=no
+    if [ $((i % 2)) -eq 0 ]; then
+        loaded=yes
+        start_load
+    fi
+    start=$(date +%s)
+    set +e
+    cargo test --locked -p netsim-tests --tests "$@" >"$out/run-$i.log" 2>&1
+    rc=$?
+    set -e
+    stop_load
+    secs=$(($(date +%s) - start))
+    passed=$(awk '/^test result:/ { p += $4 } END { print p + 0 }' "$out/run-$i.log")
+    failed=$(grep -c ' \.\.\. FAILED$' "$out/run-$i.log" || true)
+    echo "run $i (loaded: $loaded): exit $rc, $passed passed, $failed failed, ${secs}s" |
+        tee -a "$out/report.txt"
+done
+
+echo "--- failures per test over $runs runs ---" | tee -a "$out/report.txt"
+if grep -h ' \.\.\. FAILED$' "$out"/run-*.log >/dev/null 2>&1; then
+    grep -h ' \.\.\. FAILED$' "$out"/run-*.log | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' |
+        sort | uniq -c | sort -rn | tee -a "$out/report.txt"
+    exit 1
+fi
+echo "none" | tee -a "$out/report.txt"
