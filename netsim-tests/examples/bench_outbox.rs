@@ -8,14 +8,14 @@
 //! `rhnchannel`, one transaction per row as Uyuni's API does, into two databases: one without
 //! and one with the triggers installed (the baseline and the measured case run in the same
 //! round, alternating). The ratio of the medians is the triggers' overhead on Uyuni's write
-//! path. Then the peer's outbox reader (`peer::outbox::spawn`, batches of 500, acknowledged
+//! path. Then the peer's outbox reader (`node_controller::outbox::spawn`, batches of 500, acknowledged
 //! at once) drains the ROWS outbox rows; events per second are printed.
 
 use std::time::{Duration, Instant};
 
 use netsim_tests::pg::Postgres;
 use netsim_tests::workload::arg;
-use peer::outbox::{OutboxBatch, OutboxConfig};
+use node_controller::outbox::{OutboxBatch, OutboxConfig};
 use tokio_util::sync::CancellationToken;
 
 const SCHEMA: &str = include_str!("../sql/uyuni-schema.sql");
@@ -54,7 +54,7 @@ async fn drain(dsn: &str, rows: usize) -> anyhow::Result<Duration> {
     let mut cfg = OutboxConfig::new(dsn);
     cfg.batch = 500;
     let start = Instant::now();
-    let reader = peer::outbox::spawn(cfg, tx, cancel.clone());
+    let reader = node_controller::outbox::spawn(cfg, tx, cancel.clone());
     let mut seen = 0usize;
     while seen < rows {
         let Some(batch) = rx.recv().await else {
@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         pg.psql_file(db, &file)?;
         let _ = std::fs::remove_file(&file);
     }
-    rt.block_on(peer::outbox::install(&captured))?;
+    rt.block_on(node_controller::outbox::install(&captured))?;
 
     let (mut base, mut with) = (Vec::new(), Vec::new());
     let mut drains = Vec::new();

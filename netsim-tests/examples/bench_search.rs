@@ -15,9 +15,9 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use cluster_search::{SearchIndex, parse};
 use crdt_store::{SystemRecord, SystemStatus};
 use netsim_tests::workload::{arg, percentile, rss_mib};
-use peer::search::{SearchIndex, parse};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -77,7 +77,7 @@ fn record(rng: &mut ChaCha8Rng, i: u64) -> SystemRecord {
 }
 
 /// The baseline: the same matcher over every record, then sort and page.
-fn scan(records: &[SystemRecord], e: &peer::search::Expr, limit: usize) -> (usize, Vec<String>) {
+fn scan(records: &[SystemRecord], e: &cluster_search::Expr, limit: usize) -> (usize, Vec<String>) {
     let mut hits: Vec<&SystemRecord> = records.iter().filter(|r| e.matches(r)).collect();
     let total = hits.len();
     let key = |r: &SystemRecord| {

@@ -17,10 +17,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cluster_core::client::Client;
+use cluster_core::cluster_api::MemberView;
+use cluster_core::tls::CertificateDer;
 use crdt_store::SystemRecord;
-use peer::client::Client;
-use peer::http::MemberView;
-use peer::tls::CertificateDer;
 
 use crate::linkemu::{Link, LinkEmulator};
 
@@ -265,8 +265,8 @@ impl Cluster {
                     .args(["ca", "init", "--dir"])
                     .arg(dir.path().join("ca")),
             )?;
-            let ca = dir.path().join("ca").join(peer::tls::CA_CERT_FILE);
-            let roots = peer::tls::read_certs(&ca)?;
+            let ca = dir.path().join("ca").join(cluster_core::tls::CA_CERT_FILE);
+            let roots = cluster_core::tls::read_certs(&ca)?;
             (Some(ca), roots)
         } else {
             (None, Vec::new())
@@ -572,12 +572,16 @@ compact_check_interval_ms = 200
     }
 
     /// `GET /cluster/load` of peer `i`.
-    pub fn load(&self, i: usize) -> anyhow::Result<peer::load_api::LoadView> {
+    pub fn load(&self, i: usize) -> anyhow::Result<load_driver::load_api::LoadView> {
         Ok(self.peers[i].client().get("/cluster/load")?)
     }
 
     /// An agent request (`/system/status?fp=..`, `/system/orphan?fp=..`) to peer `i`.
-    pub fn agent_get(&self, i: usize, path: &str) -> anyhow::Result<peer::client::RawResponse> {
+    pub fn agent_get(
+        &self,
+        i: usize,
+        path: &str,
+    ) -> anyhow::Result<cluster_core::client::RawResponse> {
         Ok(self.peers[i].client().get_raw(path)?)
     }
 
@@ -590,7 +594,7 @@ compact_check_interval_ms = 200
     pub fn system(&self, i: usize, fp: &str) -> anyhow::Result<Option<SystemRecord>> {
         match self.peers[i].client().get(&format!("/systems/{fp}")) {
             Ok(s) => Ok(Some(s)),
-            Err(peer::client::ClientError::Status { status: 404, .. }) => Ok(None),
+            Err(cluster_core::client::ClientError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

@@ -96,7 +96,7 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         .unwrap_or_default();
     assert!(published.contains(&"channel/dc-base"), "{report}");
     assert!(published.contains(&"systemgroup/web"), "{report}");
-    let after_publish = peer::node::now_ms();
+    let after_publish = cluster_core::now_ms();
 
     let follower = Api::login(&a2)?;
     let has_group = |api: &Api| -> anyhow::Result<bool> {

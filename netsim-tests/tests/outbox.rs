@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use netsim_tests::pg::Postgres;
-use peer::outbox::{self, OutboxBatch, OutboxConfig, OutboxEvent, OutboxOp};
+use node_controller::outbox::{self, OutboxBatch, OutboxConfig, OutboxEvent, OutboxOp};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;

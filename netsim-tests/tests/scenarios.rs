@@ -598,8 +598,8 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     // The sandbox runs its peers over TLS with a CA of its own.
     assert!(urls.iter().all(|u| u.starts_with("https://")), "{urls:?}");
     let ca = dir.path().join("tls").join("ca.pem");
-    let last = peer::client::Client::with_ca(&urls[5], &ca)?;
-    let members: Vec<peer::http::MemberView> = last.get("/cluster/members")?;
+    let last = cluster_core::client::Client::with_ca(&urls[5], &ca)?;
+    let members: Vec<cluster_core::cluster_api::MemberView> = last.get("/cluster/members")?;
     // Six peers beside Uyuni servers and the API gateway, a dc1 member of its own role.
     assert_eq!(members.len(), 7);
     assert!(members.iter().all(|m| m.status == "alive"));
@@ -692,7 +692,7 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     // Its peers are gone too.
     for u in &urls {
         assert!(
-            peer::client::Client::with_ca(u, &ca)?
+            cluster_core::client::Client::with_ca(u, &ca)?
                 .get::<serde_json::Value>("/health")
                 .is_err(),
             "{u} still up"
@@ -804,16 +804,16 @@ fn tls_cluster_serves_clients_of_its_ca_only_and_shrugs_off_garbage() -> anyhow:
     let out = cli(&["members"], Some(&other_ca))?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"));
-    let refused = peer::client::Client::with_ca(&c.peers[0].http, &other_ca)?
+    let refused = cluster_core::client::Client::with_ca(&c.peers[0].http, &other_ca)?
         .get::<serde_json::Value>("/health");
     assert!(
-        matches!(refused, Err(peer::client::ClientError::Tls { .. })),
+        matches!(refused, Err(cluster_core::client::ClientError::Tls { .. })),
         "{refused:?}"
     );
     // Plain HTTP to the TLS port gets nothing.
     let plain = c.peers[0].http.replacen("https://", "http://", 1);
     assert!(
-        peer::client::Client::new(&plain)
+        cluster_core::client::Client::new(&plain)
             .get::<serde_json::Value>("/health")
             .is_err()
     );

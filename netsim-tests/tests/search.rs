@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use cluster_core::client::ClientError;
+use cluster_search::api::{BulkResult, SearchPage};
 use netsim_tests::harness::{Cluster, Options, wait_until};
-use peer::client::ClientError;
-use peer::search_api::{BulkResult, SearchPage};
 
 const T: Duration = Duration::from_secs(60);
 

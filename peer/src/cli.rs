@@ -4,15 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use cluster_core::client::Client;
+use cluster_core::cluster_api::MemberView;
 use crdt_store::SystemRecord;
-use peer::client::Client;
 use peer::config::PeerConfig;
-use peer::http::MemberView;
 
 /// Environment variable naming the default peer for client commands.
 pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
-/// Environment variable naming the cluster CA certificate client commands trust.
-pub(crate) const ENV_CA: &str = "UYUNI_CLUSTER_CA";
+use cluster_core::client::ENV_CA;
 /// Environment variable with the connection string of the local Uyuni database.
 pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
 
@@ -405,10 +404,10 @@ fn init_tracing() {
 /// Run the parsed command line.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     // ring, explicitly and once, before anything speaks TLS.
-    peer::tls::install_default_provider();
+    cluster_core::tls::install_default_provider();
     match cli.command {
         Command::Keygen { out } => {
-            let key = peer::cluster_key::generate(&out)?;
+            let key = cluster_core::cluster_key::generate(&out)?;
             println!(
                 "wrote cluster key {} (fingerprint {})",
                 out.display(),
@@ -453,11 +452,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             uyuni_bin,
         } => {
             init_tracing();
-            crate::sandbox::run(
+            sandbox::run(
                 &dir,
                 peers_per_zone,
                 base_port,
-                &crate::sandbox::AgentOptions {
+                &sandbox::AgentOptions {
                     count: agents,
                     binary: agent_bin,
                     uyuni_binary: uyuni_bin,
@@ -474,9 +473,9 @@ fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     match cmd {
         TriggersCommand::Install { db } => {
-            rt.block_on(peer::outbox::install(&db.dsn))
+            rt.block_on(node_controller::outbox::install(&db.dsn))
                 .context("installing the triggers")?;
-            let st = rt.block_on(peer::outbox::status(&db.dsn))?;
+            let st = rt.block_on(node_controller::outbox::status(&db.dsn))?;
             println!(
                 "installed (version {}); watching {} tables: {}",
                 st.version.as_deref().unwrap_or("?"),
@@ -485,13 +484,13 @@ fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
             );
         }
         TriggersCommand::Uninstall { db } => {
-            rt.block_on(peer::outbox::uninstall(&db.dsn))
+            rt.block_on(node_controller::outbox::uninstall(&db.dsn))
                 .context("removing the triggers")?;
             println!("uninstalled: triggers and the uyuni_cluster schema removed");
         }
         TriggersCommand::Status { db, json } => {
             let st = rt
-                .block_on(peer::outbox::status(&db.dsn))
+                .block_on(node_controller::outbox::status(&db.dsn))
                 .context("reading the trigger status")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
@@ -503,7 +502,7 @@ fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn format_trigger_status(st: &peer::outbox::OutboxStatus) -> String {
+fn format_trigger_status(st: &node_controller::outbox::OutboxStatus) -> String {
     let oldest = st
         .oldest_pending_age_ms
         .map(|ms| format!(" (oldest {:.1} s old)", ms as f64 / 1000.0))
@@ -527,12 +526,12 @@ async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
     let mut node = peer::node::Node::start(cfg, cancel.clone()).await?;
     let ready = serde_json::json!({
         "ready": true,
-        "name": node.shared.me.name,
-        "zone": node.shared.me.zone,
-        "peer_id": node.shared.me.peer_id.to_string(),
+        "name": node.me.name,
+        "zone": node.me.zone,
+        "peer_id": node.me.peer_id.to_string(),
         "http": node.http_addr.to_string(),
         "tls": node.http_tls,
-        "p2p": node.shared.net.listen_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "p2p": node.net.listen_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "gateway": node.gateway.map(|(a, _)| a.to_string()),
         "gateway_tls": node.gateway.map(|(_, tls)| tls),
     });
@@ -552,7 +551,7 @@ async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
 fn ca(cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {
         CaCommand::Init { dir, force } => {
-            let files = peer::tls::init_ca(&dir, force)?;
+            let files = cluster_core::tls::init_ca(&dir, force)?;
             println!(
                 "wrote cluster CA {} and its key {} (mode 0600)",
                 files.cert.display(),
@@ -560,13 +559,13 @@ fn ca(cmd: CaCommand) -> anyhow::Result<()> {
             );
         }
         CaCommand::Issue { dir, name, sans } => {
-            let cert = peer::tls::issue(&dir, &name, &sans)?;
+            let cert = cluster_core::tls::issue(&dir, &name, &sans)?;
             println!(
                 "wrote {} and {} (mode 0600) for {}; valid {} days",
                 cert.cert.display(),
                 cert.key.display(),
                 cert.sans.join(", "),
-                peer::tls::NODE_VALIDITY.as_secs() / 86_400
+                cluster_core::tls::NODE_VALIDITY.as_secs() / 86_400
             );
         }
     }
@@ -722,7 +721,7 @@ fn systems(cmd: SystemsCommand) -> anyhow::Result<()> {
 }
 
 fn load(t: &Target) -> anyhow::Result<()> {
-    let view: peer::load_api::LoadView = t.client()?.get("/cluster/load")?;
+    let view: load_driver::load_api::LoadView = t.client()?.get("/cluster/load")?;
     if t.json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());

@@ -7,8 +7,11 @@ use std::time::Duration;
 use crdt_store::{Record, RecordKind, SessionRecord, SystemRecord};
 use gateway::{BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage};
 
-use crate::node::Shared;
-use crate::node_controller::{NcError, claim_lease_for, put};
+use cluster_core::{Members, Replica, SelfInfo, now_ms};
+use cluster_search::SearchCtx;
+use load_driver::LoadState;
+use node_controller::{NcCtx, NcError, claim_lease_for, put};
+use std::sync::Arc;
 
 /// How long a lease the gateway claims for a common-data write lasts (renewed by the next
 /// write). Its holder publishes every captured change at once.
@@ -24,7 +27,7 @@ const SESSION_GRACE_MS: u64 = 600_000;
 /// Delete expired and ended gateway sessions now and then (every gateway does it; deleting
 /// twice is harmless). Runs until `cancel`.
 pub async fn sweep_sessions(
-    shared: Shared,
+    replica: Replica,
     every: Duration,
     cancel: tokio_util::sync::CancellationToken,
 ) {
@@ -36,7 +39,7 @@ pub async fn sweep_sessions(
         {
             return;
         }
-        let store = shared.store.clone();
+        let store = replica.store().clone();
         let swept = tokio::task::spawn_blocking(move || {
             let cutoff = now_ms().saturating_sub(SESSION_GRACE_MS);
             let mut frames = Vec::new();
@@ -55,7 +58,7 @@ pub async fn sweep_sessions(
         match swept {
             Ok(frames) if !frames.is_empty() => {
                 tracing::debug!(changes = frames.len(), "expired gateway sessions swept");
-                shared.repl.broadcast(frames).await;
+                replica.broadcast(frames).await;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "session sweep failed"),
@@ -66,24 +69,34 @@ pub async fn sweep_sessions(
 /// See the module documentation.
 #[derive(Debug, Clone)]
 pub struct PeerMetastore {
-    shared: Shared,
+    members: Members,
+    me: Arc<SelfInfo>,
+    load: Arc<LoadState>,
+    nc: NcCtx,
+    search: SearchCtx,
 }
 
 impl PeerMetastore {
-    /// The metastore of this peer.
-    pub fn new(shared: Shared) -> Self {
-        Self { shared }
+    /// The metastore of this peer, as the membership table, the Load Driver's counts, the
+    /// Node Controller (leases, sessions) and search see it.
+    pub fn new(members: Members, load: Arc<LoadState>, nc: NcCtx, search: SearchCtx) -> Self {
+        Self {
+            members,
+            me: nc.me.clone(),
+            load,
+            nc,
+            search,
+        }
+    }
+
+    /// The replica it reads and writes.
+    pub fn replica(&self) -> &Replica {
+        &self.nc.replica
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The peer API's error as the gateway's: a bad request stays one.
-fn api_error(e: crate::http::ApiError) -> MetastoreError {
+fn api_error(e: cluster_core::ApiError) -> MetastoreError {
     match e.status().as_u16() {
         400..=499 => MetastoreError::BadQuery(e.message().to_string()),
         _ => MetastoreError::Unavailable(e.message().to_string()),
@@ -97,14 +110,14 @@ fn write_error(e: impl std::fmt::Display) -> MetastoreError {
 impl Metastore for PeerMetastore {
     fn nodes(&self) -> Vec<NodeView> {
         let records: Vec<_> = self
-            .shared
-            .store
+            .replica()
+            .store()
             .nodes()
             .into_iter()
-            .filter(crate::node_controller::slot::holds_slots)
+            .filter(node_controller::slot::holds_slots)
             .collect();
-        let members = self.shared.members();
-        let index = self.shared.load.index();
+        let members = self.members.lock();
+        let index = self.load.index();
         let mut out: Vec<NodeView> = records
             .iter()
             .map(|n| {
@@ -117,7 +130,7 @@ impl Metastore for PeerMetastore {
                             && (o.joined_at, &o.name) < (n.joined_at, &n.name)
                     })
                 });
-                let status = if n.name == self.shared.me.name {
+                let status = if n.name == self.me.name {
                     "alive"
                 } else {
                     members
@@ -140,8 +153,8 @@ impl Metastore for PeerMetastore {
 
     fn session(&self, id: &str) -> Option<SessionRecord> {
         match self
-            .shared
-            .store
+            .replica()
+            .store()
             .get(&format!("{}{id}", RecordKind::Session.prefix()))
         {
             Ok(Some(Record::Session(s))) => Some(s),
@@ -150,7 +163,7 @@ impl Metastore for PeerMetastore {
     }
 
     async fn put_session(&self, rec: SessionRecord) -> Result<(), MetastoreError> {
-        put(&self.shared, Record::Session(rec))
+        put(&self.nc, Record::Session(rec))
             .await
             .map_err(write_error)
     }
@@ -163,7 +176,7 @@ impl Metastore for PeerMetastore {
         rec.secret = String::new();
         rec.expires_at = now;
         rec.updated_at = now;
-        put(&self.shared, Record::Session(rec))
+        put(&self.nc, Record::Session(rec))
             .await
             .map_err(write_error)
     }
@@ -172,7 +185,7 @@ impl Metastore for PeerMetastore {
         let key = format!("{}{zone}", RecordKind::Lease.prefix());
         let nodes = self.nodes();
         let mut force = false;
-        if let Ok(Some(Record::Lease(l))) = self.shared.store.get(&key)
+        if let Ok(Some(Record::Lease(l))) = self.replica().store().get(&key)
             && let Some(holder) = l.holder_at(now_ms())
         {
             if nodes.iter().any(|n| n.name == holder && n.healthy()) {
@@ -188,7 +201,7 @@ impl Metastore for PeerMetastore {
         }
         let candidates = nodes.into_iter().filter(|n| n.zone == zone && n.healthy());
         for c in candidates {
-            match claim_lease_for(&self.shared, zone, &c.name, GATEWAY_LEASE, true, force).await {
+            match claim_lease_for(&self.nc, zone, &c.name, GATEWAY_LEASE, true, force).await {
                 Ok(l) => {
                     // The new holder's peer must know it leads before its Node Controller
                     // reads the write from its outbox (a change read while not leading counts
@@ -212,17 +225,21 @@ impl Metastore for PeerMetastore {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<SearchPage, MetastoreError> {
-        crate::search_api::find(&self.shared, q, Some(limit), cursor)
+        cluster_search::api::find(&self.search, q, Some(limit), cursor)
             .await
             .map_err(api_error)
     }
 
     fn system(&self, fingerprint: &str) -> Option<SystemRecord> {
-        self.shared.store.get_system(fingerprint).ok().flatten()
+        self.replica()
+            .store()
+            .get_system(fingerprint)
+            .ok()
+            .flatten()
     }
 
     async fn bulk(&self, req: BulkRequest) -> Result<BulkReport, MetastoreError> {
-        crate::search_api::apply_bulk(&self.shared, req)
+        cluster_search::api::apply_bulk(&self.search, req)
             .await
             .map_err(api_error)
     }

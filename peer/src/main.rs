@@ -1,8 +1,6 @@
 //! `uyuni-cluster`: the server-side binary. See `uyuni-cluster --help`.
 
 mod cli;
-mod sandbox;
-mod sandbox_content;
 
 use clap::Parser;
 

@@ -1,32 +1,36 @@
-//! A running peer: opens the store, starts the network and HTTP tasks, and runs the
-//! controller loop that ties membership, replication and timers together.
+//! The composition root: starting a peer opens the store, starts the network, builds each
+//! component's narrow context from the parts it uses, and spawns the tasks. This is the
+//! only place that knows every component.
 //!
 //! ```text
-//!   Node::start ─┬─ EventLoop task (owns the Swarm)
-//!                ├─ HTTP task (axum router on the accept loop of `serve`: TLS or dev plain)
-//!                └─ controller task: heartbeats, failure detection, dialing, anti-entropy,
-//!                   compaction; spawns short jobs (sync sessions, request answers) into a
-//!                   JoinSet that is drained on shutdown
+//!   Node::start ─┬─ EventLoop task (owns the Swarm)                       cluster-core
+//!                ├─ cluster controller (heartbeats, detection, dialing,   cluster-core
+//!                │  anti-entropy, compaction)
+//!                ├─ Load Driver + write batcher                           load-driver
+//!                ├─ search index follower                                 cluster-search
+//!                ├─ Node Controller (with [uyuni] url)                    node-controller
+//!                ├─ content replication (server role, [content] enabled)  content-peer
+//!                ├─ HTTP task (the components' routes, merged)            crate::http
+//!                └─ API gateway (with [gateway] listen)                   gateway
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use cluster_core::controller::{Controller, ControllerConfig, ControllerParts};
+use cluster_core::membership::{AdvertisedAddrs, Heartbeat, Membership};
+use cluster_core::net::{self, NetClient};
+use cluster_core::replication::Replicator;
+use cluster_core::{Members, Replica, SelfInfo, cluster_key, identity, now_ms, serve, tls};
 use crdt_store::{NodeRecord, Record, Store, StoreOptions, ZoneRecord};
 use libp2p::{Multiaddr, PeerId};
-use rand::seq::IndexedRandom;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::PeerConfig;
-use crate::membership::{AdvertisedAddrs, Heartbeat, MemberStatus, Membership, MembershipEvent};
-use crate::net::wire::{Gossip, TOPIC_CHANGES, TOPIC_MEMBERS};
-use crate::net::{self, NetClient, NetEvent};
-use crate::replication::Replicator;
-use crate::{cluster_key, http, identity, serve, tls};
+use crate::http;
 
 /// Why a peer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +38,7 @@ use crate::{cluster_key, http, identity, serve, tls};
 pub enum StartError {
     /// Bad configuration.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] cluster_core::config::ConfigError),
     /// The cluster key is missing or invalid.
     #[error(transparent)]
     Key(#[from] cluster_key::KeyError),
@@ -72,90 +76,12 @@ pub enum StartError {
     },
 }
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Who this peer is, as announced to others.
-#[derive(Debug, Clone)]
-pub struct SelfInfo {
-    /// Node name.
-    pub name: String,
-    /// Zone.
-    pub zone: String,
-    /// Role.
-    pub role: String,
-    /// libp2p peer id.
-    pub peer_id: PeerId,
-    /// Start time of this process (Unix ms).
-    pub incarnation: u64,
-    /// HTTP API address.
-    pub http: String,
-    /// Advertised addresses.
-    pub addrs: AdvertisedAddrs,
-    /// Salt master address of the Uyuni server beside this peer (`None`: the name).
-    pub fqdn: Option<String>,
-    /// Relative capacity for the Load Driver.
-    pub capacity: f64,
-    /// A Node Controller runs beside this peer (`[uyuni] url` set): the Load Driver gives
-    /// the node systems only once it holds its zone's common data.
-    pub node_controller: bool,
-    /// The Uyuni API as the API gateway reaches it (`[uyuni] public_url`, else `url`).
-    pub uyuni_api: Option<String>,
-}
-
-/// State shared by the HTTP handlers and the controller.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The metastore.
-    pub store: Store,
-    /// The network.
-    pub net: NetClient,
-    /// Replication.
-    pub repl: Replicator,
-    /// Membership table.
-    pub members: Arc<Mutex<Membership>>,
-    /// This peer.
-    pub me: Arc<SelfInfo>,
-    /// Serialises read-modify-write operations on records from this peer's API.
-    pub write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// The Load Driver's index, hints and heartbeat statistics.
-    pub load: Arc<crate::load_driver::LoadState>,
-    /// Group commit of the API's writes to systems.
-    pub writes: crate::write_batcher::WriteBatcher<crate::http::ApiError>,
-    /// The Node Controller, when `[uyuni]` is configured.
-    pub nc: Option<crate::node_controller::Handle>,
-    /// The search index over every system.
-    pub search: Arc<crate::search::SearchState>,
-    /// Content sync (`None` with `[content] enabled = false`).
-    pub content: Option<Arc<crate::content::Content>>,
-}
-
-impl Shared {
-    /// Lock the membership table (short critical sections only).
-    pub fn members(&self) -> std::sync::MutexGuard<'_, Membership> {
-        self.members
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 fn parse_addr(s: &str) -> Result<Multiaddr, StartError> {
     s.parse()
         .map_err(|e: libp2p::multiaddr::Error| StartError::Address {
             addr: s.to_string(),
             reason: e.to_string(),
         })
-}
-
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
 }
 
 /// Build the advertised addresses from `--advertise` entries and the actual listen addresses.
@@ -185,8 +111,10 @@ fn advertised(cfg: &PeerConfig, listen: &[Multiaddr]) -> Result<AdvertisedAddrs,
 /// A started peer.
 #[derive(Debug)]
 pub struct Node {
-    /// Shared state (for embedding and tests).
-    pub shared: Shared,
+    /// This peer.
+    pub me: Arc<SelfInfo>,
+    /// The swarm's handle.
+    pub net: NetClient,
     /// Where the HTTP API listens.
     pub http_addr: std::net::SocketAddr,
     /// Whether the HTTP API speaks TLS (false only with `dev_plain_http`).
@@ -328,9 +256,15 @@ impl Node {
         for n in store.nodes() {
             membership.add_known(n.peer_id.clone(), known_heartbeat(&n), start);
         }
-        let repl = Replicator::new(store.clone(), net.clone(), cfg.replication.clone());
-        let (writes, write_queue) = crate::write_batcher::WriteBatcher::new();
-        let nc = crate::node_controller::prepare(&cfg.uyuni)
+        let repl = Replicator::new(
+            store.clone(),
+            Arc::new(net.clone()),
+            cfg.replication.clone(),
+        );
+        let replica = Replica::new(store.clone(), Arc::new(repl.clone()));
+        let members = Members::new(membership);
+        let (writes, write_queue) = load_driver::write_batcher::WriteBatcher::new();
+        let nc = node_controller::prepare(&cfg.uyuni)
             .map_err(|e| StartError::Task(format!("Node Controller: {e}")))?;
         let (nc_handle, nc_prepared) = match nc {
             Some((h, p)) => (Some(h), Some(p)),
@@ -342,57 +276,90 @@ impl Node {
         } else {
             None
         };
-        let shared = Shared {
-            content,
-            store,
-            net,
-            repl,
-            members: Arc::new(Mutex::new(membership)),
-            me,
-            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        let startup_grace =
+            cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2;
+        let load = Arc::new(load_driver::LoadState::new(cfg.load.clone(), startup_grace));
+        let search = Arc::new(cluster_search::SearchState::new());
+        let load_ctx = load_driver::LoadCtx {
+            replica: replica.clone(),
+            members: members.clone(),
+            me: me.clone(),
+            load: load.clone(),
             writes: writes.clone(),
+        };
+        let nc_ctx = node_controller::NcCtx {
+            replica: replica.clone(),
+            me: me.clone(),
+            nc: nc_handle.clone(),
+            startup_grace,
+        };
+        let search_ctx = cluster_search::SearchCtx {
+            replica: replica.clone(),
+            search: search.clone(),
+            writes,
+            wake_driver: load.wake.clone(),
+        };
+        let content_ctx = content_peer::ContentCtx {
+            replica: replica.clone(),
+            members: members.clone(),
+            me: me.clone(),
+            content,
             nc: nc_handle,
-            search: Arc::new(crate::search::SearchState::new()),
-            load: Arc::new(crate::load_driver::LoadState::new(
-                cfg.load.clone(),
-                cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2,
-            )),
         };
         tasks.spawn(
-            crate::load_driver::run(shared.clone(), cancel.child_token()).instrument(span.clone()),
+            load_driver::load_driver::run(load_ctx.clone(), cancel.child_token())
+                .instrument(span.clone()),
         );
         tasks.spawn(
-            crate::search::run(
-                shared.store.clone(),
-                shared.search.clone(),
+            cluster_search::run(store.clone(), search, cancel.child_token())
+                .instrument(span.clone()),
+        );
+        tasks.spawn(
+            load_driver::write_batcher::run(
+                replica.clone(),
+                load.clone(),
+                write_queue,
                 cancel.child_token(),
             )
             .instrument(span.clone()),
         );
-        tasks.spawn(
-            crate::write_batcher::run(shared.clone(), write_queue, cancel.child_token())
-                .instrument(span.clone()),
-        );
-        if let Some(c) = &shared.content {
+        if let Some(c) = &content_ctx.content {
             tasks.spawn(
-                crate::content::replicate::run(shared.clone(), c.clone(), cancel.child_token())
+                content_peer::replicate::run(content_ctx.clone(), c.clone(), cancel.child_token())
                     .instrument(span.clone()),
             );
         }
         if let Some(p) = nc_prepared {
             tasks.spawn(
-                crate::node_controller::run(p, shared.clone(), cancel.child_token())
+                node_controller::run(p, nc_ctx.clone(), cancel.child_token())
                     .instrument(span.clone()),
             );
         }
 
         let gateway = match &cfg.gateway.listen {
             Some(listen) => {
-                Some(start_gateway(&cfg, listen, &shared, &mut tasks, &cancel, &span).await?)
+                let meta = crate::gateway_meta::PeerMetastore::new(
+                    members.clone(),
+                    load.clone(),
+                    nc_ctx.clone(),
+                    search_ctx.clone(),
+                );
+                Some(start_gateway(&cfg, listen, meta, &mut tasks, &cancel, &span).await?)
             }
             None => None,
         };
-        let router = http::router(shared.clone());
+        let router = http::router(http::Routes {
+            cluster: cluster_core::cluster_api::ClusterView {
+                net: net.clone(),
+                members: members.clone(),
+                store: store.clone(),
+                me: me.clone(),
+            },
+            load: load_ctx,
+            nc: nc_ctx,
+            search: search_ctx,
+            content: content_ctx,
+        });
         let http_tls = serve_opts.tls.is_some();
         if http_tls {
             tracing::info!(addr = %http_addr, "HTTP API over TLS");
@@ -403,20 +370,32 @@ impl Node {
             serve::serve(http_listener, router, serve_opts, cancel.child_token())
                 .instrument(span.clone()),
         );
-        let controller = Controller {
-            shared: shared.clone(),
-            cfg,
-            join: Vec::new(),
-            seq: 0,
-            ae_round: 0,
-        };
+        let online_load = load.clone();
+        let controller = Controller::new(
+            ControllerParts {
+                net: net.clone(),
+                repl,
+                members,
+                store,
+                me: me.clone(),
+                online: Arc::new(move || online_load.own_online()),
+            },
+            ControllerConfig {
+                join: cfg.join.iter().filter_map(|a| a.parse().ok()).collect(),
+                heartbeat_interval: cfg.membership.heartbeat_interval,
+                anti_entropy_interval: cfg.replication.anti_entropy_interval,
+                dial_interval: cfg.network.dial_interval,
+                compact_check_interval: cfg.store.compact_check_interval,
+            },
+        );
         let controller = tokio::spawn(
             controller
                 .run(events, cancel.child_token())
                 .instrument(span.clone()),
         );
         Ok(Self {
-            shared,
+            me,
+            net,
             http_addr,
             http_tls,
             gateway,
@@ -500,27 +479,28 @@ fn known_heartbeat(n: &NodeRecord) -> Heartbeat {
 async fn start_gateway(
     cfg: &PeerConfig,
     listen: &str,
-    shared: &Shared,
+    meta: crate::gateway_meta::PeerMetastore,
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,
     span: &tracing::Span,
 ) -> Result<(std::net::SocketAddr, bool), StartError> {
     let g = &cfg.gateway;
-    let tls = match (
-        g.cert_file.as_ref().or(cfg.tls.cert_file.as_ref()),
-        g.key_file.as_ref().or(cfg.tls.key_file.as_ref()),
-    ) {
-        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
-        _ if g.self_signed => Some(tls::self_signed_config(&tls::default_sans(&cfg.name))?),
-        _ if g.dev_plain_http || cfg.tls.dev_plain_http => None,
-        _ => {
-            return Err(StartError::Config(crate::config::ConfigError::Invalid(
+    let tls =
+        match (
+            g.cert_file.as_ref().or(cfg.tls.cert_file.as_ref()),
+            g.key_file.as_ref().or(cfg.tls.key_file.as_ref()),
+        ) {
+            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            _ if g.self_signed => Some(tls::self_signed_config(&tls::default_sans(&cfg.name))?),
+            _ if g.dev_plain_http || cfg.tls.dev_plain_http => None,
+            _ => {
+                return Err(StartError::Config(cluster_core::config::ConfigError::Invalid(
                 "[gateway] needs a certificate (cert_file and key_file, or the peer's [tls]), \
                  self_signed = true, or dev_plain_http = true"
                     .into(),
             )));
-        }
-    };
+            }
+        };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Http {
@@ -533,20 +513,17 @@ async fn start_gateway(
     })?;
     let key = std::fs::read(&cfg.cluster_key)
         .map_err(|e| StartError::Task(format!("reading {}: {e}", cfg.cluster_key.display())))?;
+    let replica = meta.replica().clone();
     let gw = std::sync::Arc::new(gateway::Gateway::new(
-        std::sync::Arc::new(crate::gateway_meta::PeerMetastore::new(shared.clone())),
+        std::sync::Arc::new(meta),
         g.clone(),
         &key,
     ));
     let over_tls = tls.is_some();
     tracing::info!(%addr, tls = over_tls, "API gateway");
     tasks.spawn(
-        crate::gateway_meta::sweep_sessions(
-            shared.clone(),
-            Duration::from_secs(60),
-            cancel.child_token(),
-        )
-        .instrument(span.clone()),
+        crate::gateway_meta::sweep_sessions(replica, Duration::from_secs(60), cancel.child_token())
+            .instrument(span.clone()),
     );
     tasks.spawn(
         serve::serve(
@@ -571,7 +548,7 @@ async fn start_content(
     me: &SelfInfo,
     listen: &[Multiaddr],
     store: &Store,
-) -> Result<Arc<crate::content::Content>, StartError> {
+) -> Result<Arc<content_peer::Content>, StartError> {
     let ip_of = |a: &str| -> Option<std::net::IpAddr> {
         a.parse::<Multiaddr>().ok()?.iter().find_map(|p| match p {
             libp2p::multiaddr::Protocol::Ip4(ip) => Some(std::net::IpAddr::V4(ip)),
@@ -609,7 +586,7 @@ async fn start_content(
     .flatten()
     .filter(|p| !p.as_os_str().is_empty())
     .collect();
-    crate::content::Content::start(
+    content_peer::Content::start(
         content_cfg,
         &cfg.data_dir.join("content"),
         *secret,
@@ -660,292 +637,4 @@ fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreEr
     }
     store.put_batch(&recs)?;
     Ok(())
-}
-
-struct Controller {
-    shared: Shared,
-    cfg: PeerConfig,
-    join: Vec<Multiaddr>,
-    seq: u64,
-    ae_round: u64,
-}
-
-impl Controller {
-    async fn run(mut self, mut events: mpsc::Receiver<NetEvent>, cancel: CancellationToken) {
-        self.join = self
-            .cfg
-            .join
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect();
-        let hb_every = self.cfg.membership.heartbeat_interval;
-        let mut hb_tick = tokio::time::interval(hb_every);
-        let mut detect_tick = tokio::time::interval((hb_every / 4).max(Duration::from_millis(20)));
-        let mut ae_tick = tokio::time::interval(self.cfg.replication.anti_entropy_interval);
-        let mut dial_tick = tokio::time::interval(self.cfg.network.dial_interval);
-        let mut compact_tick = tokio::time::interval(self.cfg.store.compact_check_interval);
-        for t in [
-            &mut hb_tick,
-            &mut detect_tick,
-            &mut ae_tick,
-            &mut dial_tick,
-            &mut compact_tick,
-        ] {
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        }
-        let mut jobs: JoinSet<()> = JoinSet::new();
-        loop {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => break,
-                Some(res) = jobs.join_next() => {
-                    if let Err(e) = res && e.is_panic() {
-                        tracing::error!("job panicked: {e}");
-                    }
-                }
-                ev = events.recv() => match ev {
-                    Some(ev) => self.on_event(ev, &mut jobs),
-                    None => break,
-                },
-                _ = hb_tick.tick() => self.heartbeat(false, &mut jobs),
-                _ = detect_tick.tick() => {
-                    let evs = self.shared.members().tick(Instant::now());
-                    log_events(&evs);
-                }
-                _ = ae_tick.tick() => self.anti_entropy(&mut jobs),
-                _ = dial_tick.tick() => self.dial(&mut jobs),
-                _ = compact_tick.tick() => {
-                    let store = self.shared.store.clone();
-                    if store.needs_compaction() {
-                        spawn_job(&mut jobs, async move {
-                            match tokio::task::spawn_blocking(move || store.compact()).await {
-                                Ok(Ok(n)) => tracing::info!(shards = n, "compacted"),
-                                Ok(Err(e)) => tracing::error!("compaction: {e}"),
-                                Err(e) => tracing::error!("compaction task: {e}"),
-                            }
-                        });
-                    }
-                }
-            }
-        }
-        // Planned leave: tell the others, so they mark us `left` instead of suspecting us.
-        let leave = self.make_heartbeat(true);
-        let _ = self.shared.net.publish(TOPIC_MEMBERS, leave.encode()).await;
-        // Give the swarm a moment to put the goodbye on the wire before it is cancelled.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        jobs.shutdown().await;
-    }
-
-    fn make_heartbeat(&mut self, leaving: bool) -> Gossip {
-        self.seq += 1;
-        let me = &self.shared.me;
-        Gossip::Heartbeat(Heartbeat {
-            name: me.name.clone(),
-            zone: me.zone.clone(),
-            role: me.role.clone(),
-            incarnation: me.incarnation,
-            seq: self.seq,
-            interval_ms: self.cfg.membership.heartbeat_interval.as_millis() as u64,
-            addrs: me.addrs.clone(),
-            http: Some(me.http.clone()),
-            root: self.shared.store.digest().root(),
-            leaving,
-            online: self.shared.load.own_online(),
-        })
-    }
-
-    fn heartbeat(&mut self, leaving: bool, jobs: &mut JoinSet<()>) {
-        let msg = self.make_heartbeat(leaving).encode();
-        let net = self.shared.net.clone();
-        spawn_job(jobs, async move {
-            if let Err(e) = net.publish(TOPIC_MEMBERS, msg).await {
-                tracing::debug!("heartbeat: {e}");
-            }
-        });
-    }
-
-    fn on_event(&mut self, ev: NetEvent, jobs: &mut JoinSet<()>) {
-        match ev {
-            NetEvent::Gossip {
-                source,
-                topic,
-                data,
-            } => {
-                let msg = match Gossip::decode(&data) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!(%source, "{e}");
-                        return;
-                    }
-                };
-                match (topic.as_str(), msg) {
-                    (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
-                        let evs = self.shared.members().on_heartbeat(
-                            &source.to_string(),
-                            hb,
-                            Instant::now(),
-                        );
-                        log_events(&evs);
-                    }
-                    (
-                        TOPIC_CHANGES,
-                        Gossip::Change {
-                            shard,
-                            heads,
-                            chunk,
-                        },
-                    ) => {
-                        let repl = self.shared.repl.clone();
-                        spawn_job(jobs, async move {
-                            if repl.on_change(source, shard, heads, chunk).await
-                                && let Err(e) = repl.sync_with(source, Some(vec![shard])).await
-                            {
-                                tracing::debug!(%source, shard, "pull after gossip: {e}");
-                            }
-                        });
-                    }
-                    (t, _) => tracing::warn!(%source, topic = t, "message of the wrong kind"),
-                }
-            }
-            NetEvent::InboundRequest {
-                peer,
-                request,
-                channel,
-            } => {
-                let (repl, net) = (self.shared.repl.clone(), self.shared.net.clone());
-                spawn_job(jobs, async move {
-                    let response = repl.serve(peer, request).await;
-                    let _ = net.respond(channel, response).await;
-                });
-            }
-            NetEvent::Connected(peer) => {
-                tracing::debug!(%peer, "connected");
-                // Catch up at once: this is how a restarted or partitioned peer converges.
-                let repl = self.shared.repl.clone();
-                spawn_job(jobs, async move {
-                    if let Err(e) = repl.sync_with(peer, None).await {
-                        tracing::debug!(%peer, "sync on connect: {e}");
-                    }
-                });
-            }
-            NetEvent::Disconnected(peer) => {
-                tracing::debug!(%peer, "disconnected");
-                self.shared.repl.forget(&peer);
-            }
-        }
-    }
-
-    fn anti_entropy(&mut self, jobs: &mut JoinSet<()>) {
-        self.ae_round += 1;
-        let connected = self.shared.net.connected();
-        if connected.is_empty() {
-            return;
-        }
-        let root = self.shared.store.digest().root();
-        let candidates: Vec<PeerId> = {
-            let members = self.shared.members();
-            let differing: Vec<PeerId> = members
-                .members()
-                .filter(|m| m.status == MemberStatus::Alive && m.info.root != root)
-                .filter_map(|m| m.peer_id.parse().ok())
-                .filter(|p| connected.contains(p))
-                .collect();
-            // Every fifth round, pick among all connected peers even if roots look equal.
-            if differing.is_empty() && self.ae_round.is_multiple_of(5) {
-                connected.iter().copied().collect()
-            } else {
-                differing
-            }
-        };
-        if let Some(&peer) = candidates.choose(&mut rand::rng()) {
-            let repl = self.shared.repl.clone();
-            spawn_job(jobs, async move {
-                match repl.sync_with(peer, None).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(%peer, shards = n, "anti-entropy pulled changes"),
-                    Err(e) => tracing::debug!(%peer, "anti-entropy: {e}"),
-                }
-            });
-        }
-    }
-
-    fn dial(&mut self, jobs: &mut JoinSet<()>) {
-        let connected = self.shared.net.connected();
-        let my_zone = self.shared.me.zone.clone();
-        let mut dials: Vec<(Option<PeerId>, Vec<Multiaddr>)> = Vec::new();
-        {
-            let members = self.shared.members();
-            for m in members.members() {
-                if m.status == MemberStatus::Left {
-                    continue;
-                }
-                let Ok(pid) = m.peer_id.parse::<PeerId>() else {
-                    continue;
-                };
-                if connected.contains(&pid) {
-                    continue;
-                }
-                let addrs: Vec<Multiaddr> = m
-                    .info
-                    .addrs
-                    .for_zone(&my_zone)
-                    .iter()
-                    .filter_map(|a| a.parse().ok())
-                    .collect();
-                if !addrs.is_empty() {
-                    dials.push((Some(pid), addrs));
-                }
-            }
-        }
-        if connected.is_empty() {
-            for a in &self.join {
-                // A known member's stored addresses may be stale (it restarted on another
-                // port): try the join address in the same dial, first. A separate dial to the
-                // same peer would be refused while the stale one is in flight, every round.
-                let peer = peer_of(a);
-                match dials.iter_mut().find(|(p, _)| peer.is_some() && *p == peer) {
-                    Some((_, addrs)) => addrs.insert(0, a.clone()),
-                    None => dials.push((peer, vec![a.clone()])),
-                }
-            }
-        }
-        if dials.is_empty() {
-            return;
-        }
-        let net = self.shared.net.clone();
-        spawn_job(jobs, async move {
-            for (peer, addrs) in dials {
-                if net.dial(peer, addrs).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-}
-
-fn log_events(evs: &[MembershipEvent]) {
-    for ev in evs {
-        match ev {
-            MembershipEvent::Status {
-                peer_id,
-                name,
-                from,
-                to,
-            } => tracing::info!(
-                member = %name,
-                peer = %peer_id,
-                from = from.map_or("unknown", |f| f.as_str()),
-                to = to.as_str(),
-                "membership"
-            ),
-            MembershipEvent::Forgotten { peer_id, name } => {
-                tracing::info!(member = %name, peer = %peer_id, "membership: forgotten")
-            }
-        }
-    }
-}
-
-/// Spawn a controller job inside the current span (the node's), so its logs carry the node id.
-fn spawn_job(jobs: &mut JoinSet<()>, job: impl std::future::Future<Output = ()> + Send + 'static) {
-    jobs.spawn(job.in_current_span());
 }

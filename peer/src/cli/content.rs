@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use peer::content::{
+use content_peer::{
     api::RepoView,
     import::{ImportRequest, Job},
     repo::VerifyReport,

@@ -1,7 +1,7 @@
 //! `uyuni-cluster systems search` and `uyuni-cluster systems bulk`: the peer's search API
 //! (docs/SEARCH.md) from the command line.
 
-use peer::search_api::{BulkRequest, BulkResult, SearchPage};
+use cluster_search::api::{BulkRequest, BulkResult, SearchPage};
 
 use super::{Target, print_systems, system_json, urlencode};
 

@@ -1,0 +1,71 @@
+//! # load-driver — where every client system goes
+//!
+//! The Load Driver of the RFC: it places client systems on the nodes of their zone (balanced
+//! by capacity in production mode; given back without reshuffling after a disaster
+//! recovery), declares nodes faulty and remaps their systems, and answers the agents.
+//! - [`placement`]: weighted rendezvous hashing with bounded load (pure).
+//! - [`load_plan`]: the zone leader's decisions for one round (pure: no I/O, no clock).
+//! - [`load_index`]: in-memory counts fed from the store's change feed.
+//! - [`load_driver`]: the task that carries the plan out as batched store writes.
+//! - [`online`]: heartbeat statistics; [`write_batcher`]: group commit of the API's writes.
+//! - [`system_actions`]: what accept, reject, unregister, ban and tag edits do to a record.
+//! - [`agent_api`], [`load_api`], [`systems_api`]: its HTTP endpoints.
+//!
+//! It receives only what it uses ([`LoadCtx`]): a [`Replica`] to read and write, the
+//! membership table, who this peer is, its own state and the write batcher.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use cluster_core::{ApiError, Members, Replica, SelfInfo};
+
+pub mod agent_api;
+pub mod config;
+pub mod load_api;
+pub mod load_driver;
+pub mod load_index;
+pub mod load_plan;
+pub mod online;
+pub mod placement;
+pub mod system_actions;
+pub mod systems_api;
+pub mod write_batcher;
+
+pub use load_driver::LoadState;
+
+/// What the Load Driver and its endpoints work with.
+#[derive(Debug, Clone)]
+pub struct LoadCtx {
+    /// The metastore replica.
+    pub replica: Replica,
+    /// The membership table.
+    pub members: Members,
+    /// This peer.
+    pub me: Arc<SelfInfo>,
+    /// The driver's index, hints and heartbeat statistics.
+    pub load: Arc<LoadState>,
+    /// Group commit of the API's writes to systems.
+    pub writes: write_batcher::WriteBatcher<ApiError>,
+}
+
+/// The Load Driver's routes: `/cluster/load`, `/zones/{zone}/mode`, `/systems...` and the
+/// agent protocol (`/system/...`).
+pub fn routes(ctx: LoadCtx) -> Router {
+    Router::new()
+        .route("/cluster/load", get(load_api::load))
+        .route("/zones/{zone}/mode", post(load_api::set_mode))
+        .route("/systems", get(systems_api::list_systems))
+        .route("/systems/{fingerprint}", get(systems_api::show_system))
+        .route("/systems/{fingerprint}/accept", post(systems_api::accept))
+        .route("/systems/{fingerprint}/reject", post(systems_api::reject))
+        .route(
+            "/systems/{fingerprint}/unregister",
+            post(systems_api::unregister),
+        )
+        .route("/systems/{fingerprint}/ban", post(systems_api::ban))
+        .merge(agent_api::routes())
+        .with_state(ctx)
+}

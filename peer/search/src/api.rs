@@ -1,0 +1,262 @@
+//! The search endpoints (docs/SEARCH.md):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/search?q=&limit=&cursor=` | one page of the systems matching `q`, sorted by name |
+//! | POST | `/search/bulk` | one action on **every** system `q` matches |
+//! | POST | `/systems/{fingerprint}/tags` | add and remove tags of one system |
+//!
+//! Bulk actions go through `Store::update_systems` in chunks under the peer's write lock
+//! (the same path the Load Driver uses for large rewrites); each record is checked against
+//! the query again as it is read, so a system that stopped matching since the index saw it
+//! is left alone.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use crdt_store::SystemRecord;
+use serde::{Deserialize, Serialize};
+
+use cluster_core::api_error::{ApiError, bad, internal};
+use cluster_core::now_ms;
+use load_driver::system_actions::{self, Action, check_tags};
+use load_driver::systems_api::act;
+
+use crate::{Cursor, Expr, SearchCtx, parse};
+
+/// Page size when none is given.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page.
+pub const MAX_LIMIT: usize = 10_000;
+/// Systems per store batch of a bulk action (one hold of the write lock each).
+const BULK_CHUNK: usize = 10_000;
+
+/// Query of `GET /search`.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    /// The query (empty: every system).
+    #[serde(default)]
+    pub q: String,
+    /// Page size (default 100, at most 10 000).
+    pub limit: Option<usize>,
+    /// The `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+// The answers and the bulk request are the API gateway's types (its REST API serves the
+// same search): `SearchPage`, `BulkRequest`, and `BulkReport` as `BulkResult`.
+pub use gateway::{BulkReport as BulkResult, BulkRequest, SearchPage};
+
+/// Body of `POST /systems/{fingerprint}/tags`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TagEdit {
+    /// Tags to add.
+    #[serde(default)]
+    pub add: BTreeSet<String>,
+    /// Tags to remove.
+    #[serde(default)]
+    pub remove: BTreeSet<String>,
+}
+
+/// The routes.
+pub fn routes(ctx: SearchCtx) -> Router {
+    Router::new()
+        .route("/search", get(search))
+        .route("/search/bulk", post(bulk))
+        .route("/systems/{fingerprint}/tags", post(edit_tags))
+        .with_state(ctx)
+}
+
+fn parse_query(q: &str) -> Result<Expr, ApiError> {
+    parse(q).map_err(|e| bad(format!("bad query: {e}")))
+}
+
+fn ready(s: &SearchCtx) -> Result<(), ApiError> {
+    if s.search.is_ready() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the search index is being built; retry shortly",
+        ))
+    }
+}
+
+async fn search(
+    State(s): State<SearchCtx>,
+    q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchPage>, ApiError> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    find(&s, &q.q, q.limit, q.cursor).await.map(Json)
+}
+
+/// One page of the systems matching `q` (`GET /search`, and the gateway's REST API).
+pub async fn find(
+    s: &SearchCtx,
+    q: &str,
+    limit: Option<usize>,
+    cursor: Option<String>,
+) -> Result<SearchPage, ApiError> {
+    let expr = parse_query(q)?;
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be 1-{MAX_LIMIT}")));
+    }
+    let cursor = cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| Cursor::decode(&c))
+        .transpose()
+        .map_err(|e| bad(e.to_string()))?;
+    ready(s)?;
+    let (state, store) = (s.search.clone(), s.replica.store().clone());
+    let page = tokio::task::spawn_blocking(move || {
+        let page = state.read().search(&expr, cursor.as_ref(), limit);
+        // Records come from the store (the source of truth); one that stopped matching
+        // since the index saw it is dropped from the page.
+        let mut systems = Vec::with_capacity(page.fingerprints.len());
+        for fp in &page.fingerprints {
+            if let Some(rec) = store.get_system(fp)?
+                && expr.matches(&rec)
+            {
+                systems.push(rec);
+            }
+        }
+        Ok::<_, crdt_store::StoreError>(SearchPage {
+            total: page.total as u64,
+            systems,
+            next: page.next.map(|c| c.encode()),
+        })
+    })
+    .await
+    .map_err(internal)??;
+    Ok(page)
+}
+
+fn bulk_action(b: &BulkRequest) -> Result<Action, ApiError> {
+    let tags: BTreeSet<String> = b.tags.iter().cloned().collect();
+    let needs_tags = || {
+        if tags.is_empty() {
+            return Err(bad(format!("action {} needs tags", b.action)));
+        }
+        check_tags(&tags).map_err(bad)
+    };
+    Ok(match b.action.as_str() {
+        "accept" => Action::Accept,
+        "reject" => Action::Reject,
+        "ban" => Action::Ban,
+        "unregister" => Action::Unregister,
+        "tag" => {
+            needs_tags()?;
+            Action::Tags {
+                add: tags,
+                remove: BTreeSet::new(),
+            }
+        }
+        "untag" => {
+            needs_tags()?;
+            Action::Tags {
+                add: BTreeSet::new(),
+                remove: tags,
+            }
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown action {other:?} (expected tag, untag, accept, reject, ban or unregister)"
+            )));
+        }
+    })
+}
+
+async fn bulk(
+    State(s): State<SearchCtx>,
+    body: Result<Json<BulkRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<BulkResult>, ApiError> {
+    let Json(b) = body.map_err(|e| bad(e.body_text()))?;
+    apply_bulk(&s, b).await.map(Json)
+}
+
+/// Apply a bulk action to every system matching its query (`POST /search/bulk`, and the
+/// gateway's REST API).
+pub async fn apply_bulk(s: &SearchCtx, b: BulkRequest) -> Result<BulkResult, ApiError> {
+    if b.q.trim().is_empty() {
+        return Err(bad(
+            "a bulk action needs a query (\"*\" selects every system)",
+        ));
+    }
+    let expr = Arc::new(parse_query(&b.q)?);
+    let action = Arc::new(bulk_action(&b)?);
+    ready(s)?;
+    let (state, e) = (s.search.clone(), expr.clone());
+    let fps = tokio::task::spawn_blocking(move || state.read().matching(&e))
+        .await
+        .map_err(internal)?;
+    let mut out = BulkResult {
+        matched: 0,
+        changed: 0,
+    };
+    for chunk in fps.chunks(BULK_CHUNK) {
+        let chunk = chunk.to_vec();
+        let (store, expr, action) = (s.replica.store().clone(), expr.clone(), action.clone());
+        let w = s.replica.write_lock().await;
+        let res = tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            let mut matched = 0;
+            let r = store.update_systems(&chunk, |rec| {
+                if !expr.matches(rec) {
+                    return false;
+                }
+                matched += 1;
+                match system_actions::apply(&action, rec) {
+                    Ok(true) => {
+                        system_actions::touch(rec, now);
+                        true
+                    }
+                    Ok(false) | Err(_) => false,
+                }
+            });
+            r.map(|(frames, written)| (frames, written, matched))
+        })
+        .await
+        .map_err(internal)?;
+        drop(w);
+        let (frames, written, matched) = res?;
+        s.replica.broadcast(frames).await;
+        out.matched += matched as u64;
+        out.changed += written as u64;
+    }
+    if out.changed > 0 && matches!(*action, Action::Accept | Action::Unregister) {
+        // New orphans: the Load Driver places them.
+        s.wake_driver.notify_one();
+    }
+    tracing::info!(
+        query = %b.q,
+        action = %b.action,
+        matched = out.matched,
+        changed = out.changed,
+        "bulk action"
+    );
+    Ok(out)
+}
+
+async fn edit_tags(
+    State(s): State<SearchCtx>,
+    Path(fp): Path<String>,
+    body: Result<Json<TagEdit>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    let Json(edit) = body.map_err(|e| bad(e.body_text()))?;
+    check_tags(edit.add.iter().chain(&edit.remove)).map_err(bad)?;
+    act(
+        &s.writes,
+        &fp,
+        Action::Tags {
+            add: edit.add,
+            remove: edit.remove,
+        },
+    )
+    .await
+    .map(Json)
+}
