@@ -13,51 +13,17 @@ use crate::salt_layout::SaltOverrides;
 /// Where the configuration is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/uyuni-cluster/agent.toml";
 
-/// Problems with the configuration.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("config file {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("config file {path}: {source}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The parser's complaint.
-        #[source]
-        source: toml::de::Error,
-    },
-    /// No entry point is configured.
-    #[error("no peers configured: set `peers` in the config file or pass --peer")]
-    NoPeers,
-    /// An entry point does not parse.
-    #[error("peer {entry:?}: {reason}")]
-    BadPeer {
-        /// The configured entry.
-        entry: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A duration is zero.
-    #[error("{key} must be greater than 0")]
-    ZeroDuration {
-        /// The key.
-        key: &'static str,
-    },
-    /// A command is an empty array.
-    #[error("salt.{key} must name a program")]
-    EmptyCommand {
-        /// The key.
-        key: &'static str,
-    },
+/// Problems with the configuration: the type the peer's configuration uses too (one for
+/// the project; the `cluster-config` crate). A wrong value is [`ConfigError::Value`], naming
+/// its key (`peers`, `max_backoff_ms`, `salt.stop_command`) or, for a bad entry point, the
+/// entry itself.
+pub use cluster_config::ConfigError;
+
+fn value(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 /// How the agent talks to peers.
@@ -169,10 +135,7 @@ pub struct Overrides {
 impl FileConfig {
     /// Parse TOML text.
     pub fn from_toml(text: &str, shown_path: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: shown_path.to_owned(),
-            source,
-        })
+        cluster_config::parse_toml(text, shown_path)
     }
 
     /// Read `path`. A missing file is an error only when `required` (it was named with
@@ -222,7 +185,10 @@ impl FileConfig {
     /// Check every value and build the [`AgentConfig`].
     pub fn validate(self) -> Result<AgentConfig, ConfigError> {
         if self.peers.is_empty() {
-            return Err(ConfigError::NoPeers);
+            return Err(value(
+                "peers",
+                "no peers configured: set `peers` in the config file or pass --peer",
+            ));
         }
         let peers = self
             .peers
@@ -231,7 +197,7 @@ impl FileConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let ms = |key: &'static str, v: u64| {
             if v == 0 {
-                Err(ConfigError::ZeroDuration { key })
+                Err(value(key, "must be greater than 0"))
             } else {
                 Ok(Duration::from_millis(v))
             }
@@ -244,7 +210,7 @@ impl FileConfig {
                 .as_ref()
                 .is_some_and(|c| c.first().is_none_or(String::is_empty))
             {
-                return Err(ConfigError::EmptyCommand { key });
+                return Err(value(format!("salt.{key}"), "must name a program"));
             }
         }
         Ok(AgentConfig {
@@ -274,10 +240,7 @@ impl FileConfig {
 /// One `peers` entry: optional scheme (which must match the transport), `host[:port]`,
 /// optional trailing `/`.
 fn parse_entry(entry: &str, plain: bool) -> Result<PeerAddr, ConfigError> {
-    let bad = |reason: String| ConfigError::BadPeer {
-        entry: entry.to_owned(),
-        reason,
-    };
+    let bad = |reason: String| value(format!("peer {entry:?}"), reason);
     let trimmed = entry.trim().trim_end_matches('/');
     let rest = if let Some(r) = trimmed.strip_prefix("https://") {
         if plain {
@@ -409,36 +372,24 @@ mod tests {
     #[test]
     fn rejects_bad_values() {
         let err = |text: &str| FileConfig::from_toml(text, "t").and_then(FileConfig::validate);
-        assert!(matches!(err(""), Err(ConfigError::NoPeers)));
+        let key_of = |text: &str| match err(text) {
+            Err(ConfigError::Value { key, .. }) => key,
+            other => panic!("expected a bad value, got {other:?}"),
+        };
+        assert_eq!(key_of(""), "peers");
         assert!(matches!(err("peerz = []"), Err(ConfigError::Parse { .. })));
-        assert!(matches!(
-            err("peers = [\"http://a\"]"),
-            Err(ConfigError::BadPeer { .. })
-        ));
-        assert!(matches!(
-            err("peers = [\"https://a\"]\ndev_plain_http = true"),
-            Err(ConfigError::BadPeer { .. })
-        ));
-        assert!(matches!(
-            err("peers = [\"ftp://a\"]"),
-            Err(ConfigError::BadPeer { .. })
-        ));
-        assert!(matches!(
-            err("peers = [\"a b\"]"),
-            Err(ConfigError::BadPeer { .. })
-        ));
-        assert!(matches!(
-            err("peers = [\"a\"]\nmax_backoff_ms = 0"),
-            Err(ConfigError::ZeroDuration {
-                key: "max_backoff_ms"
-            })
-        ));
-        assert!(matches!(
-            err("peers = [\"a\"]\n[salt]\nstop_command = []"),
-            Err(ConfigError::EmptyCommand {
-                key: "stop_command"
-            })
-        ));
+        assert!(key_of("peers = [\"http://a\"]").starts_with("peer "));
+        assert!(key_of("peers = [\"https://a\"]\ndev_plain_http = true").starts_with("peer "));
+        assert!(key_of("peers = [\"ftp://a\"]").starts_with("peer "));
+        assert!(key_of("peers = [\"a b\"]").starts_with("peer "));
+        assert_eq!(
+            key_of("peers = [\"a\"]\nmax_backoff_ms = 0"),
+            "max_backoff_ms"
+        );
+        assert_eq!(
+            key_of("peers = [\"a\"]\n[salt]\nstop_command = []"),
+            "salt.stop_command"
+        );
     }
 
     #[test]

@@ -88,15 +88,7 @@ impl Default for PeerConfig {
 impl PeerConfig {
     /// Read a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: shown,
-            source,
-        })
+        cluster_config::read_toml(path)
     }
 
     /// Check values that would otherwise fail later and less clearly.

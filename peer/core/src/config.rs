@@ -10,48 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::membership::DetectorConfig;
 
-/// Problems with the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("config file {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("config file {path}: {source}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The parser's complaint.
-        #[source]
-        source: toml::de::Error,
-    },
-    /// A value is out of range or missing.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
-
-/// Serde helper: a `Duration` written as integer milliseconds.
-pub mod duration_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Serialize as milliseconds.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    /// Deserialize from milliseconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
+pub use cluster_config::{ConfigError, duration_ms};
 
 /// `[membership]`
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -389,3 +389,6 @@ fn log_events(evs: &[MembershipEvent]) {
 fn spawn_job(jobs: &mut JoinSet<()>, job: impl std::future::Future<Output = ()> + Send + 'static) {
     jobs.spawn(job.in_current_span());
 }
+
+#[cfg(test)]
+mod tests;

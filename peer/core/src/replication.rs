@@ -411,3 +411,6 @@ impl Drop for BusyGuard {
         lock(&self.inner.busy).remove(&self.peer);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -242,21 +242,9 @@ async fn register_inner(
                 existing.updated_at = now.max(existing.updated_at.saturating_add(1));
                 existing
             }
-            None => SystemRecord {
-                fingerprint: body.fingerprint,
-                minion_id: body.minion_id,
-                hostname: body.hostname,
-                status: SystemStatus::New,
-                banned: false,
-                node: None,
-                previous_node: None,
-                zone: Some(zone),
-                tags: Default::default(),
-                groups: Default::default(),
-                channels: Default::default(),
-                registered_at: now,
-                updated_at: now,
-            },
+            None => SystemRecord::new(body.fingerprint, body.minion_id, now)
+                .with_hostname(&body.hostname)
+                .with_zone(&zone),
         })
     })
     .await?
@@ -278,21 +266,7 @@ mod tests {
 
     #[test]
     fn status_bytes_cover_every_state() {
-        let mut r = SystemRecord {
-            fingerprint: "f".into(),
-            minion_id: "m".into(),
-            hostname: "m".into(),
-            status: SystemStatus::New,
-            banned: false,
-            node: None,
-            previous_node: None,
-            zone: None,
-            tags: Default::default(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: 0,
-            updated_at: 0,
-        };
+        let mut r = SystemRecord::new("f", "m", 0);
         assert_eq!(status_byte(None), "u");
         assert_eq!(status_byte(Some(&r)), "n");
         r.status = SystemStatus::Orphan;

@@ -26,7 +26,7 @@ use cluster_core::now_ms;
 
 use crate::LoadCtx;
 use crate::online::OnlineTracker;
-use crate::placement::{Placer, Slot, pick_movers};
+use crate::placement::{Placer, pick_movers};
 
 /// Systems rewritten per store batch (and per hold of the write lock). Large: each batch is
 /// one automerge change per shard touched and one gossip message per shard, so a remap of
@@ -430,17 +430,7 @@ impl Driver {
     }
 
     fn placer(zone: &ZoneState, incoming: usize, slack: f64) -> Placer {
-        let slots = zone
-            .nodes
-            .iter()
-            .filter(|n| n.eligible())
-            .map(|n| Slot {
-                name: n.name.clone(),
-                weight: n.capacity,
-                load: n.assigned,
-            })
-            .collect();
-        Placer::new(slots, incoming as u64, slack)
+        Placer::new(zone.slots(), incoming as u64, slack)
     }
 
     async fn declare_fault(

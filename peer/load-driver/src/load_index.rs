@@ -220,21 +220,12 @@ mod tests {
     use crdt_store::{SystemRecord, system_key};
 
     fn sys(fp: &str, status: SystemStatus, node: Option<&str>) -> Record {
-        Record::System(SystemRecord {
-            fingerprint: fp.into(),
-            minion_id: fp.into(),
-            hostname: fp.into(),
-            status,
-            banned: false,
-            node: node.map(String::from),
-            previous_node: None,
-            zone: Some("z".into()),
-            tags: Default::default(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: 0,
-            updated_at: 0,
-        })
+        Record::System(
+            SystemRecord::new(fp, fp, 0)
+                .with_status(status)
+                .with_node(node)
+                .with_zone("z"),
+        )
     }
 
     #[test]

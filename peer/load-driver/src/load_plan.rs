@@ -110,6 +110,23 @@ pub enum Step {
     Rebalance(Vec<Transfer>),
 }
 
+impl ZoneState {
+    /// The placement candidates: every node that may take systems now ([`NodeState::eligible`]),
+    /// weighted by capacity, loaded with what it holds. Both placement (orphans, remaps) and
+    /// rebalancing start from this list.
+    pub fn slots(&self) -> Vec<Slot> {
+        self.nodes
+            .iter()
+            .filter(|n| n.eligible())
+            .map(|n| Slot {
+                name: n.name.clone(),
+                weight: n.capacity,
+                load: n.assigned,
+            })
+            .collect()
+    }
+}
+
 /// The zone's leader in this view: the lowest-named non-faulty node that is alive or only
 /// suspected (a slow leader keeps its role until it is declared down, so leadership does
 /// not flap with every late heartbeat).
@@ -186,17 +203,7 @@ pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
                 n.eligible() || !n.ready || (n.faulty && !matches!(n.liveness, Liveness::Alive))
             });
     if settled && limits.move_budget > 0 {
-        let slots: Vec<Slot> = z
-            .nodes
-            .iter()
-            .filter(|n| n.eligible())
-            .map(|n| Slot {
-                name: n.name.clone(),
-                weight: n.capacity,
-                load: n.assigned,
-            })
-            .collect();
-        let transfers = rebalance(&slots, limits.slack, limits.move_budget);
+        let transfers = rebalance(&z.slots(), limits.slack, limits.move_budget);
         if !transfers.is_empty() {
             steps.push(Step::Rebalance(transfers));
         }

@@ -147,21 +147,11 @@ mod tests {
     use super::*;
 
     fn rec(status: SystemStatus) -> SystemRecord {
-        SystemRecord {
-            fingerprint: "f".into(),
-            minion_id: "m".into(),
-            hostname: "m".into(),
-            status,
-            banned: false,
-            node: Some("n1".into()),
-            previous_node: None,
-            zone: None,
-            tags: ["a".to_string()].into(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: 0,
-            updated_at: 5,
-        }
+        SystemRecord::new("f", "m", 0)
+            .with_status(status)
+            .with_node(Some("n1"))
+            .with_tags(["a"])
+            .with_updated_at(5)
     }
 
     #[test]

@@ -245,21 +245,7 @@ mod tests {
     use crdt_store::{Store, StoreOptions, SystemStatus};
 
     fn rec(fp: &str, status: SystemStatus) -> SystemRecord {
-        SystemRecord {
-            fingerprint: fp.into(),
-            minion_id: fp.into(),
-            hostname: fp.into(),
-            status,
-            banned: false,
-            node: None,
-            previous_node: None,
-            zone: None,
-            tags: Default::default(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: 0,
-            updated_at: 0,
-        }
+        SystemRecord::new(fp, fp, 0).with_status(status)
     }
 
     fn req(

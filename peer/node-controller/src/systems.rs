@@ -160,21 +160,12 @@ mod tests {
         node: Option<&str>,
         prev: Option<&str>,
     ) -> SystemRecord {
-        SystemRecord {
-            fingerprint: format!("fp-{minion}"),
-            minion_id: minion.into(),
-            hostname: minion.into(),
-            status,
-            banned: false,
-            node: node.map(Into::into),
-            previous_node: prev.map(Into::into),
-            zone: Some("z".into()),
-            tags: Default::default(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: 1,
-            updated_at: 1,
-        }
+        let mut r = SystemRecord::new(format!("fp-{minion}"), minion, 1)
+            .with_status(status)
+            .with_node(node)
+            .with_zone("z");
+        r.previous_node = prev.map(Into::into);
+        r
     }
 
     fn local() -> LocalSystems {

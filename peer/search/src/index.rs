@@ -765,21 +765,11 @@ mod tests {
     use crate::query::parse;
 
     fn rec(fp: &str, name: &str, tags: &[&str], node: Option<&str>) -> SystemRecord {
-        SystemRecord {
-            fingerprint: fp.into(),
-            minion_id: name.into(),
-            hostname: name.into(),
-            status: SystemStatus::Onboarded,
-            banned: false,
-            node: node.map(String::from),
-            previous_node: None,
-            zone: Some("dc1".into()),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            groups: Default::default(),
-            channels: Default::default(),
-            registered_at: 0,
-            updated_at: 0,
-        }
+        SystemRecord::new(fp, name, 0)
+            .with_status(SystemStatus::Onboarded)
+            .with_node(node)
+            .with_zone("dc1")
+            .with_tags(tags.iter().copied())
     }
 
     #[test]

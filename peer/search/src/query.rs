@@ -552,21 +552,13 @@ mod tests {
     }
 
     fn rec(name: &str) -> SystemRecord {
-        SystemRecord {
-            fingerprint: "AB:CD:EF".into(),
-            minion_id: name.into(),
-            hostname: format!("{name}.lan"),
-            status: SystemStatus::Onboarded,
-            banned: false,
-            node: Some("dc1-peer1".into()),
-            previous_node: None,
-            zone: Some("dc1".into()),
-            tags: ["db".to_string(), "web-front".to_string()].into(),
-            groups: ["ubuntu-18-lts".to_string()].into(),
-            channels: Default::default(),
-            registered_at: 0,
-            updated_at: 0,
-        }
+        SystemRecord::new("AB:CD:EF", name, 0)
+            .with_hostname(&format!("{name}.lan"))
+            .with_status(SystemStatus::Onboarded)
+            .with_node(Some("dc1-peer1"))
+            .with_zone("dc1")
+            .with_tags(["db", "web-front"])
+            .with_groups(["ubuntu-18-lts"])
     }
 
     #[test]

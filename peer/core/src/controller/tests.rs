@@ -1,0 +1,98 @@
+//! The controller's decisions without a swarm: which peer an anti-entropy round pulls from,
+//! and where the join address goes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use libp2p::{Multiaddr, PeerId};
+
+use super::*;
+use crate::membership::{AdvertisedAddrs, DetectorConfig, Heartbeat};
+
+fn heartbeat(name: &str, root: &str, leaving: bool) -> Heartbeat {
+    Heartbeat {
+        name: name.into(),
+        zone: "dc1".into(),
+        role: "server".into(),
+        incarnation: 1,
+        seq: 1,
+        interval_ms: 1000,
+        addrs: AdvertisedAddrs::default(),
+        http: None,
+        root: root.into(),
+        leaving,
+        online: BTreeMap::new(),
+    }
+}
+
+/// A table of alive members `(peer, root)`, plus one that left with a different root.
+fn table(alive: &[(PeerId, &str)], left: PeerId) -> Membership {
+    let mut m = Membership::new(
+        PeerId::random().to_string(),
+        "dc1".into(),
+        DetectorConfig::lan(),
+        DetectorConfig::wan(),
+    );
+    let now = Instant::now();
+    for (i, (p, root)) in alive.iter().enumerate() {
+        m.on_heartbeat(
+            &p.to_string(),
+            heartbeat(&format!("n{i}"), root, false),
+            now,
+        );
+    }
+    m.on_heartbeat(&left.to_string(), heartbeat("gone", "other", true), now);
+    m
+}
+
+#[test]
+fn anti_entropy_prefers_connected_alive_peers_whose_root_differs() {
+    let (same, differs, unconnected, left) = (
+        PeerId::random(),
+        PeerId::random(),
+        PeerId::random(),
+        PeerId::random(),
+    );
+    let m = table(
+        &[(same, "mine"), (differs, "theirs"), (unconnected, "theirs")],
+        left,
+    );
+    let connected: HashSet<PeerId> = [same, differs, left].into_iter().collect();
+    for round in 1..=10 {
+        assert_eq!(
+            anti_entropy_candidates(&m, "mine", &connected, round),
+            vec![differs],
+            "round {round}: only the connected, alive peer with another root"
+        );
+    }
+}
+
+#[test]
+fn anti_entropy_with_equal_roots_checks_every_fifth_round() {
+    let (a, b, left) = (PeerId::random(), PeerId::random(), PeerId::random());
+    let m = table(&[(a, "mine"), (b, "mine")], left);
+    let connected: HashSet<PeerId> = [a, b].into_iter().collect();
+    let mut all = vec![a, b];
+    all.sort();
+    for round in 1..=10 {
+        let want = if round % 5 == 0 {
+            all.clone()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(anti_entropy_candidates(&m, "mine", &connected, round), want);
+    }
+    // Nobody connected: nothing to pull from, whatever the round.
+    assert!(anti_entropy_candidates(&m, "mine", &HashSet::new(), 5).is_empty());
+}
+
+#[test]
+fn peer_of_reads_the_p2p_part_of_an_address() {
+    let id = PeerId::random();
+    let with: Multiaddr = format!("/ip4/127.0.0.1/tcp/4580/p2p/{id}")
+        .parse()
+        .expect("addr");
+    let without: Multiaddr = "/ip4/127.0.0.1/tcp/4580".parse().expect("addr");
+    assert_eq!(peer_of(&with), Some(id));
+    assert_eq!(peer_of(&without), None);
+}
