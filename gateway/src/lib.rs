@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod fanout;
 pub mod ids;
 pub mod json_api;
 pub mod merge;
