@@ -200,6 +200,7 @@ fn a_node_fault_passes_through_unchanged() {
         -210,
         "com.redhat.rhn.frontend.xmlrpc.NoSuchSystemException: No such system - sid = 1000010999",
     );
+    // The node's fault names its own id (1000010999), not the gateway id the caller gave.
     let fake = Fake::three().script("b", "system.getDetails", Answer::Fault(fault.clone()));
     let out = fake.run("system.getDetails", vec![int(sys(1, 1_000_010_999))]);
     let got = out.result.expect_err("the node's fault");
@@ -284,6 +285,36 @@ fn the_labelled_overload_splits_its_second_parameter() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].node, "c");
     assert_eq!(calls[0].args[1], ints(&[1_000_010_002]));
+}
+
+#[test]
+fn group_membership_splits_the_ids_after_the_group_name() {
+    let fake = Fake::three();
+    let given = ints(&[sys(1, 1_000_010_000), sys(2, 1_000_010_002)]);
+    let out = fake.run(
+        "systemgroup.addOrRemoveSystems",
+        vec![string("web"), given, Value::Boolean(true)],
+    );
+    assert_eq!(out.result.expect("added"), int(1));
+    let calls = fake.calls_of("systemgroup.addOrRemoveSystems");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0].args,
+        vec![string("web"), ints(&[1_000_010_000]), Value::Boolean(true)]
+    );
+    assert_eq!(
+        (calls[1].node.as_str(), &calls[1].args[1]),
+        ("c", &ints(&[1_000_010_002]))
+    );
+}
+
+#[test]
+fn a_call_without_its_id_lets_a_node_answer_in_its_own_words() {
+    let fault = Fault::new(-1, "Could not find method: getDetails");
+    let fake = Fake::three().script("a", "system.getDetails", Answer::Fault(fault.clone()));
+    let out = fake.run("system.getDetails", vec![]);
+    assert_eq!(out.result.expect_err("no such overload"), fault);
+    assert_eq!(fake.calls().len(), 1);
 }
 
 // ---- action ids ----
@@ -477,7 +508,10 @@ fn a_method_outside_the_table_goes_to_the_node_of_its_system_ids() {
 fn a_method_outside_the_table_with_systems_on_several_nodes_is_refused() {
     let fake = Fake::three();
     let given = ints(&[1_000_010_000, sys(1, 1_000_010_000)]);
-    let out = fake.run("system.setGroupMembership", vec![given]);
+    let out = fake.run(
+        "system.schedulePackageInstall",
+        vec![given, ints(&[501, 502])],
+    );
     let f = out.result.expect_err("several nodes");
     assert!(f.message().contains("several cluster nodes"), "{f:?}");
     assert!(fake.calls().is_empty());
