@@ -2,8 +2,8 @@
 //!
 //! - `POST /rpc/api`: Uyuni's XML-RPC API, in the conventions of a single server (same
 //!   methods and signatures, session keys in Uyuni's form, the nodes' own faults), fanned out
-//!   to the nodes and merged back ([`table`], [`dispatch`]), with cluster-unique system ids
-//!   ([`ids`]).
+//!   to the nodes and merged back ([`table`]; the routing core [`fanout`], unit-tested over
+//!   fake nodes, inside the I/O shell [`dispatch`]), with cluster-unique system ids ([`ids`]).
 //! - `/rhn/manager/api/<ns>/<method>`: the same calls as Uyuni's JSON API ([`json_api`]).
 //! - `/api/v1/...`: the cluster's own REST API (search, bulk operations, nodes), described by
 //!   an OpenAPI document at `/api/v1/openapi.json` and browsable in Swagger UI at
@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod fanout;
 pub mod ids;
 pub mod json_api;
 pub mod merge;

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use uyuni_api::catalogue::Signature;
 use uyuni_api::value::ArgError;
 use uyuni_api::{Fault, Value};
 
@@ -50,7 +51,8 @@ impl Ctx<'_> {
     }
 }
 
-/// One callable method (one overload).
+/// One callable method (one overload): its signature is the catalogue's
+/// ([`uyuni_api::catalogue`]), copied here by [`Method::new`].
 #[derive(Debug)]
 pub struct Method {
     /// `ns.method`.
@@ -66,10 +68,21 @@ pub struct Method {
 }
 
 impl Method {
+    /// The method of catalogue signature `sig`, answered by `handler`.
+    pub const fn new(sig: &'static Signature, handler: Handler) -> Self {
+        Self {
+            name: sig.method,
+            session: sig.session,
+            params: sig.params,
+            returns: sig.returns,
+            handler,
+        }
+    }
+
     /// Read-only by Uyuni's naming rule (`@ReadOnly` / `list|get|is|find|lookup*`): GET in the
     /// JSON API, and no write transaction.
     pub fn read_only(&self) -> bool {
-        gateway::params::read_only(self.name)
+        uyuni_api::catalogue::read_only(self.name)
     }
 
     /// Parameter count on the wire (session key included).
@@ -133,594 +146,238 @@ pub fn bad_arg<'a>(name: &'a str, params: &'a [Value]) -> impl Fn(ArgError) -> F
     move |_| no_method(name, params)
 }
 
+/// One entry of the method table: the overload of `name` taking `count` parameters after the
+/// session key, as [`uyuni_api::catalogue`] lists it (a method missing there stops the build),
+/// and its handler.
 macro_rules! m {
-    ($name:literal, $session:expr, [$(($p:literal, $t:literal)),* $(,)?], $ret:literal, $h:path) => {
-        Method {
-            name: $name,
-            session: $session,
-            params: &[$(($p, $t)),*],
-            returns: $ret,
-            handler: $h,
-        }
+    ($name:literal, $count:literal, $h:path) => {
+        Method::new(uyuni_api::catalogue::expect($name, $count), $h)
     };
 }
 
 /// Every method the stand-in implements.
 pub static METHODS: &[Method] = &[
     // api
-    m!(
-        "api.getVersion",
-        false,
-        [],
-        "string",
-        handlers::api::get_version
-    ),
-    m!(
-        "api.systemVersion",
-        false,
-        [],
-        "string",
-        handlers::api::system_version
-    ),
-    m!(
-        "api.getApiNamespaces",
-        true,
-        [],
-        "struct",
-        handlers::api::namespaces
-    ),
+    m!("api.getVersion", 0, handlers::api::get_version),
+    m!("api.systemVersion", 0, handlers::api::system_version),
+    m!("api.getApiNamespaces", 0, handlers::api::namespaces),
     m!(
         "api.getApiNamespaceCallList",
-        true,
-        [("namespace", "string")],
-        "struct",
+        1,
         handlers::api::namespace_call_list
     ),
-    m!(
-        "api.getApiCallList",
-        true,
-        [],
-        "struct",
-        handlers::api::call_list
-    ),
+    m!("api.getApiCallList", 0, handlers::api::call_list),
     // auth
-    m!(
-        "auth.login",
-        false,
-        [("username", "string"), ("password", "string")],
-        "string",
-        handlers::auth::login
-    ),
-    m!(
-        "auth.login",
-        false,
-        [
-            ("username", "string"),
-            ("password", "string"),
-            ("duration", "int")
-        ],
-        "string",
-        handlers::auth::login
-    ),
-    m!("auth.logout", true, [], "int", handlers::auth::logout),
+    m!("auth.login", 2, handlers::auth::login),
+    m!("auth.login", 3, handlers::auth::login),
+    m!("auth.logout", 0, handlers::auth::logout),
     // user
     m!(
         "user.listAssignableRoles",
-        true,
-        [],
-        "array",
+        0,
         handlers::auth::list_assignable_roles
     ),
     // system
-    m!(
-        "system.listSystems",
-        true,
-        [],
-        "array",
-        handlers::system::list_systems
-    ),
-    m!(
-        "system.getDetails",
-        true,
-        [("sid", "int")],
-        "struct",
-        handlers::system::get_details
-    ),
-    m!(
-        "system.getName",
-        true,
-        [("sid", "int")],
-        "struct",
-        handlers::system::get_name
-    ),
-    m!(
-        "system.getId",
-        true,
-        [("name", "string")],
-        "array",
-        handlers::system::get_id
-    ),
+    m!("system.listSystems", 0, handlers::system::list_systems),
+    m!("system.getDetails", 1, handlers::system::get_details),
+    m!("system.getName", 1, handlers::system::get_name),
+    m!("system.getId", 1, handlers::system::get_id),
     m!(
         "system.getMinionIdMap",
-        true,
-        [],
-        "struct",
+        0,
         handlers::system::get_minion_id_map
     ),
-    m!(
-        "system.getNetwork",
-        true,
-        [("sid", "int")],
-        "struct",
-        handlers::system::get_network
-    ),
-    m!(
-        "system.listGroups",
-        true,
-        [("sid", "int")],
-        "array",
-        handlers::system::list_groups
-    ),
+    m!("system.getNetwork", 1, handlers::system::get_network),
+    m!("system.listGroups", 1, handlers::system::list_groups),
     m!(
         "system.getRegistrationDate",
-        true,
-        [("sid", "int")],
-        "date",
+        1,
         handlers::system::get_registration_date
     ),
-    m!(
-        "system.getUuid",
-        true,
-        [("sid", "int")],
-        "string",
-        handlers::system::get_uuid
-    ),
+    m!("system.getUuid", 1, handlers::system::get_uuid),
     m!(
         "system.getSubscribedBaseChannel",
-        true,
-        [("sid", "int")],
-        "struct",
+        1,
         handlers::system::get_base_channel
     ),
     m!(
         "system.listSubscribedChildChannels",
-        true,
-        [("sid", "int")],
-        "array",
+        1,
         handlers::system::list_child_channels
     ),
     m!(
         "system.getEntitlements",
-        true,
-        [("sid", "int")],
-        "array",
+        1,
         handlers::system::get_entitlements
     ),
-    m!(
-        "system.deleteSystem",
-        true,
-        [("sid", "int")],
-        "int",
-        handlers::system::delete_system
-    ),
-    m!(
-        "system.deleteSystem",
-        true,
-        [("sid", "int"), ("cleanupType", "string")],
-        "int",
-        handlers::system::delete_system
-    ),
-    m!(
-        "system.deleteSystems",
-        true,
-        [("sids", "array")],
-        "int",
-        handlers::system::delete_systems
-    ),
-    m!(
-        "system.deleteSystems",
-        true,
-        [("sids", "array"), ("cleanupType", "string")],
-        "int",
-        handlers::system::delete_systems
-    ),
+    m!("system.deleteSystem", 1, handlers::system::delete_system),
+    m!("system.deleteSystem", 2, handlers::system::delete_system),
+    m!("system.deleteSystems", 1, handlers::system::delete_systems),
+    m!("system.deleteSystems", 2, handlers::system::delete_systems),
     m!(
         "system.search.nameAndDescription",
-        true,
-        [("searchTerm", "string")],
-        "array",
+        1,
         handlers::system::search_name
     ),
     m!(
         "system.search.hostname",
-        true,
-        [("searchTerm", "string")],
-        "array",
+        1,
         handlers::system::search_hostname
     ),
-    m!(
-        "system.search.ip",
-        true,
-        [("searchTerm", "string")],
-        "array",
-        handlers::system::search_ip
-    ),
+    m!("system.search.ip", 1, handlers::system::search_ip),
     // systemgroup
     m!(
         "systemgroup.listAllGroups",
-        true,
-        [],
-        "array",
+        0,
         handlers::systemgroup::list_all_groups
     ),
     m!(
         "systemgroup.listSystems",
-        true,
-        [("systemGroupName", "string")],
-        "array",
+        1,
         handlers::systemgroup::list_systems
     ),
-    m!(
-        "systemgroup.create",
-        true,
-        [("name", "string"), ("description", "string")],
-        "struct",
-        handlers::systemgroup::create
-    ),
-    m!(
-        "systemgroup.delete",
-        true,
-        [("systemGroupName", "string")],
-        "int",
-        handlers::systemgroup::delete
-    ),
+    m!("systemgroup.create", 2, handlers::systemgroup::create),
+    m!("systemgroup.delete", 1, handlers::systemgroup::delete),
     m!(
         "systemgroup.getDetails",
-        true,
-        [("systemGroupName", "string")],
-        "struct",
+        1,
         handlers::systemgroup::get_details
     ),
-    m!(
-        "systemgroup.update",
-        true,
-        [("systemGroupName", "string"), ("description", "string")],
-        "struct",
-        handlers::systemgroup::update
-    ),
+    m!("systemgroup.update", 2, handlers::systemgroup::update),
     m!(
         "systemgroup.addOrRemoveSystems",
-        true,
-        [
-            ("systemGroupName", "string"),
-            ("serverIds", "array"),
-            ("add", "boolean")
-        ],
-        "int",
+        3,
         handlers::systemgroup::add_or_remove_systems
     ),
     // channel
     m!(
         "channel.listAllChannels",
-        true,
-        [],
-        "array",
+        0,
         handlers::channel::list_all_channels
     ),
     m!(
         "channel.listSoftwareChannels",
-        true,
-        [],
-        "array",
+        0,
         handlers::channel::list_software_channels
     ),
-    m!(
-        "channel.software.create",
-        true,
-        [
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string")
-        ],
-        "int",
-        handlers::channel::create
-    ),
-    m!(
-        "channel.software.create",
-        true,
-        [
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-            ("checksumType", "string")
-        ],
-        "int",
-        handlers::channel::create
-    ),
-    m!(
-        "channel.software.create",
-        true,
-        [
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-            ("checksumType", "string"),
-            ("gpgKey", "struct")
-        ],
-        "int",
-        handlers::channel::create
-    ),
-    m!(
-        "channel.software.create",
-        true,
-        [
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-            ("checksumType", "string"),
-            ("gpgKey", "struct"),
-            ("gpgCheck", "boolean")
-        ],
-        "int",
-        handlers::channel::create
-    ),
-    m!(
-        "channel.software.delete",
-        true,
-        [("channelLabel", "string")],
-        "int",
-        handlers::channel::delete
-    ),
+    m!("channel.software.create", 5, handlers::channel::create),
+    m!("channel.software.create", 6, handlers::channel::create),
+    m!("channel.software.create", 7, handlers::channel::create),
+    m!("channel.software.create", 8, handlers::channel::create),
+    m!("channel.software.delete", 1, handlers::channel::delete),
     m!(
         "channel.software.getDetails",
-        true,
-        [("channelLabel", "string")],
-        "struct",
+        1,
         handlers::channel::get_details
     ),
     m!(
         "channel.software.setDetails",
-        true,
-        [("channelId", "int"), ("details", "struct")],
-        "int",
+        2,
         handlers::channel::set_details
     ),
     m!(
         "channel.software.listSubscribedSystems",
-        true,
-        [("channelLabel", "string")],
-        "array",
+        1,
         handlers::channel::list_subscribed_systems
     ),
     m!(
         "channel.software.listAllPackages",
-        true,
-        [("channelLabel", "string")],
-        "array",
+        1,
         handlers::channel::list_all_packages
     ),
     m!(
         "channel.software.listErrata",
-        true,
-        [("channelLabel", "string")],
-        "array",
+        1,
         handlers::channel::list_errata
     ),
     // activationkey
     m!(
         "activationkey.listActivationKeys",
-        true,
-        [],
-        "array",
+        0,
         handlers::activationkey::list
     ),
-    m!(
-        "activationkey.create",
-        true,
-        [
-            ("key", "string"),
-            ("description", "string"),
-            ("baseChannelLabel", "string"),
-            ("usageLimit", "int"),
-            ("entitlements", "array"),
-            ("universalDefault", "boolean")
-        ],
-        "string",
-        handlers::activationkey::create
-    ),
-    m!(
-        "activationkey.create",
-        true,
-        [
-            ("key", "string"),
-            ("description", "string"),
-            ("baseChannelLabel", "string"),
-            ("entitlements", "array"),
-            ("universalDefault", "boolean")
-        ],
-        "string",
-        handlers::activationkey::create
-    ),
-    m!(
-        "activationkey.delete",
-        true,
-        [("key", "string")],
-        "int",
-        handlers::activationkey::delete
-    ),
+    m!("activationkey.create", 6, handlers::activationkey::create),
+    m!("activationkey.create", 5, handlers::activationkey::create),
+    m!("activationkey.delete", 1, handlers::activationkey::delete),
     m!(
         "activationkey.getDetails",
-        true,
-        [("key", "string")],
-        "struct",
+        1,
         handlers::activationkey::get_details
     ),
     m!(
         "activationkey.setDetails",
-        true,
-        [("key", "string"), ("details", "struct")],
-        "int",
+        2,
         handlers::activationkey::set_details
     ),
     // saltkey
-    m!(
-        "saltkey.acceptedList",
-        true,
-        [],
-        "array",
-        handlers::saltkey::accepted_list
-    ),
-    m!(
-        "saltkey.pendingList",
-        true,
-        [],
-        "array",
-        handlers::saltkey::pending_list
-    ),
-    m!(
-        "saltkey.rejectedList",
-        true,
-        [],
-        "array",
-        handlers::saltkey::rejected_list
-    ),
-    m!(
-        "saltkey.deniedList",
-        true,
-        [],
-        "array",
-        handlers::saltkey::denied_list
-    ),
-    m!(
-        "saltkey.accept",
-        true,
-        [("minionId", "string")],
-        "int",
-        handlers::saltkey::accept
-    ),
-    m!(
-        "saltkey.reject",
-        true,
-        [("minionId", "string")],
-        "int",
-        handlers::saltkey::reject
-    ),
-    m!(
-        "saltkey.delete",
-        true,
-        [("minionId", "string")],
-        "int",
-        handlers::saltkey::delete
-    ),
+    m!("saltkey.acceptedList", 0, handlers::saltkey::accepted_list),
+    m!("saltkey.pendingList", 0, handlers::saltkey::pending_list),
+    m!("saltkey.rejectedList", 0, handlers::saltkey::rejected_list),
+    m!("saltkey.deniedList", 0, handlers::saltkey::denied_list),
+    m!("saltkey.accept", 1, handlers::saltkey::accept),
+    m!("saltkey.reject", 1, handlers::saltkey::reject),
+    m!("saltkey.delete", 1, handlers::saltkey::delete),
     // schedule
     m!(
         "schedule.listInProgressActions",
-        true,
-        [],
-        "array",
+        0,
         handlers::schedule::empty_list
     ),
     m!(
         "schedule.listCompletedActions",
-        true,
-        [],
-        "array",
+        0,
         handlers::schedule::empty_list
     ),
     m!(
         "schedule.listFailedActions",
-        true,
-        [],
-        "array",
+        0,
         handlers::schedule::empty_list
     ),
-    m!(
-        "schedule.listAllActions",
-        true,
-        [],
-        "array",
-        handlers::schedule::empty_list
-    ),
+    m!("schedule.listAllActions", 0, handlers::schedule::empty_list),
     // contentmanagement
     m!(
         "contentmanagement.listProjects",
-        true,
-        [],
-        "array",
+        0,
         handlers::contentmanagement::list_projects
     ),
     m!(
         "contentmanagement.lookupProject",
-        true,
-        [("label", "string")],
-        "struct",
+        1,
         handlers::contentmanagement::lookup_project
     ),
     m!(
         "contentmanagement.createProject",
-        true,
-        [
-            ("label", "string"),
-            ("name", "string"),
-            ("description", "string")
-        ],
-        "struct",
+        3,
         handlers::contentmanagement::create_project
     ),
     m!(
         "contentmanagement.updateProject",
-        true,
-        [("label", "string"), ("props", "struct")],
-        "struct",
+        2,
         handlers::contentmanagement::update_project
     ),
     m!(
         "contentmanagement.removeProject",
-        true,
-        [("label", "string")],
-        "int",
+        1,
         handlers::contentmanagement::remove_project
     ),
     m!(
         "contentmanagement.listProjectEnvironments",
-        true,
-        [("projectLabel", "string")],
-        "array",
+        1,
         handlers::contentmanagement::list_environments
     ),
     m!(
         "contentmanagement.createEnvironment",
-        true,
-        [
-            ("projectLabel", "string"),
-            ("predecessorLabel", "string"),
-            ("label", "string"),
-            ("name", "string"),
-            ("description", "string")
-        ],
-        "struct",
+        5,
         handlers::contentmanagement::create_environment
     ),
     m!(
         "contentmanagement.lookupEnvironment",
-        true,
-        [("projectLabel", "string"), ("envLabel", "string")],
-        "struct",
+        2,
         handlers::contentmanagement::lookup_environment
     ),
     m!(
         "contentmanagement.removeEnvironment",
-        true,
-        [("projectLabel", "string"), ("envLabel", "string")],
-        "int",
+        2,
         handlers::contentmanagement::remove_environment
     ),
 ];
@@ -785,4 +442,51 @@ pub fn lookup_session(model: &Model, key: &str, now: u64) -> Result<Session, Fau
         .find(|s| s.key == key && s.expires > now)
         .cloned()
         .ok_or_else(|| Fault::invalid_session(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_served_is_in_the_catalogue_with_the_same_arity() {
+        for m in METHODS {
+            let sig = uyuni_api::catalogue::find(m.name, m.params.len())
+                .unwrap_or_else(|| panic!("{} is not in the catalogue", m.name));
+            assert_eq!(sig.arity(), m.arity(), "{}", m.name);
+            assert_eq!(
+                (sig.session, sig.params, sig.returns),
+                (m.session, m.params, m.returns),
+                "{}",
+                m.name
+            );
+            assert_eq!(sig.read_only(), m.read_only(), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn one_handler_per_overload_found_by_wire_arity() {
+        let mut keys: Vec<(&str, usize)> = METHODS.iter().map(|m| (m.name, m.arity())).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len(), "an overload served twice");
+        let login = find("auth.login", 3).expect("login with a duration");
+        assert!(!login.session && login.params[2].0 == "duration");
+        assert!(find("system.getDetails", 2).is_some_and(|m| m.session));
+        assert!(find("system.getDetails", 1).is_none());
+    }
+
+    #[test]
+    fn the_gateways_json_api_maps_every_method_served_by_the_same_names() {
+        for m in METHODS.iter().filter(|m| !m.name.starts_with("auth.")) {
+            let names: Vec<&str> = m.params.iter().map(|(n, _)| *n).collect();
+            assert_eq!(
+                gateway::params::overload(m.name, &names),
+                Some(m.params),
+                "{}",
+                m.name
+            );
+        }
+    }
 }
