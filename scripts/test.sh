@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Build the peer binary first: the netsim scenarios start it as real processes.
-cargo build --locked -p peer --bin uyuni-cluster
+# One build of every test binary and of every binary the netsim scenarios start
+# (uyuni-cluster, uyuni-standin, uyuni-cluster-agent: each package has an integration test, so
+# `cargo test` builds its binaries), with the one feature set of the test run. The harness
+# asks cargo for this same build, which is then fresh: nothing is rebuilt while tests run.
+cargo test --workspace --locked --no-run
 # The client agent as shipped: a static musl binary under 4 MiB that runs.
 scripts/build-agent.sh
 agent_bin=target/x86_64-unknown-linux-musl/agent/uyuni-cluster-agent

@@ -88,45 +88,66 @@ impl Options {
     }
 }
 
-/// The `uyuni-cluster` binary: `$UYUNI_CLUSTER_BIN`, or built once with cargo.
+/// The `uyuni-cluster` binary: `$UYUNI_CLUSTER_BIN`, or built once with cargo ([`built_bin`]).
 pub fn binary() -> anyhow::Result<PathBuf> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| build_bin("UYUNI_CLUSTER_BIN", "peer", "uyuni-cluster"))
-        .clone()
-        .map_err(anyhow::Error::msg)
+    built_bin("UYUNI_CLUSTER_BIN", "peer", "uyuni-cluster")
 }
 
 /// The `uyuni-cluster-agent` binary: `$UYUNI_AGENT_BIN`, or built once with cargo.
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| build_bin("UYUNI_AGENT_BIN", "agent", "uyuni-cluster-agent"))
-        .clone()
-        .map_err(anyhow::Error::msg)
+    built_bin("UYUNI_AGENT_BIN", "agent", "uyuni-cluster-agent")
 }
 
-fn build_bin(env: &str, package: &str, bin: &str) -> Result<PathBuf, String> {
+/// The workspace's binaries as the tests start them: `$ENV` if set, else built by cargo.
+///
+/// A debug build asks cargo for exactly what `cargo test --workspace` builds (`cargo test
+/// --workspace --no-run`, once per test process): the binaries then come from the same
+/// feature set as the test run itself, so nothing is rebuilt when the scenarios start, and a
+/// test run never rebuilds the binaries another test run built. (Building them with
+/// `cargo build -p peer` instead resolves features for that package alone: other hashes for
+/// a third of the dependency graph, rebuilt and relinked whenever the two alternated. Every
+/// binary the scenarios start belongs to a package with an integration test, so cargo builds
+/// it for `cargo test`.) A release build (benchmarks) builds the one binary in release.
+pub fn built_bin(env: &str, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var(env) {
         return Ok(PathBuf::from(p));
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let release = cfg!(not(debug_assertions));
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "-q", "-p", package, "--bin", bin]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if release {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("cargo build of {bin} failed"));
+        cargo(&root, &["build", "-q", "--release", "-p", package, "--bin", bin])
+            .map_err(anyhow::Error::msg)?;
+    } else {
+        BUILT
+            .get_or_init(|| cargo(&root, &["test", "-q", "--workspace", "--no-run"]))
+            .clone()
+            .map_err(anyhow::Error::msg)?;
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target"));
-    Ok(target
+    let path = target
         .join(if release { "release" } else { "debug" })
-        .join(bin))
+        .join(bin);
+    if !path.exists() {
+        anyhow::bail!("cargo built no {}", path.display());
+    }
+    Ok(path)
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(args)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed", args.join(" ")))
+    }
 }
 
 /// One peer process.
@@ -208,7 +229,9 @@ impl Drop for Cluster {
                 let _ = c.wait();
             }
         }
-        if std::thread::panicking() {
+        // A failing test (a panic, or a wait that timed out and is returned as an error)
+        // shows every peer's log tail, so a flake can be read from the CI log alone.
+        if std::thread::panicking() || WAIT_FAILED.with(std::cell::Cell::get) {
             for p in &self.peers {
                 eprintln!("---- log of {} ----\n{}", p.name, p.log_tail());
             }
@@ -216,7 +239,15 @@ impl Drop for Cluster {
     }
 }
 
-/// Poll `cond` every 50 ms until it holds or `timeout` passes.
+thread_local! {
+    /// A [`wait_until`] of this test thread timed out: the clusters it drops print their
+    /// peers' logs.
+    static WAIT_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Poll `cond` every 50 ms until it holds or `timeout` passes. On a time-out the error names
+/// what was awaited and the last error seen, and every [`Cluster`] this test drops afterwards
+/// prints its peers' log tails.
 pub fn wait_until(
     timeout: Duration,
     what: &str,
@@ -231,6 +262,8 @@ pub fn wait_until(
             Err(e) => last_err = Some(e),
         }
         if start.elapsed() > timeout {
+            WAIT_FAILED.with(|f| f.set(true));
+            eprintln!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
             bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -18,7 +18,6 @@ pub mod store_pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -81,39 +80,7 @@ pub struct StandIn {
 /// The `uyuni-standin` binary: `$UYUNI_STANDIN_BIN`, or built once with cargo (like
 /// `harness::binary`).
 pub fn binary() -> anyhow::Result<PathBuf> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("UYUNI_STANDIN_BIN") {
-            return Ok(PathBuf::from(p));
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let release = cfg!(not(debug_assertions));
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root).args([
-            "build",
-            "-q",
-            "-p",
-            "netsim-tests",
-            "--bin",
-            "uyuni-standin",
-        ]);
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err("cargo build of uyuni-standin failed".into());
-        }
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| root.join("target"));
-        Ok(target
-            .join(if release { "release" } else { "debug" })
-            .join("uyuni-standin"))
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
+    crate::harness::built_bin("UYUNI_STANDIN_BIN", "netsim-tests", "uyuni-standin")
 }
 
 impl StandIn {
