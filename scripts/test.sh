@@ -3,13 +3,24 @@
 # (unit, property, and the multi-node netsim scenarios that run real uyuni-cluster processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Wall time of each phase, printed as it ends (docs/PERFORMANCE.md keeps the figures).
+phase_start=$(date +%s)
+phase() {
+    local now
+    now=$(date +%s)
+    echo "== phase: $1 took $((now - phase_start)) s"
+    phase_start=$now
+}
 cargo fmt --all -- --check
+phase fmt
 cargo clippy --workspace --all-targets --locked -- -D warnings
+phase clippy
 # One build of every test binary and of every binary the netsim scenarios start
 # (uyuni-cluster, uyuni-standin, uyuni-cluster-agent: each package has an integration test, so
 # `cargo test` builds its binaries), with the one feature set of the test run. The harness
 # asks cargo for this same build, which is then fresh: nothing is rebuilt while tests run.
 cargo test --workspace --locked --no-run
+phase build
 # The client agent as shipped: a static musl binary under 4 MiB that runs.
 scripts/build-agent.sh
 agent_bin=target/x86_64-unknown-linux-musl/agent/uyuni-cluster-agent
@@ -23,8 +34,10 @@ if ldd "$agent_bin" 2>&1 | grep -q '=>'; then
     exit 1
 fi
 "$agent_bin" --help >/dev/null
+phase agent
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+phase tests
 # One closing line over every test binary (unit, property, doc and netsim scenarios).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -116,8 +116,11 @@ pub fn built_bin(env: &str, package: &str, bin: &str) -> anyhow::Result<PathBuf>
     let release = cfg!(not(debug_assertions));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if release {
-        cargo(&root, &["build", "-q", "--release", "-p", package, "--bin", bin])
-            .map_err(anyhow::Error::msg)?;
+        cargo(
+            &root,
+            &["build", "-q", "--release", "-p", package, "--bin", bin],
+        )
+        .map_err(anyhow::Error::msg)?;
     } else {
         BUILT
             .get_or_init(|| cargo(&root, &["test", "-q", "--workspace", "--no-run"]))

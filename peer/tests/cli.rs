@@ -13,14 +13,28 @@ fn bin() -> Command {
 fn keygen_writes_a_private_key_once_and_refuses_to_overwrite_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("cluster.key");
-    let out = bin().arg("keygen").arg("--out").arg(&key).output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("fingerprint"));
     let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the key is readable by its owner only");
     let first = std::fs::read(&key).expect("read");
 
-    let again = bin().arg("keygen").arg("--out").arg(&key).output().expect("run");
+    let again = bin()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .expect("run");
     assert!(!again.status.success(), "an existing key is never replaced");
     assert!(String::from_utf8_lossy(&again.stderr).starts_with("error: "));
     assert_eq!(std::fs::read(&key).expect("read"), first);
@@ -30,14 +44,26 @@ fn keygen_writes_a_private_key_once_and_refuses_to_overwrite_it() {
 fn ca_init_and_issue_write_a_chain_that_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = dir.path().join("ca");
-    let init = bin().args(["ca", "init", "--dir"]).arg(&ca).output().expect("run");
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let init = bin()
+        .args(["ca", "init", "--dir"])
+        .arg(&ca)
+        .output()
+        .expect("run");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let issue = bin()
         .args(["ca", "issue", "--name", "n1", "--dir"])
         .arg(&ca)
         .output()
         .expect("run");
-    assert!(issue.status.success(), "{}", String::from_utf8_lossy(&issue.stderr));
+    assert!(
+        issue.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issue.stderr)
+    );
     let key_mode = std::fs::metadata(ca.join("n1.key"))
         .expect("node key")
         .permissions()

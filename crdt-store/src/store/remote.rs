@@ -1,0 +1,147 @@
+//! The store's side of replication: automerge sync sessions with another replica, change
+//! chunks that arrived by gossip, and the heads a broadcast announces. A child module of
+//! `store`, so it works on the shards directly.
+
+use automerge::sync::{Message, SyncDoc};
+
+use super::Store;
+use crate::error::StoreError;
+use crate::shard::{Shard, ShardId};
+use crate::sync::SyncSession;
+use crate::wal::WalPos;
+
+impl Store {
+    /// Generate the next sync message for each of `shards` in `session`.
+    /// Shards with nothing to say are left out.
+    pub fn sync_generate(
+        &self,
+        session: &mut SyncSession,
+        shards: &[ShardId],
+    ) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for &id in shards {
+            let mut shard = self.shard(id)?;
+            let state = session.states.entry(id).or_default();
+            if let Some(msg) = shard.doc.sync().generate_sync_message(state) {
+                out.push((id, msg.encode()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Take sync messages from a peer, persist what they brought (one fsync) and announce the
+    /// changed keys. Returns the number of shards that changed. Every message is decoded
+    /// before any is applied; if applying one fails, what the others brought is still logged.
+    pub fn sync_receive(
+        &self,
+        session: &mut SyncSession,
+        messages: &[(ShardId, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        let mut decoded = Vec::with_capacity(messages.len());
+        for (id, bytes) in messages {
+            if *id >= self.inner.shard_count {
+                return Err(StoreError::NoSuchShard {
+                    shard: *id,
+                    count: self.inner.shard_count,
+                });
+            }
+            let msg = Message::decode(bytes).map_err(|e| StoreError::BadSyncMessage {
+                shard: *id,
+                reason: e.to_string(),
+            })?;
+            decoded.push((*id, msg));
+        }
+        let mut keys = Vec::new();
+        let mut pos = WalPos::default();
+        let mut changed = 0;
+        let mut first_err = None;
+        for (id, msg) in decoded {
+            let mut shard = self.shard(id)?;
+            let before = shard.doc.get_heads();
+            let state = session.states.entry(id).or_default();
+            if let Err(e) = shard.doc.sync().receive_sync_message(state, msg) {
+                first_err.get_or_insert(StoreError::automerge(id, e));
+            }
+            match self.log_changes(&mut shard) {
+                Ok(Some((_, p))) => {
+                    collect_changed_keys(&mut shard, &before, &mut keys);
+                    shard.damaged = false;
+                    changed += 1;
+                    pos = pos.max(p);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let synced = self.sync_wal(pos);
+        self.notify(keys, true);
+        match first_err {
+            Some(e) => Err(e),
+            None => synced.map(|()| changed),
+        }
+    }
+
+    /// Apply a change chunk a peer broadcast. Returns `true` when the shard now contains every
+    /// head the sender announced; `false` means some dependency is missing and the caller
+    /// should run a sync of that shard with the sender.
+    pub fn apply_remote(
+        &self,
+        id: ShardId,
+        chunk: &[u8],
+        sender_heads: &[[u8; 32]],
+    ) -> Result<bool, StoreError> {
+        let (logged, complete, keys) = {
+            let mut shard = self.shard(id)?;
+            let before = shard.doc.get_heads();
+            shard
+                .doc
+                .load_incremental(chunk)
+                .map_err(|source| StoreError::automerge(id, source))?;
+            let logged = self.log_changes(&mut shard)?;
+            let mut keys = Vec::new();
+            if logged.is_some() {
+                collect_changed_keys(&mut shard, &before, &mut keys);
+            }
+            let complete = sender_heads.iter().all(|h| {
+                shard
+                    .doc
+                    .get_change_by_hash(&automerge::ChangeHash(*h))
+                    .is_some()
+            });
+            (logged, complete, keys)
+        };
+        if let Some((_, pos)) = logged {
+            self.sync_wal(pos)?;
+            self.notify(keys, true);
+        }
+        Ok(complete)
+    }
+
+    /// Heads of a shard (32-byte change hashes), announced along with a broadcast chunk.
+    pub fn heads(&self, id: ShardId) -> Result<Vec<[u8; 32]>, StoreError> {
+        Ok(self
+            .shard(id)?
+            .doc
+            .get_heads()
+            .into_iter()
+            .map(|h| h.0)
+            .collect())
+    }
+}
+
+fn collect_changed_keys(
+    shard: &mut Shard,
+    before: &[automerge::ChangeHash],
+    out: &mut Vec<String>,
+) {
+    let after = shard.doc.get_heads();
+    for patch in shard.doc.diff(before, &after) {
+        match patch.action {
+            automerge::PatchAction::PutMap { key, .. }
+            | automerge::PatchAction::DeleteMap { key } => out.push(key),
+            _ => {}
+        }
+    }
+}
