@@ -139,9 +139,41 @@ pub fn built_bin(env: &str, package: &str, bin: &str) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
+/// Variables cargo sets for the test process it runs (and for build scripts), which a nested
+/// cargo must not inherit: some dependencies' build scripts (ring's, for one) declare
+/// `rerun-if-env-changed` on `CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR` and the like,
+/// and cargo compares them in its own environment. Inherited from a test process they differ
+/// from the outer build's, so the nested build re-ran those scripts and rebuilt everything
+/// above them (rustls, iroh, the peer), and the next outer build rebuilt it all back.
+fn set_by_cargo_for_tests(key: &str) -> bool {
+    [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+    ]
+    .iter()
+    .any(|p| key.starts_with(p))
+        || [
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ]
+        .contains(&key)
+}
+
 fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(set_by_cargo_for_tests) {
+            cmd.env_remove(&key);
+        }
+    }
+    let status = cmd
         .current_dir(root)
         .args(args)
         .status()
