@@ -34,24 +34,26 @@ if [ "${#bins[@]}" -eq 0 ]; then
 fi
 
 load_pid=""
+load_dir=""
 start_load() {
     local dir
     dir=$(mktemp -d)
     (
-        trap 'rm -rf "$dir"' EXIT
         while true; do
             cargo build -q --release --locked --target-dir "$dir" -p crdt-store -p uyuni-api \
                 >/dev/null 2>&1 || true
-            rm -rf "$dir"/release
+            rm -rf "$dir"/release 2>/dev/null || true
         done
-    ) &
+    ) 2>/dev/null &
     load_pid=$!
+    load_dir=$dir
 }
 stop_load() {
     if [ -n "$load_pid" ]; then
-        pkill -P "$load_pid" 2>/dev/null || true
         kill "$load_pid" 2>/dev/null || true
+        pkill -P "$load_pid" 2>/dev/null || true
         wait "$load_pid" 2>/dev/null || true
+        rm -rf "$load_dir"
         load_pid=""
     fi
 }

@@ -26,21 +26,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn system(key: u8, value: u8) -> Record {
-    Record::System(SystemRecord {
-        fingerprint: format!("fp{key}"),
-        minion_id: format!("v{value}"),
-        hostname: String::new(),
-        status: SystemStatus::New,
-        banned: false,
-        node: None,
-        previous_node: None,
-        zone: None,
-        tags: BTreeSet::new(),
-        groups: BTreeSet::new(),
-        channels: BTreeSet::new(),
-        registered_at: 0,
-        updated_at: 0,
-    })
+    Record::System(SystemRecord::new(format!("fp{key}"), format!("v{value}"), 0).with_hostname(""))
 }
 
 fn opts() -> StoreOptions {
