@@ -20,7 +20,7 @@ use cluster_core::api_error::{ApiError, bad};
 use cluster_core::now_ms;
 
 use crate::LoadCtx;
-use crate::systems_api::{RegisterBody, check_fingerprint, get_system, submit};
+use crate::systems_api::{RegisterBody, check_fingerprint, check_identity, get_system, submit};
 use crate::write_batcher::Decision;
 
 /// Protocol version announced in `X-Uyuni-Agent-Protocol`.
@@ -212,9 +212,7 @@ async fn register_inner(
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| bad(e.body_text()))?;
     check_fingerprint(&body.fingerprint)?;
-    if body.minion_id.is_empty() || body.minion_id.len() > 256 {
-        return Err(bad("minion_id must be 1-256 characters"));
-    }
+    check_identity(&body.minion_id, &body.hostname)?;
     // A fast path for the common repeat: a known system re-registering unchanged.
     if let Some(Ok(Some(existing))) = s.replica.store().try_get_system(&body.fingerprint)
         && unchanged(&existing, &body)

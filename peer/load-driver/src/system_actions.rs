@@ -56,12 +56,16 @@ pub enum Refused {
 /// Longest tag accepted, in bytes.
 pub const MAX_TAG_LEN: usize = 128;
 
-/// Check tags given by a client: non-empty, at most [`MAX_TAG_LEN`] bytes, no whitespace.
+/// Check tags given by a client: non-empty, at most [`MAX_TAG_LEN`] bytes, no whitespace or
+/// control characters.
 pub fn check_tags<'a>(tags: impl IntoIterator<Item = &'a String>) -> Result<(), String> {
     for t in tags {
-        if t.is_empty() || t.len() > MAX_TAG_LEN || t.chars().any(char::is_whitespace) {
+        if t.is_empty()
+            || t.len() > MAX_TAG_LEN
+            || t.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(format!(
-                "invalid tag {t:?}: 1-{MAX_TAG_LEN} bytes without whitespace"
+                "invalid tag {t:?}: 1-{MAX_TAG_LEN} bytes without whitespace or control characters"
             ));
         }
     }

@@ -29,15 +29,48 @@ pub struct RegisterBody {
     pub public_key: String,
 }
 
-/// Refuse an empty fingerprint, one over 256 characters, or one with spaces or `/`.
+/// Longest minion id stored (bytes).
+pub const MAX_MINION_ID: usize = 256;
+/// Longest host name stored (bytes; a DNS name is at most 253).
+pub const MAX_HOSTNAME: usize = 253;
+
+/// Refuse an empty fingerprint, one over 256 characters, or one with spaces, control
+/// characters (NUL, escape sequences: they would reach the CLI's tables) or `/`.
 pub fn check_fingerprint(fp: &str) -> Result<(), ApiError> {
     if fp.is_empty()
         || fp.chars().count() > 256
-        || fp.chars().any(|c| c.is_whitespace() || c == '/')
+        || fp
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
     {
         return Err(bad(
-            "fingerprint must be 1-256 characters without spaces or '/'",
+            "fingerprint must be 1-256 characters without spaces, control characters or '/'",
         ));
+    }
+    Ok(())
+}
+
+/// The length and character rule of the identity fields a registration stores: a minion id of
+/// 1-[`MAX_MINION_ID`] bytes and a host name of at most [`MAX_HOSTNAME`] bytes (empty: not
+/// given), neither with control characters, the host name without spaces either. Without it a
+/// registration could store megabytes per system on every replica.
+pub fn check_identity(minion_id: &str, hostname: &str) -> Result<(), ApiError> {
+    if minion_id.is_empty()
+        || minion_id.len() > MAX_MINION_ID
+        || minion_id.chars().any(char::is_control)
+    {
+        return Err(bad(format!(
+            "minion_id must be 1-{MAX_MINION_ID} bytes without control characters"
+        )));
+    }
+    if hostname.len() > MAX_HOSTNAME
+        || hostname
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(bad(format!(
+            "hostname must be at most {MAX_HOSTNAME} bytes without spaces or control characters"
+        )));
     }
     Ok(())
 }
@@ -201,4 +234,36 @@ pub(crate) async fn ban(
     Path(fp): Path<String>,
 ) -> Result<Json<SystemRecord>, ApiError> {
     act(&s.writes, &fp, Action::Ban).await.map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_refuse_what_could_break_paths_or_terminals() {
+        assert!(check_fingerprint("ab:cd:ef").is_ok());
+        for bad_fp in ["", "a b", "a/b", "a\0b", "a\u{1b}[31mb", "a\u{7f}"] {
+            let e = check_fingerprint(bad_fp).expect_err(bad_fp);
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{bad_fp:?}");
+        }
+        assert!(check_fingerprint(&"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn identity_fields_have_a_length_and_character_rule() {
+        assert!(check_identity("web1", "web1.example.org").is_ok());
+        assert!(
+            check_identity("web1", "").is_ok(),
+            "a host name is optional"
+        );
+        assert!(check_identity("", "h").is_err());
+        assert!(check_identity(&"m".repeat(MAX_MINION_ID), "h").is_ok());
+        assert!(check_identity(&"m".repeat(MAX_MINION_ID + 1), "h").is_err());
+        assert!(check_identity("m", &"h".repeat(MAX_HOSTNAME)).is_ok());
+        assert!(check_identity("m", &"h".repeat(2 * 1024 * 1024)).is_err());
+        assert!(check_identity("m\0", "h").is_err());
+        assert!(check_identity("m", "h\u{1b}[2J").is_err());
+        assert!(check_identity("m", "two words").is_err());
+    }
 }
