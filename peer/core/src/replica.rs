@@ -23,16 +23,6 @@ impl Broadcast for crate::replication::Replicator {
     }
 }
 
-/// A broadcast to nobody: a replica of one (tests, tools).
-#[derive(Debug, Default)]
-pub struct NoBroadcast;
-
-impl Broadcast for NoBroadcast {
-    fn broadcast(&self, _frames: Vec<(ShardId, Vec<u8>)>) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
-
 /// Why a write through the replica failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

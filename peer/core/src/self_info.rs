@@ -40,22 +40,3 @@ pub struct SelfInfo {
     /// The Uyuni API as the API gateway reaches it (`[uyuni] public_url`, else `url`).
     pub uyuni_api: Option<String>,
 }
-
-impl SelfInfo {
-    /// A minimal identity for tests: name and zone, role `server`, a random peer id.
-    pub fn for_tests(name: &str, zone: &str) -> Self {
-        Self {
-            name: name.into(),
-            zone: zone.into(),
-            role: "server".into(),
-            peer_id: PeerId::random(),
-            incarnation: 1,
-            http: "127.0.0.1:0".into(),
-            addrs: AdvertisedAddrs::default(),
-            fqdn: None,
-            capacity: 1.0,
-            node_controller: false,
-            uyuni_api: None,
-        }
-    }
-}

@@ -59,6 +59,16 @@ struct SystemsCache {
 }
 
 impl SystemsCache {
+    /// Minions on the server that no cached record names.
+    fn unknown_here(&self) -> BTreeSet<String> {
+        let known: BTreeSet<&String> = self.by_key.values().map(|r| &r.minion_id).collect();
+        self.here
+            .iter()
+            .filter(|m| !known.contains(m))
+            .cloned()
+            .collect()
+    }
+
     fn relevant(&self, r: &crdt_store::SystemRecord, me: &str) -> bool {
         r.node.as_deref() == Some(me)
             || r.previous_node.as_deref() == Some(me)
@@ -409,14 +419,7 @@ impl Controller {
             .into_iter()
             .map(|r| (crdt_store::system_key(&r.fingerprint), r))
             .collect();
-        let known: BTreeSet<&String> = self.cache.by_key.values().map(|r| &r.minion_id).collect();
-        self.cache.unknown = self
-            .cache
-            .here
-            .iter()
-            .filter(|m| !known.contains(m))
-            .cloned()
-            .collect();
+        self.cache.unknown = self.cache.unknown_here();
         self.cache.stale = false;
         self.cache.built_at = Some(Instant::now());
         Ok(())

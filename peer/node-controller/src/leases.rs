@@ -92,11 +92,9 @@ pub async fn release_lease(shared: &NcCtx, force: bool) -> Result<Option<LeaseRe
 
 /// Write one record durably and send it to the other peers.
 pub async fn put(shared: &NcCtx, rec: Record) -> Result<(), NcError> {
-    let store = shared.replica.store().clone();
-    let frames = tokio::task::spawn_blocking(move || store.put(&rec))
+    shared
+        .replica
+        .put_batch(vec![rec])
         .await
-        .map_err(|e| NcError::Store(e.to_string()))?
-        .map_err(|e| NcError::Store(e.to_string()))?;
-    shared.replica.broadcast(frames).await;
-    Ok(())
+        .map_err(|e| NcError::Store(e.to_string()))
 }

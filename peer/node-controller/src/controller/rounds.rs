@@ -310,14 +310,7 @@ impl Controller {
         }
         // A minion the cache has no record for appeared: it may be a system the cluster
         // assigned elsewhere (found only by a scan).
-        let known: BTreeSet<&String> = self.cache.by_key.values().map(|r| &r.minion_id).collect();
-        let unknown: BTreeSet<String> = self
-            .cache
-            .here
-            .iter()
-            .filter(|m| !known.contains(m))
-            .cloned()
-            .collect();
+        let unknown = self.cache.unknown_here();
         let old = self
             .cache
             .built_at
