@@ -38,6 +38,7 @@ pub struct Routes {
 pub fn router(r: Routes) -> Router {
     Router::new()
         .merge(cluster_core::cluster_api::routes(r.cluster))
+        .merge(load_driver::agent_routes(r.load.clone()))
         .merge(load_driver::routes(r.load))
         .merge(cluster_search::api::routes(r.search))
         .merge(node_controller::api::routes(r.nc))

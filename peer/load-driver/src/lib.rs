@@ -51,8 +51,8 @@ pub struct LoadCtx {
     pub writes: write_batcher::WriteBatcher<ApiError>,
 }
 
-/// The Load Driver's routes: `/cluster/load`, `/zones/{zone}/mode`, `/systems...` and the
-/// agent protocol (`/system/...`).
+/// The Load Driver's admin routes: `/cluster/load`, `/zones/{zone}/mode`, `/systems...`.
+/// The agent protocol is [`agent_routes`], served on the agents' door.
 pub fn routes(ctx: LoadCtx) -> Router {
     Router::new()
         .route("/cluster/load", get(load_api::load))
@@ -66,6 +66,11 @@ pub fn routes(ctx: LoadCtx) -> Router {
             post(systems_api::unregister),
         )
         .route("/systems/{fingerprint}/ban", post(systems_api::ban))
-        .merge(agent_api::routes())
         .with_state(ctx)
+}
+
+/// The agent protocol (`/system/status`, `/system/register`, `/system/orphan`): the only
+/// routes of the agents' door.
+pub fn agent_routes(ctx: LoadCtx) -> Router {
+    agent_api::routes().with_state(ctx)
 }
