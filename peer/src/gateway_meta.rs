@@ -74,19 +74,32 @@ pub struct PeerMetastore {
     load: Arc<LoadState>,
     nc: NcCtx,
     search: SearchCtx,
+    audit: cluster_core::audit::AuditLog,
 }
 
 impl PeerMetastore {
     /// The metastore of this peer, as the membership table, the Load Driver's counts, the
     /// Node Controller (leases, sessions) and search see it.
-    pub fn new(members: Members, load: Arc<LoadState>, nc: NcCtx, search: SearchCtx) -> Self {
+    pub fn new(
+        members: Members,
+        load: Arc<LoadState>,
+        nc: NcCtx,
+        search: SearchCtx,
+        audit: cluster_core::audit::AuditLog,
+    ) -> Self {
         Self {
             members,
             me: nc.me.clone(),
             load,
             nc,
             search,
+            audit,
         }
+    }
+
+    /// The peer's audit log (the gateway records its users' actions in it).
+    pub fn audit(&self) -> &cluster_core::audit::AuditLog {
+        &self.audit
     }
 
     /// The replica it reads and writes.

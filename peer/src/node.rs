@@ -336,6 +336,7 @@ impl Node {
             );
         }
 
+        let audit = cluster_core::audit::AuditLog::in_dir(&cfg.data_dir);
         let gateway = match &cfg.gateway.listen {
             Some(listen) => {
                 let meta = crate::gateway_meta::PeerMetastore::new(
@@ -343,6 +344,7 @@ impl Node {
                     load.clone(),
                     nc_ctx.clone(),
                     search_ctx.clone(),
+                    audit.clone(),
                 );
                 Some(start_gateway(&cfg, listen, meta, &mut tasks, &cancel, &span).await?)
             }

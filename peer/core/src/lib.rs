@@ -14,11 +14,13 @@
 //! - [`change_feed`]: following the store's change feed into an in-memory view.
 //! - [`tls`], [`serve`], [`client`], [`api_error`], [`cluster_api`]: the HTTPS API's plumbing
 //!   and the core's own endpoints.
+//! - [`audit`]: the audit log of admin actions.
 //! - [`config`]: the core's configuration sections and the shared configuration error.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod api_error;
+pub mod audit;
 pub mod change_feed;
 pub mod client;
 pub mod cluster_api;
