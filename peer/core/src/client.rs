@@ -11,6 +11,10 @@ use serde::de::DeserializeOwned;
 
 /// Environment variable naming the cluster CA certificate client commands trust.
 pub const ENV_CA: &str = "UYUNI_CLUSTER_CA";
+/// Environment variable naming the client certificate (PEM) client commands present.
+pub const ENV_CERT: &str = "UYUNI_CLUSTER_CERT";
+/// Environment variable naming the private key of [`ENV_CERT`].
+pub const ENV_KEY: &str = "UYUNI_CLUSTER_KEY";
 
 /// Errors talking to a peer's API.
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +48,12 @@ pub enum ClientError {
         /// rustls's complaint.
         reason: String,
     },
-    /// The CA file could not be read.
+    /// The CA file, or the client certificate or key, could not be read.
     #[error(transparent)]
     Ca(#[from] crate::tls::TlsError),
+    /// The client identity is incomplete.
+    #[error("{0}")]
+    Identity(String),
     /// The answer did not parse.
     #[error("{url}: unexpected answer: {reason}")]
     Decode {
@@ -86,6 +93,57 @@ impl Client {
 
     /// A client for `base` that trusts exactly `roots` for https (rustls with ring).
     pub fn with_roots(base: &str, roots: Vec<CertificateDer<'static>>) -> Self {
+        Self::build(base, roots, None)
+    }
+
+    /// A client for `base` that trusts the CA in `ca` (if given) and presents the client
+    /// certificate `cert` with its key `key` (`uyuni-cluster ca issue --client`): what the
+    /// admin API asks for over TLS.
+    pub fn with_identity(
+        base: &str,
+        ca: Option<&Path>,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Self, ClientError> {
+        let roots = match ca {
+            Some(ca) => crate::tls::read_certs(ca)?,
+            None => Vec::new(),
+        };
+        let chain: Vec<ureq::tls::Certificate<'static>> = crate::tls::read_certs(cert)?
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        // Checked by rustls's parser first, for its clear error.
+        crate::tls::read_key(key)?;
+        let pem = std::fs::read(key).map_err(|e| ClientError::Identity(format!("{}: {e}", key.display())))?;
+        let private = ureq::tls::PrivateKey::from_pem(&pem)
+            .map_err(|e| ClientError::Identity(format!("{}: {e}", key.display())))?;
+        let identity = ureq::tls::ClientCert::new_with_certs(&chain, private);
+        Ok(Self::build(base, roots, Some(identity)))
+    }
+
+    /// [`Client::with_identity`] when both `cert` and `key` are given, else
+    /// [`Client::with_optional_ca`]; one without the other is an error.
+    pub fn for_cli(
+        base: &str,
+        ca: Option<&Path>,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+    ) -> Result<Self, ClientError> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => Self::with_identity(base, ca, cert, key),
+            (None, None) => Self::with_optional_ca(base, ca),
+            (Some(_), None) | (None, Some(_)) => Err(ClientError::Identity(
+                "--cert and --key go together (UYUNI_CLUSTER_CERT, UYUNI_CLUSTER_KEY)".into(),
+            )),
+        }
+    }
+
+    fn build(
+        base: &str,
+        roots: Vec<CertificateDer<'static>>,
+        identity: Option<ureq::tls::ClientCert>,
+    ) -> Self {
         let roots: Vec<ureq::tls::Certificate<'static>> = roots
             .iter()
             .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
@@ -95,6 +153,7 @@ impl Client {
             .unversioned_rustls_crypto_provider(crate::tls::provider())
             // Never the web PKI: only the cluster CA vouches for a peer.
             .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .client_cert(identity)
             .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

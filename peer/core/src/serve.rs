@@ -2,12 +2,22 @@
 //!
 //! ```text
 //!   serve (one task: the accept loop, until `cancel`)
-//!     └─ per connection, in a JoinSet: [TLS handshake, bounded by `handshake_timeout`]
-//!        → HTTP/1.1 (hyper), closed gracefully when `cancel` fires
+//!     └─ per admitted connection, in a JoinSet: [TLS handshake, bounded by `handshake_timeout`]
+//!        → HTTP/1.1 (hyper), closed when idle, gracefully when `cancel` fires
 //! ```
 //!
-//! A connection that never completes its handshake is dropped after `handshake_timeout`; one
-//! that sends garbage fails its own handshake (or gets a 400) without touching the others.
+//! Bounds ([`ConnLimits`]): connections in all and per client address (more are closed at
+//! once), the time to send headers, the time to send a whole body ([`conn::DeadlineBody`]),
+//! and the time a connection may sit idle. A connection that never completes its handshake is
+//! dropped after `handshake_timeout`; one that sends garbage fails its own handshake (or gets
+//! a 400) without touching the others.
+//!
+//! Every request carries a [`ConnInfo`] extension: the client's address and, when it
+//! presented a certificate from the cluster CA, who that certificate names. The admin door's
+//! middleware (the peer binary's `http` module) decides from it.
+
+mod conn;
+mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +25,6 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -23,8 +32,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// How long a client may take to send a request's headers once connected (and handshaken).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub use conn::BodyTimeout;
+pub use limits::ConnLimits;
+
+use crate::tls::ClientIdentity;
+
 /// On shutdown, how long in-flight requests get to finish before their connections are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after an accept error that is not about one connection (e.g. out of file
@@ -38,6 +50,19 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Connection limits and timeouts.
+    pub limits: ConnLimits,
+}
+
+/// What the listener knows of the connection a request came on (a request extension).
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The verified client certificate's identity, if the client presented one.
+    pub client: Option<ClientIdentity>,
 }
 
 /// Serve `router` on `listener` until `cancel` fires, then let open requests finish (for at
@@ -48,7 +73,9 @@ pub async fn serve(
     opts: ServeOptions,
     cancel: CancellationToken,
 ) {
-    let acceptor = opts.tls.map(TlsAcceptor::from);
+    let acceptor = opts.tls.clone().map(TlsAcceptor::from);
+    let admission = limits::Admission::new(&opts.limits);
+    let mut refused_logged = false;
     let mut conns: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
@@ -61,16 +88,32 @@ pub async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    let ticket = match admission.admit(remote.ip()) {
+                        Ok(t) => t,
+                        Err(why) => {
+                            // Closing at once is the answer; say so once per burst.
+                            if !refused_logged {
+                                tracing::warn!(%remote, ?why, "HTTP connection refused: limit reached");
+                                refused_logged = true;
+                            }
+                            drop(stream);
+                            continue;
+                        }
+                    };
+                    refused_logged = false;
                     let _ = stream.set_nodelay(true);
                     let conn = connection(
                         stream,
                         remote,
                         acceptor.clone(),
                         router.clone(),
-                        opts.handshake_timeout,
+                        opts.clone(),
                         cancel.clone(),
                     );
-                    conns.spawn(conn.in_current_span());
+                    conns.spawn(async move {
+                        conn.await;
+                        drop(ticket);
+                    }.in_current_span());
                 }
                 Err(e) if is_per_connection(&e) => {
                     tracing::debug!("HTTP accept: {e}");
@@ -109,179 +152,103 @@ async fn connection(
     remote: SocketAddr,
     acceptor: Option<TlsAcceptor>,
     router: Router,
-    handshake_timeout: Duration,
+    opts: ServeOptions,
     cancel: CancellationToken,
 ) {
     let Some(acceptor) = acceptor else {
-        return http(stream, remote, router, cancel).await;
+        let info = ConnInfo {
+            remote,
+            tls: false,
+            client: None,
+        };
+        return http(stream, info, router, &opts.limits, cancel).await;
     };
-    let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+    let handshake = tokio::time::timeout(opts.handshake_timeout, acceptor.accept(stream));
     match cancel.run_until_cancelled(handshake).await {
         None => {}
         Some(Err(_elapsed)) => {
-            tracing::debug!(%remote, "TLS handshake timed out after {handshake_timeout:?}");
+            tracing::debug!(%remote, "TLS handshake timed out after {:?}", opts.handshake_timeout);
         }
         Some(Ok(Err(e))) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
-        Some(Ok(Ok(tls))) => http(tls, remote, router, cancel).await,
+        Some(Ok(Ok(tls))) => {
+            // The handshake verified any certificate against the cluster CA already.
+            let client = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::tls::client_identity(leaf.as_ref()));
+            let info = ConnInfo {
+                remote,
+                tls: true,
+                client,
+            };
+            http(tls, info, router, &opts.limits, cancel).await;
+        }
     }
 }
 
 /// HTTP/1.1 on one established connection.
-async fn http<I>(io: I, remote: SocketAddr, router: Router, cancel: CancellationToken)
-where
+async fn http<I>(
+    io: I,
+    info: ConnInfo,
+    router: Router,
+    limits: &ConnLimits,
+    cancel: CancellationToken,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let remote = info.remote;
+    let watch = conn::Watch::new();
+    let body_timeout = limits.body_timeout;
+    let svc_watch = watch.clone();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let busy = svc_watch.busy();
+        let mut req = req.map(|b| axum::body::Body::new(conn::DeadlineBody::new(b, body_timeout)));
+        req.extensions_mut().insert(info.clone());
+        let mut router = router.clone();
+        async move {
+            let res = tower_service::Service::call(&mut router, req).await;
+            drop(busy);
+            res
+        }
+    });
+    let io = conn::Watched {
+        io,
+        watch: watch.clone(),
+    };
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(TokioIo::new(io), svc);
     let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(%remote, "HTTP connection: {e}");
+    let idle = limits.idle_timeout;
+    let mut tick = tokio::time::interval((idle / 4).max(Duration::from_millis(50)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%remote, "HTTP connection: {e}");
+                }
+                return;
             }
-        }
-        () = cancel.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            if tokio::time::timeout(SHUTDOWN_GRACE, conn).await.is_err() {
-                tracing::debug!(%remote, "HTTP connection cut at shutdown");
+            () = cancel.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                if tokio::time::timeout(SHUTDOWN_GRACE, conn).await.is_err() {
+                    tracing::debug!(%remote, "HTTP connection cut at shutdown");
+                }
+                return;
+            }
+            _ = tick.tick() => {
+                if watch.idle_for(idle) {
+                    tracing::debug!(%remote, "HTTP connection idle for {idle:?}: closed");
+                    return;
+                }
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::{Read, Write};
-
-    use axum::routing::get;
-
-    use super::*;
-    use crate::client::Client;
-    use crate::tls;
-
-    struct Server {
-        url: String,
-        addr: SocketAddr,
-        cancel: CancellationToken,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    async fn start(tls: Option<Arc<rustls::ServerConfig>>, handshake: Duration) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = Router::new().route("/health", get(|| async { "\"ok\"" }));
-        let cancel = CancellationToken::new();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let opts = ServeOptions {
-            tls,
-            handshake_timeout: handshake,
-        };
-        let task = tokio::spawn(serve(listener, router, opts, cancel.clone()));
-        Server {
-            url: format!("{scheme}://{addr}"),
-            addr,
-            cancel,
-            task,
-        }
-    }
-
-    async fn fetch(client: Client) -> Result<String, crate::client::ClientError> {
-        tokio::task::spawn_blocking(move || client.get::<String>("/health"))
-            .await
-            .expect("join")
-    }
-
-    /// Connect and send `bytes` (or nothing), then wait for the server to close: Ok if it did
-    /// within `within`.
-    fn closed_by_server(addr: SocketAddr, bytes: &[u8], within: Duration) -> bool {
-        let mut s = std::net::TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(within)).expect("timeout");
-        let _ = s.write_all(bytes);
-        let mut buf = [0u8; 256];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
-            }
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn tls_listener_serves_its_ca_only_and_shrugs_off_stalls_and_garbage() {
-        let dir = tempfile::tempdir().expect("dir");
-        let ca = tls::init_ca(dir.path(), false).expect("ca");
-        let leaf = tls::issue(dir.path(), "node", &[]).expect("issue");
-        let cfg = tls::server_config(&leaf.cert, &leaf.key).expect("config");
-        let srv = start(Some(cfg), Duration::from_millis(300)).await;
-
-        // A client that connects and never speaks holds nothing for long.
-        let addr = srv.addr;
-        let stalled = tokio::task::spawn_blocking(move || {
-            closed_by_server(addr, b"", Duration::from_secs(10))
-        });
-        // Garbage and plain HTTP fail their handshakes, one connection at a time.
-        for bytes in [
-            &b"\x00\xff garbage garbage\r\n\r\n"[..],
-            b"GET /health HTTP/1.1\r\n\r\n",
-        ] {
-            let closed = tokio::task::spawn_blocking(move || {
-                closed_by_server(addr, bytes, Duration::from_secs(10))
-            });
-            assert!(closed.await.expect("join"));
-        }
-        assert!(
-            fetch(Client::new(&format!("http://{}", srv.addr)))
-                .await
-                .is_err()
-        );
-        // Meanwhile, a client trusting the CA is served.
-        let ok = Client::with_ca(&srv.url, &ca.cert).expect("client");
-        assert_eq!(fetch(ok).await.expect("https"), "ok");
-        assert!(
-            stalled.await.expect("join"),
-            "stalled handshake was dropped"
-        );
-        // Neither a client trusting nothing nor one trusting another CA gets an answer.
-        let err = fetch(Client::new(&srv.url)).await.expect_err("no CA");
-        assert!(
-            matches!(err, crate::client::ClientError::Tls { .. }),
-            "{err}"
-        );
-        let other = tempfile::tempdir().expect("dir");
-        let other_ca = tls::init_ca(other.path(), false).expect("ca");
-        let err = fetch(Client::with_ca(&srv.url, &other_ca.cert).expect("client"))
-            .await
-            .expect_err("other CA");
-        assert!(
-            matches!(err, crate::client::ClientError::Tls { .. }),
-            "{err}"
-        );
-
-        srv.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(10), srv.task)
-            .await
-            .expect("serve stops on cancel")
-            .expect("join");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn plain_listener_serves_http_and_stops_on_cancel() {
-        let srv = start(None, Duration::from_millis(300)).await;
-        assert_eq!(fetch(Client::new(&srv.url)).await.expect("http"), "ok");
-        let addr = srv.addr;
-        let bad = tokio::task::spawn_blocking(move || {
-            closed_by_server(addr, b"\x00\xff garbage\r\n\r\n", Duration::from_secs(10))
-        });
-        assert!(bad.await.expect("join"));
-        assert_eq!(fetch(Client::new(&srv.url)).await.expect("http"), "ok");
-        srv.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(10), srv.task)
-            .await
-            .expect("serve stops on cancel")
-            .expect("join");
-    }
-}
+mod tests;

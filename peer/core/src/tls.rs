@@ -191,11 +191,22 @@ pub fn default_sans(name: &str) -> Vec<String> {
 /// rotated). `sans` are host names or IP addresses clients use to reach the peer; empty means
 /// [`default_sans`].
 pub fn issue(dir: &Path, name: &str, sans: &[String]) -> Result<IssuedCert, TlsError> {
+    issue_as(dir, name, sans, Role::Peer)
+}
+
+/// Issue a client certificate for an operator (or a tool) with the CA in `dir`: writes
+/// `DIR/NAME.pem` and `DIR/NAME.key` (0600). It authenticates to every peer's admin API with
+/// `role` ([`Role::Operator`]: everything; [`Role::Reader`]: reads only); it cannot serve.
+pub fn issue_client(dir: &Path, name: &str, role: Role) -> Result<IssuedCert, TlsError> {
+    issue_as(dir, name, &[], role)
+}
+
+fn issue_as(dir: &Path, name: &str, sans: &[String], role: Role) -> Result<IssuedCert, TlsError> {
     check_name(name)?;
-    let sans = if sans.is_empty() {
-        default_sans(name)
-    } else {
-        sans.to_vec()
+    let sans = match role {
+        Role::Peer if sans.is_empty() => default_sans(name),
+        Role::Peer => sans.to_vec(),
+        Role::Operator | Role::Reader => Vec::new(),
     };
     let mut san_types = Vec::with_capacity(sans.len());
     for s in &sans {
@@ -217,13 +228,20 @@ pub fn issue(dir: &Path, name: &str, sans: &[String]) -> Result<IssuedCert, TlsE
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, role.as_str());
     params.subject_alt_names = san_types;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    // Client auth too, so the same certificate can later authenticate peer-to-peer calls.
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    // A peer's certificate also authenticates it as a client (peer-to-peer calls, the
+    // gateway); an operator's only as a client.
+    params.extended_key_usages = match role {
+        Role::Peer => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+        Role::Operator | Role::Reader => vec![ExtendedKeyUsagePurpose::ClientAuth],
+    };
     params.use_authority_key_identifier_extension = true;
     set_validity(&mut params, NODE_VALIDITY);
     let cert = params.signed_by(&key, &issuer)?;
@@ -344,8 +362,15 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 /// The rustls server configuration of a peer's HTTP listener: its certificate chain and key,
-/// TLS 1.2 and 1.3, ALPN `http/1.1`, no client certificates.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// TLS 1.2 and 1.3, ALPN `http/1.1`. With `client_ca`, clients may present a certificate from
+/// that CA (verified in the handshake; a certificate from another CA fails the handshake),
+/// and the admin door asks for one ([`crate::serve::ConnInfo::client`]); clients without one
+/// (agents) still connect.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     use std::os::unix::fs::PermissionsExt;
     let chain = read_certs(cert)?;
     let private = read_key(key)?;
@@ -362,14 +387,100 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         key: key.display().to_string(),
         source,
     };
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(config_err)?
-        .with_no_client_auth()
+        .map_err(config_err)?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca)?),
+    };
+    let mut cfg = builder
         .with_single_cert(chain, private)
         .map_err(config_err)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Verifies client certificates against the CA in `ca`; a client without one is let in
+/// (unauthenticated: the agents' door).
+fn client_verifier(
+    ca: &Path,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in read_certs(ca)? {
+        roots.add(c).map_err(|e| TlsError::Pem {
+            path: ca.display().to_string(),
+            reason: format!("not a usable CA certificate: {e}"),
+        })?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Pem {
+            path: ca.display().to_string(),
+            reason: format!("client verifier: {e}"),
+        })
+}
+
+/// What a certificate from the cluster CA lets its holder do, written in its subject's
+/// organisational unit by [`issue`] and [`issue_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A peer (or gateway): serves, and calls other peers' admin APIs with full rights.
+    Peer,
+    /// An operator or tool: every admin endpoint.
+    Operator,
+    /// Reads only: GET and HEAD of the admin API; 403 on anything that changes state.
+    Reader,
+}
+
+impl Role {
+    /// The organisational-unit value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Peer => "peer",
+            Role::Operator => "operator",
+            Role::Reader => "reader",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "peer" => Some(Role::Peer),
+            "operator" => Some(Role::Operator),
+            "reader" => Some(Role::Reader),
+            _ => None,
+        }
+    }
+
+    /// Whether the role may change state (any method but GET and HEAD).
+    pub fn may_write(self) -> bool {
+        !matches!(self, Role::Reader)
+    }
+}
+
+/// Who a verified client certificate names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientIdentity {
+    /// The common name (`ca issue --name`).
+    pub name: String,
+    /// Its role. Certificates issued before roles existed (no organisational unit) are
+    /// peers' certificates: [`Role::Peer`].
+    pub role: Role,
+}
+
+/// The identity of an (already verified) client certificate, `None` if it does not parse or
+/// names an unknown role (refused rather than guessed).
+pub fn client_identity(der: &[u8]) -> Option<ClientIdentity> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let role = match subject.iter_organizational_unit().next() {
+        None => Role::Peer,
+        Some(ou) => Role::parse(ou.as_str().ok()?)?,
+    };
+    Some(ClientIdentity { name, role })
 }
 
 /// A rustls server configuration with a fresh self-signed certificate for `names` (the
@@ -498,9 +609,9 @@ mod tests {
         assert!(verify(&other_ca.cert, &leaf.cert, "localhost").is_err());
 
         // The pair loads as a server configuration; a mismatched pair does not.
-        server_config(&leaf.cert, &leaf.key).expect("server config");
+        server_config(&leaf.cert, &leaf.key, None).expect("server config");
         assert!(matches!(
-            server_config(&leaf.cert, &custom.key),
+            server_config(&leaf.cert, &custom.key, None),
             Err(TlsError::Config { .. })
         ));
     }
