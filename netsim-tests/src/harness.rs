@@ -207,11 +207,26 @@ pub struct PeerProc {
     links: Vec<Link>,
     /// The cluster CA its clients trust (empty in a plain-HTTP cluster).
     roots: Vec<CertificateDer<'static>>,
+    /// In a TLS cluster: the operator's client certificate and key (`ca issue --client`).
+    identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl PeerProc {
-    /// A client of this peer's API (trusting the cluster CA in a TLS cluster).
+    /// A client of this peer's API (trusting the cluster CA and presenting the operator's
+    /// client certificate in a TLS cluster).
     pub fn client(&self) -> Client {
+        if let Some((cert, key)) = &self.identity
+            && let Ok(c) =
+                Client::with_roots_and_identity(&self.http, self.roots.clone(), cert, key)
+        {
+            return c;
+        }
+        Client::with_roots(&self.http, self.roots.clone())
+    }
+
+    /// A client of this peer's API without a client certificate (what an agent, or anyone
+    /// on the network, is).
+    pub fn anonymous_client(&self) -> Client {
         Client::with_roots(&self.http, self.roots.clone())
     }
 
@@ -251,6 +266,9 @@ pub struct Cluster {
     pub key: PathBuf,
     /// The cluster CA certificate, in a TLS cluster.
     pub ca: Option<PathBuf>,
+    /// The operator's client certificate and key, in a TLS cluster (`ca issue --client
+    /// --name ops` in the CA directory).
+    pub identity: Option<(PathBuf, PathBuf)>,
     roots: Vec<CertificateDer<'static>>,
     dir: tempfile::TempDir,
     opts: Options,
@@ -333,18 +351,28 @@ impl Cluster {
                     .args(["ca", "init", "--dir"])
                     .arg(dir.path().join("ca")),
             )?;
+            run_ok(
+                Command::new(&bin)
+                    .args(["ca", "issue", "--client", "--name", "ops", "--dir"])
+                    .arg(dir.path().join("ca")),
+            )?;
             let ca = dir.path().join("ca").join(cluster_core::tls::CA_CERT_FILE);
             let roots = cluster_core::tls::read_certs(&ca)?;
             (Some(ca), roots)
         } else {
             (None, Vec::new())
         };
+        let identity = opts.tls.then(|| {
+            let d = dir.path().join("ca");
+            (d.join("ops.pem"), d.join("ops.key"))
+        });
         Ok(Self {
             peers: Vec::new(),
             emu: LinkEmulator::new()?,
             zones: zones.to_vec(),
             key,
             ca,
+            identity,
             roots,
             dir,
             opts,
@@ -487,6 +515,7 @@ compact_check_interval_ms = 200
             child: None,
             links,
             roots: self.roots.clone(),
+            identity: self.identity.clone(),
         });
         let i = self.peers.len() - 1;
         self.launch(i)?;

@@ -733,6 +733,153 @@ fn urls_index_of(node: &str) -> usize {
     if zone == "dc1" { n - 1 } else { 3 + n - 1 }
 }
 
+/// The admin door of a TLS peer: every admin route answers 401 without a client
+/// certificate, 403 to a read-only one for changes, and works with the operator's; the
+/// agents' door (and `/health`) answer anyone; the CLI works with `--cert/--key` (here
+/// through the environment) and its change shows in the audit log.
+fn two_doors(
+    c: &Cluster,
+    bin: &std::path::Path,
+    ca: &std::path::Path,
+    cli: &dyn Fn(&[&str], Option<&std::path::Path>) -> anyhow::Result<std::process::Output>,
+) -> anyhow::Result<()> {
+    use std::process::Command;
+    let admin: &[(&str, &str)] = &[
+        ("GET", "/cluster/status"),
+        ("GET", "/cluster/members"),
+        ("GET", "/cluster/load"),
+        ("GET", "/systems"),
+        ("GET", "/systems/tls:1"),
+        ("GET", "/search?q=*"),
+        ("GET", "/node-controller"),
+        ("GET", "/zones/z/lease"),
+        ("GET", "/zones/z/common"),
+        ("GET", "/content/status"),
+        ("GET", "/content/repos"),
+        ("GET", "/content/jobs/1"),
+        ("GET", "/repo/z/r/repodata/repomd.xml"),
+        ("GET", "/clm"),
+        ("GET", "/audit"),
+        ("POST", "/zones/z/mode"),
+        ("POST", "/systems/tls:1/accept"),
+        ("POST", "/systems/tls:1/reject"),
+        ("POST", "/systems/tls:1/unregister"),
+        ("POST", "/systems/tls:1/ban"),
+        ("POST", "/systems/tls:1/tags"),
+        ("POST", "/search/bulk"),
+        ("POST", "/zones/z/lease"),
+        ("DELETE", "/zones/z/lease?force=true"),
+        ("POST", "/zones/z/publish"),
+        ("POST", "/content/import"),
+        ("DELETE", "/content/repos/z/r"),
+        ("POST", "/content/subscriptions"),
+        ("POST", "/content/verify"),
+        ("POST", "/content/gc"),
+        ("POST", "/clm/p/save"),
+        ("POST", "/clm/p/apply"),
+    ];
+    let anon = c.peers[0].anonymous_client();
+    for (m, path) in admin {
+        let r = anon.request_raw(m, path, Some(&serde_json::json!({})))?;
+        anyhow::ensure!(
+            r.status == 401,
+            "{m} {path} without a certificate: {}",
+            r.status
+        );
+        anyhow::ensure!(
+            r.body.contains("client certificate"),
+            "{m} {path}: {}",
+            r.body
+        );
+    }
+    // The agents' door and the health probe answer anyone.
+    let r = anon.request_raw("GET", "/health", None)?;
+    anyhow::ensure!(r.status == 200, "/health: {}", r.status);
+    let r = anon.request_raw("GET", "/system/status?fp=nobody:here", None)?;
+    anyhow::ensure!(
+        r.status != 401 && r.status != 403 && r.header("x-uyuni-agent-protocol").is_some(),
+        "agent door: {} {}",
+        r.status,
+        r.body
+    );
+    // The operator is let through every door (whatever the handler then answers).
+    let ops = c.peers[0].client();
+    for (m, path) in admin.iter().filter(|(m, _)| *m == "GET") {
+        let r = ops.request_raw(m, path, None)?;
+        anyhow::ensure!(
+            r.status != 401 && r.status != 403,
+            "{m} {path} as ops: {}",
+            r.status
+        );
+    }
+    // A read-only certificate reads, and may not change anything.
+    let ca_dir = ca.parent().ok_or_else(|| anyhow::anyhow!("ca dir"))?;
+    let made = Command::new(bin)
+        .args([
+            "ca",
+            "issue",
+            "--client",
+            "--read-only",
+            "--name",
+            "auditor",
+            "--dir",
+        ])
+        .arg(ca_dir)
+        .output()?;
+    anyhow::ensure!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let reader = cluster_core::client::Client::with_identity(
+        &c.peers[0].http,
+        Some(ca),
+        &ca_dir.join("auditor.pem"),
+        &ca_dir.join("auditor.key"),
+    )?;
+    anyhow::ensure!(reader.request_raw("GET", "/systems", None)?.status == 200);
+    let r = reader.request_raw("POST", "/systems/tls:1/ban", None)?;
+    anyhow::ensure!(r.status == 403, "reader bans: {} {}", r.status, r.body);
+    // The CLI without a certificate is refused and says why; with one it acts, audited.
+    let out = Command::new(bin)
+        .args(["systems", "list", "--peer", &c.peers[0].http, "--ca"])
+        .arg(ca)
+        .env_remove("UYUNI_CLUSTER_CERT")
+        .env_remove("UYUNI_CLUSTER_KEY")
+        .output()?;
+    anyhow::ensure!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        err.contains("401") && err.contains("client certificate"),
+        "{err}"
+    );
+    let out = cli(&["systems", "accept", "tls:1"], Some(ca))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["audit"], Some(ca))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let entries = audit.as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(
+        entries.iter().any(|e| e["who"] == "cert:ops"
+            && e["action"] == "POST /systems/tls:1/accept"
+            && e["status"] == 200),
+        "{audit}"
+    );
+    anyhow::ensure!(
+        !entries.iter().any(|e| e["who"] == "cert:auditor"),
+        "refused changes are not actions: {audit}"
+    );
+    Ok(())
+}
+
 /// TLS with the cluster CA: a TLS cluster converges over https; the CLI trusting the CA
 /// (`--ca` or `UYUNI_CLUSTER_CA`) is served; plain HTTP, no CA and another cluster's CA are
 /// refused; garbage and a handshake that never comes do not stop the port serving.
@@ -756,16 +903,23 @@ fn tls_cluster_serves_clients_of_its_ca_only_and_shrugs_off_garbage() -> anyhow:
     wait_until(T, "identical stores", || c.converged())?;
 
     let bin = netsim_tests::harness::binary()?;
+    let (cert, key) = c
+        .identity
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no client certificate"))?;
     let cli = |args: &[&str], ca: Option<&std::path::Path>| -> anyhow::Result<Output> {
         let mut cmd = Command::new(&bin);
         cmd.args(args)
             .args(["--peer", &c.peers[0].http, "--json"])
-            .env_remove("UYUNI_CLUSTER_CA");
+            .env_remove("UYUNI_CLUSTER_CA")
+            .env("UYUNI_CLUSTER_CERT", &cert)
+            .env("UYUNI_CLUSTER_KEY", &key);
         if let Some(ca) = ca {
             cmd.arg("--ca").arg(ca);
         }
         Ok(cmd.output()?)
     };
+    two_doors(&c, &bin, &ca, &cli)?;
     let out = cli(&["systems", "list"], Some(&ca))?;
     anyhow::ensure!(
         out.status.success(),
@@ -781,6 +935,8 @@ fn tls_cluster_serves_clients_of_its_ca_only_and_shrugs_off_garbage() -> anyhow:
     let out = Command::new(&bin)
         .args(["members", "--json", "--peer", &c.peers[1].http])
         .env("UYUNI_CLUSTER_CA", &ca)
+        .env("UYUNI_CLUSTER_CERT", &cert)
+        .env("UYUNI_CLUSTER_KEY", &key)
         .output()?;
     anyhow::ensure!(
         out.status.success(),

@@ -11,7 +11,7 @@ use peer::config::PeerConfig;
 
 /// Environment variable naming the default peer for client commands.
 pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
-use cluster_core::client::ENV_CA;
+use cluster_core::client::{ENV_CA, ENV_CERT, ENV_KEY};
 /// Environment variable with the connection string of the local Uyuni database.
 pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
 
@@ -45,6 +45,17 @@ enum Command {
     Ca {
         #[command(subcommand)]
         command: CaCommand,
+    },
+    /// This peer's audit log: who changed what, when (admin changes through its API).
+    Audit {
+        /// Only entries at or after this time (Unix ms). Default: all.
+        #[arg(long, default_value_t = 0)]
+        since_ms: u64,
+        /// At most this many (the newest). Default 100.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        target: Target,
     },
     /// Show the cluster's members as one peer sees them.
     Members {
@@ -132,8 +143,8 @@ enum CaCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Issue a certificate for one peer's HTTP API: DIR/NAME.pem and DIR/NAME.key (mode 0600),
-    /// replacing earlier ones.
+    /// Issue a certificate for one peer's HTTP API, or with --client for an operator of the
+    /// admin API: DIR/NAME.pem and DIR/NAME.key (mode 0600), replacing earlier ones.
     Issue {
         /// Directory of the CA (holds ca.pem and ca.key).
         #[arg(long)]
@@ -145,6 +156,13 @@ enum CaCommand {
         /// Default: NAME, localhost and 127.0.0.1.
         #[arg(long = "san")]
         sans: Vec<String>,
+        /// A client certificate for the admin API (an operator, the CLI, a tool), not a
+        /// peer's: it cannot serve.
+        #[arg(long)]
+        client: bool,
+        /// With --client: may read (GET) only; changes answer 403.
+        #[arg(long, requires = "client")]
+        read_only: bool,
     },
 }
 
@@ -189,6 +207,13 @@ struct Target {
     /// The cluster CA certificate (PEM) to trust for https. Default: $UYUNI_CLUSTER_CA
     #[arg(long, env = ENV_CA)]
     ca: Option<PathBuf>,
+    /// Client certificate from the cluster CA (`ca issue --client`) for the admin API.
+    /// Default: $UYUNI_CLUSTER_CERT
+    #[arg(long, env = ENV_CERT)]
+    cert: Option<PathBuf>,
+    /// Private key of --cert. Default: $UYUNI_CLUSTER_KEY
+    #[arg(long, env = ENV_KEY)]
+    key: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -196,7 +221,12 @@ struct Target {
 
 impl Target {
     fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::with_optional_ca(&self.peer, self.ca.as_deref())?)
+        Ok(Client::for_cli(
+            &self.peer,
+            self.ca.as_deref(),
+            self.cert.as_deref(),
+            self.key.as_deref(),
+        )?)
     }
 }
 
@@ -434,6 +464,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
                 .block_on(run_peer(cfg))
         }
         Command::Ca { command } => ca(command),
+        Command::Audit {
+            since_ms,
+            limit,
+            target,
+        } => audit(since_ms, limit, &target),
         Command::Members { target } => members(&target),
         Command::Systems { command } => systems(command),
         Command::Load { target } => load(&target),
@@ -558,7 +593,34 @@ fn ca(cmd: CaCommand) -> anyhow::Result<()> {
                 files.key.display()
             );
         }
-        CaCommand::Issue { dir, name, sans } => {
+        CaCommand::Issue {
+            dir,
+            name,
+            client: true,
+            read_only,
+            sans,
+        } => {
+            anyhow::ensure!(
+                sans.is_empty(),
+                "--san is for peers' certificates, not --client"
+            );
+            let role = if read_only {
+                cluster_core::tls::Role::Reader
+            } else {
+                cluster_core::tls::Role::Operator
+            };
+            let cert = cluster_core::tls::issue_client(&dir, &name, role)?;
+            println!(
+                "wrote {} and {} (mode 0600): client certificate {name} ({}); valid {} days",
+                cert.cert.display(),
+                cert.key.display(),
+                role.as_str(),
+                cluster_core::tls::NODE_VALIDITY.as_secs() / 86_400
+            );
+        }
+        CaCommand::Issue {
+            dir, name, sans, ..
+        } => {
             let cert = cluster_core::tls::issue(&dir, &name, &sans)?;
             println!(
                 "wrote {} and {} (mode 0600) for {}; valid {} days",
@@ -568,6 +630,27 @@ fn ca(cmd: CaCommand) -> anyhow::Result<()> {
                 cluster_core::tls::NODE_VALIDITY.as_secs() / 86_400
             );
         }
+    }
+    Ok(())
+}
+
+fn audit(since_ms: u64, limit: usize, t: &Target) -> anyhow::Result<()> {
+    let entries: Vec<cluster_core::audit::AuditEntry> = t
+        .client()?
+        .get(&format!("/audit?since_ms={since_ms}&limit={limit}"))?;
+    if t.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    for e in entries {
+        println!(
+            "{}  {:<20} {:>3}  {}  {}",
+            e.at_ms,
+            e.who,
+            e.status,
+            e.action,
+            e.detail.replace(char::is_control, " ")
+        );
     }
     Ok(())
 }

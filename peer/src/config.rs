@@ -50,6 +50,8 @@ pub struct PeerConfig {
     pub load: LoadConfig,
     /// TLS of the HTTP API.
     pub tls: TlsConfig,
+    /// Connection limits and timeouts of the HTTP API's listener.
+    pub http: cluster_core::serve::ConnLimits,
     /// The Uyuni server beside this peer (Node Controller). Default: none.
     pub uyuni: node_controller::UyuniConfig,
     /// The API gateway this peer serves (docs/GATEWAY.md). Default: none.
@@ -78,11 +80,22 @@ impl Default for PeerConfig {
             capacity: 1.0,
             load: LoadConfig::default(),
             tls: TlsConfig::default(),
+            http: cluster_core::serve::ConnLimits::default(),
             uyuni: node_controller::UyuniConfig::default(),
             gateway: gateway::GatewayConfig::default(),
             content: content_peer::ContentConfig::default(),
         }
     }
+}
+
+/// Whether a `host:port` listen address is on the loopback interface.
+fn is_loopback_listen(listen: &str) -> bool {
+    if let Ok(sa) = listen.parse::<std::net::SocketAddr>() {
+        return sa.ip().is_loopback();
+    }
+    listen
+        .rsplit_once(':')
+        .is_some_and(|(host, _)| host == "localhost")
 }
 
 impl PeerConfig {
@@ -173,6 +186,23 @@ impl PeerConfig {
         }
         if tls.handshake_timeout.is_zero() {
             return bad("tls.handshake_timeout_ms must be > 0".into());
+        }
+        // Plain HTTP has no client certificates, so its admin API is open: loopback only.
+        if tls.dev_plain_http && !is_loopback_listen(&self.http_listen) {
+            return bad(format!(
+                "dev_plain_http serves the admin API without authentication: http_listen {} \
+                 must be a loopback address (127.0.0.0/8, [::1] or localhost)",
+                self.http_listen
+            ));
+        }
+        let h = &self.http;
+        if h.max_connections == 0
+            || h.max_connections_per_client == 0
+            || h.header_timeout.is_zero()
+            || h.body_timeout.is_zero()
+            || h.idle_timeout.is_zero()
+        {
+            return bad("[http] limits and timeouts must be > 0".into());
         }
         Ok(())
     }

@@ -15,6 +15,12 @@
 //! | GET | `/node-controller`, `/zones/{zone}/{lease,publish,common}` | Node Controller ([`node_controller::api`]) |
 //! | … | `/content/...`, `/repo/...`, `/clm/...` | content sync ([`content_peer::api`]) |
 //!
+//! | GET | `/audit` | the admin door: this peer's audit log ([`crate::admin_door`]) |
+//!
+//! Two doors on one listener: the agents' door (`/system/...`, rate-limited, each agent
+//! proving its key) and `/health` are open; every other route is behind the admin door
+//! ([`crate::admin_door`]: a client certificate from the cluster CA, changes audited).
+//!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status ([`cluster_core::ApiError`]).
 
 use axum::Router;
@@ -32,15 +38,25 @@ pub struct Routes {
     pub search: cluster_search::SearchCtx,
     /// Content sync's.
     pub content: content_peer::ContentCtx,
+    /// The admin door.
+    pub door: crate::admin_door::Door,
 }
 
 /// Build the router.
 pub fn router(r: Routes) -> Router {
-    Router::new()
-        .merge(cluster_core::cluster_api::routes(r.cluster))
-        .merge(load_driver::agent_routes(r.load.clone()))
-        .merge(load_driver::routes(r.load))
+    let admin = Router::new()
+        .merge(cluster_core::cluster_api::routes(r.cluster.clone()))
+        .merge(load_driver::routes(r.load.clone()))
         .merge(cluster_search::api::routes(r.search))
         .merge(node_controller::api::routes(r.nc))
         .merge(content_peer::api::routes(r.content))
+        .merge(crate::admin_door::routes(r.door.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            r.door,
+            crate::admin_door::gate,
+        ));
+    Router::new()
+        .merge(cluster_core::cluster_api::public_routes(r.cluster))
+        .merge(load_driver::agent_routes(r.load))
+        .merge(admin)
 }

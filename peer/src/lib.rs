@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod admin_door;
 pub mod config;
 pub mod gateway_meta;
 pub mod http;

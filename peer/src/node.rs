@@ -134,10 +134,15 @@ impl Node {
         // Load the certificate first: a bad one should fail the start before anything opens.
         let serve_opts = serve::ServeOptions {
             tls: match (&cfg.tls.cert_file, &cfg.tls.key_file) {
-                (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+                (Some(cert), Some(key)) => Some(tls::server_config(
+                    cert,
+                    key,
+                    cfg.tls.client_ca().as_deref(),
+                )?),
                 _ => None,
             },
             handshake_timeout: cfg.tls.handshake_timeout,
+            limits: cfg.http.clone(),
         };
         let psk = cluster_key::load(&cfg.cluster_key)?;
         let key = identity::load_or_create(&cfg.data_dir)?;
@@ -361,6 +366,10 @@ impl Node {
             nc: nc_ctx,
             search: search_ctx,
             content: content_ctx,
+            door: crate::admin_door::Door {
+                audit: audit.clone(),
+                tls: serve_opts.tls.is_some(),
+            },
         });
         let http_tls = serve_opts.tls.is_some();
         if http_tls {
@@ -492,7 +501,7 @@ async fn start_gateway(
             g.cert_file.as_ref().or(cfg.tls.cert_file.as_ref()),
             g.key_file.as_ref().or(cfg.tls.key_file.as_ref()),
         ) {
-            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            (Some(cert), Some(key)) => Some(tls::server_config(cert, key, None)?),
             _ if g.self_signed => Some(tls::self_signed_config(&tls::default_sans(&cfg.name))?),
             _ if g.dev_plain_http || cfg.tls.dev_plain_http => None,
             _ => {
@@ -534,6 +543,7 @@ async fn start_gateway(
             serve::ServeOptions {
                 tls,
                 handshake_timeout: cfg.tls.handshake_timeout,
+                limits: cfg.http.clone(),
             },
             cancel.child_token(),
         )

@@ -71,7 +71,7 @@ fn ca_init_and_issue_write_a_chain_that_verifies() {
         & 0o777;
     assert_eq!(key_mode, 0o600);
     // The issued certificate serves TLS: a server config loads from the pair.
-    cluster_core::tls::server_config(&ca.join("n1.pem"), &ca.join("n1.key")).expect("loads");
+    cluster_core::tls::server_config(&ca.join("n1.pem"), &ca.join("n1.key"), None).expect("loads");
 }
 
 #[test]

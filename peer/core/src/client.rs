@@ -109,13 +109,24 @@ impl Client {
             Some(ca) => crate::tls::read_certs(ca)?,
             None => Vec::new(),
         };
+        Self::with_roots_and_identity(base, roots, cert, key)
+    }
+
+    /// [`Client::with_identity`] trusting exactly `roots`.
+    pub fn with_roots_and_identity(
+        base: &str,
+        roots: Vec<CertificateDer<'static>>,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Self, ClientError> {
         let chain: Vec<ureq::tls::Certificate<'static>> = crate::tls::read_certs(cert)?
             .iter()
             .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
             .collect();
         // Checked by rustls's parser first, for its clear error.
         crate::tls::read_key(key)?;
-        let pem = std::fs::read(key).map_err(|e| ClientError::Identity(format!("{}: {e}", key.display())))?;
+        let pem = std::fs::read(key)
+            .map_err(|e| ClientError::Identity(format!("{}: {e}", key.display())))?;
         let private = ureq::tls::PrivateKey::from_pem(&pem)
             .map_err(|e| ClientError::Identity(format!("{}: {e}", key.display())))?;
         let identity = ureq::tls::ClientCert::new_with_certs(&chain, private);
@@ -252,6 +263,24 @@ impl Client {
         let url = format!("{}{path}", self.base);
         let res = self.agent.post(&url).send_json(body);
         Self::finish(url, res)
+    }
+
+    /// Send `method` to `path` (with a JSON body for POST) and return the raw answer, any
+    /// status included.
+    pub fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<RawResponse, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let res = match (method, body) {
+            ("POST", Some(b)) => self.agent.post(&url).send_json(b),
+            ("POST", None) => self.agent.post(&url).send_empty(),
+            ("DELETE", _) => self.agent.delete(&url).call(),
+            _ => self.agent.get(&url).call(),
+        };
+        Self::receive(&url, res)
     }
 
     /// GET `path` and return the raw answer (status, headers, body), any status included:

@@ -28,10 +28,14 @@ pub struct ClusterView {
     pub me: Arc<SelfInfo>,
 }
 
-/// The core's routes.
+/// The core's public route: `/health` (no authentication: load balancers and probes).
+pub fn public_routes(view: ClusterView) -> Router {
+    Router::new().route("/health", get(health)).with_state(view)
+}
+
+/// The core's admin routes: `/cluster/status`, `/cluster/members`.
 pub fn routes(view: ClusterView) -> Router {
     Router::new()
-        .route("/health", get(health))
         .route("/cluster/status", get(status))
         .route("/cluster/members", get(members))
         .with_state(view)

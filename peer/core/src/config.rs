@@ -141,6 +141,11 @@ pub struct TlsConfig {
     /// PEM private key of `cert_file` (keep it mode 0600). Default none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// The cluster CA certificate that client certificates of the admin API must come from.
+    /// Default: `ca.pem` in the directory of `cert_file` (where `uyuni-cluster ca issue`
+    /// writes node certificates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Serve plain HTTP instead of TLS: development and tests only. Default false.
     pub dev_plain_http: bool,
     /// Time a client has to complete the TLS handshake before it is disconnected.
@@ -149,11 +154,28 @@ pub struct TlsConfig {
     pub handshake_timeout: Duration,
 }
 
+impl TlsConfig {
+    /// The CA client certificates are checked against: `ca_file`, or `ca.pem` beside
+    /// `cert_file`; `None` without TLS.
+    pub fn client_ca(&self) -> Option<PathBuf> {
+        if let Some(ca) = &self.ca_file {
+            return Some(ca.clone());
+        }
+        let cert = self.cert_file.as_ref()?;
+        Some(
+            cert.parent()
+                .unwrap_or_else(|| std::path::Path::new("."))
+                .join(crate::tls::CA_CERT_FILE),
+        )
+    }
+}
+
 impl Default for TlsConfig {
     fn default() -> Self {
         Self {
             cert_file: None,
             key_file: None,
+            ca_file: None,
             dev_plain_http: false,
             handshake_timeout: Duration::from_secs(10),
         }

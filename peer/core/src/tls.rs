@@ -475,7 +475,12 @@ pub struct ClientIdentity {
 pub fn client_identity(der: &[u8]) -> Option<ClientIdentity> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
-    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     let role = match subject.iter_organizational_unit().next() {
         None => Role::Peer,
         Some(ou) => Role::parse(ou.as_str().ok()?)?,

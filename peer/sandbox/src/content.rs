@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cluster_core::client::Client;
-
 /// The demo repository's name.
 pub(crate) const DEMO_REPO: &str = "demo-tools";
 
@@ -53,7 +51,7 @@ pub(crate) fn demo(
     let Some((first_name, first_url, zone)) = servers.first() else {
         anyhow::bail!("no peer");
     };
-    let first = Client::with_ca(first_url, ca)?;
+    let first = crate::admin_client(first_url, ca)?;
     let mut job: serde_json::Value = first.post(
         "/content/import",
         &serde_json::json!({"path": tree, "name": DEMO_REPO}),
@@ -67,7 +65,7 @@ pub(crate) fn demo(
     }
     let repo = format!("{zone}/{DEMO_REPO}");
     let holds = |url: &str| -> bool {
-        Client::with_ca(url, ca)
+        crate::admin_client(url, ca)
             .ok()
             .and_then(|c| c.get::<serde_json::Value>("/content/status").ok())
             .is_some_and(|s| {

@@ -13,7 +13,7 @@ pub(crate) fn demo_common_data(
     per_zone: usize,
 ) -> anyhow::Result<String> {
     use uyuni_api::value::{string, strings};
-    let leader = Client::with_ca(&peers[0].http, ca)?;
+    let leader = crate::admin_client(&peers[0].http, ca)?;
     let _: serde_json::Value = leader.post(
         "/zones/dc1/lease",
         &serde_json::json!({"ttl_ms": 600_000, "force": true}),

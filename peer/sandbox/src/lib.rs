@@ -71,6 +71,10 @@ pub fn run(
     if !ca.exists() {
         cluster_core::tls::init_ca(&tls_dir, false)?;
     }
+    // The operator's client certificate: the admin API answers nothing without one.
+    if !tls_dir.join(OPS_CERT).exists() {
+        cluster_core::tls::issue_client(&tls_dir, "ops", cluster_core::tls::Role::Operator)?;
+    }
     // Absolute, so the commands printed below work from anywhere.
     let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
     let mut peers: Vec<Peer> = Vec::new();
@@ -155,12 +159,12 @@ pub fn run(
         }
     }
     let first = peers[0].http.clone();
-    let client = Client::with_ca(&first, &ca)?;
+    let client = admin_client(&first, &ca)?;
     // Let the cluster form before showing it: every peer sees every other one alive.
     let want = peers.len();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     for p in &peers {
-        let c = Client::with_ca(&p.http, &ca)?;
+        let c = admin_client(&p.http, &ca)?;
         loop {
             // A peer busy starting may not answer yet: that is "not formed yet", not an error.
             let members: Vec<cluster_core::cluster_api::MemberView> =
@@ -306,19 +310,31 @@ pub fn run(
         "\nThe APIs speak TLS with the sandbox's own cluster CA: {}",
         ca.display()
     );
-    println!("\nTry:");
-    println!("  {exe} members --peer {first} --ca {}", ca.display());
+    let (cert, key) = ops_identity(&ca);
     println!(
-        "  {exe} systems list --peer {} --ca {}",
-        peers[servers - 1].http,
-        ca.display()
+        "The admin API asks for a client certificate from that CA: the operator's is {}",
+        cert.display()
     );
-    println!("  {exe} load --peer {first} --ca {}", ca.display());
-    println!("  curl --cacert {} {first}/cluster/members", ca.display());
+    println!("\nFirst, in your shell:");
     println!(
-        "  (or export {}={} and leave out --ca)",
+        "  export {}={} {}={} {}={}",
         cluster_core::client::ENV_CA,
-        ca.display()
+        ca.display(),
+        cluster_core::client::ENV_CERT,
+        cert.display(),
+        cluster_core::client::ENV_KEY,
+        key.display()
+    );
+    println!("Then try:");
+    println!("  {exe} members --peer {first}");
+    println!("  {exe} systems list --peer {}", peers[servers - 1].http);
+    println!("  {exe} load --peer {first}");
+    println!("  {exe} audit --peer {first}");
+    println!(
+        "  curl --cacert {} --cert {} --key {} {first}/cluster/members",
+        ca.display(),
+        cert.display(),
+        key.display()
     );
     println!("Kill -9 a dc1 peer: 20 s after it is down its systems move, and the agents follow.");
     if let Some(u) = standins.first() {
@@ -358,4 +374,19 @@ pub fn run(
 
 fn per_zone_count(peers: &[Peer]) -> usize {
     peers.len() / ZONES.len()
+}
+
+/// File name of the sandbox operator's client certificate, in the CA directory.
+const OPS_CERT: &str = "ops.pem";
+
+/// The operator's client certificate and key, beside the CA certificate `ca`.
+pub(crate) fn ops_identity(ca: &Path) -> (PathBuf, PathBuf) {
+    let dir = ca.parent().unwrap_or_else(|| Path::new("."));
+    (dir.join(OPS_CERT), dir.join("ops.key"))
+}
+
+/// A client of a peer's admin API as the sandbox's operator.
+pub(crate) fn admin_client(url: &str, ca: &Path) -> anyhow::Result<Client> {
+    let (cert, key) = ops_identity(ca);
+    Ok(Client::with_identity(url, Some(ca), &cert, &key)?)
 }

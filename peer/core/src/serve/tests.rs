@@ -32,9 +32,11 @@ async fn start_with(
         .route("/health", get(|| async { "\"ok\"" }))
         .route(
             "/whoami",
-            get(|axum::Extension(info): axum::Extension<ConnInfo>| async move {
-                axum::Json(info.client)
-            }),
+            get(
+                |axum::Extension(info): axum::Extension<ConnInfo>| async move {
+                    axum::Json(info.client)
+                },
+            ),
         )
         .route(
             "/echo",
@@ -89,9 +91,8 @@ async fn tls_listener_serves_its_ca_only_and_shrugs_off_stalls_and_garbage() {
 
     // A client that connects and never speaks holds nothing for long.
     let addr = srv.addr;
-    let stalled = tokio::task::spawn_blocking(move || {
-        closed_by_server(addr, b"", Duration::from_secs(10))
-    });
+    let stalled =
+        tokio::task::spawn_blocking(move || closed_by_server(addr, b"", Duration::from_secs(10)));
     // Garbage and plain HTTP fail their handshakes, one connection at a time.
     for bytes in [
         &b"\x00\xff garbage garbage\r\n\r\n"[..],
@@ -187,13 +188,17 @@ async fn client_certificates_from_the_ca_name_their_holder_and_others_fail_the_h
     let stranger = tls::issue_client(other.path(), "ops", tls::Role::Operator).expect("client");
     let c = Client::with_identity(&srv.url, Some(&ca.cert), &stranger.cert, &stranger.key)
         .expect("client");
-    assert!(whoami(c).await.is_err(), "foreign client certificate refused");
+    assert!(
+        whoami(c).await.is_err(),
+        "foreign client certificate refused"
+    );
     srv.cancel.cancel();
 }
 
 fn connect_idle(addr: SocketAddr) -> std::net::TcpStream {
     let s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s
 }
 
@@ -228,13 +233,15 @@ async fn a_client_cannot_hold_more_than_its_share_and_idle_or_slow_connections_a
         let _b = connect_idle(addr);
         std::thread::sleep(Duration::from_millis(50));
         let mut c = connect_idle(addr);
-        c.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
         let third_closed = is_closed(&mut c);
         drop((_a, _b));
         // A connection that answers one request and then sits idle is closed.
         let mut d = connect_idle(addr);
         let mut e = connect_idle(addr);
-        d.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").expect("write");
+        d.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .expect("write");
         let idle_closed = is_closed(&mut d);
         // A body that never completes is cut by the body timeout.
         e.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
