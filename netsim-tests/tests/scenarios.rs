@@ -571,11 +571,17 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
         content.contains("complete on 3/3 dc1 nodes and 0/3 store1 nodes"),
         "{content}"
     );
+    // reposync presents a client certificate (here the sandbox operator's): `/repo` is on
+    // the admin door.
+    let tls_dir = dir.path().join("tls");
     let script = format!(
         "import ssl, urllib.request as u\n\
          c = ssl.create_default_context(cafile='{}')\n\
+         c.load_cert_chain('{}', '{}')\n\
          import sys; sys.stdout.buffer.write(u.urlopen('{reposync}repodata/repomd.xml', context=c).read())\n",
-        dir.path().join("tls").join("ca.pem").display()
+        tls_dir.join("ca.pem").display(),
+        tls_dir.join("ops.pem").display(),
+        tls_dir.join("ops.key").display(),
     );
     let out = std::process::Command::new("python3")
         .args(["-c", &script])
@@ -598,7 +604,12 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     // The sandbox runs its peers over TLS with a CA of its own.
     assert!(urls.iter().all(|u| u.starts_with("https://")), "{urls:?}");
     let ca = dir.path().join("tls").join("ca.pem");
-    let last = cluster_core::client::Client::with_ca(&urls[5], &ca)?;
+    let last = cluster_core::client::Client::with_identity(
+        &urls[5],
+        Some(&ca),
+        &tls_dir.join("ops.pem"),
+        &tls_dir.join("ops.key"),
+    )?;
     let members: Vec<cluster_core::cluster_api::MemberView> = last.get("/cluster/members")?;
     // Six peers beside Uyuni servers and the API gateway, a dc1 member of its own role.
     assert_eq!(members.len(), 7);

@@ -258,4 +258,52 @@ mod tests {
             assert!(parse(bad).validate().is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn plain_http_listens_on_loopback_only_and_client_certificates_default_to_the_ca_beside() {
+        let parse = |toml_text: &str| -> PeerConfig {
+            toml::from_str(&format!("name = \"n\"\n{toml_text}")).expect("parse")
+        };
+        for ok in [
+            "127.0.0.1:0",
+            "127.9.9.9:4581",
+            "[::1]:4581",
+            "localhost:4581",
+        ] {
+            parse(&format!(
+                "http_listen = \"{ok}\"\n[tls]\ndev_plain_http = true"
+            ))
+            .validate()
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for open in [
+            "0.0.0.0:4581",
+            "10.1.2.3:4581",
+            "[::]:4581",
+            "peer.example:4581",
+        ] {
+            let err = parse(&format!(
+                "http_listen = \"{open}\"\n[tls]\ndev_plain_http = true"
+            ))
+            .validate()
+            .expect_err(open);
+            assert!(err.to_string().contains("loopback"), "{err}");
+        }
+        // Over TLS any address is fine; client certificates come from the CA beside the
+        // peer's own certificate unless told otherwise.
+        let c = parse(
+            "http_listen = \"0.0.0.0:4581\"\n[tls]\ncert_file = \"/etc/uc/n1.pem\"\nkey_file = \"/etc/uc/n1.key\"",
+        );
+        c.validate().expect("TLS on any address");
+        assert_eq!(c.tls.client_ca(), Some(PathBuf::from("/etc/uc/ca.pem")));
+        let c =
+            parse("[tls]\ncert_file = \"n1.pem\"\nkey_file = \"n1.key\"\nca_file = \"/x/ca.pem\"");
+        assert_eq!(c.tls.client_ca(), Some(PathBuf::from("/x/ca.pem")));
+        assert_eq!(c.http.max_connections, 1024);
+        assert!(
+            parse("[tls]\ndev_plain_http = true\n[http]\nidle_timeout_ms = 0")
+                .validate()
+                .is_err()
+        );
+    }
 }

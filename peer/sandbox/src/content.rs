@@ -88,7 +88,7 @@ pub(crate) fn demo(
         .last()
         .map_or(first_url.as_str(), |(_, u, _)| u.as_str());
     Ok(format!(
-        "{repo} imported on {first_name} ({} files); complete on {n_in}/{} {zone} nodes and {n_out}/{} {other_zone} nodes\n  reposync URL {reader}/repo/{repo}/  (every dc1 peer serves it: /repo/{repo}/repodata/repomd.xml)",
+        "{repo} imported on {first_name} ({} files); complete on {n_in}/{} {zone} nodes and {n_out}/{} {other_zone} nodes\n  reposync URL {reader}/repo/{repo}/  (every dc1 peer serves it, to a client certificate of the cluster CA: /repo/{repo}/repodata/repomd.xml)",
         job["files_total"],
         in_zone.len(),
         others.len(),
