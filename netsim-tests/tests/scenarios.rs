@@ -744,6 +744,10 @@ fn urls_index_of(node: &str) -> usize {
     if zone == "dc1" { n - 1 } else { 3 + n - 1 }
 }
 
+/// Runs the CLI against the first peer with the operator's certificate (and `--ca` if given).
+type CliFn<'a> =
+    dyn Fn(&[&str], Option<&std::path::Path>) -> anyhow::Result<std::process::Output> + 'a;
+
 /// The admin door of a TLS peer: every admin route answers 401 without a client
 /// certificate, 403 to a read-only one for changes, and works with the operator's; the
 /// agents' door (and `/health`) answer anyone; the CLI works with `--cert/--key` (here
@@ -752,7 +756,7 @@ fn two_doors(
     c: &Cluster,
     bin: &std::path::Path,
     ca: &std::path::Path,
-    cli: &dyn Fn(&[&str], Option<&std::path::Path>) -> anyhow::Result<std::process::Output>,
+    cli: &CliFn<'_>,
 ) -> anyhow::Result<()> {
     use std::process::Command;
     let admin: &[(&str, &str)] = &[
