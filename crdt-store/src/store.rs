@@ -312,8 +312,11 @@ impl Store {
     }
 
     /// `Err(ReadOnly)` once the store has stopped taking writes: every writing method checks
-    /// it before it changes anything, in memory or on disk.
-    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+    /// it before it changes anything, in memory or on disk. A caller that answers a write
+    /// request without writing (the value is already so) checks it too: after a failure the
+    /// memory may hold changes that never reached the disk, and "already so" would
+    /// acknowledge one of them.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.disk.check()
     }
 
