@@ -104,6 +104,8 @@ fn lost(c: &Cluster, tally: &Tally) -> anyhow::Result<Vec<(String, String)>> {
 
 #[test]
 fn kill_9_during_a_stream_of_acknowledged_writes_loses_none() -> anyhow::Result<()> {
+    // Build (or find) the binary first: the figures count from the cluster's start.
+    netsim_tests::harness::binary()?;
     let started = Instant::now();
     let opts = Options {
         compact_wal_mib: 0,
@@ -126,6 +128,10 @@ fn kill_9_during_a_stream_of_acknowledged_writes_loses_none() -> anyhow::Result<
         store.put_batch(&recs)?;
     }
     c.restart(0)?;
+    eprintln!(
+        "peer started and seeded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     wait_until(T, "the seeded systems", || {
         Ok(c.systems(0)?.len() >= SYSTEMS)
     })?;
@@ -152,7 +158,11 @@ fn kill_9_during_a_stream_of_acknowledged_writes_loses_none() -> anyhow::Result<
                     || Ok(tally.acked_count.load(Ordering::SeqCst) >= from + more),
                 )?;
                 c.kill(0);
+                let t = Instant::now();
                 c.restart(0)?;
+                if k % 10 == 0 {
+                    eprintln!("kill {k}: restarted in {:.2} s", t.elapsed().as_secs_f64());
+                }
                 if let Ok(mut u) = url.write() {
                     u.clone_from(&c.peers[0].http);
                 }
