@@ -66,8 +66,10 @@ pub enum StoreError {
         /// The store's shard count.
         count: u32,
     },
-    /// The store refused writes after an earlier unrecoverable write error.
-    #[error("store is read-only after a write failure: {0}")]
+    /// The store takes no more writes: a write or an fsync of its files failed earlier (the
+    /// message names that first failure). Reads go on; a restart, once the disk is repaired,
+    /// replays every acknowledged write. See `disk.rs` for why it does not retry.
+    #[error("the metastore takes no more writes since a disk operation failed: {0}")]
     ReadOnly(String),
 }
 
@@ -89,5 +91,16 @@ impl StoreError {
     /// True when the error comes from the disk (full, unwritable): the caller may retry later.
     pub fn is_io(&self) -> bool {
         matches!(self, Self::Io { .. })
+    }
+
+    /// True when the store cannot serve the request for now (a disk error, or the store stopped
+    /// taking writes after one): an HTTP API answers 503 Service Unavailable.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Io { .. } | Self::ReadOnly(_))
+    }
+
+    /// True when the store has stopped taking writes ([`Self::ReadOnly`]).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::ReadOnly(_))
     }
 }

@@ -14,6 +14,8 @@
 //! - **Durability.** Every change is appended to a write-ahead log and fsync'd before
 //!   [`Store::put`] returns; [`Store::compact`] folds the log into per-shard snapshots.
 //!   A torn WAL tail is cut, a corrupt snapshot is quarantined and the shard refilled by peers.
+//!   A failed write or fsync is never retried: the store stops taking writes
+//!   ([`StoreError::ReadOnly`], [`Store::write_failure`]) and keeps serving reads.
 //! - **Sync** is the automerge sync protocol per shard ([`Store::sync_generate`],
 //!   [`Store::sync_receive`]) plus a fast path for broadcast change chunks
 //!   ([`Store::apply_remote`]). The store does no networking: the peer carries the bytes.
@@ -33,6 +35,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod content_record;
+mod disk;
 mod error;
 mod query;
 mod record;
@@ -46,6 +49,7 @@ pub use content_record::{
     ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord,
     clm_apply_key, clm_version_key, holdings_key, repo_key, subscription_key, valid_content_name,
 };
+pub use disk::FaultInjector;
 pub use error::StoreError;
 pub use query::SystemFilter;
 pub use record::{

@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::disk::Disk;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"UCSNAP01";
@@ -14,7 +15,7 @@ pub(crate) fn path(dir: &Path, shard: u32) -> PathBuf {
 }
 
 /// Write a snapshot durably (the caller fsyncs the directory once for a batch).
-pub(crate) fn write(dir: &Path, shard: u32, doc: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write(disk: &Disk, dir: &Path, shard: u32, doc: &[u8]) -> Result<(), StoreError> {
     let final_path = path(dir, shard);
     let tmp = final_path.with_extension("snap.tmp");
     let mut f = fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
@@ -22,9 +23,8 @@ pub(crate) fn write(dir: &Path, shard: u32, doc: &[u8]) -> Result<(), StoreError
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&crc32fast::hash(doc).to_le_bytes());
     buf.extend_from_slice(doc);
-    f.write_all(&buf)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StoreError::io(&tmp, e))?;
+    f.write_all(&buf).map_err(|e| StoreError::io(&tmp, e))?;
+    disk.sync_all(&f, &tmp)?;
     fs::rename(&tmp, &final_path).map_err(|e| StoreError::io(&final_path, e))
 }
 

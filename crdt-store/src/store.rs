@@ -14,6 +14,7 @@ use automerge::ActorId;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::disk::{Disk, FaultInjector};
 use crate::error::StoreError;
 use crate::query::SystemFilter;
 use crate::record::{
@@ -36,6 +37,9 @@ pub struct StoreOptions {
     pub compact_wal_bytes: u64,
     /// Capacity of the change-subscription channel (default 4096 events).
     pub change_channel: usize,
+    /// Disk faults to inject, for tests of a failing disk (default none; a production store
+    /// never has one).
+    pub faults: Option<FaultInjector>,
 }
 
 impl Default for StoreOptions {
@@ -44,6 +48,7 @@ impl Default for StoreOptions {
             shard_count: 1024,
             compact_wal_bytes: 64 * 1024 * 1024,
             change_channel: 4096,
+            faults: None,
         }
     }
 }
@@ -86,6 +91,9 @@ pub struct StoreStats {
     pub damaged_shards: Vec<ShardId>,
     /// Hash over every shard digest: equal on two peers means equal stores.
     pub root_digest: String,
+    /// Why the store takes no more writes (the first failed write or fsync), if it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_failure: Option<String>,
 }
 
 /// A compact digest of the whole store: one `u64` per shard.
@@ -130,6 +138,8 @@ struct Inner {
     shard_count: u32,
     shards: Vec<Mutex<Shard>>,
     wal: Mutex<Wal>,
+    /// Every write and fsync of the store's files; stops the store at the first failure.
+    disk: Arc<Disk>,
     compacting: Mutex<()>,
     changes: broadcast::Sender<ChangeEvent>,
     opts: StoreOptions,
@@ -147,7 +157,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn read_meta(dir: &Path, opts: &StoreOptions) -> Result<Meta, StoreError> {
+fn read_meta(dir: &Path, opts: &StoreOptions, disk: &Disk) -> Result<Meta, StoreError> {
     let path = dir.join(META_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => {
@@ -177,11 +187,12 @@ fn read_meta(dir: &Path, opts: &StoreOptions) -> Result<Meta, StoreError> {
                 reason: e.to_string(),
             })?;
             let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, bytes)
-                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|e| StoreError::io(&path, e))?;
-            wal::sync_dir(dir)?;
+            let f = std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::File::open(&tmp))
+                .map_err(|e| StoreError::io(&tmp, e))?;
+            disk.sync_all(&f, &tmp)?;
+            std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+            disk.sync_dir(dir)?;
             Ok(meta)
         }
         Err(e) => Err(StoreError::io(path, e)),
@@ -196,7 +207,8 @@ impl Store {
     /// it back through sync.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<(Self, OpenReport), StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let meta = read_meta(dir, &opts)?;
+        let disk = Arc::new(Disk::new(opts.faults.clone()));
+        let meta = read_meta(dir, &opts, &disk)?;
         let shards_dir = dir.join("shards");
         std::fs::create_dir_all(&shards_dir).map_err(|e| StoreError::io(&shards_dir, e))?;
         // A fresh actor per open: if a snapshot was lost, an actor reused from before could
@@ -221,7 +233,7 @@ impl Store {
             };
             shards.push(shard);
         }
-        let (wal, frames, issues) = Wal::open(&dir.join("wal"))?;
+        let (wal, frames, issues) = Wal::open(&dir.join("wal"), disk.clone())?;
         for issue in issues {
             report.issues.push(format!(
                 "WAL {} at byte {}: {}",
@@ -270,6 +282,7 @@ impl Store {
             shard_count: meta.shard_count,
             shards: shards.into_iter().map(Mutex::new).collect(),
             wal: Mutex::new(wal),
+            disk,
             compacting: Mutex::new(()),
             changes,
             opts,
@@ -290,6 +303,21 @@ impl Store {
     /// Number of shards.
     pub fn shard_count(&self) -> u32 {
         self.inner.shard_count
+    }
+
+    /// Why the store takes no more writes, if a write or an fsync of its files failed (see
+    /// [`StoreError::ReadOnly`]). Reads go on either way.
+    pub fn write_failure(&self) -> Option<String> {
+        self.inner.disk.failure().map(str::to_string)
+    }
+
+    /// `Err(ReadOnly)` once the store has stopped taking writes: every writing method checks
+    /// it before it changes anything, in memory or on disk. A caller that answers a write
+    /// request without writing (the value is already so) checks it too: after a failure the
+    /// memory may hold changes that never reached the disk, and "already so" would
+    /// acknowledge one of them.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.disk.check()
     }
 
     /// Subscribe to changed keys, local and remote. A subscriber that falls more than
@@ -343,6 +371,7 @@ impl Store {
 
     /// Write many records with a single fsync. Returns the change chunk of each shard touched.
     pub fn put_batch(&self, records: &[Record]) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        self.check_writable()?;
         let mut by_shard: BTreeMap<ShardId, Vec<(String, Vec<u8>)>> = BTreeMap::new();
         for r in records {
             let key = r.key();
@@ -385,6 +414,7 @@ impl Store {
         fingerprints: &[String],
         mut f: impl FnMut(&mut SystemRecord) -> bool,
     ) -> Result<(Frames, usize), StoreError> {
+        self.check_writable()?;
         let mut by_shard: BTreeMap<ShardId, Vec<(String, &str)>> = BTreeMap::new();
         for fp in fingerprints {
             let key = system_key(fp);
@@ -431,6 +461,7 @@ impl Store {
 
     /// Delete a record by key; durable on return. Returns the change chunk for gossip.
     pub fn delete(&self, key: &str) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
+        self.check_writable()?;
         let id = shard_of(key, self.inner.shard_count);
         let logged = {
             let mut shard = self.shard(id)?;
@@ -627,14 +658,17 @@ impl Store {
     }
 
     /// Whether the WAL has grown past [`StoreOptions::compact_wal_bytes`].
+    /// Never after the store stopped taking writes.
     pub fn needs_compaction(&self) -> bool {
-        lock(&self.inner.wal).total_bytes() >= self.inner.opts.compact_wal_bytes
+        self.inner.disk.failure().is_none()
+            && lock(&self.inner.wal).total_bytes() >= self.inner.opts.compact_wal_bytes
     }
 
     /// Snapshot every dirty shard and drop the WAL segments they cover. Writers keep going
     /// meanwhile (they append to the new segment). Returns the number of shards written.
     pub fn compact(&self) -> Result<usize, StoreError> {
         let _one_at_a_time = lock(&self.inner.compacting);
+        self.check_writable()?;
         let closed = lock(&self.inner.wal).rotate()?;
         // Every change in segments <= `closed` was applied in memory before it was appended,
         // so the snapshots taken from here on cover it.
@@ -648,13 +682,13 @@ impl Store {
                 shard.dirty = false;
                 (shard.id, shard.doc.save())
             };
-            if let Err(e) = snapshot::write(&self.inner.shards_dir, id, &bytes) {
+            if let Err(e) = snapshot::write(&self.inner.disk, &self.inner.shards_dir, id, &bytes) {
                 lock(m).dirty = true;
                 return Err(e);
             }
             written += 1;
         }
-        wal::sync_dir(&self.inner.shards_dir)?;
+        self.inner.disk.sync_dir(&self.inner.shards_dir)?;
         lock(&self.inner.wal).remove_through(closed)?;
         Ok(written)
     }
@@ -680,6 +714,7 @@ impl Store {
             wal_bytes,
             damaged_shards: damaged,
             root_digest,
+            write_failure: self.write_failure(),
         }
     }
 }

@@ -9,7 +9,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::disk::Disk;
 use crate::error::StoreError;
 
 const HEADER: usize = 12;
@@ -44,10 +46,13 @@ pub(crate) struct WalPos {
 /// The log. Writing and syncing are separate so that a shard can put its frame into the log
 /// while it still holds its lock (the log order is then the order automerge made the changes
 /// in, which replay needs), and fsync after releasing it (one fsync covers every writer that
-/// wrote before it: group commit).
+/// wrote before it: group commit). A failed write or fsync stops the log for good
+/// ([`Disk`]): a writer whose frame an earlier, failed fsync should have covered gets the
+/// error too instead of a second fsync that might lie.
 #[derive(Debug)]
 pub(crate) struct Wal {
     dir: PathBuf,
+    disk: Arc<Disk>,
     seq: u64,
     file: File,
     /// Bytes written to the active segment (complete frames only).
@@ -56,11 +61,6 @@ pub(crate) struct Wal {
     synced: u64,
     /// Bytes in older segments that compaction has not removed yet.
     old_bytes: u64,
-    /// Frames whose write failed (disk full, ...): written in front of the next ones, so a
-    /// change already applied in memory still reaches the disk, in order.
-    pending: Vec<u8>,
-    /// A failed write could not be cut back: the next write starts a new segment.
-    broken: bool,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -137,18 +137,15 @@ fn parse_frames(buf: &[u8]) -> (Vec<Frame>, Option<(u64, String, bool)>) {
     (frames, None)
 }
 
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
-}
-
 impl Wal {
     /// Open the log in `dir`, replaying every segment. A torn tail is cut off (it was never
     /// acknowledged); a checksum failure moves the rest of that segment aside as `.corrupt`
     /// (fsync'd before the segment is cut) and is reported, replay continuing with the next
     /// segment.
-    pub(crate) fn open(dir: &Path) -> Result<(Self, Vec<Frame>, Vec<WalIssue>), StoreError> {
+    pub(crate) fn open(
+        dir: &Path,
+        disk: Arc<Disk>,
+    ) -> Result<(Self, Vec<Frame>, Vec<WalIssue>), StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let seqs = list_segments(dir)?;
         let mut frames = Vec::new();
@@ -166,76 +163,58 @@ impl Wal {
             if let Some((offset, what, torn)) = stop {
                 if !torn {
                     let aside = path.with_extension(format!("log.{offset}.corrupt"));
-                    File::create(&aside)
-                        .and_then(|mut f| {
-                            f.write_all(&buf[offset as usize..])?;
-                            f.sync_all()
-                        })
+                    let f = File::create(&aside)
+                        .and_then(|mut f| f.write_all(&buf[offset as usize..]).map(|()| f))
                         .map_err(|e| StoreError::io(&aside, e))?;
-                    sync_dir(dir)?;
+                    disk.sync_all(&f, &aside)?;
+                    disk.sync_dir(dir)?;
                 }
                 let f = OpenOptions::new()
                     .write(true)
                     .open(&path)
                     .map_err(|e| StoreError::io(&path, e))?;
-                f.set_len(offset)
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| StoreError::io(&path, e))?;
+                f.set_len(offset).map_err(|e| StoreError::io(&path, e))?;
+                disk.sync_all(&f, &path)?;
                 kept = offset;
                 issues.push(WalIssue { path, offset, what });
             }
             old_bytes += kept;
         }
         let seq = seqs.last().map_or(1, |s| s + 1);
-        let file = Self::create_segment(dir, seq)?;
+        let file = Self::create_segment(&disk, dir, seq)?;
         Ok((
             Self {
                 dir: dir.to_path_buf(),
+                disk,
                 seq,
                 file,
                 len: 0,
                 synced: 0,
                 old_bytes,
-                pending: Vec::new(),
-                broken: false,
             },
             frames,
             issues,
         ))
     }
 
-    fn create_segment(dir: &Path, seq: u64) -> Result<File, StoreError> {
+    fn create_segment(disk: &Disk, dir: &Path, seq: u64) -> Result<File, StoreError> {
         let path = segment_path(dir, seq);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
-        sync_dir(dir)?;
+        disk.sync_dir(dir)?;
         Ok(file)
     }
 
     /// Write encoded frames to the active segment, without fsync. Returns the position
-    /// [`Self::sync`] must reach before the frames may be acknowledged. On failure the frames
-    /// are kept and written first next time.
+    /// [`Self::sync`] must reach before the frames may be acknowledged. A failure stops the
+    /// log (nothing written after it is acknowledged).
     pub(crate) fn write(&mut self, encoded: &[u8]) -> Result<WalPos, StoreError> {
-        self.pending.extend_from_slice(encoded);
-        if self.broken {
-            self.rotate()?;
-            self.broken = false;
-        }
-        if !self.pending.is_empty() {
-            if let Err(e) = self.file.write_all(&self.pending) {
-                // Cut off whatever part reached the file so the next write starts on a frame
-                // boundary; if even that fails, the next write goes to a new segment.
-                if self.file.set_len(self.len).is_err() {
-                    self.broken = true;
-                }
-                return Err(StoreError::io(segment_path(&self.dir, self.seq), e));
-            }
-            self.len += self.pending.len() as u64;
-            self.pending.clear();
-        }
+        let path = segment_path(&self.dir, self.seq);
+        self.disk.write_all(&mut self.file, &path, encoded)?;
+        self.len += encoded.len() as u64;
         Ok(WalPos {
             seq: self.seq,
             end: self.len,
@@ -243,14 +222,15 @@ impl Wal {
     }
 
     /// Make everything written up to `pos` durable (a no-op when an earlier sync or a
-    /// rotation already did).
+    /// rotation already did). Once a write or an fsync has failed, this fails too, even for a
+    /// position an earlier successful fsync covered: the store is stopped.
     pub(crate) fn sync(&mut self, pos: WalPos) -> Result<(), StoreError> {
+        self.disk.check()?;
         if pos.seq < self.seq || pos.end <= self.synced {
             return Ok(());
         }
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::io(segment_path(&self.dir, self.seq), e))?;
+        self.disk
+            .sync_data(&self.file, &segment_path(&self.dir, self.seq))?;
         self.synced = self.len;
         Ok(())
     }
@@ -264,11 +244,9 @@ impl Wal {
     /// one just closed.
     pub(crate) fn rotate(&mut self) -> Result<u64, StoreError> {
         let old_path = segment_path(&self.dir, self.seq);
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::io(&old_path, e))?;
+        self.disk.sync_data(&self.file, &old_path)?;
         let next = self.seq + 1;
-        let file = Self::create_segment(&self.dir, next)?;
+        let file = Self::create_segment(&self.disk, &self.dir, next)?;
         let old = self.seq;
         self.old_bytes += self.len;
         self.file = file;
@@ -288,7 +266,7 @@ impl Wal {
                 self.old_bytes = self.old_bytes.saturating_sub(size);
             }
         }
-        sync_dir(&self.dir)
+        self.disk.sync_dir(&self.dir)
     }
 }
 
@@ -307,12 +285,12 @@ mod tests {
     #[test]
     fn replays_what_was_appended() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut wal, got, issues) = Wal::open(dir.path()).expect("open");
+        let (mut wal, got, issues) = Wal::open(dir.path(), Arc::default()).expect("open");
         assert!(got.is_empty() && issues.is_empty());
         let pos = wal.write(&frames(3)).expect("write");
         wal.sync(pos).expect("sync");
         drop(wal);
-        let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
+        let (_, got, issues) = Wal::open(dir.path(), Arc::default()).expect("reopen");
         assert!(issues.is_empty());
         assert_eq!(got.len(), 3);
         assert_eq!(got[2].shard, 2);
@@ -322,7 +300,7 @@ mod tests {
     #[test]
     fn torn_tail_is_cut_and_corruption_is_reported() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut wal, _, _) = Wal::open(dir.path()).expect("open");
+        let (mut wal, _, _) = Wal::open(dir.path(), Arc::default()).expect("open");
         let pos = wal.write(&frames(3)).expect("write");
         wal.sync(pos).expect("sync");
         let path = segment_path(dir.path(), 1);
@@ -333,7 +311,7 @@ mod tests {
         let mut bytes = fs::read(&path).expect("read");
         bytes.extend_from_slice(&extra[..7]);
         fs::write(&path, &bytes).expect("write");
-        let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
+        let (_, got, issues) = Wal::open(dir.path(), Arc::default()).expect("reopen");
         assert_eq!(got.len(), 3);
         assert_eq!(issues.len(), 1);
         assert!(issues[0].what.contains("torn"));
@@ -343,7 +321,7 @@ mod tests {
         let second = HEADER + "payload-0".len() + HEADER + 2;
         bytes[second] ^= 0xff;
         fs::write(&path, &bytes).expect("write");
-        let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
+        let (_, got, issues) = Wal::open(dir.path(), Arc::default()).expect("reopen");
         assert_eq!(got.len(), 1, "frames before the corruption survive");
         assert!(issues.iter().any(|i| i.what.contains("checksum")));
         let corrupt = fs::read_dir(dir.path())
@@ -354,29 +332,44 @@ mod tests {
     }
 
     #[test]
-    fn full_disk_is_a_typed_error_and_loses_nothing() {
+    fn a_failed_write_stops_the_log_and_keeps_what_was_synced() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut wal, _, _) = Wal::open(dir.path()).expect("open");
-        let good = std::mem::replace(
-            &mut wal.file,
-            OpenOptions::new()
-                .append(true)
-                .open("/dev/full")
-                .expect("/dev/full"),
-        );
-        let err = wal.write(&frames(2)).expect_err("disk full");
-        assert!(err.is_io(), "{err}");
-        assert!(err.to_string().contains("No space"), "{err}");
-        // The disk frees up: the next append writes the held frames first.
-        wal.file = good;
-        let mut one = Vec::new();
-        encode_frame(&mut one, 7, b"later");
-        let pos = wal.write(&one).expect("write");
+        let faults = crate::FaultInjector::new();
+        let disk = Arc::new(Disk::new(Some(faults.clone())));
+        let (mut wal, _, _) = Wal::open(dir.path(), disk).expect("open");
+        let pos = wal.write(&frames(2)).expect("write");
         wal.sync(pos).expect("sync");
+        faults.fail_write(true);
+        let err = wal.write(&frames(1)).expect_err("disk full");
+        assert!(err.is_read_only(), "{err}");
+        assert!(err.to_string().contains("No space"), "{err}");
+        // The disk frees up: the log stays stopped, a write is refused with the first cause.
+        faults.fail_write(false);
+        let again = wal.write(&frames(1)).expect_err("stopped");
+        assert!(again.to_string().contains("No space"), "{again}");
         drop(wal);
-        let (_, got, issues) = Wal::open(dir.path()).expect("reopen");
+        let (_, got, issues) = Wal::open(dir.path(), Arc::default()).expect("reopen");
         assert!(issues.is_empty());
-        let shards: Vec<u32> = got.iter().map(|f| f.shard).collect();
-        assert_eq!(shards, vec![0, 1, 7], "held frames first, in order");
+        assert_eq!(got.len(), 2, "what was synced before the failure replays");
+    }
+
+    #[test]
+    fn a_failed_fsync_is_not_retried_for_a_writer_it_should_have_covered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = crate::FaultInjector::new();
+        let disk = Arc::new(Disk::new(Some(faults.clone())));
+        let (mut wal, _, _) = Wal::open(dir.path(), disk).expect("open");
+        // Two writers put their frames in (group commit), the second one's fsync fails.
+        let first = wal.write(&frames(1)).expect("write");
+        let second = wal.write(&frames(1)).expect("write");
+        faults.fail_fsync(true);
+        assert!(wal.sync(second).expect_err("EIO").is_read_only());
+        faults.fail_fsync(false);
+        let tried = faults.fsyncs();
+        // The first writer must not be told its frame is durable by a second fsync.
+        let err = wal.sync(first).expect_err("stopped");
+        assert!(err.to_string().contains("Input/output error"), "{err}");
+        assert_eq!(faults.fsyncs(), tried, "no fsync retried");
+        assert!(wal.rotate().is_err(), "compaction stops too");
     }
 }

@@ -7,6 +7,8 @@
 //! * A corrupted blob on disk is detected when read and repaired; `content verify` reports
 //!   and repairs drift; removing the repository garbage-collects its blobs.
 //! * A transfer cut by `kill -9` resumes where it stopped after a restart.
+//! * Imports read only under `content.import_roots` (none configured: refused), never the
+//!   peer's own configuration, keys or data, and no symbolic link out of a root.
 //! * A CLM project saved on one node and applied reaches every node of the zone, including
 //!   one that was down when it was applied.
 
@@ -25,6 +27,11 @@ const T: Duration = Duration::from_secs(90);
 
 /// Test timings: fast rounds and garbage collection.
 const FAST: &str = "[content]\nscan_interval_ms = 200\ngc_interval_ms = 500\n";
+
+/// [`FAST`] with `root` as the one directory imports may read.
+fn fast_with_root(root: &Path) -> String {
+    format!("{FAST}import_roots = [\"{}\"]\n", root.display())
+}
 
 /// A yum repository with seeded random packages (sizes from 1 KiB, stored inline, to 3 MiB).
 fn make_tree(dir: &Path, seed: u64, packages: usize) -> anyhow::Result<Vec<String>> {
@@ -146,7 +153,7 @@ fn a_zone_holds_identical_content_another_zone_only_what_it_subscribes_to() -> a
     let tree = tmp.path().join("sles15-sp6-pool");
     let paths = make_tree(&tree, 6, 24)?;
     let mut c = Cluster::new(&["dc1".into(), "dc2".into()], Options::default())?;
-    c.add_peer_with("a1", "dc1", FAST)?;
+    c.add_peer_with("a1", "dc1", &fast_with_root(tmp.path()))?;
     c.add_peer_with("a2", "dc1", FAST)?;
     c.add_peer_with("b1", "dc2", FAST)?;
 
@@ -283,7 +290,7 @@ fn a_transfer_cut_by_kill_resumes_without_starting_over() -> anyhow::Result<()> 
     let data = noise(9, 48 << 20);
     std::fs::write(tree.join("kernel-default-6.4.rpm"), &data)?;
     let mut c = Cluster::new(&["dc1".into()], Options::default())?;
-    c.add_peer_with("a1", "dc1", FAST)?;
+    c.add_peer_with("a1", "dc1", &fast_with_root(tmp.path()))?;
     // 8 MiB/s: the 48 MiB file takes about six seconds to fetch.
     let slow = format!("{FAST}max_download_kib_s = 8192\n");
     c.add_peer_with("a2", "dc1", &slow)?;
@@ -435,5 +442,107 @@ fn a_clm_version_applied_reaches_every_node_of_the_zone_even_one_that_was_down()
         Some(2),
         "{list}"
     );
+    Ok(())
+}
+
+/// `POST /content/import` of `path` on peer `i`: the HTTP status and the body.
+fn import_raw(c: &Cluster, i: usize, path: &Path, name: &str) -> anyhow::Result<(u16, Value)> {
+    let body = json!({ "path": path, "name": name });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .post(format!("{}/content/import", c.peers[i].http))
+        .send_json(&body)?;
+    let code = res.status().as_u16();
+    let text = res.body_mut().read_to_string()?;
+    Ok((
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+#[test]
+fn imports_read_only_configured_roots_never_the_peers_own_files() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("mirror");
+    let outside = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&outside)?;
+    std::fs::write(outside.join("secret.txt"), b"not for the repository")?;
+    make_tree(&root.join("tools"), 3, 2)?;
+    let mut c = Cluster::new(&["dc1".into()], Options::default())?;
+    // a1 may import from the mirror and (carelessly) from the whole cluster directory, which
+    // holds every peer's configuration, data and the cluster key; a2 has no root at all.
+    let careless = format!(
+        "{FAST}import_roots = [\"{}\", \"{}\"]\n",
+        root.display(),
+        c.dir().display()
+    );
+    c.add_peer_with("a1", "dc1", &careless)?;
+    c.add_peer_with("a2", "dc1", FAST)?;
+    let refused = |i: usize, path: &Path, want: u16, says: &str| -> anyhow::Result<()> {
+        let (code, body) = import_raw(&c, i, path, "probe")?;
+        let msg = body["error"].as_str().unwrap_or_default().to_string();
+        anyhow::ensure!(
+            code == want && msg.contains(says),
+            "import of {} on peer {i}: {code} {body}, wanted {want} saying {says:?}",
+            path.display()
+        );
+        Ok(())
+    };
+    // No root configured: refused.
+    refused(1, &root.join("tools"), 403, "no content.import_roots")?;
+    // Outside every root, directly or through a symbolic link inside the root.
+    refused(0, &outside, 403, "not under content.import_roots")?;
+    std::os::unix::fs::symlink(&outside, root.join("escape"))?;
+    refused(
+        0,
+        &root.join("escape"),
+        403,
+        "not under content.import_roots",
+    )?;
+    refused(0, Path::new("/etc"), 403, "not under content.import_roots")?;
+    // The peer's own files, although under a root.
+    let a1_dir = c.data_dir_of("a1");
+    refused(0, &a1_dir, 403, "configuration file")?;
+    refused(0, &a1_dir, 403, "data directory")?;
+    refused(0, c.dir(), 403, "cluster key")?;
+    refused(0, &a1_dir.join("store"), 403, "data directory")?;
+    // A relative path or a file: a bad request.
+    refused(0, Path::new("mirror/tools"), 400, "absolute")?;
+    refused(
+        0,
+        &root.join("tools/repodata/repomd.xml"),
+        400,
+        "not a directory",
+    )?;
+
+    // Inside the root: imported. Then a tree with a link to a file outside it fails.
+    let out = cli(
+        &c,
+        0,
+        &["content", "import", &root.join("tools").to_string_lossy()],
+    )?;
+    assert!(out.contains("imported dc1/tools version 1"), "{out}");
+    std::os::unix::fs::symlink(
+        outside.join("secret.txt"),
+        root.join("tools/Packages-secret.rpm"),
+    )?;
+    let (code, job) = import_raw(&c, 0, &root.join("tools"), "tools")?;
+    assert_eq!(code, 200, "{job}");
+    let id = job["id"].as_u64().unwrap_or_default();
+    let mut last = Value::Null;
+    wait_until(T, "the import with an escaping link to fail", || {
+        last = c.peers[0].client().get(&format!("/content/jobs/{id}"))?;
+        Ok(last["state"] == "failed")
+    })?;
+    let err = last["error"].as_str().unwrap_or_default();
+    assert!(err.contains("leads out of the tree"), "{last}");
+    let secret = fetch(&format!(
+        "{}/repo/dc1/tools/Packages-secret.rpm",
+        c.peers[0].http
+    ))?;
+    assert_eq!(secret.0, 404, "the linked file is not served");
     Ok(())
 }

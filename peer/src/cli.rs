@@ -378,6 +378,11 @@ impl PeerArgs {
             Some(p) => PeerConfig::from_file(p)?,
             None => PeerConfig::default(),
         };
+        // Content imports never read the configuration file (content_peer::import_roots).
+        cfg.config_file = self
+            .config
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or(p.clone()));
         if let Some(v) = self.name {
             cfg.name = v;
         }

@@ -58,6 +58,10 @@ pub struct PeerConfig {
     pub gateway: gateway::GatewayConfig,
     /// Content sync: packages and CLM documents as iroh blobs (docs/CONTENT.md).
     pub content: content_peer::ContentConfig,
+    /// The file this configuration was read from (`--config`), set by the CLI, not
+    /// configurable: content imports never read it.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for PeerConfig {
@@ -84,6 +88,7 @@ impl Default for PeerConfig {
             uyuni: node_controller::UyuniConfig::default(),
             gateway: gateway::GatewayConfig::default(),
             content: content_peer::ContentConfig::default(),
+            config_file: None,
         }
     }
 }

@@ -589,15 +589,7 @@ async fn start_content(
         .collect();
     ips.dedup();
     let mut content_cfg = cfg.content.clone();
-    content_cfg.protected = [
-        Some(cfg.data_dir.clone()),
-        Some(cfg.cluster_key.clone()),
-        cfg.tls.key_file.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|p| !p.as_os_str().is_empty())
-    .collect();
+    content_cfg.protected = protected_paths(cfg);
     content_peer::Content::start(
         content_cfg,
         &cfg.data_dir.join("content"),
@@ -608,6 +600,34 @@ async fn start_content(
     )
     .await
     .map_err(|e| StartError::Task(format!("content sync: {e}")))
+}
+
+/// The peer's own files, which a content import may never read (nor a directory holding
+/// them), even under `content.import_roots`.
+fn protected_paths(cfg: &PeerConfig) -> Vec<content_peer::ProtectedPath> {
+    use content_peer::ProtectedPath as P;
+    let mut out = vec![
+        P::new("data directory", &cfg.data_dir),
+        P::new("cluster key", &cfg.cluster_key),
+    ];
+    let optional = [
+        ("configuration file", &cfg.config_file),
+        ("TLS key", &cfg.tls.key_file),
+        ("gateway TLS key", &cfg.gateway.key_file),
+        ("Uyuni password file", &cfg.uyuni.password_file),
+    ];
+    for (what, path) in optional {
+        if let Some(p) = path {
+            out.push(P::new(what, p));
+        }
+    }
+    if let Some(dsn) = &cfg.uyuni.db {
+        for p in content_peer::import_roots::dsn_files(dsn) {
+            out.push(P::new("database credentials", p));
+        }
+    }
+    out.retain(|p| !p.path.as_os_str().is_empty());
+    out
 }
 
 /// Write (or refresh) this node's and zone's records.

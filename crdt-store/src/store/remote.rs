@@ -37,6 +37,7 @@ impl Store {
         session: &mut SyncSession,
         messages: &[(ShardId, Vec<u8>)],
     ) -> Result<usize, StoreError> {
+        self.check_writable()?;
         let mut decoded = Vec::with_capacity(messages.len());
         for (id, bytes) in messages {
             if *id >= self.inner.shard_count {
@@ -92,6 +93,7 @@ impl Store {
         chunk: &[u8],
         sender_heads: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
+        self.check_writable()?;
         let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();

@@ -46,13 +46,15 @@ pub struct ContentConfig {
     /// Files up to this size are read whole and checked before the local repository sends
     /// them; larger ones are checked in a first pass, then streamed. Default 64 MiB.
     pub max_buffered_mib: u64,
-    /// Directories `content import` may read (and their subdirectories). Default: empty = any
-    /// directory except the peer's own keys and data (always refused).
+    /// Directories `content import` may read (and their subdirectories), compared with every
+    /// symbolic link resolved. Default: empty = every import is refused. The peer's own
+    /// files are refused even under a root (see `protected`).
     pub import_roots: Vec<std::path::PathBuf>,
-    /// Filled at start, not configurable: the peer's data directory, cluster key and TLS key,
-    /// which an import may never read (nor a directory holding them).
+    /// Filled at start, not configurable: the peer's configuration file, data directory,
+    /// cluster key, TLS and gateway keys, Uyuni password file and the files its database
+    /// connection string names, which an import may never read (nor a directory holding them).
     #[serde(skip)]
-    pub protected: Vec<std::path::PathBuf>,
+    pub protected: Vec<crate::import_roots::ProtectedPath>,
 }
 
 impl Default for ContentConfig {

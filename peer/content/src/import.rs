@@ -83,7 +83,7 @@ impl Jobs {
 pub fn start(
     shared: &ContentCtx,
     content: &Arc<Content>,
-    req: ImportRequest,
+    mut req: ImportRequest,
 ) -> Result<Job, ApiError> {
     if !valid_content_name(&req.name) {
         return Err(bad(format!(
@@ -91,13 +91,10 @@ pub fn start(
             req.name
         )));
     }
-    if !req.path.is_absolute() || !req.path.is_dir() {
-        return Err(bad(format!(
-            "{} is not a directory on the peer's host (give an absolute path)",
-            req.path.display()
-        )));
-    }
-    allowed_root(&content.cfg, &req.path)?;
+    // Only under content.import_roots, never the peer's own files; the job reads the
+    // directory with every symbolic link resolved (docs/CONTENT.md, "Imports").
+    req.path =
+        crate::import_roots::check(&content.cfg.import_roots, &content.cfg.protected, &req.path)?;
     // While it runs, the replication round leaves this repository's tag and index alone.
     let busy = super::replicate::import_key(&plan::repo_id(&shared.me.zone, &req.name));
     if !content.state().busy.insert(busy.clone()) {
@@ -140,36 +137,6 @@ pub fn start(
         }
     });
     Ok(job)
-}
-
-/// Directories an import may read: inside one of `content.import_roots` when set, and never
-/// the peer's own secrets (its data directory, cluster key and TLS key, or a directory holding
-/// one of them).
-fn allowed_root(cfg: &super::ContentConfig, path: &std::path::Path) -> Result<(), ApiError> {
-    let canon = std::fs::canonicalize(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    let refused = |why: &str| {
-        Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            format!("{} may not be imported: {why}", path.display()),
-        ))
-    };
-    for secret in &cfg.protected {
-        if let Ok(p) = std::fs::canonicalize(secret)
-            && (canon.starts_with(&p) || p.starts_with(&canon))
-        {
-            return refused("it holds or is inside the peer's keys or data");
-        }
-    }
-    if !cfg.import_roots.is_empty()
-        && !cfg
-            .import_roots
-            .iter()
-            .filter_map(|r| std::fs::canonicalize(r).ok())
-            .any(|r| canon.starts_with(r))
-    {
-        return refused("not under content.import_roots");
-    }
-    Ok(())
 }
 
 async fn run(

@@ -11,6 +11,7 @@ pub mod clm;
 pub mod config;
 pub mod gate;
 pub mod import;
+pub mod import_roots;
 pub mod plan;
 pub mod replicate;
 pub mod repo;
@@ -28,6 +29,7 @@ use crdt_store::{HoldingsRecord, Record, RecordKind, RepoRecord};
 
 use cluster_core::{Members, Replica, SelfInfo};
 pub use config::{ContentConfig, ContentMode};
+pub use import_roots::{ImportRefused, ProtectedPath};
 
 /// What content sync and its endpoints work with.
 #[derive(Debug, Clone)]

@@ -34,7 +34,9 @@ impl IntoResponse for ApiError {
 
 impl From<crdt_store::StoreError> for ApiError {
     fn from(e: crdt_store::StoreError) -> Self {
-        let code = if e.is_io() {
+        // A disk error, or a store that stopped taking writes after one: 503, with the
+        // store's message (which names the failed file and the OS error).
+        let code = if e.is_unavailable() {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::INTERNAL_SERVER_ERROR

@@ -1,10 +1,13 @@
 //! The cluster core's own endpoints: `GET /health`, `GET /cluster/status` and
-//! `GET /cluster/members`.
+//! `GET /cluster/members`. A metastore that stopped taking writes (a failed fsync or WAL
+//! write) shows in both: `/health` answers 503 naming the failure, and `/cluster/status`
+//! carries it as `store.write_failure`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use crdt_store::Store;
@@ -41,8 +44,33 @@ pub fn routes(view: ClusterView) -> Router {
         .with_state(view)
 }
 
-async fn health(State(s): State<ClusterView>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "name": s.me.name }))
+async fn health(State(s): State<ClusterView>) -> (StatusCode, Json<serde_json::Value>) {
+    health_answer(&s.me.name, s.store.write_failure())
+}
+
+/// `GET /health`: 200 `{"status": "ok"}`, or 503 `{"status": "store_stopped", "error": ..}`
+/// once the metastore has stopped taking writes after a failed write or fsync (the peer
+/// still answers reads, but a load balancer or a monitor must see it is not well).
+pub fn health_answer(
+    name: &str,
+    store_failure: Option<String>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    match store_failure {
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok", "name": name })),
+        ),
+        Some(cause) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "store_stopped",
+                "name": name,
+                "error": format!(
+                    "the metastore takes no more writes since a disk operation failed: {cause}"
+                ),
+            })),
+        ),
+    }
 }
 
 async fn status(State(s): State<ClusterView>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -114,4 +142,36 @@ async fn members(State(s): State<ClusterView>) -> Json<Vec<MemberView>> {
     }));
     out.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
     Json(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crdt_store::{FaultInjector, Record, StoreOptions, SystemRecord};
+
+    #[test]
+    fn health_and_status_say_when_the_store_stopped_taking_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = FaultInjector::new();
+        let opts = StoreOptions {
+            shard_count: 4,
+            faults: Some(faults.clone()),
+            ..StoreOptions::default()
+        };
+        let (store, _) = Store::open(dir.path(), opts).expect("open");
+        let (code, Json(body)) = health_answer("p1", store.write_failure());
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        faults.fail_fsync(true);
+        let rec = Record::System(SystemRecord::new("fp", "m", 0));
+        assert!(store.put(&rec).is_err());
+        let (code, Json(body)) = health_answer("p1", store.write_failure());
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "store_stopped");
+        let msg = body["error"].as_str().expect("message");
+        assert!(msg.contains("Input/output error"), "{msg}");
+        let status = serde_json::to_value(store.stats()).expect("json");
+        let failure = status["write_failure"].as_str().expect("in the figures");
+        assert!(failure.contains("os error 5"), "{failure}");
+    }
 }

@@ -49,11 +49,11 @@ pub enum Failure<E> {
     /// The operation refused.
     Refused(E),
     /// The store could not read or write the batch (`io`: an I/O error such as a full
-    /// disk, worth retrying).
+    /// disk, or a store that stopped taking writes after one: 503).
     Store {
         /// The store's message.
         message: String,
-        /// Whether it was an I/O error.
+        /// Whether it was a disk error ([`crdt_store::StoreError::is_unavailable`]).
         io: bool,
     },
     /// The batcher is gone (shutting down) or its task failed.
@@ -166,6 +166,23 @@ fn apply<E>(
     store: &crdt_store::Store,
     batch: Vec<Request<E>>,
 ) -> (Vec<Reply<E>>, Option<crdt_store::Frames>, bool) {
+    if let Err(e) = store.check_writable() {
+        // The store stopped taking writes after a failed write or fsync: its memory may hold
+        // a change that never reached the disk, so even an answer that writes nothing ("already
+        // accepted") could acknowledge it. Every request gets the error.
+        let message = e.to_string();
+        let replies = batch
+            .into_iter()
+            .map(|req| {
+                let answer = Err(Failure::Store {
+                    message: message.clone(),
+                    io: true,
+                });
+                (req.reply, answer)
+            })
+            .collect();
+        return (replies, None, false);
+    }
     let mut current: HashMap<String, Option<SystemRecord>> = HashMap::new();
     let mut written: HashMap<String, SystemRecord> = HashMap::new();
     let mut answers: Vec<(usize, Answer<E>)> = Vec::new();
@@ -181,7 +198,7 @@ fn apply<E>(
                 writes_of.push(false);
                 Err(Failure::Store {
                     message: e.to_string(),
-                    io: e.is_io(),
+                    io: e.is_unavailable(),
                 })
             }
             Ok(rec) => match (req.op)(rec.clone()) {
@@ -218,7 +235,7 @@ fn apply<E>(
             Err(e) => {
                 // Nothing of the batch is acknowledged: every writer gets the error.
                 let msg = e.to_string();
-                let is_io = e.is_io();
+                let is_io = e.is_unavailable();
                 for (i, a) in answers.iter_mut() {
                     if writes_of[*i] {
                         *a = Err(Failure::Store {
@@ -317,5 +334,88 @@ mod tests {
             ));
             assert!(matches!(a4.await.expect("answered"), Ok(None)));
         });
+    }
+
+    #[derive(Debug)]
+    struct Nowhere;
+
+    impl cluster_core::replica::Broadcast for Nowhere {
+        fn broadcast(
+            &self,
+            _frames: Vec<(crdt_store::ShardId, Vec<u8>)>,
+        ) -> cluster_core::replication::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// A failed fsync: the write that hit it and every later one answer 503 with the store's
+    /// message (what the HTTP API sends), even once the disk would work again.
+    #[tokio::test]
+    async fn after_a_failed_fsync_every_write_answers_503_naming_the_cause() {
+        use crate::system_actions::Action;
+        use crate::systems_api::act;
+        use axum::http::StatusCode;
+        let dir = tempfile::tempdir().expect("dir");
+        let faults = crdt_store::FaultInjector::new();
+        let opts = StoreOptions {
+            shard_count: 4,
+            faults: Some(faults.clone()),
+            ..StoreOptions::default()
+        };
+        let (store, _) = Store::open(dir.path(), opts).expect("open");
+        for fp in ["a", "b", "c"] {
+            store
+                .put(&Record::System(rec(fp, SystemStatus::New)))
+                .expect("seed");
+        }
+        let replica = Replica::new(store.clone(), Arc::new(Nowhere));
+        let load = Arc::new(LoadState::new(
+            crate::config::LoadConfig::default(),
+            std::time::Duration::ZERO,
+        ));
+        let (writes, queue) = WriteBatcher::<cluster_core::ApiError>::new();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(replica, load, queue, cancel.clone()));
+        act(&writes, "a", Action::Accept).await.expect("accepted");
+        faults.fail_fsync(true);
+        let e = act(&writes, "b", Action::Accept).await.expect_err("EIO");
+        assert_eq!(
+            e.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().contains("Input/output error"),
+            "{}",
+            e.message()
+        );
+        faults.fail_fsync(false);
+        for fp in ["b", "c"] {
+            let e = act(&writes, fp, Action::Accept).await.expect_err("stopped");
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(
+                e.message().contains("takes no more writes") && e.message().contains("os error 5"),
+                "{}",
+                e.message()
+            );
+        }
+        // A write through the replica (the Node Controller's, content's) says the same.
+        let replica = Replica::new(store.clone(), Arc::new(Nowhere));
+        let e: cluster_core::ApiError = replica
+            .put_batch(vec![Record::System(rec("d", SystemStatus::New))])
+            .await
+            .expect_err("stopped")
+            .into();
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message().contains("os error 5"), "{}", e.message());
+        let a = store.get_system("a").expect("reads go on").expect("a");
+        assert_eq!(
+            a.status,
+            SystemStatus::Orphan,
+            "accepted before the failure"
+        );
+        cancel.cancel();
+        task.await.expect("batcher");
     }
 }

@@ -7,6 +7,29 @@ use std::time::{Duration, Instant};
 /// The demo repository's name.
 pub(crate) const DEMO_REPO: &str = "demo-tools";
 
+/// The directory the sandbox's peers may import from (`content.import_roots`): `DIR/content`,
+/// apart from their keys, configuration and data, which an import may never read.
+pub(crate) fn import_root(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    Ok(std::path::absolute(dir.join("content"))?)
+}
+
+/// The `[content]` section of every sandbox peer's configuration.
+pub(crate) fn content_section(dir: &Path) -> anyhow::Result<String> {
+    let root = import_root(dir)?;
+    let root = root
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", root.display()))?;
+    Ok(format!(
+        "[content]\nimport_roots = [{}]\n",
+        toml_string(root)
+    ))
+}
+
+/// A TOML basic string (quotes and backslashes escaped).
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// Write the demo tree (repodata and three packages) under `dir`.
 fn write_tree(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("repodata"))?;
@@ -46,7 +69,7 @@ pub(crate) fn demo(
     servers: &[(String, String, String)],
     ca: &Path,
 ) -> anyhow::Result<String> {
-    let tree = std::path::absolute(dir.join(DEMO_REPO))?;
+    let tree = import_root(dir)?.join(DEMO_REPO);
     write_tree(&tree)?;
     let Some((first_name, first_url, zone)) = servers.first() else {
         anyhow::bail!("no peer");

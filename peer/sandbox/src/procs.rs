@@ -213,7 +213,8 @@ pub(crate) fn start_peer(
     std::fs::write(
         &defaults,
         format!(
-            "{PEER_DEFAULTS}{}",
+            "{PEER_DEFAULTS}{}{}",
+            crate::content::content_section(dir)?,
             uyuni.map(uyuni_section).unwrap_or_default()
         ),
     )?;

@@ -18,9 +18,11 @@ use super::Target;
 #[derive(Debug, Subcommand)]
 pub(super) enum ContentCommand {
     /// Import a package tree (a yum repository with repodata, or /var/spacewalk/packages)
-    /// into the peer's zone. The directory is read by the peer, on its host.
+    /// into the peer's zone. The directory is read by the peer, on its host, and must be under
+    /// one of its `[content] import_roots` (none configured: imports are refused); the peer's
+    /// own configuration, keys, data and password files are refused even there.
     Import {
-        /// Directory on the peer's host.
+        /// Directory on the peer's host (under one of its `content.import_roots`).
         dir: PathBuf,
         /// Repository name (default: the directory's name).
         #[arg(long)]
