@@ -14,6 +14,7 @@
 //! - [`change_feed`]: following the store's change feed into an in-memory view.
 //! - [`tls`], [`serve`], [`client`], [`api_error`], [`cluster_api`]: the HTTPS API's plumbing
 //!   and the core's own endpoints.
+//! - [`remote_addr`]: the client's address as a request extension.
 //! - [`config`]: the core's configuration sections and the shared configuration error.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -30,6 +31,7 @@ pub mod members;
 pub mod membership;
 pub mod net;
 pub mod replica;
+pub mod remote_addr;
 pub mod replication;
 pub mod self_info;
 pub mod serve;
