@@ -56,6 +56,24 @@ pub fn decode(pem: &str) -> Result<(String, Vec<u8>), PemError> {
     Ok((label.to_string(), der))
 }
 
+/// A PEM document of `der` under `label`, its body lines `widths[0]`, `widths[1]`, …
+/// characters long, then 64 (the usual width; a zero width counts as 64).
+pub fn encode(label: &str, der: &[u8], widths: &[usize]) -> String {
+    let body = STANDARD.encode(der);
+    let mut rest = body.as_str();
+    let mut out = format!("-----BEGIN {label}-----\n");
+    let mut widths = widths.iter().copied();
+    while !rest.is_empty() {
+        let width = widths.next().filter(|w| *w > 0).unwrap_or(64);
+        let (line, tail) = rest.split_at(width.min(rest.len()));
+        out.push_str(line);
+        out.push('\n');
+        rest = tail;
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 /// The PKCS#1 `RSAPublicKey` DER of a `PUBLIC KEY` (SPKI with rsaEncryption) or
 /// `RSA PUBLIC KEY` PEM document. ring checks the key itself (size, exponent) when verifying.
 pub fn rsa_public_key(pem: &str) -> Result<Vec<u8>, PemError> {
@@ -126,6 +144,15 @@ mod tests {
     use super::*;
 
     const MINION_PUB: &str = include_str!("../tests/data/minion.pub");
+
+    #[test]
+    fn encoding_at_64_gives_back_salts_text() {
+        let (label, der) = decode(MINION_PUB).unwrap();
+        assert_eq!(encode(&label, &der, &[]), MINION_PUB);
+        let narrow = encode(&label, &der, &[10, 20]);
+        assert_eq!(decode(&narrow).unwrap(), (label, der));
+        assert!(narrow.lines().nth(1).is_some_and(|l| l.len() == 10));
+    }
 
     #[test]
     fn finds_the_rsa_key_in_salts_spki() {
