@@ -249,7 +249,15 @@ mod tests {
         assert_eq!(a.nonce.len(), 32);
         assert_eq!(agent_proto::verify(&a, 1_800_000_000, 300), Ok(()));
         let json: serde_json::Value = serde_json::to_value(&a).unwrap();
-        for k in ["fingerprint", "minion_id", "hostname", "public_key", "timestamp", "nonce", "signature"] {
+        for k in [
+            "fingerprint",
+            "minion_id",
+            "hostname",
+            "public_key",
+            "timestamp",
+            "nonce",
+            "signature",
+        ] {
             assert!(json.get(k).is_some(), "{k}");
         }
         assert_eq!(json["hostname"], "web1.example.org");

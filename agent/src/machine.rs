@@ -457,14 +457,21 @@ impl<R: Rng> Machine<R> {
     /// `429`: wait what the peer asks (bounded, jittered), then ask again; `--once` gives up.
     fn limited(&mut self, now: Instant, request: Request, reply: &Reply) {
         if self.settings.once {
-            warn!("{} limited by the peer: {}", request.path(), short(&reply.body));
+            warn!(
+                "{} limited by the peer: {}",
+                request.path(),
+                short(&reply.body)
+            );
             self.exit = Some(Exit::Failed);
             return;
         }
         let wait = bounded_secs(reply.header(header::RETRY_AFTER), LIMITED_BOUNDS)
             .unwrap_or(self.heartbeat);
         let wait = jittered(wait, &mut self.rng);
-        warn!("{} limited by the peer; asking again in {wait:?}", request.path());
+        warn!(
+            "{} limited by the peer; asking again in {wait:?}",
+            request.path()
+        );
         self.next_at = Some(now + wait);
     }
 
@@ -501,7 +508,10 @@ impl<R: Rng> Machine<R> {
                 self.token = Some(t.to_owned());
                 self.persist();
             }
-            _ => warn!("the registration answer carries no {} header", header::TOKEN),
+            _ => warn!(
+                "the registration answer carries no {} header",
+                header::TOKEN
+            ),
         }
         self.just_registered = true;
         // Knock right away to learn the status the registration gave.

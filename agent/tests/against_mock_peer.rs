@@ -84,7 +84,11 @@ fn without_a_token_it_registers_signed_then_keeps_the_token_across_runs() {
     assert!(state.contains("mock-token-"), "{state}");
     use std::os::unix::fs::PermissionsExt as _;
     let mode = fs::metadata(&salt.state_file).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the token makes the state file a credential");
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the token makes the state file a credential"
+    );
 
     // A second run shows the kept token: one request, no registration.
     let (code, ..) = run_agent(&["--config", config.to_str().unwrap(), "--once"]);

@@ -637,8 +637,11 @@ compact_check_interval_ms = 200
         if r.status != 200 {
             bail!("registering {label}: HTTP {} {}", r.status, r.body);
         }
-        if let Some(a) = lock(&self.agents).get_mut(label) {
-            a.token = r.header(agent_proto::TOKEN_HEADER).map(String::from);
+        let token = r.header(agent_proto::TOKEN_HEADER).map(String::from);
+        for a in lock(&self.agents).values_mut() {
+            if a.identity == n {
+                a.token = token.clone();
+            }
         }
         Ok(serde_json::from_str(&r.body)?)
     }
@@ -646,6 +649,9 @@ compact_check_interval_ms = 200
     /// The identity number of `label` (given in order of first use).
     fn identity(&self, label: &str) -> u64 {
         let mut agents = lock(&self.agents);
+        if let Some(a) = agents.values().find(|a| a.fingerprint == label) {
+            return a.identity;
+        }
         let n = agents.len() as u64;
         agents
             .entry(label.to_string())
@@ -700,9 +706,15 @@ compact_check_interval_ms = 200
             Some((route, label)) => (route, label),
             None => (path, ""),
         };
-        let (fp, token) = match lock(&self.agents).get(label) {
-            Some(a) => (a.fingerprint.clone(), a.token.clone()),
-            None => (label.to_string(), None),
+        let (fp, token) = {
+            let agents = lock(&self.agents);
+            match agents
+                .get(label)
+                .or_else(|| agents.values().find(|a| a.fingerprint == label))
+            {
+                Some(a) => (a.fingerprint.clone(), a.token.clone()),
+                None => (label.to_string(), None),
+            }
         };
         let path = if label.is_empty() {
             route.to_string()

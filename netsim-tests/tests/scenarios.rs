@@ -34,20 +34,22 @@ fn five_peers_form_a_cluster_and_writes_on_any_reach_all() -> anyhow::Result<()>
         assert_eq!(rec.status.as_str(), "new");
         assert_eq!(rec.zone.as_deref(), Some(c.peers[i].zone.as_str()));
     }
+    let fps: Vec<String> = (0..5).map(|i| c.fp(&format!("fp:{i}"))).collect();
     for i in 0..5 {
         wait_until(T, "all five systems on every peer", || {
             Ok(c.systems(i)?
                 .iter()
-                .filter(|s| s.fingerprint.starts_with("fp:"))
+                .filter(|s| fps.contains(&s.fingerprint))
                 .count()
                 == 5)
         })?;
     }
     wait_until(T, "identical stores", || c.converged())?;
     // accept on one peer, seen on another.
-    let _: serde_json::Value = c.peers[4]
-        .client()
-        .post("/systems/fp:1/accept", &serde_json::json!({}))?;
+    let _: serde_json::Value = c.peers[4].client().post(
+        &format!("/systems/{}/accept", c.fp("fp:1")),
+        &serde_json::json!({}),
+    )?;
     wait_until(T, "accept replicated", || {
         Ok(c.system(0, "fp:1")?
             .is_some_and(|s| s.status.as_str() == "onboarded"))
@@ -356,15 +358,16 @@ fn cli_contract_members_and_systems() -> anyhow::Result<()> {
         }
         assert_eq!(m["status"], "alive");
     }
-    let fp = "12:ab:ef";
-    c.register(1, fp, "cli-minion")?;
+    let label = "12:ab:ef";
+    c.register(1, label, "cli-minion")?;
+    let fp = &c.fp(label);
     wait_until(T, "replicated", || Ok(c.system(0, fp)?.is_some()))?;
     let list = run(&["systems", "list", "--status", "new"])?;
     let s = &list.as_array().expect("array")[0];
     for k in ["fingerprint", "minion_id", "status", "node"] {
         assert!(s.get(k).is_some(), "system lacks {k}: {s}");
     }
-    assert_eq!(s["fingerprint"], fp);
+    assert_eq!(s["fingerprint"], fp.as_str());
     assert_eq!(s["status"], "new");
     // Accepted systems wait as orphans until the zone's Load Driver gives them a node.
     let accepted = run(&["systems", "accept", fp])?;
@@ -382,7 +385,10 @@ fn cli_contract_members_and_systems() -> anyhow::Result<()> {
         (Some("deleted"), Some(true))
     );
     // A banned system that registers again stays banned; accept is refused.
-    assert_eq!(c.register(0, fp, "cli-minion")?.status.as_str(), "deleted");
+    assert_eq!(
+        c.register(0, label, "cli-minion")?.status.as_str(),
+        "deleted"
+    );
     let out = std::process::Command::new(&bin)
         .args(["systems", "accept", fp, "--peer", &c.peers[0].http])
         .output()?;
@@ -775,7 +781,7 @@ fn tls_cluster_serves_clients_of_its_ca_only_and_shrugs_off_garbage() -> anyhow:
     let list: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert!(
         list.as_array()
-            .is_some_and(|a| a.iter().any(|s| s["fingerprint"] == "tls:1")),
+            .is_some_and(|a| a.iter().any(|s| s["fingerprint"] == c.fp("tls:1").as_str())),
         "{list}"
     );
     let out = Command::new(&bin)

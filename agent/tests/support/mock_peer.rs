@@ -66,7 +66,10 @@ fn guard(s: &mut MockState, headers: &HeaderMap, fp: &str) -> Option<Response> {
         s.limit_next -= 1;
         return Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "{}").into_response());
     }
-    match headers.get("x-uyuni-agent-token").and_then(|v| v.to_str().ok()) {
+    match headers
+        .get("x-uyuni-agent-token")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(t) if t == token_for(fp) => None,
         None if !s.require_token => None,
         _ => Some((StatusCode::UNAUTHORIZED, r#"{"error":"token"}"#).into_response()),

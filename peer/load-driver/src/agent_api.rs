@@ -15,10 +15,10 @@ use std::net::IpAddr;
 
 use agent_proto::TOKEN_HEADER;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::{Extension, Json, Router};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use crdt_store::{SystemRecord, SystemStatus};
 use serde::Deserialize;
 
@@ -211,11 +211,7 @@ async fn orphan_inner(
         .into());
     };
     if rec.banned || rec.status == SystemStatus::Deleted {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            format!("system {fp} is deleted"),
-        )
-        .into());
+        return Err(ApiError::new(StatusCode::GONE, format!("system {fp} is deleted")).into());
     }
     let headers = hints(s, Some(&rec));
     let node =

@@ -27,7 +27,11 @@ impl Rate {
     /// `per_s` per second with a burst of `burst` (both at least a small positive amount).
     pub fn new(per_s: f64, burst: u32) -> Self {
         Self {
-            per_s: if per_s.is_finite() && per_s > 0.0 { per_s } else { 0.001 },
+            per_s: if per_s.is_finite() && per_s > 0.0 {
+                per_s
+            } else {
+                0.001
+            },
             burst: f64::from(burst.max(1)),
         }
     }

@@ -80,7 +80,11 @@ mod tests {
         assert_eq!(c.admit("fp", "n1", 1000), Admit::Fresh);
         assert_eq!(c.admit("fp", "n1", 1000), Admit::Replayed);
         assert_eq!(c.admit("fp", "n1", 1600), Admit::Replayed);
-        assert_eq!(c.admit("other", "n1", 1000), Admit::Fresh, "per fingerprint");
+        assert_eq!(
+            c.admit("other", "n1", 1000),
+            Admit::Fresh,
+            "per fingerprint"
+        );
         // After two windows the timestamp itself is refused as stale, so the nonce may go.
         assert_eq!(c.admit("fp", "n1", 1601), Admit::Fresh);
     }

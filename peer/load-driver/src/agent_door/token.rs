@@ -53,7 +53,12 @@ impl TokenKey {
     }
 
     /// Whether `token` was issued for `fingerprint` and is still valid at `now` (Unix seconds).
-    pub fn check(&self, token: Option<&str>, fingerprint: &str, now: u64) -> Result<(), TokenError> {
+    pub fn check(
+        &self,
+        token: Option<&str>,
+        fingerprint: &str,
+        now: u64,
+    ) -> Result<(), TokenError> {
         let token = token.ok_or(TokenError::Missing)?;
         let mut parts = token.trim().splitn(3, '.');
         let (Some("2"), Some(expiry), Some(mac)) = (parts.next(), parts.next(), parts.next())
@@ -65,7 +70,8 @@ impl TokenKey {
             .decode(mac)
             .map_err(|_| TokenError::Invalid)?;
         // Constant-time comparison through ring's verify.
-        hmac::verify(&self.0, message(fingerprint, expiry).as_bytes(), &mac).map_err(|_| TokenError::Invalid)?;
+        hmac::verify(&self.0, message(fingerprint, expiry).as_bytes(), &mac)
+            .map_err(|_| TokenError::Invalid)?;
         if now >= expiry {
             return Err(TokenError::Expired);
         }
@@ -100,7 +106,10 @@ mod tests {
         assert_eq!(key.check(Some(&t), "aa:bb", 1), Err(TokenError::Invalid));
         let t = key.issue("aa:bb", 1000);
         let longer = t.replacen("1000", "9999", 1);
-        assert_eq!(key.check(Some(&longer), "aa:bb", 1), Err(TokenError::Invalid));
+        assert_eq!(
+            key.check(Some(&longer), "aa:bb", 1),
+            Err(TokenError::Invalid)
+        );
         for garbage in ["", "2", "2.x.y", "1.1000.AAAA", "2.1000.!!", "2.1000"] {
             assert_eq!(
                 key.check(Some(garbage), "aa:bb", 1),
