@@ -193,6 +193,7 @@ impl AgentDoor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

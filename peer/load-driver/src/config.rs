@@ -74,9 +74,9 @@ pub struct AgentDoorConfig {
     /// Default 65 536.
     pub clients_tracked: usize,
     /// Registrations of fingerprints this peer does not know yet, per second, all clients
-    /// together (the onboarding budget; known systems never wait for it). Default 20.
+    /// together (the onboarding budget; known systems never wait for it). Default 50.
     pub new_registrations_per_s: f64,
-    /// Burst of the onboarding budget. Default 200.
+    /// Burst of the onboarding budget. Default 500.
     pub new_registration_burst: u32,
     /// Systems in status new (the onboarding pool) at most: registrations of unknown
     /// fingerprints are answered `429` while the pool is that full. Default 50 000.
@@ -94,8 +94,8 @@ impl Default for AgentDoorConfig {
             client_rate_per_s: 100.0,
             client_burst: 200,
             clients_tracked: 65_536,
-            new_registrations_per_s: 20.0,
-            new_registration_burst: 200,
+            new_registrations_per_s: 50.0,
+            new_registration_burst: 500,
             max_new_systems: 50_000,
             body_limit_bytes: 8192,
         }
