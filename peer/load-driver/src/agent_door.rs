@@ -80,7 +80,6 @@ impl IntoResponse for Refusal {
 }
 
 /// The door's state: configuration, token key, replay cache and budgets.
-#[derive(Debug)]
 pub struct AgentDoor {
     cfg: AgentDoorConfig,
     tokens: TokenKey,
@@ -88,6 +87,17 @@ pub struct AgentDoor {
     clients: Mutex<KeyedBuckets<Option<IpAddr>>>,
     onboarding: Mutex<Bucket>,
     onboarding_rate: Rate,
+}
+
+impl std::fmt::Debug for AgentDoor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sizes only: the nonces and addresses are many, the key is secret.
+        f.debug_struct("AgentDoor")
+            .field("cfg", &self.cfg)
+            .field("nonces", &lock(&self.replay).len())
+            .field("clients", &lock(&self.clients).len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Seconds an agent is asked to wait while the onboarding pool is full.
