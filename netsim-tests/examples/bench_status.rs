@@ -125,8 +125,7 @@ fn main() -> anyhow::Result<()> {
         }
         store.compact()?;
     }
-    let tokens =
-        load_driver::agent_door::token::TokenKey::new(&std::fs::read(&c.key)?);
+    let tokens = load_driver::agent_door::token::TokenKey::new(&std::fs::read(&c.key)?);
     let expiry = netsim_tests::sim_keys::unix_now() + 86_400;
     let fps: Arc<Vec<(String, String)>> = Arc::new(
         fps.into_iter()
