@@ -671,6 +671,14 @@ compact_check_interval_ms = 200
             .map_or_else(|| label.to_string(), |a| a.fingerprint.clone())
     }
 
+    /// Whether `fingerprint` is that of a system [`Cluster::register`]ed under a label that
+    /// starts with `prefix` (tests group their systems by label prefix).
+    pub fn is_labelled(&self, fingerprint: &str, prefix: &str) -> bool {
+        lock(&self.agents)
+            .iter()
+            .any(|(label, a)| a.fingerprint == fingerprint && label.starts_with(prefix))
+    }
+
     /// Accept (`accept`), reject, unregister or ban a system (a label or a fingerprint)
     /// through peer `i`.
     pub fn act(&self, i: usize, fp: &str, action: &str) -> anyhow::Result<SystemRecord> {

@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(fps.len(), 3000);
         let reg = k
             .registration(12345, "m", "h", 1_800_000_000, "0123456789abcdef")
-            .unwrap();
+            .expect("signs");
         assert_eq!(reg.fingerprint, k.fingerprint(12345));
         assert_eq!(agent_proto::verify(&reg, 1_800_000_000, 300), Ok(()));
     }

@@ -87,7 +87,7 @@ fn killed_peer_is_detected_and_catches_up_after_restart() -> anyhow::Result<()> 
     wait_until(T, "n3 caught up", || {
         Ok(c.systems(2)?
             .iter()
-            .filter(|s| s.fingerprint.starts_with("while-down:"))
+            .filter(|s| c.is_labelled(&s.fingerprint, "while-down:"))
             .count()
             == 20)
     })?;
@@ -137,7 +137,7 @@ fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
     let got = c
         .systems(0)?
         .iter()
-        .filter(|s| s.fingerprint.starts_with("acked:"))
+        .filter(|s| c.is_labelled(&s.fingerprint, "acked:"))
         .count();
     assert_eq!(got, n, "every acknowledged write is there after kill -9");
     Ok(())
@@ -174,24 +174,26 @@ fn partition_heals_to_identical_state_without_lost_writes() -> anyhow::Result<()
         c.register(k % 2, &format!("east:{k}"), "e")?;
         c.register(2 + k % 2, &format!("west:{k}"), "w")?;
     }
-    let _: serde_json::Value = c.peers[0]
-        .client()
-        .post("/systems/shared/accept", &serde_json::json!({}))?;
-    let _: serde_json::Value = c.peers[3]
-        .client()
-        .post("/systems/shared/ban", &serde_json::json!({}))?;
+    let _: serde_json::Value = c.peers[0].client().post(
+        &format!("/systems/{}/accept", c.fp("shared")),
+        &serde_json::json!({}),
+    )?;
+    let _: serde_json::Value = c.peers[3].client().post(
+        &format!("/systems/{}/ban", c.fp("shared")),
+        &serde_json::json!({}),
+    )?;
     // Within a side, writes still flow.
     wait_until(T, "east converged inside", || {
         Ok(c.systems(1)?
             .iter()
-            .filter(|s| s.fingerprint.starts_with("east:"))
+            .filter(|s| c.is_labelled(&s.fingerprint, "east:"))
             .count()
             == 10)
     })?;
     assert!(
         c.systems(1)?
             .iter()
-            .all(|s| !s.fingerprint.starts_with("west:")),
+            .all(|s| !c.is_labelled(&s.fingerprint, "west:")),
         "nothing crossed the partition"
     );
 
@@ -204,13 +206,13 @@ fn partition_heals_to_identical_state_without_lost_writes() -> anyhow::Result<()
         let sys = c.systems(i)?;
         assert_eq!(
             sys.iter()
-                .filter(|s| s.fingerprint.starts_with("east:"))
+                .filter(|s| c.is_labelled(&s.fingerprint, "east:"))
                 .count(),
             10
         );
         assert_eq!(
             sys.iter()
-                .filter(|s| s.fingerprint.starts_with("west:"))
+                .filter(|s| c.is_labelled(&s.fingerprint, "west:"))
                 .count(),
             10
         );
@@ -324,7 +326,7 @@ fn corrupt_snapshot_is_reported_and_refilled_from_peers() -> anyhow::Result<()> 
     assert_eq!(
         c.systems(1)?
             .iter()
-            .filter(|s| s.fingerprint.starts_with("snap:"))
+            .filter(|s| c.is_labelled(&s.fingerprint, "snap:"))
             .count(),
         30
     );
@@ -430,7 +432,7 @@ fn wan_latency_and_loss_between_zones_still_converge() -> anyhow::Result<()> {
         Ok(c.converged()?
             && c.systems(2)?
                 .iter()
-                .filter(|s| s.fingerprint.starts_with("wan:"))
+                .filter(|s| c.is_labelled(&s.fingerprint, "wan:"))
                 .count()
                 == 10)
     })?;
