@@ -3,12 +3,10 @@
 //!
 //! Salt hashes the PEM *text*, not the DER key: the BEGIN/END lines are dropped and every
 //! remaining line is hashed followed by `\n`, with SHA-256 (salt's default `hash_type`). The
-//! digest is printed as lowercase hex pairs joined by `:`.
+//! digest is printed as lowercase hex pairs joined by `:`. The computation lives in
+//! [`agent_proto::fingerprint`], shared with the peer that checks it.
 
-use std::fmt::Write as _;
 use std::path::Path;
-
-use sha2::{Digest, Sha256};
 
 /// Reading the minion's public key failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,37 +29,7 @@ pub enum FingerprintError {
     },
 }
 
-/// The fingerprint of PEM text, as `salt-key -F` prints it (salt's `_fingerprint_key_bytes`).
-///
-/// CRLF counts as LF; blank (white-space only) lines are skipped; the first remaining line must
-/// be a `-----BEGIN` line and the last an `-----END` line, and both are dropped; each body line is
-/// hashed as it stands, followed by `\n`. Returns `None` for text that is not PEM in this sense
-/// (salt would hash such text raw; a minion key is always PEM, so the agent refuses it).
-pub fn pem_fingerprint(pem: &str) -> Option<String> {
-    let lines: Vec<&str> = pem
-        .lines()
-        .filter(|l| !l.trim_matches(is_ascii_space).is_empty())
-        .collect();
-    let [first, body @ .., last] = lines.as_slice() else {
-        return None;
-    };
-    let armored = first.trim_matches(is_ascii_space).starts_with("-----BEGIN")
-        && last.trim_matches(is_ascii_space).starts_with("-----END");
-    if !armored || body.is_empty() {
-        return None;
-    }
-    let mut hasher = Sha256::new();
-    for line in body {
-        hasher.update(line.as_bytes());
-        hasher.update(b"\n");
-    }
-    Some(colon_hex(&hasher.finalize()))
-}
-
-/// The white space of Python's `bytes.strip()`.
-fn is_ascii_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
-}
+pub use agent_proto::pem_fingerprint;
 
 /// The minion's public key (PEM text) and its fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,19 +51,6 @@ impl MinionKey {
         let fingerprint = pem_fingerprint(&pem).ok_or(FingerprintError::NotPem { path: shown })?;
         Ok(Self { pem, fingerprint })
     }
-}
-
-/// `aa:bb:…` — lowercase hex pairs joined by `:`.
-fn colon_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 #[cfg(test)]

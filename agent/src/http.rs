@@ -6,12 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use agent_proto::{Registration, SignError, Signer};
+use rand::Rng as _;
 use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
 
 use crate::addr::PeerAddr;
 use crate::config::Transport;
-use crate::wire::{Outcome, Reply, Request};
+use crate::wire::{Outcome, PROTOCOL_VERSION, Reply, Request, header};
 
 /// Bodies larger than this are cut (the protocol's answers are a byte, a host name or a small
 /// JSON record).
@@ -41,24 +42,49 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
-    /// The registration body could not be encoded.
-    #[error("encoding the registration: {0}")]
-    Encode(#[from] serde_json::Error),
+    /// The registration could not be signed or encoded.
+    #[error("signing the registration: {0}")]
+    Sign(#[from] SignError),
 }
 
-/// The body of `POST /system/register`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Registration {
-    /// The `salt-key -F` fingerprint.
-    pub fingerprint: String,
+/// Who the agent registers as: the minion's keys and names.
+#[derive(Debug)]
+pub struct Identity {
+    /// The PEM text of `minion.pub`, exactly as on disk (its fingerprint is the identity).
+    pub public_key: String,
     /// The minion id.
     pub minion_id: String,
     /// The host name, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
-    /// The minion's public key (PEM).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
+    /// The minion's private key (`minion.pem`).
+    pub signer: Signer,
+}
+
+impl Identity {
+    /// A registration signed now, with a fresh nonce (`now`: Unix seconds).
+    pub fn registration(&self, now: u64) -> Result<Registration, SignError> {
+        let nonce = hex_nonce(rand::rng().random());
+        Registration::signed(
+            &self.public_key,
+            &self.minion_id,
+            self.hostname.as_deref().unwrap_or(""),
+            now,
+            &nonce,
+            &self.signer,
+        )
+    }
+}
+
+/// 16 random bytes as 32 hex digits.
+fn hex_nonce(bytes: [u8; 16]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The wall clock in Unix seconds (0 before 1970: the peer then refuses the timestamp).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A blocking client for the agent endpoints of any peer.
@@ -67,15 +93,15 @@ pub struct PeerClient {
     agent: ureq::Agent,
     scheme: &'static str,
     fingerprint: String,
-    registration: Vec<u8>,
+    identity: Identity,
 }
 
 impl PeerClient {
-    /// A client for `transport` with a per-request `timeout`, identifying as `registration`.
+    /// A client for `transport` with a per-request `timeout`, registering as `identity`.
     pub fn new(
         transport: &Transport,
         timeout: Duration,
-        registration: &Registration,
+        identity: Identity,
     ) -> Result<Self, ClientError> {
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -87,27 +113,55 @@ impl PeerClient {
         if let Transport::Tls { ca_file } = transport {
             config = config.https_only(true).tls_config(tls_config(ca_file)?);
         }
+        // Signing once here proves the key works before the agent starts knocking.
+        let fingerprint = identity.registration(unix_now())?.fingerprint;
         Ok(Self {
             agent: config.build().new_agent(),
             scheme: transport.scheme(),
-            fingerprint: registration.fingerprint.clone(),
-            registration: serde_json::to_vec(registration)?,
+            fingerprint,
+            identity,
         })
     }
 
-    /// Send `request` to `peer`. Every answer, whatever its status code, is a
-    /// [`Outcome::Reply`]; only transport failures are [`Outcome::Failed`].
-    pub fn send(&self, peer: &PeerAddr, request: Request) -> Outcome {
+    /// The fingerprint registered.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Send `request` to `peer`, status and orphan queries with `token`; a registration is
+    /// signed afresh. Every answer, whatever its status code, is a [`Outcome::Reply`]; only
+    /// transport failures are [`Outcome::Failed`].
+    pub fn send(&self, peer: &PeerAddr, request: Request, token: Option<&str>) -> Outcome {
         let url = peer.url(self.scheme, request.path());
+        let version = PROTOCOL_VERSION.to_string();
         let result = match request {
             Request::Status | Request::Orphan => {
-                self.agent.get(&url).query("fp", &self.fingerprint).call()
+                let mut req = self
+                    .agent
+                    .get(&url)
+                    .header(header::PROTOCOL, &version)
+                    .query("fp", &self.fingerprint);
+                if let Some(t) = token {
+                    req = req.header(header::TOKEN, t);
+                }
+                req.call()
             }
-            Request::Register => self
-                .agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send(&self.registration[..]),
+            Request::Register => {
+                let body = match self
+                    .identity
+                    .registration(unix_now())
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| serde_json::to_vec(&r).map_err(|e| e.to_string()))
+                {
+                    Ok(b) => b,
+                    Err(e) => return Outcome::Failed(format!("signing the registration: {e}")),
+                };
+                self.agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header(header::PROTOCOL, &version)
+                    .send(&body[..])
+            }
         };
         match result {
             Ok(mut response) => {
@@ -174,18 +228,39 @@ fn tls_config(ca_file: &Path) -> Result<TlsConfig, ClientError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn registration_json_matches_the_protocol() {
-        let r = Registration {
-            fingerprint: "aa:bb".into(),
+    const MINION_PUB: &str = include_str!("../../agent-proto/tests/data/minion.pub");
+    const MINION_PEM: &str = include_str!("../../agent-proto/tests/data/minion.pem");
+
+    fn identity() -> Identity {
+        Identity {
+            public_key: MINION_PUB.into(),
             minion_id: "web1".into(),
             hostname: Some("web1.example.org".into()),
-            public_key: None,
-        };
-        assert_eq!(
-            serde_json::to_string(&r).unwrap(),
-            r#"{"fingerprint":"aa:bb","minion_id":"web1","hostname":"web1.example.org"}"#
-        );
+            signer: Signer::from_pem(MINION_PEM).unwrap(),
+        }
+    }
+
+    #[test]
+    fn registrations_are_signed_afresh_and_verify() {
+        let id = identity();
+        let a = id.registration(1_800_000_000).unwrap();
+        let b = id.registration(1_800_000_000).unwrap();
+        assert_ne!(a.nonce, b.nonce, "a fresh nonce each time");
+        assert_eq!(a.nonce.len(), 32);
+        assert_eq!(agent_proto::verify(&a, 1_800_000_000, 300), Ok(()));
+        let json: serde_json::Value = serde_json::to_value(&a).unwrap();
+        for k in [
+            "fingerprint",
+            "minion_id",
+            "hostname",
+            "public_key",
+            "timestamp",
+            "nonce",
+            "signature",
+        ] {
+            assert!(json.get(k).is_some(), "{k}");
+        }
+        assert_eq!(json["hostname"], "web1.example.org");
     }
 
     #[test]
@@ -202,13 +277,8 @@ mod tests {
 
     #[test]
     fn an_unreachable_peer_is_a_failed_outcome() {
-        let r = Registration {
-            fingerprint: "aa".into(),
-            minion_id: "m".into(),
-            hostname: None,
-            public_key: None,
-        };
-        let client = PeerClient::new(&Transport::PlainHttp, Duration::from_secs(2), &r).unwrap();
+        let client =
+            PeerClient::new(&Transport::PlainHttp, Duration::from_secs(2), identity()).unwrap();
         // A port nobody listens on: bind, learn the port, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -217,7 +287,7 @@ mod tests {
             .port();
         let peer: PeerAddr = format!("127.0.0.1:{port}").parse().unwrap();
         assert!(matches!(
-            client.send(&peer, Request::Status),
+            client.send(&peer, Request::Status, None),
             Outcome::Failed(_)
         ));
     }

@@ -18,8 +18,12 @@
 //! ```
 //!
 //! Phases: `Knock` (heartbeat `GET /system/status`), `Register` (`POST /system/register` after a
-//! `u`), `Orphan` (the minion is stopped; `GET /system/orphan` until a node comes) and `Deleted`
-//! (stop the minion, then exit).
+//! `u`, or a `401` because the agent has no valid token), `Orphan` (the minion is stopped;
+//! `GET /system/orphan` until a node comes) and `Deleted` (stop the minion, then exit).
+//!
+//! Protocol 2: the registration answer's token (`X-Uyuni-Agent-Token`) is kept
+//! ([`Machine::token`], persisted with the peer memory) and shown with every status and orphan
+//! query; a `429` is honoured by waiting its `Retry-After` before the next request.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -31,6 +35,9 @@ use crate::addr::{HostPort, PeerAddr, parse_peer_list};
 use crate::peers::{PeerMemory, PeerSet};
 use crate::timing::{backoff, jittered};
 use crate::wire::{Outcome, PROTOCOL_VERSION, Reply, Request, Status, header};
+
+/// A `Retry-After` of a `429` is accepted between these bounds (seconds).
+const LIMITED_BOUNDS: (u64, u64) = (1, 3600);
 
 /// The cluster's heartbeat interval is accepted between these bounds (seconds).
 const HEARTBEAT_BOUNDS: (u64, u64) = (1, 24 * 3600);
@@ -140,6 +147,8 @@ pub struct Machine<R> {
     just_registered: bool,
     last_status: Option<Status>,
     warned_protocol: bool,
+    /// The token of the last registration (shown with status and orphan queries).
+    token: Option<String>,
 }
 
 impl<R: Rng> Machine<R> {
@@ -161,7 +170,19 @@ impl<R: Rng> Machine<R> {
             just_registered: false,
             last_status: None,
             warned_protocol: false,
+            token: None,
         }
+    }
+
+    /// Start with the token a previous run kept.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The token to show with status and orphan queries.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// The next thing to do at `now`.
@@ -220,7 +241,7 @@ impl<R: Rng> Machine<R> {
             );
             return self.peer_failed(now, &peer, &reason);
         }
-        let status = if request == Request::Status {
+        let status = if request == Request::Status && reply.code == 200 {
             match Status::from_body(&reply.body) {
                 Some(s) => Some(s),
                 None => {
@@ -232,6 +253,12 @@ impl<R: Rng> Machine<R> {
             None
         };
         self.peer_answered(now, &peer, &reply);
+        if reply.code == 429 {
+            return self.limited(now, request, &reply);
+        }
+        if reply.code == 401 && request != Request::Register {
+            return self.unauthorized(now, &reply);
+        }
         match (request, status) {
             (Request::Status, Some(status)) => self.on_status(now, status, &reply),
             (Request::Register, _) => self.on_registered(now, &reply),
@@ -340,7 +367,7 @@ impl<R: Rng> Machine<R> {
             && v.split('.').next().and_then(|m| m.parse::<u32>().ok()) > Some(PROTOCOL_VERSION)
             && !self.warned_protocol
         {
-            info!(%peer, version = v, "peer speaks a newer agent protocol; using version 1");
+            info!(%peer, version = v, "peer speaks a newer agent protocol; using version {PROTOCOL_VERSION}");
             self.warned_protocol = true;
         }
         let others = match reply.header(header::PEERS) {
@@ -363,7 +390,7 @@ impl<R: Rng> Machine<R> {
                 }
             });
         if self.peers.answered(peer, now, &others, node_peer) {
-            self.pending.push_back(Action::Persist(self.peers.memory()));
+            self.persist();
         }
         if let Some(secs) = bounded_secs(reply.header(header::HEARTBEAT), HEARTBEAT_BOUNDS) {
             if secs != self.heartbeat {
@@ -420,9 +447,53 @@ impl<R: Rng> Machine<R> {
         }
     }
 
+    /// Save the peer memory and the token.
+    fn persist(&mut self) {
+        let mut memory = self.peers.memory();
+        memory.token = self.token.clone();
+        self.pending.push_back(Action::Persist(memory));
+    }
+
+    /// `429`: wait what the peer asks (bounded, jittered), then ask again; `--once` gives up.
+    fn limited(&mut self, now: Instant, request: Request, reply: &Reply) {
+        if self.settings.once {
+            warn!(
+                "{} limited by the peer: {}",
+                request.path(),
+                short(&reply.body)
+            );
+            self.exit = Some(Exit::Failed);
+            return;
+        }
+        let wait = bounded_secs(reply.header(header::RETRY_AFTER), LIMITED_BOUNDS)
+            .unwrap_or(self.heartbeat);
+        let wait = jittered(wait, &mut self.rng);
+        warn!(
+            "{} limited by the peer; asking again in {wait:?}",
+            request.path()
+        );
+        self.next_at = Some(now + wait);
+    }
+
+    /// `401` to a status or orphan query: the token is missing, expired or not this system's.
+    /// Register (again) to get one, unless that was just done (then wait a heartbeat).
+    fn unauthorized(&mut self, now: Instant, reply: &Reply) {
+        if self.token.take().is_some() {
+            self.persist();
+        }
+        if std::mem::take(&mut self.just_registered) {
+            warn!("the peer refused the fresh token: {}", short(&reply.body));
+            self.schedule_heartbeat(now);
+            return;
+        }
+        debug!("no valid token; registering");
+        self.phase = Phase::Register;
+        self.next_at = None;
+    }
+
     fn on_registered(&mut self, now: Instant, reply: &Reply) {
         self.phase = Phase::Knock;
-        if reply.code == 400 {
+        if matches!(reply.code, 400 | 401 | 409) {
             warn!("registration refused: {}", short(&reply.body));
             if self.settings.once {
                 self.exit = Some(Exit::Failed);
@@ -432,6 +503,16 @@ impl<R: Rng> Machine<R> {
             return;
         }
         info!("registered; waiting for acceptance");
+        match reply.header(header::TOKEN) {
+            Some(t) if !t.is_empty() => {
+                self.token = Some(t.to_owned());
+                self.persist();
+            }
+            _ => warn!(
+                "the registration answer carries no {} header",
+                header::TOKEN
+            ),
+        }
         self.just_registered = true;
         // Knock right away to learn the status the registration gave.
         self.next_at = None;
@@ -508,9 +589,9 @@ impl<R: Rng> Machine<R> {
 /// all, but also a 404 from something that is not a peer) counts as that peer failing.
 fn expected(request: Request, code: u16) -> bool {
     match request {
-        Request::Status => code == 200,
-        Request::Register => code == 200 || code == 201 || code == 400,
-        Request::Orphan => matches!(code, 200 | 204 | 404 | 410),
+        Request::Status => matches!(code, 200 | 401 | 429),
+        Request::Register => matches!(code, 200 | 201 | 400 | 401 | 409 | 429),
+        Request::Orphan => matches!(code, 200 | 204 | 401 | 404 | 410 | 429),
     }
 }
 

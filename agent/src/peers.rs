@@ -30,6 +30,10 @@ pub struct PeerMemory {
     pub learned: Vec<String>,
     /// The last `X-Uyuni-Node-Peer`.
     pub node_peer: Option<String>,
+    /// The token of the last registration (protocol 2); `None` from [`PeerSet::memory`], the
+    /// machine fills it in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// The entry points and their health.
@@ -156,6 +160,7 @@ impl PeerSet {
         PeerMemory {
             learned: self.learned.iter().map(ToString::to_string).collect(),
             node_peer: self.node_peer.as_ref().map(ToString::to_string),
+            token: None,
         }
     }
 
@@ -246,6 +251,7 @@ mod tests {
         let memory = PeerMemory {
             learned: vec!["x:1".into(), "bad host".into(), "a:1".into()],
             node_peer: Some("n:1".into()),
+            token: None,
         };
         let s = PeerSet::new(vec![p("a:1")], &memory, Duration::from_secs(1));
         let names: Vec<String> = s.candidates().iter().map(|c| c.to_string()).collect();

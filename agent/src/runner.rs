@@ -11,7 +11,7 @@ use tracing::{info, info_span, warn};
 use crate::addr::{HostPort, PeerAddr};
 use crate::config::AgentConfig;
 use crate::fingerprint::{FingerprintError, MinionKey};
-use crate::http::{ClientError, PeerClient, Registration};
+use crate::http::{ClientError, Identity, PeerClient};
 use crate::machine::{Action, Exit, Machine, Settings};
 use crate::master_conf::{MasterError, effective_master};
 use crate::minion::Minion;
@@ -33,6 +33,14 @@ pub enum StartError {
     /// The HTTP client could not be set up (CA file).
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The minion's private key is missing, unreadable or not an RSA key.
+    #[error("minion private key {path}: {reason}")]
+    PrivateKey {
+        /// The key file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Neither `minion_id` nor a host name is available.
     #[error("no minion id: {0} is missing and the host name is unknown")]
     NoMinionId(String),
@@ -98,14 +106,16 @@ impl<R: Rng> Agent<R> {
         })?;
         let master = effective_master(&layout.config_dir)?;
         info!(fingerprint = %key.fingerprint, %minion_id, master = ?master.as_ref().map(ToString::to_string), "identity");
-        let registration = Registration {
-            fingerprint: key.fingerprint.clone(),
+        let signer = read_signer(&layout.minion_pem())?;
+        let identity = Identity {
+            public_key: key.pem,
             minion_id,
             hostname: hostname(&opts.root),
-            public_key: Some(key.pem),
+            signer,
         };
-        let client = PeerClient::new(&config.transport, config.request_timeout, &registration)?;
+        let client = PeerClient::new(&config.transport, config.request_timeout, identity)?;
         let memory = state_file::load(&config.state_file);
+        let token = memory.token.clone();
         let peers = PeerSet::new(config.peers.clone(), &memory, config.max_backoff);
         let settings = Settings {
             knock_interval: config.knock_interval,
@@ -114,7 +124,7 @@ impl<R: Rng> Agent<R> {
             once: opts.once,
         };
         Ok(Self {
-            machine: Machine::new(settings, peers, master, rng),
+            machine: Machine::new(settings, peers, master, rng).with_token(token),
             client,
             minion: Minion::new(layout),
             state_file: config.state_file.clone(),
@@ -130,7 +140,7 @@ impl<R: Rng> Agent<R> {
             let now = Instant::now();
             match self.machine.poll(now) {
                 Action::Send { peer, request } => {
-                    let outcome = self.client.send(&peer, request);
+                    let outcome = self.client.send(&peer, request, self.machine.token());
                     self.machine.on_outcome(Instant::now(), outcome);
                 }
                 Action::Apply(effect) => {
@@ -177,6 +187,16 @@ fn read_key(path: &Path, once: bool, interval: Duration) -> Result<MinionKey, Fi
             }
         }
     }
+}
+
+/// The minion's private key (read after `minion.pub`, which the minion writes last).
+fn read_signer(path: &Path) -> Result<agent_proto::Signer, StartError> {
+    let err = |reason: String| StartError::PrivateKey {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    agent_proto::Signer::from_pem(&pem).map_err(|e| err(e.to_string()))
 }
 
 /// The first 8 hex digits of a fingerprint, for log spans.

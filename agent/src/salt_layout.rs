@@ -123,6 +123,11 @@ impl SaltLayout {
         self.pki_dir().join("minion.pub")
     }
 
+    /// The minion's private key, which signs the registration (protocol 2).
+    pub fn minion_pem(&self) -> PathBuf {
+        self.pki_dir().join("minion.pem")
+    }
+
     /// The cached master key, which must go when the master changes (salt refuses a new
     /// master's key otherwise).
     pub fn minion_master_pub(&self) -> PathBuf {

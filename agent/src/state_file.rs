@@ -1,7 +1,9 @@
 //! The state file: what the agent learned about the peers ([`PeerMemory`]), so a restarted
-//! agent still knows entry points beyond the configured ones. JSON, written atomically; a
-//! missing or unreadable file is an empty memory (the configured peers still work).
+//! agent still knows entry points beyond the configured ones, and its registration token.
+//! JSON, written atomically, mode 0600 (the token is a credential); a missing or unreadable
+//! file is an empty memory (the configured peers still work; the agent registers again).
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use tracing::warn;
@@ -35,7 +37,7 @@ pub fn load(path: &Path) -> PeerMemory {
     }
 }
 
-/// Save the memory atomically (mode 0644 for a new file; the directory is created).
+/// Save the memory atomically (mode 0600; the directory is created).
 pub fn save(path: &Path, memory: &PeerMemory) -> Result<(), StateError> {
     let err = |source| StateError {
         path: path.display().to_string(),
@@ -43,7 +45,9 @@ pub fn save(path: &Path, memory: &PeerMemory) -> Result<(), StateError> {
     };
     let mut bytes = serde_json::to_vec_pretty(memory).map_err(|e| err(e.into()))?;
     bytes.push(b'\n');
-    write_atomically(path, &bytes, 0o644).map_err(err)
+    write_atomically(path, &bytes, 0o600).map_err(err)?;
+    // A file of an older agent kept its 0644: the token makes it a credential now.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)
 }
 
 #[cfg(test)]
@@ -58,6 +62,7 @@ mod tests {
         let m = PeerMemory {
             learned: vec!["a:1".into()],
             node_peer: Some("n:1".into()),
+            token: Some("2.1.x".into()),
         };
         save(&path, &m).unwrap();
         assert_eq!(load(&path), m);

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// The protocol version this agent speaks (`X-Uyuni-Agent-Protocol`).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = agent_proto::PROTOCOL_VERSION;
 
 /// Header names, lowercase (as the HTTP library hands them over).
 pub mod header {
@@ -19,8 +19,11 @@ pub mod header {
     pub const NODE_PEER: &str = "x-uyuni-node-peer";
     /// The heartbeat interval the cluster asks for, in seconds.
     pub const HEARTBEAT: &str = "x-uyuni-heartbeat";
-    /// Seconds to wait before asking `/system/orphan` again (with `204`).
+    /// Seconds to wait before asking `/system/orphan` again (with `204`), or before any
+    /// request (with `429`).
     pub const RETRY_AFTER: &str = "retry-after";
+    /// The token a registration answer carries; status and orphan queries show it.
+    pub const TOKEN: &str = agent_proto::TOKEN_HEADER;
 }
 
 /// A system's status, the one byte of `GET /system/status`.

@@ -56,6 +56,67 @@ fn once_over_plain_http_registers_and_reports_the_new_status() {
 }
 
 #[test]
+fn without_a_token_it_registers_signed_then_keeps_the_token_across_runs() {
+    let h = Harness::new();
+    let peer = h.plain_peer();
+    peer.with(|s| s.require_token = true);
+    peer.script(vec![st("n")]);
+    let salt = FakeSalt::new();
+    let config = salt.config(&[peer.entry("127.0.0.1")], "dev_plain_http = true");
+
+    let (code, stdout, stderr) = run_agent(&["--config", config.to_str().unwrap(), "--once"]);
+
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("status=n (new)"), "{stdout}");
+    // 401 (no token), a registration the mock verified with the peer's code, then the status.
+    assert_eq!(
+        peer.requests(),
+        [
+            format!("GET /system/status fp={FINGERPRINT}"),
+            "POST /system/register".to_owned(),
+            format!("GET /system/status fp={FINGERPRINT}"),
+        ]
+    );
+    let reg = peer.with(|s| s.registrations[0].clone());
+    assert_eq!(reg["public_key"], support::fake_salt::MINION_PUB);
+    assert!(reg["signature"].as_str().is_some_and(|s| !s.is_empty()));
+    let state = fs::read_to_string(&salt.state_file).unwrap();
+    assert!(state.contains("mock-token-"), "{state}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(&salt.state_file).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the token makes the state file a credential"
+    );
+
+    // A second run shows the kept token: one request, no registration.
+    let (code, ..) = run_agent(&["--config", config.to_str().unwrap(), "--once"]);
+    assert_eq!(code, 0);
+    assert_eq!(peer.requests().len(), 4);
+}
+
+#[test]
+fn a_minion_key_that_is_not_the_public_keys_pair_is_refused() {
+    let h = Harness::new();
+    let peer = h.plain_peer();
+    peer.with(|s| s.require_token = true);
+    let salt = FakeSalt::new();
+    // Another salt key's private half beside the minion's public key.
+    fs::write(
+        salt.config_dir.join("pki/minion/minion.pem"),
+        include_str!("../../agent-proto/tests/data/other.pem"),
+    )
+    .unwrap();
+    let config = salt.config(&[peer.entry("127.0.0.1")], "dev_plain_http = true");
+
+    let (code, stdout, stderr) = run_agent(&["--config", config.to_str().unwrap(), "--once"]);
+
+    assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("registration refused"), "{stderr}");
+}
+
+#[test]
 fn once_repoints_the_minion_to_its_node() {
     let h = Harness::new();
     let peer = h.plain_peer();

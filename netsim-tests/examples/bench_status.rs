@@ -10,6 +10,11 @@
 //! `o`. Both are driven by [`HttpPool`] (the load generator's client) with CONNS keep-alive
 //! connections, each request for a random known fingerprint, for REQUESTS requests per
 //! measurement; the rounds alternate baseline and peer, and the ratio is that of the medians.
+//!
+//! Protocol 2: every request shows the system's token (`X-Uyuni-Agent-Token`, minted here
+//! with the cluster key as a registration would), so the peer's figure includes the door's
+//! checks: the client's budget (raised by the harness so that one address may drive it) and
+//! the token's HMAC. The baseline gets the same header and ignores it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -49,7 +54,7 @@ fn serve_bare() -> anyhow::Result<()> {
 async fn drive(
     pool: &HttpPool,
     addr: &str,
-    fps: &Arc<Vec<String>>,
+    fps: &Arc<Vec<(String, String)>>,
     total: u64,
     conns: usize,
     seed: u64,
@@ -62,8 +67,10 @@ async fn drive(
         workers.spawn(async move {
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ w as u64);
             while sent.fetch_add(1, Ordering::Relaxed) < total {
-                let fp = &fps[rng.random_range(0..fps.len())];
-                let r = pool.get(&addr, &format!("/system/status?fp={fp}")).await?;
+                let (fp, token) = &fps[rng.random_range(0..fps.len())];
+                let r = pool
+                    .get_with_token(&addr, &format!("/system/status?fp={fp}"), Some(token))
+                    .await?;
                 anyhow::ensure!(
                     r.status == 200 && r.body.as_ref() == b"o",
                     "unexpected answer {} {:?}",
@@ -118,7 +125,16 @@ fn main() -> anyhow::Result<()> {
         }
         store.compact()?;
     }
-    let fps = Arc::new(fps);
+    let tokens = load_driver::agent_door::token::TokenKey::new(&std::fs::read(&c.key)?);
+    let expiry = netsim_tests::sim_keys::unix_now() + 86_400;
+    let fps: Arc<Vec<(String, String)>> = Arc::new(
+        fps.into_iter()
+            .map(|fp| {
+                let t = tokens.issue(&fp, expiry);
+                (fp, t)
+            })
+            .collect(),
+    );
     let p = c.add_peer("s1", "z")?;
     wait_until(
         Duration::from_secs(120),

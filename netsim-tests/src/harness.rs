@@ -9,6 +9,7 @@
 //! [`Options::tls`] the cluster gets a CA in its temporary directory, every peer a certificate
 //! from it, and the harness's own calls go over https trusting that CA.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -272,6 +273,16 @@ pub struct Cluster {
     roots: Vec<CertificateDer<'static>>,
     dir: tempfile::TempDir,
     opts: Options,
+    /// Simulated agents registered through [`Cluster::register`]: label → identity.
+    agents: std::sync::Mutex<HashMap<String, SimAgent>>,
+}
+
+/// A system registered by [`Cluster::register`]: its signed identity and token.
+#[derive(Debug, Clone)]
+struct SimAgent {
+    identity: u64,
+    fingerprint: String,
+    token: Option<String>,
 }
 
 impl Drop for Cluster {
@@ -376,6 +387,7 @@ impl Cluster {
             roots,
             dir,
             opts,
+            agents: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -459,6 +471,11 @@ http_listen = "127.0.0.1:0"
 join = [{join}]
 advertise = [{advertise}]
 {extra}
+[agent_door]
+client_rate_per_s = 1000000.0
+client_burst = 1000000
+new_registrations_per_s = 1000000.0
+new_registration_burst = 1000000
 [load]
 failure_timeout_ms = {ft}
 maintenance_window_ms = {mw}
@@ -634,26 +651,67 @@ compact_check_interval_ms = 200
             .map(|m| m.status))
     }
 
-    /// Register a system through peer `i`.
-    pub fn register(
-        &self,
-        i: usize,
-        fingerprint: &str,
-        minion: &str,
-    ) -> anyhow::Result<SystemRecord> {
-        Ok(self.peers[i].client().post(
-            "/system/register",
-            &serde_json::json!({
-                "fingerprint": fingerprint,
-                "minion_id": minion,
-                "hostname": minion,
-                "public_key": "",
-            }),
-        )?)
+    /// Register a system through peer `i` as a protocol 2 agent would: `label` names a
+    /// simulated identity (a signed registration of one real salt key wrapped its own way,
+    /// [`crate::sim_keys`]), whose salt fingerprint the cluster knows it by; [`Cluster::fp`]
+    /// turns the label into it, and [`Cluster::system`], [`Cluster::act`] and
+    /// [`Cluster::agent_get`] accept either. The token of the answer is kept for
+    /// [`Cluster::agent_get`].
+    pub fn register(&self, i: usize, label: &str, minion: &str) -> anyhow::Result<SystemRecord> {
+        let n = self.identity(label);
+        let keys = crate::sim_keys::keys();
+        let nonce = format!("harness{:016x}{:08x}", rand::random::<u64>(), n);
+        let reg = keys.registration(n, minion, minion, crate::sim_keys::unix_now(), &nonce)?;
+        let r = self.agent_request(i, "/system/register", None, Some(&reg))?;
+        if r.status != 200 {
+            bail!("registering {label}: HTTP {} {}", r.status, r.body);
+        }
+        let token = r.header(agent_proto::TOKEN_HEADER).map(String::from);
+        for a in lock(&self.agents).values_mut() {
+            if a.identity == n {
+                a.token = token.clone();
+            }
+        }
+        Ok(serde_json::from_str(&r.body)?)
     }
 
-    /// Accept (`accept`), reject, unregister or ban a system through peer `i`.
+    /// The identity number of `label` (given in order of first use).
+    fn identity(&self, label: &str) -> u64 {
+        let mut agents = lock(&self.agents);
+        if let Some(a) = agents.values().find(|a| a.fingerprint == label) {
+            return a.identity;
+        }
+        let n = agents.len() as u64;
+        agents
+            .entry(label.to_string())
+            .or_insert_with(|| SimAgent {
+                identity: n,
+                fingerprint: crate::sim_keys::keys().fingerprint(n),
+                token: None,
+            })
+            .identity
+    }
+
+    /// The fingerprint of a system registered as `label` ([`Cluster::register`]), or `label`
+    /// itself when it is not such a label (a fingerprint already).
+    pub fn fp(&self, label: &str) -> String {
+        lock(&self.agents)
+            .get(label)
+            .map_or_else(|| label.to_string(), |a| a.fingerprint.clone())
+    }
+
+    /// Whether `fingerprint` is that of a system [`Cluster::register`]ed under a label that
+    /// starts with `prefix` (tests group their systems by label prefix).
+    pub fn is_labelled(&self, fingerprint: &str, prefix: &str) -> bool {
+        lock(&self.agents)
+            .iter()
+            .any(|(label, a)| a.fingerprint == fingerprint && label.starts_with(prefix))
+    }
+
+    /// Accept (`accept`), reject, unregister or ban a system (a label or a fingerprint)
+    /// through peer `i`.
     pub fn act(&self, i: usize, fp: &str, action: &str) -> anyhow::Result<SystemRecord> {
+        let fp = self.fp(fp);
         Ok(self.peers[i]
             .client()
             .post(&format!("/systems/{fp}/{action}"), &serde_json::json!({}))?)
@@ -673,13 +731,83 @@ compact_check_interval_ms = 200
         Ok(self.peers[i].client().get("/cluster/load")?)
     }
 
-    /// An agent request (`/system/status?fp=..`, `/system/orphan?fp=..`) to peer `i`.
+    /// An agent request (`/system/status?fp=..`, `/system/orphan?fp=..`) to peer `i`, with
+    /// the token of the system's registration; `fp=` may name a label of
+    /// [`Cluster::register`].
     pub fn agent_get(
         &self,
         i: usize,
         path: &str,
     ) -> anyhow::Result<cluster_core::client::RawResponse> {
-        Ok(self.peers[i].client().get_raw(path)?)
+        let (route, label) = match path.split_once("?fp=") {
+            Some((route, label)) => (route, label),
+            None => (path, ""),
+        };
+        let (fp, token) = {
+            let agents = lock(&self.agents);
+            match agents
+                .get(label)
+                .or_else(|| agents.values().find(|a| a.fingerprint == label))
+            {
+                Some(a) => (a.fingerprint.clone(), a.token.clone()),
+                None => (label.to_string(), None),
+            }
+        };
+        let path = if label.is_empty() {
+            route.to_string()
+        } else {
+            format!("{route}?fp={fp}")
+        };
+        self.agent_request(i, &path, token.as_deref(), None)
+    }
+
+    /// A raw request to peer `i`'s agent endpoints: a GET with `token`, or a POST of `body`.
+    pub fn agent_request(
+        &self,
+        i: usize,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&agent_proto::Registration>,
+    ) -> anyhow::Result<cluster_core::client::RawResponse> {
+        let roots: Vec<ureq::tls::Certificate<'static>> = self
+            .roots
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(cluster_core::tls::provider())
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        let url = format!("{}{path}", self.peers[i].http);
+        let res = match body {
+            Some(b) => agent.post(&url).send_json(b),
+            None => {
+                let mut req = agent.get(&url);
+                if let Some(t) = token {
+                    req = req.header(agent_proto::TOKEN_HEADER, t);
+                }
+                req.call()
+            }
+        };
+        let mut res = res.with_context(|| url.clone())?;
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = res.body_mut().read_to_string()?;
+        Ok(cluster_core::client::RawResponse {
+            status: res.status().as_u16(),
+            headers,
+            body: text,
+        })
     }
 
     /// All systems peer `i` holds.
@@ -687,8 +815,9 @@ compact_check_interval_ms = 200
         Ok(self.peers[i].client().get("/systems?limit=1000000")?)
     }
 
-    /// One system on peer `i`.
+    /// One system (a label of [`Cluster::register`] or a fingerprint) on peer `i`.
     pub fn system(&self, i: usize, fp: &str) -> anyhow::Result<Option<SystemRecord>> {
+        let fp = self.fp(fp);
         match self.peers[i].client().get(&format!("/systems/{fp}")) {
             Ok(s) => Ok(Some(s)),
             Err(cluster_core::client::ClientError::Status { status: 404, .. }) => Ok(None),
@@ -735,4 +864,8 @@ fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -11,6 +11,8 @@
 //!   one bounded keep-alive HTTP pool) speaking the agent protocol, and the scenario that
 //!   kills a node under it and counts lost and duplicated systems.
 //!
+//! - [`sim_keys`]: signed identities for simulated agents (one real salt key, many wrappings).
+//!
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
 pub mod harness;
@@ -18,5 +20,6 @@ pub mod linkemu;
 pub mod loadgen;
 pub mod pg;
 pub mod salt;
+pub mod sim_keys;
 pub mod standin;
 pub mod workload;

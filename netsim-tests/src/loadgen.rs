@@ -176,7 +176,13 @@ pub struct CountersSnapshot {
 }
 
 struct Agent {
+    /// Its identity in [`crate::sim_keys`].
+    identity: u64,
     fingerprint: String,
+    /// The token of its last registration.
+    token: Mutex<Option<String>>,
+    /// Registrations signed so far (part of each nonce).
+    signed: AtomicU64,
     view: Mutex<AgentView>,
     /// Handed to the admin for acceptance (reset when the accept failed).
     accept_sent: AtomicBool,
@@ -222,7 +228,8 @@ pub struct Fleet {
     cancel: CancellationToken,
 }
 
-/// A fingerprint in `salt-key -F` form (32 random bytes, hex pairs joined by `:`).
+/// A random string in `salt-key -F` form (32 random bytes, hex pairs joined by `:`); the
+/// fleet's agents have signed identities instead ([`crate::sim_keys`]).
 pub fn fingerprint(rng: &mut impl Rng) -> String {
     let bytes: [u8; 32] = rng.random();
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -239,11 +246,24 @@ impl Fleet {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!entry_points.is_empty(), "a fleet needs an entry point");
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let agents = (0..cfg.agents)
-            .map(|_| Agent {
-                fingerprint: fingerprint(&mut rng),
-                view: Mutex::new(AgentView::default()),
-                accept_sent: AtomicBool::new(false),
+        anyhow::ensure!(
+            cfg.agents as u64 <= crate::sim_keys::IDENTITIES,
+            "at most {} simulated agents",
+            crate::sim_keys::IDENTITIES
+        );
+        let keys = crate::sim_keys::keys();
+        let first = rng.random_range(0..crate::sim_keys::IDENTITIES);
+        let agents = (0..cfg.agents as u64)
+            .map(|i| {
+                let identity = (first + i) % crate::sim_keys::IDENTITIES;
+                Agent {
+                    identity,
+                    fingerprint: keys.fingerprint(identity),
+                    token: Mutex::new(None),
+                    signed: AtomicU64::new(0),
+                    view: Mutex::new(AgentView::default()),
+                    accept_sent: AtomicBool::new(false),
+                }
             })
             .collect();
         let pool = {
@@ -503,8 +523,20 @@ impl AgentTask {
         let shared = self.shared.clone();
         let agent = &shared.agents[self.index];
         let path = format!("/system/status?fp={}", agent.fingerprint);
-        let r = shared.pool.get(addr, &path).await.ok()?;
+        let token = lock(&agent.token).clone();
+        let r = shared
+            .pool
+            .get_with_token(addr, &path, token.as_deref())
+            .await
+            .ok()?;
         let c = &shared.counters;
+        if r.status == 401 {
+            // No valid token yet: register (which issues one).
+            return self.register(addr).await;
+        }
+        if r.status == 429 {
+            return Some((Mode::Status, self.retry_after(&r)));
+        }
         if r.status != 200 {
             shared.unexpected(&r, "status");
             return if r.status >= 500 {
@@ -578,21 +610,47 @@ impl AgentTask {
         }
     }
 
+    /// `Retry-After` of a `429` (at least a second, at most a minute), jittered.
+    fn retry_after(&mut self, r: &Reply) -> Duration {
+        let secs = r
+            .header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 60);
+        self.jittered(Duration::from_secs(secs))
+    }
+
     async fn register(&mut self, addr: &Arc<str>) -> Option<(Mode, Duration)> {
-        let fp = &self.agent().fingerprint;
-        let body = serde_json::json!({
-            "fingerprint": fp,
-            "minion_id": format!("minion-{}", self.index),
-            "hostname": format!("host{:08}.sim.example", self.index),
-            "public_key": "-----BEGIN PUBLIC KEY-----\nsimulated\n-----END PUBLIC KEY-----\n",
-        });
+        let agent = self.agent();
+        let nonce = format!(
+            "sim{:08x}{:016x}{:08x}",
+            agent.identity,
+            self.shared.cfg.seed,
+            agent.signed.fetch_add(1, Ordering::Relaxed)
+        );
+        let reg = crate::sim_keys::keys()
+            .registration(
+                agent.identity,
+                &format!("minion-{}", self.index),
+                &format!("host{:08}.sim.example", self.index),
+                crate::sim_keys::unix_now(),
+                &nonce,
+            )
+            .ok()?;
+        let body = serde_json::to_vec(&reg).ok()?;
         let r = self
             .shared
             .pool
-            .post_json(addr, "/system/register", Bytes::from(body.to_string()))
+            .post_json(addr, "/system/register", Bytes::from(body))
             .await
             .ok()?;
         let beat = self.jittered(self.shared.cfg.heartbeat);
+        if r.status == 429 {
+            return Some((Mode::Status, self.retry_after(&r)));
+        }
+        if let Some(t) = r.header(agent_proto::TOKEN_HEADER) {
+            *lock(&self.agent().token) = Some(t.to_string());
+        }
         if r.status != 200 {
             self.shared.unexpected(&r, "register");
             return (r.status < 500).then_some((Mode::Status, beat));
@@ -617,7 +675,18 @@ impl AgentTask {
         let path = format!("/system/orphan?fp={}", agent.fingerprint);
         let c = &shared.counters;
         c.orphan_asks.fetch_add(1, Ordering::Relaxed);
-        let r = shared.pool.get(addr, &path).await.ok()?;
+        let token = lock(&agent.token).clone();
+        let r = shared
+            .pool
+            .get_with_token(addr, &path, token.as_deref())
+            .await
+            .ok()?;
+        if r.status == 401 {
+            return self.register(addr).await;
+        }
+        if r.status == 429 {
+            return Some((Mode::Orphan, self.retry_after(&r)));
+        }
         self.entries.learn(r.header("x-uyuni-peers"));
         let beat = self.jittered(self.shared.cfg.heartbeat);
         Some(match r.status {

@@ -107,11 +107,11 @@ fn accepted_systems_are_placed_by_capacity_and_agents_are_answered_by_any_peer()
     assert_eq!(dc_c.fqdn, "master-dc-c:4506");
 
     // The agent protocol, asked of the store peer (another zone) for a dc system.
-    let f = fp(7);
+    let f = c.fp(&fp(7));
     let node = a[&f].clone().expect("placed");
     let r = c.agent_get(3, &format!("/system/status?fp={f}"))?;
     assert_eq!((r.status, r.body.as_str()), (200, "o"));
-    assert_eq!(r.header("x-uyuni-agent-protocol"), Some("1"));
+    assert_eq!(r.header("x-uyuni-agent-protocol"), Some("2"));
     assert_eq!(
         r.header("x-uyuni-node"),
         Some(format!("master-{node}:4506").as_str())
@@ -132,9 +132,11 @@ fn accepted_systems_are_placed_by_capacity_and_agents_are_answered_by_any_peer()
         (r.status, r.body.clone()),
         (200, format!("master-{node}:4506"))
     );
+    // Protocol 2: queries need the token of the system's registration.
     let r = c.agent_get(0, "/system/status?fp=ff:ff:ff")?;
-    assert_eq!((r.status, r.body.as_str()), (200, "u"));
-    assert_eq!(c.agent_get(0, "/system/orphan?fp=ff:ff:ff")?.status, 404);
+    assert_eq!(r.status, 401, "no token: {}", r.body);
+    assert_eq!(r.header("x-uyuni-agent-protocol"), Some("2"));
+    assert_eq!(c.agent_get(0, "/system/orphan?fp=ff:ff:ff")?.status, 401);
     assert_eq!(c.agent_get(0, "/system/status")?.status, 400);
     assert_eq!(c.agent_get(0, "/system/status?fp=a%20b")?.status, 400);
 
@@ -319,5 +321,97 @@ fn a_planned_shutdown_keeps_its_systems_until_the_maintenance_window_ends() -> a
             .all(|v| v.as_deref() == Some("m1")))
     })?;
     assert!(left_at.elapsed() >= Duration::from_millis(5500));
+    Ok(())
+}
+
+/// Protocol 2's door, with real salt keys: a registration is taken only when signed by the key
+/// whose fingerprint it claims and only once; status and orphan queries need the token the
+/// registration got, for that fingerprint.
+#[test]
+fn the_agents_door_refuses_forged_and_replayed_registrations_and_queries_without_the_token()
+-> anyhow::Result<()> {
+    use agent_proto::{Registration, Signer, TOKEN_HEADER};
+    use netsim_tests::sim_keys::{keys, unix_now};
+
+    const OTHER_PUB: &str = include_str!("../../agent-proto/tests/data/other.pub");
+    const OTHER_PEM: &str = include_str!("../../agent-proto/tests/data/other.pem");
+    let c = cluster(&[("solo", "z", 1.0)], Options::default())?;
+    let now = unix_now();
+    let victim =
+        keys().registration(900, "victim", "victim.example", now, "victim-nonce-000001")?;
+    let other = Signer::from_pem(OTHER_PEM)?;
+
+    // Another salt key claiming the victim's fingerprint, correctly signed with its own key.
+    let mut forged = victim.clone();
+    forged.public_key = OTHER_PUB.to_string();
+    forged.nonce = "forged-nonce-0000001".into();
+    forged.signature = other.sign(&forged.message())?;
+    let r = c.agent_request(0, "/system/register", None, Some(&forged))?;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("fingerprint"), "{}", r.body);
+    // The victim's public key, signed with another private key.
+    let mut forged = victim.clone();
+    forged.nonce = "forged-nonce-0000002".into();
+    forged.signature = other.sign(&forged.message())?;
+    let r = c.agent_request(0, "/system/register", None, Some(&forged))?;
+    assert_eq!(r.status, 401, "{}", r.body);
+    // Unsigned (a protocol 1 agent), and stale.
+    let unsigned = Registration {
+        fingerprint: victim.fingerprint.clone(),
+        minion_id: "victim".into(),
+        ..Registration::default()
+    };
+    assert_eq!(
+        c.agent_request(0, "/system/register", None, Some(&unsigned))?
+            .status,
+        401
+    );
+    let stale = keys().registration(900, "victim", "", now - 3600, "stale-nonce-00000001")?;
+    assert_eq!(
+        c.agent_request(0, "/system/register", None, Some(&stale))?
+            .status,
+        401
+    );
+    assert!(
+        c.system(0, &victim.fingerprint)?.is_none(),
+        "nothing stored"
+    );
+
+    // The real one registers and gets a token; sent again, it is a replay.
+    let r = c.agent_request(0, "/system/register", None, Some(&victim))?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.header(TOKEN_HEADER).expect("a token").to_string();
+    let r = c.agent_request(0, "/system/register", None, Some(&victim))?;
+    assert_eq!(r.status, 409, "replayed: {}", r.body);
+
+    // Queries: none, a wrong and another system's token are refused; the right one answers.
+    let status = format!("/system/status?fp={}", victim.fingerprint);
+    assert_eq!(c.agent_request(0, &status, None, None)?.status, 401);
+    assert_eq!(
+        c.agent_request(0, &status, Some("2.99999999999.AAAA"), None)?
+            .status,
+        401
+    );
+    let bystander = keys().registration(901, "by", "", now, "bystander-nonce-0001")?;
+    let r = c.agent_request(0, "/system/register", None, Some(&bystander))?;
+    let bystanders = r.header(TOKEN_HEADER).expect("a token").to_string();
+    assert_eq!(
+        c.agent_request(0, &status, Some(&bystanders), None)?.status,
+        401
+    );
+    let r = c.agent_request(0, &status, Some(&token), None)?;
+    assert_eq!((r.status, r.body.as_str()), (200, "n"));
+    let orphan = format!("/system/orphan?fp={}", victim.fingerprint);
+    assert_eq!(c.agent_request(0, &orphan, None, None)?.status, 401);
+    assert_eq!(c.agent_request(0, &orphan, Some(&token), None)?.status, 204);
+
+    // A body beyond the door's limit (8 KiB) is refused before it is parsed.
+    let mut huge = keys().registration(902, "huge", "", now, "huge-nonce-000000001")?;
+    huge.public_key.push_str(&" ".repeat(16 * 1024));
+    assert_eq!(
+        c.agent_request(0, "/system/register", None, Some(&huge))?
+            .status,
+        413
+    );
     Ok(())
 }

@@ -34,20 +34,22 @@ fn five_peers_form_a_cluster_and_writes_on_any_reach_all() -> anyhow::Result<()>
         assert_eq!(rec.status.as_str(), "new");
         assert_eq!(rec.zone.as_deref(), Some(c.peers[i].zone.as_str()));
     }
+    let fps: Vec<String> = (0..5).map(|i| c.fp(&format!("fp:{i}"))).collect();
     for i in 0..5 {
         wait_until(T, "all five systems on every peer", || {
             Ok(c.systems(i)?
                 .iter()
-                .filter(|s| s.fingerprint.starts_with("fp:"))
+                .filter(|s| fps.contains(&s.fingerprint))
                 .count()
                 == 5)
         })?;
     }
     wait_until(T, "identical stores", || c.converged())?;
     // accept on one peer, seen on another.
-    let _: serde_json::Value = c.peers[4]
-        .client()
-        .post("/systems/fp:1/accept", &serde_json::json!({}))?;
+    let _: serde_json::Value = c.peers[4].client().post(
+        &format!("/systems/{}/accept", c.fp("fp:1")),
+        &serde_json::json!({}),
+    )?;
     wait_until(T, "accept replicated", || {
         Ok(c.system(0, "fp:1")?
             .is_some_and(|s| s.status.as_str() == "onboarded"))
@@ -85,7 +87,7 @@ fn killed_peer_is_detected_and_catches_up_after_restart() -> anyhow::Result<()> 
     wait_until(T, "n3 caught up", || {
         Ok(c.systems(2)?
             .iter()
-            .filter(|s| s.fingerprint.starts_with("while-down:"))
+            .filter(|s| c.is_labelled(&s.fingerprint, "while-down:"))
             .count()
             == 20)
     })?;
@@ -135,7 +137,7 @@ fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
     let got = c
         .systems(0)?
         .iter()
-        .filter(|s| s.fingerprint.starts_with("acked:"))
+        .filter(|s| c.is_labelled(&s.fingerprint, "acked:"))
         .count();
     assert_eq!(got, n, "every acknowledged write is there after kill -9");
     Ok(())
@@ -172,24 +174,26 @@ fn partition_heals_to_identical_state_without_lost_writes() -> anyhow::Result<()
         c.register(k % 2, &format!("east:{k}"), "e")?;
         c.register(2 + k % 2, &format!("west:{k}"), "w")?;
     }
-    let _: serde_json::Value = c.peers[0]
-        .client()
-        .post("/systems/shared/accept", &serde_json::json!({}))?;
-    let _: serde_json::Value = c.peers[3]
-        .client()
-        .post("/systems/shared/ban", &serde_json::json!({}))?;
+    let _: serde_json::Value = c.peers[0].client().post(
+        &format!("/systems/{}/accept", c.fp("shared")),
+        &serde_json::json!({}),
+    )?;
+    let _: serde_json::Value = c.peers[3].client().post(
+        &format!("/systems/{}/ban", c.fp("shared")),
+        &serde_json::json!({}),
+    )?;
     // Within a side, writes still flow.
     wait_until(T, "east converged inside", || {
         Ok(c.systems(1)?
             .iter()
-            .filter(|s| s.fingerprint.starts_with("east:"))
+            .filter(|s| c.is_labelled(&s.fingerprint, "east:"))
             .count()
             == 10)
     })?;
     assert!(
         c.systems(1)?
             .iter()
-            .all(|s| !s.fingerprint.starts_with("west:")),
+            .all(|s| !c.is_labelled(&s.fingerprint, "west:")),
         "nothing crossed the partition"
     );
 
@@ -202,13 +206,13 @@ fn partition_heals_to_identical_state_without_lost_writes() -> anyhow::Result<()
         let sys = c.systems(i)?;
         assert_eq!(
             sys.iter()
-                .filter(|s| s.fingerprint.starts_with("east:"))
+                .filter(|s| c.is_labelled(&s.fingerprint, "east:"))
                 .count(),
             10
         );
         assert_eq!(
             sys.iter()
-                .filter(|s| s.fingerprint.starts_with("west:"))
+                .filter(|s| c.is_labelled(&s.fingerprint, "west:"))
                 .count(),
             10
         );
@@ -322,7 +326,7 @@ fn corrupt_snapshot_is_reported_and_refilled_from_peers() -> anyhow::Result<()> 
     assert_eq!(
         c.systems(1)?
             .iter()
-            .filter(|s| s.fingerprint.starts_with("snap:"))
+            .filter(|s| c.is_labelled(&s.fingerprint, "snap:"))
             .count(),
         30
     );
@@ -356,15 +360,16 @@ fn cli_contract_members_and_systems() -> anyhow::Result<()> {
         }
         assert_eq!(m["status"], "alive");
     }
-    let fp = "12:ab:ef";
-    c.register(1, fp, "cli-minion")?;
+    let label = "12:ab:ef";
+    c.register(1, label, "cli-minion")?;
+    let fp = &c.fp(label);
     wait_until(T, "replicated", || Ok(c.system(0, fp)?.is_some()))?;
     let list = run(&["systems", "list", "--status", "new"])?;
     let s = &list.as_array().expect("array")[0];
     for k in ["fingerprint", "minion_id", "status", "node"] {
         assert!(s.get(k).is_some(), "system lacks {k}: {s}");
     }
-    assert_eq!(s["fingerprint"], fp);
+    assert_eq!(s["fingerprint"], fp.as_str());
     assert_eq!(s["status"], "new");
     // Accepted systems wait as orphans until the zone's Load Driver gives them a node.
     let accepted = run(&["systems", "accept", fp])?;
@@ -382,7 +387,10 @@ fn cli_contract_members_and_systems() -> anyhow::Result<()> {
         (Some("deleted"), Some(true))
     );
     // A banned system that registers again stays banned; accept is refused.
-    assert_eq!(c.register(0, fp, "cli-minion")?.status.as_str(), "deleted");
+    assert_eq!(
+        c.register(0, label, "cli-minion")?.status.as_str(),
+        "deleted"
+    );
     let out = std::process::Command::new(&bin)
         .args(["systems", "accept", fp, "--peer", &c.peers[0].http])
         .output()?;
@@ -424,7 +432,7 @@ fn wan_latency_and_loss_between_zones_still_converge() -> anyhow::Result<()> {
         Ok(c.converged()?
             && c.systems(2)?
                 .iter()
-                .filter(|s| s.fingerprint.starts_with("wan:"))
+                .filter(|s| c.is_labelled(&s.fingerprint, "wan:"))
                 .count()
                 == 10)
     })?;
@@ -944,7 +952,7 @@ fn tls_cluster_serves_clients_of_its_ca_only_and_shrugs_off_garbage() -> anyhow:
     let list: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert!(
         list.as_array()
-            .is_some_and(|a| a.iter().any(|s| s["fingerprint"] == "tls:1")),
+            .is_some_and(|a| a.iter().any(|s| s["fingerprint"] == c.fp("tls:1").as_str())),
         "{list}"
     );
     let out = Command::new(&bin)

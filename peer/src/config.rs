@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use cluster_core::config::{
     ConfigError, MembershipConfig, NetworkConfig, ReplicationConfig, StoreConfig, TlsConfig,
 };
-use load_driver::config::LoadConfig;
+use load_driver::config::{AgentDoorConfig, LoadConfig};
 use serde::{Deserialize, Serialize};
 
 /// The whole peer configuration.
@@ -48,6 +48,8 @@ pub struct PeerConfig {
     pub capacity: f64,
     /// Load Driver and agent protocol.
     pub load: LoadConfig,
+    /// The agents' door: signed registrations, tokens, budgets (docs/security/agentauth.md).
+    pub agent_door: AgentDoorConfig,
     /// TLS of the HTTP API.
     pub tls: TlsConfig,
     /// Connection limits and timeouts of the HTTP API's listener.
@@ -83,6 +85,7 @@ impl Default for PeerConfig {
             fqdn: None,
             capacity: 1.0,
             load: LoadConfig::default(),
+            agent_door: AgentDoorConfig::default(),
             tls: TlsConfig::default(),
             http: cluster_core::serve::ConnLimits::default(),
             uyuni: node_controller::UyuniConfig::default(),

@@ -285,12 +285,21 @@ impl Node {
             cfg.membership.heartbeat_interval * 3 + cfg.replication.anti_entropy_interval * 2;
         let load = Arc::new(load_driver::LoadState::new(cfg.load.clone(), startup_grace));
         let search = Arc::new(cluster_search::SearchState::new());
+        // Agent tokens are keyed from the cluster key file, so every peer checks every token.
+        let cluster_key_bytes = std::fs::read(&cfg.cluster_key)
+            .map_err(|e| StartError::Task(format!("reading {}: {e}", cfg.cluster_key.display())))?;
+        let door = Arc::new(load_driver::agent_door::AgentDoor::new(
+            cfg.agent_door.clone(),
+            &cluster_key_bytes,
+            now_ms(),
+        ));
         let load_ctx = load_driver::LoadCtx {
             replica: replica.clone(),
             members: members.clone(),
             me: me.clone(),
             load: load.clone(),
             writes: writes.clone(),
+            door,
         };
         let nc_ctx = node_controller::NcCtx {
             replica: replica.clone(),

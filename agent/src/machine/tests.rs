@@ -500,3 +500,65 @@ fn same_seed_same_schedule() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_401_registers_and_the_token_is_kept_and_persisted() {
+    let t = Instant::now();
+    let mut m = machine(None);
+    assert_eq!(m.token(), None);
+    knock(&mut m, t, reply(401, "{}", &[]));
+    assert_eq!(sends(&mut m, t).1, Request::Register);
+    m.on_outcome(t, reply(200, "{}", &[(header::TOKEN, "2.99.mac")]));
+    assert_eq!(m.token(), Some("2.99.mac"));
+    match m.poll(t) {
+        Action::Persist(memory) => assert_eq!(memory.token.as_deref(), Some("2.99.mac")),
+        other => panic!("expected the token to be persisted, got {other:?}"),
+    }
+    knock(&mut m, t, status("n"));
+    sleeps(&mut m, t, MIN);
+}
+
+#[test]
+fn a_401_right_after_registering_waits_a_heartbeat_instead_of_looping() {
+    let t = Instant::now();
+    let mut m = machine(None).with_token(Some("stale".into()));
+    knock(&mut m, t, reply(401, "{}", &[]));
+    assert_eq!(m.token(), None, "a refused token is dropped");
+    assert!(matches!(m.poll(t), Action::Persist(_)));
+    assert_eq!(sends(&mut m, t).1, Request::Register);
+    m.on_outcome(t, reply(200, "{}", &[(header::TOKEN, "fresh")]));
+    assert!(matches!(m.poll(t), Action::Persist(_)));
+    knock(&mut m, t, reply(401, "{}", &[]));
+    assert!(matches!(m.poll(t), Action::Persist(_)));
+    let next = sleeps(&mut m, t, MIN);
+    knock(&mut m, next, reply(401, "{}", &[]));
+    assert_eq!(sends(&mut m, next).1, Request::Register);
+}
+
+#[test]
+fn a_429_waits_its_retry_after_at_the_same_peer_without_failing_it() {
+    let t = Instant::now();
+    let mut m = machine(None);
+    let p = knock(&mut m, t, reply(429, "{}", &[(header::RETRY_AFTER, "30")]));
+    sleeps(&mut m, t, Duration::from_secs(30));
+    let later = t + Duration::from_secs(40);
+    let (again, request) = sends(&mut m, later);
+    assert_eq!((again, request), (p, Request::Status));
+    // A limited registration waits too, and registers afterwards.
+    m.on_outcome(later, reply(401, "{}", &[]));
+    sends(&mut m, later);
+    m.on_outcome(later, reply(429, "{}", &[(header::RETRY_AFTER, "5")]));
+    sleeps(&mut m, later, Duration::from_secs(5));
+    assert_eq!(
+        sends(&mut m, later + Duration::from_secs(10)).1,
+        Request::Register
+    );
+}
+
+#[test]
+fn once_a_429_fails_the_cycle() {
+    let t = Instant::now();
+    let mut m = machine_with(&["a:1"], None, true);
+    knock(&mut m, t, reply(429, "{}", &[(header::RETRY_AFTER, "30")]));
+    assert_eq!(m.poll(t), Action::Exit(Exit::Failed));
+}

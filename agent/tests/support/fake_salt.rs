@@ -3,10 +3,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// A real salt 3007.16 `minion.pub` and what `salt-call key.finger` printed for it.
-pub const MINION_PUB: &str = include_str!("../data/minion.pub");
-/// `salt-call --local key.finger` for [`MINION_PUB`].
-pub const FINGERPRINT: &str = "a1:5b:06:99:91:50:08:02:bb:0b:d7:61:30:3e:c9:36:85:11:89:3a:e7:dc:4d:49:1d:65:b4:fe:a3:e6:cd:c6";
+/// A real salt 3007.16 key pair (`salt-key --gen-keys=minion`), the agent signs with.
+pub const MINION_PUB: &str = include_str!("../../../agent-proto/tests/data/minion.pub");
+/// Its private half.
+pub const MINION_PEM: &str = include_str!("../../../agent-proto/tests/data/minion.pem");
+/// What `salt-key --gen-keys` printed for [`MINION_PUB`].
+pub const FINGERPRINT: &str = "72:6c:6d:a2:44:99:b2:b0:9d:4d:90:12:e0:a0:ed:a1:a0:7e:8c:6c:84:08:e2:6a:6f:60:e6:88:80:ed:b3:cb";
 
 /// A fake minion: `<tmp>/venv-salt-minion/{minion_id, pki/minion/…, minion.d/}`.
 pub struct FakeSalt {
@@ -24,7 +26,7 @@ impl FakeSalt {
         fs::create_dir_all(&pki).expect("pki dir");
         fs::create_dir_all(config_dir.join("minion.d")).expect("minion.d");
         fs::write(pki.join("minion.pub"), MINION_PUB).expect("minion.pub");
-        fs::write(pki.join("minion.pem"), "private").expect("minion.pem");
+        fs::write(pki.join("minion.pem"), MINION_PEM).expect("minion.pem");
         fs::write(pki.join("minion_master.pub"), "old master key").expect("master key");
         fs::write(config_dir.join("minion_id"), "web1.example.org\n").expect("minion_id");
         let events = tmp.path().join("events");

@@ -45,6 +45,35 @@ pub struct MockState {
     pub registrations: Vec<serde_json::Value>,
     /// `METHOD path fp=…` of every request.
     pub requests: Vec<String>,
+    /// Answer status and orphan queries without the registration's token with `401` (a
+    /// wrong token is always refused).
+    pub require_token: bool,
+    /// Answer the next this many requests with `429` and `Retry-After: 1`.
+    pub limit_next: u32,
+    /// Nonces of the registrations accepted (a replay is refused with `409`).
+    pub nonces: Vec<String>,
+}
+
+/// The token the mock issues for `fp`.
+pub fn token_for(fp: &str) -> String {
+    format!("mock-token-{fp}")
+}
+
+/// `None` to go on; else the answer that refuses the query: `429` while limited, `401` for a
+/// wrong token, or for none when tokens are required.
+fn guard(s: &mut MockState, headers: &HeaderMap, fp: &str) -> Option<Response> {
+    if s.limit_next > 0 {
+        s.limit_next -= 1;
+        return Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "{}").into_response());
+    }
+    match headers
+        .get("x-uyuni-agent-token")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(t) if t == token_for(fp) => None,
+        None if !s.require_token => None,
+        _ => Some((StatusCode::UNAUTHORIZED, r#"{"error":"token"}"#).into_response()),
+    }
 }
 
 type Shared = Arc<Mutex<MockState>>;
@@ -91,7 +120,7 @@ fn common_headers(s: &MockState, node: Option<&str>) -> HeaderMap {
             HeaderValue::from_str(value).unwrap(),
         );
     };
-    put("x-uyuni-agent-protocol", "1");
+    put("x-uyuni-agent-protocol", "2");
     if let Some(p) = &s.peers_header {
         put("x-uyuni-peers", p);
     }
@@ -109,14 +138,19 @@ fn failure(code: u16) -> Response {
     (code, r#"{"error":"scripted failure"}"#).into_response()
 }
 
-async fn status(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn status(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut s = s.lock().unwrap();
-    s.requests.push(format!(
-        "GET /system/status fp={}",
-        q.get("fp").cloned().unwrap_or_default()
-    ));
+    let fp = q.get("fp").cloned().unwrap_or_default();
+    s.requests.push(format!("GET /system/status fp={fp}"));
     if let Some(code) = s.fail_with {
         return failure(code);
+    }
+    if let Some(refused) = guard(&mut s, &headers, &fp) {
+        return refused;
     }
     let answer = pop_or_repeat(&mut s.statuses).unwrap_or(st("u"));
     let headers = common_headers(&s, answer.node.as_deref());
@@ -129,19 +163,48 @@ async fn register(State(s): State<Shared>, body: axum::Json<serde_json::Value>) 
     if let Some(code) = s.fail_with {
         return failure(code);
     }
+    if s.limit_next > 0 {
+        s.limit_next -= 1;
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "{}").into_response();
+    }
     s.registrations.push(body.0.clone());
-    let headers = common_headers(&s, None);
+    // The peer's checks, with the peer's code: the signature and the fingerprint.
+    let reg: agent_proto::Registration = match serde_json::from_value(body.0.clone()) {
+        Ok(r) => r,
+        Err(_) => return failure(400),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if agent_proto::verify(&reg, now, 300).is_err() {
+        return failure(401);
+    }
+    if s.nonces.contains(&reg.nonce) {
+        return failure(409);
+    }
+    s.nonces.push(reg.nonce.clone());
+    let mut headers = common_headers(&s, None);
+    headers.insert(
+        HeaderName::from_static("x-uyuni-agent-token"),
+        HeaderValue::from_str(&token_for(&reg.fingerprint)).unwrap(),
+    );
     (StatusCode::OK, headers, axum::Json(body.0)).into_response()
 }
 
-async fn orphan(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn orphan(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut s = s.lock().unwrap();
-    s.requests.push(format!(
-        "GET /system/orphan fp={}",
-        q.get("fp").cloned().unwrap_or_default()
-    ));
+    let fp = q.get("fp").cloned().unwrap_or_default();
+    s.requests.push(format!("GET /system/orphan fp={fp}"));
     if let Some(code) = s.fail_with {
         return failure(code);
+    }
+    if let Some(refused) = guard(&mut s, &headers, &fp) {
+        return refused;
     }
     let headers = common_headers(&s, None);
     match pop_or_repeat(&mut s.orphans).flatten() {

@@ -185,7 +185,17 @@ impl HttpPool {
 
     /// `GET http://{addr}{path}`.
     pub async fn get(&self, addr: &str, path: &str) -> Result<Reply, RequestError> {
-        self.send(Method::GET, addr, path, None).await
+        self.send(Method::GET, addr, path, None, None).await
+    }
+
+    /// `GET http://{addr}{path}` showing an agent `token` (`X-Uyuni-Agent-Token`).
+    pub async fn get_with_token(
+        &self,
+        addr: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Reply, RequestError> {
+        self.send(Method::GET, addr, path, None, token).await
     }
 
     /// `POST http://{addr}{path}` with a JSON body.
@@ -195,7 +205,7 @@ impl HttpPool {
         path: &str,
         body: Bytes,
     ) -> Result<Reply, RequestError> {
-        self.send(Method::POST, addr, path, Some(body)).await
+        self.send(Method::POST, addr, path, Some(body), None).await
     }
 
     async fn send(
@@ -204,6 +214,7 @@ impl HttpPool {
         addr: &str,
         path: &str,
         body: Option<Bytes>,
+        token: Option<&str>,
     ) -> Result<Reply, RequestError> {
         let uri: Uri = format!("http://{addr}{path}")
             .parse()
@@ -211,6 +222,9 @@ impl HttpPool {
         let mut req = Request::builder().method(method).uri(uri);
         if body.is_some() {
             req = req.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(t) = token {
+            req = req.header(agent_proto::TOKEN_HEADER, t);
         }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let _permit = self

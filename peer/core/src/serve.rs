@@ -205,6 +205,8 @@ async fn http<I>(
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let busy = svc_watch.busy();
         let mut req = req.map(|b| axum::body::Body::new(conn::DeadlineBody::new(b, body_timeout)));
+        req.extensions_mut()
+            .insert(crate::remote_addr::RemoteAddr(info.remote));
         req.extensions_mut().insert(info.clone());
         let mut router = router.clone();
         async move {

@@ -1,39 +1,64 @@
-//! The agent protocol, version 1 (docs/AGENT-PROTOCOL.md): what client agents knock on.
+//! The agent protocol, version 2 (docs/AGENT-PROTOCOL.md): what client agents knock on.
 //! Answered from this peer's own replica; never forwarded.
 //!
 //! | method | path | answer |
 //! |---|---|---|
-//! | GET | `/system/status?fp=FP` | one byte: `n` new, `o` onboarded, `r` orphan, `d` deleted, `u` unknown |
-//! | POST | `/system/register` | the system record (idempotent; unknown systems start `new`) |
-//! | GET | `/system/orphan?fp=FP` | `200` the node's address, `204` not yet, `404` unknown, `410` deleted |
+//! | GET | `/system/status?fp=FP` + token | one byte: `n` new, `o` onboarded, `r` orphan, `d` deleted, `u` unknown |
+//! | POST | `/system/register` (signed) | the system record and a token (idempotent; unknown systems start `new`) |
+//! | GET | `/system/orphan?fp=FP` + token | `200` the node's address, `204` not yet, `404` unknown, `410` deleted |
+//!
+//! Every request first takes one unit of its client address's budget; registrations must be
+//! signed with the minion's key, and status and orphan queries must show the token a
+//! registration got ([`crate::agent_door`]). `401` without them, `429` over a budget.
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{Query, State};
+use std::net::IpAddr;
+
+use agent_proto::TOKEN_HEADER;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use crdt_store::{SystemRecord, SystemStatus};
 use serde::Deserialize;
 
 use cluster_core::api_error::{ApiError, bad};
 use cluster_core::now_ms;
+use cluster_core::remote_addr::RemoteAddr;
 
 use crate::LoadCtx;
+use crate::agent_door::Refusal;
 use crate::systems_api::{RegisterBody, check_fingerprint, check_identity, get_system, submit};
 use crate::write_batcher::Decision;
 
 /// Protocol version announced in `X-Uyuni-Agent-Protocol`.
-pub const PROTOCOL_VERSION: &str = "1";
+pub const PROTOCOL_VERSION: &str = "2";
 /// Other peers listed in `X-Uyuni-Peers`.
 const PEERS_LISTED: usize = 5;
 
-/// The agent routes (merged into the peer's router).
-pub fn routes() -> Router<LoadCtx> {
+/// The agent routes (merged into the peer's router), bodies limited to `body_limit` bytes.
+pub fn routes(body_limit: usize) -> Router<LoadCtx> {
     Router::new()
         .route("/system/status", get(status))
         .route("/system/orphan", get(orphan))
         .route("/system/register", post(register))
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// The client's address, when the server recorded it.
+type Remote = Option<Extension<RemoteAddr>>;
+
+fn client_ip(r: &Remote) -> Option<IpAddr> {
+    r.as_ref().map(|Extension(RemoteAddr(a))| a.ip())
+}
+
+fn token(h: &HeaderMap) -> Option<&str> {
+    h.get(TOKEN_HEADER).and_then(|v| v.to_str().ok())
+}
+
+/// Check the query's token for `fp`.
+fn admit(s: &LoadCtx, headers: &HeaderMap, fp: &str) -> Result<(), Refusal> {
+    s.door.check_token(token(headers), fp, now_ms() / 1000)
 }
 
 /// `?fp=FP`
@@ -98,7 +123,7 @@ fn node_address(s: &LoadCtx, node: &str) -> Option<(String, Option<String>)> {
 }
 
 /// Every agent answer, errors included, carries the protocol headers.
-fn with_hints(s: &LoadCtx, res: Result<Response, ApiError>) -> Response {
+fn with_hints(s: &LoadCtx, res: Result<Response, Refusal>) -> Response {
     match res {
         Ok(r) => r,
         Err(e) => (hints(s, None), e).into_response(),
@@ -131,20 +156,26 @@ pub fn status_byte(r: Option<&SystemRecord>) -> &'static str {
 
 async fn status(
     State(s): State<LoadCtx>,
+    remote: Remote,
+    headers: HeaderMap,
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let res = status_inner(&s, q).await;
+    let res = status_inner(&s, &remote, &headers, q).await;
     with_hints(&s, res)
 }
 
 async fn status_inner(
     s: &LoadCtx,
+    remote: &Remote,
+    headers: &HeaderMap,
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
+    s.door.admit_client(client_ip(remote), now_ms())?;
     let fp = fp_of(q)?;
+    admit(s, headers, &fp)?;
     // The hot path (every agent, every heartbeat): read inline unless the shard is busy.
     let rec = match s.replica.store().try_get_system(&fp) {
-        Some(r) => r?,
+        Some(r) => r.map_err(ApiError::from)?,
         None => get_system(s, &fp).await?,
     };
     if let Some(r) = &rec {
@@ -155,28 +186,32 @@ async fn status_inner(
 
 async fn orphan(
     State(s): State<LoadCtx>,
+    remote: Remote,
+    headers: HeaderMap,
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let res = orphan_inner(&s, q).await;
+    let res = orphan_inner(&s, &remote, &headers, q).await;
     with_hints(&s, res)
 }
 
 async fn orphan_inner(
     s: &LoadCtx,
+    remote: &Remote,
+    headers: &HeaderMap,
     q: Result<Query<FpQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
+    s.door.admit_client(client_ip(remote), now_ms())?;
     let fp = fp_of(q)?;
+    admit(s, headers, &fp)?;
     let Some(rec) = get_system(s, &fp).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("unknown system {fp}: register first"),
-        ));
+        )
+        .into());
     };
     if rec.banned || rec.status == SystemStatus::Deleted {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            format!("system {fp} is deleted"),
-        ));
+        return Err(ApiError::new(StatusCode::GONE, format!("system {fp} is deleted")).into());
     }
     let headers = hints(s, Some(&rec));
     let node =
@@ -200,24 +235,53 @@ async fn orphan_inner(
 
 async fn register(
     State(s): State<LoadCtx>,
+    remote: Remote,
     body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let res = register_inner(&s, body).await;
+    let res = register_inner(&s, &remote, body).await;
     with_hints(&s, res)
+}
+
+/// The answer to a registration: the record, the hints and the token.
+fn registered(s: &LoadCtx, rec: SystemRecord, now_ms: u64) -> Response {
+    let mut headers = hints(s, Some(&rec));
+    if let Some(v) = header(&s.door.issue_token(&rec.fingerprint, now_ms / 1000)) {
+        headers.insert(HeaderName::from_static(TOKEN_HEADER), v);
+    }
+    (headers, Json(rec)).into_response()
 }
 
 async fn register_inner(
     s: &LoadCtx,
+    remote: &Remote,
     body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+) -> Result<Response, Refusal> {
+    let started = now_ms();
+    s.door.admit_client(client_ip(remote), started)?;
+    let Json(body) = body.map_err(|e| match e {
+        axum::extract::rejection::JsonRejection::BytesRejection(b) => {
+            ApiError::new(b.status(), b.body_text())
+        }
+        e => bad(e.body_text()),
+    })?;
     check_fingerprint(&body.fingerprint)?;
     check_identity(&body.minion_id, &body.hostname)?;
-    // A fast path for the common repeat: a known system re-registering unchanged.
-    if let Some(Ok(Some(existing))) = s.replica.store().try_get_system(&body.fingerprint)
-        && unchanged(&existing, &body)
-    {
-        return Ok((hints(s, Some(&existing)), Json(existing)).into_response());
+    s.door.check_registration(&body, started / 1000)?;
+    let current = match s.replica.store().try_get_system(&body.fingerprint) {
+        Some(r) => r.map_err(ApiError::from)?,
+        None => get_system(s, &body.fingerprint).await?,
+    };
+    match current {
+        // A fast path for the common repeat: a known system re-registering unchanged.
+        Some(existing) if unchanged(&existing, &body) => {
+            return Ok(registered(s, existing, started));
+        }
+        Some(_) => {}
+        // A newcomer: the onboarding budget, apart from every known system's.
+        None => {
+            let pool = s.load.index().new_count();
+            s.door.admit_newcomer(pool, started)?;
+        }
     }
     let zone = s.me.zone.clone();
     let fp = body.fingerprint.clone();
@@ -247,7 +311,7 @@ async fn register_inner(
     })
     .await?
     .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "registration lost"))?;
-    Ok((hints(s, Some(&rec)), Json(rec)).into_response())
+    Ok(registered(s, rec, started))
 }
 
 /// A known system registering again with the same identity (and not rejected).

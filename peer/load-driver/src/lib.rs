@@ -9,7 +9,8 @@
 //! - [`load_driver`]: the task that carries the plan out as batched store writes.
 //! - [`online`]: heartbeat statistics; [`write_batcher`]: group commit of the API's writes.
 //! - [`system_actions`]: what accept, reject, unregister, ban and tag edits do to a record.
-//! - [`agent_api`], [`load_api`], [`systems_api`]: its HTTP endpoints.
+//! - [`agent_api`], [`load_api`], [`systems_api`]: its HTTP endpoints; [`agent_door`]: who
+//!   may use the agent endpoints and how much (signatures, tokens, budgets).
 //!
 //! It receives only what it uses ([`LoadCtx`]): a [`Replica`] to read and write, the
 //! membership table, who this peer is, its own state and the write batcher.
@@ -23,6 +24,7 @@ use axum::routing::{get, post};
 use cluster_core::{ApiError, Members, Replica, SelfInfo};
 
 pub mod agent_api;
+pub mod agent_door;
 pub mod config;
 pub mod load_api;
 pub mod load_driver;
@@ -49,6 +51,8 @@ pub struct LoadCtx {
     pub load: Arc<LoadState>,
     /// Group commit of the API's writes to systems.
     pub writes: write_batcher::WriteBatcher<ApiError>,
+    /// The agents' door's guard: token key, replay cache, budgets.
+    pub door: Arc<agent_door::AgentDoor>,
 }
 
 /// The Load Driver's admin routes: `/cluster/load`, `/zones/{zone}/mode`, `/systems...`.
@@ -72,5 +76,6 @@ pub fn routes(ctx: LoadCtx) -> Router {
 /// The agent protocol (`/system/status`, `/system/register`, `/system/orphan`): the only
 /// routes of the agents' door.
 pub fn agent_routes(ctx: LoadCtx) -> Router {
-    agent_api::routes().with_state(ctx)
+    let limit = ctx.door.config().body_limit_bytes;
+    agent_api::routes(limit).with_state(ctx)
 }

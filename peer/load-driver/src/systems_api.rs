@@ -14,20 +14,9 @@ use crate::LoadCtx;
 use crate::system_actions::{self, Action, Refused};
 use crate::write_batcher::{Decision, Failure, WriteBatcher};
 
-/// Body of `POST /system/register`.
-#[derive(Debug, Deserialize)]
-pub struct RegisterBody {
-    /// Key fingerprint (`salt-key -F` form).
-    pub fingerprint: String,
-    /// Salt minion id.
-    pub minion_id: String,
-    /// Host name.
-    #[serde(default)]
-    pub hostname: String,
-    /// The minion's public key (PEM). Checked for presence only; not replicated.
-    #[serde(default)]
-    pub public_key: String,
-}
+/// Body of `POST /system/register`: the signed registration of agent protocol 2 (the public
+/// key proves the fingerprint and is not replicated).
+pub type RegisterBody = agent_proto::Registration;
 
 /// Longest minion id stored (bytes).
 pub const MAX_MINION_ID: usize = 256;

@@ -17,6 +17,7 @@
 
 mod content;
 mod demo;
+mod demo_keys;
 mod procs;
 
 use std::io::{BufRead, BufReader};
@@ -184,14 +185,10 @@ pub fn run(
         }
     }
     for i in 1..=6 {
-        let fp = format!("sandbox:{i:02}:{}", "ab:cd:ef:01:23:45:67:89");
-        let body = serde_json::json!({
-            "fingerprint": fp,
-            "minion_id": format!("minion{i}.sandbox.example"),
-            "hostname": format!("minion{i}.sandbox.example"),
-            "public_key": "",
-        });
-        let _: serde_json::Value = client.post("/system/register", &body)?;
+        // Demo systems 20-25 (the agents use the first ones).
+        let reg = demo_keys::registration(19 + i, &format!("minion{i}.sandbox.example"))?;
+        let fp = reg.fingerprint.clone();
+        let _: serde_json::Value = client.post("/system/register", &serde_json::to_value(&reg)?)?;
         if i % 2 == 0 {
             let _: serde_json::Value =
                 client.post(&format!("/systems/{fp}/accept"), &serde_json::json!({}))?;

@@ -134,8 +134,11 @@ pub(crate) fn start_agent(
     std::fs::write(conf.join("minion_id"), &id)?;
     let pub_key = conf.join("pki/minion/minion.pub");
     if !pub_key.exists() {
-        let key = rcgen::KeyPair::generate()?;
-        std::fs::write(&pub_key, key.public_key_pem())?;
+        std::fs::write(&pub_key, crate::demo_keys::public_key(i)?)?;
+        std::fs::write(
+            conf.join("pki/minion/minion.pem"),
+            crate::demo_keys::DEMO_PEM,
+        )?;
     }
     let cfg = root.join("agent.toml");
     let restart = match restart {
