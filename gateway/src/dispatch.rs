@@ -310,8 +310,7 @@ impl<M: Metastore> Gateway<M> {
     async fn read_roles(&self, url: &str, node_key: &str, user: &str) -> Roles {
         let me = || vec![Value::String(user.to_string())];
         let (details, roles) = futures::future::join(
-            self.pool
-                .call(url, Some(node_key), "user.getDetails", me()),
+            self.pool.call(url, Some(node_key), "user.getDetails", me()),
             self.pool.call(url, Some(node_key), "user.listRoles", me()),
         )
         .await;

@@ -6,7 +6,7 @@
 //!   holding all the nodes' systems would answer, with cluster-unique ids.
 //! * A node that is down leaves a partial answer flagged in `X-Uyuni-Cluster-Partial`, or a
 //!   fault when the client asks for strict answers; never a hang.
-//! * Sessions live in the metastore: a restarted gateway accepts the keys it gave out.
+//! * Sessions live in the gateway's session file: a restarted gateway accepts the keys it gave out.
 //! * The JSON API, the REST API, its OpenAPI document and Swagger UI are served.
 
 use std::path::Path;

@@ -110,7 +110,11 @@ fn old_sealer_opens_to_password(cluster_key: &[u8], token: &[u8]) -> bool {
     };
     let mut buf = rest.to_vec();
     key.open_in_place(nonce, Aad::empty(), &mut buf)
-        .is_ok_and(|plain| plain.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()))
+        .is_ok_and(|plain| {
+            plain
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes())
+        })
 }
 
 #[test]
@@ -135,7 +139,10 @@ fn no_password_is_kept_at_rest_and_sessions_survive_a_restart() -> anyhow::Resul
     assert!(std::fs::read_to_string(&sessions_file)?.contains(&session_id(&once)));
     xmlrpc_call(&rpc, "auth.logout", &[string(&once)])?.map_err(|f| anyhow::anyhow!("{f:?}"))?;
     let gone = xmlrpc_call(&rpc, "system.listSystems", &[string(&once)])?;
-    assert!(gone.is_err_and(|f| f.code == -1), "a logged-out key is unknown");
+    assert!(
+        gone.is_err_and(|f| f.code == -1),
+        "a logged-out key is unknown"
+    );
     assert!(!std::fs::read_to_string(&sessions_file)?.contains(&session_id(&once)));
 
     // A wrong password is the node's own fault.
@@ -303,7 +310,10 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
     let (s, page) = get("/api/v1/systems?q=web1*", Some(&admin))?;
     assert_eq!(s, 200);
     assert_eq!(page["total"], 1, "{page}");
-    assert!(page["systems"][0].get("banned").is_none(), "not banned: {page}");
+    assert!(
+        page["systems"][0].get("banned").is_none(),
+        "not banned: {page}"
+    );
     let (s, report) = ban(Some(&admin), "web1*")?;
     assert_eq!((s, report["matched"].as_u64()), (200, Some(1)), "{report}");
     let (_, page) = get("/api/v1/systems?q=web1*", Some(&admin))?;
@@ -327,7 +337,10 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no entry for the ban: {log}"))?;
     assert_eq!(done["status"], 200);
     assert!(
-        done["detail"].as_str().unwrap_or_default().contains("0c:00"),
+        done["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("0c:00"),
         "{done}"
     );
     assert!(done["at_ms"].as_u64().unwrap_or(0) > 0);

@@ -514,8 +514,9 @@ async fn start_gateway(
         source,
     })?;
     let sessions_path = cfg.data_dir.join(gateway::session_file::FILE_NAME);
-    let sessions = gateway::session_file::SessionStore::open(&sessions_path, cluster_core::now_ms())
-        .map_err(|e| StartError::Task(e.to_string()))?;
+    let sessions =
+        gateway::session_file::SessionStore::open(&sessions_path, cluster_core::now_ms())
+            .map_err(|e| StartError::Task(e.to_string()))?;
     let replica = meta.replica().clone();
     let gw = std::sync::Arc::new(gateway::Gateway::new(
         std::sync::Arc::new(meta),
