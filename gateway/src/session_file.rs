@@ -47,8 +47,8 @@ impl SessionStore {
     }
 
     /// The table in `path`, loaded now; sessions expired at `now` are dropped (and the file
-    /// rewritten without them). A file that does not parse is set aside as `<path>.bad` (its
-    /// sessions are lost: their users log in again) rather than stop the gateway.
+    /// rewritten without them). A file that does not parse is removed (its sessions are lost:
+    /// their users log in again; nothing of it lingers) rather than stop the gateway.
     pub fn open(path: &Path, now: u64) -> Result<Self, SessionFileError> {
         let io = |source| SessionFileError::Io {
             path: path.display().to_string(),
@@ -59,10 +59,8 @@ impl SessionStore {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e,
-                        "gateway session file does not parse; set aside, its sessions end");
-                    let mut bad = path.as_os_str().to_owned();
-                    bad.push(".bad");
-                    std::fs::rename(path, &bad).map_err(io)?;
+                        "gateway session file does not parse; removed, its sessions end");
+                    std::fs::remove_file(path).map_err(io)?;
                     SessionTable::new()
                 }
             },
@@ -203,13 +201,13 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_file_is_set_aside() {
+    fn a_damaged_file_is_replaced() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, b"{not json").expect("write");
         let s = SessionStore::open(&path, 0).expect("open");
         assert!(s.is_empty());
-        assert!(dir.path().join("gateway-sessions.json.bad").exists());
+        assert!(!path.exists());
         s.insert(session("a", 10)).expect("insert");
         assert_eq!(s.expire(20).expect("expire"), 1);
         assert!(s.is_empty());
