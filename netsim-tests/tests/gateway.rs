@@ -320,6 +320,9 @@ fn common_data_written_through_the_gateway_reaches_every_node() -> anyhow::Resul
         .read_json()?;
         Ok(nodes.len() == 3 && nodes.iter().all(|n| n["slot"].is_u64()))
     })?;
+    // A session holds the node sessions of the nodes known at its login (the gateway keeps
+    // no password to log in to later ones): log in again now that every node is known.
+    let key = login(&gw)?;
     match xmlrpc_call(
         &gw,
         "systemgroup.create",
