@@ -306,9 +306,10 @@ impl LeaseRecord {
     }
 }
 
-/// A session of the API gateway, stored under `g/<id>` so that every gateway replica accepts
-/// it and a restart loses none. `id` is the hex SHA-256 of the session key: the key itself is
-/// never stored.
+/// **Legacy**: a session of the API gateway as versions before issue 13 stored it under
+/// `g/<id>` (with the user's password sealed by a key derived from the cluster key). Gateway
+/// sessions are no longer written to the metastore (its history would keep them forever):
+/// this type stays so that such records still decode, and peers delete them on sight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// Hex SHA-256 of the session key.

@@ -42,8 +42,9 @@ pub struct GatewayConfig {
     /// (flagged as partial). Default 10 000 ms.
     #[serde(with = "duration_ms", rename = "node_timeout_ms")]
     pub node_timeout: Duration,
-    /// Idle lifetime of a session (Uyuni's default: 30 min); `auth.login`'s optional
-    /// duration overrides it. Default 1 800 000 ms.
+    /// Lifetime of a session, fixed from the login like Uyuni's (also the duration of the
+    /// node sessions it holds); `auth.login`'s optional duration overrides it. Default
+    /// 1 800 000 ms.
     #[serde(with = "duration_ms", rename = "session_ttl_ms")]
     pub session_ttl: Duration,
     /// Answer with a fault instead of a partial merged answer when a node is missing.

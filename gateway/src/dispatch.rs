@@ -12,7 +12,7 @@ use crate::fanout::{Cluster, Fanout};
 use crate::ids::IdKind;
 use crate::metastore::{Metastore, MetastoreError, NodeView};
 use crate::pool::{Answer, Credentials, Pool};
-use crate::sessions::{needs_renewal, session_id};
+use crate::sessions::{Roles, session_id};
 use crate::table::{Merge, Route, rule};
 
 pub use crate::fanout::{Outcome, unavailable};
@@ -43,7 +43,20 @@ impl<M: Metastore> Cluster for Live<'_, M> {
         method: &str,
         args: Vec<Value>,
     ) -> impl Future<Output = Answer> + Send {
-        self.pool.call(&node.uyuni_api, cred, method, args)
+        let session = cred.map(|c| (c.nodes.get(&node.name).cloned(), c.key.clone()));
+        let url = node.uyuni_api.clone();
+        async move {
+            match session {
+                None => self.pool.call(&url, None, method, args).await,
+                Some((Some(node_key), key)) => {
+                    let answer = self.pool.call(&url, Some(&node_key), method, args).await;
+                    session_fault(answer, &key)
+                }
+                // A node that joined after the login: no session there (as a single server
+                // that forgot it would answer; the client logs in again).
+                Some((None, key)) => Answer::Fault(Fault::invalid_session(&key)),
+            }
+        }
     }
 
     fn call_raw(
@@ -53,11 +66,30 @@ impl<M: Metastore> Cluster for Live<'_, M> {
         method: &str,
         args: Vec<Value>,
     ) -> impl Future<Output = Answer<String>> + Send {
-        self.pool.call_raw(&node.uyuni_api, cred, method, args)
+        let node_key = cred.nodes.get(&node.name).cloned();
+        let key = cred.key.clone();
+        let url = node.uyuni_api.clone();
+        async move {
+            match node_key {
+                Some(node_key) => {
+                    let answer = self.pool.call_raw(&url, &node_key, method, args).await;
+                    session_fault(answer, &key)
+                }
+                None => Answer::Fault(Fault::invalid_session(&key)),
+            }
+        }
     }
 }
 
-fn now_ms() -> u64 {
+/// A node's "no such session" names the gateway's key, not the node's own.
+fn session_fault<T>(answer: Answer<T>, key: &str) -> Answer<T> {
+    match answer {
+        Answer::Fault(f) if f.is_invalid_session() => Answer::Fault(Fault::invalid_session(key)),
+        other => other,
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -193,6 +225,9 @@ impl<M: Metastore> Gateway<M> {
 
     // ---- sessions ----
 
+    /// `auth.login`: log in to every healthy node with the user's password (concurrently),
+    /// read their roles with one of those node sessions, and keep the node session keys (never
+    /// the password) under a new gateway key.
     async fn login(&self, params: &[Value]) -> Result<Value, Fault> {
         let (Some(Value::String(user)), Some(Value::String(password))) =
             (params.first(), params.get(1))
@@ -204,115 +239,161 @@ impl<M: Metastore> Gateway<M> {
                 &types,
             ));
         };
-        let ttl_ms = match params.get(2).and_then(uyuni_api::value::as_i64) {
+        let ttl_s = match params.get(2).and_then(uyuni_api::value::as_i64) {
             // At most a year: a session key is a credential.
-            Some(s) if s > 0 => (s as u64).min(365 * 86_400) * 1000,
-            _ => self.cfg.session_ttl.as_millis() as u64,
+            Some(s) if s > 0 => (s as u64).min(365 * 86_400),
+            _ => self.cfg.session_ttl.as_secs().max(1),
         };
-        let cred = Credentials {
-            user: user.clone(),
-            password: password.clone(),
+        let nodes = self.fanout(&self.live()).healthy_nodes();
+        if nodes.is_empty() {
+            return Err(unavailable("no Uyuni node is up"));
+        }
+        let creds = vec![
+            Value::String(user.clone()),
+            Value::String(password.clone()),
+            uyuni_api::value::int(i64::try_from(ttl_s).unwrap_or(i64::from(i32::MAX))),
+        ];
+        let answers = futures::future::join_all(nodes.iter().map(|n| {
+            self.pool
+                .call(&n.uyuni_api, None, "auth.login", creds.clone())
+        }))
+        .await;
+        drop(creds);
+        let mut keys = std::collections::BTreeMap::new();
+        let mut fault = None;
+        for (n, a) in nodes.iter().zip(answers) {
+            match a {
+                Answer::Value(Value::String(k)) => {
+                    keys.insert(n.name.clone(), k);
+                }
+                Answer::Value(_) => tracing::warn!(node = %n.name, "auth.login gave no key"),
+                Answer::Fault(f) => {
+                    tracing::info!(node = %n.name, user = %user, code = f.code,
+                        "a node refused a gateway login");
+                    fault.get_or_insert(f);
+                }
+                Answer::Unavailable(e) => {
+                    tracing::info!(node = %n.name, error = %e, "node unavailable at login");
+                }
+            }
+        }
+        let Some((first, first_key)) = keys.iter().next() else {
+            return Err(fault.unwrap_or_else(|| unavailable("no Uyuni node answered")));
         };
-        // The credentials are checked by a node: the user is common data, the same on all.
-        self.check_password(user, password).await?;
-        let key = self
-            .sealer
-            .new_key()
-            .map_err(|e| Fault::internal(e.to_string()))?;
+        let url = nodes
+            .iter()
+            .find(|n| &n.name == first)
+            .map(|n| n.uyuni_api.clone())
+            .unwrap_or_default();
+        let roles = self.read_roles(&url, first_key, user).await;
+        let key = crate::sessions::new_key().map_err(|e| Fault::internal(e.to_string()))?;
         let now = now_ms();
-        let rec = crdt_store::SessionRecord {
+        let session = crate::sessions::Session {
             id: session_id(&key),
-            user: cred.user.clone(),
-            secret: self
-                .sealer
-                .seal(&cred.password)
-                .map_err(|e| Fault::internal(e.to_string()))?,
+            user: user.clone(),
+            roles,
             created_at: now,
-            expires_at: now.saturating_add(ttl_ms),
-            ttl_ms,
-            updated_at: now,
+            expires_at: now.saturating_add(ttl_s * 1000),
+            nodes: crate::sessions::seal_node_keys(&key, &keys)
+                .map_err(|e| Fault::internal(e.to_string()))?,
         };
-        self.meta
-            .put_session(rec)
-            .await
+        self.sessions
+            .insert(session)
             .map_err(|e| Fault::internal(e.to_string()))?;
-        tracing::info!(user = %cred.user, "gateway session opened");
+        tracing::info!(user = %user, nodes = keys.len(), "gateway session opened");
         Ok(Value::String(key))
     }
 
-    /// Check a password by logging in on a healthy node (users are common data, the same on
-    /// every node); that node session is closed again at once.
-    async fn check_password(&self, user: &str, password: &str) -> Result<(), Fault> {
-        let nodes = self.fanout(&self.live()).healthy_nodes();
-        let creds = vec![
-            Value::String(user.to_string()),
-            Value::String(password.to_string()),
-        ];
-        let mut tried = Vec::new();
-        for n in &nodes {
-            match self
-                .pool
-                .call(&n.uyuni_api, None, "auth.login", creds.clone())
-                .await
-            {
-                Answer::Value(Value::String(key)) => {
-                    let (pool, url) = (self.pool.clone(), n.uyuni_api.clone());
-                    tokio::spawn(async move {
-                        pool.call(&url, None, "auth.logout", vec![Value::String(key)])
-                            .await;
-                    });
-                    return Ok(());
-                }
-                Answer::Value(_) => {
-                    return Err(Fault::internal("auth.login answered without a key"));
-                }
-                Answer::Fault(f) => return Err(f),
-                Answer::Unavailable(_) => tried.push(n.name.clone()),
+    /// The user's organisation and roles, read with their own node session
+    /// (`user.getDetails`, `user.listRoles`). A node that cannot say gives none (a plain
+    /// user, the safe side).
+    async fn read_roles(&self, url: &str, node_key: &str, user: &str) -> Roles {
+        let me = || vec![Value::String(user.to_string())];
+        let (details, roles) = futures::future::join(
+            self.pool.call(url, Some(node_key), "user.getDetails", me()),
+            self.pool.call(url, Some(node_key), "user.listRoles", me()),
+        )
+        .await;
+        let mut out = Roles::default();
+        match details {
+            Answer::Value(Value::Struct(d)) => {
+                out.org_id = d
+                    .get("org_id")
+                    .and_then(uyuni_api::value::as_i64)
+                    .unwrap_or(0);
             }
+            other => tracing::warn!(user, answer = ?other, "user.getDetails failed at login"),
         }
-        Err(unavailable(if tried.is_empty() {
-            "no Uyuni node is up"
-        } else {
-            "no Uyuni node answered"
-        }))
+        match roles {
+            Answer::Value(Value::Array(rs)) => {
+                out.roles = rs
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            other => tracing::warn!(user, answer = ?other, "user.listRoles failed at login"),
+        }
+        out
     }
 
+    /// `auth.logout`: the session is removed from the table (memory and disk), and the nodes'
+    /// sessions are logged out (best effort).
     async fn logout(&self, params: &[Value]) -> Result<Value, Fault> {
         let Some(Value::String(key)) = params.first() else {
             return Err(Fault::invalid_session(""));
         };
-        self.credentials(key).await?;
-        self.meta
-            .end_session(&session_id(key))
-            .await
+        let cred = self.credentials(key).await?;
+        self.sessions
+            .remove(&session_id(key))
             .map_err(|e| Fault::internal(e.to_string()))?;
+        let urls: std::collections::BTreeMap<String, String> = self
+            .meta
+            .nodes()
+            .into_iter()
+            .map(|n| (n.name, n.uyuni_api))
+            .collect();
+        for (node, node_key) in cred.nodes {
+            if let Some(url) = urls.get(&node).cloned() {
+                let pool = self.pool.clone();
+                tokio::spawn(async move {
+                    pool.call(&url, None, "auth.logout", vec![Value::String(node_key)])
+                        .await;
+                });
+            }
+        }
+        tracing::info!(user = %cred.user, "gateway session closed");
         Ok(uyuni_api::value::int(1))
     }
 
-    /// The credentials behind a session key, or Uyuni's fault for an unknown or expired one.
-    pub async fn credentials(&self, key: &str) -> Result<Credentials, Fault> {
+    /// The session behind a key and its credentials, or Uyuni's fault for an unknown or
+    /// expired one.
+    pub async fn session(
+        &self,
+        key: &str,
+    ) -> Result<(crate::sessions::Session, Credentials), Fault> {
         let invalid = || Fault::invalid_session(key);
         if !crate::sessions::looks_like_key(key) {
             return Err(invalid());
         }
-        let id = session_id(key);
-        let mut rec = self.meta.session(&id).ok_or_else(invalid)?;
-        let now = now_ms();
-        if now >= rec.expires_at || rec.secret.is_empty() {
-            return Err(invalid());
-        }
-        let password = self.sealer.open(&rec.secret).map_err(|_| invalid())?;
-        if needs_renewal(rec.expires_at, rec.ttl_ms, now) {
-            rec.expires_at = now.saturating_add(rec.ttl_ms);
-            rec.updated_at = now;
-            if let Err(e) = self.meta.put_session(rec.clone()).await {
-                tracing::warn!(error = %e, "could not extend a gateway session");
-            }
-        }
-        Ok(Credentials {
-            user: rec.user,
-            password,
-        })
+        let s = self
+            .sessions
+            .get(&session_id(key), now_ms())
+            .ok_or_else(invalid)?;
+        let nodes = crate::sessions::open_node_keys(key, &s.nodes).map_err(|_| invalid())?;
+        let cred = Credentials {
+            user: s.user.clone(),
+            key: key.to_string(),
+            nodes,
+        };
+        Ok((s, cred))
+    }
+
+    /// The credentials behind a session key, or Uyuni's fault for an unknown or expired one.
+    pub async fn credentials(&self, key: &str) -> Result<Credentials, Fault> {
+        self.session(key).await.map(|(_, c)| c)
     }
 }
 

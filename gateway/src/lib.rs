@@ -9,9 +9,11 @@
 //!   an OpenAPI document at `/api/v1/openapi.json` and browsable in Swagger UI at
 //!   `/swagger-ui/`, served from the binary ([`rest`]).
 //!
-//! The gateway holds no state of its own: sessions live in the metastore ([`Metastore`]), so
-//! any replica accepts them and a restart loses none. docs/GATEWAY.md has the design.
+//! Sessions are the gateway's own ([`sessions`], [`session_file`]): outside the replicated
+//! metastore, whose history would keep them forever, with no password in them; a restart
+//! loses none. docs/GATEWAY.md has the design, docs/security/gwtrust.md the trust model.
 
+pub mod access;
 pub mod config;
 pub mod dispatch;
 pub mod fanout;
@@ -23,6 +25,7 @@ pub mod params;
 pub mod pool;
 pub mod rawmerge;
 pub mod rest;
+pub mod session_file;
 pub mod sessions;
 pub mod table;
 pub mod translate;
@@ -33,33 +36,45 @@ use std::sync::atomic::AtomicUsize;
 
 pub use config::GatewayConfig;
 pub use dispatch::Outcome;
-pub use metastore::{BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage};
+pub use metastore::{
+    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage,
+};
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).
 pub const PARTIAL_HEADER: &str = "x-uyuni-cluster-partial";
 /// Request header asking for a fault instead of a partial answer (`1`).
 pub const STRICT_HEADER: &str = "x-uyuni-cluster-strict";
 
-/// The gateway: the metastore it reads, its clients of the nodes, the session sealer.
+/// The gateway: the metastore it reads, its clients of the nodes, its sessions.
 #[derive(Debug)]
 pub struct Gateway<M> {
     pub(crate) meta: Arc<M>,
     pub(crate) pool: Arc<pool::Pool>,
-    pub(crate) sealer: sessions::Sealer,
+    pub(crate) sessions: session_file::SessionStore,
     pub(crate) cfg: GatewayConfig,
     pub(crate) turn: AtomicUsize,
 }
 
 impl<M: Metastore> Gateway<M> {
-    /// A gateway over `meta`; `cluster_key` (the cluster key file's bytes) seals sessions.
-    pub fn new(meta: Arc<M>, cfg: GatewayConfig, cluster_key: &[u8]) -> Self {
+    /// A gateway over `meta` keeping its sessions in `sessions`.
+    pub fn new(meta: Arc<M>, cfg: GatewayConfig, sessions: session_file::SessionStore) -> Self {
         Self {
             meta,
             pool: Arc::new(pool::Pool::new(cfg.node_timeout, cfg.uyuni_ca_file.clone())),
-            sealer: sessions::Sealer::new(cluster_key),
+            sessions,
             cfg,
             turn: AtomicUsize::new(0),
         }
+    }
+
+    /// Drop the sessions expired at `now` (from memory and disk); how many.
+    pub fn expire_sessions(&self, now: u64) -> Result<usize, session_file::SessionFileError> {
+        self.sessions.expire(now)
+    }
+
+    /// Live sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     /// The metastore.

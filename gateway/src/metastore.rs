@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crdt_store::{SessionRecord, SystemRecord};
+use crdt_store::SystemRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -83,20 +83,31 @@ pub struct BulkReport {
     pub changed: u64,
 }
 
+/// One audit log entry (the peer's `cluster_core::audit::AuditEntry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// Who: `user:LOGIN` for the gateway's users (`cert:NAME` for the peers' admin API).
+    pub who: String,
+    /// What: the gateway's action (`bulk ban`, …) or `METHOD PATH`.
+    pub action: String,
+    /// Which systems or objects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The answer's HTTP status (403: refused).
+    pub status: u16,
+}
+
 /// See the module documentation.
 pub trait Metastore: Send + Sync + 'static {
     /// The cluster's Uyuni nodes (peers with a Uyuni server), by name.
     fn nodes(&self) -> Vec<NodeView>;
-    /// A session by id ([`crate::sessions::session_id`]).
-    fn session(&self, id: &str) -> Option<SessionRecord>;
-    /// Store a session (durably: acknowledged sessions survive a restart).
-    fn put_session(
-        &self,
-        rec: SessionRecord,
-    ) -> impl Future<Output = Result<(), MetastoreError>> + Send;
-    /// End a session (logout): it is replaced by a tombstone that wins over any concurrent
-    /// renewal on another replica, and swept later with the expired ones.
-    fn end_session(&self, id: &str) -> impl Future<Output = Result<(), MetastoreError>> + Send;
+    /// Record an action the gateway did (or refused) for a user in the audit log, durably
+    /// before the answer leaves (an error: the action is not done, or answered 503).
+    fn audit(&self, entry: AuditRecord) -> Result<(), MetastoreError>;
+    /// Audit entries at or after `since_ms`, oldest first, at most `limit` (the newest).
+    fn audit_log(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditRecord>, MetastoreError>;
     /// The node leading the zone's common data: the current Leader Node lease holder, or a
     /// node that now claims the lease (publishing every change at once).
     fn zone_leader(

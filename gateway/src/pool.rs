@@ -1,12 +1,12 @@
-//! Clients of the nodes' Uyuni APIs: one per (user, password, node), keeping that node's
-//! session; plus one without credentials per node for calls that take none.
+//! Clients of the nodes' Uyuni APIs: one per node, shared by every session (the caller puts
+//! the node's session key of the user in front of the parameters; no client logs in by
+//! itself, so the pool holds no password).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use uyuni_api::{ApiError, ClientConfig, Fault, UyuniClient, Value};
 
 /// How one node answered.
@@ -20,21 +20,31 @@ pub enum Answer<T = Value> {
     Unavailable(String),
 }
 
-/// Credentials of a gateway session.
-#[derive(Debug, Clone)]
+/// What a gateway session calls the nodes with: the nodes' own session keys, taken when the
+/// user logged in (the password is not kept). Its `Debug` shows no key.
+#[derive(Clone)]
 pub struct Credentials {
-    /// User name.
+    /// Uyuni login.
     pub user: String,
-    /// Password.
-    pub password: String,
+    /// The gateway session key (faults about the session name it, as a single server would).
+    pub key: String,
+    /// Node name → that node's session key for this user.
+    pub nodes: std::collections::BTreeMap<String, String>,
 }
 
-type ClientKey = (String, [u8; 32], String);
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Pool {
-    clients: Mutex<HashMap<ClientKey, Arc<UyuniClient>>>,
+    clients: Mutex<HashMap<String, Arc<UyuniClient>>>,
     timeout: Duration,
     ca_file: Option<PathBuf>,
 }
@@ -49,66 +59,56 @@ impl Pool {
         }
     }
 
-    fn client(&self, cred: Option<&Credentials>, url: &str) -> Result<Arc<UyuniClient>, String> {
-        let (user, password) = cred.map_or(("", ""), |c| (c.user.as_str(), c.password.as_str()));
-        let key: ClientKey = (
-            user.to_string(),
-            Sha256::digest(password.as_bytes()).into(),
-            url.to_string(),
-        );
+    fn client(&self, url: &str) -> Result<Arc<UyuniClient>, String> {
         let mut clients = self
             .clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(&key) {
+        if let Some(c) = clients.get(url) {
             return Ok(c.clone());
         }
-        let mut cfg = ClientConfig::new(url, user, password);
+        let mut cfg = ClientConfig::new(url, "", "");
         cfg.ca_file = self.ca_file.clone();
         cfg.timeout = self.timeout;
         // One quick retry for a dropped keep-alive connection; the caller's bound is firm.
         cfg.retries = 1;
         cfg.backoff_initial = Duration::from_millis(50);
         let c = Arc::new(UyuniClient::new(cfg).map_err(|e| e.to_string())?);
-        clients.insert(key, c.clone());
+        clients.insert(url.to_string(), c.clone());
         Ok(c)
     }
 
-    /// Call `method` on the node at `url` as `cred` (the session key is the pool's own),
-    /// or without a session when `cred` is `None`.
+    /// Call `method` on the node at `url` with the node session key `session` put first, or
+    /// without a session when `None`.
     pub async fn call(
         &self,
         url: &str,
-        cred: Option<&Credentials>,
+        session: Option<&str>,
         method: &str,
         params: Vec<Value>,
     ) -> Answer {
-        let client = match self.client(cred, url) {
+        let client = match self.client(url) {
             Ok(c) => c,
             Err(e) => return Answer::Unavailable(e),
         };
-        let call = async {
-            match cred {
-                Some(_) => client.call(method, params).await,
-                None => client.call_plain(method, params).await,
-            }
-        };
-        self.bounded(call).await
+        self.bounded(client.call_plain(method, with_key(session, params)))
+            .await
     }
 
     /// Like [`Pool::call`] with a session, but a value comes back as the node's own text.
     pub async fn call_raw(
         &self,
         url: &str,
-        cred: &Credentials,
+        session: &str,
         method: &str,
         params: Vec<Value>,
     ) -> Answer<String> {
-        let client = match self.client(Some(cred), url) {
+        let client = match self.client(url) {
             Ok(c) => c,
             Err(e) => return Answer::Unavailable(e),
         };
-        self.bounded(client.call_raw(method, params)).await
+        self.bounded(client.call_raw_plain(method, with_key(Some(session), params)))
+            .await
     }
 
     async fn bounded<T>(
@@ -123,5 +123,14 @@ impl Pool {
             }
             Ok(Err(e)) => Answer::Unavailable(e.to_string()),
         }
+    }
+}
+
+fn with_key(session: Option<&str>, params: Vec<Value>) -> Vec<Value> {
+    match session {
+        Some(k) => std::iter::once(Value::String(k.to_string()))
+            .chain(params)
+            .collect(),
+        None => params,
     }
 }

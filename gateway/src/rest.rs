@@ -3,7 +3,9 @@
 //! into the binary: nothing is fetched at build or run time).
 //!
 //! Every route but login needs a gateway session: the `pxt-session-cookie` cookie (as the JSON
-//! API sets it), `Authorization: Bearer <key>`, or `X-Uyuni-Session: <key>`.
+//! API sets it), `Authorization: Bearer <key>`, or `X-Uyuni-Session: <key>`. Without one: 401.
+//! What a session may do follows the user's Uyuni roles ([`crate::access`]): a right it lacks
+//! is 403, and every bulk action (done or refused) goes to the audit log.
 
 use std::sync::Arc;
 
@@ -18,7 +20,12 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 use uyuni_api::Value;
 
-use crate::metastore::{BulkReport, BulkRequest, MetastoreError, NodeView, SearchPage};
+use crate::access::{self, Scope};
+use crate::metastore::{
+    AuditRecord, BulkReport, BulkRequest, MetastoreError, NodeView, SearchPage,
+};
+use crate::pool::Credentials;
+use crate::sessions::Session;
 use crate::{Gateway, Metastore};
 
 /// The OpenAPI document.
@@ -28,9 +35,9 @@ use crate::{Gateway, Metastore};
         title = "Uyuni cluster gateway",
         description = "The cluster's own API. Uyuni's XML-RPC API is at /rpc/api and its JSON API at /rhn/manager/api/<ns>/<method>, both answered for the whole cluster (docs/GATEWAY.md)."
     ),
-    paths(login, nodes, search, system, bulk),
-    components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport, ErrorBody)),
-    tags((name = "cluster", description = "Nodes, client systems, search and bulk operations"))
+    paths(login, nodes, search, system, bulk, audit),
+    components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport, AuditRecord, ErrorBody)),
+    tags((name = "cluster", description = "Nodes, client systems, search and bulk operations; the audit log"))
 )]
 pub struct ApiDoc;
 
@@ -41,7 +48,7 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(ErrorBody { error: msg.into() })).into_response()
 }
 
@@ -53,6 +60,7 @@ pub fn routes<M: Metastore>(gw: Arc<Gateway<M>>) -> Router {
         .route("/api/v1/systems", get(search::<M>))
         .route("/api/v1/systems/bulk", post(bulk::<M>))
         .route("/api/v1/systems/{fingerprint}", get(system::<M>))
+        .route("/api/v1/audit", get(audit::<M>))
         .with_state(gw);
     let ui = SwaggerUi::new("/swagger-ui").url("/api/v1/openapi.json", ApiDoc::openapi());
     api.merge(Router::from(ui))
@@ -73,16 +81,19 @@ fn session_key(headers: &HeaderMap) -> Option<String> {
     uyuni_api::json::session_cookie(headers)
 }
 
-async fn authorized<M: Metastore>(gw: &Gateway<M>, headers: &HeaderMap) -> Result<(), Response> {
+/// The session of a REST request (401 without a valid one).
+async fn authorized<M: Metastore>(
+    gw: &Gateway<M>,
+    headers: &HeaderMap,
+) -> Result<(Session, Credentials), Response> {
     let Some(key) = session_key(headers) else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "log in first: POST /api/v1/login, then send the session as a bearer token",
         ));
     };
-    gw.credentials(&key)
+    gw.session(&key)
         .await
-        .map(|_| ())
         .map_err(|f| error(StatusCode::UNAUTHORIZED, f.message()))
 }
 
@@ -147,7 +158,8 @@ pub struct SearchParams {
     pub cursor: Option<String>,
 }
 
-/// Search the cluster's client systems (paginated).
+/// Search the cluster's client systems (paginated): those Uyuni shows the user (a SUSE
+/// Manager administrator sees all; an org admin also the systems not yet on any node).
 #[utoipa::path(get, path = "/api/v1/systems", tag = "cluster", params(SearchParams),
     responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
@@ -156,14 +168,29 @@ async fn search<M: Metastore>(
     headers: HeaderMap,
     Query(p): Query<SearchParams>,
 ) -> Response {
-    if let Err(r) = authorized(&gw, &headers).await {
-        return r;
-    }
+    let (session, cred) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let limit = p.limit.unwrap_or(100).clamp(1, 10_000);
-    match gw.meta.search(&p.q, limit, p.cursor).await {
+    let scope = match access::scope(&gw, &session, &cred).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let page = match scope {
+        Scope::All => gw.meta.search(&p.q, limit, p.cursor).await,
+        scope => access::search_within(&gw, &scope, &p.q, limit, p.cursor.as_deref()).await,
+    };
+    match page {
         Ok(page) => Json(page).into_response(),
-        Err(MetastoreError::BadQuery(e)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => meta_error(e),
+    }
+}
+
+fn meta_error(e: MetastoreError) -> Response {
+    match e {
+        MetastoreError::BadQuery(e) => error(StatusCode::BAD_REQUEST, e),
+        e => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 
@@ -177,10 +204,16 @@ async fn system<M: Metastore>(
     headers: HeaderMap,
     Path(fp): Path<String>,
 ) -> Response {
-    if let Err(r) = authorized(&gw, &headers).await {
-        return r;
-    }
-    match gw.meta.system(&fp) {
+    let (session, cred) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let scope = match access::scope(&gw, &session, &cred).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    // A system the user may not see is as unknown as one that does not exist (as in Uyuni).
+    match gw.meta.system(&fp).filter(|s| scope.shows(s)) {
         Some(s) => Json(s).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no system {fp}")),
     }
@@ -188,20 +221,57 @@ async fn system<M: Metastore>(
 
 /// Apply an action (`tag`, `untag`, `accept`, `reject`, `ban`, `unregister`) to every system
 /// a query matches.
+/// An org admin may act on the systems of their organisation (the query must match no other);
+/// a SUSE Manager administrator on any; other users on none (403). Done or refused, the
+/// action goes to the audit log.
 #[utoipa::path(post, path = "/api/v1/systems/bulk", tag = "cluster", request_body = BulkRequest,
     responses((status = 200, body = BulkReport), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn bulk<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
     Json(req): Json<BulkRequest>,
 ) -> Response {
-    if let Err(r) = authorized(&gw, &headers).await {
-        return r;
+    let (session, cred) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    access::bulk(&gw, &session, &cred, req).await
+}
+
+/// Audit log parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditParams {
+    /// Entries at or after this time (Unix ms). Default 0.
+    #[serde(default)]
+    pub since_ms: u64,
+    /// At most this many (the newest; default 1000, at most 100 000).
+    pub limit: Option<usize>,
+}
+
+/// The audit log of this gateway's peer: every bulk action done or refused for a user
+/// (who, what, which systems, status), oldest first. Administrators only.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "cluster", params(AuditParams),
+    responses((status = 200, body = Vec<AuditRecord>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+async fn audit<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Response {
+    let (session, _) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !session.roles.is_admin() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "reading the audit log needs the org_admin or satellite_admin role",
+        );
     }
-    match gw.meta.bulk(req).await {
-        Ok(report) => Json(report).into_response(),
-        Err(MetastoreError::BadQuery(e)) => error(StatusCode::BAD_REQUEST, e),
+    let limit = p.limit.unwrap_or(1000).clamp(1, 100_000);
+    match gw.meta.audit_log(p.since_ms, limit) {
+        Ok(entries) => Json(entries).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

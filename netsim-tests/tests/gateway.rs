@@ -6,7 +6,7 @@
 //!   holding all the nodes' systems would answer, with cluster-unique ids.
 //! * A node that is down leaves a partial answer flagged in `X-Uyuni-Cluster-Partial`, or a
 //!   fault when the client asks for strict answers; never a hang.
-//! * Sessions live in the metastore: a restarted gateway accepts the keys it gave out.
+//! * Sessions live in the gateway's session file: a restarted gateway accepts the keys it gave out.
 //! * The JSON API, the REST API, its OpenAPI document and Swagger UI are served.
 
 use std::path::Path;
@@ -320,6 +320,9 @@ fn common_data_written_through_the_gateway_reaches_every_node() -> anyhow::Resul
         .read_json()?;
         Ok(nodes.len() == 3 && nodes.iter().all(|n| n["slot"].is_u64()))
     })?;
+    // A session holds the node sessions of the nodes known at its login (the gateway keeps
+    // no password to log in to later ones): log in again now that every node is known.
+    let key = login(&gw)?;
     match xmlrpc_call(
         &gw,
         "systemgroup.create",

@@ -1,16 +1,19 @@
 //! The API gateway's view of the metastore, served from this peer's own replica: nodes with
-//! their membership status and id slots, gateway sessions, the zones' Leader Node leases,
-//! search and bulk operations. See the `gateway` crate.
+//! their membership status and id slots, the zones' Leader Node leases, search and bulk
+//! operations, the audit log. (Gateway sessions are the gateway's own, outside the metastore.) See the `gateway` crate.
 
 use std::time::Duration;
 
-use crdt_store::{Record, RecordKind, SessionRecord, SystemRecord};
-use gateway::{BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage};
+use cluster_core::audit::AuditEntry;
+use crdt_store::{Record, RecordKind, SystemRecord};
+use gateway::{
+    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage,
+};
 
 use cluster_core::{Members, Replica, SelfInfo, now_ms};
 use cluster_search::SearchCtx;
 use load_driver::LoadState;
-use node_controller::{NcCtx, NcError, claim_lease_for, put};
+use node_controller::{NcCtx, NcError, claim_lease_for};
 use std::sync::Arc;
 
 /// How long a lease the gateway claims for a common-data write lasts (renewed by the next
@@ -21,17 +24,22 @@ const GATEWAY_LEASE: Duration = Duration::from_secs(300);
 /// Uyuni server (gossip reaches every peer in a few milliseconds; p99 3.8 ms with 5 peers).
 const LEASE_PROPAGATION: Duration = Duration::from_millis(250);
 
-/// Sessions expired (or ended) this long ago are deleted from the metastore.
-const SESSION_GRACE_MS: u64 = 600_000;
-
-/// Delete expired and ended gateway sessions now and then (every gateway does it; deleting
-/// twice is harmless). Runs until `cancel`.
-pub async fn sweep_sessions(
+/// Now and then: drop the gateway's expired sessions (from memory and its session file),
+/// and delete on sight any session record an older version left in the metastore (they held
+/// sealed passwords; gateway sessions are no longer replicated). Runs until `cancel`.
+pub async fn sweep_sessions<M: Metastore>(
+    gw: Arc<gateway::Gateway<M>>,
     replica: Replica,
     every: Duration,
     cancel: tokio_util::sync::CancellationToken,
 ) {
     loop {
+        delete_legacy_sessions(&replica).await;
+        match gw.expire_sessions(now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(sessions = n, "expired gateway sessions dropped"),
+            Err(e) => tracing::warn!(error = %e, "could not rewrite the gateway session file"),
+        }
         if cancel
             .run_until_cancelled(tokio::time::sleep(every))
             .await
@@ -39,30 +47,32 @@ pub async fn sweep_sessions(
         {
             return;
         }
-        let store = replica.store().clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            let cutoff = now_ms().saturating_sub(SESSION_GRACE_MS);
-            let mut frames = Vec::new();
-            for r in store.records(RecordKind::Session) {
-                if let Record::Session(g) = r
-                    && g.expires_at < cutoff
-                    && let Ok(f) =
-                        store.delete(&format!("{}{}", RecordKind::Session.prefix(), g.id))
-                {
-                    frames.extend(f);
-                }
+    }
+}
+
+/// Delete every `g/` (session) record of the metastore and broadcast the deletions.
+pub async fn delete_legacy_sessions(replica: &Replica) {
+    let store = replica.store().clone();
+    let swept = tokio::task::spawn_blocking(move || {
+        let mut frames = Vec::new();
+        for r in store.records(RecordKind::Session) {
+            if let Ok(f) = store.delete(&r.key()) {
+                frames.extend(f);
             }
-            frames
-        })
-        .await;
-        match swept {
-            Ok(frames) if !frames.is_empty() => {
-                tracing::debug!(changes = frames.len(), "expired gateway sessions swept");
-                replica.broadcast(frames).await;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "session sweep failed"),
         }
+        frames
+    })
+    .await;
+    match swept {
+        Ok(frames) if !frames.is_empty() => {
+            tracing::info!(
+                changes = frames.len(),
+                "session records of an older gateway deleted from the metastore"
+            );
+            replica.broadcast(frames).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "legacy session sweep failed"),
     }
 }
 
@@ -164,34 +174,33 @@ impl Metastore for PeerMetastore {
         out
     }
 
-    fn session(&self, id: &str) -> Option<SessionRecord> {
-        match self
-            .replica()
-            .store()
-            .get(&format!("{}{id}", RecordKind::Session.prefix()))
-        {
-            Ok(Some(Record::Session(s))) => Some(s),
-            _ => None,
-        }
-    }
-
-    async fn put_session(&self, rec: SessionRecord) -> Result<(), MetastoreError> {
-        put(&self.nc, Record::Session(rec))
-            .await
+    fn audit(&self, e: AuditRecord) -> Result<(), MetastoreError> {
+        self.audit
+            .record(AuditEntry {
+                at_ms: e.at_ms,
+                who: e.who,
+                action: e.action,
+                detail: e.detail,
+                status: e.status,
+            })
             .map_err(write_error)
     }
 
-    async fn end_session(&self, id: &str) -> Result<(), MetastoreError> {
-        let Some(mut rec) = self.session(id) else {
-            return Ok(());
-        };
-        let now = now_ms();
-        rec.secret = String::new();
-        rec.expires_at = now;
-        rec.updated_at = now;
-        put(&self.nc, Record::Session(rec))
-            .await
-            .map_err(write_error)
+    fn audit_log(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditRecord>, MetastoreError> {
+        self.audit
+            .read(since_ms, limit)
+            .map(|es| {
+                es.into_iter()
+                    .map(|e| AuditRecord {
+                        at_ms: e.at_ms,
+                        who: e.who,
+                        action: e.action,
+                        detail: e.detail,
+                        status: e.status,
+                    })
+                    .collect()
+            })
+            .map_err(|e| MetastoreError::Unavailable(e.to_string()))
     }
 
     async fn zone_leader(&self, zone: &str) -> Result<String, MetastoreError> {

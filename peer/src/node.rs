@@ -531,19 +531,26 @@ async fn start_gateway(
         addr: listen.to_string(),
         source,
     })?;
-    let key = std::fs::read(&cfg.cluster_key)
-        .map_err(|e| StartError::Task(format!("reading {}: {e}", cfg.cluster_key.display())))?;
+    let sessions_path = cfg.data_dir.join(gateway::session_file::FILE_NAME);
+    let sessions =
+        gateway::session_file::SessionStore::open(&sessions_path, cluster_core::now_ms())
+            .map_err(|e| StartError::Task(e.to_string()))?;
     let replica = meta.replica().clone();
     let gw = std::sync::Arc::new(gateway::Gateway::new(
         std::sync::Arc::new(meta),
         g.clone(),
-        &key,
+        sessions,
     ));
     let over_tls = tls.is_some();
     tracing::info!(%addr, tls = over_tls, "API gateway");
     tasks.spawn(
-        crate::gateway_meta::sweep_sessions(replica, Duration::from_secs(60), cancel.child_token())
-            .instrument(span.clone()),
+        crate::gateway_meta::sweep_sessions(
+            gw.clone(),
+            replica,
+            Duration::from_secs(60),
+            cancel.child_token(),
+        )
+        .instrument(span.clone()),
     );
     tasks.spawn(
         serve::serve(

@@ -86,6 +86,8 @@ pub const CATALOGUE: &[Signature] = &[
     sig("auth.logout", &[], "int"),
     // user
     sig("user.listAssignableRoles", &[], "array"),
+    sig("user.getDetails", &[("login", "string")], "struct"),
+    sig("user.listRoles", &[("login", "string")], "array"),
     // system
     sig("system.listSystems", &[], "array"),
     sig("system.getDetails", &[("sid", "int")], "struct"),

@@ -261,6 +261,32 @@ impl UyuniClient {
         }
     }
 
+    /// Like [`UyuniClient::call_plain`] (the caller puts a session key of its own in
+    /// `params`, and a fault is returned as it is: no login), but a value comes back as the
+    /// server's own `methodResponse` text.
+    pub async fn call_raw_plain(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<String, ApiError> {
+        let body = render_call(method, &params).map_err(|e| ApiError::Config(e.to_string()))?;
+        let text = self.fetch(method, &body).await?;
+        if !crate::codec::is_fault_response(&text) {
+            return Ok(text);
+        }
+        match parse_response(&text) {
+            Ok(Err(fault)) => Err(ApiError::Fault {
+                method: method.to_string(),
+                fault,
+            }),
+            Ok(Ok(_)) => Ok(text),
+            Err(e) => Err(ApiError::Decode {
+                url: self.cfg.url.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// Log in now (also done lazily by [`UyuniClient::call`]); returns the session key.
     pub async fn login(&self) -> Result<String, ApiError> {
         let v = self

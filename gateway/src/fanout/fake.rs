@@ -39,7 +39,8 @@ pub(super) struct Fake {
 pub(super) fn cred() -> Credentials {
     Credentials {
         user: "admin".into(),
-        password: "secret".into(),
+        key: "1x".to_string() + &"0".repeat(64),
+        nodes: Default::default(),
     }
 }
 

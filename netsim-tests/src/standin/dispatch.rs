@@ -177,6 +177,8 @@ pub static METHODS: &[Method] = &[
         0,
         handlers::auth::list_assignable_roles
     ),
+    m!("user.getDetails", 1, handlers::user::get_details),
+    m!("user.listRoles", 1, handlers::user::list_roles),
     // system
     m!("system.listSystems", 0, handlers::system::list_systems),
     m!("system.getDetails", 1, handlers::system::get_details),

@@ -185,6 +185,21 @@ impl StandIn {
         Ok(())
     }
 
+    /// Add a Uyuni user (`POST /standin/user`; memory only): `roles` such as `org_admin`,
+    /// `groups` the system groups assigned to them (a plain user sees those groups' systems).
+    pub fn add_user(
+        &self,
+        login: &str,
+        password: &str,
+        roles: &[&str],
+        groups: &[&str],
+    ) -> anyhow::Result<()> {
+        ureq::post(format!("{}/standin/user", self.base())).send_json(serde_json::json!({
+            "login": login, "password": password, "roles": roles, "groups": groups,
+        }))?;
+        Ok(())
+    }
+
     /// Create `spec.count` onboarded systems at once (`POST /standin/seed`, for benchmarks).
     pub fn seed(&self, spec: &SeedSpec) -> anyhow::Result<Seeded> {
         let mut resp = ureq::post(format!("{}/standin/seed", self.base()))

@@ -28,6 +28,7 @@ pub fn router(engine: App) -> Router {
         .route("/standin/health", get(|| async { "ok" }))
         .route("/standin/calls", get(calls))
         .route("/standin/minions", post(add_minion))
+        .route("/standin/user", post(add_user))
         .route("/standin/seed", post(seed))
         .with_state(engine)
 }
@@ -103,6 +104,25 @@ async fn add_minion(State(engine): State<App>, body: Bytes) -> Response {
     match r {
         Ok(_) => axum::Json(serde_json::json!({ "added": added, "minion_id": m.minion_id }))
             .into_response(),
+        Err(f) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
+    }
+}
+
+/// Test hook: a Uyuni user besides the admin (`state::User` as JSON), kept in memory.
+async fn add_user(State(engine): State<App>, body: Bytes) -> Response {
+    let u: super::state::User = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")).into_response(),
+    };
+    let login = u.login.clone();
+    let r = engine
+        .run(true, None, |ctx| {
+            ctx.model.users.insert(u.login.clone(), u);
+            Ok(Value::Boolean(true))
+        })
+        .await;
+    match r {
+        Ok(_) => axum::Json(serde_json::json!({ "login": login })).into_response(),
         Err(f) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
     }
 }

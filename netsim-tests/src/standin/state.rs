@@ -188,6 +188,29 @@ pub struct Session {
     pub expires: u64,
 }
 
+/// A Uyuni user besides the configured admin (test hook `POST /standin/user`; kept in memory
+/// only: a restarted stand-in knows the admin alone).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct User {
+    /// Login.
+    pub login: String,
+    /// Password.
+    pub password: String,
+    /// Organisation.
+    #[serde(default = "default_org")]
+    pub org_id: i64,
+    /// Role labels (`org_admin`, `satellite_admin`, …); none: a plain user.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// System groups assigned to the user: a plain user sees the systems in them.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+fn default_org() -> i64 {
+    ORG_ID
+}
+
 /// The state of a salt key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum KeyState {
@@ -282,6 +305,8 @@ pub struct Model {
     pub sessions: BTreeMap<i64, Session>,
     /// Salt keys by minion id (database mode only).
     pub salt_keys: BTreeMap<String, SaltKey>,
+    /// Users other than the configured admin, by login (memory only).
+    pub users: BTreeMap<String, User>,
 }
 
 fn next_id<V>(m: &BTreeMap<i64, V>, first: i64) -> i64 {

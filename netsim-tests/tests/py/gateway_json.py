@@ -66,7 +66,7 @@ ok(all(n["status"] in ("alive", "suspect") for n in nodes), body)
 st, _, body = req("GET", "/api/v1/openapi.json")
 doc = json.loads(body)
 ok(st == 200 and doc["openapi"].startswith("3."), "openapi " + body[:100])
-for p in ("/api/v1/nodes", "/api/v1/systems", "/api/v1/systems/bulk", "/api/v1/login"):
+for p in ("/api/v1/nodes", "/api/v1/systems", "/api/v1/systems/bulk", "/api/v1/login", "/api/v1/audit"):
     ok(p in doc["paths"], "path %s documented" % p)
 st, _, body = req("GET", "/swagger-ui/")
 ok(st == 200 and "swagger-ui" in body, "swagger ui %d" % st)

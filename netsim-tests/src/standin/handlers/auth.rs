@@ -1,4 +1,4 @@
-//! `auth.*` and `user.listAssignableRoles`.
+//! `auth.*` and `user.listAssignableRoles` (the other `user.*` calls: [`super::user`]).
 
 use sha2::{Digest as _, Sha256};
 use uyuni_api::value::{string, strings};
@@ -43,7 +43,12 @@ pub(crate) fn new_session(ctx: &mut Ctx<'_>, user: &str, duration_s: i64) -> Str
 
 /// Check credentials.
 pub(crate) fn credentials_ok(ctx: &Ctx<'_>, user: &str, password: &str) -> bool {
-    user == ctx.cfg.user && password == ctx.cfg.password
+    (user == ctx.cfg.user && password == ctx.cfg.password)
+        || ctx
+            .model
+            .users
+            .get(user)
+            .is_some_and(|u| u.password == password)
 }
 
 pub(crate) fn login(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {

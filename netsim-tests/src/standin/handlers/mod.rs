@@ -9,6 +9,7 @@ pub mod saltkey;
 pub mod schedule;
 pub mod system;
 pub mod systemgroup;
+pub mod user;
 
 use uyuni_api::value::{Args, StructBuilder, date_ms, int, string};
 use uyuni_api::{Fault, Value};

@@ -99,8 +99,14 @@ pub(crate) fn remove_server(ctx: &mut Ctx<'_>, sid: i64) {
 }
 
 pub(crate) fn list_systems(ctx: &mut Ctx<'_>, _: &[Value]) -> Reply {
+    let visible = super::user::visible_servers(ctx);
     Ok(Value::Array(
-        ctx.model.servers.values().map(overview).collect(),
+        ctx.model
+            .servers
+            .values()
+            .filter(|s| visible.as_ref().is_none_or(|v| v.contains(&s.id)))
+            .map(overview)
+            .collect(),
     ))
 }
 
@@ -145,10 +151,12 @@ pub(crate) fn get_id(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
 }
 
 pub(crate) fn get_minion_id_map(ctx: &mut Ctx<'_>, _: &[Value]) -> Reply {
+    let visible = super::user::visible_servers(ctx);
     let map: BTreeMap<String, Value> = ctx
         .model
         .servers
         .values()
+        .filter(|s| visible.as_ref().is_none_or(|v| v.contains(&s.id)))
         .filter_map(|s| Some((s.minion_id.clone()?, int(s.id))))
         .collect();
     Ok(Value::Struct(map))

@@ -1,0 +1,348 @@
+//! The gateway's trust model end to end (issue 13; docs/security/gwtrust.md): a real peer beside
+//! a Uyuni stand-in and a gateway peer in front of it.
+//!
+//! * No secrets at rest: a user logs in and out with a distinctive password (XML-RPC as
+//!   spacecmd does, and the REST API), the gateway restarts, and no file under the cluster's
+//!   data directories (stores, session file, audit log, the peers' logs) holds the password,
+//!   its base64 or hex forms, or anything the old session sealer (a key derived from the
+//!   cluster key) would open to it.
+//! * A session survives a restart of its gateway; a logout removes it from disk.
+//! * The REST API applies Uyuni's roles: no session 401; a plain user sees only the systems
+//!   Uyuni shows them and cannot ban (403); an org admin can; the audit log says who did what.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use netsim_tests::harness::{Cluster, Options, wait_until};
+use netsim_tests::standin::session::peer_section;
+use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
+use uyuni_api::Value;
+use uyuni_api::value::string;
+
+const T: Duration = Duration::from_secs(60);
+
+/// The distinctive password of the test user.
+const PASSWORD: &str = "Gw7rust-Zq8!distinct-4417";
+
+fn standin() -> anyhow::Result<StandIn> {
+    StandIn::spawn(StandInOptions {
+        postgres: "none".into(),
+        fqdn: "dc1-a.uyuni.test".into(),
+        ..StandInOptions::default()
+    })
+}
+
+/// Peer dc1-a beside `stand` and the gateway member gw1: the cluster and gw1's index.
+fn cluster_beside(stand: &StandIn) -> anyhow::Result<(Cluster, usize)> {
+    let mut c = Cluster::new(&["dc1".into()], Options::default())?;
+    c.add_peer_with("dc1-a", "dc1", &peer_section(stand))?;
+    let g = c.add_peer_with(
+        "gw1",
+        "dc1",
+        "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 3000\n",
+    )?;
+    Ok((c, g))
+}
+
+fn base(c: &Cluster, g: usize) -> anyhow::Result<String> {
+    c.peers[g]
+        .gateway
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no gateway"))
+}
+
+fn login(rpc: &str, user: &str, password: &str) -> anyhow::Result<String> {
+    match xmlrpc_call(rpc, "auth.login", &[string(user), string(password)])? {
+        Ok(Value::String(k)) => Ok(k),
+        other => anyhow::bail!("login: {other:?}"),
+    }
+}
+
+fn session_id(key: &str) -> String {
+    gateway::sessions::session_id(key)
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            files(&e.path(), out)?;
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// Runs of base64 characters at least `min` long (candidate sealed values).
+fn base64_runs(bytes: &[u8], min: usize) -> Vec<&[u8]> {
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    bytes
+        .split(|b| !is_b64(*b))
+        .filter(|r| r.len() >= min)
+        .collect()
+}
+
+/// What the pre-issue-13 gateway sealed passwords with: ChaCha20-Poly1305 under
+/// SHA-256("uyuni-cluster gateway session secret v1\0" ‖ cluster key), nonce ‖ sealed, base64.
+fn old_sealer_opens_to_password(cluster_key: &[u8], token: &[u8]) -> bool {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"uyuni-cluster gateway session secret v1\0");
+    h.update(cluster_key);
+    let Ok(unbound) = UnboundKey::new(&CHACHA20_POLY1305, &h.finalize()) else {
+        return false;
+    };
+    let key = LessSafeKey::new(unbound);
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(token) else {
+        return false;
+    };
+    if raw.len() < NONCE_LEN + 16 {
+        return false;
+    }
+    let (nonce, rest) = raw.split_at(NONCE_LEN);
+    let Ok(nonce) = Nonce::try_assume_unique_for_key(nonce) else {
+        return false;
+    };
+    let mut buf = rest.to_vec();
+    key.open_in_place(nonce, Aad::empty(), &mut buf)
+        .is_ok_and(|plain| {
+            plain
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes())
+        })
+}
+
+#[test]
+fn no_password_is_kept_at_rest_and_sessions_survive_a_restart() -> anyhow::Result<()> {
+    let stand = standin()?;
+    stand.add_user("operator", PASSWORD, &["org_admin"], &[])?;
+    let (mut c, g) = cluster_beside(&stand)?;
+    let rpc = format!("{}/rpc/api", base(&c, g)?);
+    wait_until(T, "the gateway logs the user in", || {
+        Ok(login(&rpc, "operator", PASSWORD).is_ok())
+    })?;
+    let sessions_file = c.data_dir_of("gw1").join(gateway::session_file::FILE_NAME);
+
+    // spacecmd's round: api.getVersion, auth.login, user.listAssignableRoles, a command,
+    // auth.logout. After the logout the key is unknown and gone from disk.
+    xmlrpc_call(&rpc, "api.getVersion", &[])?.map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    let once = login(&rpc, "operator", PASSWORD)?;
+    xmlrpc_call(&rpc, "user.listAssignableRoles", &[string(&once)])?
+        .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    xmlrpc_call(&rpc, "system.listSystems", &[string(&once)])?
+        .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    assert!(std::fs::read_to_string(&sessions_file)?.contains(&session_id(&once)));
+    xmlrpc_call(&rpc, "auth.logout", &[string(&once)])?.map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    let gone = xmlrpc_call(&rpc, "system.listSystems", &[string(&once)])?;
+    assert!(
+        gone.is_err_and(|f| f.code == -1),
+        "a logged-out key is unknown"
+    );
+    assert!(!std::fs::read_to_string(&sessions_file)?.contains(&session_id(&once)));
+
+    // A wrong password is the node's own fault.
+    let wrong = xmlrpc_call(&rpc, "auth.login", &[string("operator"), string("nope")])?;
+    assert!(wrong.is_err(), "{wrong:?}");
+
+    // The REST login takes the same password; a session kept across a kill -9 of the gateway.
+    let rest: serde_json::Value = ureq::post(format!("{}/api/v1/login", base(&c, g)?))
+        .send_json(serde_json::json!({"username": "operator", "password": PASSWORD}))?
+        .body_mut()
+        .read_json()?;
+    let rest_key = rest["session"].as_str().unwrap_or_default().to_string();
+    let kept = login(&rpc, "operator", PASSWORD)?;
+    c.kill(g);
+    c.restart(g)?;
+    let rpc = format!("{}/rpc/api", base(&c, g)?);
+    wait_until(T, "the restarted gateway accepts the session", || {
+        Ok(xmlrpc_call(&rpc, "system.listSystems", &[string(&kept)])?.is_ok())
+    })?;
+    let nodes = ureq::get(format!("{}/api/v1/nodes", base(&c, g)?))
+        .header("Authorization", &format!("Bearer {rest_key}"))
+        .call()?;
+    assert_eq!(nodes.status().as_u16(), 200);
+    for key in [&kept, &rest_key] {
+        xmlrpc_call(&rpc, "auth.logout", &[string(key)])?.map_err(|f| anyhow::anyhow!("{f:?}"))?;
+        assert!(!std::fs::read_to_string(&sessions_file)?.contains(&session_id(key)));
+    }
+
+    // Stop every peer (logs flushed), then read every file of the cluster.
+    for i in 0..c.peers.len() {
+        c.stop(i)?;
+    }
+    let root = c
+        .data_dir_of("gw1")
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no cluster dir"))?
+        .to_path_buf();
+    let mut all = Vec::new();
+    files(&root, &mut all)?;
+    assert!(all.len() > 5, "{all:?}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let forms: Vec<String> = vec![
+        PASSWORD.to_string(),
+        b64.encode(PASSWORD),
+        b64url.encode(PASSWORD),
+        b64.encode(PASSWORD).trim_end_matches('=').to_string(),
+        hex::encode(PASSWORD),
+    ];
+    let cluster_key = std::fs::read(&c.key)?;
+    let mut read = 0usize;
+    for f in &all {
+        let bytes = std::fs::read(f)?;
+        read += bytes.len();
+        for form in &forms {
+            assert!(
+                !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
+                "{} holds the password (as {form:?})",
+                f.display()
+            );
+        }
+        for token in base64_runs(&bytes, 40) {
+            assert!(
+                !old_sealer_opens_to_password(&cluster_key, token),
+                "{} holds the password sealed",
+                f.display()
+            );
+        }
+    }
+    eprintln!("{} files, {read} bytes searched", all.len());
+    Ok(())
+}
+
+#[test]
+fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
+    let stand = standin()?;
+    let api = netsim_tests::standin::session::Session::login(&stand)?;
+    for g in ["web", "db"] {
+        api.call("systemgroup.create", vec![string(g), string(g)])?;
+    }
+    for (prefix, group) in [("web", "web"), ("db", "db")] {
+        ureq::post(format!("{}/standin/seed", stand.base())).send_json(serde_json::json!({
+            "count": 2, "prefix": prefix, "domain": "example.org", "groups": [group],
+        }))?;
+    }
+    stand.add_user("viewer", "viewer-pw", &[], &["web"])?;
+    stand.add_user("orgadmin", "orgadmin-pw", &["org_admin"], &[])?;
+    let (c, g) = cluster_beside(&stand)?;
+    let base = base(&c, g)?;
+    for (i, m) in ["web1", "web2", "db1"].iter().enumerate() {
+        c.register(0, &format!("0c:0{i}"), &format!("{m}.example.org"))?;
+    }
+    let rest_login = |user: &str, pw: &str| -> anyhow::Result<String> {
+        let v: serde_json::Value = ureq::post(format!("{base}/api/v1/login"))
+            .send_json(serde_json::json!({"username": user, "password": pw}))?
+            .body_mut()
+            .read_json()?;
+        Ok(v["session"].as_str().unwrap_or_default().to_string())
+    };
+    let mut viewer = String::new();
+    wait_until(T, "the gateway logs the users in", || {
+        viewer = rest_login("viewer", "viewer-pw").unwrap_or_default();
+        Ok(!viewer.is_empty())
+    })?;
+    let admin = rest_login("orgadmin", "orgadmin-pw")?;
+    let get = |path: &str, key: Option<&str>| -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut req = ureq::get(format!("{base}{path}"));
+        if let Some(k) = key {
+            req = req.header("Authorization", &format!("Bearer {k}"));
+        }
+        let mut resp = req.config().http_status_as_error(false).build().call()?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.body_mut().read_json().unwrap_or_default()))
+    };
+    let ban = |key: Option<&str>, q: &str| -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut req = ureq::post(format!("{base}/api/v1/systems/bulk"));
+        if let Some(k) = key {
+            req = req.header("Authorization", &format!("Bearer {k}"));
+        }
+        let mut resp = req
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(serde_json::json!({"q": q, "action": "ban"}))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.body_mut().read_json().unwrap_or_default()))
+    };
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = page["systems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["minion_id"].as_str().map(str::to_string))
+            .collect();
+        n.sort();
+        n
+    };
+
+    // No session: 401.
+    assert_eq!(get("/api/v1/systems", None)?.0, 401);
+    assert_eq!(ban(None, "web1*")?.0, 401);
+    assert_eq!(get("/api/v1/systems", Some("1x00"))?.0, 401);
+
+    // The org admin sees every system; the plain user only those of their group.
+    wait_until(T, "the org admin sees the three systems", || {
+        let (s, page) = get("/api/v1/systems", Some(&admin))?;
+        Ok(s == 200 && page["total"] == 3)
+    })?;
+    let (s, page) = get("/api/v1/systems", Some(&viewer))?;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(
+        names(&page),
+        ["web1.example.org", "web2.example.org"],
+        "{page}"
+    );
+    let (s, paged) = get("/api/v1/systems?limit=1", Some(&viewer))?;
+    assert_eq!((s, paged["total"].as_u64()), (200, Some(2)), "{paged}");
+    assert_eq!(paged["next"], "o1", "{paged}");
+    assert_eq!(get("/api/v1/systems/0c:02", Some(&viewer))?.0, 404);
+    assert_eq!(get("/api/v1/systems/0c:00", Some(&viewer))?.0, 200);
+
+    // A plain user cannot ban (403, nothing done); an org admin can.
+    let (s, body) = ban(Some(&viewer), "web1*")?;
+    assert_eq!(s, 403, "{body}");
+    let (s, page) = get("/api/v1/systems?q=web1*", Some(&admin))?;
+    assert_eq!(s, 200);
+    assert_eq!(page["total"], 1, "{page}");
+    assert!(
+        page["systems"][0].get("banned").is_none(),
+        "not banned: {page}"
+    );
+    let (s, report) = ban(Some(&admin), "web1*")?;
+    assert_eq!((s, report["matched"].as_u64()), (200, Some(1)), "{report}");
+    let (_, page) = get("/api/v1/systems?q=web1*", Some(&admin))?;
+    assert_eq!(page["systems"][0]["banned"], true, "banned: {page}");
+
+    // The audit log: admins only; it names who did what to which systems.
+    assert_eq!(get("/api/v1/audit", Some(&viewer))?.0, 403);
+    assert_eq!(get("/api/v1/audit", None)?.0, 401);
+    let (s, log) = get("/api/v1/audit", Some(&admin))?;
+    assert_eq!(s, 200, "{log}");
+    let entries = log.as_array().cloned().unwrap_or_default();
+    let refused = entries
+        .iter()
+        .find(|e| e["who"] == "user:viewer")
+        .ok_or_else(|| anyhow::anyhow!("no entry for the refused ban: {log}"))?;
+    assert_eq!(refused["status"], 403);
+    assert_eq!(refused["action"], "bulk ban");
+    let done = entries
+        .iter()
+        .find(|e| e["who"] == "user:orgadmin")
+        .ok_or_else(|| anyhow::anyhow!("no entry for the ban: {log}"))?;
+    assert_eq!(done["status"], 200);
+    assert!(
+        done["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("0c:00"),
+        "{done}"
+    );
+    assert!(done["at_ms"].as_u64().unwrap_or(0) > 0);
+    Ok(())
+}
