@@ -86,6 +86,25 @@ fn base64_runs(bytes: &[u8], min: usize) -> Vec<&[u8]> {
         .collect()
 }
 
+/// `plain` sealed the way the pre-issue-13 gateway did (a fixed nonce: a probe for the
+/// detector below).
+fn old_seal(cluster_key: &[u8], plain: &str) -> String {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"uyuni-cluster gateway session secret v1\0");
+    h.update(cluster_key);
+    let key =
+        LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &h.finalize()).expect("32-byte key"));
+    let nonce = [7u8; 12];
+    let mut buf = plain.as_bytes().to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
+        .expect("seal");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
 /// What the pre-issue-13 gateway sealed passwords with: ChaCha20-Poly1305 under
 /// SHA-256("uyuni-cluster gateway session secret v1\0" ‖ cluster key), nonce ‖ sealed, base64.
 fn old_sealer_opens_to_password(cluster_key: &[u8], token: &[u8]) -> bool {
@@ -193,6 +212,14 @@ fn no_password_is_kept_at_rest_and_sessions_survive_a_restart() -> anyhow::Resul
         hex::encode(PASSWORD),
     ];
     let cluster_key = std::fs::read(&c.key)?;
+    // The detector finds a sealed password inside a record as the old gateway wrote it.
+    let probe = format!("{{\"secret\":\"{}\"}}", old_seal(&cluster_key, PASSWORD));
+    assert!(
+        base64_runs(probe.as_bytes(), 40)
+            .iter()
+            .any(|t| old_sealer_opens_to_password(&cluster_key, t)),
+        "the old-sealer detector works: {probe}"
+    );
     let mut read = 0usize;
     for f in &all {
         let bytes = std::fs::read(f)?;

@@ -601,7 +601,7 @@ fn sandbox_starts_a_two_zone_cluster_and_stops_cleanly() -> anyhow::Result<()> {
     );
     assert_eq!(
         out.stdout,
-        std::fs::read(dir.path().join("demo-tools/repodata/repomd.xml"))?,
+        std::fs::read(dir.path().join("content/demo-tools/repodata/repomd.xml"))?,
         "repomd.xml through {reposync}"
     );
     // Two real agents: the first accepted and placed by the sandbox, the last left new.

@@ -686,3 +686,38 @@ fn register_self(store: &Store, me: &SelfInfo) -> Result<(), crdt_store::StoreEr
     store.put_batch(&recs)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_may_not_read_the_peers_config_keys_data_or_password_files() {
+        let mut cfg = PeerConfig {
+            config_file: Some("/etc/uc/peer.toml".into()),
+            ..PeerConfig::default()
+        };
+        cfg.tls.key_file = Some("/etc/uc/tls.key".into());
+        cfg.gateway.key_file = Some("/etc/uc/gw.key".into());
+        cfg.uyuni.password_file = Some("/etc/uc/uyuni.pass".into());
+        cfg.uyuni.db = Some("host=localhost passfile=/etc/uc/pgpass dbname=susemanager".into());
+        let got: Vec<(String, String)> = protected_paths(&cfg)
+            .into_iter()
+            .map(|p| (p.what, p.path.display().to_string()))
+            .collect();
+        for want in [
+            "/var/lib/uyuni-cluster",
+            "/etc/uyuni-cluster/cluster.key",
+            "/etc/uc/peer.toml",
+            "/etc/uc/tls.key",
+            "/etc/uc/gw.key",
+            "/etc/uc/uyuni.pass",
+            "/etc/uc/pgpass",
+        ] {
+            assert!(
+                got.iter().any(|(_, p)| p == want),
+                "{want} missing: {got:?}"
+            );
+        }
+    }
+}
