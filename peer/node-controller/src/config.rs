@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use cluster_core::config::{ConfigError, duration_ms};
 
+use crate::outbox::{DbSslMode, DbTls};
+
 /// `[uyuni]`. Without `url` the peer runs without a Node Controller (a pure cluster member).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +38,14 @@ pub struct UyuniConfig {
     /// events out of Uyuni (decisions still flow in).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<String>,
+    /// TLS to that database: `disable` (plain; a database on this host), `require` (encrypted,
+    /// the server not checked) or `verify-full` (its certificate must chain to `db_ca_file`
+    /// and name the DSN's `host`). Default `disable`.
+    pub db_sslmode: DbSslMode,
+    /// PEM CA certificate(s) trusted for `db_sslmode = "verify-full"` (no other roots).
+    /// Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_ca_file: Option<PathBuf>,
     /// Timeout of one API call. Default 30 000 ms.
     #[serde(with = "duration_ms", rename = "request_timeout_ms")]
     pub request_timeout: Duration,
@@ -69,6 +79,8 @@ impl Default for UyuniConfig {
             password_file: None,
             ca_file: None,
             db: None,
+            db_sslmode: DbSslMode::Disable,
+            db_ca_file: None,
             request_timeout: Duration::from_secs(30),
             retries: 5,
             reconcile_interval: Duration::from_secs(5),
@@ -99,10 +111,28 @@ impl UyuniConfig {
         }
     }
 
+    /// The outbox reader's TLS settings.
+    pub fn db_tls(&self) -> DbTls {
+        DbTls {
+            mode: self.db_sslmode,
+            ca_file: self.db_ca_file.clone(),
+        }
+    }
+
     /// Check the section.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.url.is_none() {
             return Ok(());
+        }
+        if let Some(dsn) = &self.db {
+            // tokio-postgres's parse errors name the option, never its value (at most one
+            // stray character of a malformed string).
+            let pg: tokio_postgres::Config = dsn
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("[uyuni] db: {e}")))?;
+            self.db_tls()
+                .check(&pg)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         self.password()?;
         if self.reconcile_interval.is_zero() || self.outbox_poll.is_zero() || self.outbox_batch == 0
