@@ -34,7 +34,9 @@ async fn tls_db(ca_dir: &Path) -> Postgres {
          digital_server_id VARCHAR(64) NOT NULL, name VARCHAR(128))",
     )
     .expect("create the table");
-    outbox::install(&socket_dsn).await.expect("install the triggers");
+    outbox::install(&socket_dsn)
+        .await
+        .expect("install the triggers");
     pg
 }
 
@@ -52,7 +54,9 @@ async fn verify_full_with_the_cluster_ca_connects_and_reads_the_outbox() {
     let dsn = pg.tcp_dsn("localhost", DB);
     let tls = verify_full(&ca.path().join("ca.pem"));
 
-    let st = outbox::status_with(&dsn, &tls).await.expect("status over TLS");
+    let st = outbox::status_with(&dsn, &tls)
+        .await
+        .expect("status over TLS");
     assert!(st.installed);
     let (tx, mut rx) = mpsc::channel::<OutboxBatch>(4);
     let cancel = CancellationToken::new();

@@ -144,3 +144,62 @@ impl UyuniConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_db(db: &str, mode: DbSslMode, ca: Option<&str>) -> UyuniConfig {
+        UyuniConfig {
+            url: Some("http://localhost/rpc/api".into()),
+            password: Some("x".into()),
+            db: Some(db.into()),
+            db_sslmode: mode,
+            db_ca_file: ca.map(PathBuf::from),
+            ..UyuniConfig::default()
+        }
+    }
+
+    #[test]
+    fn database_tls_settings_are_checked_at_load() {
+        let remote = "host=db.example.org user=spacewalk password=s3cret dbname=susemanager";
+        assert!(with_db(remote, DbSslMode::Disable, None).validate().is_ok());
+        assert!(
+            with_db(remote, DbSslMode::VerifyFull, Some("/etc/ca.pem"))
+                .validate()
+                .is_ok()
+        );
+        let err = with_db(remote, DbSslMode::VerifyFull, None)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("db_ca_file"), "{err}");
+        let err = with_db("host=/run/pg", DbSslMode::Require, None)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("TCP host"), "{err}");
+        let err = with_db("host=db password='s3cret port=x", DbSslMode::Disable, None)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn the_keys_read_from_toml_with_their_defaults() {
+        let c: UyuniConfig = toml::from_str("").expect("ok");
+        assert_eq!(c.db_sslmode, DbSslMode::Disable);
+        assert!(c.db_ca_file.is_none());
+        let c: UyuniConfig =
+            toml::from_str("db_sslmode = \"verify-full\"\ndb_ca_file = \"/etc/ca.pem\"")
+                .expect("ok");
+        assert_eq!(
+            c.db_tls(),
+            DbTls {
+                mode: DbSslMode::VerifyFull,
+                ca_file: Some("/etc/ca.pem".into())
+            }
+        );
+    }
+}

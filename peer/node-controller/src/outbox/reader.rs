@@ -358,13 +358,19 @@ mod tests {
             "host=db password=s3cret\\ x",
         ] {
             let shown = redact(dsn);
-            assert!(!shown.contains("s3") && !shown.contains("cret"), "{dsn} -> {shown}");
+            assert!(
+                !shown.contains("s3") && !shown.contains("cret"),
+                "{dsn} -> {shown}"
+            );
         }
         assert_eq!(
             redact("postgresql://u:s3cret@db:5433/susemanager"),
             "host=db port=5433 user=u dbname=susemanager password=***"
         );
-        assert_eq!(redact("host='unterminated"), "(unparsable connection string)");
+        assert_eq!(
+            redact("host='unterminated"),
+            "(unparsable connection string)"
+        );
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub struct DbTls {
 #[derive(Debug, thiserror::Error)]
 pub enum DbTlsError {
     /// `verify-full` without a CA file.
-    #[error("[uyuni] db_sslmode = \"verify-full\" needs db_ca_file (the CA of the database's certificate)")]
+    #[error(
+        "[uyuni] db_sslmode = \"verify-full\" needs db_ca_file (the CA of the database's certificate)"
+    )]
     NoCaFile,
     /// A CA file with a mode that does not use it.
     #[error("[uyuni] db_ca_file is only used with db_sslmode = \"verify-full\" (it is {0:?})")]
@@ -75,7 +77,9 @@ pub enum DbTlsError {
         reason: String,
     },
     /// The DSN says otherwise.
-    #[error("the database connection string sets sslmode={dsn}, but [uyuni] db_sslmode is {setting:?}: make them agree (db_sslmode decides)")]
+    #[error(
+        "the database connection string sets sslmode={dsn}, but [uyuni] db_sslmode is {setting:?}: make them agree (db_sslmode decides)"
+    )]
     Contradiction {
         /// The DSN's mode.
         dsn: &'static str,
@@ -83,7 +87,9 @@ pub enum DbTlsError {
         setting: &'static str,
     },
     /// TLS asked for a Unix-socket host.
-    #[error("[uyuni] db_sslmode = {0:?} needs a TCP host in the connection string (PostgreSQL has no TLS on its Unix socket)")]
+    #[error(
+        "[uyuni] db_sslmode = {0:?} needs a TCP host in the connection string (PostgreSQL has no TLS on its Unix socket)"
+    )]
     UnixSocket(&'static str),
 }
 
@@ -212,7 +218,7 @@ mod tests {
     use super::*;
 
     fn pg(dsn: &str) -> tokio_postgres::Config {
-        dsn.parse().unwrap()
+        dsn.parse().expect("ok")
     }
 
     fn tls(mode: DbSslMode, ca: Option<&str>) -> DbTls {
@@ -225,9 +231,9 @@ mod tests {
     #[test]
     fn modes_read_as_libpq_spells_them() {
         let m = |s: &str| serde_json::from_str::<DbSslMode>(&format!("{s:?}"));
-        assert_eq!(m("disable").unwrap(), DbSslMode::Disable);
-        assert_eq!(m("require").unwrap(), DbSslMode::Require);
-        assert_eq!(m("verify-full").unwrap(), DbSslMode::VerifyFull);
+        assert_eq!(m("disable").expect("ok"), DbSslMode::Disable);
+        assert_eq!(m("require").expect("ok"), DbSslMode::Require);
+        assert_eq!(m("verify-full").expect("ok"), DbSslMode::VerifyFull);
         assert!(m("prefer").is_err());
         assert_eq!(DbSslMode::default(), DbSslMode::Disable);
     }
@@ -237,7 +243,11 @@ mod tests {
         let tcp = pg("host=db.example.org user=u");
         assert!(tls(DbSslMode::Disable, None).check(&tcp).is_ok());
         assert!(tls(DbSslMode::Require, None).check(&tcp).is_ok());
-        assert!(tls(DbSslMode::VerifyFull, Some("/ca.pem")).check(&tcp).is_ok());
+        assert!(
+            tls(DbSslMode::VerifyFull, Some("/ca.pem"))
+                .check(&tcp)
+                .is_ok()
+        );
         assert!(matches!(
             tls(DbSslMode::VerifyFull, None).check(&tcp),
             Err(DbTlsError::NoCaFile)
@@ -264,26 +274,37 @@ mod tests {
 
     #[test]
     fn an_unreadable_ca_file_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("ok");
         let missing = dir.path().join("missing.pem");
         let t = DbTls {
             mode: DbSslMode::VerifyFull,
             ca_file: Some(missing.clone()),
         };
-        let err = t.apply(&mut pg("host=db")).err().unwrap().to_string();
-        assert!(err.contains("db_ca_file") && err.contains("missing.pem"), "{err}");
-        std::fs::write(&missing, "not PEM\n").unwrap();
-        let err = t.apply(&mut pg("host=db")).err().unwrap().to_string();
+        let err = t
+            .apply(&mut pg("host=db"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("db_ca_file") && err.contains("missing.pem"),
+            "{err}"
+        );
+        std::fs::write(&missing, "not PEM\n").expect("ok");
+        let err = t
+            .apply(&mut pg("host=db"))
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(err.contains("db_ca_file"), "{err}");
     }
 
     #[test]
     fn apply_sets_the_wire_mode() {
         let mut c = pg("host=db");
-        tls(DbSslMode::Disable, None).apply(&mut c).unwrap();
+        tls(DbSslMode::Disable, None).apply(&mut c).expect("ok");
         assert_eq!(c.get_ssl_mode(), SslMode::Disable);
         let mut c = pg("host=db");
-        tls(DbSslMode::Require, None).apply(&mut c).unwrap();
+        tls(DbSslMode::Require, None).apply(&mut c).expect("ok");
         assert_eq!(c.get_ssl_mode(), SslMode::Require);
     }
 }
