@@ -6,6 +6,7 @@
 # fuzz/seeds/TARGET); findings land in fuzz/artifacts/TARGET; logs in fuzz/logs/TARGET.log.
 # Not part of scripts/test.sh (too slow); the fixed findings are regression tests there.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+# FUZZ_NO_BUILD=1 runs the targets as last built.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-600}
@@ -15,7 +16,9 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     exit 1
 fi
 export CARGO_TARGET_DIR="$PWD/target"
-cargo +nightly fuzz build -O
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+    cargo +nightly fuzz build -O
+fi
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
