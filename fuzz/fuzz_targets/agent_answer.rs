@@ -36,7 +36,10 @@ fn answer(bytes: &[u8]) -> Outcome {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let configured = vec!["peer-a:8443".parse().expect("a peer"), "10.0.0.2:8443".parse().expect("a peer")];
+    let configured = vec![
+        "peer-a:8443".parse().expect("a peer"),
+        "10.0.0.2:8443".parse().expect("a peer"),
+    ];
     let peers = PeerSet::new(configured, &PeerMemory::default(), Duration::from_secs(300));
     let settings = Settings {
         knock_interval: Duration::from_secs(60),

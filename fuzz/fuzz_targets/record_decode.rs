@@ -16,12 +16,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(Some(rec)) = Record::decode(key, payload) {
-        assert!(key.starts_with(rec.kind().prefix()), "decoded under its kind's prefix");
+        assert!(
+            key.starts_with(rec.kind().prefix()),
+            "decoded under its kind's prefix"
+        );
         let once = rec.encode().expect("a decoded record encodes");
         let again = Record::decode(key, &once)
             .expect("an encoded record decodes")
             .expect("of a known kind");
-        assert_eq!(once, again.encode().expect("encodes again"), "record round trip");
+        assert_eq!(
+            once,
+            again.encode().expect("encodes again"),
+            "record round trip"
+        );
     }
     if let Some(fp) = key.strip_prefix("fp:") {
         assert_eq!(system_fingerprint(&system_key(fp)).as_deref(), Some(fp));

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(err) => {
             if let Some(pos) = err.position() {
-                assert!(pos <= q.chars().count(), "position {pos} past the end of {q:?}");
+                assert!(
+                    pos <= q.chars().count(),
+                    "position {pos} past the end of {q:?}"
+                );
             }
         }
     }
