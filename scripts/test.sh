@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 phase fmt
 cargo clippy --workspace --all-targets --locked -- -D warnings
 phase clippy
+# The systemd units' sandboxes (exposure score <= 3.0; skipped without systemd-analyze).
+scripts/check-units.sh
+phase units
 # One build of every test binary and of every binary the netsim scenarios start
 # (uyuni-cluster, uyuni-standin, uyuni-cluster-agent: each package has an integration test, so
 # `cargo test` builds its binaries), with the one feature set of the test run. The harness

@@ -455,7 +455,7 @@ impl Record {
     /// Encode the payload (without the kind tag: the key carries it). Systems use the compact
     /// CBOR form of [`SystemWire`] (a million of them must fit in memory); the rare node and
     /// zone records are JSON.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, CodecError> {
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
         match self {
             Self::System(s) => {
                 let mut out = Vec::with_capacity(96);
@@ -480,7 +480,7 @@ impl Record {
 
     /// Decode a payload stored under `key`. Unknown key prefixes yield `Ok(None)` so that a
     /// newer peer's record kinds pass through an older one untouched.
-    pub(crate) fn decode(key: &str, bytes: &[u8]) -> Result<Option<Self>, CodecError> {
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Option<Self>, CodecError> {
         Ok(Some(
             if let Some(rest) = key.strip_prefix(RecordKind::System.prefix()) {
                 let fingerprint = fingerprint_of_key(rest)

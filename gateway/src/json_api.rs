@@ -36,9 +36,12 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     (status, text.into()).into_response()
 }
 
-type Named = BTreeMap<String, (Option<String>, Option<Json>)>;
+/// A request's parameters by Java name: (query-string value, JSON body value).
+pub type Named = BTreeMap<String, (Option<String>, Option<Json>)>;
 
-fn named_params(query: Vec<(String, String)>, body: &Bytes) -> Result<Named, Box<Response>> {
+/// The named parameters of a request: the query string's pairs, then the members of the body,
+/// which must be blank or a JSON object (else a `400` response). Public for the fuzz target.
+pub fn named_params(query: Vec<(String, String)>, body: &Bytes) -> Result<Named, Box<Response>> {
     let mut named = Named::new();
     for (k, v) in query {
         named.entry(k).or_default().0 = Some(v);

@@ -6,6 +6,9 @@
 //! to run as root; as root the cluster is created and run as the `postgres` user
 //! (`runuser`). The server is stopped (`pg_ctl stop -m immediate`) when the value is dropped.
 //!
+//! [`Postgres::start_tls`] also listens on `127.0.0.1` (a free port) with `ssl=on` and a given
+//! server certificate, for the outbox reader's TLS tests.
+//!
 //! The binaries are looked up in `$PG_BIN`, then the newest `/usr/lib/postgresql/*/bin`,
 //! then `PATH`.
 
@@ -22,6 +25,8 @@ pub const SOCKET_PORT: u16 = 5432;
 pub struct Postgres {
     data: PathBuf,
     socket_dir: PathBuf,
+    /// The server's port: of its socket file and, with TCP, of `127.0.0.1`.
+    port: u16,
     bin: PathBuf,
     as_postgres: bool,
     _tmp: Option<tempfile::TempDir>,
@@ -91,6 +96,20 @@ impl Postgres {
     /// Start a cluster in `dir` (created if needed; an existing cluster there is reused, so a
     /// restarted stand-in keeps its data).
     pub fn start_in(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, None)
+    }
+
+    /// Start a cluster in a new temporary directory that also listens on `127.0.0.1`
+    /// ([`Postgres::port`]) with TLS on, presenting the certificate chain `cert` (PEM) and its
+    /// key `key`. Clients may still connect without TLS (`pg_hba` trusts `127.0.0.1`).
+    pub fn start_tls(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let tmp = tempfile::Builder::new().prefix("uyuni-pg-").tempdir()?;
+        let mut pg = Self::start_with(tmp.path(), Some((cert, key)))?;
+        pg._tmp = Some(tmp);
+        Ok(pg)
+    }
+
+    fn start_with(dir: &Path, tls: Option<(&Path, &Path)>) -> anyhow::Result<Self> {
         let bin = bin_dir().context(
             "PostgreSQL server binaries not found (apt-get install postgresql, or set PG_BIN)",
         )?;
@@ -99,6 +118,25 @@ impl Postgres {
         let data = dir.join("data");
         let as_postgres = is_root();
         let (socket_dir, sock_tmp) = socket_dir_for(&dir)?;
+        let (port, tls_opts) = match tls {
+            None => (SOCKET_PORT, String::new()),
+            Some((cert, key)) => {
+                use std::os::unix::fs::PermissionsExt as _;
+                let tls_dir = dir.join("tls");
+                std::fs::create_dir_all(&tls_dir)?;
+                let (c, k) = (tls_dir.join("server.crt"), tls_dir.join("server.key"));
+                std::fs::copy(cert, &c).context("copying the server certificate")?;
+                std::fs::copy(key, &k).context("copying the server key")?;
+                // PostgreSQL refuses a key others can read.
+                std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600))?;
+                let opts = format!(
+                    " -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    c.display(),
+                    k.display()
+                );
+                (free_port()?, opts)
+            }
+        };
         if as_postgres {
             // The postgres user must be able to reach and own its directories.
             let mut p = dir.as_path();
@@ -118,6 +156,7 @@ impl Postgres {
         let pg = Self {
             data,
             socket_dir,
+            port,
             bin,
             as_postgres,
             _tmp: None,
@@ -138,8 +177,9 @@ impl Postgres {
                 ],
             )?;
         }
+        // A later `-c listen_addresses` (TLS) overrides the first.
         let opts = format!(
-            "-k {} -c listen_addresses='' -p {SOCKET_PORT} -c fsync=off -c full_page_writes=off",
+            "-k {} -c listen_addresses='' -p {port} -c fsync=off -c full_page_writes=off{tls_opts}",
             pg.socket_dir.display()
         );
         pg.tool(
@@ -178,11 +218,28 @@ impl Postgres {
         &self.socket_dir
     }
 
+    /// The server's port (its socket file's number; with [`Postgres::start_tls`] also the
+    /// TCP port on `127.0.0.1`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A libpq / tokio-postgres connection string for `db`.
     pub fn dsn(&self, db: &str) -> String {
         format!(
-            "host={} port={SOCKET_PORT} user=postgres dbname={db}",
-            self.socket_dir.display()
+            "host={} port={} user=postgres dbname={db}",
+            self.socket_dir.display(),
+            self.port
+        )
+    }
+
+    /// A connection string for `db` over TCP to `127.0.0.1`, naming the server `host` (the
+    /// name a `verify-full` client checks the certificate against). [`Postgres::start_tls`]
+    /// only.
+    pub fn tcp_dsn(&self, host: &str, db: &str) -> String {
+        format!(
+            "host={host} hostaddr=127.0.0.1 port={} user=postgres dbname={db}",
+            self.port
         )
     }
 
@@ -213,7 +270,7 @@ impl Postgres {
         let out = run(Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.socket_dir)
-            .args(["-p", &SOCKET_PORT.to_string(), "-U", "postgres", "-d", db])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
             .args(what))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -243,6 +300,12 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// A TCP port free on `127.0.0.1` right now (PostgreSQL cannot be told to pick one).
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<Output> {

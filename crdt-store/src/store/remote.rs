@@ -10,6 +10,27 @@ use crate::shard::{Shard, ShardId};
 use crate::sync::SyncSession;
 use crate::wal::WalPos;
 
+/// Run automerge on bytes from a peer, turning a panic of its decoder into an error.
+///
+/// Found by fuzzing (`sync_message`, docs/FUZZING.md): a 20-byte change chunk made
+/// automerge's column decoder (`hexane`) unwrap an error and panic, which in the peer would
+/// have killed the replication task that received the gossip. Decoding happens before
+/// anything is applied, so the shard is left as it was. (The peer unwinds on panic; the static
+/// agent, which aborts, holds no store.)
+fn guarded<T>(shard: ShardId, f: impl FnOnce() -> T) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        StoreError::BadSyncMessage {
+            shard,
+            reason: format!("the automerge decoder panicked: {why}"),
+        }
+    })
+}
+
 impl Store {
     /// Generate the next sync message for each of `shards` in `session`.
     /// Shards with nothing to say are left out.
@@ -46,9 +67,11 @@ impl Store {
                     count: self.inner.shard_count,
                 });
             }
-            let msg = Message::decode(bytes).map_err(|e| StoreError::BadSyncMessage {
-                shard: *id,
-                reason: e.to_string(),
+            let msg = guarded(*id, || Message::decode(bytes))?.map_err(|e| {
+                StoreError::BadSyncMessage {
+                    shard: *id,
+                    reason: e.to_string(),
+                }
             })?;
             decoded.push((*id, msg));
         }
@@ -60,8 +83,14 @@ impl Store {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
             let state = session.states.entry(id).or_default();
-            if let Err(e) = shard.doc.sync().receive_sync_message(state, msg) {
-                first_err.get_or_insert(StoreError::automerge(id, e));
+            match guarded(id, || shard.doc.sync().receive_sync_message(state, msg)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(StoreError::automerge(id, e));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
             match self.log_changes(&mut shard) {
                 Ok(Some((_, p))) => {
@@ -97,9 +126,7 @@ impl Store {
         let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
-            shard
-                .doc
-                .load_incremental(chunk)
+            guarded(id, || shard.doc.load_incremental(chunk))?
                 .map_err(|source| StoreError::automerge(id, source))?;
             let logged = self.log_changes(&mut shard)?;
             let mut keys = Vec::new();

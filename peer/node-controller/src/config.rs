@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use cluster_core::config::{ConfigError, duration_ms};
 
+use crate::outbox::{DbSslMode, DbTls};
+
 /// `[uyuni]`. Without `url` the peer runs without a Node Controller (a pure cluster member).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +38,14 @@ pub struct UyuniConfig {
     /// events out of Uyuni (decisions still flow in).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<String>,
+    /// TLS to that database: `disable` (plain; a database on this host), `require` (encrypted,
+    /// the server not checked) or `verify-full` (its certificate must chain to `db_ca_file`
+    /// and name the DSN's `host`). Default `disable`.
+    pub db_sslmode: DbSslMode,
+    /// PEM CA certificate(s) trusted for `db_sslmode = "verify-full"` (no other roots).
+    /// Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_ca_file: Option<PathBuf>,
     /// Timeout of one API call. Default 30 000 ms.
     #[serde(with = "duration_ms", rename = "request_timeout_ms")]
     pub request_timeout: Duration,
@@ -69,6 +79,8 @@ impl Default for UyuniConfig {
             password_file: None,
             ca_file: None,
             db: None,
+            db_sslmode: DbSslMode::Disable,
+            db_ca_file: None,
             request_timeout: Duration::from_secs(30),
             retries: 5,
             reconcile_interval: Duration::from_secs(5),
@@ -99,10 +111,28 @@ impl UyuniConfig {
         }
     }
 
+    /// The outbox reader's TLS settings.
+    pub fn db_tls(&self) -> DbTls {
+        DbTls {
+            mode: self.db_sslmode,
+            ca_file: self.db_ca_file.clone(),
+        }
+    }
+
     /// Check the section.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.url.is_none() {
             return Ok(());
+        }
+        if let Some(dsn) = &self.db {
+            // tokio-postgres's parse errors name the option, never its value (at most one
+            // stray character of a malformed string).
+            let pg: tokio_postgres::Config = dsn
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("[uyuni] db: {e}")))?;
+            self.db_tls()
+                .check(&pg)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         self.password()?;
         if self.reconcile_interval.is_zero() || self.outbox_poll.is_zero() || self.outbox_batch == 0
@@ -112,5 +142,64 @@ impl UyuniConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_db(db: &str, mode: DbSslMode, ca: Option<&str>) -> UyuniConfig {
+        UyuniConfig {
+            url: Some("http://localhost/rpc/api".into()),
+            password: Some("x".into()),
+            db: Some(db.into()),
+            db_sslmode: mode,
+            db_ca_file: ca.map(PathBuf::from),
+            ..UyuniConfig::default()
+        }
+    }
+
+    #[test]
+    fn database_tls_settings_are_checked_at_load() {
+        let remote = "host=db.example.org user=spacewalk password=s3cret dbname=susemanager";
+        assert!(with_db(remote, DbSslMode::Disable, None).validate().is_ok());
+        assert!(
+            with_db(remote, DbSslMode::VerifyFull, Some("/etc/ca.pem"))
+                .validate()
+                .is_ok()
+        );
+        let err = with_db(remote, DbSslMode::VerifyFull, None)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("db_ca_file"), "{err}");
+        let err = with_db("host=/run/pg", DbSslMode::Require, None)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("TCP host"), "{err}");
+        let err = with_db("host=db password='s3cret port=x", DbSslMode::Disable, None)
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn the_keys_read_from_toml_with_their_defaults() {
+        let c: UyuniConfig = toml::from_str("").expect("ok");
+        assert_eq!(c.db_sslmode, DbSslMode::Disable);
+        assert!(c.db_ca_file.is_none());
+        let c: UyuniConfig =
+            toml::from_str("db_sslmode = \"verify-full\"\ndb_ca_file = \"/etc/ca.pem\"")
+                .expect("ok");
+        assert_eq!(
+            c.db_tls(),
+            DbTls {
+                mode: DbSslMode::VerifyFull,
+                ca_file: Some("/etc/ca.pem".into())
+            }
+        );
     }
 }

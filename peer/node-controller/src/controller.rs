@@ -95,6 +95,7 @@ pub async fn run(p: Prepared, shared: NcCtx, cancel: CancellationToken) {
                 reconnect_max: Duration::from_secs(5),
                 watchdog: Duration::from_secs(30),
                 poll: cfg.outbox_poll,
+                tls: cfg.db_tls(),
             },
             otx,
             cancel.child_token(),

@@ -15,13 +15,13 @@
 mod backoff;
 mod event;
 mod reader;
+mod tls;
 
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
-
 pub use backoff::Backoff;
 pub use event::{OutboxEvent, OutboxOp};
+pub use tls::{DbSslMode, DbTls, DbTlsError};
 
 /// The install script (schema `uyuni_cluster`, the outbox, trigger functions and triggers).
 pub const INSTALL_SQL: &str = include_str!("../../../packaging/sql/uyuni-cluster-install.sql");
@@ -63,6 +63,8 @@ pub struct OutboxConfig {
     pub watchdog: Duration,
     /// Look at the outbox this often even without a notification. Default 5 s.
     pub poll: Duration,
+    /// TLS to the database. Default `disable` ([`DbTls`]).
+    pub tls: DbTls,
 }
 
 impl OutboxConfig {
@@ -75,6 +77,7 @@ impl OutboxConfig {
             reconnect_max: Duration::from_secs(5),
             watchdog: Duration::from_secs(30),
             poll: Duration::from_secs(5),
+            tls: DbTls::default(),
         }
     }
 }
@@ -86,6 +89,9 @@ pub enum OutboxError {
     /// (server message, I/O error), so it is no `source` (a chain would repeat them).
     #[error("database: {}", error_chain(.0))]
     Db(tokio_postgres::Error),
+    /// The TLS settings cannot work (or the CA file cannot be read).
+    #[error(transparent)]
+    Tls(#[from] DbTlsError),
     /// The database did not answer in time.
     #[error("database did not answer within {0:?}")]
     Timeout(Duration),
@@ -152,7 +158,12 @@ pub fn spawn(
 
 /// Install (or re-install: idempotent) the outbox and the triggers.
 pub async fn install(dsn: &str) -> Result<(), OutboxError> {
-    let (client, driver) = connect_plain(dsn).await?;
+    install_with(dsn, &DbTls::default()).await
+}
+
+/// [`install`] over the connection `tls` describes.
+pub async fn install_with(dsn: &str, tls: &DbTls) -> Result<(), OutboxError> {
+    let (client, driver) = connect_once(dsn, tls).await?;
     let r = client.batch_execute(INSTALL_SQL).await;
     drop(client);
     driver.abort();
@@ -161,7 +172,12 @@ pub async fn install(dsn: &str) -> Result<(), OutboxError> {
 
 /// Remove the triggers and the `uyuni_cluster` schema (pending outbox rows with it).
 pub async fn uninstall(dsn: &str) -> Result<(), OutboxError> {
-    let (client, driver) = connect_plain(dsn).await?;
+    uninstall_with(dsn, &DbTls::default()).await
+}
+
+/// [`uninstall`] over the connection `tls` describes.
+pub async fn uninstall_with(dsn: &str, tls: &DbTls) -> Result<(), OutboxError> {
+    let (client, driver) = connect_once(dsn, tls).await?;
     let r = client.batch_execute(UNINSTALL_SQL).await;
     drop(client);
     driver.abort();
@@ -170,7 +186,12 @@ pub async fn uninstall(dsn: &str) -> Result<(), OutboxError> {
 
 /// Whether the capture is installed, its version, pending rows and watched tables.
 pub async fn status(dsn: &str) -> Result<OutboxStatus, OutboxError> {
-    let (client, driver) = connect_plain(dsn).await?;
+    status_with(dsn, &DbTls::default()).await
+}
+
+/// [`status`] over the connection `tls` describes.
+pub async fn status_with(dsn: &str, tls: &DbTls) -> Result<OutboxStatus, OutboxError> {
+    let (client, driver) = connect_once(dsn, tls).await?;
     let r = status_on(&client).await;
     drop(client);
     driver.abort();
@@ -231,17 +252,19 @@ async fn status_on(client: &tokio_postgres::Client) -> Result<OutboxStatus, Outb
 }
 
 /// Connect for a one-off command; the returned task drives the connection.
-async fn connect_plain(
+async fn connect_once(
     dsn: &str,
+    tls: &DbTls,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), OutboxError> {
     let mut pg: tokio_postgres::Config = dsn.parse()?;
+    let connector = tls.apply(&mut pg)?;
     if pg.get_application_name().is_none() {
         pg.application_name("uyuni-cluster");
     }
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(Duration::from_secs(10));
     }
-    let (client, connection) = pg.connect(NoTls).await?;
+    let (client, connection) = pg.connect(connector).await?;
     let driver = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "database connection ended");

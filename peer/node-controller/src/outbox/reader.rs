@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
@@ -38,8 +38,11 @@ pub(super) async fn run(
     tx: mpsc::Sender<OutboxBatch>,
     cancel: CancellationToken,
 ) {
-    let span = info_span!("outbox", db = %redact(&cfg.dsn));
+    let span = info_span!("outbox", db = %redact(&cfg.dsn), sslmode = cfg.tls.mode.as_str());
     async move {
+        if cfg.tls.mode == super::DbSslMode::Disable && plain_to_remote(&cfg.dsn) {
+            warn!("outbox reader: the database is not on this host and [uyuni] db_sslmode is \"disable\": its traffic (password included) is not encrypted");
+        }
         let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
         let mut lock_busy_logged = false;
         loop {
@@ -91,8 +94,9 @@ async fn session(
         pg.connect_timeout(limit);
     }
     pg.keepalives(true);
+    let connector = cfg.tls.apply(&mut pg)?;
     let (client, connection) = tokio::select! {
-        r = timed(limit, async { Ok(pg.connect(NoTls).await?) }) => r?,
+        r = timed(limit, async { Ok(pg.connect(connector).await?) }) => r?,
         () = cancel.cancelled() => return Ok(SessionEnd::Cancelled),
     };
 
@@ -287,17 +291,53 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
 }
 
 /// The DSN without its password, for logs.
+/// Whether the DSN names a TCP host other than this one (`localhost`, a loopback address).
+fn plain_to_remote(dsn: &str) -> bool {
+    let Ok(pg) = dsn.parse::<tokio_postgres::Config>() else {
+        return false;
+    };
+    pg.get_hosts().iter().any(|h| match h {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name != "localhost"
+                && !name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        tokio_postgres::config::Host::Unix(_) => false,
+    })
+}
+
+/// What the logs say about the connection string: rebuilt from the parsed DSN (hosts, ports,
+/// user, database), so no spelling of the password (`password = 'a b'`, a URL's
+/// `user:secret@`) can reach a log line.
 pub(super) fn redact(dsn: &str) -> String {
-    dsn.split_whitespace()
-        .map(|kv| {
-            if kv.to_ascii_lowercase().starts_with("password=") {
-                "password=***"
-            } else {
-                kv
-            }
+    use tokio_postgres::config::Host;
+    let Ok(pg) = dsn.parse::<tokio_postgres::Config>() else {
+        return "(unparsable connection string)".into();
+    };
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    let mut out = format!("host={}", hosts.join(","));
+    if !pg.get_ports().is_empty() {
+        let ports: Vec<String> = pg.get_ports().iter().map(u16::to_string).collect();
+        out.push_str(&format!(" port={}", ports.join(",")));
+    }
+    if let Some(user) = pg.get_user() {
+        out.push_str(&format!(" user={user}"));
+    }
+    if let Some(db) = pg.get_dbname() {
+        out.push_str(&format!(" dbname={db}"));
+    }
+    if pg.get_password().is_some() {
+        out.push_str(" password=***");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -308,9 +348,39 @@ mod tests {
     fn passwords_stay_out_of_logs() {
         assert_eq!(
             redact("host=db user=spacewalk password=s3cret dbname=susemanager"),
-            "host=db user=spacewalk password=*** dbname=susemanager"
+            "host=db user=spacewalk dbname=susemanager password=***"
         );
         assert_eq!(redact("host=/run/pg"), "host=/run/pg");
+        for dsn in [
+            "host=db password = 's3 cret' user=u",
+            "host=db password='s3 cret' user=u",
+            "postgresql://u:s3cret@db:5433/susemanager",
+            "host=db password=s3cret\\ x",
+        ] {
+            let shown = redact(dsn);
+            assert!(
+                !shown.contains("s3") && !shown.contains("cret"),
+                "{dsn} -> {shown}"
+            );
+        }
+        assert_eq!(
+            redact("postgresql://u:s3cret@db:5433/susemanager"),
+            "host=db port=5433 user=u dbname=susemanager password=***"
+        );
+        assert_eq!(
+            redact("host='unterminated"),
+            "(unparsable connection string)"
+        );
+    }
+
+    #[test]
+    fn plain_traffic_to_another_host_is_noticed() {
+        assert!(plain_to_remote("host=db.example.org user=u"));
+        assert!(plain_to_remote("host=localhost,db2 user=u"));
+        assert!(!plain_to_remote("host=localhost user=u"));
+        assert!(!plain_to_remote("host=127.0.0.1 user=u"));
+        assert!(!plain_to_remote("host=::1 user=u"));
+        assert!(!plain_to_remote("host=/var/run/postgresql user=u"));
     }
 
     #[tokio::test]
