@@ -330,8 +330,14 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
     assert_eq!(paged["next"], "o1", "{paged}");
     // Systems are registered under labels; the harness signs each as its own identity.
     let (fp0, fp2) = (c.fp("0c:00"), c.fp("0c:02"));
-    assert_eq!(get(&format!("/api/v1/systems/{fp2}"), Some(&viewer))?.0, 404);
-    assert_eq!(get(&format!("/api/v1/systems/{fp0}"), Some(&viewer))?.0, 200);
+    assert_eq!(
+        get(&format!("/api/v1/systems/{fp2}"), Some(&viewer))?.0,
+        404
+    );
+    assert_eq!(
+        get(&format!("/api/v1/systems/{fp0}"), Some(&viewer))?.0,
+        200
+    );
 
     // A plain user cannot ban (403, nothing done); an org admin can.
     let (s, body) = ban(Some(&viewer), "web1*")?;
@@ -366,10 +372,7 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no entry for the ban: {log}"))?;
     assert_eq!(done["status"], 200);
     assert!(
-        done["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(&fp0),
+        done["detail"].as_str().unwrap_or_default().contains(&fp0),
         "{done}"
     );
     assert!(done["at_ms"].as_u64().unwrap_or(0) > 0);
