@@ -79,7 +79,7 @@ fn tag_search_from_another_peer_and_bulk_action() -> anyhow::Result<()> {
             Ok(c.system(1, f)?.is_some())
         })?;
         let r: crdt_store::SystemRecord = c.peers[1].client().post(
-            &format!("/systems/{f}/tags"),
+            &format!("/systems/{}/tags", c.fp(f)),
             &serde_json::json!({ "add": ["prod"], "remove": [] }),
         )?;
         assert!(r.tags.contains("prod"));
