@@ -107,18 +107,21 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 }
 
 /// The request body must be complete by a deadline; after it, reading fails (the handler's
-/// extractor answers 4xx) instead of holding the connection.
+/// extractor answers 4xx) instead of holding the connection. The timer is armed only when
+/// the body first has to wait, so a body that is already there costs none.
 #[derive(Debug)]
 pub(crate) struct DeadlineBody<B> {
     inner: B,
-    deadline: Pin<Box<Sleep>>,
+    at: Instant,
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> DeadlineBody<B> {
     pub(crate) fn new(inner: B, within: Duration) -> Self {
         Self {
             inner,
-            deadline: Box::pin(tokio::time::sleep(within)),
+            at: Instant::now() + within,
+            deadline: None,
         }
     }
 }
@@ -142,10 +145,16 @@ where
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(f) => Poll::Ready(f.map(|r| r.map_err(Into::into))),
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let at = self.at;
+                let deadline = self
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
