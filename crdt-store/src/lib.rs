@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod chunk_guard;
 mod content_record;
 mod disk;
 mod error;

@@ -5,6 +5,7 @@
 use automerge::sync::{Message, SyncDoc};
 
 use super::Store;
+use crate::chunk_guard::{self, Allowed};
 use crate::error::StoreError;
 use crate::shard::{Shard, ShardId};
 use crate::sync::SyncSession;
@@ -73,6 +74,14 @@ impl Store {
                     reason: e.to_string(),
                 }
             })?;
+            for chunk in msg.changes.iter().filter(|c| !c.is_empty()) {
+                chunk_guard::check(chunk, Allowed::ChangesOrDocument).map_err(|e| {
+                    StoreError::BadSyncMessage {
+                        shard: *id,
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
             decoded.push((*id, msg));
         }
         let mut keys = Vec::new();
@@ -123,6 +132,10 @@ impl Store {
         sender_heads: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
         self.check_writable()?;
+        chunk_guard::check(chunk, Allowed::Changes).map_err(|e| StoreError::BadSyncMessage {
+            shard: id,
+            reason: e.to_string(),
+        })?;
         let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
