@@ -346,9 +346,11 @@ impl<M: Metastore> Gateway<M> {
             return Err(Fault::invalid_session(""));
         };
         let cred = self.credentials(key).await?;
+        let id = session_id(key);
         self.sessions
-            .remove(&session_id(key))
+            .remove(&id)
             .map_err(|e| Fault::internal(e.to_string()))?;
+        self.meta.end_peer_session(&id).await;
         let urls: std::collections::BTreeMap<String, String> = self
             .meta
             .nodes()
@@ -378,10 +380,11 @@ impl<M: Metastore> Gateway<M> {
         if !crate::sessions::looks_like_key(key) {
             return Err(invalid());
         }
-        let s = self
-            .sessions
-            .get(&session_id(key), now_ms())
-            .ok_or_else(invalid)?;
+        let id = session_id(key);
+        let s = match self.sessions.get(&id, now_ms()) {
+            Some(s) => s,
+            None => self.session_elsewhere(&id).await.ok_or_else(invalid)?,
+        };
         let nodes = crate::sessions::open_node_keys(key, &s.nodes).map_err(|_| invalid())?;
         let cred = Credentials {
             user: s.user.clone(),
@@ -389,6 +392,30 @@ impl<M: Metastore> Gateway<M> {
             nodes,
         };
         Ok((s, cred))
+    }
+
+    /// A session another gateway opened, asked for once (unknown ids are remembered for a
+    /// while) and then kept here as if opened here.
+    async fn session_elsewhere(&self, id: &str) -> Option<crate::sessions::Session> {
+        let now = now_ms();
+        if lock(&self.unknown).contains(id, now) {
+            return None;
+        }
+        let found = self
+            .meta
+            .peer_session(id)
+            .await
+            .filter(|s| s.id == id && s.expires_at > now);
+        match &found {
+            Some(s) => {
+                if let Err(e) = self.sessions.insert(s.clone()) {
+                    tracing::warn!(error = %e, "a session from another gateway was not kept");
+                }
+                tracing::debug!(user = %s.user, "session opened by another gateway");
+            }
+            None => lock(&self.unknown).insert(id, now),
+        }
+        found
     }
 
     /// The credentials behind a session key, or Uyuni's fault for an unknown or expired one.
@@ -402,4 +429,8 @@ fn value_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => uyuni_api::json::to_json(other).to_string(),
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

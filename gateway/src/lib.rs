@@ -50,7 +50,10 @@ pub const STRICT_HEADER: &str = "x-uyuni-cluster-strict";
 pub struct Gateway<M> {
     pub(crate) meta: Arc<M>,
     pub(crate) pool: Arc<pool::Pool>,
-    pub(crate) sessions: session_file::SessionStore,
+    pub(crate) sessions: Arc<session_file::SessionStore>,
+    /// Session ids no gateway of the cluster knew, recently (so that a client repeating an
+    /// unknown key does not make this gateway ask every other one each time).
+    pub(crate) unknown: std::sync::Mutex<sessions::UnknownIds>,
     pub(crate) cfg: GatewayConfig,
     pub(crate) turn: AtomicUsize,
 }
@@ -61,7 +64,8 @@ impl<M: Metastore> Gateway<M> {
         Self {
             meta,
             pool: Arc::new(pool::Pool::new(cfg.node_timeout, cfg.uyuni_ca_file.clone())),
-            sessions,
+            sessions: Arc::new(sessions),
+            unknown: std::sync::Mutex::new(sessions::UnknownIds::default()),
             cfg,
             turn: AtomicUsize::new(0),
         }
@@ -75,6 +79,12 @@ impl<M: Metastore> Gateway<M> {
     /// Live sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// This gateway's session table, as the other gateways of the cluster read it (a session
+    /// opened here is found there: [`Metastore::peer_session`]).
+    pub fn session_store(&self) -> Arc<session_file::SessionStore> {
+        self.sessions.clone()
     }
 
     /// The metastore.

@@ -128,4 +128,18 @@ pub trait Metastore: Send + Sync + 'static {
         &self,
         req: BulkRequest,
     ) -> impl Future<Output = Result<BulkReport, MetastoreError>> + Send;
+    /// The session `id` ([`crate::sessions::session_id`] of a key) as another gateway of the
+    /// cluster holds it, for a key this gateway does not know: a client may send each call to
+    /// any gateway. Only the sealed form travels; the node keys open with the client's key.
+    /// Default: no other gateway.
+    fn peer_session(
+        &self,
+        _id: &str,
+    ) -> impl Future<Output = Option<crate::sessions::Session>> + Send {
+        async { None }
+    }
+    /// Tell the other gateways that session `id` ended (a logout here). Default: nothing.
+    fn end_peer_session(&self, _id: &str) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

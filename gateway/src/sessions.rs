@@ -201,6 +201,52 @@ pub fn looks_like_key(key: &str) -> bool {
         && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Session ids that no gateway knew, remembered for [`UnknownIds::TTL_MS`] (at most
+/// [`UnknownIds::CAPACITY`]; the oldest half is dropped when full). Pure: `now` is passed in.
+#[derive(Debug, Default)]
+pub struct UnknownIds {
+    seen: std::collections::HashMap<String, u64>,
+}
+
+impl UnknownIds {
+    /// How long an unknown id is not asked for again (ms).
+    pub const TTL_MS: u64 = 10_000;
+    /// Most ids remembered.
+    pub const CAPACITY: usize = 10_000;
+
+    /// Whether `id` was found unknown less than [`Self::TTL_MS`] before `now`.
+    pub fn contains(&self, id: &str, now: u64) -> bool {
+        self.seen
+            .get(id)
+            .is_some_and(|&at| now.saturating_sub(at) < Self::TTL_MS)
+    }
+
+    /// Remember that `id` was unknown at `now`.
+    pub fn insert(&mut self, id: &str, now: u64) {
+        if self.seen.len() >= Self::CAPACITY {
+            self.seen
+                .retain(|_, at| now.saturating_sub(*at) < Self::TTL_MS);
+        }
+        if self.seen.len() >= Self::CAPACITY {
+            let mut ages: Vec<u64> = self.seen.values().copied().collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            self.seen.retain(|_, at| *at > cut);
+        }
+        self.seen.insert(id.to_string(), now);
+    }
+
+    /// Ids remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +304,19 @@ mod tests {
         assert!(!r.is_admin());
         r.roles.insert("org_admin".into());
         assert!(r.is_admin() && r.is_org_admin() && !r.is_satellite_admin());
+    }
+
+    #[test]
+    fn unknown_ids_are_remembered_for_a_while_and_bounded() {
+        let mut u = UnknownIds::default();
+        u.insert("a", 1_000);
+        assert!(u.contains("a", 1_000 + UnknownIds::TTL_MS - 1));
+        assert!(!u.contains("a", 1_000 + UnknownIds::TTL_MS));
+        assert!(!u.contains("b", 1_000));
+        for i in 0..(UnknownIds::CAPACITY as u64 + 10) {
+            u.insert(&format!("id{i}"), 2_000 + i);
+        }
+        assert!(u.len() <= UnknownIds::CAPACITY, "{}", u.len());
+        assert!(u.contains(&format!("id{}", UnknownIds::CAPACITY + 9), 12_000));
     }
 }

@@ -378,3 +378,116 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
     assert!(done["at_ms"].as_u64().unwrap_or(0) > 0);
     Ok(())
 }
+
+/// An XML-RPC call over https, trusting exactly the cluster CA in `ca`.
+fn call_over_tls(
+    ca: &Path,
+    url: &str,
+    method: &str,
+    params: &[Value],
+) -> anyhow::Result<Result<Value, uyuni_api::Fault>> {
+    let roots: Vec<ureq::tls::Certificate<'static>> = cluster_core::tls::read_certs(ca)?
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(cluster_core::tls::provider())
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let body = uyuni_api::codec::render_call(method, params)?;
+    let text = agent
+        .post(url)
+        .header("Content-Type", "text/xml")
+        .send(body.as_bytes())?
+        .body_mut()
+        .read_to_string()?;
+    Ok(uyuni_api::codec::parse_response(&text)?)
+}
+
+/// Sessions across gateways, over TLS (docs/SECURITY.md, "Gateway sessions"): a key from gw1
+/// works at gw2 (which asks gw1 with its peer certificate and then keeps the sealed entry); the
+/// route that serves sessions refuses operators (403) and the anonymous (401); a logout at gw2
+/// ends the session at gw1 too; an unknown key stays unknown.
+#[test]
+fn a_session_opened_at_one_gateway_works_at_every_gateway() -> anyhow::Result<()> {
+    let stand = standin()?;
+    stand.add_user("operator", PASSWORD, &["org_admin"], &[])?;
+    let opts = Options {
+        tls: true,
+        ..Options::default()
+    };
+    let mut c = Cluster::new(&["dc1".into()], opts)?;
+    c.add_peer_with("dc1-a", "dc1", &peer_section(&stand))?;
+    let gw = "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 3000\n";
+    let g1 = c.add_peer_with("gw1", "dc1", gw)?;
+    let g2 = c.add_peer_with("gw2", "dc1", gw)?;
+    let ca = c.ca.clone().ok_or_else(|| anyhow::anyhow!("no CA"))?;
+    let (rpc1, rpc2) = (
+        format!("{}/rpc/api", base(&c, g1)?),
+        format!("{}/rpc/api", base(&c, g2)?),
+    );
+    assert!(rpc1.starts_with("https://") && rpc2.starts_with("https://"));
+    wait_until(T, "both gateways see each other alive", || {
+        let alive = |i: usize| -> anyhow::Result<bool> {
+            Ok(c.members(i)?.iter().filter(|m| m.status == "alive").count() == 3)
+        };
+        Ok(alive(g1)? && alive(g2)?)
+    })?;
+    let login = |rpc: &str| -> anyhow::Result<Option<String>> {
+        match call_over_tls(
+            &ca,
+            rpc,
+            "auth.login",
+            &[string("operator"), string(PASSWORD)],
+        )? {
+            Ok(Value::String(k)) => Ok(Some(k)),
+            _ => Ok(None),
+        }
+    };
+    wait_until(T, "gw1 logs the user in", || Ok(login(&rpc1)?.is_some()))?;
+    let key = login(&rpc1)?.ok_or_else(|| anyhow::anyhow!("login"))?;
+    let id = session_id(&key);
+
+    // gw2 never saw the login: it finds the session at gw1 and keeps it.
+    let at_gw2 = call_over_tls(&ca, &rpc2, "system.listSystems", &[string(&key)])?;
+    assert!(at_gw2.is_ok(), "gw2 accepts gw1's session: {at_gw2:?}");
+    let gw2_file = c.data_dir_of("gw2").join(gateway::session_file::FILE_NAME);
+    assert!(std::fs::read_to_string(&gw2_file)?.contains(&id));
+    assert!(!std::fs::read_to_string(&gw2_file)?.contains(PASSWORD));
+
+    // Only gateways (peer certificates) read sessions.
+    let path = format!("/gateway/sessions/{id}");
+    let as_operator = c.peers[g1].client().request_raw("GET", &path, None)?;
+    assert_eq!(as_operator.status, 403, "{}", as_operator.body);
+    let anonymous = c.peers[g1]
+        .anonymous_client()
+        .request_raw("GET", &path, None)?;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+
+    // An unknown key is unknown at every gateway.
+    let bogus = "42x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let unknown = call_over_tls(&ca, &rpc2, "system.listSystems", &[string(bogus)])?;
+    assert!(
+        unknown.is_err_and(|f| f.code == -1),
+        "an unknown key is refused"
+    );
+
+    // A logout at gw2 ends the session at gw1 as well.
+    call_over_tls(&ca, &rpc2, "auth.logout", &[string(&key)])?
+        .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    wait_until(T, "gw1 ends the session too", || {
+        Ok(
+            call_over_tls(&ca, &rpc1, "system.listSystems", &[string(&key)])?
+                .is_err_and(|f| f.code == -1),
+        )
+    })?;
+    let gw1_file = c.data_dir_of("gw1").join(gateway::session_file::FILE_NAME);
+    assert!(!std::fs::read_to_string(&gw1_file)?.contains(&id));
+    Ok(())
+}

@@ -85,6 +85,7 @@ pub struct PeerMetastore {
     nc: NcCtx,
     search: SearchCtx,
     audit: cluster_core::audit::AuditLog,
+    calls: Option<crate::gateway_sessions::PeerCalls>,
 }
 
 impl PeerMetastore {
@@ -96,6 +97,7 @@ impl PeerMetastore {
         nc: NcCtx,
         search: SearchCtx,
         audit: cluster_core::audit::AuditLog,
+        calls: Option<crate::gateway_sessions::PeerCalls>,
     ) -> Self {
         Self {
             members,
@@ -104,6 +106,7 @@ impl PeerMetastore {
             nc,
             search,
             audit,
+            calls,
         }
     }
 
@@ -264,5 +267,19 @@ impl Metastore for PeerMetastore {
         cluster_search::api::apply_bulk(&self.search, req)
             .await
             .map_err(api_error)
+    }
+
+    async fn peer_session(&self, id: &str) -> Option<gateway::sessions::Session> {
+        match &self.calls {
+            Some(c) => c.find(id).await,
+            None => None,
+        }
+    }
+
+    async fn end_peer_session(&self, id: &str) {
+        if let Some(c) = self.calls.clone() {
+            let id = id.to_string();
+            tokio::spawn(async move { c.end(&id).await });
+        }
     }
 }

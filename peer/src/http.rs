@@ -16,6 +16,7 @@
 //! | … | `/content/...`, `/repo/...`, `/clm/...` | content sync ([`content_peer::api`]) |
 //!
 //! | GET | `/audit` | the admin door: this peer's audit log ([`crate::admin_door`]) |
+//! | GET, DELETE | `/gateway/sessions/{id}` | this peer's gateway: its sessions, for the other gateways (peer certificates only; [`crate::gateway_sessions`]) |
 //!
 //! Two doors on one listener: the agents' door (`/system/...`, rate-limited, each agent
 //! proving its key) and `/health` are open; every other route is behind the admin door
@@ -38,6 +39,8 @@ pub struct Routes {
     pub search: cluster_search::SearchCtx,
     /// Content sync's.
     pub content: content_peer::ContentCtx,
+    /// This peer's gateway sessions, for the other gateways.
+    pub sessions: crate::gateway_sessions::Sessions,
     /// The admin door.
     pub door: crate::admin_door::Door,
 }
@@ -51,6 +54,7 @@ pub fn router(r: Routes) -> Router {
         .merge(node_controller::api::routes(r.nc))
         .merge(content_peer::api::routes(r.content))
         .merge(crate::admin_door::routes(r.door.clone()))
+        .merge(crate::gateway_sessions::routes(r.sessions))
         .layer(axum::middleware::from_fn_with_state(
             r.door,
             crate::admin_door::gate,

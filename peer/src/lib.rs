@@ -14,5 +14,6 @@
 pub mod admin_door;
 pub mod config;
 pub mod gateway_meta;
+pub mod gateway_sessions;
 pub mod http;
 pub mod node;

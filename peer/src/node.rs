@@ -15,6 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -351,18 +352,26 @@ impl Node {
         }
 
         let audit = cluster_core::audit::AuditLog::in_dir(&cfg.data_dir);
-        let gateway = match &cfg.gateway.listen {
+        let (gateway, gateway_sessions) = match &cfg.gateway.listen {
             Some(listen) => {
+                let calls = crate::gateway_sessions::PeerCalls::new(
+                    members.clone(),
+                    me.clone(),
+                    peer_tls_identity(&cfg),
+                )?;
                 let meta = crate::gateway_meta::PeerMetastore::new(
                     members.clone(),
                     load.clone(),
                     nc_ctx.clone(),
                     search_ctx.clone(),
                     audit.clone(),
+                    Some(calls),
                 );
-                Some(start_gateway(&cfg, listen, meta, &mut tasks, &cancel, &span).await?)
+                let (addr, over_tls, sessions) =
+                    start_gateway(&cfg, listen, meta, &mut tasks, &cancel, &span).await?;
+                (Some((addr, over_tls)), Some(sessions))
             }
-            None => None,
+            None => (None, None),
         };
         let router = http::router(http::Routes {
             cluster: cluster_core::cluster_api::ClusterView {
@@ -375,6 +384,7 @@ impl Node {
             nc: nc_ctx,
             search: search_ctx,
             content: content_ctx,
+            sessions: crate::gateway_sessions::Sessions(gateway_sessions),
             door: crate::admin_door::Door {
                 audit: audit.clone(),
                 tls: serve_opts.tls.is_some(),
@@ -503,7 +513,14 @@ async fn start_gateway(
     tasks: &mut JoinSet<()>,
     cancel: &CancellationToken,
     span: &tracing::Span,
-) -> Result<(std::net::SocketAddr, bool), StartError> {
+) -> Result<
+    (
+        std::net::SocketAddr,
+        bool,
+        Arc<gateway::session_file::SessionStore>,
+    ),
+    StartError,
+> {
     let g = &cfg.gateway;
     let tls =
         match (
@@ -542,6 +559,7 @@ async fn start_gateway(
         sessions,
     ));
     let over_tls = tls.is_some();
+    let sessions = gw.session_store();
     tracing::info!(%addr, tls = over_tls, "API gateway");
     tasks.spawn(
         crate::gateway_meta::sweep_sessions(
@@ -565,7 +583,16 @@ async fn start_gateway(
         )
         .instrument(span.clone()),
     );
-    Ok((addr, over_tls))
+    Ok((addr, over_tls, sessions))
+}
+
+/// This peer's certificate, key and cluster CA, for calling other peers' admin APIs (`None`:
+/// no `[tls]` certificate, development mode's plain HTTP).
+fn peer_tls_identity(cfg: &PeerConfig) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    match (&cfg.tls.cert_file, &cfg.tls.key_file, cfg.tls.client_ca()) {
+        (Some(cert), Some(key), Some(ca)) => Some((cert.clone(), key.clone(), ca)),
+        _ => None,
+    }
 }
 
 /// Open the blob store and bind the blob endpoint: `[content] listen`, else the IP of the
