@@ -15,4 +15,5 @@ pub mod admin_door;
 pub mod config;
 pub mod gateway_meta;
 pub mod http;
+pub mod metrics;
 pub mod node;
