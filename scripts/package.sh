@@ -99,6 +99,8 @@ fi
 if [ $do_image = 1 ]; then
     # A storage of our own (vfs: no overlay mounts, works in any container), removed after.
     store=$stage/containers
+    # Docker format from the first step: the OCI format has no HEALTHCHECK.
+    export BUILDAH_FORMAT=docker
     ba=(buildah --root "$store/root" --runroot "$store/run" --storage-driver vfs)
     mkdir -p "$out/image"
     empty=$stage/empty
@@ -109,12 +111,18 @@ if [ $do_image = 1 ]; then
         local ctr
         ctr=$("${ba[@]}" from --quiet scratch)
         "${ba[@]}" copy --chown 0:0 --chmod 0755 "$ctr" "$stage/bin/$bin" "/usr/bin/$bin" >/dev/null
+        # A dynamically linked binary (the peer: glibc) gets exactly the libraries it loads,
+        # from the build host (ldd), at the paths it looks for them; the static agent none.
+        local lib
+        for lib in $(ldd "$stage/bin/$bin" 2>/dev/null | grep -o '/[^ ]*' || true); do
+            "${ba[@]}" copy --chown 0:0 --chmod 0755 "$ctr" "$(readlink -f "$lib")" "$lib" >/dev/null
+        done
         "${ba[@]}" copy --chown 0:0 --chmod 0644 "$ctr" packaging/container/etc-passwd /etc/passwd >/dev/null
         "${ba[@]}" copy --chown 0:0 --chmod 0644 "$ctr" packaging/container/etc-group /etc/group >/dev/null
         "${ba[@]}" copy --chown 65532:65532 --chmod 0700 "$ctr" "$empty" /var/lib/uyuni-cluster >/dev/null
         "${ba[@]}" copy --chown 65532:65532 --chmod 1777 "$ctr" "$empty" /tmp >/dev/null
         local cfg=(--user 65532:65532 --workingdir /var/lib/uyuni-cluster
-            --env RUST_LOG=info --env MALLOC_ARENA_MAX=2
+            --env PATH=/usr/bin --env RUST_LOG=info --env MALLOC_ARENA_MAX=2
             --label "org.opencontainers.image.title=$name"
             --label "org.opencontainers.image.version=$version"
             --label "org.opencontainers.image.licenses=GPL-2.0-only"
@@ -135,7 +143,7 @@ if [ $do_image = 1 ]; then
         echo "image: $out/image/$name.tar $(stat -c %s "$out/image/$name.tar") bytes"
     }
     build_image uyuni-cluster uyuni-cluster "4580/tcp 4581/tcp 8443/tcp" \
-        "uyuni-cluster health --peer https://127.0.0.1:4581" \
+        "/usr/bin/uyuni-cluster health --peer https://127.0.0.1:4581" \
         /usr/bin/uyuni-cluster
     # The agent answers no requests: no health check (its exit is the signal; 4 = deleted).
     build_image uyuni-cluster-agent uyuni-cluster-agent "" "" \
