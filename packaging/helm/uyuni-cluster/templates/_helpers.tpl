@@ -2,6 +2,7 @@
 {{- define "uc.labels" -}}
 app.kubernetes.io/name: uyuni-cluster
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: uyuni
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
