@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ROW = re.compile(r"^\| `([a-z0-9_.]+)`(?: / `([a-z0-9_.]+)`)? \|([^|]*)\|([^|]*)\| (.*) \|$")
+ROW = re.compile(r"^\| `([a-z0-9_.]+)`(?: / `([a-z0-9_.]+)`)? \|([^|]*)\|([^|]*)\|(.*)\|$")
 
 
 def rows(doc):
@@ -17,7 +17,11 @@ def rows(doc):
         m = ROW.match(line)
         if m:
             keys = [k for k in (m.group(1), m.group(2)) if k]
-            yield keys, m.group(4).strip(), m.group(5).strip()
+            meaning = m.group(5).strip()
+            if not meaning:
+                # "same, for members of other zones" rows leave it to the row above.
+                meaning = "as above"
+            yield keys, m.group(4).strip(), meaning
 
 
 def toml_value(default):
@@ -30,6 +34,8 @@ def toml_value(default):
         return m.group(1)
     if d == "[]" or default.startswith("`[]`"):
         return "[]"
+    if re.fullmatch(r"[a-z_]+\.[a-z_]+", d):
+        return None  # another key's value (`uyuni.url`), not a literal
     if default.startswith("`") and default.endswith("`") and " " not in d:
         return f'"{d}"'
     return None
