@@ -158,9 +158,12 @@ def main():
     for case, values in CASES.items():
         run_case(case, values)
     # Bad values are refused with a clear message.
-    for bad, expect in [({"peers": [{"name": "Bad_Name"}]}, "DNS label"),
+    for bad, expect in [({"peers": [{"name": "Bad_Name"}]}, "/peers/0/name"),
                         ({"peers": [{"name": "a"}, {"name": "a"}]}, "twice"),
-                        ({"peers": [{"name": "a", "uyuni": {"url": "http://x/rpc/api"}}]}, "passwordSecret")]:
+                        ({"peers": [{"name": "a", "uyuni": {"url": "http://x/rpc/api"}}]}, "passwordSecret"),
+                        ({"peers": [{"name": "a", "capacity": 0}]}, "capacity"),
+                        ({"peers": [{"name": "a", "clusterIP": "ten"}]}, "clusterIP"),
+                        ({"peers": [{"name": "a", "zoen": "x"}]}, "zoen")]:
         try:
             helm.Chart.load(str(CHART)).render(bad, name="uc", namespace="uyuni")
             failures.append(f"values {bad}: rendered, should have failed")
