@@ -38,6 +38,10 @@ if ldd "$agent_bin" 2>&1 | grep -q '=>'; then
 fi
 "$agent_bin" --help >/dev/null
 phase agent
+# The RPMs, container images, Helm chart, /metrics (promtool) and the Grafana dashboard, from the
+# binaries built above (scripts/check-packages.sh; docs/TESTING.md).
+scripts/check-packages.sh
+phase packaging
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"

@@ -407,4 +407,23 @@ mod tests {
         std::fs::write(&path, "peers = [\"x\"]").unwrap();
         assert_eq!(FileConfig::load(&path, true).unwrap().peers, ["x"]);
     }
+
+    /// The packaged `agent.toml` (packaging/config/, scripts/gen-config.py) names only keys the
+    /// agent knows: uncommented where it gives a literal value, it parses.
+    #[test]
+    fn the_packaged_configuration_names_known_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/agent.toml");
+        let text = std::fs::read_to_string(&path).expect("the packaged configuration");
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(kv) if kv.contains(" = ") && !kv.starts_with(' ') && !kv.ends_with("...") => {
+                    kv
+                }
+                _ => l,
+            })
+            .collect();
+        let c = FileConfig::from_toml(&lines.join("\n"), "agent.toml").expect("parses");
+        assert!(c.peers.is_empty());
+    }
 }

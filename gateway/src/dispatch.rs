@@ -99,10 +99,21 @@ impl<M: Metastore> Gateway<M> {
     /// Answer `method(params)` (the session key, if any, first) for the cluster. `strict`:
     /// a merged answer missing a node becomes a fault.
     pub async fn call(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
-        match tokio::time::timeout(self.deadline(), self.call_inner(method, params, strict)).await {
-            Ok(out) => out,
-            Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
-        }
+        let started = std::time::Instant::now();
+        let out =
+            match tokio::time::timeout(self.deadline(), self.call_inner(method, params, strict))
+                .await
+            {
+                Ok(out) => out,
+                Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
+            };
+        crate::metrics::metrics().observe(
+            method,
+            out.result.is_ok(),
+            started.elapsed(),
+            out.missing.len(),
+        );
+        out
     }
 
     /// One request's bound, whatever it fans out to (nodes tried one after another, zones
@@ -147,14 +158,18 @@ impl<M: Metastore> Gateway<M> {
         params: Vec<Value>,
         strict: bool,
     ) -> (String, Vec<String>) {
+        let started = std::time::Instant::now();
         let call = self.call_xml_inner(method, params, strict);
-        match tokio::time::timeout(self.deadline(), call).await {
+        let (doc, missing, ok) = match tokio::time::timeout(self.deadline(), call).await {
             Ok(out) => out,
             Err(_) => (
                 uyuni_api::codec::render_fault(&unavailable("the cluster did not answer in time")),
                 Vec::new(),
+                false,
             ),
-        }
+        };
+        crate::metrics::metrics().observe(method, ok, started.elapsed(), missing.len());
+        (doc, missing)
     }
 
     async fn call_xml_inner(
@@ -162,7 +177,7 @@ impl<M: Metastore> Gateway<M> {
         method: &str,
         params: Vec<Value>,
         strict: bool,
-    ) -> (String, Vec<String>) {
+    ) -> (String, Vec<String>, bool) {
         let rule = rule(method);
         let fast =
             rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)];
@@ -174,7 +189,7 @@ impl<M: Metastore> Gateway<M> {
                     .await
                 {
                     Ok((doc, missing)) if !strict || missing.is_empty() => {
-                        return (doc, missing);
+                        return (doc, missing, true);
                     }
                     Ok((_, missing)) => Outcome {
                         result: Err(unavailable(&missing.join(", "))),
@@ -195,7 +210,7 @@ impl<M: Metastore> Gateway<M> {
             }),
             Err(f) => uyuni_api::codec::render_fault(f),
         };
-        (doc, outcome.missing)
+        (doc, outcome.missing, outcome.result.is_ok())
     }
 
     fn live(&self) -> Live<'_, M> {

@@ -21,6 +21,7 @@ pub mod ids;
 pub mod json_api;
 pub mod merge;
 pub mod metastore;
+pub mod metrics;
 pub mod params;
 pub mod pool;
 pub mod rawmerge;

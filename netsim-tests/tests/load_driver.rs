@@ -63,6 +63,19 @@ fn assignment(c: &Cluster, i: usize) -> anyhow::Result<BTreeMap<String, Option<S
         .collect())
 }
 
+/// The sum of a metric's samples named exactly `name` (with labels: `name{...}` as written)
+/// in a `/metrics` answer (classic text format).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            *series == name || (!name.contains('{') && series.starts_with(&format!("{name}{{")))
+        })
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
 fn all_placed(c: &Cluster, i: usize, n: usize) -> anyhow::Result<bool> {
     let sys = c.systems(i)?;
     Ok(sys
@@ -220,6 +233,27 @@ fn a_dead_nodes_systems_are_remapped_and_it_reonboards_empty_then_refills() -> a
     wait_until(T, "replicas agree", || {
         Ok(assignment(&c, 2)? == assignment(&c, 1)?)
     })?;
+    // The metrics (docs/OPERATIONS.md#metrics) counted the work where it happened: the
+    // surviving leader remapped exactly n1's systems and declared one fault; the heartbeat
+    // above was counted. `/metrics` is open (no client certificate).
+    let sum = |name: &str| -> anyhow::Result<f64> {
+        let mut total = 0.0;
+        for i in 1..3 {
+            total += metric(&c.agent_get(i, "/metrics")?.body, name);
+        }
+        Ok(total)
+    };
+    assert_eq!(sum("uyuni_cluster_remapped_systems_total")?, on_n1 as f64);
+    assert_eq!(sum("uyuni_cluster_faults_declared_total")?, 1.0);
+    assert!(sum("uyuni_cluster_agent_heartbeats_total")? >= 1.0);
+    assert!(sum("uyuni_cluster_accepts_total")? >= 1.0);
+    assert_eq!(
+        metric(
+            &c.agent_get(1, "/metrics")?.body,
+            "uyuni_cluster_members{status=\"down\"}"
+        ),
+        1.0
+    );
 
     // n1 returns: it re-onboards (clears its fault) and rebalancing refills it gradually.
     c.restart(0)?;

@@ -58,6 +58,12 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Ask a peer's `GET /health` (open: no client certificate); exit 1 unless it is well.
+    /// The container images' health check.
+    Health {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Show the cluster's members as one peer sees them.
     Members {
         #[command(flatten)]
@@ -440,6 +446,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             target,
         } => ca::audit(since_ms, limit, &target),
+        Command::Health { target } => health(&target),
         Command::Members { target } => members(&target),
         Command::Systems { command } => systems(command),
         Command::Load { target } => load(&target),
@@ -551,6 +558,12 @@ async fn run_peer(cfg: PeerConfig) -> anyhow::Result<()> {
         () = node.wait() => tracing::error!("a peer task stopped unexpectedly"),
     }
     node.shutdown().await;
+    Ok(())
+}
+
+fn health(t: &Target) -> anyhow::Result<()> {
+    let answer: serde_json::Value = t.client()?.get("/health")?;
+    println!("{answer}");
     Ok(())
 }
 

@@ -314,4 +314,35 @@ mod tests {
                 .is_err()
         );
     }
+
+    /// `packaging/config/*.toml` uncommented where they give a literal value: every `#key =
+    /// value` line of the packaged files (scripts/gen-config.py, from docs/CONFIGURATION.md).
+    fn packaged_with_defaults(file: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../packaging/config")
+            .join(file);
+        let text = std::fs::read_to_string(&path).expect("the packaged configuration");
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(kv) if kv.contains(" = ") && !kv.starts_with(' ') && !kv.ends_with("...") => {
+                    kv
+                }
+                _ => l,
+            })
+            .collect();
+        format!("name = \"n\"\n{}", lines.join("\n"))
+    }
+
+    #[test]
+    fn the_packaged_configurations_name_known_keys_with_the_peers_own_defaults() {
+        let packaged: PeerConfig =
+            toml::from_str(&packaged_with_defaults("peer.toml")).expect("peer.toml parses");
+        let defaults: PeerConfig = toml::from_str("name = \"n\"").expect("parse");
+        assert_eq!(format!("{packaged:?}"), format!("{defaults:?}"));
+        let gateway: PeerConfig =
+            toml::from_str(&packaged_with_defaults("gateway.toml")).expect("gateway.toml parses");
+        assert_eq!(gateway.role, "gateway");
+        assert!(!gateway.content.enabled);
+    }
 }

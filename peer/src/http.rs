@@ -15,11 +15,12 @@
 //! | GET | `/node-controller`, `/zones/{zone}/{lease,publish,common}` | Node Controller ([`node_controller::api`]) |
 //! | … | `/content/...`, `/repo/...`, `/clm/...` | content sync ([`content_peer::api`]) |
 //!
+//! | GET | `/metrics` | Prometheus metrics, open, aggregate only ([`crate::metrics`]; docs/SECURITY.md) |
 //! | GET | `/audit` | the admin door: this peer's audit log ([`crate::admin_door`]) |
 //! | GET, DELETE | `/gateway/sessions/{id}` | this peer's gateway: its sessions, for the other gateways (peer certificates only; [`crate::gateway_sessions`]) |
 //!
 //! Two doors on one listener: the agents' door (`/system/...`, rate-limited, each agent
-//! proving its key) and `/health` are open; every other route is behind the admin door
+//! proving its key), `/health` and `/metrics` are open; every other route is behind the admin door
 //! ([`crate::admin_door`]: a client certificate from the cluster CA, changes audited).
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status ([`cluster_core::ApiError`]).
@@ -52,15 +53,20 @@ pub fn router(r: Routes) -> Router {
         .merge(load_driver::routes(r.load.clone()))
         .merge(cluster_search::api::routes(r.search))
         .merge(node_controller::api::routes(r.nc))
-        .merge(content_peer::api::routes(r.content))
+        .merge(content_peer::api::routes(r.content.clone()))
         .merge(crate::admin_door::routes(r.door.clone()))
         .merge(crate::gateway_sessions::routes(r.sessions))
         .layer(axum::middleware::from_fn_with_state(
             r.door,
             crate::admin_door::gate,
         ));
+    let metrics = crate::metrics::routes(crate::metrics::MetricsView {
+        cluster: r.cluster.clone(),
+        content: r.content.clone(),
+    });
     Router::new()
         .merge(cluster_core::cluster_api::public_routes(r.cluster))
+        .merge(metrics)
         .merge(load_driver::agent_routes(r.load))
         .merge(admin)
 }

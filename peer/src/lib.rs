@@ -16,4 +16,5 @@ pub mod config;
 pub mod gateway_meta;
 pub mod gateway_sessions;
 pub mod http;
+pub mod metrics;
 pub mod node;

@@ -280,3 +280,48 @@ async fn clm_apply(
     let version = body.and_then(|Json(b)| b.version);
     Ok(Json(super::clm::apply(&s, &c, &project, version).await?))
 }
+
+/// Content figures for `/metrics`, aggregated over every repository this node holds (no repo
+/// names: the endpoint is open). `None` without content sync (disabled, or a gateway).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ContentFigures {
+    /// Repositories whose manifest this node holds.
+    pub repos: u64,
+    /// Of those, the ones complete here.
+    pub repos_complete: u64,
+    /// Bytes the held manifests name.
+    pub bytes_expected: u64,
+    /// Bytes present here of what they name.
+    pub bytes_present: u64,
+    /// Payload bytes fetched from other nodes since start.
+    pub fetched_bytes: u64,
+    /// Blob fetch attempts that failed since start.
+    pub fetch_failures: u64,
+    /// Blob requests served to other nodes since start.
+    pub served_requests: u64,
+}
+
+/// The figures of [`ContentFigures`], read now (one lock of the content state, no I/O).
+pub fn figures(s: &ContentCtx) -> Option<ContentFigures> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = s.content.as_ref()?;
+    let mut f = ContentFigures {
+        fetched_bytes: c.fetcher.stats.bytes.load(Relaxed),
+        fetch_failures: c.fetcher.stats.failures.load(Relaxed),
+        served_requests: c.ep.stats.served_requests.load(Relaxed),
+        ..ContentFigures::default()
+    };
+    let st = c.state();
+    for (id, l) in &st.loaded {
+        f.repos += 1;
+        let complete = st.complete.get(id) == Some(&l.record.manifest);
+        f.repos_complete += u64::from(complete);
+        f.bytes_expected += l.manifest.bytes();
+        f.bytes_present += if complete {
+            l.manifest.bytes()
+        } else {
+            st.progress.get(id).map_or(0, |p| p.bytes_present)
+        };
+    }
+    Some(f)
+}

@@ -170,7 +170,10 @@ impl Controller {
                     if store.needs_compaction() {
                         spawn_job(&mut jobs, async move {
                             match tokio::task::spawn_blocking(move || store.compact()).await {
-                                Ok(Ok(n)) => tracing::info!(shards = n, "compacted"),
+                                Ok(Ok(n)) => {
+                                    crate::metrics::metrics().compactions.inc();
+                                    tracing::info!(shards = n, "compacted");
+                                }
                                 Ok(Err(e)) => tracing::error!("compaction: {e}"),
                                 Err(e) => tracing::error!("compaction task: {e}"),
                             }
@@ -231,6 +234,7 @@ impl Controller {
                 };
                 match (topic.as_str(), msg) {
                     (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
+                        crate::metrics::metrics().peer_heartbeats.inc();
                         let evs = self.shared.members.lock().on_heartbeat(
                             &source.to_string(),
                             hb,

@@ -15,6 +15,7 @@
 //! - [`tls`], [`serve`], [`client`], [`api_error`], [`cluster_api`]: the HTTPS API's plumbing
 //!   and the core's own endpoints.
 //! - [`audit`]: the audit log of admin actions.
+//! - [`metrics`]: the process's Prometheus counters (atomic; read by `/metrics`).
 //! - [`remote_addr`]: the client's address as a request extension.
 //! - [`config`]: the core's configuration sections and the shared configuration error.
 #![deny(missing_docs)]
@@ -31,6 +32,7 @@ pub mod controller;
 pub mod identity;
 pub mod members;
 pub mod membership;
+pub mod metrics;
 pub mod net;
 pub mod remote_addr;
 pub mod replica;

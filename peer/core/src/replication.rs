@@ -143,13 +143,17 @@ impl Replicator {
             } else {
                 Vec::new()
             };
+            let bytes = chunk.len() as u64;
             let msg = Gossip::Change {
                 shard,
                 heads,
                 chunk,
             };
-            if let Err(e) = self.inner.net.publish(TOPIC_CHANGES, msg.encode()).await {
-                tracing::debug!(shard, "broadcast: {e}");
+            match self.inner.net.publish(TOPIC_CHANGES, msg.encode()).await {
+                Ok(()) => {
+                    crate::metrics::metrics().gossip_sent_bytes.inc_by(bytes);
+                }
+                Err(e) => tracing::debug!(shard, "broadcast: {e}"),
             }
         }
     }
@@ -166,6 +170,9 @@ impl Replicator {
         if chunk.is_empty() {
             return true;
         }
+        crate::metrics::metrics()
+            .gossip_received_bytes
+            .inc_by(chunk.len() as u64);
         let store = self.inner.store.clone();
         match blocking(move || store.apply_remote(shard, &chunk, &heads)).await {
             Ok(Ok(complete)) => !complete,
@@ -204,6 +211,26 @@ impl Replicator {
             inner: self.inner.clone(),
             peer,
         };
+        let m = crate::metrics::metrics();
+        match self.session(peer, shards).await {
+            Ok(changed) => {
+                m.sync_rounds.inc();
+                m.sync_shards.inc_by(changed as u64);
+                Ok(changed)
+            }
+            Err(e) => {
+                m.sync_failures.inc();
+                Err(e)
+            }
+        }
+    }
+
+    /// One sync session with `peer` (the caller holds its busy mark).
+    async fn session(
+        &self,
+        peer: PeerId,
+        shards: Option<Vec<ShardId>>,
+    ) -> Result<usize, SyncError> {
         let _permit = self
             .inner
             .limit
@@ -321,6 +348,7 @@ impl Replicator {
 
     /// Answer a request from `peer` (runs the store work on a blocking thread).
     pub async fn serve(&self, peer: PeerId, request: Request) -> Response {
+        crate::metrics::metrics().sync_requests_served.inc();
         let inner = self.inner.clone();
         let res = blocking(move || serve_blocking(&inner, peer, request)).await;
         match res {

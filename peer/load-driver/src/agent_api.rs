@@ -181,6 +181,7 @@ async fn status_inner(
     if let Some(r) = &rec {
         s.load.online.seen(&fp, assigned_node(r), now_ms());
     }
+    cluster_core::metrics::metrics().agent_heartbeats.inc();
     Ok((hints(s, rec.as_ref()), status_byte(rec.as_ref())).into_response())
 }
 
@@ -244,6 +245,7 @@ async fn register(
 
 /// The answer to a registration: the record, the hints and the token.
 fn registered(s: &LoadCtx, rec: SystemRecord, now_ms: u64) -> Response {
+    cluster_core::metrics::metrics().registrations.inc();
     let mut headers = hints(s, Some(&rec));
     if let Some(v) = header(&s.door.issue_token(&rec.fingerprint, now_ms / 1000)) {
         headers.insert(HeaderName::from_static(TOKEN_HEADER), v);

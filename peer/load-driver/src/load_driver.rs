@@ -472,6 +472,7 @@ impl Driver {
         let member_since = member_since.or_else(|| self.unheard.get(node).copied());
         self.declared.insert(node.to_string(), member_since);
         let n = self.remap_node(node, zone).await?;
+        cluster_core::metrics::metrics().faults_declared.inc();
         tracing::warn!(
             node,
             remapped = n,
@@ -515,6 +516,11 @@ impl Driver {
             true
         })
         .await
+        .inspect(|&n| {
+            cluster_core::metrics::metrics()
+                .remapped_systems
+                .inc_by(n as u64);
+        })
     }
 
     async fn return_systems(&mut self, node: &str) -> Result<(), DriveError> {

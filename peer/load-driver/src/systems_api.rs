@@ -191,10 +191,15 @@ pub async fn act(
     fp: &str,
     action: Action,
 ) -> Result<SystemRecord, ApiError> {
-    modify(writes, fp, move |rec| {
+    let accept = matches!(action, Action::Accept);
+    let rec = modify(writes, fp, move |rec| {
         Ok(system_actions::apply(&action, rec)?)
     })
-    .await
+    .await?;
+    if accept {
+        cluster_core::metrics::metrics().accepts.inc();
+    }
+    Ok(rec)
 }
 
 pub(crate) async fn accept(

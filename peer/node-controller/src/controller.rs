@@ -261,8 +261,14 @@ impl Controller {
             Ok(auto) => self.mark_removed(removed).await.map(|_| auto),
             Err(e) => Err(e),
         };
+        let m = cluster_core::metrics::metrics();
         match result {
             Ok(auto) => {
+                m.outbox_events.inc_by(events.len() as u64);
+                if let Some(last) = events.last() {
+                    let lag_ms = cluster_core::now_ms().saturating_sub(last.at_ms);
+                    m.outbox_lag_seconds.set(lag_ms as f64 / 1000.0);
+                }
                 {
                     let mut s = lock(&self.status);
                     s.outbox_events += events.len() as u64;
@@ -284,6 +290,7 @@ impl Controller {
                 }
             }
             Err(e) => {
+                m.outbox_failures.inc();
                 tracing::warn!(error = %e, "outbox batch not processed; it will be delivered again");
                 self.note::<()>(&Err(e));
                 drop(ack);
