@@ -138,7 +138,9 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Option<crate::sessions::Session>> + Send {
         async { None }
     }
-    /// Tell the other gateways that session `id` ended (a logout here). Default: nothing.
+    /// Tell the other gateways that session `id` ended (a logout here), before the logout
+    /// answers (each bounded; one that does not answer forgets the session at its expiry).
+    /// Default: nothing.
     fn end_peer_session(&self, _id: &str) -> impl Future<Output = ()> + Send {
         async {}
     }

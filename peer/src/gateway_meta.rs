@@ -277,9 +277,8 @@ impl Metastore for PeerMetastore {
     }
 
     async fn end_peer_session(&self, id: &str) {
-        if let Some(c) = self.calls.clone() {
-            let id = id.to_string();
-            tokio::spawn(async move { c.end(&id).await });
+        if let Some(c) = &self.calls {
+            c.end(id).await;
         }
     }
 }
