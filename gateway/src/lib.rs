@@ -9,6 +9,8 @@
 //!   an OpenAPI document at `/api/v1/openapi.json` and browsable in Swagger UI at
 //!   `/swagger-ui/`, served from the binary ([`rest`]).
 //!
+//! - `/`: the Cluster UI, a single-page app compiled into the binary ([`ui`], docs/UI.md).
+//!
 //! Sessions are the gateway's own ([`sessions`], [`session_file`]): outside the replicated
 //! metastore, whose history would keep them forever, with no password in them; a restart
 //! loses none. docs/GATEWAY.md has the design, docs/security/gwtrust.md the trust model.
@@ -25,10 +27,13 @@ pub mod params;
 pub mod pool;
 pub mod rawmerge;
 pub mod rest;
+pub mod rest_cluster;
 pub mod session_file;
 pub mod sessions;
 pub mod table;
 pub mod translate;
+mod ui;
+pub mod watch;
 pub mod xmlrpc;
 
 use std::sync::Arc;
@@ -37,7 +42,7 @@ use std::sync::atomic::AtomicUsize;
 pub use config::GatewayConfig;
 pub use dispatch::Outcome;
 pub use metastore::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage,
+    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage, ZoneView,
 };
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).
@@ -53,6 +58,7 @@ pub struct Gateway<M> {
     pub(crate) sessions: session_file::SessionStore,
     pub(crate) cfg: GatewayConfig,
     pub(crate) turn: AtomicUsize,
+    pub(crate) watch: std::sync::Mutex<watch::Watch>,
 }
 
 impl<M: Metastore> Gateway<M> {
@@ -64,6 +70,16 @@ impl<M: Metastore> Gateway<M> {
             sessions,
             cfg,
             turn: AtomicUsize::new(0),
+            watch: std::sync::Mutex::new(watch::Watch::default()),
+        }
+    }
+
+    /// Take a snapshot of the cluster for the UI's recent changes and charts
+    /// ([`watch::Watch::observe`]); the peer calls it every second.
+    pub fn observe(&self, now_ms: u64) {
+        let (nodes, zones) = (self.meta.nodes(), self.meta.zones());
+        if let Ok(mut w) = self.watch.lock() {
+            w.observe(now_ms, &nodes, &zones);
         }
     }
 
@@ -95,5 +111,6 @@ pub fn router<M: Metastore>(gw: Arc<Gateway<M>>) -> axum::Router {
         .merge(xmlrpc::routes(gw.clone()))
         .merge(json_api::routes(gw.clone()))
         .merge(rest::routes(gw))
+        .merge(ui::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A Uyuni node as the gateway sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
     /// Node name.
     pub name: String,
@@ -23,6 +23,48 @@ pub struct NodeView {
     pub status: String,
     /// Systems the metastore assigns to it.
     pub systems: u64,
+    /// Host name of the node's Uyuni server (its web UI is `https://<fqdn>/`).
+    #[serde(default)]
+    pub fqdn: String,
+    /// Relative capacity (1.0: a standard node).
+    #[serde(default = "one")]
+    pub capacity: f64,
+    /// Why the cluster marked it faulty (`down`, `left`); absent when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faulty: Option<String>,
+    /// Whether it holds its zone's published common data (channels, keys, groups, CLM):
+    /// a node that does not is not given systems yet.
+    #[serde(default)]
+    pub common_ready: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A zone as the gateway sees it: its distribution mode and its Leader Node lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ZoneView {
+    /// Zone name.
+    pub name: String,
+    /// Distribution mode: `production` or `disaster-recovery`.
+    pub mode: String,
+    /// The Leader Node holding the zone's lease now; absent when nobody does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// When the lease ends unless renewed (Unix ms; 0: never claimed).
+    #[serde(default)]
+    pub lease_expires_ms: u64,
+    /// Publications of the zone's common data so far (its generation).
+    #[serde(default)]
+    pub generation: u64,
+    /// Changes captured on the Leader Node since the last publication ("Apply cluster
+    /// update" publishes them), `<kind>/<key>`.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// Systems of the zone on no node yet (orphans).
+    #[serde(default)]
+    pub orphans: u64,
 }
 
 impl NodeView {
@@ -123,6 +165,14 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SearchPage, MetastoreError>> + Send;
     /// One system by fingerprint.
     fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
+    /// The cluster's zones (mode, Leader Node lease), by name.
+    fn zones(&self) -> Vec<ZoneView>;
+    /// Switch a zone's distribution mode (`production` or `disaster-recovery`).
+    fn set_zone_mode(
+        &self,
+        zone: &str,
+        mode: &str,
+    ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
     /// Apply an action to every system a query matches.
     fn bulk(
         &self,

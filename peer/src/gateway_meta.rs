@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use cluster_core::audit::AuditEntry;
+use crdt_store::{LoadMode, ZonePolicy};
 use crdt_store::{Record, RecordKind, SystemRecord};
 use gateway::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage,
+    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage, ZoneView,
 };
 
 use cluster_core::{Members, Replica, SelfInfo, now_ms};
@@ -23,6 +24,29 @@ const GATEWAY_LEASE: Duration = Duration::from_secs(300);
 /// How long a fresh lease is given to reach its holder's peer before the write goes to its
 /// Uyuni server (gossip reaches every peer in a few milliseconds; p99 3.8 ms with 5 peers).
 const LEASE_PROPAGATION: Duration = Duration::from_millis(250);
+
+/// Every `every`: give the gateway a snapshot of the cluster for the UI's recent changes and
+/// charts ([`gateway::watch`]). Runs until `cancel`.
+pub async fn watch_cluster<M: Metastore>(
+    gw: Arc<gateway::Gateway<M>>,
+    every: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let g = gw.clone();
+        // Reading the replica and the membership table is quick but blocking.
+        if let Err(e) = tokio::task::spawn_blocking(move || g.observe(now_ms())).await {
+            tracing::warn!(error = %e, "cluster watch failed");
+        }
+        if cancel
+            .run_until_cancelled(tokio::time::sleep(every))
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+}
 
 /// Now and then: drop the gateway's expired sessions (from memory and its session file),
 /// and delete on sight any session record an older version left in the metastore (they held
@@ -167,6 +191,18 @@ impl Metastore for PeerMetastore {
                     uyuni_api: n.uyuni_api.clone().unwrap_or_default(),
                     status: status.to_string(),
                     systems: index.assigned(&n.name),
+                    fqdn: n
+                        .master_address()
+                        .split(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                    capacity: n.capacity,
+                    faulty: index
+                        .faults()
+                        .get(&n.name)
+                        .map(|f| format!("{:?}", f.reason).to_lowercase()),
+                    common_ready: index.common_ready(n),
                 }
             })
             .collect();
@@ -239,6 +275,75 @@ impl Metastore for PeerMetastore {
             }
         }
         Err(MetastoreError::NoLeader(zone.to_string()))
+    }
+
+    fn zones(&self) -> Vec<ZoneView> {
+        let store = self.replica().store();
+        let now = now_ms();
+        let index = self.load.index();
+        store
+            .zones()
+            .into_iter()
+            .map(|z| {
+                let key = format!("{}{}", RecordKind::Lease.prefix(), z.name);
+                let lease = match store.get(&key) {
+                    Ok(Some(Record::Lease(l))) => Some(l),
+                    _ => None,
+                };
+                ZoneView {
+                    mode: index.mode(&z.name).as_str().to_string(),
+                    leader: lease
+                        .as_ref()
+                        .and_then(|l| l.holder_at(now))
+                        .map(str::to_string),
+                    lease_expires_ms: lease.as_ref().map_or(0, |l| l.expires_at),
+                    generation: lease.as_ref().map_or(0, |l| l.generation),
+                    pending: lease
+                        .map(|l| l.pending.into_iter().collect())
+                        .unwrap_or_default(),
+                    orphans: index.orphan_count_in(&z.name) as u64,
+                    name: z.name,
+                }
+            })
+            .collect()
+    }
+
+    async fn set_zone_mode(&self, zone: &str, mode: &str) -> Result<ZoneView, MetastoreError> {
+        let mode: LoadMode = mode
+            .parse()
+            .map_err(|e| MetastoreError::BadQuery(format!("{e}")))?;
+        if !self
+            .replica()
+            .store()
+            .zones()
+            .iter()
+            .any(|z| z.name == zone)
+        {
+            return Err(MetastoreError::BadQuery(format!("no zone {zone}")));
+        }
+        let policy = Record::Policy(ZonePolicy {
+            zone: zone.to_string(),
+            mode,
+            updated_at: now_ms(),
+        });
+        {
+            let _w = self.replica().write_lock().await;
+            let store = self.replica().store().clone();
+            let frames = tokio::task::spawn_blocking(move || store.put(&policy))
+                .await
+                .map_err(write_error)?
+                .map_err(write_error)?;
+            self.replica().broadcast(frames).await;
+        }
+        self.load.wake.notify_one();
+        // The load index learns the policy from the store's change feed: report what was set.
+        let mut view = self
+            .zones()
+            .into_iter()
+            .find(|z| z.name == zone)
+            .ok_or_else(|| MetastoreError::BadQuery(format!("no zone {zone}")))?;
+        view.mode = mode.as_str().to_string();
+        Ok(view)
     }
 
     async fn search(
