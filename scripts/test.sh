@@ -38,6 +38,9 @@ if ldd "$agent_bin" 2>&1 | grep -q '=>'; then
 fi
 "$agent_bin" --help >/dev/null
 phase agent
+# The Cluster UI: its bundle is fresh, its unit tests, and the browser test in Chromium.
+scripts/test-ui.sh
+phase ui
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"

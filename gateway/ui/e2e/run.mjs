@@ -223,12 +223,6 @@ async function main() {
       await shot('08-open-on-node');
     });
 
-    await step('charts', async () => {
-      await page.goto(`${gateway}/#/charts`);
-      await page.locator('.uplot').first().waitFor();
-      await shot('09-charts');
-    });
-
     await step('an expired session returns to login without losing the page', async () => {
       await page.goto(`${gateway}/#/zones`);
       await page.getByTestId('zone-mode-dc1').waitFor();
@@ -272,6 +266,12 @@ async function main() {
       if (!(await page.evaluate(() => window.__noReload === true))) throw new Error('the page reloaded');
       await page.locator('.events li', { hasText: `${victim} is down` }).waitFor();
       await shot('12-overview-down');
+    });
+
+    await step('charts', async () => {
+      await page.goto(`${gateway}/#/charts`);
+      await page.locator('.uplot').first().waitFor();
+      await shot('13-charts');
     });
 
     await step('logout', async () => {
