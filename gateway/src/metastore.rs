@@ -23,6 +23,9 @@ pub struct NodeView {
     pub status: String,
     /// Systems the metastore assigns to it.
     pub systems: u64,
+    /// Systems of the node whose agents heartbeat (as the peers of the cluster report them).
+    #[serde(default)]
+    pub online: u64,
     /// Host name of the node's Uyuni server (its web UI is `https://<fqdn>/`).
     #[serde(default)]
     pub fqdn: String,

@@ -224,6 +224,7 @@ mod tests {
             systems,
             fqdn: format!("{name}.test"),
             capacity: 1.0,
+            online: 0,
             faulty: None,
             common_ready: true,
         }

@@ -164,6 +164,16 @@ impl Metastore for PeerMetastore {
             .filter(node_controller::slot::holds_slots)
             .collect();
         let members = self.members.lock();
+        // Online systems per node: this peer's own agents' heartbeats and those the alive
+        // peers report (as `GET /cluster/load` counts them).
+        let mut online = self.load.own_online();
+        for m in members.members() {
+            if m.status == cluster_core::membership::MemberStatus::Alive {
+                for (node, n) in &m.info.online {
+                    *online.entry(node.clone()).or_default() += n;
+                }
+            }
+        }
         let index = self.load.index();
         let mut out: Vec<NodeView> = records
             .iter()
@@ -198,6 +208,7 @@ impl Metastore for PeerMetastore {
                         .unwrap_or_default()
                         .to_string(),
                     capacity: n.capacity,
+                    online: online.get(&n.name).copied().unwrap_or(0),
                     faulty: index
                         .faults()
                         .get(&n.name)

@@ -79,6 +79,7 @@ impl Fake {
             systems: systems.len() as u64,
             fqdn: format!("{name}.example.com"),
             capacity: 1.0,
+            online: 0,
             faulty: None,
             common_ready: true,
         });

@@ -8,6 +8,7 @@ export interface NodeView {
   uyuni_api: string;
   status: string;
   systems: number;
+  online: number;
   fqdn: string;
   capacity: number;
   faulty?: string;

@@ -10,7 +10,7 @@ import { align } from './pages/Charts';
 import type { NodeView, ZoneView } from './api';
 
 const node = (name: string, zone: string, status: string, systems: number): NodeView => ({
-  name, zone, status, systems, slot: 0, uyuni_api: '', fqdn: `uyuni-${name}.sandbox.test`, capacity: 1, common_ready: true,
+  name, zone, status, systems, online: systems, slot: 0, uyuni_api: '', fqdn: `uyuni-${name}.sandbox.test`, capacity: 1, common_ready: true,
 });
 const zone = (name: string, mode: string, leader?: string): ZoneView => ({
   name, mode, leader, lease_expires_ms: leader ? 2_000_000 : 0, generation: 1, pending: [], orphans: 0,

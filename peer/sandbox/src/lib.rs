@@ -269,6 +269,10 @@ pub fn run(
             "  spacecmd    SSL_CERT_FILE={} spacecmd -s {host} -u admin -p admin -- system_list",
             ca.display()
         );
+        println!(
+            "  (XML-RPC and spacecmd list the systems the Uyuni nodes know, those with a salt minion: the agents'. \
+             The demo systems have no minion: onboarded in the metastore, REST and `systems list` show them, no Uyuni server does.)"
+        );
     }
     match &common {
         Some(Ok(report)) => println!("\nCommon data: {report}"),

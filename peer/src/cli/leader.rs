@@ -98,7 +98,10 @@ fn show_lease(v: &serde_json::Value) {
         v["zone"].as_str().unwrap_or("?"),
         v["holder"].as_str().unwrap_or("none"),
         v["term"],
-        expiry(v["expires_at"].as_u64().unwrap_or(0), cluster_core::now_ms()),
+        expiry(
+            v["expires_at"].as_u64().unwrap_or(0),
+            cluster_core::now_ms()
+        ),
         v["generation"],
         v["auto_publish"].as_bool().unwrap_or(false),
     );

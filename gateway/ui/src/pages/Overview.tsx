@@ -70,7 +70,7 @@ export function ClusterView({ nodes, zones, now = Date.now() }: { nodes: NodeVie
               <table class="nodes">
                 <caption class="sr-only">Nodes of {name}</caption>
                 <thead>
-                  <tr><th scope="col">Node</th><th scope="col">Liveness</th><th scope="col">Systems (share of the zone)</th><th scope="col">Capacity</th></tr>
+                  <tr><th scope="col">Node</th><th scope="col">Liveness</th><th scope="col">Systems (share of the zone)</th><th scope="col">Online</th><th scope="col">Capacity</th></tr>
                 </thead>
                 <tbody>
                   {zn.map((n) => (
@@ -85,6 +85,7 @@ export function ClusterView({ nodes, zones, now = Date.now() }: { nodes: NodeVie
                         {!n.common_ready && <span class="faulty"> common data incomplete</span>}
                       </td>
                       <td><Bar label={`${n.name} systems`} value={n.systems} max={Math.max(total, 1)} /></td>
+                      <td><Bar label={`${n.name} online`} value={n.online} max={Math.max(n.systems, 1)} tone="online" /></td>
                       <td>
                         <Bar label={`${n.name} capacity`} value={n.capacity} max={Math.max(cap, 1)} tone="cap" />
                       </td>
