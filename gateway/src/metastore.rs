@@ -94,6 +94,29 @@ pub enum MetastoreError {
     Unavailable(String),
 }
 
+/// A content repository and where it is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RepoStatus {
+    /// The zone it was imported into.
+    pub zone: String,
+    /// Repository name.
+    pub name: String,
+    /// Version (each import of it counts one up).
+    pub version: u64,
+    /// Files in this version (as `content list` counts them).
+    pub files: u64,
+    /// Bytes in this version.
+    pub bytes: u64,
+    /// Removed (the record stays so that every node drops it).
+    pub removed: bool,
+    /// Other zones subscribed to it.
+    pub subscribers: Vec<String>,
+    /// Nodes holding this version completely.
+    pub complete_on: Vec<String>,
+    /// Last change (Unix ms).
+    pub updated_at: u64,
+}
+
 /// One page of a search.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchPage {
@@ -168,6 +191,8 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SearchPage, MetastoreError>> + Send;
     /// One system by fingerprint.
     fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
+    /// Content repositories and where they are complete.
+    fn repos(&self) -> Vec<RepoStatus>;
     /// The cluster's zones (mode, Leader Node lease), by name.
     fn zones(&self) -> Vec<ZoneView>;
     /// Switch a zone's distribution mode (`production` or `disaster-recovery`).

@@ -16,7 +16,7 @@ use uyuni_api::Value;
 
 use crate::access::{self, Scope};
 use crate::ids::{IdKind, from_gateway};
-use crate::metastore::{AuditRecord, MetastoreError, ZoneView};
+use crate::metastore::{AuditRecord, MetastoreError, RepoStatus, ZoneView};
 use crate::rest::{ErrorBody, authorized, error, meta_error, session_key};
 use crate::sessions::Session;
 use crate::watch::{ClusterEvent, NodeHistory};
@@ -82,6 +82,20 @@ pub(crate) async fn zones<M: Metastore>(
         return r;
     }
     Json(gw.meta.zones()).into_response()
+}
+
+/// Content repositories: per repository its zone, version, files, size, subscribing zones and
+/// the nodes holding its current version completely.
+#[utoipa::path(get, path = "/api/v1/content/repos", tag = "cluster",
+    responses((status = 200, body = Vec<RepoStatus>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn repos<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&gw, &headers).await {
+        return r;
+    }
+    Json(gw.meta.repos()).into_response()
 }
 
 /// A zone's new distribution mode.

@@ -8,7 +8,8 @@ use cluster_core::audit::AuditEntry;
 use crdt_store::{LoadMode, ZonePolicy};
 use crdt_store::{Record, RecordKind, SystemRecord};
 use gateway::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage, ZoneView,
+    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, RepoStatus,
+    SearchPage, ZoneView,
 };
 
 use cluster_core::{Members, Replica, SelfInfo, now_ms};
@@ -288,6 +289,23 @@ impl Metastore for PeerMetastore {
         Err(MetastoreError::NoLeader(zone.to_string()))
     }
 
+    fn repos(&self) -> Vec<RepoStatus> {
+        content_peer::api::repo_views(self.replica().store())
+            .into_iter()
+            .map(|r| RepoStatus {
+                zone: r.record.zone,
+                name: r.record.name,
+                version: r.record.version,
+                files: r.record.files,
+                bytes: r.record.bytes,
+                removed: r.record.deleted,
+                subscribers: r.subscribers,
+                complete_on: r.complete_on,
+                updated_at: r.record.updated_at,
+            })
+            .collect()
+    }
+
     fn zones(&self) -> Vec<ZoneView> {
         let store = self.replica().store();
         let now = now_ms();
@@ -320,9 +338,7 @@ impl Metastore for PeerMetastore {
     }
 
     async fn set_zone_mode(&self, zone: &str, mode: &str) -> Result<ZoneView, MetastoreError> {
-        let mode: LoadMode = mode
-            .parse()
-            .map_err(|e| MetastoreError::BadQuery(format!("{e}")))?;
+        let mode: LoadMode = mode.parse().map_err(MetastoreError::BadQuery)?;
         if !self
             .replica()
             .store()

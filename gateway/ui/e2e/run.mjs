@@ -208,6 +208,13 @@ async function main() {
       await page.getByTestId('mode-store1').filter({ hasText: 'disaster-recovery' }).waitFor();
     });
 
+    await step('content: the demo repository complete on every dc1 node', async () => {
+      await page.goto(`${gateway}/#/content`);
+      const dc1 = peers.filter((p) => p.startsWith('dc1-')).length;
+      await page.locator('[data-repo="dc1/demo-tools"]').getByText(`${dc1} of ${dc1} node(s)`).waitFor();
+      await shot('08-content');
+    });
+
     const onboarded = agents.find((a) => a.status === 'onboarded');
     await step('"Open on node" points at the right node and id', async () => {
       const node = onboarded.fqdn.replace(/^uyuni-/, '').replace(/\.sandbox\.test$/, '');
@@ -220,7 +227,7 @@ async function main() {
       const want = `https://${onboarded.fqdn}/rhn/systems/details/Overview.do?sid=${sid}`;
       const got = await link.getAttribute('href');
       if (got !== want) throw new Error(`Open on node: ${got}, want ${want}`);
-      await shot('08-open-on-node');
+      await shot('09-open-on-node');
     });
 
     await step('an expired session returns to login without losing the page', async () => {

@@ -79,6 +79,18 @@ export interface SessionInfo {
   expires_ms: number;
 }
 
+export interface RepoStatus {
+  zone: string;
+  name: string;
+  version: number;
+  files: number;
+  bytes: number;
+  removed: boolean;
+  subscribers: string[];
+  complete_on: string[];
+  updated_at: number;
+}
+
 export interface BulkReport {
   matched: number;
   changed: number;
@@ -165,6 +177,7 @@ export const api = {
   nodes: () => call<NodeView[]>('GET', '/api/v1/nodes'),
   zones: () => call<ZoneView[]>('GET', '/api/v1/zones'),
   events: (sinceMs = 0) => call<ClusterEvent[]>('GET', `/api/v1/events?since_ms=${sinceMs}`),
+  repos: () => call<RepoStatus[]>('GET', '/api/v1/content/repos'),
   history: () => call<NodeHistory[]>('GET', '/api/v1/history'),
   setMode: (zone: string, mode: string) =>
     call<ZoneView>('POST', `/api/v1/zones/${enc(zone)}/mode`, { mode }),

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, sessionKey, SessionInfo, setOnExpired } from './api';
 import { Charts } from './pages/Charts';
+import { Content } from './pages/Content';
 import { Login } from './pages/Login';
 import { Overview } from './pages/Overview';
 import { Pool } from './pages/Pool';
@@ -14,6 +15,7 @@ const NAV: [string, string][] = [
   ['search', 'Search'],
   ['pool', 'Onboarding pool'],
   ['zones', 'Zones'],
+  ['content', 'Content'],
   ['charts', 'Charts'],
 ];
 
@@ -46,6 +48,9 @@ export function App() {
       break;
     case 'zones':
       page = <Zones />;
+      break;
+    case 'content':
+      page = <Content />;
       break;
     case 'charts':
       page = <Charts />;

@@ -7,6 +7,7 @@ import { Confirm } from './components/Confirm';
 import { VirtualList } from './components/VirtualList';
 import { QueryBox } from './components/QueryBox';
 import { align } from './pages/Charts';
+import { RepoTable } from './pages/Content';
 import type { NodeView, ZoneView } from './api';
 
 const node = (name: string, zone: string, status: string, systems: number): NodeView => ({
@@ -53,6 +54,19 @@ describe('System', () => {
   it('explains a missing node link', () => {
     render(<Record s={{ fingerprint: 'AB', minion_id: 'x', hostname: 'x', status: 'new', registered_at: 0, updated_at: 0 }} linkError="x is on no node yet (status new)" />);
     expect(screen.getByRole('note').textContent).toContain('on no node yet');
+  });
+});
+
+describe('Content', () => {
+  it('counts the nodes of the zone and its subscribers holding a repository', () => {
+    render(
+      <RepoTable
+        nodes={[node('dc1-peer1', 'dc1', 'alive', 0), node('dc1-peer2', 'dc1', 'alive', 0), node('store1-peer1', 'store1', 'alive', 0)]}
+        repos={[{ zone: 'dc1', name: 'tools', version: 2, files: 5, bytes: 1048576, removed: false, subscribers: [], complete_on: ['dc1-peer1'], updated_at: 0 }]}
+      />,
+    );
+    expect(screen.getByRole('meter', { name: 'dc1/tools complete on' }).getAttribute('aria-valuenow')).toBe('1');
+    expect(screen.getByText(/1 of 2 node\(s\); waiting: dc1-peer2/)).toBeTruthy();
   });
 });
 

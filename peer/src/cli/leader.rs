@@ -190,19 +190,6 @@ pub(super) fn run(cmd: LeaderCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::expiry;
-
-    #[test]
-    fn lease_expiry_reads_as_words() {
-        assert_eq!(expiry(0, 5), "never claimed");
-        assert_eq!(expiry(300_000, 1_000), "expires in 4 min 59 s");
-        assert_eq!(expiry(1_000, 13_000), "expired 12 s ago");
-        assert_eq!(expiry(7_200_000, 0), "expires in 2 h 0 min");
-    }
-}
-
 /// `uyuni-cluster node-controller`.
 pub(super) fn status(target: &Target) -> anyhow::Result<()> {
     let v: serde_json::Value = target.client()?.get("/node-controller")?;
@@ -221,4 +208,17 @@ pub(super) fn status(target: &Target) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry;
+
+    #[test]
+    fn lease_expiry_reads_as_words() {
+        assert_eq!(expiry(0, 5), "never claimed");
+        assert_eq!(expiry(300_000, 1_000), "expires in 4 min 59 s");
+        assert_eq!(expiry(1_000, 13_000), "expired 12 s ago");
+        assert_eq!(expiry(7_200_000, 0), "expires in 2 h 0 min");
+    }
 }
