@@ -42,8 +42,8 @@ use std::sync::atomic::AtomicUsize;
 pub use config::GatewayConfig;
 pub use dispatch::Outcome;
 pub use metastore::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, RepoStatus,
-    SearchPage, ZoneView,
+    AuditRecord, BulkReport, BulkRequest, CommonView, Metastore, MetastoreError, NodeView,
+    RepoStatus, SearchPage, ZoneView,
 };
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).

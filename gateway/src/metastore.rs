@@ -94,6 +94,24 @@ pub enum MetastoreError {
     Unavailable(String),
 }
 
+/// One object of a zone's published common data (channel, activation key, system group, CLM
+/// project) as every node of the zone copies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommonView {
+    /// `channel`, `activationkey`, `systemgroup`, `clmproject`, …
+    pub kind: String,
+    /// Its key (label, name).
+    pub key: String,
+    /// The publication that last wrote it.
+    pub generation: u64,
+    /// Deleted by that publication.
+    pub deleted: bool,
+    /// The Leader Node that published it.
+    pub published_by: String,
+    /// When (Unix ms).
+    pub updated_at: u64,
+}
+
 /// A content repository and where it is complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RepoStatus {
@@ -191,6 +209,21 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SearchPage, MetastoreError>> + Send;
     /// One system by fingerprint.
     fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
+    /// A zone's published common data, by kind and key.
+    fn common(&self, zone: &str) -> Vec<CommonView>;
+    /// Give `zone`'s Leader Node lease to `node` (or renew it) for `ttl_ms`; `node` must hold
+    /// the zone's published common data.
+    fn claim_lease(
+        &self,
+        zone: &str,
+        node: &str,
+        ttl_ms: u64,
+    ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
+    /// End `zone`'s lease (its unpublished changes are dropped).
+    fn release_lease(
+        &self,
+        zone: &str,
+    ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
     /// Content repositories and where they are complete.
     fn repos(&self) -> Vec<RepoStatus>;
     /// The cluster's zones (mode, Leader Node lease), by name.

@@ -23,8 +23,8 @@ use uyuni_api::Value;
 
 use crate::access::{self, Scope};
 use crate::metastore::{
-    AuditRecord, BulkReport, BulkRequest, MetastoreError, NodeView, RepoStatus, SearchPage,
-    ZoneView,
+    AuditRecord, BulkReport, BulkRequest, CommonView, MetastoreError, NodeView, RepoStatus,
+    SearchPage, ZoneView,
 };
 use crate::pool::Credentials;
 use crate::rest_cluster as rc;
@@ -40,9 +40,10 @@ use crate::{Gateway, Metastore};
         description = "The cluster's own API. Uyuni's XML-RPC API is at /rpc/api and its JSON API at /rhn/manager/api/<ns>/<method>, both answered for the whole cluster (docs/GATEWAY.md)."
     ),
     paths(login, nodes, search, system, bulk, audit, rc::session, rc::logout, rc::zones,
-        rc::set_mode, rc::events, rc::history, rc::facets, rc::node_link, rc::repos),
+        rc::set_mode, rc::events, rc::history, rc::facets, rc::node_link, rc::repos, rc::common, rc::claim_lease,
+        rc::release_lease),
     components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport,
-        AuditRecord, ErrorBody, ZoneView, RepoStatus, rc::SessionInfo, rc::ModeRequest, rc::Facets,
+        AuditRecord, ErrorBody, ZoneView, RepoStatus, CommonView, rc::LeaseRequest, rc::SessionInfo, rc::ModeRequest, rc::Facets,
         rc::FacetCount, rc::NodeLink, ClusterEvent, NodeHistory, Sample)),
     modifiers(&SessionAuth),
     security(("session" = [])),
@@ -101,6 +102,11 @@ pub fn routes<M: Metastore>(gw: Arc<Gateway<M>>) -> Router {
         .route("/api/v1/logout", post(rc::logout::<M>))
         .route("/api/v1/zones", get(rc::zones::<M>))
         .route("/api/v1/content/repos", get(rc::repos::<M>))
+        .route("/api/v1/zones/{zone}/common", get(rc::common::<M>))
+        .route(
+            "/api/v1/zones/{zone}/lease",
+            post(rc::claim_lease::<M>).delete(rc::release_lease::<M>),
+        )
         .route("/api/v1/zones/{zone}/mode", post(rc::set_mode::<M>))
         .route("/api/v1/events", get(rc::events::<M>))
         .route("/api/v1/history", get(rc::history::<M>))

@@ -16,7 +16,7 @@ use uyuni_api::Value;
 
 use crate::access::{self, Scope};
 use crate::ids::{IdKind, from_gateway};
-use crate::metastore::{AuditRecord, MetastoreError, RepoStatus, ZoneView};
+use crate::metastore::{AuditRecord, CommonView, MetastoreError, RepoStatus, ZoneView};
 use crate::rest::{ErrorBody, authorized, error, meta_error, session_key};
 use crate::sessions::Session;
 use crate::watch::{ClusterEvent, NodeHistory};
@@ -141,6 +141,114 @@ pub(crate) async fn set_mode<M: Metastore>(
         format!("{zone} {}", req.mode),
         answer,
     )
+}
+
+/// A zone's published common data: what every node of the zone copies.
+#[utoipa::path(get, path = "/api/v1/zones/{zone}/common", tag = "cluster",
+    params(("zone" = String, Path, description = "zone name")),
+    responses((status = 200, body = Vec<CommonView>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn common<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    if let Err(r) = authorized(&gw, &headers).await {
+        return r;
+    }
+    Json(gw.meta.common(&zone)).into_response()
+}
+
+/// Who is to lead a zone's common data, and for how long.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LeaseRequest {
+    /// The node (a Uyuni node of the zone holding its published common data).
+    pub node: String,
+    /// Lease length in ms (default 30 min, at most 24 h).
+    pub ttl_ms: Option<u64>,
+}
+
+/// Default lease the UI claims.
+const LEASE_TTL_MS: u64 = 30 * 60 * 1000;
+/// Longest lease the REST API gives.
+const LEASE_MAX_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Claim (or renew) a zone's Leader Node lease for a node: its Uyuni server becomes the
+/// pattern the zone's other nodes copy once its changes are published (SUSE Manager
+/// administrators only; audited).
+#[utoipa::path(post, path = "/api/v1/zones/{zone}/lease", tag = "cluster",
+    params(("zone" = String, Path, description = "zone name")), request_body = LeaseRequest,
+    responses((status = 200, body = ZoneView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn claim_lease<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+    Json(req): Json<LeaseRequest>,
+) -> Response {
+    let (session, _) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let answer = match admin_only(&session, "claim a zone's lease") {
+        Err(r) => r,
+        Ok(()) => {
+            let ttl = req
+                .ttl_ms
+                .unwrap_or(LEASE_TTL_MS)
+                .clamp(1_000, LEASE_MAX_MS);
+            match gw.meta.claim_lease(&zone, &req.node, ttl).await {
+                Ok(z) => Json(z).into_response(),
+                Err(e) => meta_error(e),
+            }
+        }
+    };
+    audit(
+        &gw,
+        &session,
+        "lease claim",
+        format!("{zone} {}", req.node),
+        answer,
+    )
+}
+
+/// Release a zone's Leader Node lease: its captured, unpublished changes are dropped
+/// (SUSE Manager administrators only; audited).
+#[utoipa::path(delete, path = "/api/v1/zones/{zone}/lease", tag = "cluster",
+    params(("zone" = String, Path, description = "zone name")),
+    responses((status = 200, body = ZoneView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn release_lease<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    let (session, _) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let answer = match admin_only(&session, "release a zone's lease") {
+        Err(r) => r,
+        Ok(()) => match gw.meta.release_lease(&zone).await {
+            Ok(z) => Json(z).into_response(),
+            Err(e) => meta_error(e),
+        },
+    };
+    audit(&gw, &session, "lease release", zone, answer)
+}
+
+/// 403 unless the session is a SUSE Manager administrator's.
+fn admin_only(session: &Session, what: &str) -> Result<(), Response> {
+    if session.roles.is_satellite_admin() {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} may not {what}: that needs the satellite_admin role",
+                session.user
+            ),
+        ))
+    }
 }
 
 /// Record `action` in the audit log with the answer's status; an unrecorded success is 503.

@@ -8,8 +8,8 @@ use cluster_core::audit::AuditEntry;
 use crdt_store::{LoadMode, ZonePolicy};
 use crdt_store::{Record, RecordKind, SystemRecord};
 use gateway::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, RepoStatus,
-    SearchPage, ZoneView,
+    AuditRecord, BulkReport, BulkRequest, CommonView, Metastore, MetastoreError, NodeView,
+    RepoStatus, SearchPage, ZoneView,
 };
 
 use cluster_core::{Members, Replica, SelfInfo, now_ms};
@@ -140,6 +140,15 @@ impl PeerMetastore {
     /// The replica it reads and writes.
     pub fn replica(&self) -> &Replica {
         &self.nc.replica
+    }
+}
+
+impl PeerMetastore {
+    fn zone_view(&self, zone: &str) -> Result<ZoneView, MetastoreError> {
+        self.zones()
+            .into_iter()
+            .find(|z| z.name == zone)
+            .ok_or_else(|| MetastoreError::BadQuery(format!("no zone {zone}")))
     }
 }
 
@@ -287,6 +296,76 @@ impl Metastore for PeerMetastore {
             }
         }
         Err(MetastoreError::NoLeader(zone.to_string()))
+    }
+
+    fn common(&self, zone: &str) -> Vec<CommonView> {
+        let mut out: Vec<CommonView> = self
+            .replica()
+            .store()
+            .records(RecordKind::Common)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Common(c) if c.zone == zone => Some(CommonView {
+                    kind: c.kind,
+                    key: c.key,
+                    generation: c.generation,
+                    deleted: c.deleted,
+                    published_by: c.published_by,
+                    updated_at: c.updated_at,
+                }),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
+        out
+    }
+
+    async fn claim_lease(
+        &self,
+        zone: &str,
+        node: &str,
+        ttl_ms: u64,
+    ) -> Result<ZoneView, MetastoreError> {
+        if !self
+            .nodes()
+            .iter()
+            .any(|n| n.name == node && n.zone == zone)
+        {
+            return Err(MetastoreError::BadQuery(format!(
+                "{node} is not a Uyuni node of zone {zone}"
+            )));
+        }
+        let ttl = Duration::from_millis(ttl_ms);
+        match claim_lease_for(&self.nc, zone, node, ttl, false, false).await {
+            Ok(_) => self.zone_view(zone),
+            Err(NcError::Lease(e)) => Err(MetastoreError::BadQuery(e.to_string())),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    async fn release_lease(&self, zone: &str) -> Result<ZoneView, MetastoreError> {
+        {
+            let _w = self.replica().write_lock().await;
+            let key = format!("{}{zone}", RecordKind::Lease.prefix());
+            let current = match self.replica().store().get(&key) {
+                Ok(Some(Record::Lease(l))) => Some(l),
+                _ => None,
+            };
+            let now = now_ms();
+            let holder = current
+                .as_ref()
+                .and_then(|l| l.holder_at(now))
+                .unwrap_or_default()
+                .to_string();
+            let next = node_controller::lease::release(current.as_ref(), zone, &holder, now, false)
+                .map_err(|e| MetastoreError::BadQuery(e.to_string()))?;
+            if let Some(n) = next {
+                node_controller::put(&self.nc, Record::Lease(n))
+                    .await
+                    .map_err(write_error)?;
+            }
+        }
+        self.zone_view(zone)
     }
 
     fn repos(&self) -> Vec<RepoStatus> {

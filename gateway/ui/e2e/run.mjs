@@ -203,9 +203,23 @@ async function main() {
       await page.getByTestId('switch-store1').click();
       await page.getByRole('dialog').getByRole('button', { name: 'Switch to disaster-recovery', exact: true }).click();
       await page.getByTestId('zone-mode-store1').filter({ hasText: 'disaster-recovery' }).waitFor();
-      await shot('07-zones');
       await page.goto(`${gateway}/#/overview`);
       await page.getByTestId('mode-store1').filter({ hasText: 'disaster-recovery' }).waitFor();
+    });
+
+    await step('the lease: claim, shown, release; the published common data', async () => {
+      await page.goto(`${gateway}/#/zones`);
+      const dc1 = page.locator('[data-zone="dc1"]');
+      await dc1.getByText('Published common data').waitFor();
+      await dc1.locator('table.nodes tbody tr').first().waitFor();
+      await dc1.getByLabel('Node to lead').selectOption('dc1-peer1');
+      await dc1.getByRole('button', { name: 'Claim…' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Claim the lease' }).click();
+      await page.getByTestId('lease-dc1').getByText('Held by dc1-peer1').waitFor();
+      await shot('07-zones');
+      await dc1.getByRole('button', { name: 'Release…' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Release the lease' }).click();
+      await page.getByTestId('lease-dc1').getByText('Nobody holds it').waitFor();
     });
 
     await step('content: the demo repository complete on every dc1 node', async () => {

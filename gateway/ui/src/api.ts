@@ -91,6 +91,15 @@ export interface RepoStatus {
   updated_at: number;
 }
 
+export interface CommonView {
+  kind: string;
+  key: string;
+  generation: number;
+  deleted: boolean;
+  published_by: string;
+  updated_at: number;
+}
+
 export interface BulkReport {
   matched: number;
   changed: number;
@@ -177,6 +186,10 @@ export const api = {
   nodes: () => call<NodeView[]>('GET', '/api/v1/nodes'),
   zones: () => call<ZoneView[]>('GET', '/api/v1/zones'),
   events: (sinceMs = 0) => call<ClusterEvent[]>('GET', `/api/v1/events?since_ms=${sinceMs}`),
+  common: (zone: string) => call<CommonView[]>('GET', `/api/v1/zones/${enc(zone)}/common`),
+  claimLease: (zone: string, node: string) =>
+    call<ZoneView>('POST', `/api/v1/zones/${enc(zone)}/lease`, { node }),
+  releaseLease: (zone: string) => call<ZoneView>('DELETE', `/api/v1/zones/${enc(zone)}/lease`),
   repos: () => call<RepoStatus[]>('GET', '/api/v1/content/repos'),
   history: () => call<NodeHistory[]>('GET', '/api/v1/history'),
   setMode: (zone: string, mode: string) =>
