@@ -189,9 +189,9 @@ pub(crate) async fn claim_lease<M: Metastore>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let answer = match admin_only(&session, "claim a zone's lease") {
-        Err(r) => r,
-        Ok(()) => {
+    let answer = match refusal(&session, "claim a zone's lease") {
+        Some(r) => r,
+        None => {
             let ttl = req
                 .ttl_ms
                 .unwrap_or(LEASE_TTL_MS)
@@ -226,9 +226,9 @@ pub(crate) async fn release_lease<M: Metastore>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let answer = match admin_only(&session, "release a zone's lease") {
-        Err(r) => r,
-        Ok(()) => match gw.meta.release_lease(&zone).await {
+    let answer = match refusal(&session, "release a zone's lease") {
+        Some(r) => r,
+        None => match gw.meta.release_lease(&zone).await {
             Ok(z) => Json(z).into_response(),
             Err(e) => meta_error(e),
         },
@@ -236,19 +236,17 @@ pub(crate) async fn release_lease<M: Metastore>(
     audit(&gw, &session, "lease release", zone, answer)
 }
 
-/// 403 unless the session is a SUSE Manager administrator's.
-fn admin_only(session: &Session, what: &str) -> Result<(), Response> {
-    if session.roles.is_satellite_admin() {
-        Ok(())
-    } else {
-        Err(error(
+/// The 403 answer, unless the session is a SUSE Manager administrator's.
+fn refusal(session: &Session, what: &str) -> Option<Response> {
+    (!session.roles.is_satellite_admin()).then(|| {
+        error(
             StatusCode::FORBIDDEN,
             format!(
                 "{} may not {what}: that needs the satellite_admin role",
                 session.user
             ),
-        ))
-    }
+        )
+    })
 }
 
 /// Record `action` in the audit log with the answer's status; an unrecorded success is 503.
