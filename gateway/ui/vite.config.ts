@@ -21,7 +21,7 @@ export default defineConfig({
   },
   server: {
     // `npm run dev`: the API of a running gateway (docs/UI.md).
-    proxy: { '/api': { target: process.env.GATEWAY ?? 'https://127.0.0.1:8443', secure: false } },
+    proxy: { '/api': { target: process.env.GATEWAY ?? 'https://127.0.0.1:4588', secure: false } },
   },
   test: {
     environment: 'happy-dom',
