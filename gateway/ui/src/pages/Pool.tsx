@@ -59,7 +59,7 @@ function PoolRow({ s, onDone }: { s: SystemRecord; onDone: () => void }) {
   return (
     <li class="pool-row" data-minion={s.minion_id} aria-labelledby={id}>
       <a id={id} href={href('system', s.fingerprint)}>{s.minion_id}</a>
-      <span class="muted">{s.zone ?? 'no zone'} · {(s.tags ?? []).join(' ')}</span>
+      <span class="muted">{s.zone ?? 'no zone'}{s.tags && s.tags.length > 0 && <> · {s.tags.join(' ')}</>}</span>
       <label>
         Tags to add
         <input value={tags} placeholder="db" onInput={(e) => setTags((e.target as HTMLInputElement).value)} />
