@@ -42,6 +42,9 @@ phase agent
 # binaries built above (scripts/check-packages.sh; docs/TESTING.md).
 scripts/check-packages.sh
 phase packaging
+# The Cluster UI: its bundle is fresh, its unit tests, and the browser test in Chromium.
+scripts/test-ui.sh
+phase ui
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"

@@ -9,6 +9,8 @@
 //!   an OpenAPI document at `/api/v1/openapi.json` and browsable in Swagger UI at
 //!   `/swagger-ui/`, served from the binary ([`rest`]).
 //!
+//! - `/`: the Cluster UI, a single-page app compiled into the binary ([`ui`], docs/UI.md).
+//!
 //! Sessions are the gateway's own ([`sessions`], [`session_file`]): outside the replicated
 //! metastore, whose history would keep them forever, with no password in them; a restart
 //! loses none. docs/GATEWAY.md has the design, docs/security/gwtrust.md the trust model.
@@ -26,10 +28,13 @@ pub mod params;
 pub mod pool;
 pub mod rawmerge;
 pub mod rest;
+pub mod rest_cluster;
 pub mod session_file;
 pub mod sessions;
 pub mod table;
 pub mod translate;
+mod ui;
+pub mod watch;
 pub mod xmlrpc;
 
 use std::sync::Arc;
@@ -38,7 +43,8 @@ use std::sync::atomic::AtomicUsize;
 pub use config::GatewayConfig;
 pub use dispatch::Outcome;
 pub use metastore::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage,
+    AuditRecord, BulkReport, BulkRequest, CommonView, Metastore, MetastoreError, NodeView,
+    RepoStatus, SearchPage, ZoneView,
 };
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).
@@ -57,6 +63,7 @@ pub struct Gateway<M> {
     pub(crate) unknown: std::sync::Mutex<sessions::UnknownIds>,
     pub(crate) cfg: GatewayConfig,
     pub(crate) turn: AtomicUsize,
+    pub(crate) watch: std::sync::Mutex<watch::Watch>,
 }
 
 impl<M: Metastore> Gateway<M> {
@@ -69,6 +76,16 @@ impl<M: Metastore> Gateway<M> {
             unknown: std::sync::Mutex::new(sessions::UnknownIds::default()),
             cfg,
             turn: AtomicUsize::new(0),
+            watch: std::sync::Mutex::new(watch::Watch::default()),
+        }
+    }
+
+    /// Take a snapshot of the cluster for the UI's recent changes and charts
+    /// ([`watch::Watch::observe`]); the peer calls it every second.
+    pub fn observe(&self, now_ms: u64) {
+        let (nodes, zones) = (self.meta.nodes(), self.meta.zones());
+        if let Ok(mut w) = self.watch.lock() {
+            w.observe(now_ms, &nodes, &zones);
         }
     }
 
@@ -106,5 +123,6 @@ pub fn router<M: Metastore>(gw: Arc<Gateway<M>>) -> axum::Router {
         .merge(xmlrpc::routes(gw.clone()))
         .merge(json_api::routes(gw.clone()))
         .merge(rest::routes(gw))
+        .merge(ui::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A Uyuni node as the gateway sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
     /// Node name.
     pub name: String,
@@ -23,6 +23,51 @@ pub struct NodeView {
     pub status: String,
     /// Systems the metastore assigns to it.
     pub systems: u64,
+    /// Systems of the node whose agents heartbeat (as the peers of the cluster report them).
+    #[serde(default)]
+    pub online: u64,
+    /// Host name of the node's Uyuni server (its web UI is `https://<fqdn>/`).
+    #[serde(default)]
+    pub fqdn: String,
+    /// Relative capacity (1.0: a standard node).
+    #[serde(default = "one")]
+    pub capacity: f64,
+    /// Why the cluster marked it faulty (`down`, `left`); absent when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faulty: Option<String>,
+    /// Whether it holds its zone's published common data (channels, keys, groups, CLM):
+    /// a node that does not is not given systems yet.
+    #[serde(default)]
+    pub common_ready: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A zone as the gateway sees it: its distribution mode and its Leader Node lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ZoneView {
+    /// Zone name.
+    pub name: String,
+    /// Distribution mode: `production` or `disaster-recovery`.
+    pub mode: String,
+    /// The Leader Node holding the zone's lease now; absent when nobody does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// When the lease ends unless renewed (Unix ms; 0: never claimed).
+    #[serde(default)]
+    pub lease_expires_ms: u64,
+    /// Publications of the zone's common data so far (its generation).
+    #[serde(default)]
+    pub generation: u64,
+    /// Changes captured on the Leader Node since the last publication ("Apply cluster
+    /// update" publishes them), `<kind>/<key>`.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// Systems of the zone on no node yet (orphans).
+    #[serde(default)]
+    pub orphans: u64,
 }
 
 impl NodeView {
@@ -47,6 +92,47 @@ pub enum MetastoreError {
     /// Not ready yet (the search index is being built).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// One object of a zone's published common data (channel, activation key, system group, CLM
+/// project) as every node of the zone copies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommonView {
+    /// `channel`, `activationkey`, `systemgroup`, `clmproject`, …
+    pub kind: String,
+    /// Its key (label, name).
+    pub key: String,
+    /// The publication that last wrote it.
+    pub generation: u64,
+    /// Deleted by that publication.
+    pub deleted: bool,
+    /// The Leader Node that published it.
+    pub published_by: String,
+    /// When (Unix ms).
+    pub updated_at: u64,
+}
+
+/// A content repository and where it is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RepoStatus {
+    /// The zone it was imported into.
+    pub zone: String,
+    /// Repository name.
+    pub name: String,
+    /// Version (each import of it counts one up).
+    pub version: u64,
+    /// Files in this version (as `content list` counts them).
+    pub files: u64,
+    /// Bytes in this version.
+    pub bytes: u64,
+    /// Removed (the record stays so that every node drops it).
+    pub removed: bool,
+    /// Other zones subscribed to it.
+    pub subscribers: Vec<String>,
+    /// Nodes holding this version completely.
+    pub complete_on: Vec<String>,
+    /// Last change (Unix ms).
+    pub updated_at: u64,
 }
 
 /// One page of a search.
@@ -123,6 +209,31 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SearchPage, MetastoreError>> + Send;
     /// One system by fingerprint.
     fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
+    /// A zone's published common data, by kind and key.
+    fn common(&self, zone: &str) -> Vec<CommonView>;
+    /// Give `zone`'s Leader Node lease to `node` (or renew it) for `ttl_ms`; `node` must hold
+    /// the zone's published common data.
+    fn claim_lease(
+        &self,
+        zone: &str,
+        node: &str,
+        ttl_ms: u64,
+    ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
+    /// End `zone`'s lease (its unpublished changes are dropped).
+    fn release_lease(
+        &self,
+        zone: &str,
+    ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
+    /// Content repositories and where they are complete.
+    fn repos(&self) -> Vec<RepoStatus>;
+    /// The cluster's zones (mode, Leader Node lease), by name.
+    fn zones(&self) -> Vec<ZoneView>;
+    /// Switch a zone's distribution mode (`production` or `disaster-recovery`).
+    fn set_zone_mode(
+        &self,
+        zone: &str,
+        mode: &str,
+    ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
     /// Apply an action to every system a query matches.
     fn bulk(
         &self,

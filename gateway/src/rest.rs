@@ -16,16 +16,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 use uyuni_api::Value;
 
 use crate::access::{self, Scope};
 use crate::metastore::{
-    AuditRecord, BulkReport, BulkRequest, MetastoreError, NodeView, SearchPage,
+    AuditRecord, BulkReport, BulkRequest, CommonView, MetastoreError, NodeView, RepoStatus,
+    SearchPage, ZoneView,
 };
 use crate::pool::Credentials;
+use crate::rest_cluster as rc;
 use crate::sessions::Session;
+use crate::watch::{ClusterEvent, NodeHistory, Sample};
 use crate::{Gateway, Metastore};
 
 /// The OpenAPI document.
@@ -35,11 +39,44 @@ use crate::{Gateway, Metastore};
         title = "Uyuni cluster gateway",
         description = "The cluster's own API. Uyuni's XML-RPC API is at /rpc/api and its JSON API at /rhn/manager/api/<ns>/<method>, both answered for the whole cluster (docs/GATEWAY.md)."
     ),
-    paths(login, nodes, search, system, bulk, audit),
-    components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport, AuditRecord, ErrorBody)),
+    paths(login, nodes, search, system, bulk, audit, rc::session, rc::logout, rc::zones,
+        rc::set_mode, rc::events, rc::history, rc::facets, rc::node_link, rc::repos, rc::common, rc::claim_lease,
+        rc::release_lease),
+    components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport,
+        AuditRecord, ErrorBody, ZoneView, RepoStatus, CommonView, rc::LeaseRequest, rc::SessionInfo, rc::ModeRequest, rc::Facets,
+        rc::FacetCount, rc::NodeLink, ClusterEvent, NodeHistory, Sample)),
+    modifiers(&SessionAuth),
+    security(("session" = [])),
     tags((name = "cluster", description = "Nodes, client systems, search and bulk operations; the audit log"))
 )]
 pub struct ApiDoc;
+
+/// The gateway session as the document's security scheme: Swagger UI's "Authorize" takes the
+/// key `POST /api/v1/login` returns (login itself needs none).
+#[derive(Debug)]
+struct SessionAuth;
+
+impl Modify for SessionAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The session key POST /api/v1/login returns (also an XML-RPC session key)",
+                    ))
+                    .build(),
+            ),
+        );
+        if let Some(login) = openapi.paths.paths.get_mut("/api/v1/login")
+            && let Some(op) = login.post.as_mut()
+        {
+            op.security = Some(vec![SecurityRequirement::default()]);
+        }
+    }
+}
 
 /// An error answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -61,13 +98,30 @@ pub fn routes<M: Metastore>(gw: Arc<Gateway<M>>) -> Router {
         .route("/api/v1/systems/bulk", post(bulk::<M>))
         .route("/api/v1/systems/{fingerprint}", get(system::<M>))
         .route("/api/v1/audit", get(audit::<M>))
+        .route("/api/v1/session", get(rc::session::<M>))
+        .route("/api/v1/logout", post(rc::logout::<M>))
+        .route("/api/v1/zones", get(rc::zones::<M>))
+        .route("/api/v1/content/repos", get(rc::repos::<M>))
+        .route("/api/v1/zones/{zone}/common", get(rc::common::<M>))
+        .route(
+            "/api/v1/zones/{zone}/lease",
+            post(rc::claim_lease::<M>).delete(rc::release_lease::<M>),
+        )
+        .route("/api/v1/zones/{zone}/mode", post(rc::set_mode::<M>))
+        .route("/api/v1/events", get(rc::events::<M>))
+        .route("/api/v1/history", get(rc::history::<M>))
+        .route("/api/v1/systems/facets", get(rc::facets::<M>))
+        .route(
+            "/api/v1/systems/{fingerprint}/node-link",
+            get(rc::node_link::<M>),
+        )
         .with_state(gw);
     let ui = SwaggerUi::new("/swagger-ui").url("/api/v1/openapi.json", ApiDoc::openapi());
     api.merge(Router::from(ui))
 }
 
 /// The session key of a REST request.
-fn session_key(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_key(headers: &HeaderMap) -> Option<String> {
     if let Some(k) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -82,7 +136,7 @@ fn session_key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The session of a REST request (401 without a valid one).
-async fn authorized<M: Metastore>(
+pub(crate) async fn authorized<M: Metastore>(
     gw: &Gateway<M>,
     headers: &HeaderMap,
 ) -> Result<(Session, Credentials), Response> {
@@ -187,7 +241,7 @@ async fn search<M: Metastore>(
     }
 }
 
-fn meta_error(e: MetastoreError) -> Response {
+pub(crate) fn meta_error(e: MetastoreError) -> Response {
     match e {
         MetastoreError::BadQuery(e) => error(StatusCode::BAD_REQUEST, e),
         e => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -376,6 +376,50 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
         "{done}"
     );
     assert!(done["at_ms"].as_u64().unwrap_or(0) > 0);
+
+    // The Cluster UI's routes: a session first, then Uyuni's roles and the user's scope.
+    for path in [
+        "/api/v1/session",
+        "/api/v1/zones",
+        "/api/v1/events",
+        "/api/v1/history",
+        "/api/v1/content/repos",
+        "/api/v1/systems/facets",
+    ] {
+        assert_eq!(get(path, None)?.0, 401, "{path}");
+    }
+    let (s, me) = get("/api/v1/session", Some(&admin))?;
+    assert_eq!((s, me["user"].as_str()), (200, Some("orgadmin")), "{me}");
+    let (_, seen) = get("/api/v1/systems", Some(&viewer))?;
+    let (s, facets) = get("/api/v1/systems/facets?q=", Some(&viewer))?;
+    assert_eq!(s, 200, "{facets}");
+    assert_eq!(
+        facets["total"], seen["total"],
+        "facets count what the user sees"
+    );
+    let (s, zones) = get("/api/v1/zones", Some(&admin))?;
+    assert_eq!(s, 200, "{zones}");
+    let zone = zones[0]["name"].as_str().unwrap_or_default().to_string();
+    let mut resp = ureq::post(format!("{base}/api/v1/zones/{zone}/mode"))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(serde_json::json!({"mode": "disaster-recovery"}))?;
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "an org admin may not switch a zone's mode: {}",
+        resp.body_mut().read_to_string().unwrap_or_default()
+    );
+    let (_, log) = get("/api/v1/audit", Some(&admin))?;
+    assert!(
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["action"] == "zone mode" && e["status"] == 403),
+        "the refused switch is audited: {log}"
+    );
     Ok(())
 }
 

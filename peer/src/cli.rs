@@ -765,11 +765,30 @@ fn zone_mode(zone: &str, mode: &str, t: &Target) -> anyhow::Result<()> {
 
 /// `POST /systems/{fingerprint}/{action}` and show the resulting record.
 fn system_action(target: &Target, fingerprint: &str, action: &str) -> anyhow::Result<()> {
-    let s: SystemRecord = target.client()?.post(
-        &format!("/systems/{}/{action}", urlencode(fingerprint)),
-        &serde_json::json!({}),
-    )?;
-    show(&s, target.json)
+    let client = target.client()?;
+    let path = format!("/systems/{}", urlencode(fingerprint));
+    let mut s: SystemRecord = client.post(&format!("{path}/{action}"), &serde_json::json!({}))?;
+    if action != "accept" || s.node.is_some() {
+        return show(&s, target.json);
+    }
+    // Accepted systems are orphans until the Load Driver places them (normally within a
+    // second): show where it went, as the Cluster UI does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while s.node.is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        s = client.get(&path)?;
+    }
+    show(&s, target.json)?;
+    if !target.json {
+        match &s.node {
+            Some(node) => eprintln!("accepted: placed on {node}"),
+            None => eprintln!(
+                "accepted: an orphan of zone {} until a node has room (`systems show {fingerprint}` to follow)",
+                s.zone.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn show(s: &SystemRecord, json: bool) -> anyhow::Result<()> {

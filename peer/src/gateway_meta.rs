@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use cluster_core::audit::AuditEntry;
+use crdt_store::{LoadMode, ZonePolicy};
 use crdt_store::{Record, RecordKind, SystemRecord};
 use gateway::{
-    AuditRecord, BulkReport, BulkRequest, Metastore, MetastoreError, NodeView, SearchPage,
+    AuditRecord, BulkReport, BulkRequest, CommonView, Metastore, MetastoreError, NodeView,
+    RepoStatus, SearchPage, ZoneView,
 };
 
 use cluster_core::{Members, Replica, SelfInfo, now_ms};
@@ -23,6 +25,29 @@ const GATEWAY_LEASE: Duration = Duration::from_secs(300);
 /// How long a fresh lease is given to reach its holder's peer before the write goes to its
 /// Uyuni server (gossip reaches every peer in a few milliseconds; p99 3.8 ms with 5 peers).
 const LEASE_PROPAGATION: Duration = Duration::from_millis(250);
+
+/// Every `every`: give the gateway a snapshot of the cluster for the UI's recent changes and
+/// charts ([`gateway::watch`]). Runs until `cancel`.
+pub async fn watch_cluster<M: Metastore>(
+    gw: Arc<gateway::Gateway<M>>,
+    every: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let g = gw.clone();
+        // Reading the replica and the membership table is quick but blocking.
+        if let Err(e) = tokio::task::spawn_blocking(move || g.observe(now_ms())).await {
+            tracing::warn!(error = %e, "cluster watch failed");
+        }
+        if cancel
+            .run_until_cancelled(tokio::time::sleep(every))
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+}
 
 /// Now and then: drop the gateway's expired sessions (from memory and its session file),
 /// and delete on sight any session record an older version left in the metastore (they held
@@ -121,6 +146,15 @@ impl PeerMetastore {
     }
 }
 
+impl PeerMetastore {
+    fn zone_view(&self, zone: &str) -> Result<ZoneView, MetastoreError> {
+        self.zones()
+            .into_iter()
+            .find(|z| z.name == zone)
+            .ok_or_else(|| MetastoreError::BadQuery(format!("no zone {zone}")))
+    }
+}
+
 /// The peer API's error as the gateway's: a bad request stays one.
 fn api_error(e: cluster_core::ApiError) -> MetastoreError {
     match e.status().as_u16() {
@@ -143,6 +177,16 @@ impl Metastore for PeerMetastore {
             .filter(node_controller::slot::holds_slots)
             .collect();
         let members = self.members.lock();
+        // Online systems per node: this peer's own agents' heartbeats and those the alive
+        // peers report (as `GET /cluster/load` counts them).
+        let mut online = self.load.own_online();
+        for m in members.members() {
+            if m.status == cluster_core::membership::MemberStatus::Alive {
+                for (node, n) in &m.info.online {
+                    *online.entry(node.clone()).or_default() += n;
+                }
+            }
+        }
         let index = self.load.index();
         let mut out: Vec<NodeView> = records
             .iter()
@@ -170,6 +214,19 @@ impl Metastore for PeerMetastore {
                     uyuni_api: n.uyuni_api.clone().unwrap_or_default(),
                     status: status.to_string(),
                     systems: index.assigned(&n.name),
+                    fqdn: n
+                        .master_address()
+                        .split(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                    capacity: n.capacity,
+                    online: online.get(&n.name).copied().unwrap_or(0),
+                    faulty: index
+                        .faults()
+                        .get(&n.name)
+                        .map(|f| format!("{:?}", f.reason).to_lowercase()),
+                    common_ready: index.common_ready(n),
                 }
             })
             .collect();
@@ -242,6 +299,160 @@ impl Metastore for PeerMetastore {
             }
         }
         Err(MetastoreError::NoLeader(zone.to_string()))
+    }
+
+    fn common(&self, zone: &str) -> Vec<CommonView> {
+        let mut out: Vec<CommonView> = self
+            .replica()
+            .store()
+            .records(RecordKind::Common)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Common(c) if c.zone == zone => Some(CommonView {
+                    kind: c.kind,
+                    key: c.key,
+                    generation: c.generation,
+                    deleted: c.deleted,
+                    published_by: c.published_by,
+                    updated_at: c.updated_at,
+                }),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
+        out
+    }
+
+    async fn claim_lease(
+        &self,
+        zone: &str,
+        node: &str,
+        ttl_ms: u64,
+    ) -> Result<ZoneView, MetastoreError> {
+        if !self
+            .nodes()
+            .iter()
+            .any(|n| n.name == node && n.zone == zone)
+        {
+            return Err(MetastoreError::BadQuery(format!(
+                "{node} is not a Uyuni node of zone {zone}"
+            )));
+        }
+        let ttl = Duration::from_millis(ttl_ms);
+        match claim_lease_for(&self.nc, zone, node, ttl, false, false).await {
+            Ok(_) => self.zone_view(zone),
+            Err(NcError::Lease(e)) => Err(MetastoreError::BadQuery(e.to_string())),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    async fn release_lease(&self, zone: &str) -> Result<ZoneView, MetastoreError> {
+        {
+            let _w = self.replica().write_lock().await;
+            let key = format!("{}{zone}", RecordKind::Lease.prefix());
+            let current = match self.replica().store().get(&key) {
+                Ok(Some(Record::Lease(l))) => Some(l),
+                _ => None,
+            };
+            let now = now_ms();
+            let holder = current
+                .as_ref()
+                .and_then(|l| l.holder_at(now))
+                .unwrap_or_default()
+                .to_string();
+            let next = node_controller::lease::release(current.as_ref(), zone, &holder, now, false)
+                .map_err(|e| MetastoreError::BadQuery(e.to_string()))?;
+            if let Some(n) = next {
+                node_controller::put(&self.nc, Record::Lease(n))
+                    .await
+                    .map_err(write_error)?;
+            }
+        }
+        self.zone_view(zone)
+    }
+
+    fn repos(&self) -> Vec<RepoStatus> {
+        content_peer::api::repo_views(self.replica().store())
+            .into_iter()
+            .map(|r| RepoStatus {
+                zone: r.record.zone,
+                name: r.record.name,
+                version: r.record.version,
+                files: r.record.files,
+                bytes: r.record.bytes,
+                removed: r.record.deleted,
+                subscribers: r.subscribers,
+                complete_on: r.complete_on,
+                updated_at: r.record.updated_at,
+            })
+            .collect()
+    }
+
+    fn zones(&self) -> Vec<ZoneView> {
+        let store = self.replica().store();
+        let now = now_ms();
+        let index = self.load.index();
+        store
+            .zones()
+            .into_iter()
+            .map(|z| {
+                let key = format!("{}{}", RecordKind::Lease.prefix(), z.name);
+                let lease = match store.get(&key) {
+                    Ok(Some(Record::Lease(l))) => Some(l),
+                    _ => None,
+                };
+                ZoneView {
+                    mode: index.mode(&z.name).as_str().to_string(),
+                    leader: lease
+                        .as_ref()
+                        .and_then(|l| l.holder_at(now))
+                        .map(str::to_string),
+                    lease_expires_ms: lease.as_ref().map_or(0, |l| l.expires_at),
+                    generation: lease.as_ref().map_or(0, |l| l.generation),
+                    pending: lease
+                        .map(|l| l.pending.into_iter().collect())
+                        .unwrap_or_default(),
+                    orphans: index.orphan_count_in(&z.name) as u64,
+                    name: z.name,
+                }
+            })
+            .collect()
+    }
+
+    async fn set_zone_mode(&self, zone: &str, mode: &str) -> Result<ZoneView, MetastoreError> {
+        let mode: LoadMode = mode.parse().map_err(MetastoreError::BadQuery)?;
+        if !self
+            .replica()
+            .store()
+            .zones()
+            .iter()
+            .any(|z| z.name == zone)
+        {
+            return Err(MetastoreError::BadQuery(format!("no zone {zone}")));
+        }
+        let policy = Record::Policy(ZonePolicy {
+            zone: zone.to_string(),
+            mode,
+            updated_at: now_ms(),
+        });
+        {
+            let _w = self.replica().write_lock().await;
+            let store = self.replica().store().clone();
+            let frames = tokio::task::spawn_blocking(move || store.put(&policy))
+                .await
+                .map_err(write_error)?
+                .map_err(write_error)?;
+            self.replica().broadcast(frames).await;
+        }
+        self.load.wake.notify_one();
+        // The load index learns the policy from the store's change feed: report what was set.
+        let mut view = self
+            .zones()
+            .into_iter()
+            .find(|z| z.name == zone)
+            .ok_or_else(|| MetastoreError::BadQuery(format!("no zone {zone}")))?;
+        view.mode = mode.as_str().to_string();
+        Ok(view)
     }
 
     async fn search(

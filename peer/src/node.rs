@@ -562,6 +562,14 @@ async fn start_gateway(
     let sessions = gw.session_store();
     tracing::info!(%addr, tls = over_tls, "API gateway");
     tasks.spawn(
+        crate::gateway_meta::watch_cluster(
+            gw.clone(),
+            Duration::from_secs(1),
+            cancel.child_token(),
+        )
+        .instrument(span.clone()),
+    );
+    tasks.spawn(
         crate::gateway_meta::sweep_sessions(
             gw.clone(),
             replica,

@@ -77,6 +77,11 @@ impl Fake {
             uyuni_api: format!("https://{name}.example.com/rpc/api"),
             status: "alive".into(),
             systems: systems.len() as u64,
+            fqdn: format!("{name}.example.com"),
+            capacity: 1.0,
+            online: 0,
+            faulty: None,
+            common_ready: true,
         });
         self.systems.insert(name.into(), systems.to_vec());
         self

@@ -111,9 +111,15 @@ pub struct RepoView {
 }
 
 async fn repos(State(s): State<ContentCtx>) -> Result<Json<Vec<RepoView>>, ApiError> {
-    let (repos, subs) = super::replicate::repos_and_subs(s.replica.store());
-    let holdings = super::holdings(s.replica.store());
-    Ok(Json(
+    Ok(Json(repo_views(s.replica.store())))
+}
+
+/// Every repository in the metastore with its subscribers and the nodes holding its current
+/// version (`GET /content/repos`; the gateway's `GET /api/v1/content/repos`).
+pub fn repo_views(store: &crdt_store::Store) -> Vec<RepoView> {
+    let (repos, subs) = super::replicate::repos_and_subs(store);
+    let holdings = super::holdings(store);
+    {
         repos
             .into_iter()
             .map(|r| {
@@ -132,8 +138,8 @@ async fn repos(State(s): State<ContentCtx>) -> Result<Json<Vec<RepoView>>, ApiEr
                     record: r,
                 }
             })
-            .collect(),
-    ))
+            .collect()
+    }
 }
 
 async fn remove(

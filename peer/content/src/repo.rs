@@ -151,8 +151,11 @@ pub struct Drift {
 pub struct VerifyReport {
     /// Repositories checked.
     pub repos: u64,
-    /// Files checked.
+    /// Files checked (as `content list` counts them: the manifests are not among them).
     pub files: u64,
+    /// Repository manifests checked (one per repository).
+    #[serde(default)]
+    pub manifests: u64,
     /// Bytes read and hashed.
     pub bytes: u64,
     /// Files present and correct.
@@ -177,7 +180,11 @@ pub async fn verify(shared: &ContentCtx, content: &Content, repair: bool) -> Ver
         paths.sort();
         items.extend(paths.into_iter().map(|(p, (h, s))| (p.clone(), *h, *s)));
         for (path, hash, size) in items {
-            report.files += 1;
+            if path == "(manifest)" {
+                report.manifests += 1;
+            } else {
+                report.files += 1;
+            }
             let problem = match content.store.state(hash).await {
                 Ok(BlobState::Complete(n)) => {
                     report.bytes += n;

@@ -228,9 +228,13 @@ pub fn run(
     };
     onboard_agents(&client, &agent_procs);
     println!(
-        "\nUyuni cluster sandbox: {} peers in zones {}",
-        peers.len(),
-        ZONES.join(", ")
+        "\nUyuni cluster sandbox: {servers} peers in zones {}{}",
+        ZONES.join(", "),
+        if peers.len() > servers {
+            ", and the API gateway"
+        } else {
+            ""
+        }
     );
     for (i, p) in peers[..servers].iter().enumerate() {
         println!(
@@ -257,12 +261,17 @@ pub fn run(
         println!(
             "\nAPI gateway ({GATEWAY_NAME}, a dc1 member): Uyuni's API for the whole cluster, admin/admin"
         );
+        println!("  Cluster UI  {gw}/   (log in as admin/admin; docs/UI.md)");
         println!("  XML-RPC     {gw}/rpc/api");
         println!("  JSON        {gw}/rhn/manager/api/system/listSystems (after POST auth/login)");
-        println!("  REST        {gw}/api/v1/systems?q=tag:db   Swagger UI {gw}/swagger-ui/");
+        println!("  REST        {gw}/api/v1/systems?q=status:new   Swagger UI {gw}/swagger-ui/");
         println!(
             "  spacecmd    SSL_CERT_FILE={} spacecmd -s {host} -u admin -p admin -- system_list",
             ca.display()
+        );
+        println!(
+            "  (XML-RPC and spacecmd list the systems the Uyuni nodes know, those with a salt minion: the agents'. \
+             The demo systems have no minion: onboarded in the metastore, REST and `systems list` show them, no Uyuni server does.)"
         );
     }
     match &common {
@@ -333,7 +342,11 @@ pub fn run(
         cert.display(),
         key.display()
     );
-    println!("Kill -9 a dc1 peer: 20 s after it is down its systems move, and the agents follow.");
+    println!(
+        "Kill -9 a dc1 peer: `kill -9 $(pgrep -f -- '--name dc1-peer2 ')`. The UI shows it suspect, then down; \
+         20 s after it is down its systems move, and the agents follow. To bring it back, stop the sandbox \
+         (Ctrl-C) and start it again: the data is kept."
+    );
     if let Some(u) = standins.first() {
         println!(
             "Lead common data: `{exe} leader claim --peer {first} --ca {ca}`, create a channel on {base}/rpc/api \

@@ -254,9 +254,10 @@ pub(super) fn run(cmd: ContentCommand) -> anyhow::Result<()> {
                 print_json(&r)?;
             } else {
                 println!(
-                    "{} repositories, {} files ({:.1} MiB read): {} ok, {} drifted",
+                    "{} repositories, {} files and {} manifests ({:.1} MiB read): {} ok, {} drifted",
                     r.repos,
                     r.files,
+                    r.manifests,
                     mib(r.bytes),
                     r.ok,
                     r.drift.len()

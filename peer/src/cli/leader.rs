@@ -68,17 +68,40 @@ fn print(t: &Target, v: &serde_json::Value, text: impl FnOnce(&serde_json::Value
     }
 }
 
+/// A lease's end in words, as the Cluster UI says it: "expires in 4 min 59 s" or "expired
+/// 12 s ago" (the exact Unix ms stay in `--json`).
+fn expiry(expires_ms: u64, now_ms: u64) -> String {
+    let words = |ms: u64| {
+        let s = ms / 1000;
+        match s {
+            0..60 => format!("{s} s"),
+            60..3600 => format!("{} min {} s", s / 60, s % 60),
+            _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        }
+    };
+    if expires_ms == 0 {
+        "never claimed".to_string()
+    } else if expires_ms > now_ms {
+        format!("expires in {}", words(expires_ms - now_ms))
+    } else {
+        format!("expired {} ago", words(now_ms - expires_ms))
+    }
+}
+
 fn show_lease(v: &serde_json::Value) {
     if v.is_null() {
         println!("no lease: no node of this zone has led its common data yet");
         return;
     }
     println!(
-        "zone {}: holder {} (term {}, expires {}), generation {}, auto-publish {}",
+        "zone {}: holder {} (term {}, {}), generation {}, auto-publish {}",
         v["zone"].as_str().unwrap_or("?"),
         v["holder"].as_str().unwrap_or("none"),
         v["term"],
-        v["expires_at"],
+        expiry(
+            v["expires_at"].as_u64().unwrap_or(0),
+            cluster_core::now_ms()
+        ),
         v["generation"],
         v["auto_publish"].as_bool().unwrap_or(false),
     );
@@ -140,7 +163,15 @@ pub(super) fn run(cmd: LeaderCommand) -> anyhow::Result<()> {
             let zone = zone_of(&target)?;
             let v: serde_json::Value = target.client()?.get(&format!("/zones/{zone}/common"))?;
             print(&target, &v, |v| {
-                for r in v.as_array().cloned().unwrap_or_default() {
+                let records = v.as_array().cloned().unwrap_or_default();
+                if records.is_empty() {
+                    println!(
+                        "zone {zone} (the zone of {}): no common data published yet. \
+                         Another zone's: --peer a peer of that zone.",
+                        target.peer
+                    );
+                }
+                for r in records {
                     println!(
                         "{:<15} {:<40} gen {:<4} {}",
                         r["kind"].as_str().unwrap_or("?"),
@@ -177,4 +208,17 @@ pub(super) fn status(target: &Target) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry;
+
+    #[test]
+    fn lease_expiry_reads_as_words() {
+        assert_eq!(expiry(0, 5), "never claimed");
+        assert_eq!(expiry(300_000, 1_000), "expires in 4 min 59 s");
+        assert_eq!(expiry(1_000, 13_000), "expired 12 s ago");
+        assert_eq!(expiry(7_200_000, 0), "expires in 2 h 0 min");
+    }
 }
