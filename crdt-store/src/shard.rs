@@ -6,6 +6,9 @@ use automerge::{
 
 use crate::error::StoreError;
 
+/// Most point reads a shard remembers.
+pub(crate) const READ_CACHE_ENTRIES: usize = 8192;
+
 /// Index of a shard, `0..shard_count`.
 pub type ShardId = u32;
 
@@ -38,7 +41,15 @@ pub(crate) fn heads_digest(heads: &mut [ChangeHash]) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Shard {
     pub(crate) id: ShardId,
+    /// The document. Change it only through this type's methods (`put`, `put_unchecked`,
+    /// `delete`, `take_changes`, `load_incremental`, `receive_sync_message`): they keep
+    /// `reads` right.
     pub(crate) doc: AutoCommit,
+    /// Point reads remembered ([`Shard::get`]): the agents' heartbeat path reads one record
+    /// per request, and walking automerge's columns for it was the largest cost of a status
+    /// answer. A local write forgets its key; anything merged from elsewhere forgets all. At
+    /// most [`READ_CACHE_ENTRIES`], then it starts again.
+    reads: std::cell::RefCell<std::collections::HashMap<String, Option<Vec<u8>>>>,
     /// Changed since the last snapshot.
     pub(crate) dirty: bool,
     /// Digest of the current heads (see [`heads_digest`]).
@@ -52,6 +63,7 @@ impl Shard {
         Self {
             id,
             doc: AutoCommit::new().with_actor(actor),
+            reads: Default::default(),
             dirty: false,
             digest: 0,
             damaged: false,
@@ -63,6 +75,7 @@ impl Shard {
         let mut s = Self {
             id,
             doc: doc.with_actor(actor),
+            reads: Default::default(),
             dirty: false,
             digest: 0,
             damaged: false,
@@ -77,6 +90,45 @@ impl Shard {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
+        if let Some(hit) = self.reads.borrow().get(key) {
+            return hit.clone();
+        }
+        let value = self.read(key);
+        let mut reads = self.reads.borrow_mut();
+        if reads.len() >= READ_CACHE_ENTRIES {
+            reads.clear();
+        }
+        reads.insert(key.to_string(), value.clone());
+        value
+    }
+
+    /// Forget every remembered read (the document changed from elsewhere).
+    fn forget_reads(&mut self) {
+        self.reads.get_mut().clear();
+    }
+
+    /// Apply changes from a WAL frame or a peer (automerge's `load_incremental`).
+    pub(crate) fn load_incremental(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<usize, automerge::AutomergeError> {
+        self.forget_reads();
+        self.doc.load_incremental(bytes)
+    }
+
+    /// Take a peer's sync message (automerge's `receive_sync_message`).
+    pub(crate) fn receive_sync_message(
+        &mut self,
+        state: &mut automerge::sync::State,
+        msg: automerge::sync::Message,
+    ) -> Result<(), automerge::AutomergeError> {
+        use automerge::sync::SyncDoc as _;
+        self.forget_reads();
+        self.doc.sync().receive_sync_message(state, msg)
+    }
+
+    /// Read `key` from the document (no cache).
+    fn read(&self, key: &str) -> Option<Vec<u8>> {
         let values = self.doc.get_all(ROOT, key).ok()?;
         let bytes: Vec<&[u8]> = values
             .iter()
@@ -97,6 +149,7 @@ impl Shard {
         if self.get(key).as_deref() == Some(value.as_slice()) {
             return Ok(false);
         }
+        self.reads.get_mut().remove(key);
         self.doc
             .put(ROOT, key, ScalarValue::Bytes(value))
             .map_err(|source| StoreError::automerge(self.id, source))?;
@@ -105,6 +158,7 @@ impl Shard {
 
     /// Put without comparing with the current value first (the caller just read it).
     pub(crate) fn put_unchecked(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.reads.get_mut().remove(key);
         self.doc
             .put(ROOT, key, ScalarValue::Bytes(value))
             .map_err(|source| StoreError::automerge(self.id, source))
@@ -114,6 +168,7 @@ impl Shard {
         if self.get(key).is_none() {
             return Ok(false);
         }
+        self.reads.get_mut().remove(key);
         self.doc
             .delete(ROOT, key)
             .map_err(|source| StoreError::automerge(self.id, source))?;
@@ -190,5 +245,55 @@ mod tests {
         let mut seen = Vec::new();
         s.scan("s/", |k, v| seen.push((k.to_string(), v.to_vec())));
         assert_eq!(seen, vec![("s/a".to_string(), b"1".to_vec())]);
+    }
+
+    fn actor(n: u8) -> ActorId {
+        ActorId::from(vec![n; 16])
+    }
+
+    /// Remembered reads never hide a change: local writes, deletes, changes loaded from a peer
+    /// and a sync message each show on the next read.
+    #[test]
+    fn remembered_reads_follow_every_change() {
+        let mut a = Shard::new(0, actor(1));
+        let mut b = Shard::new(0, actor(2));
+        assert_eq!(a.get("k"), None);
+        assert!(a.put("k", b"1".to_vec()).expect("put"));
+        assert_eq!(a.get("k").as_deref(), Some(&b"1"[..]));
+        a.put_unchecked("k", b"2".to_vec()).expect("put");
+        assert_eq!(a.get("k").as_deref(), Some(&b"2"[..]));
+        let first = a.take_changes();
+
+        // b learns k=2 by a chunk, after having read (and remembered) that k is absent.
+        assert_eq!(b.get("k"), None);
+        b.load_incremental(&first).expect("load");
+        assert_eq!(b.get("k").as_deref(), Some(&b"2"[..]));
+
+        // a changes k again; b learns it by sync messages.
+        a.put("k", b"3".to_vec()).expect("put");
+        a.take_changes();
+        let (mut sa, mut sb) = (automerge::sync::State::new(), automerge::sync::State::new());
+        for _ in 0..10 {
+            use automerge::sync::SyncDoc as _;
+            if let Some(m) = a.doc.sync().generate_sync_message(&mut sa) {
+                b.receive_sync_message(&mut sb, m).expect("sync");
+            }
+            match b.doc.sync().generate_sync_message(&mut sb) {
+                Some(m) => a.receive_sync_message(&mut sa, m).expect("sync"),
+                None => break,
+            }
+        }
+        assert_eq!(b.get("k").as_deref(), Some(&b"3"[..]));
+        assert!(b.delete("k").expect("delete"));
+        assert_eq!(b.get("k"), None);
+    }
+
+    #[test]
+    fn remembered_reads_are_bounded() {
+        let mut a = Shard::new(0, actor(1));
+        for i in 0..(READ_CACHE_ENTRIES + 10) {
+            assert_eq!(a.get(&format!("absent/{i}")), None);
+        }
+        assert!(a.reads.get_mut().len() <= READ_CACHE_ENTRIES);
     }
 }

@@ -251,7 +251,7 @@ impl Store {
                 ));
                 continue;
             };
-            if let Err(e) = shard.doc.load_incremental(&frame.payload) {
+            if let Err(e) = shard.load_incremental(&frame.payload) {
                 report
                     .issues
                     .push(format!("WAL frame for shard {} rejected: {e}", frame.shard));

@@ -92,7 +92,7 @@ impl Store {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
             let state = session.states.entry(id).or_default();
-            match guarded(id, || shard.doc.sync().receive_sync_message(state, msg)) {
+            match guarded(id, || shard.receive_sync_message(state, msg)) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     first_err.get_or_insert(StoreError::automerge(id, e));
@@ -139,7 +139,7 @@ impl Store {
         let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
             let before = shard.doc.get_heads();
-            guarded(id, || shard.doc.load_incremental(chunk))?
+            guarded(id, || shard.load_incremental(chunk))?
                 .map_err(|source| StoreError::automerge(id, source))?;
             let logged = self.log_changes(&mut shard)?;
             let mut keys = Vec::new();
