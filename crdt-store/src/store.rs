@@ -693,6 +693,38 @@ impl Store {
         Ok(written)
     }
 
+    /// Every shard saved under all shard locks at once (one consistent cut), with the root
+    /// digest and the record count of that cut. Used by [`Store::backup`].
+    pub(crate) fn save_all(&self) -> (Vec<Vec<u8>>, String, u64) {
+        let mut guards: Vec<_> = self.inner.shards.iter().map(lock).collect();
+        let digest = Digest(guards.iter().map(|g| g.digest).collect());
+        let records = guards.iter().map(|g| g.len() as u64).sum();
+        let docs = guards.iter_mut().map(|g| g.doc.save()).collect();
+        drop(guards);
+        (docs, digest.root(), records)
+    }
+
+    /// Write a restored store into `dir` (see [`crate::restore_backup`]): its metadata and
+    /// one snapshot per shard, durably.
+    pub(crate) fn write_restored(dir: &Path, docs: &[Vec<u8>]) -> Result<(), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let disk = Disk::new(None);
+        let opts = StoreOptions {
+            shard_count: docs.len() as u32,
+            ..StoreOptions::default()
+        };
+        read_meta(dir, &opts, &disk)?;
+        let shards_dir = dir.join("shards");
+        std::fs::create_dir_all(&shards_dir).map_err(|e| StoreError::io(&shards_dir, e))?;
+        for (id, doc) in docs.iter().enumerate() {
+            if !doc.is_empty() {
+                snapshot::write(&disk, &shards_dir, id as u32, doc)?;
+            }
+        }
+        disk.sync_dir(&shards_dir)?;
+        disk.sync_dir(dir)
+    }
+
     /// Figures about the store.
     pub fn stats(&self) -> StoreStats {
         let mut records = 0;

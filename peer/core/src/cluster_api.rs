@@ -36,11 +36,15 @@ pub fn public_routes(view: ClusterView) -> Router {
     Router::new().route("/health", get(health)).with_state(view)
 }
 
-/// The core's admin routes: `/cluster/status`, `/cluster/members`.
+/// The core's admin routes: `/cluster/status`, `/cluster/members`, `POST /cluster/backup`.
 pub fn routes(view: ClusterView) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
         .route("/cluster/members", get(members))
+        .route(
+            "/cluster/backup",
+            axum::routing::post(crate::backup_api::backup),
+        )
         .with_state(view)
 }
 
