@@ -35,6 +35,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod backup;
+mod compat;
 mod content_record;
 mod disk;
 mod error;
@@ -48,6 +49,7 @@ mod sync;
 mod wal;
 
 pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, read_backup_info, restore_backup};
+pub use compat::RECORD_FORMAT;
 pub use content_record::{
     ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord, audiences,
     clm_apply_key, clm_version_key, content_missing, content_missing_in, holdings_key, repo_id,

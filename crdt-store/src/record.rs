@@ -823,7 +823,7 @@ mod tests {
         assert!(bytes.len() < 60, "compact: {} bytes", bytes.len());
         let back = Record::decode(&rec.key(), &bytes).expect("decode");
         assert_eq!(back, Some(rec));
-        assert_eq!(Record::decode("x/unknown", b"{}").expect("decode"), None);
+        assert_eq!(Record::decode("q/unknown", b"{}").expect("decode"), None);
         assert!(
             Record::decode("s/=x", b"\xff").is_err(),
             "garbage is an error"

@@ -40,6 +40,10 @@ pub struct StoreOptions {
     /// Disk faults to inject, for tests of a failing disk (default none; a production store
     /// never has one).
     pub faults: Option<FaultInjector>,
+    /// Write records as version 1 did (**tests only**, `test_wire_protocol = 1`): a rewrite
+    /// drops the fields this version does not know and JSON records carry no `_v`. Default
+    /// false: unknown fields are kept (`compat.rs`).
+    pub legacy_v1: bool,
 }
 
 impl Default for StoreOptions {
@@ -49,6 +53,7 @@ impl Default for StoreOptions {
             compact_wal_bytes: 64 * 1024 * 1024,
             change_channel: 4096,
             faults: None,
+            legacy_v1: false,
         }
     }
 }
@@ -375,10 +380,13 @@ impl Store {
         let mut by_shard: BTreeMap<ShardId, Vec<(String, Vec<u8>)>> = BTreeMap::new();
         for r in records {
             let key = r.key();
-            let bytes = r.encode().map_err(|source| StoreError::Record {
+            let mut bytes = r.encode().map_err(|source| StoreError::Record {
                 key: key.clone(),
                 source,
             })?;
+            if !self.inner.opts.legacy_v1 && !matches!(r, Record::System(_)) {
+                bytes = crate::compat::with_format(bytes);
+            }
             by_shard
                 .entry(shard_of(&key, self.inner.shard_count))
                 .or_default()
@@ -390,6 +398,12 @@ impl Store {
         for (id, items) in by_shard {
             let mut shard = self.shard(id)?;
             for (key, bytes) in items {
+                let bytes = match shard.get(&key) {
+                    Some(old) if !self.inner.opts.legacy_v1 => {
+                        crate::compat::keep_unknown(&key, &old, bytes)
+                    }
+                    _ => bytes,
+                };
                 if shard.put(&key, bytes)? {
                     keys.push(key);
                 }
@@ -439,10 +453,13 @@ impl Store {
                     continue;
                 }
                 let record = Record::System(rec);
-                let value = record.encode().map_err(|source| StoreError::Record {
+                let mut value = record.encode().map_err(|source| StoreError::Record {
                     key: key.clone(),
                     source,
                 })?;
+                if !self.inner.opts.legacy_v1 {
+                    value = crate::compat::keep_unknown(&key, &bytes, value);
+                }
                 if value != bytes {
                     shard.put_unchecked(&key, value)?;
                     keys.push(key);

@@ -143,10 +143,13 @@ impl Replicator {
             } else {
                 Vec::new()
             };
+            let (protocol, min_protocol) = crate::net::wire::spoken();
             let msg = Gossip::Change {
                 shard,
                 heads,
                 chunk,
+                protocol,
+                min_protocol,
             };
             if let Err(e) = self.inner.net.publish(TOPIC_CHANGES, msg.encode()).await {
                 tracing::debug!(shard, "broadcast: {e}");
@@ -293,12 +296,32 @@ impl Replicator {
                     msg,
                 })
                 .collect();
+            let (protocol, min_protocol) = crate::net::wire::spoken();
             let request = Request::Sync {
                 shard_count: self.inner.store.shard_count(),
                 items,
+                protocol,
+                min_protocol,
             };
             let reply = match self.inner.net.request(peer, request).await? {
-                Response::Sync { items } => items,
+                Response::Sync {
+                    items,
+                    protocol,
+                    min_protocol,
+                } => {
+                    if let Err(e) = crate::net::wire::compatible(
+                        crate::net::wire::spoken(),
+                        (protocol, min_protocol),
+                    ) {
+                        return Err(unexpected(
+                            peer,
+                            &Response::Error {
+                                message: format!("incompatible peer: {e}"),
+                            },
+                        ));
+                    }
+                    items
+                }
                 other => return Err(unexpected(peer, &other)),
             };
             let received: Vec<(ShardId, Vec<u8>)> = reply
@@ -344,7 +367,19 @@ fn serve_blocking(inner: &Inner, peer: PeerId, request: Request) -> Response {
             shard_count: store.shard_count(),
             digest: store.digest().0,
         },
-        Request::Sync { shard_count, items } => {
+        Request::Sync {
+            shard_count,
+            items,
+            protocol,
+            min_protocol,
+        } => {
+            if let Err(e) =
+                crate::net::wire::compatible(crate::net::wire::spoken(), (protocol, min_protocol))
+            {
+                return Response::Error {
+                    message: format!("sync refused, incompatible peer: {e}"),
+                };
+            }
             if shard_count != store.shard_count() {
                 return Response::Error {
                     message: format!(
@@ -372,8 +407,11 @@ fn serve_blocking(inner: &Inner, peer: PeerId, request: Request) -> Response {
                     message: e.to_string(),
                 };
             }
+            let (protocol, min_protocol) = crate::net::wire::spoken();
             match store.sync_generate(session, &shards) {
                 Ok(out) => Response::Sync {
+                    protocol,
+                    min_protocol,
                     items: out
                         .into_iter()
                         .map(|(shard, msg)| SyncItem {
