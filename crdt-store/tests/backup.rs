@@ -15,8 +15,8 @@ fn opts() -> StoreOptions {
 
 fn sys(i: usize) -> Record {
     Record::System(SystemRecord::new(
-        &format!("aa:{i:04x}"),
-        &format!("m{i}"),
+        format!("aa:{i:04x}"),
+        format!("m{i}"),
         i as u64,
     ))
 }
