@@ -204,6 +204,11 @@ fn a_destroyed_node_is_marked_faulty_reprovisioned_and_its_system_does_not_diffe
     })?;
     assert_eq!(channels(&victim)?, channels(&leader)?);
     assert_eq!(groups(&victim)?, groups(&leader)?);
+    wait_until(T, "a2's content sync to verify its files once", || {
+        Ok(c.peers[1]
+            .log_tail()
+            .contains("re-provisioning: content verified"))
+    })?;
     wait_until(T, "the chosen system placed on a1", || {
         Ok(c.system(0, &fp)?.and_then(|s| s.node).as_deref() == Some("a1"))
     })?;
