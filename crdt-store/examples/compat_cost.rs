@@ -21,11 +21,11 @@ fn run(legacy_v1: bool) -> anyhow::Result<(f64, f64)> {
             .map(|i| {
                 Record::System(
                     SystemRecord::new(
-                        &format!("aa:{:02x}:{:02x}", i / 256, i % 256),
-                        &format!("m{i}"),
+                        format!("aa:{:02x}:{:02x}", i / 256, i % 256),
+                        format!("m{i}"),
                         version,
                     )
-                    .with_node(Some(if version % 2 == 0 {
+                    .with_node(Some(if version.is_multiple_of(2) {
                         "a1"
                     } else {
                         "a2"
