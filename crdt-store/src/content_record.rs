@@ -2,7 +2,7 @@
 //! each node holds, and Content Lifecycle (CLM) documents. The content itself is never in the
 //! metastore: a record names a BLAKE3 hash, and the bytes travel as verified iroh blobs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -152,4 +152,81 @@ pub fn clm_version_key(zone: &str, project: &str, id: &str) -> String {
 /// Key of a CLM apply record.
 pub fn clm_apply_key(zone: &str, project: &str) -> String {
     format!("a/{zone}/{project}")
+}
+
+/// `<zone>/<name>`: a repository's key in holdings, tags and URLs.
+pub fn repo_id(zone: &str, name: &str) -> String {
+    format!("{zone}/{name}")
+}
+
+/// Zones that receive each repository: its own and its subscribers'.
+pub fn audiences(
+    repos: &[RepoRecord],
+    subs: &[SubscriptionRecord],
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in repos.iter().filter(|r| !r.deleted) {
+        out.entry(repo_id(&r.zone, &r.name))
+            .or_default()
+            .insert(r.zone.clone());
+    }
+    for s in subs.iter().filter(|s| !s.deleted) {
+        if let Some(zones) = out.get_mut(&repo_id(&s.zone, &s.name)) {
+            zones.insert(s.subscriber.clone());
+        }
+    }
+    out
+}
+
+/// The repositories a node of `zone` holds: its zone's and those its zone subscribes to.
+pub fn wanted<'a>(
+    zone: &str,
+    repos: &'a [RepoRecord],
+    subs: &[SubscriptionRecord],
+) -> Vec<&'a RepoRecord> {
+    let aud = audiences(repos, subs);
+    repos
+        .iter()
+        .filter(|r| !r.deleted)
+        .filter(|r| {
+            aud.get(&repo_id(&r.zone, &r.name))
+                .is_some_and(|z| z.contains(zone))
+        })
+        .collect()
+}
+
+/// [`content_missing`] for `node` of `zone`, from the records in `store`.
+pub fn content_missing_in(store: &crate::Store, zone: &str, node: &str) -> Vec<String> {
+    use crate::{Record, RecordKind};
+    let (mut repos, mut subs, mut held) = (Vec::new(), Vec::new(), None);
+    for r in store.records(RecordKind::Repo) {
+        if let Record::Repo(r) = r {
+            repos.push(r);
+        }
+    }
+    for r in store.records(RecordKind::Subscription) {
+        if let Record::Subscription(u) = r {
+            subs.push(u);
+        }
+    }
+    if let Ok(Some(Record::Holdings(h))) = store.get(&holdings_key(node)) {
+        held = Some(h);
+    }
+    content_missing(zone, &repos, &subs, held.as_ref())
+}
+
+/// The repositories a node of `zone` should hold but does not hold completely (at the
+/// current manifest) according to its holdings record `held` (`None`: it published none yet),
+/// as `<zone>/<name>`. Empty: the node's content is complete.
+pub fn content_missing(
+    zone: &str,
+    repos: &[RepoRecord],
+    subs: &[SubscriptionRecord],
+    held: Option<&HoldingsRecord>,
+) -> Vec<String> {
+    wanted(zone, repos, subs)
+        .into_iter()
+        .filter(|r| held.and_then(|h| h.repos.get(&repo_id(&r.zone, &r.name))) != Some(&r.manifest))
+        .map(|r| repo_id(&r.zone, &r.name))
+        .collect()
 }

@@ -34,10 +34,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod backup;
 pub mod chunk_guard;
+mod compat;
 mod content_record;
 mod disk;
 mod error;
+mod ops_record;
 mod query;
 mod record;
 mod shard;
@@ -46,12 +49,16 @@ mod store;
 mod sync;
 mod wal;
 
+pub use backup::{BACKUP_FORMAT, BackupError, BackupInfo, read_backup_info, restore_backup};
+pub use compat::RECORD_FORMAT;
 pub use content_record::{
-    ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord,
-    clm_apply_key, clm_version_key, holdings_key, repo_key, subscription_key, valid_content_name,
+    ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord, audiences,
+    clm_apply_key, clm_version_key, content_missing, content_missing_in, holdings_key, repo_id,
+    repo_key, subscription_key, valid_content_name, wanted,
 };
 pub use disk::FaultInjector;
 pub use error::StoreError;
+pub use ops_record::{IntegrityRecord, ReplacementRecord, integrity_key, replacement_key};
 pub use query::SystemFilter;
 pub use record::{
     CodecError, CommonRecord, FaultReason, FaultRecord, LeaseRecord, LoadMode, NodeRecord, Record,

@@ -13,6 +13,7 @@ use crate::content_record::{
     ClmApplyRecord, ClmVersionRecord, HoldingsRecord, RepoRecord, SubscriptionRecord,
     clm_apply_key, clm_version_key, holdings_key, repo_key, subscription_key,
 };
+use crate::ops_record::{IntegrityRecord, ReplacementRecord, integrity_key, replacement_key};
 
 mod system_builder;
 
@@ -171,6 +172,13 @@ pub enum FaultReason {
     Down,
     /// Announced a planned shutdown and stayed away longer than the maintenance window.
     Left,
+    /// Replaced by a fresh node (`uyuni-cluster node replace`): its systems moved to the new
+    /// node, and it never takes systems or leads its zone again.
+    Retired,
+    /// Being re-provisioned after failing its integrity check (`uyuni-cluster node
+    /// reprovision`): its systems were orphaned; its own Node Controller re-applies the zone's
+    /// common data and clears the fault, and it re-onboards empty.
+    Reprovision,
 }
 
 /// A node the Load Driver declared failed: its systems were remapped, and it must re-onboard
@@ -353,6 +361,10 @@ pub enum Record {
     Repo(RepoRecord),
     /// A zone's subscription to another zone's repository.
     Subscription(SubscriptionRecord),
+    /// A node being replaced by a fresh one.
+    Replacement(ReplacementRecord),
+    /// A node's last integrity check.
+    Integrity(IntegrityRecord),
     /// What a node's content store holds.
     Holdings(HoldingsRecord),
     /// A saved CLM project version.
@@ -390,6 +402,10 @@ pub enum RecordKind {
     ClmVersion,
     /// `a/<zone>/<project>`
     ClmApply,
+    /// `x/<old node>`
+    Replacement,
+    /// `i/<node>`
+    Integrity,
 }
 
 impl RecordKind {
@@ -409,6 +425,8 @@ impl RecordKind {
             Self::Holdings => "h/",
             Self::ClmVersion => "d/",
             Self::ClmApply => "a/",
+            Self::Replacement => "x/",
+            Self::Integrity => "i/",
         }
     }
 }
@@ -430,6 +448,8 @@ impl Record {
             Self::Holdings(h) => holdings_key(&h.node),
             Self::ClmVersion(d) => clm_version_key(&d.zone, &d.project, &d.id()),
             Self::ClmApply(a) => clm_apply_key(&a.zone, &a.project),
+            Self::Replacement(x) => replacement_key(&x.old),
+            Self::Integrity(i) => integrity_key(&i.node),
         }
     }
 
@@ -449,6 +469,8 @@ impl Record {
             Self::Holdings(_) => RecordKind::Holdings,
             Self::ClmVersion(_) => RecordKind::ClmVersion,
             Self::ClmApply(_) => RecordKind::ClmApply,
+            Self::Replacement(_) => RecordKind::Replacement,
+            Self::Integrity(_) => RecordKind::Integrity,
         }
     }
 
@@ -475,6 +497,8 @@ impl Record {
             Self::Holdings(h) => serde_json::to_vec(h).map_err(CodecError::from),
             Self::ClmVersion(d) => serde_json::to_vec(d).map_err(CodecError::from),
             Self::ClmApply(a) => serde_json::to_vec(a).map_err(CodecError::from),
+            Self::Replacement(x) => serde_json::to_vec(x).map_err(CodecError::from),
+            Self::Integrity(i) => serde_json::to_vec(i).map_err(CodecError::from),
         }
     }
 
@@ -512,6 +536,10 @@ impl Record {
                 Self::ClmVersion(serde_json::from_slice(bytes)?)
             } else if key.starts_with(RecordKind::ClmApply.prefix()) {
                 Self::ClmApply(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Replacement.prefix()) {
+                Self::Replacement(serde_json::from_slice(bytes)?)
+            } else if key.starts_with(RecordKind::Integrity.prefix()) {
+                Self::Integrity(serde_json::from_slice(bytes)?)
             } else {
                 return Ok(None);
             },
@@ -795,7 +823,7 @@ mod tests {
         assert!(bytes.len() < 60, "compact: {} bytes", bytes.len());
         let back = Record::decode(&rec.key(), &bytes).expect("decode");
         assert_eq!(back, Some(rec));
-        assert_eq!(Record::decode("x/unknown", b"{}").expect("decode"), None);
+        assert_eq!(Record::decode("q/unknown", b"{}").expect("decode"), None);
         assert!(
             Record::decode("s/=x", b"\xff").is_err(),
             "garbage is an error"

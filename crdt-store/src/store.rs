@@ -40,6 +40,10 @@ pub struct StoreOptions {
     /// Disk faults to inject, for tests of a failing disk (default none; a production store
     /// never has one).
     pub faults: Option<FaultInjector>,
+    /// Write records as version 1 did (**tests only**, `test_wire_protocol = 1`): a rewrite
+    /// drops the fields this version does not know and JSON records carry no `_v`. Default
+    /// false: unknown fields are kept (`compat.rs`).
+    pub legacy_v1: bool,
 }
 
 impl Default for StoreOptions {
@@ -49,6 +53,7 @@ impl Default for StoreOptions {
             compact_wal_bytes: 64 * 1024 * 1024,
             change_channel: 4096,
             faults: None,
+            legacy_v1: false,
         }
     }
 }
@@ -375,10 +380,13 @@ impl Store {
         let mut by_shard: BTreeMap<ShardId, Vec<(String, Vec<u8>)>> = BTreeMap::new();
         for r in records {
             let key = r.key();
-            let bytes = r.encode().map_err(|source| StoreError::Record {
+            let mut bytes = r.encode().map_err(|source| StoreError::Record {
                 key: key.clone(),
                 source,
             })?;
+            if !self.inner.opts.legacy_v1 && !matches!(r, Record::System(_)) {
+                bytes = crate::compat::with_format(bytes);
+            }
             by_shard
                 .entry(shard_of(&key, self.inner.shard_count))
                 .or_default()
@@ -390,6 +398,12 @@ impl Store {
         for (id, items) in by_shard {
             let mut shard = self.shard(id)?;
             for (key, bytes) in items {
+                let bytes = match shard.get(&key) {
+                    Some(old) if !self.inner.opts.legacy_v1 => {
+                        crate::compat::keep_unknown(&key, &old, bytes)
+                    }
+                    _ => bytes,
+                };
                 if shard.put(&key, bytes)? {
                     keys.push(key);
                 }
@@ -439,10 +453,13 @@ impl Store {
                     continue;
                 }
                 let record = Record::System(rec);
-                let value = record.encode().map_err(|source| StoreError::Record {
+                let mut value = record.encode().map_err(|source| StoreError::Record {
                     key: key.clone(),
                     source,
                 })?;
+                if !self.inner.opts.legacy_v1 {
+                    value = crate::compat::keep_unknown(&key, &bytes, value);
+                }
                 if value != bytes {
                     shard.put_unchecked(&key, value)?;
                     keys.push(key);
@@ -691,6 +708,38 @@ impl Store {
         self.inner.disk.sync_dir(&self.inner.shards_dir)?;
         lock(&self.inner.wal).remove_through(closed)?;
         Ok(written)
+    }
+
+    /// Every shard saved under all shard locks at once (one consistent cut), with the root
+    /// digest and the record count of that cut. Used by [`Store::backup`].
+    pub(crate) fn save_all(&self) -> (Vec<Vec<u8>>, String, u64) {
+        let mut guards: Vec<_> = self.inner.shards.iter().map(lock).collect();
+        let digest = Digest(guards.iter().map(|g| g.digest).collect());
+        let records = guards.iter().map(|g| g.len() as u64).sum();
+        let docs = guards.iter_mut().map(|g| g.doc.save()).collect();
+        drop(guards);
+        (docs, digest.root(), records)
+    }
+
+    /// Write a restored store into `dir` (see [`crate::restore_backup`]): its metadata and
+    /// one snapshot per shard, durably.
+    pub(crate) fn write_restored(dir: &Path, docs: &[Vec<u8>]) -> Result<(), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let disk = Disk::new(None);
+        let opts = StoreOptions {
+            shard_count: docs.len() as u32,
+            ..StoreOptions::default()
+        };
+        read_meta(dir, &opts, &disk)?;
+        let shards_dir = dir.join("shards");
+        std::fs::create_dir_all(&shards_dir).map_err(|e| StoreError::io(&shards_dir, e))?;
+        for (id, doc) in docs.iter().enumerate() {
+            if !doc.is_empty() {
+                snapshot::write(&disk, &shards_dir, id as u32, doc)?;
+            }
+        }
+        disk.sync_dir(&shards_dir)?;
+        disk.sync_dir(dir)
     }
 
     /// Figures about the store.

@@ -16,9 +16,11 @@ use cluster_core::client::{ENV_CA, ENV_CERT, ENV_KEY};
 pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
+mod backup;
 mod ca;
 mod content;
 mod leader;
+mod node;
 mod search;
 
 #[derive(Debug, Parser)]
@@ -87,6 +89,33 @@ enum Command {
         mode: String,
         #[command(flatten)]
         target: Target,
+    },
+    /// Write a consistent backup of a running peer's metastore to FILE (through its admin
+    /// API; an operator certificate).
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Restore a backup into a stopped peer's data directory (its `store/` must not exist:
+    /// move it aside). The peer rejoins and catches up when started.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The peer's data directory (`data_dir` of its configuration).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whole nodes: replace one by a fresh node (major upgrade).
+    Node {
+        #[command(subcommand)]
+        cmd: node::NodeCommand,
     },
     /// The zone's Leader Node lease and "apply cluster update" (common data).
     Leader {
@@ -452,6 +481,13 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Load { target } => load(&target),
         Command::ZoneMode { zone, mode, target } => zone_mode(&zone, &mode, &target),
         Command::Leader { cmd } => leader::run(cmd),
+        Command::Node { cmd } => node::run(cmd),
+        Command::Backup { out, target } => backup::backup(&out, &target),
+        Command::Restore {
+            from,
+            data_dir,
+            json,
+        } => backup::restore(&from, &data_dir, json),
         Command::NodeController { target } => leader::status(&target),
         Command::Triggers { command } => triggers(command),
         Command::Content { cmd } => content::run(cmd),

@@ -60,6 +60,12 @@ pub struct PeerConfig {
     pub gateway: gateway::GatewayConfig,
     /// Content sync: packages and CLM documents as iroh blobs (docs/CONTENT.md).
     pub content: content_peer::ContentConfig,
+    /// **Tests only** (docs/UPGRADE.md): speak this wire protocol instead of the current one.
+    /// `1` behaves as a peer from before versions were sent (no version fields; records
+    /// rewritten without the fields it does not know); a number above the current one stands
+    /// for a future peer that no longer works beside this version. Default: none (current).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_wire_protocol: Option<u32>,
     /// The file this configuration was read from (`--config`), set by the CLI, not
     /// configurable: content imports never read it.
     #[serde(skip)]
@@ -91,6 +97,7 @@ impl Default for PeerConfig {
             uyuni: node_controller::UyuniConfig::default(),
             gateway: gateway::GatewayConfig::default(),
             content: content_peer::ContentConfig::default(),
+            test_wire_protocol: None,
             config_file: None,
         }
     }

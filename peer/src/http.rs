@@ -6,6 +6,9 @@
 //! | GET | `/health`, `/cluster/status`, `/cluster/members` | cluster core ([`cluster_core::cluster_api`]) |
 //! | GET | `/cluster/load` | Load Driver ([`load_driver::load_api`]) |
 //! | POST | `/zones/{zone}/mode` | Load Driver: a zone's mode (`production`, `disaster-recovery`) |
+//! | GET, POST | `/nodes/{old}/replace`, POST `/nodes/{old}/replace/cancel` | Load Driver: node replacement ([`load_driver::replace_api`]) |
+//! | GET | `/cluster/integrity`; POST `/nodes/{node}/reprovision` | Load Driver: integrity handling ([`load_driver::integrity_api`]) |
+//! | POST | `/cluster/backup` | cluster core: a consistent backup of the metastore ([`cluster_core::backup_api`]) |
 //! | GET | `/systems`, `/systems/{fingerprint}` | Load Driver ([`load_driver::systems_api`]) |
 //! | POST | `/systems/{fingerprint}/{accept,reject,unregister,ban}` | Load Driver |
 //! | GET, POST | `/system/status`, `/system/register`, `/system/orphan` | Load Driver: the agent protocol ([`load_driver::agent_api`]) |

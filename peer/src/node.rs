@@ -176,9 +176,17 @@ impl Node {
             .try_into()
             .map_err(|_| StartError::Task("ed25519 secret is not 32 bytes".into()))?;
 
+        if let Some(p) = cfg.test_wire_protocol {
+            cluster_core::net::wire::speak(p);
+            tracing::warn!(
+                protocol = p,
+                "speaking another wire protocol (test_wire_protocol: tests only)"
+            );
+        }
         let store_opts = StoreOptions {
             shard_count: cfg.store.shard_count,
             compact_wal_bytes: cfg.store.compact_wal_mib * 1024 * 1024,
+            legacy_v1: cfg.test_wire_protocol == Some(1),
             ..StoreOptions::default()
         };
         let store_dir = cfg.data_dir.join("store");
@@ -499,6 +507,8 @@ fn known_heartbeat(n: &NodeRecord) -> Heartbeat {
         http: n.http.clone(),
         root: String::new(),
         leaving: false,
+        protocol: cluster_core::net::wire::spoken().0,
+        min_protocol: cluster_core::net::wire::spoken().1,
         online: BTreeMap::new(),
     }
 }

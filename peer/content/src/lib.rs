@@ -94,6 +94,9 @@ pub(crate) struct State {
     pub(crate) clm_docs: BTreeMap<String, (String, Hash)>,
     /// Signature of the inputs of the access table, to rebuild it only on change.
     pub(crate) access_sig: Vec<(String, String, Vec<String>)>,
+    /// The end of this node's last re-provisioning (its integrity record's
+    /// `reprovisioned_at`) whose content this peer verified; `None` until the first round.
+    pub(crate) reprovision_seen: Option<Option<u64>>,
 }
 
 /// The content service of one peer.

@@ -1,50 +1,13 @@
 //! What a node's content store should hold, and whom to ask: pure functions of the metastore's
 //! records, no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use crdt_store::{HoldingsRecord, RepoRecord, SubscriptionRecord};
+use crdt_store::HoldingsRecord;
 
-/// `<zone>/<name>`: a repository's key in holdings, tags and URLs.
-pub fn repo_id(zone: &str, name: &str) -> String {
-    format!("{zone}/{name}")
-}
+pub use crdt_store::repo_id;
 
-/// Zones that receive each repository: its own and its subscribers'.
-pub fn audiences(
-    repos: &[RepoRecord],
-    subs: &[SubscriptionRecord],
-) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in repos.iter().filter(|r| !r.deleted) {
-        out.entry(repo_id(&r.zone, &r.name))
-            .or_default()
-            .insert(r.zone.clone());
-    }
-    for s in subs.iter().filter(|s| !s.deleted) {
-        if let Some(zones) = out.get_mut(&repo_id(&s.zone, &s.name)) {
-            zones.insert(s.subscriber.clone());
-        }
-    }
-    out
-}
-
-/// The repositories a node of `zone` holds: its zone's and those its zone subscribes to.
-pub fn wanted<'a>(
-    zone: &str,
-    repos: &'a [RepoRecord],
-    subs: &[SubscriptionRecord],
-) -> Vec<&'a RepoRecord> {
-    let aud = audiences(repos, subs);
-    repos
-        .iter()
-        .filter(|r| !r.deleted)
-        .filter(|r| {
-            aud.get(&repo_id(&r.zone, &r.name))
-                .is_some_and(|z| z.contains(zone))
-        })
-        .collect()
-}
+pub use crdt_store::{audiences, wanted};
 
 /// Whom a node of `my_zone` asks for repository `repo` (at `manifest`): other nodes of the
 /// repository's zone or of `my_zone` that are not known to be down, those holding it
@@ -101,6 +64,7 @@ pub fn rotated<T: Clone>(providers: &[T], i: usize) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crdt_store::{RepoRecord, SubscriptionRecord};
 
     fn repo(zone: &str, name: &str) -> RepoRecord {
         RepoRecord {

@@ -55,7 +55,36 @@ pub(crate) fn repos_and_subs(
     (repos, subs)
 }
 
+/// Integrity handling: after this node was re-provisioned (its Node Controller re-applied
+/// the zone's common data and set `reprovisioned_at` in its integrity record), every file it
+/// holds is checked once against the zone's indexes, and what is missing or corrupt is
+/// fetched again. A re-provisioning that ended before this peer's first round (a restart) is
+/// taken as verified.
+async fn verify_after_reprovision(shared: &ContentCtx, content: &Arc<Content>) {
+    let at = match shared
+        .replica
+        .store()
+        .get(&crdt_store::integrity_key(&shared.me.name))
+    {
+        Ok(Some(Record::Integrity(i))) => i.reprovisioned_at,
+        _ => None,
+    };
+    let seen = content.state().reprovision_seen.replace(at);
+    if seen.is_none() || seen == Some(at) || at.is_none() {
+        return;
+    }
+    let report = super::repo::verify(shared, content, true).await;
+    tracing::warn!(
+        repos = report.repos,
+        files = report.files,
+        ok = report.ok,
+        repaired = report.drift.len(),
+        "re-provisioning: content verified against the zone's indexes"
+    );
+}
+
 async fn round(shared: &ContentCtx, content: &Arc<Content>) -> Result<(), String> {
+    verify_after_reprovision(shared, content).await;
     if content.state().written.is_none() {
         // After a restart: what this node imported into its server is in its own record.
         let me = crdt_store::holdings_key(&shared.me.name);

@@ -283,6 +283,49 @@ impl Client {
         Self::receive(&url, res)
     }
 
+    /// POST an empty body to `path` and copy a binary answer into `out` (a backup); an error
+    /// status is the peer's message. Returns the bytes copied.
+    pub fn post_download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let res = self.agent.post(&url).send_empty();
+        let mut res = res.map_err(|e| match tls_cause(&e) {
+            Some(t) => ClientError::Tls {
+                url: url.clone(),
+                reason: t.to_string(),
+            },
+            None => ClientError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            },
+        })?;
+        let status = res.status().as_u16();
+        let decode = |e: std::io::Error| ClientError::Decode {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        if status >= 400 {
+            let body = res
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| decode(std::io::Error::other(e)))?;
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
+                .unwrap_or(body);
+            return Err(ClientError::Status {
+                url: url.clone(),
+                status,
+                message,
+            });
+        }
+        let mut reader = res.body_mut().with_config().limit(u64::MAX).reader();
+        std::io::copy(&mut reader, out).map_err(decode)
+    }
+
     /// GET `path` and return the raw answer (status, headers, body), any status included:
     /// for the agent endpoints, whose answers are not JSON.
     pub fn get_raw(&self, path: &str) -> Result<RawResponse, ClientError> {

@@ -36,11 +36,15 @@ pub fn public_routes(view: ClusterView) -> Router {
     Router::new().route("/health", get(health)).with_state(view)
 }
 
-/// The core's admin routes: `/cluster/status`, `/cluster/members`.
+/// The core's admin routes: `/cluster/status`, `/cluster/members`, `POST /cluster/backup`.
 pub fn routes(view: ClusterView) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
         .route("/cluster/members", get(members))
+        .route(
+            "/cluster/backup",
+            axum::routing::post(crate::backup_api::backup),
+        )
         .with_state(view)
 }
 
@@ -113,6 +117,13 @@ pub struct MemberView {
     /// True for the peer answering.
     #[serde(rename = "self")]
     pub is_self: bool,
+    /// Its wire protocol (docs/UPGRADE.md).
+    #[serde(default = "crate::net::wire::v1")]
+    pub protocol: u32,
+    /// Why it was refused (status `incompatible`): it speaks a wire protocol this peer does not
+    /// work beside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 async fn members(State(s): State<ClusterView>) -> Json<Vec<MemberView>> {
@@ -127,6 +138,8 @@ async fn members(State(s): State<ClusterView>) -> Json<Vec<MemberView>> {
         last_heard_ms: 0,
         phi: 0.0,
         is_self: true,
+        protocol: crate::net::wire::spoken().0,
+        refused: None,
     }];
     let table = s.members.lock();
     out.extend(table.members().map(|m| MemberView {
@@ -139,6 +152,21 @@ async fn members(State(s): State<ClusterView>) -> Json<Vec<MemberView>> {
         last_heard_ms: now.saturating_duration_since(m.last_heard).as_millis() as u64,
         phi: (m.phi(now) * 100.0).round() / 100.0,
         is_self: false,
+        protocol: m.info.protocol,
+        refused: None,
+    }));
+    out.extend(table.refused().map(|(peer_id, r)| MemberView {
+        name: r.info.name.clone(),
+        zone: r.info.zone.clone(),
+        status: "incompatible".into(),
+        role: r.info.role.clone(),
+        peer_id: peer_id.clone(),
+        http: r.info.http.clone(),
+        last_heard_ms: now.saturating_duration_since(r.last_heard).as_millis() as u64,
+        phi: 0.0,
+        is_self: false,
+        protocol: r.info.protocol,
+        refused: Some(r.reason.clone()),
     }));
     out.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
     Json(out)

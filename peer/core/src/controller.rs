@@ -204,6 +204,8 @@ impl Controller {
             http: Some(me.http.clone()),
             root: self.shared.store.digest().root(),
             leaving,
+            protocol: crate::net::wire::spoken().0,
+            min_protocol: crate::net::wire::spoken().1,
             online: (self.shared.online)(),
         })
     }
@@ -248,8 +250,17 @@ impl Controller {
                             shard,
                             heads,
                             chunk,
+                            protocol,
+                            min_protocol,
                         },
                     ) => {
+                        if let Err(e) = crate::net::wire::compatible(
+                            crate::net::wire::spoken(),
+                            (protocol, min_protocol),
+                        ) {
+                            tracing::debug!(%source, "change from an incompatible peer dropped: {e}");
+                            return;
+                        }
                         let repl = self.shared.repl.clone();
                         spawn_job(jobs, async move {
                             if repl.on_change(source, shard, heads, chunk).await
@@ -385,6 +396,15 @@ fn log_events(evs: &[MembershipEvent]) {
             MembershipEvent::Forgotten { peer_id, name } => {
                 tracing::info!(member = %name, peer = %peer_id, "membership: forgotten")
             }
+            MembershipEvent::Refused {
+                peer_id,
+                name,
+                reason,
+            } => tracing::error!(
+                member = %name,
+                peer = %peer_id,
+                "membership: peer refused, incompatible version: {reason}"
+            ),
         }
     }
 }

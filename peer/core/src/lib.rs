@@ -23,6 +23,7 @@
 
 pub mod api_error;
 pub mod audit;
+pub mod backup_api;
 pub mod change_feed;
 pub mod client;
 pub mod cluster_api;

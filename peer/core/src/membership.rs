@@ -72,6 +72,19 @@ pub struct Heartbeat {
     /// Set in the last message of a planned shutdown.
     #[serde(default)]
     pub leaving: bool,
+    /// The member's wire protocol ([`crate::net::wire::WIRE_PROTOCOL`]); absent (1) from a
+    /// peer before versions were sent.
+    #[serde(
+        default = "crate::net::wire::v1",
+        skip_serializing_if = "crate::net::wire::is_v1"
+    )]
+    pub protocol: u32,
+    /// The oldest wire protocol the member works beside.
+    #[serde(
+        default = "crate::net::wire::v1",
+        skip_serializing_if = "crate::net::wire::is_v1"
+    )]
+    pub min_protocol: u32,
     /// Systems online by recent heartbeat as this member's agent endpoint saw them, per
     /// assigned node (load statistics; kept in memory, shared only here).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -196,6 +209,27 @@ pub enum MembershipEvent {
         /// Its name.
         name: String,
     },
+    /// A peer was refused: it speaks a wire protocol this one does not work beside (first
+    /// heartbeat only; it stays refused while it speaks it).
+    Refused {
+        /// Its peer id.
+        peer_id: String,
+        /// Its name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A peer refused for its wire protocol, as `/cluster/members` lists it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// Its last heartbeat.
+    pub info: Heartbeat,
+    /// Why.
+    pub reason: String,
+    /// When it was last heard.
+    pub last_heard: Instant,
 }
 
 /// The membership table of one peer.
@@ -207,6 +241,10 @@ pub struct Membership {
     wan: DetectorConfig,
     forget_after: Duration,
     members: BTreeMap<String, Member>,
+    /// This peer's wire protocol and the oldest it works beside.
+    protocol: (u32, u32),
+    /// Peers refused for their wire protocol, by peer id.
+    refused: BTreeMap<String, Refusal>,
 }
 
 impl Membership {
@@ -224,7 +262,24 @@ impl Membership {
             wan,
             forget_after: Duration::from_secs(24 * 3600),
             members: BTreeMap::new(),
+            protocol: crate::net::wire::spoken(),
+            refused: BTreeMap::new(),
         }
+    }
+
+    /// Speak `protocol`, working beside `min` and newer (tests; see `wire::speak`).
+    pub fn set_protocol(&mut self, protocol: u32, min: u32) {
+        self.protocol = (protocol, min);
+    }
+
+    /// Peers refused for their wire protocol.
+    pub fn refused(&self) -> impl Iterator<Item = (&String, &Refusal)> {
+        self.refused.iter()
+    }
+
+    /// Whether `peer_id` is refused for its wire protocol.
+    pub fn is_refused(&self, peer_id: &str) -> bool {
+        self.refused.contains_key(peer_id)
     }
 
     /// Drop members that have been down or left for this long (default 24 h).
@@ -271,6 +326,33 @@ impl Membership {
         if peer_id == self.my_peer_id {
             return Vec::new();
         }
+        if let Err(reason) =
+            crate::net::wire::compatible(self.protocol, (hb.protocol, hb.min_protocol))
+        {
+            // Refused, not mis-merged: it is no member (no liveness, no systems, no sync), and
+            // `/cluster/members` shows it with the reason.
+            let name = hb.name.clone();
+            let first = !self.refused.contains_key(peer_id);
+            self.members.remove(peer_id);
+            self.refused.insert(
+                peer_id.to_string(),
+                Refusal {
+                    info: hb,
+                    reason: reason.clone(),
+                    last_heard: now,
+                },
+            );
+            return if first {
+                vec![MembershipEvent::Refused {
+                    peer_id: peer_id.to_string(),
+                    name,
+                    reason,
+                }]
+            } else {
+                Vec::new()
+            };
+        }
+        self.refused.remove(peer_id);
         let window = self.cfg_for(&hb.zone).window;
         let to = if hb.leaving {
             MemberStatus::Left
@@ -448,6 +530,8 @@ mod tests {
             http: None,
             root: String::new(),
             leaving: false,
+            protocol: 1,
+            min_protocol: 1,
             online: Default::default(),
         }
     }
@@ -609,5 +693,33 @@ mod tests {
                 .any(|e| matches!(e, MembershipEvent::Forgotten { name, .. } if name == "srv2"))
         );
         assert!(m.get("other").is_none());
+    }
+
+    #[test]
+    fn a_peer_of_an_incompatible_version_is_refused_not_merged() {
+        let mut m = table();
+        m.set_protocol(2, 1);
+        let t = Instant::now();
+        let mut future = hb("f1", "z1", 1, 1);
+        future.protocol = 3;
+        future.min_protocol = 3;
+        let evs = m.on_heartbeat("pf", future.clone(), t);
+        assert!(
+            matches!(&evs[..], [MembershipEvent::Refused { name, reason, .. }]
+                if name == "f1" && reason.contains("upgrade this peer")),
+            "{evs:?}"
+        );
+        assert!(m.get("pf").is_none(), "no member");
+        assert!(m.is_refused("pf"));
+        future.seq = 2;
+        assert!(m.on_heartbeat("pf", future, t).is_empty(), "said once");
+        // A version 1 peer (no version fields) works beside this one.
+        let evs = m.on_heartbeat("p1", hb("old", "z1", 1, 1), t);
+        assert!(!evs.is_empty() && m.get("p1").is_some());
+        // The refused peer upgraded (or downgraded) to a compatible version: a member again.
+        let mut fixed = hb("f1", "z1", 2, 1);
+        fixed.protocol = 2;
+        m.on_heartbeat("pf", fixed, t);
+        assert!(m.get("pf").is_some() && !m.is_refused("pf"));
     }
 }

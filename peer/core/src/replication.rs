@@ -144,10 +144,13 @@ impl Replicator {
                 Vec::new()
             };
             let bytes = chunk.len() as u64;
+            let (protocol, min_protocol) = crate::net::wire::spoken();
             let msg = Gossip::Change {
                 shard,
                 heads,
                 chunk,
+                protocol,
+                min_protocol,
             };
             match self.inner.net.publish(TOPIC_CHANGES, msg.encode()).await {
                 Ok(()) => {
@@ -320,12 +323,32 @@ impl Replicator {
                     msg,
                 })
                 .collect();
+            let (protocol, min_protocol) = crate::net::wire::spoken();
             let request = Request::Sync {
                 shard_count: self.inner.store.shard_count(),
                 items,
+                protocol,
+                min_protocol,
             };
             let reply = match self.inner.net.request(peer, request).await? {
-                Response::Sync { items } => items,
+                Response::Sync {
+                    items,
+                    protocol,
+                    min_protocol,
+                } => {
+                    if let Err(e) = crate::net::wire::compatible(
+                        crate::net::wire::spoken(),
+                        (protocol, min_protocol),
+                    ) {
+                        return Err(unexpected(
+                            peer,
+                            &Response::Error {
+                                message: format!("incompatible peer: {e}"),
+                            },
+                        ));
+                    }
+                    items
+                }
                 other => return Err(unexpected(peer, &other)),
             };
             let received: Vec<(ShardId, Vec<u8>)> = reply
@@ -372,7 +395,19 @@ fn serve_blocking(inner: &Inner, peer: PeerId, request: Request) -> Response {
             shard_count: store.shard_count(),
             digest: store.digest().0,
         },
-        Request::Sync { shard_count, items } => {
+        Request::Sync {
+            shard_count,
+            items,
+            protocol,
+            min_protocol,
+        } => {
+            if let Err(e) =
+                crate::net::wire::compatible(crate::net::wire::spoken(), (protocol, min_protocol))
+            {
+                return Response::Error {
+                    message: format!("sync refused, incompatible peer: {e}"),
+                };
+            }
             if shard_count != store.shard_count() {
                 return Response::Error {
                     message: format!(
@@ -400,8 +435,11 @@ fn serve_blocking(inner: &Inner, peer: PeerId, request: Request) -> Response {
                     message: e.to_string(),
                 };
             }
+            let (protocol, min_protocol) = crate::net::wire::spoken();
             match store.sync_generate(session, &shards) {
                 Ok(out) => Response::Sync {
+                    protocol,
+                    min_protocol,
                     items: out
                         .into_iter()
                         .map(|(shard, msg)| SyncItem {

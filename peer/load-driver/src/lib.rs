@@ -9,7 +9,8 @@
 //! - [`load_driver`]: the task that carries the plan out as batched store writes.
 //! - [`online`]: heartbeat statistics; [`write_batcher`]: group commit of the API's writes.
 //! - [`system_actions`]: what accept, reject, unregister, ban and tag edits do to a record.
-//! - [`agent_api`], [`load_api`], [`systems_api`]: its HTTP endpoints; [`agent_door`]: who
+//! - [`agent_api`], [`load_api`], [`systems_api`], [`replace_api`], [`integrity_api`]: its HTTP
+//!   endpoints; [`agent_door`]: who
 //!   may use the agent endpoints and how much (signatures, tokens, budgets).
 //!
 //! It receives only what it uses ([`LoadCtx`]): a [`Replica`] to read and write, the
@@ -26,12 +27,14 @@ use cluster_core::{ApiError, Members, Replica, SelfInfo};
 pub mod agent_api;
 pub mod agent_door;
 pub mod config;
+pub mod integrity_api;
 pub mod load_api;
 pub mod load_driver;
 pub mod load_index;
 pub mod load_plan;
 pub mod online;
 pub mod placement;
+pub mod replace_api;
 pub mod system_actions;
 pub mod systems_api;
 pub mod write_batcher;
@@ -61,6 +64,16 @@ pub fn routes(ctx: LoadCtx) -> Router {
     Router::new()
         .route("/cluster/load", get(load_api::load))
         .route("/zones/{zone}/mode", post(load_api::set_mode))
+        .route(
+            "/nodes/{old}/replace",
+            post(replace_api::request).get(replace_api::show),
+        )
+        .route("/nodes/{old}/replace/cancel", post(replace_api::cancel))
+        .route(
+            "/nodes/{node}/reprovision",
+            post(integrity_api::reprovision),
+        )
+        .route("/cluster/integrity", get(integrity_api::integrity))
         .route("/systems", get(systems_api::list_systems))
         .route("/systems/{fingerprint}", get(systems_api::show_system))
         .route("/systems/{fingerprint}/accept", post(systems_api::accept))

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use crdt_store::{
     FaultReason, FaultRecord, Record, RecordKind, SystemFilter, SystemRecord, SystemStatus,
+    replacement_key,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LoadConfig;
 use crate::load_index::LoadIndex;
-use crate::load_plan::{self, Limits, Liveness, NodeState, Step, ZoneState};
+use crate::load_plan::{self, Limits, Liveness, NodeState, Step, Takeover, ZoneState};
 use cluster_core::change_feed::blocking;
 use cluster_core::membership::MemberStatus;
 use cluster_core::now_ms;
@@ -263,7 +264,8 @@ impl Driver {
                 slack: cfg.slack,
                 move_budget: tokens.floor() as u64,
             };
-            let zone = self.zone_state(now);
+            let takeover = self.takeover().await;
+            let zone = self.zone_state(now, takeover);
             for step in load_plan::plan(&zone, &limits) {
                 if cancel.is_cancelled() {
                     return;
@@ -275,6 +277,7 @@ impl Driver {
                     Step::DeclareFault { .. }
                         | Step::RemapFaulty { .. }
                         | Step::ReturnSystems { .. }
+                        | Step::TakeOver { .. }
                 );
                 if let Step::Rebalance(t) = &step {
                     tokens -= t.iter().map(|t| t.count as f64).sum::<f64>();
@@ -334,8 +337,23 @@ impl Driver {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hints);
     }
 
+    /// The pending replacement this peer's node is the fresh node of, with whether its
+    /// content is complete (read from the store only while one is pending).
+    async fn takeover(&self) -> Option<Takeover> {
+        let me = self.shared.me.clone();
+        let old = self.shared.load.index().replacing(&me.name)?.old.clone();
+        let store = self.shared.replica.store().clone();
+        let missing = blocking(move || content_missing_on(&store, &me.zone, &me.name))
+            .await
+            .unwrap_or_else(|| vec!["(not read)".into()]);
+        Some(Takeover {
+            old,
+            content_ready: missing.is_empty(),
+        })
+    }
+
     /// This peer's view of its zone.
-    fn zone_state(&mut self, now: Instant) -> ZoneState {
+    fn zone_state(&mut self, now: Instant, takeover: Option<Takeover>) -> ZoneState {
         let me = self.shared.me.clone();
         // Liveness by node name: the best status among members using that name (a restored
         // node may still have its old peer id listed as down).
@@ -390,6 +408,9 @@ impl Driver {
                 declared: self.declared.get(name).is_some_and(|d| *d == since),
                 assigned: ix.assigned(name),
                 ready: ix.common_ready(n),
+                retired: ix.retired(name),
+                reserved: ix.replacing(name).is_some() || ix.integrity_faulty(name),
+                reprovisioning: ix.reprovisioning(name),
             });
         }
         // This peer's own record may not be indexed yet on a first start.
@@ -402,6 +423,9 @@ impl Driver {
                 declared: false,
                 assigned: ix.assigned(&me.name),
                 ready: !me.node_controller,
+                retired: ix.retired(&me.name),
+                reserved: ix.replacing(&me.name).is_some() || ix.integrity_faulty(&me.name),
+                reprovisioning: ix.reprovisioning(&me.name),
             });
         }
         ZoneState {
@@ -409,6 +433,7 @@ impl Driver {
             mode: ix.mode(&me.zone),
             nodes,
             orphans: ix.orphan_count_in(&me.zone),
+            takeover,
         }
     }
 
@@ -419,6 +444,7 @@ impl Driver {
             Step::ReturnSystems { node } => self.return_systems(&node).await,
             Step::ReOnboardSelf => self.reonboard_self().await,
             Step::PlaceOrphans => self.place_orphans(zone).await,
+            Step::TakeOver { old } => self.take_over(&old).await,
             Step::Rebalance(transfers) => {
                 for t in transfers {
                     self.transfer(&t.from, &t.to, t.count as usize, zone)
@@ -559,6 +585,69 @@ impl Driver {
         self.delete_fault(node).await?;
         self.declared.remove(node);
         tracing::info!(node, returned = n, "disaster recovery: systems returned");
+        Ok(())
+    }
+
+    /// Node replacement: every system of `old` (onboarded on it, or remapped away from it
+    /// and waiting for a disaster recovery) comes to this node; nobody else's systems move.
+    /// Then `old` is retired and the replacement marked done.
+    async fn take_over(&mut self, old: &str) -> Result<(), DriveError> {
+        let me = self.shared.me.clone();
+        let Some(mut x) = self.shared.load.index().replacements().get(old).cloned() else {
+            return Ok(());
+        };
+        let (store, name) = (self.shared.replica.store().clone(), old.to_string());
+        let mut fps: Vec<String> = blocking(move || {
+            store
+                .systems_where(|s| {
+                    (s.node.as_deref() == Some(name.as_str())
+                        || s.previous_node.as_deref() == Some(name.as_str()))
+                        && !s.banned
+                        && matches!(s.status, SystemStatus::Onboarded | SystemStatus::Orphan)
+                })
+                .into_iter()
+                .map(|s| s.fingerprint)
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        fps.sort();
+        let (from, to) = (old.to_string(), me.name.clone());
+        let moved = self
+            .rewrite(fps, move |r| {
+                let ours = r.node.as_deref() == Some(from.as_str())
+                    || r.previous_node.as_deref() == Some(from.as_str());
+                if !ours
+                    || r.banned
+                    || !matches!(r.status, SystemStatus::Onboarded | SystemStatus::Orphan)
+                {
+                    return false;
+                }
+                r.node = Some(to.clone());
+                r.previous_node = None;
+                r.status = SystemStatus::Onboarded;
+                true
+            })
+            .await?;
+        let now = now_ms();
+        x.done_at = Some(now);
+        x.moved = moved as u64;
+        x.updated_at = now;
+        let fault = Record::Fault(FaultRecord {
+            node: old.to_string(),
+            zone: me.zone.clone(),
+            reason: FaultReason::Retired,
+            since: now,
+            declared_by: me.name.clone(),
+        });
+        self.put(vec![fault, Record::Replacement(x)]).await?;
+        tracing::warn!(
+            old,
+            new = %me.name,
+            moved,
+            key = %replacement_key(old),
+            "node replacement: took over the replaced node's systems; it is retired"
+        );
         Ok(())
     }
 
@@ -763,4 +852,9 @@ enum DriveError {
     Store(#[from] crdt_store::StoreError),
     #[error("a blocking task failed")]
     Task,
+}
+
+/// The repositories a node of `zone` should hold and `node` does not hold completely.
+pub fn content_missing_on(store: &crdt_store::Store, zone: &str, node: &str) -> Vec<String> {
+    crdt_store::content_missing_in(store, zone, node)
 }

@@ -6,7 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-use crdt_store::{FaultRecord, LoadMode, NodeRecord, Record, RecordKind, SystemStatus};
+use crdt_store::{
+    FaultReason, FaultRecord, IntegrityRecord, LoadMode, NodeRecord, Record, RecordKind,
+    ReplacementRecord, SystemStatus,
+};
 
 const NONE: u32 = u32::MAX;
 
@@ -32,6 +35,10 @@ pub struct LoadIndex {
     policies: BTreeMap<String, LoadMode>,
     /// Common-data generation by zone (from the lease records).
     generations: BTreeMap<String, u64>,
+    /// Node replacements by the replaced node's name.
+    replacements: BTreeMap<String, ReplacementRecord>,
+    /// Integrity checks by node name.
+    integrity: BTreeMap<String, IntegrityRecord>,
 }
 
 fn key_hash(key: &str) -> u64 {
@@ -91,6 +98,12 @@ impl LoadIndex {
             Some(Record::Lease(l)) => {
                 self.generations.insert(l.zone.clone(), l.generation);
             }
+            Some(Record::Replacement(x)) => {
+                self.replacements.insert(x.old.clone(), x.clone());
+            }
+            Some(Record::Integrity(i)) => {
+                self.integrity.insert(i.node.clone(), i.clone());
+            }
             Some(
                 Record::Zone(_)
                 | Record::Common(_)
@@ -114,6 +127,10 @@ impl LoadIndex {
             self.policies.remove(zone);
         } else if let Some(zone) = key.strip_prefix(RecordKind::Lease.prefix()) {
             self.generations.remove(zone);
+        } else if let Some(old) = key.strip_prefix(RecordKind::Replacement.prefix()) {
+            self.replacements.remove(old);
+        } else if let Some(node) = key.strip_prefix(RecordKind::Integrity.prefix()) {
+            self.integrity.remove(node);
         } else if key.starts_with(RecordKind::System.prefix()) {
             let old = self.systems.remove(&key_hash(key));
             self.account(old, -1);
@@ -194,6 +211,42 @@ impl LoadIndex {
     /// Fault records by node name.
     pub fn faults(&self) -> &BTreeMap<String, FaultRecord> {
         &self.faults
+    }
+
+    /// Node replacements by the replaced node's name.
+    pub fn replacements(&self) -> &BTreeMap<String, ReplacementRecord> {
+        &self.replacements
+    }
+
+    /// The pending replacement `node` is the fresh node of, if any.
+    pub fn replacing(&self, node: &str) -> Option<&ReplacementRecord> {
+        self.replacements
+            .values()
+            .find(|x| x.pending() && x.new == node)
+    }
+
+    /// Integrity checks by node name.
+    pub fn integrity(&self) -> &BTreeMap<String, IntegrityRecord> {
+        &self.integrity
+    }
+
+    /// Whether `node` failed its last integrity check (beyond the threshold).
+    pub fn integrity_faulty(&self, node: &str) -> bool {
+        self.integrity.get(node).is_some_and(|i| i.faulty)
+    }
+
+    /// Whether `node` is being re-provisioned.
+    pub fn reprovisioning(&self, node: &str) -> bool {
+        self.faults
+            .get(node)
+            .is_some_and(|f| f.reason == FaultReason::Reprovision)
+    }
+
+    /// Whether `node` was retired by a replacement.
+    pub fn retired(&self, node: &str) -> bool {
+        self.faults
+            .get(node)
+            .is_some_and(|f| f.reason == FaultReason::Retired)
     }
 
     /// The common-data generation of `zone` (publications by its Leader Nodes so far).

@@ -44,12 +44,22 @@ pub struct NodeState {
     /// It holds its zone's common data (see `LoadIndex::common_ready`): a node still copying
     /// channels and keys is not given systems.
     pub ready: bool,
+    /// Retired after a replacement (a fault with reason `retired`): never re-onboarded, never
+    /// given systems back.
+    pub retired: bool,
+    /// No placement target: the fresh node of a pending replacement (until it takes over, so
+    /// that it receives exactly the replaced node's systems), or a node that failed its
+    /// integrity check (until it is re-provisioned).
+    pub reserved: bool,
+    /// Being re-provisioned (a fault with reason `reprovision`): its own Node Controller
+    /// clears the fault once its server holds the zone's common data again.
+    pub reprovisioning: bool,
 }
 
 impl NodeState {
     /// It may be given systems.
     pub fn eligible(&self) -> bool {
-        self.liveness == Liveness::Alive && !self.faulty && self.ready
+        self.liveness == Liveness::Alive && !self.faulty && self.ready && !self.reserved
     }
 }
 
@@ -64,6 +74,18 @@ pub struct ZoneState {
     pub nodes: Vec<NodeState>,
     /// Orphans waiting for a node.
     pub orphans: usize,
+    /// This peer's node is the fresh node of a pending replacement.
+    pub takeover: Option<Takeover>,
+}
+
+/// A pending replacement whose fresh node is this peer's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    /// The node replaced.
+    pub old: String,
+    /// This node holds every repository its zone receives (the common data is
+    /// [`NodeState::ready`]).
+    pub content_ready: bool,
 }
 
 /// Tunables.
@@ -108,6 +130,12 @@ pub enum Step {
     PlaceOrphans,
     /// Move systems off overloaded nodes (through the orphan process).
     Rebalance(Vec<Transfer>),
+    /// Node replacement: this peer's node holds its zone's common data and content; every
+    /// system of `old` moves here (nobody else moves) and `old` is retired.
+    TakeOver {
+        /// The node replaced.
+        old: String,
+    },
 }
 
 impl ZoneState {
@@ -142,7 +170,14 @@ pub fn leader(z: &ZoneState) -> Option<&str> {
 pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
     let mut steps = Vec::new();
     let me = z.nodes.iter().find(|n| n.name == z.me);
-    if me.is_some_and(|n| n.faulty) {
+    if let (Some(t), Some(n)) = (&z.takeover, me)
+        && n.ready
+        && !n.faulty
+        && t.content_ready
+    {
+        steps.push(Step::TakeOver { old: t.old.clone() });
+    }
+    if me.is_some_and(|n| n.faulty && !n.retired && !n.reprovisioning) {
         match z.mode {
             LoadMode::Production => steps.push(Step::ReOnboardSelf),
             // Nobody else can give this node its systems back (in a two-node zone whose other
@@ -181,7 +216,7 @@ pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
     }
     if z.mode == LoadMode::DisasterRecovery {
         for n in &z.nodes {
-            if n.faulty && n.liveness == Liveness::Alive {
+            if n.faulty && !n.retired && !n.reprovisioning && n.liveness == Liveness::Alive {
                 steps.push(Step::ReturnSystems {
                     node: n.name.clone(),
                 });
@@ -200,7 +235,12 @@ pub fn plan(z: &ZoneState, limits: &Limits) -> Vec<Step> {
             // A node still copying its zone's common data is no target yet, and must not
             // hold up rebalancing among the others.
             .all(|n| {
-                n.eligible() || !n.ready || (n.faulty && !matches!(n.liveness, Liveness::Alive))
+                n.eligible()
+                    || !n.ready
+                    || n.reserved
+                    || n.retired
+                    || n.reprovisioning
+                    || (n.faulty && !matches!(n.liveness, Liveness::Alive))
             });
     if settled && limits.move_budget > 0 {
         let transfers = rebalance(&z.slots(), limits.slack, limits.move_budget);
@@ -224,6 +264,9 @@ mod tests {
             declared: false,
             assigned,
             ready: true,
+            retired: false,
+            reserved: false,
+            reprovisioning: false,
         }
     }
 
@@ -236,6 +279,7 @@ mod tests {
             mode: LoadMode::Production,
             nodes: vec![node("a", Liveness::Alive, 1000), copying.clone()],
             orphans: 0,
+            takeover: None,
         };
         assert!(
             plan(&z, &limits()).is_empty(),
@@ -269,6 +313,7 @@ mod tests {
             mode: LoadMode::Production,
             nodes,
             orphans: 0,
+            takeover: None,
         }
     }
 
@@ -415,5 +460,105 @@ mod tests {
             plan(&z, &limits()),
             vec![Step::ReturnSystems { node: "x".into() }]
         );
+    }
+
+    #[test]
+    fn a_fresh_node_takes_over_only_once_it_holds_common_data_and_content() {
+        let mut z = zone(
+            "b",
+            vec![
+                node("a", Liveness::Alive, 100),
+                node("b", Liveness::Alive, 0),
+                node("c", Liveness::Alive, 100),
+            ],
+        );
+        z.nodes[1].reserved = true;
+        z.nodes[1].ready = false;
+        z.takeover = Some(Takeover {
+            old: "c".into(),
+            content_ready: true,
+        });
+        assert!(plan(&z, &limits()).is_empty(), "still copying common data");
+        z.nodes[1].ready = true;
+        z.takeover = Some(Takeover {
+            old: "c".into(),
+            content_ready: false,
+        });
+        assert!(plan(&z, &limits()).is_empty(), "still fetching content");
+        z.takeover = Some(Takeover {
+            old: "c".into(),
+            content_ready: true,
+        });
+        assert_eq!(
+            plan(&z, &limits()),
+            vec![Step::TakeOver { old: "c".into() }]
+        );
+    }
+
+    #[test]
+    fn a_reserved_node_is_no_target_and_a_retired_one_is_left_alone() {
+        // The leader "a" sees an empty fresh node: it does not rebalance towards it.
+        let mut z = zone(
+            "a",
+            vec![
+                node("a", Liveness::Alive, 1000),
+                node("b", Liveness::Alive, 0),
+            ],
+        );
+        z.nodes[1].reserved = true;
+        assert!(plan(&z, &limits()).is_empty(), "{:?}", plan(&z, &limits()));
+        assert!(z.slots().iter().all(|s| s.name != "b"));
+        // After the takeover the replaced node "c" is retired: alive or not, nothing is
+        // returned to it, it does not re-onboard, and rebalancing among the others goes on.
+        for mode in [LoadMode::Production, LoadMode::DisasterRecovery] {
+            let mut z = zone(
+                "a",
+                vec![
+                    node("a", Liveness::Alive, 1000),
+                    node("b", Liveness::Alive, 0),
+                    node("c", Liveness::Alive, 0),
+                ],
+            );
+            z.mode = mode;
+            z.nodes[2].faulty = true;
+            z.nodes[2].retired = true;
+            let steps = plan(&z, &limits());
+            assert!(
+                steps.iter().all(|s| matches!(s, Step::Rebalance(_))),
+                "{steps:?}"
+            );
+            assert!(!steps.is_empty(), "rebalancing a and b is not held up");
+            let mut me_retired = z.clone();
+            me_retired.me = "c".into();
+            assert!(plan(&me_retired, &limits()).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_node_being_reprovisioned_keeps_its_fault_until_its_controller_clears_it() {
+        for mode in [LoadMode::Production, LoadMode::DisasterRecovery] {
+            let mut z = zone(
+                "a",
+                vec![
+                    node("a", Liveness::Alive, 500),
+                    node("b", Liveness::Alive, 500),
+                    node("c", Liveness::Alive, 0),
+                ],
+            );
+            z.mode = mode;
+            z.nodes[2].faulty = true;
+            z.nodes[2].reprovisioning = true;
+            assert!(
+                plan(&z, &limits()).is_empty(),
+                "{mode:?}: nothing returned to it"
+            );
+            assert!(z.slots().iter().all(|s| s.name != "c"), "no target");
+            let mut me = z.clone();
+            me.me = "c".into();
+            assert!(
+                plan(&me, &limits()).is_empty(),
+                "{mode:?}: no re-onboarding by itself"
+            );
+        }
     }
 }

@@ -59,6 +59,11 @@ pub struct UyuniConfig {
     /// Default 600 000 ms (10 min).
     #[serde(with = "duration_ms", rename = "resync_interval_ms")]
     pub resync_interval: Duration,
+    /// Integrity check (every full comparison, i.e. every `resync_interval_ms`): a node whose
+    /// server differs from its zone's published common data in more than this many objects
+    /// is marked faulty (no new systems; left as found until `uyuni-cluster node
+    /// reprovision`); up to this many are repaired in place. Default 10.
+    pub integrity_threshold: usize,
     /// Default length of a Leader Node lease. Default 3 600 000 ms (1 h).
     #[serde(with = "duration_ms", rename = "lease_ttl_ms")]
     pub lease_ttl: Duration,
@@ -85,6 +90,7 @@ impl Default for UyuniConfig {
             retries: 5,
             reconcile_interval: Duration::from_secs(5),
             resync_interval: Duration::from_secs(600),
+            integrity_threshold: 10,
             lease_ttl: Duration::from_secs(3600),
             outbox_batch: 500,
             outbox_poll: Duration::from_secs(5),

@@ -2,6 +2,7 @@
 //! holds its state, its loop and the way in (outbox events, store changes); the rounds that
 //! push the cluster's state into Uyuni are in [`rounds`].
 
+mod integrity;
 mod rounds;
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,6 +32,8 @@ struct Controller {
     started: Instant,
     applied: Option<u64>,
     last_full: Option<Instant>,
+    /// The re-provisioning request (its fault's `since`) this controller carried out last.
+    reprovisioned_for: Option<u64>,
     /// `<kind>/<key>` this controller changed itself, and when.
     own_changes: HashMap<String, Instant>,
     /// Minions this controller removed itself, and when.
@@ -112,6 +115,7 @@ pub async fn run(p: Prepared, shared: NcCtx, cancel: CancellationToken) {
         // Whatever the node record says, compare everything once after a start.
         applied: None,
         last_full: None,
+        reprovisioned_for: None,
         own_changes: HashMap::new(),
         own_removals: HashMap::new(),
         cache: SystemsCache {

@@ -94,6 +94,8 @@ pub struct Status {
     pub unmanaged_systems: usize,
     /// Systems assigned here whose minion has not connected yet.
     pub awaiting_minion: usize,
+    /// End of the last integrity check (a full comparison of the common data; Unix ms).
+    pub last_integrity_check_ms: Option<u64>,
     /// End of the last complete reconcile (Unix ms).
     pub last_reconcile_ms: Option<u64>,
     /// Published objects this node's server refused (`<kind>/<key>: fault`): left out, the

@@ -7,7 +7,8 @@
 //!   or banned is removed (`system.deleteSystem`, or `saltkey.delete` when only its key is
 //!   here). This is also the flush of a node that re-onboards in production mode.
 //! * Except: nothing is removed while this node is itself declared faulty (its systems may
-//!   still come back), and in disaster-recovery mode a system whose `previous_node` is this
+//!   still come back; a node retired by a replacement or being re-provisioned is not "faulty"
+//!   here: its systems left for good), and in disaster-recovery mode a system whose `previous_node` is this
 //!   node is kept (the Load Driver is about to give it back).
 //! * Minions the cluster does not know are left alone (counted as unmanaged).
 

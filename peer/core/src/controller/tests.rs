@@ -21,6 +21,8 @@ fn heartbeat(name: &str, root: &str, leaving: bool) -> Heartbeat {
         http: None,
         root: root.into(),
         leaving,
+        protocol: 1,
+        min_protocol: 1,
         online: BTreeMap::new(),
     }
 }

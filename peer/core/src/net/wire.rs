@@ -6,6 +6,66 @@ use serde::{Deserialize, Serialize};
 
 use crate::membership::Heartbeat;
 
+/// Version of the wire protocol this build speaks: the heartbeat, the gossiped change and the
+/// sync exchange carry it (`protocol`, `min_protocol`). Version 1 (before issue 16) carried
+/// none; a missing field reads as 1. Bump it with every change an older peer would
+/// mis-read, and raise [`MIN_WIRE_PROTOCOL`] when this build can no longer work beside the
+/// oldest one (docs/UPGRADE.md).
+pub const WIRE_PROTOCOL: u32 = 2;
+/// The oldest wire protocol this build works beside.
+pub const MIN_WIRE_PROTOCOL: u32 = 1;
+
+static SPEAK: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+
+/// Speak `protocol` instead of [`WIRE_PROTOCOL`] (**tests only**: the hidden setting
+/// `test_wire_protocol`, docs/UPGRADE.md). Version 1 sends none of the fields version 2 added;
+/// a version above [`WIRE_PROTOCOL`] stands for a future peer that no longer works beside
+/// this one (its minimum is itself). Set once, before the peer starts; later calls are
+/// ignored.
+pub fn speak(protocol: u32) {
+    let min = if protocol > WIRE_PROTOCOL {
+        protocol
+    } else {
+        MIN_WIRE_PROTOCOL.min(protocol)
+    };
+    let _ = SPEAK.set((protocol, min));
+}
+
+/// The protocol this process speaks and the oldest it works beside.
+pub fn spoken() -> (u32, u32) {
+    SPEAK
+        .get()
+        .copied()
+        .unwrap_or((WIRE_PROTOCOL, MIN_WIRE_PROTOCOL))
+}
+
+/// Whether a peer speaking `theirs` (and working beside `their_min` and newer) and one
+/// speaking `mine` (beside `my_min`) work together; the error says why not.
+pub fn compatible(mine: (u32, u32), theirs: (u32, u32)) -> Result<(), String> {
+    let ((p, min), (tp, tmin)) = (mine, theirs);
+    if tp < min {
+        return Err(format!(
+            "it speaks wire protocol {tp}, older than the oldest this peer works beside              ({min}; this peer speaks {p}): upgrade it (docs/UPGRADE.md)"
+        ));
+    }
+    if p < tmin {
+        return Err(format!(
+            "it speaks wire protocol {tp} and works beside {tmin} and newer only; this peer              speaks {p}: upgrade this peer first (docs/UPGRADE.md)"
+        ));
+    }
+    Ok(())
+}
+
+/// `1`: what a missing version field means (a peer from before versions were sent).
+pub fn v1() -> u32 {
+    1
+}
+
+/// Version fields are left out by a peer speaking version 1 (it did not know them).
+pub fn is_v1(v: &u32) -> bool {
+    *v == 1
+}
+
 /// Version of the replication protocol (the libp2p protocol name carries it too).
 pub const SYNC_PROTOCOL: &str = "/uyuni-cluster/sync/1";
 /// Gossip topic of membership heartbeats.
@@ -36,6 +96,12 @@ pub enum Request {
         shard_count: u32,
         /// Per-shard messages.
         items: Vec<SyncItem>,
+        /// The sender's wire protocol.
+        #[serde(default = "v1", skip_serializing_if = "is_v1")]
+        protocol: u32,
+        /// The oldest protocol the sender works beside.
+        #[serde(default = "v1", skip_serializing_if = "is_v1")]
+        min_protocol: u32,
     },
 }
 
@@ -53,6 +119,12 @@ pub enum Response {
     Sync {
         /// Per-shard messages.
         items: Vec<SyncItem>,
+        /// The responder's wire protocol.
+        #[serde(default = "v1", skip_serializing_if = "is_v1")]
+        protocol: u32,
+        /// The oldest protocol the responder works beside.
+        #[serde(default = "v1", skip_serializing_if = "is_v1")]
+        min_protocol: u32,
     },
     /// The request was refused.
     Error {
@@ -75,6 +147,12 @@ pub enum Gossip {
         /// The automerge change chunk, or empty when too large for gossip (pull it).
         #[serde(with = "serde_bytes")]
         chunk: Vec<u8>,
+        /// The sender's wire protocol.
+        #[serde(default = "v1", skip_serializing_if = "is_v1")]
+        protocol: u32,
+        /// The oldest protocol the sender works beside.
+        #[serde(default = "v1", skip_serializing_if = "is_v1")]
+        min_protocol: u32,
     },
 }
 
@@ -110,18 +188,69 @@ mod tests {
             shard: 7,
             heads: vec![[1; 32]],
             chunk: vec![1, 2, 3],
+            protocol: 2,
+            min_protocol: 1,
         };
         match Gossip::decode(&g.encode()).expect("decode") {
             Gossip::Change {
                 shard,
                 heads,
                 chunk,
+                ..
             } => {
                 assert_eq!((shard, heads.len(), chunk), (7, 1, vec![1, 2, 3]));
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(Gossip::decode(b"\xff\x00garbage").is_err());
+        assert!(Gossip::decode(b"").is_err());
+    }
+
+    #[test]
+    fn version_fields_are_optional_both_ways_and_incompatible_peers_are_told_why() {
+        // A version 1 peer's change (no version fields) reads as version 1.
+        #[derive(Serialize)]
+        enum V1 {
+            Change {
+                shard: u32,
+                heads: Vec<[u8; 32]>,
+                #[serde(with = "serde_bytes")]
+                chunk: Vec<u8>,
+            },
+        }
+        let mut old = Vec::new();
+        ciborium::into_writer(
+            &V1::Change {
+                shard: 1,
+                heads: vec![],
+                chunk: vec![9],
+            },
+            &mut old,
+        )
+        .expect("cbor");
+        match Gossip::decode(&old).expect("decodes") {
+            Gossip::Change {
+                protocol,
+                min_protocol,
+                ..
+            } => assert_eq!((protocol, min_protocol), (1, 1)),
+            other => panic!("{other:?}"),
+        }
+        // A version 1 sender writes exactly the old form.
+        let g = Gossip::Change {
+            shard: 1,
+            heads: vec![],
+            chunk: vec![9],
+            protocol: 1,
+            min_protocol: 1,
+        };
+        assert_eq!(g.encode(), old);
+        assert!(compatible((2, 1), (1, 1)).is_ok(), "N beside N-1");
+        assert!(compatible((1, 1), (2, 1)).is_ok(), "N-1 beside N");
+        let e = compatible((2, 1), (3, 3)).expect_err("a future peer");
+        assert!(e.contains("upgrade this peer"), "{e}");
+        let e = compatible((3, 3), (2, 1)).expect_err("an old peer");
+        assert!(e.contains("upgrade it"), "{e}");
         assert!(Gossip::decode(b"").is_err());
     }
 }

@@ -99,6 +99,7 @@ async fn deliver(from: &Node, to: &Node) -> Vec<bool> {
             shard,
             heads,
             chunk,
+            ..
         }) = Gossip::decode(&data)
         else {
             panic!("not a change message");

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use cluster_core::now_ms;
-use crdt_store::{CommonRecord, Record, RecordKind};
+use crdt_store::{CommonRecord, FaultReason, Record, RecordKind};
 
-use super::{Controller, SystemsCache};
+use super::{Controller, SystemsCache, integrity};
 use crate::common_api::{self, Which};
 use crate::kinds::CommonKind;
 use crate::lease::{self, LeaseError};
@@ -179,16 +179,28 @@ impl Controller {
         let holder = lease
             .as_ref()
             .is_some_and(|l| l.holder.as_deref() == Some(self.me()));
-        let resync_due = self
-            .last_full
-            .is_none_or(|t| t.elapsed() >= self.cfg.resync_interval);
+        // An operator asked to re-provision this node: compare and apply everything now.
+        let reprovision = self
+            .reprovision_requested()
+            .filter(|t| self.reprovisioned_for != Some(*t));
+        let resync_due = reprovision.is_some()
+            || self
+                .last_full
+                .is_none_or(|t| t.elapsed() >= self.cfg.resync_interval);
         if holder {
             // The Leader Node is the pattern: it is never made to copy anything.
             if self.applied.is_none() {
                 self.set_applied(generation).await;
             }
+            if let Some(t) = reprovision {
+                self.finish_reprovision().await?;
+                self.reprovisioned_for = Some(t);
+            }
             return Ok(());
         }
+        // Differences found while this node claims to hold `generation` are drift (not the
+        // first copy of a new node, not a new publication on its way).
+        let claimed = self.applied.or_else(|| self.recorded_generation()) == Some(generation);
         if self.applied == Some(generation) && !resync_due {
             return Ok(());
         }
@@ -230,6 +242,20 @@ impl Controller {
             actual.insert(kind, common_api::fetch(&self.client, kind, which).await?);
         }
         let ops = reconcile::plan(&desired, &actual);
+        let full = since.is_none();
+        let drift: Vec<String> = if full && claimed && reprovision.is_none() {
+            ops.iter().map(integrity::describe).collect()
+        } else {
+            Vec::new()
+        };
+        if integrity::beyond(drift.len(), self.cfg.integrity_threshold) {
+            // Left as found (the evidence for the operator): the node takes no new systems
+            // until it is re-provisioned. Checked again at the next full comparison.
+            self.last_full = Some(Instant::now());
+            self.record_check(generation, drift, Vec::new(), true, false)
+                .await;
+            return Ok(());
+        }
         let mut done = 0u64;
         let mut failures = Vec::new();
         for op in &ops {
@@ -246,7 +272,7 @@ impl Controller {
                 }
             }
         }
-        lock(&self.status).common_failures = failures;
+        lock(&self.status).common_failures = failures.clone();
         lock(&self.status).common_ops += done;
         if done > 0 {
             tracing::info!(ops = done, generation, "applied the zone's common data");
@@ -256,6 +282,15 @@ impl Controller {
         }
         if complete {
             self.set_applied(generation).await;
+        }
+        let reprovisioned = reprovision.is_some() && complete && failures.is_empty();
+        if full && complete {
+            self.record_check(generation, drift, failures, false, reprovisioned)
+                .await;
+        }
+        if let Some(t) = reprovision.filter(|_| reprovisioned) {
+            self.finish_reprovision().await?;
+            self.reprovisioned_for = Some(t);
         }
         Ok(())
     }
@@ -320,14 +355,16 @@ impl Controller {
         }
         let records: Vec<crdt_store::SystemRecord> = self.cache.by_key.values().cloned().collect();
         let records = systems::by_minion(records);
-        let faulty = self
-            .shared
-            .replica
-            .store()
-            .get(&format!("{}{}", RecordKind::Fault.prefix(), me))
-            .ok()
-            .flatten()
-            .is_some();
+        // Declared faulty, its systems may come back: keep them. Not so once it is retired
+        // (replaced by a fresh node) or re-provisioned: those systems left for good.
+        let faulty = matches!(
+            self.shared
+                .replica
+                .store()
+                .get(&format!("{}{}", RecordKind::Fault.prefix(), me)),
+            Ok(Some(Record::Fault(f)))
+                if !matches!(f.reason, FaultReason::Retired | FaultReason::Reprovision)
+        );
         // Right after a start this replica may be stale: accept keys, remove nothing yet.
         let settling = self.started.elapsed() < self.shared.startup_grace;
         // The zone's mode from the store itself (the Load Driver's index may not be built yet).
