@@ -22,4 +22,5 @@ pub mod pg;
 pub mod salt;
 pub mod sim_keys;
 pub mod standin;
+pub mod uyuni_schema;
 pub mod workload;
