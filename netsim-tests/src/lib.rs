@@ -23,4 +23,5 @@ pub mod salt;
 pub mod sim_keys;
 pub mod standin;
 pub mod uyuni_schema;
+pub mod uyuni_writes;
 pub mod workload;

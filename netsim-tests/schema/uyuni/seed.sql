@@ -52,3 +52,7 @@ INSERT INTO rhnActionType (id, label, name) VALUES
 INSERT INTO web_customer (id, name) VALUES (nextval('web_customer_id_seq'), 'Default Organization');
 INSERT INTO web_contact (id, org_id, login, login_uc, password)
     SELECT nextval('web_contact_id_seq'), id, 'admin', 'ADMIN', '!' FROM web_customer;
+
+-- The organisation's entitlement group for Salt minions (registration joins it).
+INSERT INTO rhnServerGroup (id, name, description, group_type, org_id)
+    SELECT 90001, 'Salt', 'Salt entitled servers', id, 1 FROM rhnServerGroupType WHERE label = 'salt_entitled';
