@@ -299,10 +299,14 @@ pub fn stub_tables() -> anyhow::Result<Vec<String>> {
 /// The whole schema as one SQL script: types (`postgres/class`), stubs, tables in dependency
 /// order, Uyuni's own triggers (`postgres/triggers`), seed rows.
 pub fn assemble() -> anyhow::Result<String> {
+    assemble_with_seed(&std::fs::read_to_string(schema_root().join("seed.sql"))?)
+}
+
+/// [`assemble`] with other reference rows than `seed.sql` (the stand-in has its own).
+pub fn assemble_with_seed(seed: &str) -> anyhow::Result<String> {
     let entries = manifest()?;
     let files = read_files(&upstream_dir(), &entries)?;
     let stubs = std::fs::read_to_string(schema_root().join("stubs.sql"))?;
-    let seed = std::fs::read_to_string(schema_root().join("seed.sql"))?;
     let provided: BTreeSet<String> = creates_and_references(&stubs).0.into_iter().collect();
     let (tables, rest): (Vec<_>, Vec<_>) =
         files.into_iter().partition(|(p, _)| p.contains("/tables/"));

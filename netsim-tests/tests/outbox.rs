@@ -21,12 +21,10 @@ use tokio_util::sync::CancellationToken;
 const DB: &str = "susemanager";
 
 /// The tables the install script puts triggers on.
-const WATCHED: [&str; 18] = [
+const WATCHED: [&str; 16] = [
     "rhnactivationkey",
     "rhnchannel",
     "rhnchannelpackage",
-    "rhnconfigchannel",
-    "rhnconfigfile",
     "rhnregtoken",
     "rhnregtokenchannels",
     "rhnregtokenconfigchannels",
@@ -495,8 +493,8 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     let ours = "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'uyuni_cluster%'";
     assert_eq!(
         psql(&pg, ours),
-        "20",
-        "17 row triggers + 3 statement triggers"
+        "18",
+        "15 row triggers + 3 statement triggers"
     );
     let uyunis_own = psql(&pg, triggers);
     let st = outbox::status(&dsn).await.expect("status");
@@ -522,7 +520,7 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     assert_eq!(psql(&pg, ours), "0");
     assert_eq!(
         psql(&pg, triggers),
-        uyunis_own.parse::<i64>().expect("a count").saturating_sub(20).to_string(),
+        uyunis_own.parse::<i64>().expect("a count").saturating_sub(18).to_string(),
         "Uyuni's own triggers stay"
     );
     assert_eq!(
@@ -617,4 +615,102 @@ async fn an_unreadable_row_is_skipped_and_does_not_stall_the_outbox() {
         || psql(&pg, "SELECT count(*) FROM uyuni_cluster.outbox").trim() == "0",
     )
     .await;
+}
+
+/// Writes shaped like Uyuni's own — a minion's registration, a channel with packages and a
+/// child, a system group, an activation key with channels, groups and packages, a CLM project
+/// with a source, a filter, two environments and a build, check-ins, a package refresh and an
+/// action — become exactly the events the Node Controller acts on; Uyuni's bookkeeping (its
+/// own triggers' timestamps, member counts, a build's status steps, check-ins, package
+/// profiles, actions) is filtered at the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uyuni_shaped_writes_become_the_node_controllers_events() {
+    use node_controller::kinds::{Change, CommonKind, classify};
+    let (pg, dsn) = uyuni_db().await;
+    let mut reader = Reader::start(config(&dsn));
+    let sid = 1_000_010_001;
+    psql(&pg, &w::packages(1, 50));
+    psql(&pg, &w::register_minion(sid, "web1.example.org"));
+    psql(&pg, &w::channel(101, "sles15-base", "SLES 15", None));
+    psql(&pg, &w::sync_channel(101, 1, 50));
+    psql(&pg, &w::channel(102, "sles15-updates", "SLES 15 Updates", Some(101)));
+    psql(&pg, &w::system_group(1001, "web", "Web servers"));
+    psql(&pg, &w::join_group(sid, "1001"));
+    psql(
+        &pg,
+        &w::activation_key(
+            2001,
+            "1-web",
+            "Web servers",
+            &w::KeyParts {
+                channels: vec![101, 102],
+                groups: vec![1001],
+                packages: vec![1, 2],
+                config_channels: vec![],
+            },
+        ),
+    );
+    psql(&pg, &w::clm_project(3001, "proj", 101, &["dev", "prod"]));
+    psql(&pg, &w::clm_build(30010, 4001, 102));
+    for _ in 0..3 {
+        psql(&pg, &w::checkin(sid));
+    }
+    psql(&pg, &w::package_refresh(sid, 1, 50));
+    psql(&pg, &w::schedule_action(5001, "packages.refresh_list", &[sid]));
+    psql(&pg, &w::complete_action(5001, sid));
+    psql(&pg, &w::sync_channel(101, 1, 50)); // nothing new
+    psql(
+        &pg,
+        "INSERT INTO rhnRegToken (id, org_id, note) VALUES (1, 1, 'end marker')",
+    );
+    let events = reader
+        .collect_until("the end marker", Duration::from_secs(30), |ev| {
+            ev.iter().any(|e| is_marker(e, 1))
+        })
+        .await;
+    let got: Vec<(String, Change)> = events
+        .iter()
+        .map(|e| (e.table.clone(), classify(e)))
+        .collect();
+    let common = |kind, key: Option<&str>| Change::Common {
+        kind,
+        key: key.map(str::to_owned),
+    };
+    use CommonKind::{ActivationKey as Ak, Channel, ContentProject as Clm, SystemGroup};
+    let expected: Vec<(&str, Change)> = vec![
+        (
+            "suseminioninfo",
+            Change::SystemAdded {
+                minion_id: "web1.example.org".into(),
+                server_id: sid,
+            },
+        ),
+        ("rhnchannel", common(Channel, Some("sles15-base"))),
+        ("rhnchannelpackage", Change::Content { channel_id: 101 }),
+        ("rhnchannel", common(Channel, Some("sles15-updates"))),
+        ("rhnservergroup", common(SystemGroup, Some("web"))),
+        ("rhnregtoken", common(Ak, None)),
+        ("rhnactivationkey", common(Ak, Some("1-web"))),
+        ("rhnregtokenchannels", common(Ak, None)),
+        ("rhnregtokenchannels", common(Ak, None)),
+        ("rhnregtokengroups", common(Ak, None)),
+        ("rhnregtokenpackages", common(Ak, None)),
+        ("rhnregtokenpackages", common(Ak, None)),
+        ("susecontentproject", common(Clm, Some("proj"))),
+        ("susecontentprojectsource", common(Clm, None)),
+        ("susecontentfilter", common(Clm, None)),
+        ("susecontentfilterproject", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)), // dev's next_env_id
+        ("susecontentenvironmenttarget", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)), // the build's new version
+        ("rhnregtoken", common(Ak, None)),             // the end marker
+    ];
+    let expected: Vec<(String, Change)> = expected
+        .into_iter()
+        .map(|(t, c)| (t.to_owned(), c))
+        .collect();
+    assert_eq!(got, expected, "events: {:?}", summary(&events));
+    reader.stop().await;
 }

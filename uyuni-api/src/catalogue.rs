@@ -377,6 +377,36 @@ pub const CATALOGUE: &[Signature] = &[
         &[("key", "string"), ("details", "struct")],
         "int",
     ),
+    sig(
+        "activationkey.addChildChannels",
+        &[("key", "string"), ("childChannelLabels", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.removeChildChannels",
+        &[("key", "string"), ("childChannelLabels", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.addServerGroups",
+        &[("key", "string"), ("serverGroupIds", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.removeServerGroups",
+        &[("key", "string"), ("serverGroupIds", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.addPackages",
+        &[("key", "string"), ("packages", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.removePackages",
+        &[("key", "string"), ("packages", "array")],
+        "int",
+    ),
     // saltkey
     sig("saltkey.acceptedList", &[], "array"),
     sig("saltkey.pendingList", &[], "array"),

@@ -311,6 +311,36 @@ pub static METHODS: &[Method] = &[
         2,
         handlers::activationkey::set_details
     ),
+    m!(
+        "activationkey.addChildChannels",
+        2,
+        handlers::activationkey::add_child_channels
+    ),
+    m!(
+        "activationkey.removeChildChannels",
+        2,
+        handlers::activationkey::remove_child_channels
+    ),
+    m!(
+        "activationkey.addServerGroups",
+        2,
+        handlers::activationkey::add_server_groups
+    ),
+    m!(
+        "activationkey.removeServerGroups",
+        2,
+        handlers::activationkey::remove_server_groups
+    ),
+    m!(
+        "activationkey.addPackages",
+        2,
+        handlers::activationkey::add_packages
+    ),
+    m!(
+        "activationkey.removePackages",
+        2,
+        handlers::activationkey::remove_packages
+    ),
     // saltkey
     m!("saltkey.acceptedList", 0, handlers::saltkey::accepted_list),
     m!("saltkey.pendingList", 0, handlers::saltkey::pending_list),

@@ -1,5 +1,5 @@
-//! The stand-in's model of one Uyuni server: the rows of the tables in
-//! `sql/uyuni-schema.sql`, kept in memory. Every change a call makes is also written, as SQL, to
+//! The stand-in's model of one Uyuni server: the rows of Uyuni's own tables
+//! (netsim-tests/schema/uyuni), kept in memory. Every change a call makes is also written, as SQL, to
 //! the database in the same call (see `store_pg`); reads are served from here.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +137,8 @@ pub struct ActivationKey {
     pub channels: BTreeSet<i64>,
     /// Groups (`rhnRegTokenGroups`).
     pub groups: BTreeSet<i64>,
+    /// Packages to install: name and architecture label ("" for any) (`rhnRegTokenPackages`).
+    pub packages: BTreeSet<(String, String)>,
     /// Entitlement labels.
     pub entitlements: BTreeSet<String>,
 }

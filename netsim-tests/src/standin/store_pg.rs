@@ -16,8 +16,8 @@ use super::state::{
     Server, Session,
 };
 
-/// The schema subset, loaded at start (idempotent).
-pub const SCHEMA: &str = include_str!("../../sql/uyuni-schema.sql");
+/// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).
+pub const STANDIN_SQL: &str = include_str!("../../sql/standin.sql");
 
 /// A SQL string literal (standard_conforming_strings: only `'` needs doubling).
 pub fn q(s: &str) -> String {
@@ -51,7 +51,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connect, load the schema (idempotent) and return the store.
+    /// Connect, load Uyuni's own schema (netsim-tests/schema/uyuni) into a database that does
+    /// not have it yet, then the stand-in's rows and tables (idempotent), and return the store.
     pub async fn connect(dsn: &str) -> anyhow::Result<Self> {
         let (client, conn) = tokio_postgres::connect(dsn, NoTls)
             .await
@@ -61,10 +62,21 @@ impl PgStore {
                 tracing::error!("PostgreSQL connection ended: {e}");
             }
         });
+        let has_schema = client
+            .query_one("SELECT to_regclass('rhnchannel') IS NOT NULL", &[])
+            .await?
+            .try_get::<_, bool>(0)?;
+        if !has_schema {
+            let sql = crate::uyuni_schema::assemble_with_seed("")?;
+            client
+                .batch_execute(&sql)
+                .await
+                .context("loading Uyuni's schema")?;
+        }
         client
-            .batch_execute(SCHEMA)
+            .batch_execute(STANDIN_SQL)
             .await
-            .context("loading uyuni-schema.sql")?;
+            .context("loading standin.sql")?;
         Ok(Self { client })
     }
 
@@ -244,9 +256,21 @@ impl PgStore {
                     contact_method: contact_label(int(&r[5])).to_string(),
                     channels: BTreeSet::new(),
                     groups: BTreeSet::new(),
+                    packages: BTreeSet::new(),
                     entitlements: BTreeSet::new(),
                 },
             );
+        }
+        for r in self
+            .rows(
+                "SELECT t.token_id, n.name, coalesce(a.label, '') FROM rhnRegTokenPackages t \
+                 JOIN rhnPackageName n ON n.id = t.name_id LEFT JOIN rhnPackageArch a ON a.id = t.arch_id",
+            )
+            .await?
+        {
+            if let Some(k) = m.keys.get_mut(&int(&r[0])) {
+                k.packages.insert((r[1].clone(), r[2].clone()));
+            }
         }
         for (t, c) in self
             .pairs("SELECT token_id, channel_id FROM rhnRegTokenChannels")

@@ -57,14 +57,48 @@ pub fn normalise_group(d: &Json) -> Json {
     json!({"name": s(d, "name"), "description": s(d, "description")})
 }
 
-/// `activationkey.getDetails` / `listActivationKeys` entry → the replayed fields.
-pub fn normalise_key(d: &Json) -> Json {
+/// An activation key's packages (`[{name, arch?}]`) as sorted `name` / `name.arch` strings.
+fn key_packages(d: &Json) -> Vec<String> {
+    let mut out: Vec<String> = d
+        .get("packages")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|p| match s(p, "arch").as_str() {
+                    "" => s(p, "name"),
+                    arch => format!("{}.{arch}", s(p, "name")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `activationkey.getDetails` / `listActivationKeys` entry → the replayed fields. Its
+/// `server_group_ids` become names through `groups` (id → name on this node): ids differ per
+/// server, names are what the cluster replicates.
+pub fn normalise_key(d: &Json, groups: &BTreeMap<i64, String>) -> Json {
+    let mut group_names: Vec<String> = d
+        .get("server_group_ids")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_i64)
+                .filter_map(|id| groups.get(&id).cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    group_names.sort();
     let base = s(d, "base_channel_label");
     json!({
         "key": s(d, "key"),
         "description": s(d, "description"),
         "base_channel_label": if base == "none" { String::new() } else { base },
         "child_channel_labels": sorted_strings(d, "child_channel_labels"),
+        "server_groups": group_names,
+        "packages": key_packages(d),
         "entitlements": sorted_strings(d, "entitlements"),
         "usage_limit": d.get("usage_limit").and_then(Json::as_i64).unwrap_or(0),
         "universal_default": d.get("universal_default").and_then(Json::as_bool).unwrap_or(false),
@@ -160,10 +194,11 @@ pub async fn fetch(
             }
         }
         CommonKind::ActivationKey => {
+            let groups: BTreeMap<i64, String> = group_ids(c).await?.into_iter().map(|(n, id)| (id, n)).collect();
             for k in list(c, "activationkey.listActivationKeys", vec![]).await? {
                 let key = s(&k, "key");
                 if which.wants(&key) {
-                    out.insert(key, normalise_key(&k));
+                    out.insert(key, normalise_key(&k, &groups));
                 }
             }
         }
@@ -184,6 +219,35 @@ pub async fn fetch(
         }
     }
     Ok(out)
+}
+
+/// This node's system groups: name → id.
+async fn group_ids(c: &UyuniClient) -> Result<BTreeMap<String, i64>, ApiError> {
+    Ok(list(c, "systemgroup.listAllGroups", vec![])
+        .await?
+        .iter()
+        .filter_map(|g| Some((s(g, "name"), g.get("id")?.as_i64()?)))
+        .collect())
+}
+
+/// What `want` has and `have` lacks.
+fn missing<'a>(want: &'a [String], have: &[String]) -> Vec<&'a String> {
+    want.iter().filter(|x| !have.contains(x)).collect()
+}
+
+/// `name` / `name.arch` (as [`key_packages`] writes them) as `{name, arch?}`; only a known
+/// architecture suffix is one (package names contain dots).
+fn package_struct(p: &str) -> Value {
+    let (name, arch) = match p.rsplit_once('.') {
+        Some((n, a)) if matches!(a, "noarch" | "x86_64" | "aarch64" | "i686" | "i586" | "ppc64le" | "s390x" | "amd64" | "arm64") => (n, a),
+        _ => (p, ""),
+    };
+    let b = StructBuilder::new().field("name", string(name));
+    if arch.is_empty() {
+        b.build()
+    } else {
+        b.field("arch", string(arch)).build()
+    }
 }
 
 /// An activation key's name as `activationkey.create` takes it: Uyuni prefixes keys with the
@@ -376,6 +440,59 @@ async fn update(
                 )
                 .await?;
             }
+            // Groups by name; this node's ids (groups are applied before keys).
+            let (want, have) = (
+                str_list(d, "server_groups"),
+                str_list(current, "server_groups"),
+            );
+            let (add, remove) = (missing(&want, &have), missing(&have, &want));
+            if !add.is_empty() || !remove.is_empty() {
+                let ids = group_ids(c).await?;
+                let to_ids = |names: &[&String]| -> Result<Value, ApiError> {
+                    let mut out = Vec::new();
+                    for n in names {
+                        let id = ids.get(*n).ok_or_else(|| ApiError::Decode {
+                            url: c.url().to_string(),
+                            reason: format!("activation key {key} names system group {n:?}, which this node lacks"),
+                        })?;
+                        out.push(int(*id));
+                    }
+                    Ok(Value::Array(out))
+                };
+                if !add.is_empty() {
+                    c.call("activationkey.addServerGroups", vec![string(key), to_ids(&add)?])
+                        .await?;
+                }
+                if !remove.is_empty() {
+                    c.call(
+                        "activationkey.removeServerGroups",
+                        vec![string(key), to_ids(&remove)?],
+                    )
+                    .await?;
+                }
+            }
+            let (want, have) = (str_list(d, "packages"), str_list(current, "packages"));
+            let (add, remove) = (missing(&want, &have), missing(&have, &want));
+            if !add.is_empty() {
+                c.call(
+                    "activationkey.addPackages",
+                    vec![
+                        string(key),
+                        Value::Array(add.iter().map(|p| package_struct(p)).collect()),
+                    ],
+                )
+                .await?;
+            }
+            if !remove.is_empty() {
+                c.call(
+                    "activationkey.removePackages",
+                    vec![
+                        string(key),
+                        Value::Array(remove.iter().map(|p| package_struct(p)).collect()),
+                    ],
+                )
+                .await?;
+            }
             Ok(())
         }
         CommonKind::ContentProject => {
@@ -466,13 +583,22 @@ mod tests {
         );
         let b = normalise_channel(&json!({"id": 202, "label": "x", "name": "X"}));
         assert_eq!(a, b);
+        let groups = BTreeMap::from([(5, "web".to_string())]);
         let k = normalise_key(
-            &json!({"key": "1-k", "base_channel_label": "none", "child_channel_labels": ["b", "a"], "server_group_ids": [5]}),
+            &json!({"key": "1-k", "base_channel_label": "none", "child_channel_labels": ["b", "a"], "server_group_ids": [5, 6],
+                    "packages": [{"name": "vim", "arch": "x86_64"}, {"name": "python3.11"}]}),
+            &groups,
         );
+        assert_eq!(k["server_groups"], json!(["web"]), "ids as names; unknown ids left out");
+        assert_eq!(k["packages"], json!(["python3.11", "vim.x86_64"]));
         assert_eq!(k["base_channel_label"], "");
         assert_eq!(k["child_channel_labels"], json!(["a", "b"]));
         assert!(k.get("server_group_ids").is_none());
         assert_eq!(key_name("1-web"), "web");
+        let p = uyuni_api::json::to_json(&package_struct("vim.x86_64"));
+        assert_eq!(p, json!({"name": "vim", "arch": "x86_64"}));
+        let p = uyuni_api::json::to_json(&package_struct("python3.11"));
+        assert_eq!(p, json!({"name": "python3.11"}), "a dot in a name is no arch");
         assert_eq!(key_name("web-1"), "web-1");
     }
 }

@@ -133,6 +133,15 @@ pub fn classify(ev: &OutboxEvent) -> Change {
             kind: CommonKind::ActivationKey,
             key: text(row, "token"),
         },
+        // A key's channels, groups, packages and configuration channels: the rows name the
+        // key by its rhnRegToken id only, so the kind is re-read.
+        "rhnregtokenchannels"
+        | "rhnregtokengroups"
+        | "rhnregtokenpackages"
+        | "rhnregtokenconfigchannels" => Change::Common {
+            kind: CommonKind::ActivationKey,
+            key: None,
+        },
         "rhnregtoken" => {
             // A token that belongs to a system (re-activation key) is not common data.
             if row.get("server_id").is_some_and(|t| !t.is_null()) {
@@ -148,7 +157,12 @@ pub fn classify(ev: &OutboxEvent) -> Change {
             kind: CommonKind::ContentProject,
             key: text(row, "label"),
         },
-        "susecontentenvironment" => Change::Common {
+        // A project's environments, sources, filters and built targets name it by id only.
+        "susecontentenvironment"
+        | "susecontentprojectsource"
+        | "susecontentfilter"
+        | "susecontentfilterproject"
+        | "susecontentenvironmenttarget" => Change::Common {
             kind: CommonKind::ContentProject,
             key: None,
         },
@@ -243,6 +257,24 @@ mod tests {
             classify(&ev("rhnserver", OutboxOp::Insert, json!({}))),
             Change::Ignored
         );
+        for (table, entry) in [
+            ("rhnregtokenpackages", "activationkey/*"),
+            ("rhnregtokengroups", "activationkey/*"),
+            ("rhnregtokenchannels", "activationkey/*"),
+            ("rhnregtokenconfigchannels", "activationkey/*"),
+            ("susecontentprojectsource", "contentproject/*"),
+            ("susecontentfilter", "contentproject/*"),
+            ("susecontentfilterproject", "contentproject/*"),
+            ("susecontentenvironmenttarget", "contentproject/*"),
+        ] {
+            assert_eq!(
+                classify(&ev(table, OutboxOp::Insert, json!({"token_id": 1})))
+                    .pending_entry()
+                    .as_deref(),
+                Some(entry),
+                "{table}"
+            );
+        }
         for k in CommonKind::ALL {
             assert_eq!(CommonKind::parse(k.as_str()), Some(k));
         }
