@@ -204,8 +204,7 @@ async fn run(
         out.ops += ops.len();
         let per_slice = ops.len().div_ceil(10);
         for (i, chunk) in ops.chunks(per_slice).enumerate() {
-            let deadline =
-                start + slice * (m as u32 * 10 + i as u32 + 1);
+            let deadline = start + slice * (m as u32 * 10 + i as u32 + 1);
             let mut tasks = Vec::new();
             for (k, part) in chunk.chunks(chunk.len().div_ceil(workers)).enumerate() {
                 let c = clients[k % workers].clone();
@@ -281,7 +280,10 @@ fn main() -> anyhow::Result<()> {
                 pg.psql(db, UNFILTERED)?;
             }
         }
-        eprintln!("{db}: schema and {systems} systems in {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "{db}: schema and {systems} systems in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         dsns.push((db, dsn, capture.is_some()));
     }
     println!(

@@ -75,7 +75,10 @@ pub fn register_minion(server_id: i64, minion_id: &str) -> String {
          INSERT INTO suseMinionInfo (server_id, minion_id, os_family, kernel_live_version, ssh_push_port) \
              VALUES ({server_id}, {m}, 'Suse', NULL, NULL);\n\
          {entitle}",
-        entitle = join_group(server_id, "(SELECT g.id FROM rhnServerGroup g JOIN rhnServerGroupType t ON t.id = g.group_type WHERE t.label = 'salt_entitled' AND g.org_id = 1)"),
+        entitle = join_group(
+            server_id,
+            "(SELECT g.id FROM rhnServerGroup g JOIN rhnServerGroupType t ON t.id = g.group_type WHERE t.label = 'salt_entitled' AND g.org_id = 1)"
+        ),
     )
 }
 

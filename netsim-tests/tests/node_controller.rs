@@ -223,7 +223,11 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
     let details = follower.call("channel.software.getDetails", vec![string("dc-base")])?;
     assert_eq!(details["name"], "Name of dc-base");
     assert_eq!(details["arch_label"], "channel-x86_64");
-    assert_eq!(calls(&a2, "channel.software.create")?, 1);
+    assert_eq!(
+        calls(&a2, "channel.software.create")?,
+        2,
+        "dc-base and dc-updates"
+    );
     wait_until(T, "a2 to report generation 1", || {
         Ok(nc_status(&c, 1)?["common_generation"] == 1)
     })?;

@@ -490,7 +490,8 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     pg.psql_file(DB, &sql).expect("install with psql");
     outbox::install(&dsn).await.expect("install again");
     let triggers = "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal";
-    let ours = "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'uyuni_cluster%'";
+    let ours =
+        "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'uyuni_cluster%'";
     assert_eq!(
         psql(&pg, ours),
         "18",
@@ -520,7 +521,11 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     assert_eq!(psql(&pg, ours), "0");
     assert_eq!(
         psql(&pg, triggers),
-        uyunis_own.parse::<i64>().expect("a count").saturating_sub(18).to_string(),
+        uyunis_own
+            .parse::<i64>()
+            .expect("a count")
+            .saturating_sub(18)
+            .to_string(),
         "Uyuni's own triggers stay"
     );
     assert_eq!(
@@ -551,7 +556,6 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     let st = outbox::status(&dsn).await.expect("status");
     assert!(!st.installed);
     assert!(st.watched_tables.is_empty());
-
 }
 
 /// Schema drift: a database that lacks a table or column the capture relies on is refused,
@@ -578,7 +582,10 @@ async fn install_refuses_a_schema_that_drifted_and_names_what_is_missing() {
         ),
         other => panic!("expected SchemaDrift, got {other:?}"),
     }
-    assert!(err.to_string().contains("suseminioninfo.minion_id"), "{err}");
+    assert!(
+        err.to_string().contains("suseminioninfo.minion_id"),
+        "{err}"
+    );
     let st = outbox::status(&dsn).await.expect("status");
     assert!(!st.installed, "nothing installed");
     assert!(st.watched_tables.is_empty(), "no trigger left behind");
@@ -586,7 +593,10 @@ async fn install_refuses_a_schema_that_drifted_and_names_what_is_missing() {
     let sql = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../packaging/sql/uyuni-cluster-install.sql");
     let e = pg.psql_file(DB, &sql).expect_err("psql must fail");
-    assert!(format!("{e:#}").contains("suseminioninfo.minion_id"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("suseminioninfo.minion_id"),
+        "{e:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -633,7 +643,10 @@ async fn uyuni_shaped_writes_become_the_node_controllers_events() {
     psql(&pg, &w::register_minion(sid, "web1.example.org"));
     psql(&pg, &w::channel(101, "sles15-base", "SLES 15", None));
     psql(&pg, &w::sync_channel(101, 1, 50));
-    psql(&pg, &w::channel(102, "sles15-updates", "SLES 15 Updates", Some(101)));
+    psql(
+        &pg,
+        &w::channel(102, "sles15-updates", "SLES 15 Updates", Some(101)),
+    );
     psql(&pg, &w::system_group(1001, "web", "Web servers"));
     psql(&pg, &w::join_group(sid, "1001"));
     psql(
@@ -656,7 +669,10 @@ async fn uyuni_shaped_writes_become_the_node_controllers_events() {
         psql(&pg, &w::checkin(sid));
     }
     psql(&pg, &w::package_refresh(sid, 1, 50));
-    psql(&pg, &w::schedule_action(5001, "packages.refresh_list", &[sid]));
+    psql(
+        &pg,
+        &w::schedule_action(5001, "packages.refresh_list", &[sid]),
+    );
     psql(&pg, &w::complete_action(5001, sid));
     psql(&pg, &w::sync_channel(101, 1, 50)); // nothing new
     psql(

@@ -185,10 +185,14 @@ struct Db {
 
 fn parse_sslmode(s: &str) -> Result<node_controller::outbox::DbSslMode, String> {
     use node_controller::outbox::DbSslMode;
-    [DbSslMode::Disable, DbSslMode::Require, DbSslMode::VerifyFull]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| format!("{s:?}: expected disable, require or verify-full"))
+    [
+        DbSslMode::Disable,
+        DbSslMode::Require,
+        DbSslMode::VerifyFull,
+    ]
+    .into_iter()
+    .find(|m| m.as_str() == s)
+    .ok_or_else(|| format!("{s:?}: expected disable, require or verify-full"))
 }
 
 impl Db {

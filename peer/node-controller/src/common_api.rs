@@ -194,7 +194,11 @@ pub async fn fetch(
             }
         }
         CommonKind::ActivationKey => {
-            let groups: BTreeMap<i64, String> = group_ids(c).await?.into_iter().map(|(n, id)| (id, n)).collect();
+            let groups: BTreeMap<i64, String> = group_ids(c)
+                .await?
+                .into_iter()
+                .map(|(n, id)| (id, n))
+                .collect();
             for k in list(c, "activationkey.listActivationKeys", vec![]).await? {
                 let key = s(&k, "key");
                 if which.wants(&key) {
@@ -239,7 +243,22 @@ fn missing<'a>(want: &'a [String], have: &[String]) -> Vec<&'a String> {
 /// architecture suffix is one (package names contain dots).
 fn package_struct(p: &str) -> Value {
     let (name, arch) = match p.rsplit_once('.') {
-        Some((n, a)) if matches!(a, "noarch" | "x86_64" | "aarch64" | "i686" | "i586" | "ppc64le" | "s390x" | "amd64" | "arm64") => (n, a),
+        Some((n, a))
+            if matches!(
+                a,
+                "noarch"
+                    | "x86_64"
+                    | "aarch64"
+                    | "i686"
+                    | "i586"
+                    | "ppc64le"
+                    | "s390x"
+                    | "amd64"
+                    | "arm64"
+            ) =>
+        {
+            (n, a)
+        }
         _ => (p, ""),
     };
     let b = StructBuilder::new().field("name", string(name));
@@ -460,8 +479,11 @@ async fn update(
                     Ok(Value::Array(out))
                 };
                 if !add.is_empty() {
-                    c.call("activationkey.addServerGroups", vec![string(key), to_ids(&add)?])
-                        .await?;
+                    c.call(
+                        "activationkey.addServerGroups",
+                        vec![string(key), to_ids(&add)?],
+                    )
+                    .await?;
                 }
                 if !remove.is_empty() {
                     c.call(
@@ -589,7 +611,11 @@ mod tests {
                     "packages": [{"name": "vim", "arch": "x86_64"}, {"name": "python3.11"}]}),
             &groups,
         );
-        assert_eq!(k["server_groups"], json!(["web"]), "ids as names; unknown ids left out");
+        assert_eq!(
+            k["server_groups"],
+            json!(["web"]),
+            "ids as names; unknown ids left out"
+        );
         assert_eq!(k["packages"], json!(["python3.11", "vim.x86_64"]));
         assert_eq!(k["base_channel_label"], "");
         assert_eq!(k["child_channel_labels"], json!(["a", "b"]));
@@ -598,7 +624,11 @@ mod tests {
         let p = uyuni_api::json::to_json(&package_struct("vim.x86_64"));
         assert_eq!(p, json!({"name": "vim", "arch": "x86_64"}));
         let p = uyuni_api::json::to_json(&package_struct("python3.11"));
-        assert_eq!(p, json!({"name": "python3.11"}), "a dot in a name is no arch");
+        assert_eq!(
+            p,
+            json!({"name": "python3.11"}),
+            "a dot in a name is no arch"
+        );
         assert_eq!(key_name("web-1"), "web-1");
     }
 }

@@ -374,7 +374,10 @@ fn server_groups(ctx: &mut Ctx<'_>, p: &[Value], add: bool) -> Reply {
     let mut k = lookup(ctx.model, &key)?.clone();
     for g in ids {
         if !ctx.model.groups.contains_key(&g) {
-            return Err(Fault::xmlrpc(2201, format!("Unable to locate or access server group: {g}")));
+            return Err(Fault::xmlrpc(
+                2201,
+                format!("Unable to locate or access server group: {g}"),
+            ));
         }
         if add && k.groups.insert(g) {
             ctx.exec(format!(

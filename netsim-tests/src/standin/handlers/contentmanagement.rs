@@ -201,6 +201,14 @@ pub(crate) fn create_environment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         Some(p) => p.next,
         None => pr.first_env,
     };
+    // next_env_id is unique (suse_ct_env_nid_uq, checked per statement): the predecessor
+    // lets go of its successor before the new environment takes it.
+    if let Some(p) = pred.as_ref().filter(|p| p.next.is_some()) {
+        ctx.exec(format!(
+            "UPDATE suseContentEnvironment SET next_env_id = NULL WHERE id = {}",
+            p.id
+        ));
+    }
     ctx.exec(format!(
         "INSERT INTO suseContentEnvironment (id, project_id, label, name, description, version, next_env_id) VALUES ({id}, {}, {}, {}, {}, 0, {})",
         pr.id,
@@ -256,6 +264,13 @@ pub(crate) fn remove_environment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         .values()
         .find(|x| x.next == Some(en.id))
         .map(|x| x.id);
+    // next_env_id is unique: the removed environment lets go of its successor first.
+    if en.next.is_some() {
+        ctx.exec(format!(
+            "UPDATE suseContentEnvironment SET next_env_id = NULL WHERE id = {}",
+            en.id
+        ));
+    }
     match prev {
         Some(pid) => {
             ctx.exec(format!(
