@@ -68,9 +68,10 @@ fn common_data(api: &Api) -> anyhow::Result<std::collections::BTreeMap<String, s
             "contentmanagement.listProjectEnvironments",
             vec![string(&label)],
         )?);
+        let sources = list(api.call("contentmanagement.listProjectSources", vec![string(&label)])?);
         out.insert(
             format!("contentproject/{label}"),
-            ca::normalise_project(&p, &envs),
+            ca::normalise_project(&p, &envs, &sources),
         );
     }
     Ok(out)
@@ -185,6 +186,10 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
             ],
         )?;
     }
+    leader.call(
+        "contentmanagement.attachSource",
+        vec![string("web-clm"), string("software"), string("dc-base")],
+    )?;
     wait_until(T, "the triggers to capture the changes", || {
         let l = lease(&c, 0, "dc")?;
         let pending: Vec<&str> = l["pending"]
@@ -251,6 +256,14 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         json!(["nginx", "vim.x86_64"])
     );
     assert_eq!(want["activationkey/1-web"]["server_groups"], json!(["web"]));
+    assert_eq!(
+        want["contentproject/web-clm"]["sources"],
+        json!(["dc-base"])
+    );
+    assert_eq!(
+        want["contentproject/web-clm"]["environments"][1]["label"],
+        "prod"
+    );
     assert_eq!(
         want["activationkey/1-web"]["child_channel_labels"],
         json!(["dc-updates"])

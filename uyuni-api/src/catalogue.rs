@@ -489,6 +489,29 @@ pub const CATALOGUE: &[Signature] = &[
         &[("projectLabel", "string"), ("envLabel", "string")],
         "int",
     ),
+    sig(
+        "contentmanagement.listProjectSources",
+        &[("projectLabel", "string")],
+        "array",
+    ),
+    sig(
+        "contentmanagement.attachSource",
+        &[
+            ("projectLabel", "string"),
+            ("sourceType", "string"),
+            ("sourceLabel", "string"),
+        ],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.detachSource",
+        &[
+            ("projectLabel", "string"),
+            ("sourceType", "string"),
+            ("sourceLabel", "string"),
+        ],
+        "int",
+    ),
     // system.config
     sig("system.config.listChannels", &[("sid", "int")], "array"),
 ];

@@ -412,6 +412,21 @@ pub static METHODS: &[Method] = &[
         2,
         handlers::contentmanagement::remove_environment
     ),
+    m!(
+        "contentmanagement.listProjectSources",
+        1,
+        handlers::contentmanagement::list_sources
+    ),
+    m!(
+        "contentmanagement.attachSource",
+        3,
+        handlers::contentmanagement::attach_source
+    ),
+    m!(
+        "contentmanagement.detachSource",
+        3,
+        handlers::contentmanagement::detach_source
+    ),
 ];
 
 /// Normalise a method name the way `BaseHandler` does: the last segment may be given

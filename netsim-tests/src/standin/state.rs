@@ -156,6 +156,8 @@ pub struct Project {
     pub description: String,
     /// `first_env_id`.
     pub first_env: Option<i64>,
+    /// Software sources: channel ids (`suseContentProjectSource`, type `software`).
+    pub sources: BTreeSet<i64>,
 }
 
 /// A row of `suseContentEnvironment`.

@@ -314,8 +314,20 @@ impl PgStore {
                     name: r[2].clone(),
                     description: r[3].clone(),
                     first_env: opt_int(&r[4]),
+                    sources: BTreeSet::new(),
                 },
             );
+        }
+        for (pid, c) in self
+            .pairs(
+                "SELECT project_id, channel_id FROM suseContentProjectSource \
+                 WHERE type = 'software' AND channel_id IS NOT NULL",
+            )
+            .await?
+        {
+            if let Some(pr) = m.projects.get_mut(&pid) {
+                pr.sources.insert(c);
+            }
         }
         for r in self
             .rows("SELECT id, project_id, label, name, coalesce(description, ''), version, coalesce(next_env_id::text, '') FROM suseContentEnvironment")

@@ -106,9 +106,17 @@ pub fn normalise_key(d: &Json, groups: &BTreeMap<i64, String>) -> Json {
     })
 }
 
-/// `contentmanagement.lookupProject` + `listProjectEnvironments` → the replayed fields
-/// (environments in their promotion order).
-pub fn normalise_project(p: &Json, envs: &[Json]) -> Json {
+/// `contentmanagement.lookupProject` + `listProjectEnvironments` + `listProjectSources` → the
+/// replayed fields (environments in their promotion order; software sources as sorted channel
+/// labels).
+pub fn normalise_project(p: &Json, envs: &[Json], sources: &[Json]) -> Json {
+    let mut sources: Vec<String> = sources
+        .iter()
+        .filter(|x| s(x, "type") == "software")
+        .map(|x| s(x, "channelLabel"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    sources.sort();
     let envs: Vec<Json> = envs
         .iter()
         .map(|e| json!({"label": s(e, "label"), "name": s(e, "name"), "description": s(e, "description")}))
@@ -118,6 +126,7 @@ pub fn normalise_project(p: &Json, envs: &[Json]) -> Json {
         "name": s(p, "name"),
         "description": s(p, "description"),
         "environments": envs,
+        "sources": sources,
     })
 }
 
@@ -218,7 +227,13 @@ pub async fn fetch(
                     vec![string(&label)],
                 )
                 .await?;
-                out.insert(label, normalise_project(&p, &envs));
+                let sources = list(
+                    c,
+                    "contentmanagement.listProjectSources",
+                    vec![string(&label)],
+                )
+                .await?;
+                out.insert(label, normalise_project(&p, &envs, &sources));
             }
         }
     }
@@ -387,7 +402,8 @@ async fn create(c: &UyuniClient, kind: CommonKind, key: &str, d: &Json) -> Resul
                 ],
             )
             .await?;
-            sync_environments(c, key, d, &json!({"environments": []})).await
+            sync_environments(c, key, d, &json!({"environments": []})).await?;
+            sync_sources(c, key, d, &json!({})).await
         }
     }
 }
@@ -528,9 +544,36 @@ async fn update(
                 c.call("contentmanagement.updateProject", vec![string(key), props])
                     .await?;
             }
-            sync_environments(c, key, d, current).await
+            sync_environments(c, key, d, current).await?;
+            sync_sources(c, key, d, current).await
         }
     }
+}
+
+/// Attach the software sources (channels, replicated before projects) the project lacks and
+/// detach the extra ones.
+async fn sync_sources(
+    c: &UyuniClient,
+    project: &str,
+    d: &Json,
+    current: &Json,
+) -> Result<(), ApiError> {
+    let (want, have) = (str_list(d, "sources"), str_list(current, "sources"));
+    for label in missing(&want, &have) {
+        c.call(
+            "contentmanagement.attachSource",
+            vec![string(project), string("software"), string(label)],
+        )
+        .await?;
+    }
+    for label in missing(&have, &want) {
+        c.call(
+            "contentmanagement.detachSource",
+            vec![string(project), string("software"), string(label)],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Make the project's environment chain equal to the desired one: missing environments are
@@ -597,6 +640,23 @@ async fn sync_environments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_projects_sources_are_its_software_channels_sorted() {
+        let p = normalise_project(
+            &json!({"label": "p", "name": "P", "id": 7}),
+            &[json!({"label": "dev", "name": "Dev", "id": 9, "version": 3})],
+            &[
+                json!({"type": "software", "channelLabel": "b", "state": "ATTACHED"}),
+                json!({"type": "software", "channelLabel": "a", "state": "BUILT"}),
+            ],
+        );
+        assert_eq!(p["sources"], json!(["a", "b"]));
+        assert_eq!(
+            p["environments"],
+            json!([{"label": "dev", "name": "Dev", "description": ""}])
+        );
+    }
 
     #[test]
     fn normalised_objects_ignore_server_specific_fields() {

@@ -193,6 +193,9 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     }
     ctx.model.channels.remove(&id);
     ctx.model.channel_packages.retain(|(c, _)| *c != id);
+    for pr in ctx.model.projects.values_mut() {
+        pr.sources.remove(&id);
+    }
     ctx.model.server_channels.retain(|(_, c)| *c != id);
     for k in ctx.model.keys.values_mut() {
         k.channels.remove(&id);

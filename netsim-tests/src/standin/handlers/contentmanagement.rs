@@ -3,7 +3,7 @@
 use uyuni_api::value::{StructBuilder, field_str, int, string};
 use uyuni_api::{Fault, Value};
 
-use super::args;
+use super::{args, channel_by_label};
 use crate::standin::dispatch::{Ctx, Reply};
 use crate::standin::state::{Environment, Model, ORG_ID, Project};
 use crate::standin::store_pg::{q, qi};
@@ -111,6 +111,7 @@ pub(crate) fn create_project(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         name,
         description,
         first_env: None,
+        sources: Default::default(),
     };
     ctx.model.projects.insert(id, pr.clone());
     Ok(project_struct(ctx.model, &pr))
@@ -142,6 +143,9 @@ pub(crate) fn remove_project(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     let id = project(ctx.model, &a.str(0).map_err(e)?)?.id;
     ctx.model.envs.retain(|_, e| e.project != id);
     ctx.model.projects.remove(&id);
+    ctx.exec(format!(
+        "DELETE FROM suseContentProjectSource WHERE project_id = {id}"
+    ));
     ctx.exec(format!(
         "DELETE FROM suseContentEnvironment WHERE project_id = {id}"
     ));
@@ -300,4 +304,78 @@ pub(crate) fn remove_environment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     ));
     ctx.model.envs.remove(&en.id);
     Ok(Value::Integer(1))
+}
+
+fn source_struct(m: &Model, p: &Project, channel: i64) -> Value {
+    StructBuilder::new()
+        .field("contentProjectLabel", string(&p.label))
+        .field("type", string("software"))
+        .field("state", string("ATTACHED"))
+        .field(
+            "channelLabel",
+            string(m.channels.get(&channel).map_or("", |c| c.label.as_str())),
+        )
+        .build()
+}
+
+pub(crate) fn list_sources(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("contentmanagement.listProjectSources", p);
+    let pr = project(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(Value::Array(
+        pr.sources
+            .iter()
+            .map(|c| source_struct(ctx.model, pr, *c))
+            .collect(),
+    ))
+}
+
+/// `attachSource` / `detachSource` of a software channel (the only source type modelled).
+fn source(ctx: &mut Ctx<'_>, p: &[Value], attach: bool) -> Reply {
+    let method = if attach {
+        "contentmanagement.attachSource"
+    } else {
+        "contentmanagement.detachSource"
+    };
+    let (a, e) = args(method, p);
+    let mut pr = project(ctx.model, &a.str(0).map_err(&e)?)?.clone();
+    let kind = a.str(1).map_err(&e)?;
+    if kind != "software" {
+        return Err(Fault::xmlrpc(
+            2802,
+            format!("Unsupported source type: {kind}"),
+        ));
+    }
+    let label = a.str(2).map_err(&e)?;
+    let channel = channel_by_label(ctx.model, &label)?.id;
+    if attach {
+        if pr.sources.insert(channel) {
+            ctx.exec(format!(
+                "INSERT INTO suseContentProjectSource (id, type, state, project_id, channel_id) \
+                 VALUES (nextval('suse_ct_prj_src_seq'), 'software', 'ATTACHED', {}, {channel})",
+                pr.id
+            ));
+        }
+    } else if pr.sources.remove(&channel) {
+        ctx.exec(format!(
+            "DELETE FROM suseContentProjectSource WHERE project_id = {} AND channel_id = {channel}",
+            pr.id
+        ));
+    } else {
+        return Err(not_exists(&label));
+    }
+    let out = source_struct(ctx.model, &pr, channel);
+    ctx.model.projects.insert(pr.id, pr);
+    if attach {
+        Ok(out)
+    } else {
+        Ok(Value::Integer(1))
+    }
+}
+
+pub(crate) fn attach_source(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    source(ctx, p, true)
+}
+
+pub(crate) fn detach_source(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    source(ctx, p, false)
 }
