@@ -69,9 +69,10 @@ fn common_data(api: &Api) -> anyhow::Result<std::collections::BTreeMap<String, s
             vec![string(&label)],
         )?);
         let sources = list(api.call("contentmanagement.listProjectSources", vec![string(&label)])?);
+        let filters = list(api.call("contentmanagement.listProjectFilters", vec![string(&label)])?);
         out.insert(
             format!("contentproject/{label}"),
-            ca::normalise_project(&p, &envs, &sources),
+            ca::normalise_project(&p, &envs, &sources, &filters),
         );
     }
     Ok(out)
@@ -189,6 +190,23 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
     leader.call(
         "contentmanagement.attachSource",
         vec![string("web-clm"), string("software"), string("dc-base")],
+    )?;
+    let filter = leader.call(
+        "contentmanagement.createFilter",
+        vec![
+            string("no-debuginfo"),
+            string("deny"),
+            string("package"),
+            uyuni_api::StructBuilder::new()
+                .field("matcher", string("contains"))
+                .field("field", string("name"))
+                .field("value", string("debuginfo"))
+                .build(),
+        ],
+    )?;
+    leader.call(
+        "contentmanagement.attachFilter",
+        vec![string("web-clm"), int(filter["id"].as_i64().unwrap_or(0))],
     )?;
     wait_until(T, "the triggers to capture the changes", || {
         let l = lease(&c, 0, "dc")?;

@@ -503,6 +503,42 @@ pub const CATALOGUE: &[Signature] = &[
         ],
         "struct",
     ),
+    sig("contentmanagement.listFilters", &[], "array"),
+    sig(
+        "contentmanagement.createFilter",
+        &[
+            ("name", "string"),
+            ("rule", "string"),
+            ("entityType", "string"),
+            ("criteria", "struct"),
+        ],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.updateFilter",
+        &[
+            ("filterId", "int"),
+            ("name", "string"),
+            ("rule", "string"),
+            ("criteria", "struct"),
+        ],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.listProjectFilters",
+        &[("projectLabel", "string")],
+        "array",
+    ),
+    sig(
+        "contentmanagement.attachFilter",
+        &[("projectLabel", "string"), ("filterId", "int")],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.detachFilter",
+        &[("projectLabel", "string"), ("filterId", "int")],
+        "int",
+    ),
     sig(
         "contentmanagement.detachSource",
         &[

@@ -427,6 +427,36 @@ pub static METHODS: &[Method] = &[
         3,
         handlers::contentmanagement::detach_source
     ),
+    m!(
+        "contentmanagement.listFilters",
+        0,
+        handlers::contentmanagement::list_filters
+    ),
+    m!(
+        "contentmanagement.createFilter",
+        4,
+        handlers::contentmanagement::create_filter
+    ),
+    m!(
+        "contentmanagement.updateFilter",
+        4,
+        handlers::contentmanagement::update_filter
+    ),
+    m!(
+        "contentmanagement.listProjectFilters",
+        1,
+        handlers::contentmanagement::list_project_filters
+    ),
+    m!(
+        "contentmanagement.attachFilter",
+        2,
+        handlers::contentmanagement::attach_filter
+    ),
+    m!(
+        "contentmanagement.detachFilter",
+        2,
+        handlers::contentmanagement::detach_filter
+    ),
 ];
 
 /// Normalise a method name the way `BaseHandler` does: the last segment may be given

@@ -158,6 +158,27 @@ pub struct Project {
     pub first_env: Option<i64>,
     /// Software sources: channel ids (`suseContentProjectSource`, type `software`).
     pub sources: BTreeSet<i64>,
+    /// Attached filters: filter ids (`suseContentFilterProject`).
+    pub filters: BTreeSet<i64>,
+}
+
+/// A row of `suseContentFilter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// `id`.
+    pub id: i64,
+    /// `name`.
+    pub name: String,
+    /// `rule`: `allow` or `deny`.
+    pub rule: String,
+    /// `type`: the entity type (`package`, `erratum`, `module`).
+    pub entity_type: String,
+    /// `matcher`.
+    pub matcher: String,
+    /// `field`.
+    pub field: String,
+    /// `value`.
+    pub value: String,
 }
 
 /// A row of `suseContentEnvironment`.
@@ -303,6 +324,8 @@ pub struct Model {
     pub universal_default: Option<i64>,
     /// Content projects by id.
     pub projects: BTreeMap<i64, Project>,
+    /// CLM filters by id.
+    pub filters: BTreeMap<i64, Filter>,
     /// Content environments by id.
     pub envs: BTreeMap<i64, Environment>,
     /// Sessions by id.
@@ -341,6 +364,10 @@ impl Model {
     /// The next free environment id.
     pub fn next_env_id(&self) -> i64 {
         next_id(&self.envs, 1)
+    }
+    /// The next free CLM filter id.
+    pub fn next_filter_id(&self) -> i64 {
+        next_id(&self.filters, 1)
     }
     /// The next free session id.
     pub fn next_session_id(&self) -> i64 {

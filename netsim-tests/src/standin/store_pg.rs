@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::state::{
-    ActivationKey, Arch, Channel, Environment, Group, KeyState, Model, Package, Project, SaltKey,
-    Server, Session,
+    ActivationKey, Arch, Channel, Environment, Filter, Group, KeyState, Model, Package, Project,
+    SaltKey, Server, Session,
 };
 
 /// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).
@@ -315,6 +315,7 @@ impl PgStore {
                     description: r[3].clone(),
                     first_env: opt_int(&r[4]),
                     sources: BTreeSet::new(),
+                    filters: BTreeSet::new(),
                 },
             );
         }
@@ -327,6 +328,34 @@ impl PgStore {
         {
             if let Some(pr) = m.projects.get_mut(&pid) {
                 pr.sources.insert(c);
+            }
+        }
+        for r in self
+            .rows(
+                "SELECT id, name, rule, type, matcher, field, coalesce(value, '') FROM suseContentFilter",
+            )
+            .await?
+        {
+            let id = int(&r[0]);
+            m.filters.insert(
+                id,
+                Filter {
+                    id,
+                    name: r[1].clone(),
+                    rule: r[2].clone(),
+                    entity_type: r[3].clone(),
+                    matcher: r[4].clone(),
+                    field: r[5].clone(),
+                    value: r[6].clone(),
+                },
+            );
+        }
+        for (f, pid) in self
+            .pairs("SELECT filter_id, project_id FROM suseContentFilterProject")
+            .await?
+        {
+            if let Some(pr) = m.projects.get_mut(&pid) {
+                pr.filters.insert(f);
             }
         }
         for r in self

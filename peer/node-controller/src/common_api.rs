@@ -106,10 +106,29 @@ pub fn normalise_key(d: &Json, groups: &BTreeMap<i64, String>) -> Json {
     })
 }
 
-/// `contentmanagement.lookupProject` + `listProjectEnvironments` + `listProjectSources` → the
-/// replayed fields (environments in their promotion order; software sources as sorted channel
-/// labels).
-pub fn normalise_project(p: &Json, envs: &[Json], sources: &[Json]) -> Json {
+/// A CLM filter (`listFilters` entry, or the `filter` of a `listProjectFilters` entry) → the
+/// replayed fields.
+pub fn normalise_filter(f: &Json) -> Json {
+    let c = f.get("criteria").cloned().unwrap_or(Json::Null);
+    json!({
+        "name": s(f, "name"),
+        "rule": s(f, "rule"),
+        "entity_type": s(f, "entityType"),
+        "matcher": s(&c, "matcher"),
+        "field": s(&c, "field"),
+        "value": s(&c, "value"),
+    })
+}
+
+/// `contentmanagement.lookupProject` + `listProjectEnvironments` + `listProjectSources` +
+/// `listProjectFilters` → the replayed fields (environments in their promotion order; software
+/// sources as sorted channel labels; filters sorted by name).
+pub fn normalise_project(p: &Json, envs: &[Json], sources: &[Json], filters: &[Json]) -> Json {
+    let mut filters: Vec<Json> = filters
+        .iter()
+        .map(|x| normalise_filter(x.get("filter").unwrap_or(x)))
+        .collect();
+    filters.sort_by_key(|f| s(f, "name"));
     let mut sources: Vec<String> = sources
         .iter()
         .filter(|x| s(x, "type") == "software")
@@ -127,6 +146,7 @@ pub fn normalise_project(p: &Json, envs: &[Json], sources: &[Json]) -> Json {
         "description": s(p, "description"),
         "environments": envs,
         "sources": sources,
+        "filters": filters,
     })
 }
 
@@ -233,7 +253,13 @@ pub async fn fetch(
                     vec![string(&label)],
                 )
                 .await?;
-                out.insert(label, normalise_project(&p, &envs, &sources));
+                let filters = list(
+                    c,
+                    "contentmanagement.listProjectFilters",
+                    vec![string(&label)],
+                )
+                .await?;
+                out.insert(label, normalise_project(&p, &envs, &sources, &filters));
             }
         }
     }
@@ -403,7 +429,8 @@ async fn create(c: &UyuniClient, kind: CommonKind, key: &str, d: &Json) -> Resul
             )
             .await?;
             sync_environments(c, key, d, &json!({"environments": []})).await?;
-            sync_sources(c, key, d, &json!({})).await
+            sync_sources(c, key, d, &json!({})).await?;
+            sync_filters(c, key, d, &json!({})).await
         }
     }
 }
@@ -545,7 +572,8 @@ async fn update(
                     .await?;
             }
             sync_environments(c, key, d, current).await?;
-            sync_sources(c, key, d, current).await
+            sync_sources(c, key, d, current).await?;
+            sync_filters(c, key, d, current).await
         }
     }
 }
@@ -572,6 +600,95 @@ async fn sync_sources(
             vec![string(project), string("software"), string(label)],
         )
         .await?;
+    }
+    Ok(())
+}
+
+fn filters_of(v: &Json) -> Vec<Json> {
+    v.get("filters")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Attach the filters the project lacks (created, or updated to the replicated definition,
+/// under the same name in this organisation) and detach the extra ones. Filters are shared
+/// within an organisation; a name identifies one.
+async fn sync_filters(
+    c: &UyuniClient,
+    project: &str,
+    d: &Json,
+    current: &Json,
+) -> Result<(), ApiError> {
+    let (want, have) = (filters_of(d), filters_of(current));
+    if want == have {
+        return Ok(());
+    }
+    let mut by_name: BTreeMap<String, (i64, Json)> = BTreeMap::new();
+    for f in list(c, "contentmanagement.listFilters", vec![]).await? {
+        if let Some(id) = f.get("id").and_then(Json::as_i64) {
+            by_name.insert(s(&f, "name"), (id, normalise_filter(&f)));
+        }
+    }
+    let criteria = |f: &Json| {
+        StructBuilder::new()
+            .field("matcher", string(s(f, "matcher")))
+            .field("field", string(s(f, "field")))
+            .field("value", string(s(f, "value")))
+            .build()
+    };
+    for f in &want {
+        let name = s(f, "name");
+        let id = match by_name.get(&name) {
+            Some((id, existing)) if existing == f => *id,
+            Some((id, _)) => {
+                c.call(
+                    "contentmanagement.updateFilter",
+                    vec![int(*id), string(&name), string(s(f, "rule")), criteria(f)],
+                )
+                .await?;
+                *id
+            }
+            None => {
+                let created = call(
+                    c,
+                    "contentmanagement.createFilter",
+                    vec![
+                        string(&name),
+                        string(s(f, "rule")),
+                        string(s(f, "entity_type")),
+                        criteria(f),
+                    ],
+                )
+                .await?;
+                created
+                    .get("id")
+                    .and_then(Json::as_i64)
+                    .ok_or_else(|| ApiError::Decode {
+                        url: c.url().to_string(),
+                        reason: "contentmanagement.createFilter returned no id".into(),
+                    })?
+            }
+        };
+        if !have.iter().any(|h| s(h, "name") == name) {
+            c.call(
+                "contentmanagement.attachFilter",
+                vec![string(project), int(id)],
+            )
+            .await?;
+        }
+    }
+    for h in &have {
+        let name = s(h, "name");
+        if !want.iter().any(|f| s(f, "name") == name)
+            && let Some((id, _)) = by_name.get(&name)
+        {
+            c.call(
+                "contentmanagement.detachFilter",
+                vec![string(project), int(*id)],
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -650,6 +767,16 @@ mod tests {
                 json!({"type": "software", "channelLabel": "b", "state": "ATTACHED"}),
                 json!({"type": "software", "channelLabel": "a", "state": "BUILT"}),
             ],
+            &[
+                json!({"state": "ATTACHED", "filter": {"id": 4, "name": "no-debug", "rule": "deny",
+                "entityType": "package", "criteria": {"matcher": "contains", "field": "name", "value": "debug"}}}),
+            ],
+        );
+        assert_eq!(
+            p["filters"],
+            json!([{"name": "no-debug", "rule": "deny", "entity_type": "package",
+                    "matcher": "contains", "field": "name", "value": "debug"}]),
+            "ids left out"
         );
         assert_eq!(p["sources"], json!(["a", "b"]));
         assert_eq!(
