@@ -2,7 +2,7 @@
 //! Uyuni server with many systems, on Uyuni's own schema (netsim-tests/schema/uyuni).
 //!
 //! `cargo run --release -p netsim-tests --example bench_capture -- [--systems 20000]
-//!     [--minutes 5] [--speed 10] [--workers 4] [--seed 1]`
+//!     [--minutes 2] [--speed 10] [--workers 4] [--rounds 5] [--seed 1]`
 //!
 //! The mix per (simulated) minute for S systems, written with netsim_tests::uyuni_writes, i.e.
 //! the tables and columns Uyuni's own code writes:
@@ -17,7 +17,8 @@
 //!   edit a minute (a system group's description).
 //!
 //! Each simulated minute runs in 60 / SPEED seconds over WORKERS connections, in three
-//! databases loaded alike: without triggers, with this project's triggers (filtered at the
+//! databases loaded alike (each round runs the three in a rotated order, so that load from
+//! elsewhere on the machine spreads over all of them; medians are reported): without triggers, with this project's triggers (filtered at the
 //! source), and with the unfiltered capture of version 1 (every watched table's every change,
 //! `rhnServer` included). For each: statements' summed execution time (the load Uyuni's
 //! writes put on PostgreSQL, seen from its clients), outbox rows, and — with a reader
@@ -134,11 +135,13 @@ fn minute(rng: &mut ChaCha8Rng, m: i64, systems: i64, next_id: &mut i64) -> Vec<
         ));
     }
     if m % 10 == 0 {
-        let first = 5_001 + (m / 10) * 300;
-        ops.push(w::sync_channel(101, first.min(19_700), 300));
+        // New packages each time (rounds continue where the last one stopped).
+        let first = 5_001 + ((*next_id / 1_000_000) * 10 + m / 10) * 300 % 14_000;
+        ops.push(w::sync_channel(101, first, 300));
     }
     ops.push(format!(
-        "UPDATE rhnServerGroup SET description = 'edited {m}' WHERE id = {};",
+        "UPDATE rhnServerGroup SET description = 'edited {}' WHERE id = {};",
+        rng.random::<u32>(),
         1000 + m % GROUPS
     ));
     ops.shuffle(rng);
@@ -154,6 +157,7 @@ struct Run {
     lags_ms: Vec<u64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     dsn: &str,
     systems: i64,
@@ -162,6 +166,7 @@ async fn run(
     workers: usize,
     seed: u64,
     read: bool,
+    first_action: i64,
 ) -> anyhow::Result<Run> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let lags = Arc::new(Mutex::new(Vec::<u64>::new()));
@@ -198,7 +203,7 @@ async fn run(
     let mut out = Run::default();
     let slice = Duration::from_secs_f64(60.0 / speed / 10.0);
     let start = Instant::now();
-    let mut next_action = 1_i64;
+    let mut next_action = first_action;
     for m in 0..minutes {
         let ops = minute(&mut rng, m, systems, &mut next_action);
         out.ops += ops.len();
@@ -259,7 +264,7 @@ fn pct(v: &mut [u64], p: f64) -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let systems: i64 = arg("--systems", 20_000)?;
-    let minutes: i64 = arg("--minutes", 5)?;
+    let minutes: i64 = arg("--minutes", 2)?;
     let speed: f64 = arg("--speed", 10.0)?;
     let workers: usize = arg("--workers", 4)?;
     let seed: u64 = arg("--seed", 1)?;
@@ -286,28 +291,60 @@ fn main() -> anyhow::Result<()> {
         );
         dsns.push((db, dsn, capture.is_some()));
     }
+    let rounds: usize = arg("--rounds", 5)?;
     println!(
-        "{systems} systems, {minutes} simulated minutes at {speed}x real time, {workers} connections, seed {seed}"
+        "{systems} systems, {minutes} simulated minutes at {speed}x real time, {workers} connections, {rounds} rounds, seed {seed}"
     );
-    let mut base = None;
-    for (db, dsn, read) in &dsns {
-        let mut r = rt.block_on(run(dsn, systems, minutes, speed, workers, seed, *read))?;
-        let busy = r.busy.as_secs_f64();
-        let base_busy = *base.get_or_insert(busy);
-        let per_min = r.events as f64 / minutes as f64;
+    let mut results: Vec<Vec<Run>> = vec![Vec::new(); dsns.len()];
+    for round in 0..rounds {
+        for k in 0..dsns.len() {
+            let i = (round + k) % dsns.len();
+            let (db, dsn, read) = &dsns[i];
+            let r = rt.block_on(run(
+                dsn,
+                systems,
+                minutes,
+                speed,
+                workers,
+                seed + round as u64,
+                *read,
+                1 + round as i64 * 1_000_000,
+            ))?;
+            eprintln!(
+                "round {round} {db}: busy {:.2} s, {} events",
+                r.busy.as_secs_f64(),
+                r.events
+            );
+            results[i].push(r);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base_busy = median(results[0].iter().map(|r| r.busy.as_secs_f64()).collect());
+    for ((db, _, _), runs) in dsns.iter().zip(results) {
+        let busy = median(runs.iter().map(|r| r.busy.as_secs_f64()).collect());
+        let ratios: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.2}", r.busy.as_secs_f64() / base_busy))
+            .collect();
+        let ops: usize = runs.iter().map(|r| r.ops).sum();
+        let events: usize = runs.iter().map(|r| r.events).sum();
+        let mut lags: Vec<u64> = runs.iter().flat_map(|r| r.lags_ms.clone()).collect();
+        let per_min = events as f64 / (minutes as f64 * rounds as f64);
         println!(
-            "{db:>10}: {} transactions, statements busy {:.2} s ({:.2}x plain), wall {:.1} s; outbox {} rows = {:.0}/simulated min = {:.1}/s at real time ({:.2} per 1000 writes); reader lag p50 {} ms, p99 {} ms, max {} ms",
-            r.ops,
-            busy,
+            "{db:>10}: statements busy {busy:.2} s per round, median = {:.2}x plain (rounds {}); {} transactions; outbox {} rows = {:.1}/simulated min = {:.2}/s at real time ({:.2} per 1000 writes); reader lag p50 {} ms, p99 {} ms, max {} ms",
             busy / base_busy,
-            r.wall.as_secs_f64(),
-            r.events,
+            ratios.join(" "),
+            ops,
+            events,
             per_min,
             per_min / 60.0,
-            r.events as f64 * 1000.0 / r.ops as f64,
-            pct(&mut r.lags_ms, 0.5),
-            pct(&mut r.lags_ms, 0.99),
-            pct(&mut r.lags_ms, 1.0),
+            events as f64 * 1000.0 / ops as f64,
+            pct(&mut lags, 0.5),
+            pct(&mut lags, 0.99),
+            pct(&mut lags, 1.0),
         );
     }
     Ok(())
