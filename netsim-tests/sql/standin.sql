@@ -43,6 +43,21 @@ INSERT INTO suseServerContactMethod (id, label, name, rank) VALUES
     (2, 'ssh-push-tunnel', 'Push via SSH tunnel', 20)
 ON CONFLICT DO NOTHING;
 
+INSERT INTO rhnConfigChannelType (id, label, name, priority) VALUES
+    (1, 'normal', 'A normal configuration channel', 1),
+    (2, 'local_override', 'Local override channel', 0),
+    (3, 'server_import', 'Server import channel', 2),
+    (4, 'state', 'State channel', 1)
+ON CONFLICT DO NOTHING;
+
+INSERT INTO rhnConfigFileState (id, label, name) VALUES
+    (1, 'alive', 'Alive'), (2, 'dead', 'Dead')
+ON CONFLICT DO NOTHING;
+
+INSERT INTO rhnConfigFileType (id, label, name) VALUES
+    (1, 'file', 'File'), (2, 'directory', 'Directory'), (3, 'symlink', 'Symlink')
+ON CONFLICT DO NOTHING;
+
 -- Stand-in only: entitlement labels of activation keys (Uyuni: rhnRegTokenEntitlement with
 -- server group type ids).
 CREATE TABLE IF NOT EXISTS standin_regtoken_entitlement (

@@ -47,6 +47,21 @@ fn common_data(api: &Api) -> anyhow::Result<std::collections::BTreeMap<String, s
         let d = api.call("channel.software.getDetails", vec![string(&label)])?;
         out.insert(format!("channel/{label}"), ca::normalise_channel(&d));
     }
+    for ch in list(api.call("configchannel.listGlobals", vec![])?) {
+        let label = ch["label"].as_str().unwrap_or_default().to_string();
+        let paths: Vec<String> = list(api.call("configchannel.listFiles", vec![string(&label)])?)
+            .iter()
+            .filter_map(|f| f["path"].as_str().map(str::to_string))
+            .collect();
+        let files = list(api.call(
+            "configchannel.lookupFileInfo",
+            vec![string(&label), uyuni_api::value::strings(paths)],
+        )?);
+        out.insert(
+            format!("configchannel/{label}"),
+            ca::normalise_config_channel(&ch, &files),
+        );
+    }
     let mut group_names = std::collections::BTreeMap::new();
     for g in list(api.call("systemgroup.listAllGroups", vec![])?) {
         let name = g["name"].as_str().unwrap_or_default().to_string();
@@ -208,6 +223,27 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         "contentmanagement.attachFilter",
         vec![string("web-clm"), int(filter["id"].as_i64().unwrap_or(0))],
     )?;
+    // A configuration channel with a file in its second revision.
+    leader.call(
+        "configchannel.create",
+        vec![string("motd"), string("MOTD"), string("Message of the day")],
+    )?;
+    for text in ["Welcome\n", "Welcome to the DC\n"] {
+        leader.call(
+            "configchannel.createOrUpdatePath",
+            vec![
+                string("motd"),
+                string("/etc/motd"),
+                uyuni_api::Value::Boolean(false),
+                uyuni_api::StructBuilder::new()
+                    .field("contents", string(text))
+                    .field("owner", string("root"))
+                    .field("group", string("root"))
+                    .field("permissions", string("644"))
+                    .build(),
+            ],
+        )?;
+    }
     wait_until(T, "the triggers to capture the changes", || {
         let l = lease(&c, 0, "dc")?;
         let pending: Vec<&str> = l["pending"]
@@ -219,7 +255,9 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
             && pending.contains(&"systemgroup/web")
             && pending.contains(&"activationkey/1-web")
             && pending.contains(&"activationkey/*")
-            && pending.contains(&"contentproject/web-clm"))
+            && pending.contains(&"contentproject/web-clm")
+            && pending.contains(&"configchannel/motd")
+            && pending.contains(&"configchannel/*"))
     })?;
     let report: serde_json::Value = c.peers[0].client().post("/zones/dc/publish", &json!({}))?;
     assert_eq!(report["generation"], 1);
@@ -231,6 +269,7 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
     assert!(published.contains(&"systemgroup/web"), "{report}");
     assert!(published.contains(&"activationkey/1-web"), "{report}");
     assert!(published.contains(&"contentproject/web-clm"), "{report}");
+    assert!(published.contains(&"configchannel/motd"), "{report}");
     let after_publish = cluster_core::now_ms();
 
     let follower = Api::login(&a2)?;

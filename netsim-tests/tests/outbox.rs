@@ -21,10 +21,12 @@ use tokio_util::sync::CancellationToken;
 const DB: &str = "susemanager";
 
 /// The tables the install script puts triggers on.
-const WATCHED: [&str; 16] = [
+const WATCHED: [&str; 18] = [
     "rhnactivationkey",
     "rhnchannel",
     "rhnchannelpackage",
+    "rhnconfigchannel",
+    "rhnconfigfile",
     "rhnregtoken",
     "rhnregtokenchannels",
     "rhnregtokenconfigchannels",
@@ -494,8 +496,8 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
         "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'uyuni_cluster%'";
     assert_eq!(
         psql(&pg, ours),
-        "18",
-        "15 row triggers + 3 statement triggers"
+        "20",
+        "17 row triggers + 3 statement triggers"
     );
     let uyunis_own = psql(&pg, triggers);
     let st = outbox::status(&dsn).await.expect("status");
@@ -524,7 +526,7 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
         uyunis_own
             .parse::<i64>()
             .expect("a count")
-            .saturating_sub(18)
+            .saturating_sub(20)
             .to_string(),
         "Uyuni's own triggers stay"
     );

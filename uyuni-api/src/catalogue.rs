@@ -548,6 +548,53 @@ pub const CATALOGUE: &[Signature] = &[
         ],
         "int",
     ),
+    // configchannel
+    sig("configchannel.listGlobals", &[], "array"),
+    sig("configchannel.getDetails", &[("label", "string")], "struct"),
+    sig(
+        "configchannel.create",
+        &[
+            ("label", "string"),
+            ("name", "string"),
+            ("description", "string"),
+        ],
+        "struct",
+    ),
+    sig(
+        "configchannel.update",
+        &[
+            ("label", "string"),
+            ("name", "string"),
+            ("description", "string"),
+        ],
+        "struct",
+    ),
+    sig(
+        "configchannel.deleteChannels",
+        &[("labels", "array")],
+        "int",
+    ),
+    sig("configchannel.listFiles", &[("label", "string")], "array"),
+    sig(
+        "configchannel.lookupFileInfo",
+        &[("label", "string"), ("paths", "array")],
+        "array",
+    ),
+    sig(
+        "configchannel.createOrUpdatePath",
+        &[
+            ("label", "string"),
+            ("path", "string"),
+            ("isDir", "boolean"),
+            ("pathInfo", "struct"),
+        ],
+        "struct",
+    ),
+    sig(
+        "configchannel.deleteFiles",
+        &[("label", "string"), ("paths", "array")],
+        "int",
+    ),
     // system.config
     sig("system.config.listChannels", &[("sid", "int")], "array"),
 ];

@@ -341,6 +341,44 @@ pub static METHODS: &[Method] = &[
         2,
         handlers::activationkey::remove_packages
     ),
+    // configchannel
+    m!(
+        "configchannel.listGlobals",
+        0,
+        handlers::configchannel::list_globals
+    ),
+    m!(
+        "configchannel.getDetails",
+        1,
+        handlers::configchannel::get_details
+    ),
+    m!("configchannel.create", 3, handlers::configchannel::create),
+    m!("configchannel.update", 3, handlers::configchannel::update),
+    m!(
+        "configchannel.deleteChannels",
+        1,
+        handlers::configchannel::delete_channels
+    ),
+    m!(
+        "configchannel.listFiles",
+        1,
+        handlers::configchannel::list_files
+    ),
+    m!(
+        "configchannel.lookupFileInfo",
+        2,
+        handlers::configchannel::lookup_file_info
+    ),
+    m!(
+        "configchannel.createOrUpdatePath",
+        4,
+        handlers::configchannel::create_or_update_path
+    ),
+    m!(
+        "configchannel.deleteFiles",
+        2,
+        handlers::configchannel::delete_files
+    ),
     // saltkey
     m!("saltkey.acceptedList", 0, handlers::saltkey::accepted_list),
     m!("saltkey.pendingList", 0, handlers::saltkey::pending_list),

@@ -162,6 +162,38 @@ pub struct Project {
     pub filters: BTreeSet<i64>,
 }
 
+/// A configuration channel (`rhnConfigChannel`, type `normal`) with its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChannel {
+    /// `id`.
+    pub id: i64,
+    /// `label`.
+    pub label: String,
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// Files by path (`rhnConfigFile` and its latest revision).
+    pub files: BTreeMap<String, ConfigFile>,
+}
+
+/// A configuration file's latest revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// `rhnConfigFile.id`.
+    pub id: i64,
+    /// `rhnConfigRevision.revision`.
+    pub revision: i64,
+    /// Contents (text).
+    pub contents: String,
+    /// `rhnConfigInfo.username`.
+    pub owner: String,
+    /// `rhnConfigInfo.groupname`.
+    pub group: String,
+    /// `rhnConfigInfo.filemode`, e.g. 644.
+    pub permissions: i64,
+}
+
 /// A row of `suseContentFilter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
@@ -326,6 +358,8 @@ pub struct Model {
     pub projects: BTreeMap<i64, Project>,
     /// CLM filters by id.
     pub filters: BTreeMap<i64, Filter>,
+    /// Configuration channels by id.
+    pub config_channels: BTreeMap<i64, ConfigChannel>,
     /// Content environments by id.
     pub envs: BTreeMap<i64, Environment>,
     /// Sessions by id.
@@ -364,6 +398,10 @@ impl Model {
     /// The next free environment id.
     pub fn next_env_id(&self) -> i64 {
         next_id(&self.envs, 1)
+    }
+    /// A configuration channel by label.
+    pub fn config_channel_by_label(&self, label: &str) -> Option<&ConfigChannel> {
+        self.config_channels.values().find(|c| c.label == label)
     }
     /// The next free CLM filter id.
     pub fn next_filter_id(&self) -> i64 {

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::state::{
-    ActivationKey, Arch, Channel, Environment, Filter, Group, KeyState, Model, Package, Project,
-    SaltKey, Server, Session,
+    ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Filter, Group, KeyState,
+    Model, Package, Project, SaltKey, Server, Session,
 };
 
 /// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).
@@ -349,6 +349,51 @@ impl PgStore {
                     value: r[6].clone(),
                 },
             );
+        }
+        for r in self
+            .rows(
+                "SELECT id, label, name, description FROM rhnConfigChannel \
+                 WHERE confchan_type_id = (SELECT id FROM rhnConfigChannelType WHERE label = 'normal')",
+            )
+            .await?
+        {
+            let id = int(&r[0]);
+            m.config_channels.insert(
+                id,
+                ConfigChannel {
+                    id,
+                    label: r[1].clone(),
+                    name: r[2].clone(),
+                    description: r[3].clone(),
+                    files: Default::default(),
+                },
+            );
+        }
+        for r in self
+            .rows(
+                "SELECT f.id, f.config_channel_id, n.path, r.revision, \
+                        coalesce(convert_from(c.contents, 'UTF8'), ''), coalesce(i.username, ''), \
+                        coalesce(i.groupname, ''), coalesce(i.filemode, 644) \
+                 FROM rhnConfigFile f JOIN rhnConfigFileName n ON n.id = f.config_file_name_id \
+                 JOIN rhnConfigRevision r ON r.id = f.latest_config_revision_id \
+                 LEFT JOIN rhnConfigContent c ON c.id = r.config_content_id \
+                 JOIN rhnConfigInfo i ON i.id = r.config_info_id",
+            )
+            .await?
+        {
+            if let Some(ch) = m.config_channels.get_mut(&int(&r[1])) {
+                ch.files.insert(
+                    r[2].clone(),
+                    ConfigFile {
+                        id: int(&r[0]),
+                        revision: int(&r[3]),
+                        contents: r[4].clone(),
+                        owner: r[5].clone(),
+                        group: r[6].clone(),
+                        permissions: int(&r[7]),
+                    },
+                );
+            }
         }
         for (f, pid) in self
             .pairs("SELECT filter_id, project_id FROM suseContentFilterProject")

@@ -52,6 +52,31 @@ pub fn normalise_channel(d: &Json) -> Json {
     })
 }
 
+/// `configchannel.getDetails` (or a `listGlobals` entry) + `lookupFileInfo` of its files →
+/// the replayed fields (files sorted by path; revisions and dates left out).
+pub fn normalise_config_channel(d: &Json, files: &[Json]) -> Json {
+    let mut files: Vec<Json> = files
+        .iter()
+        .map(|f| {
+            json!({
+                "path": s(f, "path"),
+                "type": s(f, "type"),
+                "contents": s(f, "contents"),
+                "owner": s(f, "owner"),
+                "group": s(f, "group"),
+                "permissions": s(f, "permissions"),
+            })
+        })
+        .collect();
+    files.sort_by_key(|f| s(f, "path"));
+    json!({
+        "label": s(d, "label"),
+        "name": s(d, "name"),
+        "description": s(d, "description"),
+        "files": files,
+    })
+}
+
 /// `systemgroup.listAllGroups` entry → the replayed fields.
 pub fn normalise_group(d: &Json) -> Json {
     json!({"name": s(d, "name"), "description": s(d, "description")})
@@ -222,6 +247,31 @@ pub async fn fetch(
                 }
             }
         }
+        CommonKind::ConfigChannel => {
+            for ch in list(c, "configchannel.listGlobals", vec![]).await? {
+                let label = s(&ch, "label");
+                if !which.wants(&label) {
+                    continue;
+                }
+                let paths: Vec<String> = list(c, "configchannel.listFiles", vec![string(&label)])
+                    .await?
+                    .iter()
+                    .filter(|f| s(f, "type") == "file")
+                    .map(|f| s(f, "path"))
+                    .collect();
+                let files = if paths.is_empty() {
+                    Vec::new()
+                } else {
+                    list(
+                        c,
+                        "configchannel.lookupFileInfo",
+                        vec![string(&label), strings(paths)],
+                    )
+                    .await?
+                };
+                out.insert(label, normalise_config_channel(&ch, &files));
+            }
+        }
         CommonKind::ActivationKey => {
             let groups: BTreeMap<i64, String> = group_ids(c)
                 .await?
@@ -356,6 +406,15 @@ pub async fn apply(c: &UyuniClient, op: &CommonOp) -> Result<(), ApiError> {
             let (method, arg) = match kind {
                 CommonKind::Channel => ("channel.software.delete", key.as_str()),
                 CommonKind::SystemGroup => ("systemgroup.delete", key.as_str()),
+                CommonKind::ConfigChannel => {
+                    return c
+                        .call(
+                            "configchannel.deleteChannels",
+                            vec![strings([key.as_str()])],
+                        )
+                        .await
+                        .map(|_| ());
+                }
                 CommonKind::ActivationKey => ("activationkey.delete", key.as_str()),
                 CommonKind::ContentProject => ("contentmanagement.removeProject", key.as_str()),
             };
@@ -400,6 +459,18 @@ async fn create(c: &UyuniClient, kind: CommonKind, key: &str, d: &Json) -> Resul
             )
             .await
             .map(|_| ()),
+        CommonKind::ConfigChannel => {
+            c.call(
+                "configchannel.create",
+                vec![
+                    string(key),
+                    string(s(d, "name")),
+                    string(s(d, "description")),
+                ],
+            )
+            .await?;
+            sync_config_files(c, key, d, &json!({})).await
+        }
         CommonKind::ActivationKey => {
             c.call(
                 "activationkey.create",
@@ -457,6 +528,22 @@ async fn update(
             )
             .await
             .map(|_| ()),
+        CommonKind::ConfigChannel => {
+            if s(d, "name") != s(current, "name")
+                || s(d, "description") != s(current, "description")
+            {
+                c.call(
+                    "configchannel.update",
+                    vec![
+                        string(key),
+                        string(s(d, "name")),
+                        string(s(d, "description")),
+                    ],
+                )
+                .await?;
+            }
+            sync_config_files(c, key, d, current).await
+        }
         CommonKind::ActivationKey => {
             let limit = d.get("usage_limit").and_then(Json::as_i64).unwrap_or(0);
             let details = StructBuilder::new()
@@ -576,6 +663,57 @@ async fn update(
             sync_filters(c, key, d, current).await
         }
     }
+}
+
+/// Make a configuration channel's files equal to the replicated ones: new or changed files as
+/// a new revision (`createOrUpdatePath`), extra ones deleted.
+async fn sync_config_files(
+    c: &UyuniClient,
+    label: &str,
+    d: &Json,
+    current: &Json,
+) -> Result<(), ApiError> {
+    let files = |v: &Json| -> Vec<Json> {
+        v.get("files")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (want, have) = (files(d), files(current));
+    for f in &want {
+        if have.contains(f) {
+            continue;
+        }
+        let info = StructBuilder::new()
+            .field("contents", string(s(f, "contents")))
+            .field("owner", string(s(f, "owner")))
+            .field("group", string(s(f, "group")))
+            .field("permissions", string(s(f, "permissions")))
+            .build();
+        c.call(
+            "configchannel.createOrUpdatePath",
+            vec![
+                string(label),
+                string(s(f, "path")),
+                Value::Boolean(false),
+                info,
+            ],
+        )
+        .await?;
+    }
+    let gone: Vec<String> = have
+        .iter()
+        .map(|h| s(h, "path"))
+        .filter(|p| !want.iter().any(|f| &s(f, "path") == p))
+        .collect();
+    if !gone.is_empty() {
+        c.call(
+            "configchannel.deleteFiles",
+            vec![string(label), strings(gone)],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Attach the software sources (channels, replicated before projects) the project lacks and
@@ -757,6 +895,23 @@ async fn sync_environments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_channel_is_its_files_without_revisions() {
+        let a = normalise_config_channel(
+            &json!({"id": 3, "label": "motd", "name": "MOTD", "description": "d"}),
+            &[
+                json!({"path": "/etc/motd", "type": "file", "contents": "hi", "owner": "root",
+                       "group": "root", "permissions": 644, "revision": 7}),
+                json!({"path": "/etc/issue", "type": "file", "contents": "x", "owner": "root",
+                       "group": "root", "permissions": 600, "revision": 1}),
+            ],
+        );
+        assert_eq!(a["files"][0]["path"], "/etc/issue", "sorted by path");
+        assert_eq!(a["files"][1]["permissions"], "644");
+        assert!(a["files"][1].get("revision").is_none());
+        assert!(a.get("id").is_none());
+    }
 
     #[test]
     fn a_projects_sources_are_its_software_channels_sorted() {

@@ -14,6 +14,8 @@ pub enum CommonKind {
     Channel,
     /// System groups (`systemgroup.*`).
     SystemGroup,
+    /// Configuration channels with their files (`configchannel.*`).
+    ConfigChannel,
     /// Activation keys (`activationkey.*`); they name channels, so they come after them.
     ActivationKey,
     /// Content Lifecycle projects with their environments (`contentmanagement.*`).
@@ -22,9 +24,10 @@ pub enum CommonKind {
 
 impl CommonKind {
     /// All kinds, in the order they are created on a node.
-    pub const ALL: [CommonKind; 4] = [
+    pub const ALL: [CommonKind; 5] = [
         Self::Channel,
         Self::SystemGroup,
+        Self::ConfigChannel,
         Self::ActivationKey,
         Self::ContentProject,
     ];
@@ -34,6 +37,7 @@ impl CommonKind {
         match self {
             Self::Channel => "channel",
             Self::SystemGroup => "systemgroup",
+            Self::ConfigChannel => "configchannel",
             Self::ActivationKey => "activationkey",
             Self::ContentProject => "contentproject",
         }
@@ -153,6 +157,16 @@ pub fn classify(ev: &OutboxEvent) -> Change {
                 }
             }
         }
+        "rhnconfigchannel" => Change::Common {
+            kind: CommonKind::ConfigChannel,
+            key: text(row, "label"),
+        },
+        // A file's row (a new revision moves its latest_config_revision_id) names the channel
+        // by id only.
+        "rhnconfigfile" => Change::Common {
+            kind: CommonKind::ConfigChannel,
+            key: None,
+        },
         "susecontentproject" => Change::Common {
             kind: CommonKind::ContentProject,
             key: text(row, "label"),
@@ -258,6 +272,7 @@ mod tests {
             Change::Ignored
         );
         for (table, entry) in [
+            ("rhnconfigfile", "configchannel/*"),
             ("rhnregtokenpackages", "activationkey/*"),
             ("rhnregtokengroups", "activationkey/*"),
             ("rhnregtokenchannels", "activationkey/*"),
