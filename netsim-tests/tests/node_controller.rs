@@ -72,10 +72,14 @@ fn common_data(api: &Api) -> anyhow::Result<std::collections::BTreeMap<String, s
     }
     for k in list(api.call("activationkey.listActivationKeys", vec![])?) {
         let key = k["key"].as_str().unwrap_or_default().to_string();
-        out.insert(
-            format!("activationkey/{key}"),
-            ca::normalise_key(&k, &group_names),
-        );
+        let configs: Vec<serde_json::Value> =
+            list(api.call("activationkey.listConfigChannels", vec![string(&key)])?)
+                .iter()
+                .map(|c| c["label"].clone())
+                .collect();
+        let mut d = ca::normalise_key(&k, &group_names);
+        d["config_channels"] = json!(configs);
+        out.insert(format!("activationkey/{key}"), d);
     }
     for p in list(api.call("contentmanagement.listProjects", vec![])?) {
         let label = p["label"].as_str().unwrap_or_default().to_string();
@@ -244,6 +248,13 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
             ],
         )?;
     }
+    leader.call(
+        "activationkey.setConfigChannels",
+        vec![
+            uyuni_api::value::strings(["1-web"]),
+            uyuni_api::value::strings(["motd"]),
+        ],
+    )?;
     wait_until(T, "the triggers to capture the changes", || {
         let l = lease(&c, 0, "dc")?;
         let pending: Vec<&str> = l["pending"]
@@ -313,6 +324,10 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         json!(["nginx", "vim.x86_64"])
     );
     assert_eq!(want["activationkey/1-web"]["server_groups"], json!(["web"]));
+    assert_eq!(
+        want["activationkey/1-web"]["config_channels"],
+        json!(["motd"])
+    );
     assert_eq!(
         want["contentproject/web-clm"]["sources"],
         json!(["dc-base"])

@@ -398,6 +398,16 @@ pub const CATALOGUE: &[Signature] = &[
         "int",
     ),
     sig(
+        "activationkey.listConfigChannels",
+        &[("key", "string")],
+        "array",
+    ),
+    sig(
+        "activationkey.setConfigChannels",
+        &[("keys", "array"), ("configChannelLabels", "array")],
+        "int",
+    ),
+    sig(
         "activationkey.addPackages",
         &[("key", "string"), ("packages", "array")],
         "int",

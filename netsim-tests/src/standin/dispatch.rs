@@ -332,6 +332,16 @@ pub static METHODS: &[Method] = &[
         handlers::activationkey::remove_server_groups
     ),
     m!(
+        "activationkey.listConfigChannels",
+        1,
+        handlers::activationkey::list_config_channels
+    ),
+    m!(
+        "activationkey.setConfigChannels",
+        2,
+        handlers::activationkey::set_config_channels
+    ),
+    m!(
         "activationkey.addPackages",
         2,
         handlers::activationkey::add_packages

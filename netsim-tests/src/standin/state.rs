@@ -139,6 +139,8 @@ pub struct ActivationKey {
     pub groups: BTreeSet<i64>,
     /// Packages to install: name and architecture label ("" for any) (`rhnRegTokenPackages`).
     pub packages: BTreeSet<(String, String)>,
+    /// Configuration channels in order (`rhnRegTokenConfigChannels`, by position).
+    pub config_channels: Vec<i64>,
     /// Entitlement labels.
     pub entitlements: BTreeSet<String>,
 }

@@ -257,9 +257,21 @@ impl PgStore {
                     channels: BTreeSet::new(),
                     groups: BTreeSet::new(),
                     packages: BTreeSet::new(),
+                    config_channels: Vec::new(),
                     entitlements: BTreeSet::new(),
                 },
             );
+        }
+        for (t, c) in self
+            .pairs(
+                "SELECT token_id, config_channel_id FROM rhnRegTokenConfigChannels \
+                 ORDER BY token_id, position",
+            )
+            .await?
+        {
+            if let Some(k) = m.keys.get_mut(&t) {
+                k.config_channels.push(c);
+            }
         }
         for r in self
             .rows(

@@ -281,7 +281,15 @@ pub async fn fetch(
             for k in list(c, "activationkey.listActivationKeys", vec![]).await? {
                 let key = s(&k, "key");
                 if which.wants(&key) {
-                    out.insert(key, normalise_key(&k, &groups));
+                    let configs: Vec<String> =
+                        list(c, "activationkey.listConfigChannels", vec![string(&key)])
+                            .await?
+                            .iter()
+                            .map(|x| s(x, "label"))
+                            .collect();
+                    let mut d = normalise_key(&k, &groups);
+                    d["config_channels"] = json!(configs);
+                    out.insert(key, d);
                 }
             }
         }
@@ -622,6 +630,18 @@ async fn update(
                     )
                     .await?;
                 }
+            }
+            // Configuration channels: an ordered list, set as a whole.
+            let (want, have) = (
+                str_list(d, "config_channels"),
+                str_list(current, "config_channels"),
+            );
+            if want != have {
+                c.call(
+                    "activationkey.setConfigChannels",
+                    vec![strings([key]), strings(want)],
+                )
+                .await?;
             }
             let (want, have) = (str_list(d, "packages"), str_list(current, "packages"));
             let (add, remove) = (missing(&want, &have), missing(&have, &want));

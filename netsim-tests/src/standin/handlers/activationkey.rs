@@ -184,6 +184,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
             channels,
             groups: BTreeSet::new(),
             packages: BTreeSet::new(),
+            config_channels: Vec::new(),
             entitlements,
         },
     );
@@ -208,6 +209,7 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         "rhnRegTokenChannels",
         "rhnRegTokenGroups",
         "rhnRegTokenPackages",
+        "rhnRegTokenConfigChannels",
     ] {
         ctx.exec(format!("DELETE FROM {t} WHERE token_id = {id}"));
     }
@@ -466,4 +468,61 @@ pub(crate) fn add_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
 
 pub(crate) fn remove_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     packages(ctx, p, false)
+}
+
+pub(crate) fn list_config_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.listConfigChannels", p);
+    let k = lookup(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(Value::Array(
+        k.config_channels
+            .iter()
+            .filter_map(|c| ctx.model.config_channels.get(c))
+            .map(|c| {
+                StructBuilder::new()
+                    .field("id", int(c.id))
+                    .field("label", string(&c.label))
+                    .field("name", string(&c.name))
+                    .field("description", string(&c.description))
+                    .build()
+            })
+            .collect(),
+    ))
+}
+
+/// `setConfigChannels(keys, labels)`: each key's configuration channels become `labels`, in
+/// that order.
+pub(crate) fn set_config_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.setConfigChannels", p);
+    let keys = labels(&a.array(0).map_err(&e)?);
+    let mut ids = Vec::new();
+    for l in labels(&a.array(1).map_err(&e)?) {
+        let c = ctx
+            .model
+            .config_channel_by_label(&l)
+            .ok_or_else(|| Fault::xmlrpc(4000, format!("No such configuration channel: {l}")))?;
+        if !ids.contains(&c.id) {
+            ids.push(c.id);
+        }
+    }
+    let mut changed = Vec::new();
+    for key in keys {
+        let mut k = lookup(ctx.model, &key)?.clone();
+        k.config_channels = ids.clone();
+        changed.push(k);
+    }
+    for k in changed {
+        ctx.exec(format!(
+            "DELETE FROM rhnRegTokenConfigChannels WHERE token_id = {}",
+            k.id
+        ));
+        for (i, c) in k.config_channels.iter().enumerate() {
+            ctx.exec(format!(
+                "INSERT INTO rhnRegTokenConfigChannels (token_id, config_channel_id, position) VALUES ({}, {c}, {})",
+                k.id,
+                i + 1
+            ));
+        }
+        ctx.model.keys.insert(k.id, k);
+    }
+    ok1()
 }

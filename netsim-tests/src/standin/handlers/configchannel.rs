@@ -160,6 +160,9 @@ pub(crate) fn delete_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         ));
         ctx.exec(format!("DELETE FROM rhnConfigChannel WHERE id = {}", c.id));
         ctx.model.config_channels.remove(&c.id);
+        for k in ctx.model.keys.values_mut() {
+            k.config_channels.retain(|x| *x != c.id);
+        }
     }
     Ok(Value::Integer(1))
 }
