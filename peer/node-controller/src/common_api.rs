@@ -597,12 +597,17 @@ async fn update(
                 )
                 .await?;
             }
-            // Groups by name; this node's ids (groups are applied before keys).
+            // Groups by name; this node's ids (groups are applied before keys). A field a
+            // record written by an older version lacks is left as the node has it.
             let (want, have) = (
                 str_list(d, "server_groups"),
                 str_list(current, "server_groups"),
             );
-            let (add, remove) = (missing(&want, &have), missing(&have, &want));
+            let (add, remove) = if d.get("server_groups").is_some() {
+                (missing(&want, &have), missing(&have, &want))
+            } else {
+                (Vec::new(), Vec::new())
+            };
             if !add.is_empty() || !remove.is_empty() {
                 let ids = group_ids(c).await?;
                 let to_ids = |names: &[&String]| -> Result<Value, ApiError> {
@@ -636,7 +641,7 @@ async fn update(
                 str_list(d, "config_channels"),
                 str_list(current, "config_channels"),
             );
-            if want != have {
+            if d.get("config_channels").is_some() && want != have {
                 c.call(
                     "activationkey.setConfigChannels",
                     vec![strings([key]), strings(want)],
@@ -644,7 +649,11 @@ async fn update(
                 .await?;
             }
             let (want, have) = (str_list(d, "packages"), str_list(current, "packages"));
-            let (add, remove) = (missing(&want, &have), missing(&have, &want));
+            let (add, remove) = if d.get("packages").is_some() {
+                (missing(&want, &have), missing(&have, &want))
+            } else {
+                (Vec::new(), Vec::new())
+            };
             if !add.is_empty() {
                 c.call(
                     "activationkey.addPackages",
@@ -744,6 +753,9 @@ async fn sync_sources(
     d: &Json,
     current: &Json,
 ) -> Result<(), ApiError> {
+    if d.get("sources").is_none() {
+        return Ok(()); // written by a version without the field: leave the node's as they are
+    }
     let (want, have) = (str_list(d, "sources"), str_list(current, "sources"));
     for label in missing(&want, &have) {
         c.call(
@@ -778,6 +790,9 @@ async fn sync_filters(
     d: &Json,
     current: &Json,
 ) -> Result<(), ApiError> {
+    if d.get("filters").is_none() {
+        return Ok(()); // written by a version without the field
+    }
     let (want, have) = (filters_of(d), filters_of(current));
     if want == have {
         return Ok(());
