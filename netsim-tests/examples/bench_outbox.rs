@@ -4,7 +4,7 @@
 //! `cargo run --release -p netsim-tests --example bench_outbox -- [--rows 5000] [--rounds 3]`
 //!
 //! On a throwaway PostgreSQL (Unix socket, `fsync=off` like every test cluster here) with
-//! the Uyuni schema subset of the stand-in, each round inserts ROWS channels into
+//! Uyuni's own schema (netsim-tests/schema/uyuni), each round inserts ROWS channels into
 //! `rhnchannel`, one transaction per row as Uyuni's API does, into two databases: one without
 //! and one with the triggers installed (the baseline and the measured case run in the same
 //! round, alternating). The ratio of the medians is the triggers' overhead on Uyuni's write
@@ -14,11 +14,10 @@
 use std::time::{Duration, Instant};
 
 use netsim_tests::pg::Postgres;
+use netsim_tests::uyuni_schema;
 use netsim_tests::workload::arg;
 use node_controller::outbox::{OutboxBatch, OutboxConfig};
 use tokio_util::sync::CancellationToken;
-
-const SCHEMA: &str = include_str!("../sql/uyuni-schema.sql");
 
 async fn connect(dsn: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls).await?;
@@ -33,8 +32,9 @@ async fn insert_channels(dsn: &str, round: usize, rows: usize) -> anyhow::Result
     let mut c = connect(dsn).await?;
     let stmt = c
         .prepare(
-            "INSERT INTO rhnchannel (id, org_id, channel_arch_id, label, name, summary) \
-             VALUES ($1, 1, 502, $2, $3, 'bench')",
+            "INSERT INTO rhnchannel (id, org_id, channel_arch_id, label, basedir, name, summary, status) \
+             VALUES ($1::bigint, 1, (SELECT id FROM rhnChannelArch WHERE label = 'channel-x86_64'), \
+                     $2, '/dev/null', $3, 'bench', 'active')",
         )
         .await?;
     let start = Instant::now();
@@ -79,15 +79,8 @@ fn main() -> anyhow::Result<()> {
     let rounds: usize = arg("--rounds", 3)?;
     let pg = Postgres::start()?;
     let rt = tokio::runtime::Runtime::new()?;
-    let plain = pg.create_database("plain")?;
-    let captured = pg.create_database("captured")?;
-    for db in ["plain", "captured"] {
-        let file =
-            std::env::temp_dir().join(format!("bench-outbox-schema-{}.sql", std::process::id()));
-        std::fs::write(&file, SCHEMA)?;
-        pg.psql_file(db, &file)?;
-        let _ = std::fs::remove_file(&file);
-    }
+    let plain = uyuni_schema::create_uyuni_database(&pg, "plain")?;
+    let captured = uyuni_schema::create_uyuni_database(&pg, "captured")?;
     rt.block_on(node_controller::outbox::install(&captured))?;
 
     let (mut base, mut with) = (Vec::new(), Vec::new());

@@ -22,4 +22,6 @@ pub mod pg;
 pub mod salt;
 pub mod sim_keys;
 pub mod standin;
+pub mod uyuni_schema;
+pub mod uyuni_writes;
 pub mod workload;

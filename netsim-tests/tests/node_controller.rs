@@ -1,5 +1,7 @@
 //! The Node Controller end to end: real peers, each beside a Uyuni stand-in that keeps its
-//! state in a real PostgreSQL with the cluster's triggers installed.
+//! state in Uyuni's own tables (netsim-tests/schema/uyuni) in a real PostgreSQL, with the
+//! cluster's triggers installed by `uyuni-cluster triggers install`: the stand-in's writes
+//! fire the real capture path.
 //!
 //! * A channel created on the Leader Node's server and published ("apply cluster update")
 //!   appears on the other nodes of its zone and not in another zone.
@@ -33,6 +35,67 @@ fn lease(c: &Cluster, i: usize, zone: &str) -> anyhow::Result<serde_json::Value>
 }
 
 const T: Duration = Duration::from_secs(60);
+
+/// A node's common data, object by object, in the form the cluster replicates
+/// (node_controller::common_api's normalisation: ids, counts and dates left out).
+fn common_data(api: &Api) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    use node_controller::common_api as ca;
+    let mut out = std::collections::BTreeMap::new();
+    let list = |v: serde_json::Value| v.as_array().cloned().unwrap_or_default();
+    for ch in list(api.call("channel.listAllChannels", vec![])?) {
+        let label = ch["label"].as_str().unwrap_or_default().to_string();
+        let d = api.call("channel.software.getDetails", vec![string(&label)])?;
+        out.insert(format!("channel/{label}"), ca::normalise_channel(&d));
+    }
+    for ch in list(api.call("configchannel.listGlobals", vec![])?) {
+        let label = ch["label"].as_str().unwrap_or_default().to_string();
+        let paths: Vec<String> = list(api.call("configchannel.listFiles", vec![string(&label)])?)
+            .iter()
+            .filter_map(|f| f["path"].as_str().map(str::to_string))
+            .collect();
+        let files = list(api.call(
+            "configchannel.lookupFileInfo",
+            vec![string(&label), uyuni_api::value::strings(paths)],
+        )?);
+        out.insert(
+            format!("configchannel/{label}"),
+            ca::normalise_config_channel(&ch, &files),
+        );
+    }
+    let mut group_names = std::collections::BTreeMap::new();
+    for g in list(api.call("systemgroup.listAllGroups", vec![])?) {
+        let name = g["name"].as_str().unwrap_or_default().to_string();
+        if let Some(id) = g["id"].as_i64() {
+            group_names.insert(id, name.clone());
+        }
+        out.insert(format!("systemgroup/{name}"), ca::normalise_group(&g));
+    }
+    for k in list(api.call("activationkey.listActivationKeys", vec![])?) {
+        let key = k["key"].as_str().unwrap_or_default().to_string();
+        let configs: Vec<serde_json::Value> =
+            list(api.call("activationkey.listConfigChannels", vec![string(&key)])?)
+                .iter()
+                .map(|c| c["label"].clone())
+                .collect();
+        let mut d = ca::normalise_key(&k, &group_names);
+        d["config_channels"] = json!(configs);
+        out.insert(format!("activationkey/{key}"), d);
+    }
+    for p in list(api.call("contentmanagement.listProjects", vec![])?) {
+        let label = p["label"].as_str().unwrap_or_default().to_string();
+        let envs = list(api.call(
+            "contentmanagement.listProjectEnvironments",
+            vec![string(&label)],
+        )?);
+        let sources = list(api.call("contentmanagement.listProjectSources", vec![string(&label)])?);
+        let filters = list(api.call("contentmanagement.listProjectFilters", vec![string(&label)])?);
+        out.insert(
+            format!("contentproject/{label}"),
+            ca::normalise_project(&p, &envs, &sources, &filters),
+        );
+    }
+    Ok(out)
+}
 
 #[test]
 fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Result<()> {
@@ -77,8 +140,120 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
     let leader = Api::login(&a1)?;
     leader.create_channel("dc-base")?;
     leader.call(
+        "channel.software.create",
+        vec![
+            string("dc-updates"),
+            string("DC updates"),
+            string("Updates"),
+            string("channel-x86_64"),
+            string("dc-base"),
+        ],
+    )?;
+    let group = leader.call(
         "systemgroup.create",
         vec![string("web"), string("Web servers")],
+    )?;
+    // An activation key with a child channel, a group and packages.
+    leader.call(
+        "activationkey.create",
+        vec![
+            string("web"),
+            string("Web servers"),
+            string("dc-base"),
+            uyuni_api::value::strings(Vec::<String>::new()),
+            uyuni_api::Value::Boolean(false),
+        ],
+    )?;
+    leader.call(
+        "activationkey.addChildChannels",
+        vec![string("1-web"), uyuni_api::value::strings(["dc-updates"])],
+    )?;
+    leader.call(
+        "activationkey.addServerGroups",
+        vec![
+            string("1-web"),
+            uyuni_api::Value::Array(vec![int(group["id"].as_i64().unwrap_or(0))]),
+        ],
+    )?;
+    let pkg = |name: &str, arch: Option<&str>| {
+        let b = uyuni_api::StructBuilder::new().field("name", string(name));
+        match arch {
+            Some(a) => b.field("arch", string(a)).build(),
+            None => b.build(),
+        }
+    };
+    leader.call(
+        "activationkey.addPackages",
+        vec![
+            string("1-web"),
+            uyuni_api::Value::Array(vec![pkg("nginx", None), pkg("vim", Some("x86_64"))]),
+        ],
+    )?;
+    // A CLM project with two environments.
+    leader.call(
+        "contentmanagement.createProject",
+        vec![string("web-clm"), string("Web CLM"), string("")],
+    )?;
+    for (prev, env) in [("", "dev"), ("dev", "prod")] {
+        leader.call(
+            "contentmanagement.createEnvironment",
+            vec![
+                string("web-clm"),
+                string(prev),
+                string(env),
+                string(env),
+                string(""),
+            ],
+        )?;
+    }
+    leader.call(
+        "contentmanagement.attachSource",
+        vec![string("web-clm"), string("software"), string("dc-base")],
+    )?;
+    let filter = leader.call(
+        "contentmanagement.createFilter",
+        vec![
+            string("no-debuginfo"),
+            string("deny"),
+            string("package"),
+            uyuni_api::StructBuilder::new()
+                .field("matcher", string("contains"))
+                .field("field", string("name"))
+                .field("value", string("debuginfo"))
+                .build(),
+        ],
+    )?;
+    leader.call(
+        "contentmanagement.attachFilter",
+        vec![string("web-clm"), int(filter["id"].as_i64().unwrap_or(0))],
+    )?;
+    // A configuration channel with a file in its second revision.
+    leader.call(
+        "configchannel.create",
+        vec![string("motd"), string("MOTD"), string("Message of the day")],
+    )?;
+    for text in ["Welcome\n", "Welcome to the DC\n"] {
+        leader.call(
+            "configchannel.createOrUpdatePath",
+            vec![
+                string("motd"),
+                string("/etc/motd"),
+                uyuni_api::Value::Boolean(false),
+                uyuni_api::StructBuilder::new()
+                    .field("contents", string(text))
+                    .field("owner", string("root"))
+                    .field("group", string("root"))
+                    .field("permissions", string("644"))
+                    .build(),
+            ],
+        )?;
+    }
+    leader.call(
+        "activationkey.setConfigChannels",
+        vec![
+            uyuni_api::value::strings(["1-web"]),
+            uyuni_api::value::strings(["motd"]),
+        ],
     )?;
     wait_until(T, "the triggers to capture the changes", || {
         let l = lease(&c, 0, "dc")?;
@@ -86,7 +261,14 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
-        Ok(pending.contains(&"channel/dc-base") && pending.contains(&"systemgroup/web"))
+        Ok(pending.contains(&"channel/dc-base")
+            && pending.contains(&"channel/dc-updates")
+            && pending.contains(&"systemgroup/web")
+            && pending.contains(&"activationkey/1-web")
+            && pending.contains(&"activationkey/*")
+            && pending.contains(&"contentproject/web-clm")
+            && pending.contains(&"configchannel/motd")
+            && pending.contains(&"configchannel/*"))
     })?;
     let report: serde_json::Value = c.peers[0].client().post("/zones/dc/publish", &json!({}))?;
     assert_eq!(report["generation"], 1);
@@ -96,6 +278,9 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         .unwrap_or_default();
     assert!(published.contains(&"channel/dc-base"), "{report}");
     assert!(published.contains(&"systemgroup/web"), "{report}");
+    assert!(published.contains(&"activationkey/1-web"), "{report}");
+    assert!(published.contains(&"contentproject/web-clm"), "{report}");
+    assert!(published.contains(&"configchannel/motd"), "{report}");
     let after_publish = cluster_core::now_ms();
 
     let follower = Api::login(&a2)?;
@@ -111,7 +296,11 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
     let details = follower.call("channel.software.getDetails", vec![string("dc-base")])?;
     assert_eq!(details["name"], "Name of dc-base");
     assert_eq!(details["arch_label"], "channel-x86_64");
-    assert_eq!(calls(&a2, "channel.software.create")?, 1);
+    assert_eq!(
+        calls(&a2, "channel.software.create")?,
+        2,
+        "dc-base and dc-updates"
+    );
     wait_until(T, "a2 to report generation 1", || {
         Ok(nc_status(&c, 1)?["common_generation"] == 1)
     })?;
@@ -124,6 +313,40 @@ fn a_channel_published_on_the_leader_node_reaches_its_zone_only() -> anyhow::Res
         Ok(late.channels()?.contains(&"dc-base".to_string())
             && nc_status(&c, i3)?["common_generation"] == 1)
     })?;
+    // Every kind, object by object, as the Leader Node has it (the RFC's integrity check).
+    let want = common_data(&leader)?;
+    assert!(
+        want.contains_key("activationkey/1-web") && want.contains_key("contentproject/web-clm"),
+        "{want:?}"
+    );
+    assert_eq!(
+        want["activationkey/1-web"]["packages"],
+        json!(["nginx", "vim.x86_64"])
+    );
+    assert_eq!(want["activationkey/1-web"]["server_groups"], json!(["web"]));
+    assert_eq!(
+        want["activationkey/1-web"]["config_channels"],
+        json!(["motd"])
+    );
+    assert_eq!(
+        want["contentproject/web-clm"]["sources"],
+        json!(["dc-base"])
+    );
+    assert_eq!(
+        want["contentproject/web-clm"]["environments"][1]["label"],
+        "prod"
+    );
+    assert_eq!(
+        want["activationkey/1-web"]["child_channel_labels"],
+        json!(["dc-updates"])
+    );
+    for (name, api) in [("a2", &follower), ("a3", &late)] {
+        let got = common_data(api)?;
+        for (k, v) in &want {
+            assert_eq!(got.get(k), Some(v), "{name}: {k}");
+        }
+        assert_eq!(got.len(), want.len(), "{name}: {:?}", got.keys());
+    }
 
     // The other zone reconciled after the publication and still has nothing.
     wait_until(T, "b1 to reconcile after the publication", || {

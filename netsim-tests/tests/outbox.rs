@@ -1,12 +1,17 @@
-//! The outbox against a real PostgreSQL: triggers on (minimal copies of) Uyuni's tables, the
-//! reader's delivery, acknowledgement, restart, reconnect and lock, install and uninstall.
+//! The outbox against a real PostgreSQL holding Uyuni's own schema (netsim-tests/schema/uyuni):
+//! the triggers as `uyuni-cluster triggers install` puts them there, writes shaped like Uyuni's
+//! (netsim_tests::uyuni_writes), the reader's delivery, acknowledgement, restart, reconnect and
+//! lock, the filters at the source, install, schema drift and uninstall.
 //!
-//! Needs the PostgreSQL server binaries (`apt-get install postgresql`); fails if missing.
+//! Needs the PostgreSQL server binaries (`apt-get install postgresql`) and the upstream schema
+//! files (schema/uyuni/README.md); fails if missing.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use netsim_tests::pg::Postgres;
+use netsim_tests::uyuni_schema;
+use netsim_tests::uyuni_writes as w;
 use node_controller::outbox::{self, OutboxBatch, OutboxConfig, OutboxEvent, OutboxOp};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -15,67 +20,25 @@ use tokio_util::sync::CancellationToken;
 
 const DB: &str = "susemanager";
 
-/// Minimal versions of the watched tables: real names, key columns and types.
-const UYUNI_SCHEMA: &str = "
-CREATE TABLE rhnChannel (
-    id NUMERIC NOT NULL CONSTRAINT rhn_channel_id_pk PRIMARY KEY,
-    parent_channel NUMERIC REFERENCES rhnChannel (id),
-    org_id NUMERIC,
-    label VARCHAR(128) NOT NULL,
-    name VARCHAR(256) NOT NULL,
-    summary VARCHAR(500),
-    last_modified TIMESTAMPTZ DEFAULT (current_timestamp) NOT NULL);
-CREATE UNIQUE INDEX rhn_channel_label_uq ON rhnChannel (label);
-CREATE TABLE rhnChannelPackage (
-    channel_id NUMERIC NOT NULL REFERENCES rhnChannel (id) ON DELETE CASCADE,
-    package_id NUMERIC NOT NULL,
-    created TIMESTAMPTZ DEFAULT (current_timestamp) NOT NULL,
-    modified TIMESTAMPTZ DEFAULT (current_timestamp) NOT NULL);
-CREATE UNIQUE INDEX rhn_cp_cp_uq ON rhnChannelPackage (channel_id, package_id);
-CREATE TABLE rhnServer (
-    id NUMERIC NOT NULL CONSTRAINT rhn_server_id_pk PRIMARY KEY,
-    org_id NUMERIC NOT NULL,
-    digital_server_id VARCHAR(64) NOT NULL,
-    name VARCHAR(128));
-CREATE TABLE suseMinionInfo (
-    server_id NUMERIC NOT NULL REFERENCES rhnServer (id) ON DELETE CASCADE,
-    minion_id VARCHAR(256) NOT NULL CONSTRAINT rhn_minion_info_miid_uq UNIQUE,
-    machine_id VARCHAR(256) NOT NULL);
-CREATE TABLE rhnServerGroup (
-    id NUMERIC NOT NULL CONSTRAINT rhn_servergroup_id_pk PRIMARY KEY,
-    name VARCHAR(64) NOT NULL,
-    description VARCHAR(1024) NOT NULL,
-    group_type NUMERIC,
-    org_id NUMERIC NOT NULL);
-CREATE TABLE rhnRegToken (
-    id NUMERIC NOT NULL CONSTRAINT rhn_reg_token_pk PRIMARY KEY,
-    org_id NUMERIC NOT NULL,
-    note VARCHAR(2048) NOT NULL,
-    disabled NUMERIC DEFAULT (0) NOT NULL);
-CREATE TABLE rhnActivationKey (
-    token VARCHAR(48) NOT NULL CONSTRAINT rhn_act_key_token_uq UNIQUE,
-    reg_token_id NUMERIC NOT NULL REFERENCES rhnRegToken (id) ON DELETE CASCADE);
-CREATE TABLE suseContentProject (
-    id NUMERIC NOT NULL CONSTRAINT suse_ct_project_id_pk PRIMARY KEY,
-    name VARCHAR(128) NOT NULL,
-    org_id NUMERIC NOT NULL,
-    label VARCHAR(24) NOT NULL);
-CREATE TABLE suseContentEnvironment (
-    id NUMERIC NOT NULL CONSTRAINT suse_ct_env_id_pk PRIMARY KEY,
-    project_id NUMERIC REFERENCES suseContentProject (id) ON DELETE CASCADE,
-    label VARCHAR(16) NOT NULL,
-    name VARCHAR(128) NOT NULL);
-";
-
-const WATCHED: [&str; 9] = [
+/// The tables the install script puts triggers on.
+const WATCHED: [&str; 18] = [
     "rhnactivationkey",
     "rhnchannel",
     "rhnchannelpackage",
+    "rhnconfigchannel",
+    "rhnconfigfile",
     "rhnregtoken",
-    "rhnserver",
+    "rhnregtokenchannels",
+    "rhnregtokenconfigchannels",
+    "rhnregtokengroups",
+    "rhnregtokenpackages",
     "rhnservergroup",
     "susecontentenvironment",
+    "susecontentenvironmenttarget",
+    "susecontentfilter",
+    "susecontentfilterproject",
     "susecontentproject",
+    "susecontentprojectsource",
     "suseminioninfo",
 ];
 
@@ -84,8 +47,7 @@ async fn uyuni_db() -> (Postgres, String) {
     let pg = Postgres::start().unwrap_or_else(|e| {
         panic!("PostgreSQL is required for these tests (apt-get install postgresql): {e:#}")
     });
-    let dsn = pg.create_database(DB).expect("create database");
-    pg.psql(DB, UYUNI_SCHEMA).expect("create the Uyuni tables");
+    let dsn = uyuni_schema::create_uyuni_database(&pg, DB).expect("load Uyuni's schema");
     outbox::install(&dsn).await.expect("install the triggers");
     (pg, dsn)
 }
@@ -222,24 +184,27 @@ fn group_ids(events: &[OutboxEvent]) -> BTreeSet<i64> {
 async fn changes_become_events_in_order() {
     let (pg, dsn) = uyuni_db().await;
     let mut reader = Reader::start(config(&dsn));
-    psql(
-        &pg,
-        "INSERT INTO rhnChannel (id, label, name) VALUES (101, 'sles15-pool', 'SLES 15 Pool')",
-    );
+    psql(&pg, &w::channel(101, "sles15-pool", "SLES 15 Pool", None));
     psql(
         &pg,
         "UPDATE rhnChannel SET name = 'SLES 15 SP6 Pool' WHERE id = 101",
     );
-    psql(&pg, "UPDATE rhnChannel SET name = name"); // changes nothing: no event
+    // Changes nothing (Uyuni's own trigger still sets last_modified): no event.
+    psql(&pg, "UPDATE rhnChannel SET name = name");
+    // A reposync's bookkeeping alone (last_synced; last_modified by Uyuni's trigger): no event.
     psql(
         &pg,
-        "BEGIN; INSERT INTO rhnChannel (id, label, name) VALUES (102, 'rolled-back', 'x'); ROLLBACK",
+        "UPDATE rhnChannel SET last_synced = current_timestamp WHERE id = 101",
     );
     psql(
         &pg,
-        "INSERT INTO rhnServer (id, org_id, digital_server_id, name) VALUES (1000010000, 1, 'ID-1', 'web1'); \
-         INSERT INTO suseMinionInfo (server_id, minion_id, machine_id) VALUES (1000010000, 'web1.example.org', 'm1')",
+        &format!(
+            "BEGIN; {} ROLLBACK",
+            w::channel(102, "rolled-back", "x", None)
+        ),
     );
+    psql(&pg, &w::register_minion(1_000_010_000, "web1.example.org"));
+    psql(&pg, &w::checkin(1_000_010_000));
     psql(&pg, "DELETE FROM rhnChannel WHERE id = 101");
     psql(
         &pg,
@@ -256,7 +221,6 @@ async fn changes_become_events_in_order() {
         [
             ("rhnchannel", OutboxOp::Insert),
             ("rhnchannel", OutboxOp::Update),
-            ("rhnserver", OutboxOp::Insert),
             ("suseminioninfo", OutboxOp::Insert),
             ("rhnchannel", OutboxOp::Delete),
             ("rhnregtoken", OutboxOp::Insert),
@@ -268,11 +232,10 @@ async fn changes_become_events_in_order() {
     assert_eq!(events[0].row["id"], json!(101));
     assert_eq!(events[0].row["label"], "sles15-pool");
     assert_eq!(events[1].row["name"], "SLES 15 SP6 Pool");
-    assert_eq!(events[2].row["digital_server_id"], "ID-1");
-    assert_eq!(events[3].row["server_id"], json!(1_000_010_000_i64));
-    assert_eq!(events[3].row["minion_id"], "web1.example.org");
+    assert_eq!(events[2].row["server_id"], json!(1_000_010_000_i64));
+    assert_eq!(events[2].row["minion_id"], "web1.example.org");
     assert_eq!(
-        events[4].row["label"], "sles15-pool",
+        events[3].row["label"], "sles15-pool",
         "a delete carries the old row"
     );
     let now_ms = std::time::SystemTime::now()
@@ -296,10 +259,9 @@ async fn changes_become_events_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_channel_packages_are_one_event_per_channel_and_statement() {
     let (pg, dsn) = uyuni_db().await;
-    psql(
-        &pg,
-        "INSERT INTO rhnChannel (id, label, name) VALUES (101, 'a', 'A'), (102, 'b', 'B')",
-    );
+    psql(&pg, &w::channel(101, "a", "A", None));
+    psql(&pg, &w::channel(102, "b", "B", None));
+    psql(&pg, &w::packages(1, 1500));
     let mut reader = Reader::start(config(&dsn));
     reader
         .collect_until("the two channels", Duration::from_secs(20), |ev| {
@@ -312,6 +274,7 @@ async fn bulk_channel_packages_are_one_event_per_channel_and_statement() {
         "INSERT INTO rhnChannelPackage (channel_id, package_id) \
          SELECT c, p FROM (VALUES (101), (102)) AS ch(c), generate_series(1, 1500) AS p",
     );
+    psql(&pg, &w::sync_channel(101, 1, 1500)); // nothing new: no event
     psql(&pg, "UPDATE rhnChannelPackage SET modified = modified"); // nothing changes
     psql(
         &pg,
@@ -529,21 +492,27 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     pg.psql_file(DB, &sql).expect("install with psql");
     outbox::install(&dsn).await.expect("install again");
     let triggers = "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal";
+    let ours =
+        "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'uyuni_cluster%'";
     assert_eq!(
-        psql(&pg, triggers),
-        "11",
-        "8 row triggers + 3 statement triggers"
+        psql(&pg, ours),
+        "20",
+        "17 row triggers + 3 statement triggers"
     );
+    let uyunis_own = psql(&pg, triggers);
     let st = outbox::status(&dsn).await.expect("status");
     assert!(st.installed);
-    assert_eq!(st.version.as_deref(), Some("1"));
+    assert_eq!(st.version.as_deref(), Some("2"));
     assert_eq!(st.watched_tables, WATCHED);
     assert_eq!(st.pending, 0);
 
+    psql(&pg, &w::packages(1, 2));
     psql(
         &pg,
-        "INSERT INTO rhnChannel (id, label, name) VALUES (101, 'a', 'A'); \
-         INSERT INTO rhnChannelPackage (channel_id, package_id) VALUES (101, 1), (101, 2)",
+        &format!(
+            "{} INSERT INTO rhnChannelPackage (channel_id, package_id) VALUES (101, 1), (101, 2)",
+            w::channel(101, "a", "A", None)
+        ),
     );
     let st = outbox::status(&dsn).await.expect("status");
     assert_eq!(st.pending, 2, "rows accumulate while no reader runs");
@@ -551,10 +520,15 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
 
     outbox::uninstall(&dsn).await.expect("uninstall");
     outbox::uninstall(&dsn).await.expect("uninstall again");
-    assert_eq!(psql(&pg, triggers), "0");
+    assert_eq!(psql(&pg, ours), "0");
     assert_eq!(
-        psql(&pg, "SELECT count(*) FROM information_schema.triggers"),
-        "0"
+        psql(&pg, triggers),
+        uyunis_own
+            .parse::<i64>()
+            .expect("a count")
+            .saturating_sub(20)
+            .to_string(),
+        "Uyuni's own triggers stay"
     );
     assert_eq!(
         psql(
@@ -574,28 +548,57 @@ async fn install_is_idempotent_and_uninstall_leaves_uyuni_intact() {
     assert_eq!(psql(&pg, "SELECT count(*) FROM rhnChannelPackage"), "2");
     psql(
         &pg,
-        "INSERT INTO rhnChannel (id, label, name) VALUES (102, 'b', 'B'); \
-         INSERT INTO rhnChannelPackage (channel_id, package_id) VALUES (102, 1); \
-         UPDATE rhnChannel SET name = 'AA' WHERE id = 101; DELETE FROM rhnChannel WHERE id = 102",
+        &format!(
+            "{} INSERT INTO rhnChannelPackage (channel_id, package_id) VALUES (102, 1); \
+             UPDATE rhnChannel SET name = 'AA' WHERE id = 101; DELETE FROM rhnChannel WHERE id = 102",
+            w::channel(102, "b", "B", None)
+        ),
     );
     assert_eq!(psql(&pg, "SELECT count(*) FROM rhnChannel"), "1");
     let st = outbox::status(&dsn).await.expect("status");
     assert!(!st.installed);
     assert!(st.watched_tables.is_empty());
+}
 
-    // A partial schema: only the tables that exist get triggers.
-    pg.create_database("partial").expect("create database");
-    pg.psql(
-        "partial",
-        "CREATE TABLE rhnChannel (id NUMERIC PRIMARY KEY, label VARCHAR(128) NOT NULL)",
-    )
-    .expect("create table");
-    let partial = pg.dsn("partial");
-    outbox::install(&partial)
-        .await
-        .expect("install on a partial schema");
-    let st = outbox::status(&partial).await.expect("status");
-    assert_eq!(st.watched_tables, ["rhnchannel"]);
+/// Schema drift: a database that lacks a table or column the capture relies on is refused,
+/// naming everything missing, and nothing is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_refuses_a_schema_that_drifted_and_names_what_is_missing() {
+    let (pg, dsn) = uyuni_db().await;
+    outbox::uninstall(&dsn).await.expect("uninstall");
+    // A column renamed, a table gone.
+    psql(
+        &pg,
+        "ALTER TABLE suseMinionInfo RENAME COLUMN minion_id TO salt_id; \
+         DROP TABLE rhnRegTokenConfigChannels",
+    );
+    let err = outbox::install(&dsn).await.expect_err("install must fail");
+    match &err {
+        outbox::OutboxError::SchemaDrift { missing } => assert_eq!(
+            missing,
+            &[
+                "rhnregtokenconfigchannels.config_channel_id",
+                "rhnregtokenconfigchannels.token_id",
+                "suseminioninfo.minion_id",
+            ]
+        ),
+        other => panic!("expected SchemaDrift, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("suseminioninfo.minion_id"),
+        "{err}"
+    );
+    let st = outbox::status(&dsn).await.expect("status");
+    assert!(!st.installed, "nothing installed");
+    assert!(st.watched_tables.is_empty(), "no trigger left behind");
+    // The same check through psql with the packaged file.
+    let sql = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packaging/sql/uyuni-cluster-install.sql");
+    let e = pg.psql_file(DB, &sql).expect_err("psql must fail");
+    assert!(
+        format!("{e:#}").contains("suseminioninfo.minion_id"),
+        "{e:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -624,4 +627,108 @@ async fn an_unreadable_row_is_skipped_and_does_not_stall_the_outbox() {
         || psql(&pg, "SELECT count(*) FROM uyuni_cluster.outbox").trim() == "0",
     )
     .await;
+}
+
+/// Writes shaped like Uyuni's own — a minion's registration, a channel with packages and a
+/// child, a system group, an activation key with channels, groups and packages, a CLM project
+/// with a source, a filter, two environments and a build, check-ins, a package refresh and an
+/// action — become exactly the events the Node Controller acts on; Uyuni's bookkeeping (its
+/// own triggers' timestamps, member counts, a build's status steps, check-ins, package
+/// profiles, actions) is filtered at the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uyuni_shaped_writes_become_the_node_controllers_events() {
+    use node_controller::kinds::{Change, CommonKind, classify};
+    let (pg, dsn) = uyuni_db().await;
+    let mut reader = Reader::start(config(&dsn));
+    let sid = 1_000_010_001;
+    psql(&pg, &w::packages(1, 50));
+    psql(&pg, &w::register_minion(sid, "web1.example.org"));
+    psql(&pg, &w::channel(101, "sles15-base", "SLES 15", None));
+    psql(&pg, &w::sync_channel(101, 1, 50));
+    psql(
+        &pg,
+        &w::channel(102, "sles15-updates", "SLES 15 Updates", Some(101)),
+    );
+    psql(&pg, &w::system_group(1001, "web", "Web servers"));
+    psql(&pg, &w::join_group(sid, "1001"));
+    psql(
+        &pg,
+        &w::activation_key(
+            2001,
+            "1-web",
+            "Web servers",
+            &w::KeyParts {
+                channels: vec![101, 102],
+                groups: vec![1001],
+                packages: vec![1, 2],
+                config_channels: vec![],
+            },
+        ),
+    );
+    psql(&pg, &w::clm_project(3001, "proj", 101, &["dev", "prod"]));
+    psql(&pg, &w::clm_build(30010, 4001, 102));
+    for _ in 0..3 {
+        psql(&pg, &w::checkin(sid));
+    }
+    psql(&pg, &w::package_refresh(sid, 1, 50));
+    psql(
+        &pg,
+        &w::schedule_action(5001, "packages.refresh_list", &[sid]),
+    );
+    psql(&pg, &w::complete_action(5001, sid));
+    psql(&pg, &w::sync_channel(101, 1, 50)); // nothing new
+    psql(
+        &pg,
+        "INSERT INTO rhnRegToken (id, org_id, note) VALUES (1, 1, 'end marker')",
+    );
+    let events = reader
+        .collect_until("the end marker", Duration::from_secs(30), |ev| {
+            ev.iter().any(|e| is_marker(e, 1))
+        })
+        .await;
+    let got: Vec<(String, Change)> = events
+        .iter()
+        .map(|e| (e.table.clone(), classify(e)))
+        .collect();
+    let common = |kind, key: Option<&str>| Change::Common {
+        kind,
+        key: key.map(str::to_owned),
+    };
+    use CommonKind::{ActivationKey as Ak, Channel, ContentProject as Clm, SystemGroup};
+    let expected: Vec<(&str, Change)> = vec![
+        (
+            "suseminioninfo",
+            Change::SystemAdded {
+                minion_id: "web1.example.org".into(),
+                server_id: sid,
+            },
+        ),
+        ("rhnchannel", common(Channel, Some("sles15-base"))),
+        ("rhnchannelpackage", Change::Content { channel_id: 101 }),
+        ("rhnchannel", common(Channel, Some("sles15-updates"))),
+        ("rhnservergroup", common(SystemGroup, Some("web"))),
+        ("rhnregtoken", common(Ak, None)),
+        ("rhnactivationkey", common(Ak, Some("1-web"))),
+        ("rhnregtokenchannels", common(Ak, None)),
+        ("rhnregtokenchannels", common(Ak, None)),
+        ("rhnregtokengroups", common(Ak, None)),
+        ("rhnregtokenpackages", common(Ak, None)),
+        ("rhnregtokenpackages", common(Ak, None)),
+        ("susecontentproject", common(Clm, Some("proj"))),
+        ("susecontentprojectsource", common(Clm, None)),
+        ("susecontentfilter", common(Clm, None)),
+        ("susecontentfilterproject", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)), // dev's next_env_id
+        ("susecontentenvironmenttarget", common(Clm, None)),
+        ("susecontentenvironment", common(Clm, None)), // the build's new version
+        ("rhnregtoken", common(Ak, None)),             // the end marker
+    ];
+    let expected: Vec<(String, Change)> = expected
+        .into_iter()
+        .map(|(t, c)| (t.to_owned(), c))
+        .collect();
+    assert_eq!(got, expected, "events: {:?}", summary(&events));
+    reader.stop().await;
 }

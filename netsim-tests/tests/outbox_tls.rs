@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cluster_core::tls::{init_ca, issue};
 use netsim_tests::pg::Postgres;
+use netsim_tests::{uyuni_schema, uyuni_writes};
 use node_controller::outbox::{self, DbSslMode, DbTls, OutboxBatch, OutboxConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -27,13 +28,7 @@ async fn tls_db(ca_dir: &Path) -> Postgres {
     let pg = Postgres::start_tls(&cert.cert, &cert.key).unwrap_or_else(|e| {
         panic!("PostgreSQL is required for these tests (apt-get install postgresql): {e:#}")
     });
-    let socket_dsn = pg.create_database(DB).expect("create database");
-    pg.psql(
-        DB,
-        "CREATE TABLE rhnServer (id NUMERIC PRIMARY KEY, org_id NUMERIC NOT NULL, \
-         digital_server_id VARCHAR(64) NOT NULL, name VARCHAR(128))",
-    )
-    .expect("create the table");
+    let socket_dsn = uyuni_schema::create_uyuni_database(&pg, DB).expect("load Uyuni's schema");
     outbox::install(&socket_dsn)
         .await
         .expect("install the triggers");
@@ -68,15 +63,12 @@ async fn verify_full_with_the_cluster_ca_connects_and_reads_the_outbox() {
         ..OutboxConfig::new(dsn)
     };
     let task = outbox::spawn(cfg, tx, cancel.clone());
-    pg.psql(
-        DB,
-        "INSERT INTO rhnServer (id, org_id, digital_server_id, name) VALUES (1000010000, 1, 'x', 'web1')",
-    )
-    .expect("insert");
+    pg.psql(DB, &uyuni_writes::register_minion(1_000_010_000, "web1"))
+        .expect("insert");
     let batch = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let b = rx.recv().await.expect("reader alive");
-            if b.events.iter().any(|e| e.table == "rhnserver") {
+            if b.events.iter().any(|e| e.table == "suseminioninfo") {
                 return b;
             }
             let _ = b.ack.send(());

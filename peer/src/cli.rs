@@ -14,6 +14,10 @@ pub(crate) const ENV_PEER: &str = "UYUNI_CLUSTER_PEER";
 use cluster_core::client::{ENV_CA, ENV_CERT, ENV_KEY};
 /// Environment variable with the connection string of the local Uyuni database.
 pub(crate) const ENV_DB: &str = "UYUNI_CLUSTER_DB";
+/// `--db-sslmode` of `triggers`.
+pub(crate) const ENV_DB_SSLMODE: &str = "UYUNI_CLUSTER_DB_SSLMODE";
+/// `--db-ca-file` of `triggers`.
+pub(crate) const ENV_DB_CA_FILE: &str = "UYUNI_CLUSTER_DB_CA_FILE";
 
 /// Uyuni cluster extension: the server-side daemon and its command line.
 mod backup;
@@ -195,9 +199,56 @@ enum TriggersCommand {
 #[derive(Debug, Args)]
 struct Db {
     /// Connection string of Uyuni's database, e.g.
-    /// 'host=/var/run/postgresql dbname=susemanager user=postgres'. Default: $UYUNI_CLUSTER_DB
+    /// 'host=/var/run/postgresql dbname=susemanager user=postgres'. Default: $UYUNI_CLUSTER_DB,
+    /// else `[uyuni] db` of --config.
     #[arg(long = "db", env = ENV_DB, hide_env_values = true)]
-    dsn: String,
+    dsn: Option<String>,
+    /// The peer's configuration file: its `[uyuni] db`, `db_sslmode` and `db_ca_file` are
+    /// used (the flags below win), so the triggers are installed over the same TLS as the
+    /// outbox reader reads them. Default none.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// TLS to the database: disable, require or verify-full (as `[uyuni] db_sslmode`).
+    /// Default: --config's, else disable.
+    #[arg(long, env = ENV_DB_SSLMODE, value_parser = parse_sslmode)]
+    db_sslmode: Option<node_controller::outbox::DbSslMode>,
+    /// PEM CA trusted for --db-sslmode verify-full (as `[uyuni] db_ca_file`). Default:
+    /// --config's.
+    #[arg(long, env = ENV_DB_CA_FILE)]
+    db_ca_file: Option<PathBuf>,
+}
+
+fn parse_sslmode(s: &str) -> Result<node_controller::outbox::DbSslMode, String> {
+    use node_controller::outbox::DbSslMode;
+    [
+        DbSslMode::Disable,
+        DbSslMode::Require,
+        DbSslMode::VerifyFull,
+    ]
+    .into_iter()
+    .find(|m| m.as_str() == s)
+    .ok_or_else(|| format!("{s:?}: expected disable, require or verify-full"))
+}
+
+impl Db {
+    /// The connection string and its TLS settings: flags and environment over `--config`.
+    fn resolve(&self) -> anyhow::Result<(String, node_controller::outbox::DbTls)> {
+        let uyuni = match &self.config {
+            Some(p) => PeerConfig::from_file(p)?.uyuni,
+            None => node_controller::UyuniConfig::default(),
+        };
+        let dsn = self.dsn.clone().or(uyuni.db.clone()).ok_or_else(|| {
+            anyhow::anyhow!("no database: give --db, ${ENV_DB} or --config with [uyuni] db")
+        })?;
+        let mut tls = uyuni.db_tls();
+        if let Some(m) = self.db_sslmode {
+            tls.mode = m;
+        }
+        if let Some(ca) = &self.db_ca_file {
+            tls.ca_file = Some(ca.clone());
+        }
+        Ok((dsn, tls))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -520,11 +571,13 @@ fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    use node_controller::outbox;
     match cmd {
         TriggersCommand::Install { db } => {
-            rt.block_on(node_controller::outbox::install(&db.dsn))
+            let (dsn, tls) = db.resolve()?;
+            rt.block_on(outbox::install_with(&dsn, &tls))
                 .context("installing the triggers")?;
-            let st = rt.block_on(node_controller::outbox::status(&db.dsn))?;
+            let st = rt.block_on(outbox::status_with(&dsn, &tls))?;
             println!(
                 "installed (version {}); watching {} tables: {}",
                 st.version.as_deref().unwrap_or("?"),
@@ -533,13 +586,15 @@ fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
             );
         }
         TriggersCommand::Uninstall { db } => {
-            rt.block_on(node_controller::outbox::uninstall(&db.dsn))
+            let (dsn, tls) = db.resolve()?;
+            rt.block_on(outbox::uninstall_with(&dsn, &tls))
                 .context("removing the triggers")?;
             println!("uninstalled: triggers and the uyuni_cluster schema removed");
         }
         TriggersCommand::Status { db, json } => {
+            let (dsn, tls) = db.resolve()?;
             let st = rt
-                .block_on(node_controller::outbox::status(&db.dsn))
+                .block_on(outbox::status_with(&dsn, &tls))
                 .context("reading the trigger status")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);

@@ -88,3 +88,57 @@ fn a_peer_without_a_name_refuses_to_start_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a node name is required"), "{err}");
 }
+
+/// `triggers` connects with the peer's `[uyuni]` TLS settings (`--config`), flags win, and a
+/// setting that cannot work is refused before any connection.
+#[test]
+fn triggers_take_the_database_and_its_tls_from_the_peer_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("peer.toml");
+    std::fs::write(
+        &cfg,
+        "[uyuni]\ndb = \"host=db.example.org dbname=susemanager user=spacewalk\"\ndb_sslmode = \"verify-full\"\n",
+    )
+    .expect("write config");
+    let run = |extra: &[&str]| {
+        let out = bin()
+            .args(["triggers", "status", "--config"])
+            .arg(&cfg)
+            .args(extra)
+            .env_remove("UYUNI_CLUSTER_DB")
+            .env_remove("UYUNI_CLUSTER_DB_SSLMODE")
+            .env_remove("UYUNI_CLUSTER_DB_CA_FILE")
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // verify-full from the config, no CA: refused, naming the setting.
+    let err = run(&[]);
+    assert!(err.contains("needs db_ca_file"), "{err}");
+    // A flag overrides the config's mode: now a CA file is one too many.
+    let err = run(&[
+        "--db-sslmode",
+        "disable",
+        "--db-ca-file",
+        "/nonexistent/ca.pem",
+    ]);
+    assert!(err.contains("only used with db_sslmode"), "{err}");
+    let err = run(&["--db-sslmode", "sometimes"]);
+    assert!(
+        err.contains("expected disable, require or verify-full"),
+        "{err}"
+    );
+    // No database anywhere.
+    let out = bin()
+        .args(["triggers", "status"])
+        .env_remove("UYUNI_CLUSTER_DB")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no database"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -377,6 +377,46 @@ pub const CATALOGUE: &[Signature] = &[
         &[("key", "string"), ("details", "struct")],
         "int",
     ),
+    sig(
+        "activationkey.addChildChannels",
+        &[("key", "string"), ("childChannelLabels", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.removeChildChannels",
+        &[("key", "string"), ("childChannelLabels", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.addServerGroups",
+        &[("key", "string"), ("serverGroupIds", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.removeServerGroups",
+        &[("key", "string"), ("serverGroupIds", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.listConfigChannels",
+        &[("key", "string")],
+        "array",
+    ),
+    sig(
+        "activationkey.setConfigChannels",
+        &[("keys", "array"), ("configChannelLabels", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.addPackages",
+        &[("key", "string"), ("packages", "array")],
+        "int",
+    ),
+    sig(
+        "activationkey.removePackages",
+        &[("key", "string"), ("packages", "array")],
+        "int",
+    ),
     // saltkey
     sig("saltkey.acceptedList", &[], "array"),
     sig("saltkey.pendingList", &[], "array"),
@@ -457,6 +497,112 @@ pub const CATALOGUE: &[Signature] = &[
     sig(
         "contentmanagement.removeEnvironment",
         &[("projectLabel", "string"), ("envLabel", "string")],
+        "int",
+    ),
+    sig(
+        "contentmanagement.listProjectSources",
+        &[("projectLabel", "string")],
+        "array",
+    ),
+    sig(
+        "contentmanagement.attachSource",
+        &[
+            ("projectLabel", "string"),
+            ("sourceType", "string"),
+            ("sourceLabel", "string"),
+        ],
+        "struct",
+    ),
+    sig("contentmanagement.listFilters", &[], "array"),
+    sig(
+        "contentmanagement.createFilter",
+        &[
+            ("name", "string"),
+            ("rule", "string"),
+            ("entityType", "string"),
+            ("criteria", "struct"),
+        ],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.updateFilter",
+        &[
+            ("filterId", "int"),
+            ("name", "string"),
+            ("rule", "string"),
+            ("criteria", "struct"),
+        ],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.listProjectFilters",
+        &[("projectLabel", "string")],
+        "array",
+    ),
+    sig(
+        "contentmanagement.attachFilter",
+        &[("projectLabel", "string"), ("filterId", "int")],
+        "struct",
+    ),
+    sig(
+        "contentmanagement.detachFilter",
+        &[("projectLabel", "string"), ("filterId", "int")],
+        "int",
+    ),
+    sig(
+        "contentmanagement.detachSource",
+        &[
+            ("projectLabel", "string"),
+            ("sourceType", "string"),
+            ("sourceLabel", "string"),
+        ],
+        "int",
+    ),
+    // configchannel
+    sig("configchannel.listGlobals", &[], "array"),
+    sig("configchannel.getDetails", &[("label", "string")], "struct"),
+    sig(
+        "configchannel.create",
+        &[
+            ("label", "string"),
+            ("name", "string"),
+            ("description", "string"),
+        ],
+        "struct",
+    ),
+    sig(
+        "configchannel.update",
+        &[
+            ("label", "string"),
+            ("name", "string"),
+            ("description", "string"),
+        ],
+        "struct",
+    ),
+    sig(
+        "configchannel.deleteChannels",
+        &[("labels", "array")],
+        "int",
+    ),
+    sig("configchannel.listFiles", &[("label", "string")], "array"),
+    sig(
+        "configchannel.lookupFileInfo",
+        &[("label", "string"), ("paths", "array")],
+        "array",
+    ),
+    sig(
+        "configchannel.createOrUpdatePath",
+        &[
+            ("label", "string"),
+            ("path", "string"),
+            ("isDir", "boolean"),
+            ("pathInfo", "struct"),
+        ],
+        "struct",
+    ),
+    sig(
+        "configchannel.deleteFiles",
+        &[("label", "string"), ("paths", "array")],
         "int",
     ),
     // system.config

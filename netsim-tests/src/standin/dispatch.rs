@@ -311,6 +311,84 @@ pub static METHODS: &[Method] = &[
         2,
         handlers::activationkey::set_details
     ),
+    m!(
+        "activationkey.addChildChannels",
+        2,
+        handlers::activationkey::add_child_channels
+    ),
+    m!(
+        "activationkey.removeChildChannels",
+        2,
+        handlers::activationkey::remove_child_channels
+    ),
+    m!(
+        "activationkey.addServerGroups",
+        2,
+        handlers::activationkey::add_server_groups
+    ),
+    m!(
+        "activationkey.removeServerGroups",
+        2,
+        handlers::activationkey::remove_server_groups
+    ),
+    m!(
+        "activationkey.listConfigChannels",
+        1,
+        handlers::activationkey::list_config_channels
+    ),
+    m!(
+        "activationkey.setConfigChannels",
+        2,
+        handlers::activationkey::set_config_channels
+    ),
+    m!(
+        "activationkey.addPackages",
+        2,
+        handlers::activationkey::add_packages
+    ),
+    m!(
+        "activationkey.removePackages",
+        2,
+        handlers::activationkey::remove_packages
+    ),
+    // configchannel
+    m!(
+        "configchannel.listGlobals",
+        0,
+        handlers::configchannel::list_globals
+    ),
+    m!(
+        "configchannel.getDetails",
+        1,
+        handlers::configchannel::get_details
+    ),
+    m!("configchannel.create", 3, handlers::configchannel::create),
+    m!("configchannel.update", 3, handlers::configchannel::update),
+    m!(
+        "configchannel.deleteChannels",
+        1,
+        handlers::configchannel::delete_channels
+    ),
+    m!(
+        "configchannel.listFiles",
+        1,
+        handlers::configchannel::list_files
+    ),
+    m!(
+        "configchannel.lookupFileInfo",
+        2,
+        handlers::configchannel::lookup_file_info
+    ),
+    m!(
+        "configchannel.createOrUpdatePath",
+        4,
+        handlers::configchannel::create_or_update_path
+    ),
+    m!(
+        "configchannel.deleteFiles",
+        2,
+        handlers::configchannel::delete_files
+    ),
     // saltkey
     m!("saltkey.acceptedList", 0, handlers::saltkey::accepted_list),
     m!("saltkey.pendingList", 0, handlers::saltkey::pending_list),
@@ -381,6 +459,51 @@ pub static METHODS: &[Method] = &[
         "contentmanagement.removeEnvironment",
         2,
         handlers::contentmanagement::remove_environment
+    ),
+    m!(
+        "contentmanagement.listProjectSources",
+        1,
+        handlers::contentmanagement::list_sources
+    ),
+    m!(
+        "contentmanagement.attachSource",
+        3,
+        handlers::contentmanagement::attach_source
+    ),
+    m!(
+        "contentmanagement.detachSource",
+        3,
+        handlers::contentmanagement::detach_source
+    ),
+    m!(
+        "contentmanagement.listFilters",
+        0,
+        handlers::contentmanagement::list_filters
+    ),
+    m!(
+        "contentmanagement.createFilter",
+        4,
+        handlers::contentmanagement::create_filter
+    ),
+    m!(
+        "contentmanagement.updateFilter",
+        4,
+        handlers::contentmanagement::update_filter
+    ),
+    m!(
+        "contentmanagement.listProjectFilters",
+        1,
+        handlers::contentmanagement::list_project_filters
+    ),
+    m!(
+        "contentmanagement.attachFilter",
+        2,
+        handlers::contentmanagement::attach_filter
+    ),
+    m!(
+        "contentmanagement.detachFilter",
+        2,
+        handlers::contentmanagement::detach_filter
     ),
 ];
 

@@ -1,7 +1,7 @@
 //! A stand-in for one Uyuni server: the XML-RPC API at `/rpc/api` and the JSON API at
 //! `/rhn/manager/api/...`, for the subset of methods the cluster and spacecmd use, with real
 //! method names, parameter order, struct fields, `dateTime.iso8601` dates, session key format
-//! and fault codes. State lives in the real Uyuni tables (`sql/uyuni-schema.sql`) in
+//! and fault codes. State lives in the real Uyuni tables (`schema/uyuni`, loaded by `uyuni_schema`) in
 //! PostgreSQL, written in one transaction per call, or in memory only. Test infrastructure,
 //! never production. See docs/STANDIN.md.
 //!

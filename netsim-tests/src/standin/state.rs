@@ -1,5 +1,5 @@
-//! The stand-in's model of one Uyuni server: the rows of the tables in
-//! `sql/uyuni-schema.sql`, kept in memory. Every change a call makes is also written, as SQL, to
+//! The stand-in's model of one Uyuni server: the rows of Uyuni's own tables
+//! (netsim-tests/schema/uyuni), kept in memory. Every change a call makes is also written, as SQL, to
 //! the database in the same call (see `store_pg`); reads are served from here.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +137,10 @@ pub struct ActivationKey {
     pub channels: BTreeSet<i64>,
     /// Groups (`rhnRegTokenGroups`).
     pub groups: BTreeSet<i64>,
+    /// Packages to install: name and architecture label ("" for any) (`rhnRegTokenPackages`).
+    pub packages: BTreeSet<(String, String)>,
+    /// Configuration channels in order (`rhnRegTokenConfigChannels`, by position).
+    pub config_channels: Vec<i64>,
     /// Entitlement labels.
     pub entitlements: BTreeSet<String>,
 }
@@ -154,6 +158,61 @@ pub struct Project {
     pub description: String,
     /// `first_env_id`.
     pub first_env: Option<i64>,
+    /// Software sources: channel ids (`suseContentProjectSource`, type `software`).
+    pub sources: BTreeSet<i64>,
+    /// Attached filters: filter ids (`suseContentFilterProject`).
+    pub filters: BTreeSet<i64>,
+}
+
+/// A configuration channel (`rhnConfigChannel`, type `normal`) with its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChannel {
+    /// `id`.
+    pub id: i64,
+    /// `label`.
+    pub label: String,
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// Files by path (`rhnConfigFile` and its latest revision).
+    pub files: BTreeMap<String, ConfigFile>,
+}
+
+/// A configuration file's latest revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// `rhnConfigFile.id`.
+    pub id: i64,
+    /// `rhnConfigRevision.revision`.
+    pub revision: i64,
+    /// Contents (text).
+    pub contents: String,
+    /// `rhnConfigInfo.username`.
+    pub owner: String,
+    /// `rhnConfigInfo.groupname`.
+    pub group: String,
+    /// `rhnConfigInfo.filemode`, e.g. 644.
+    pub permissions: i64,
+}
+
+/// A row of `suseContentFilter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// `id`.
+    pub id: i64,
+    /// `name`.
+    pub name: String,
+    /// `rule`: `allow` or `deny`.
+    pub rule: String,
+    /// `type`: the entity type (`package`, `erratum`, `module`).
+    pub entity_type: String,
+    /// `matcher`.
+    pub matcher: String,
+    /// `field`.
+    pub field: String,
+    /// `value`.
+    pub value: String,
 }
 
 /// A row of `suseContentEnvironment`.
@@ -299,6 +358,10 @@ pub struct Model {
     pub universal_default: Option<i64>,
     /// Content projects by id.
     pub projects: BTreeMap<i64, Project>,
+    /// CLM filters by id.
+    pub filters: BTreeMap<i64, Filter>,
+    /// Configuration channels by id.
+    pub config_channels: BTreeMap<i64, ConfigChannel>,
     /// Content environments by id.
     pub envs: BTreeMap<i64, Environment>,
     /// Sessions by id.
@@ -337,6 +400,14 @@ impl Model {
     /// The next free environment id.
     pub fn next_env_id(&self) -> i64 {
         next_id(&self.envs, 1)
+    }
+    /// A configuration channel by label.
+    pub fn config_channel_by_label(&self, label: &str) -> Option<&ConfigChannel> {
+        self.config_channels.values().find(|c| c.label == label)
+    }
+    /// The next free CLM filter id.
+    pub fn next_filter_id(&self) -> i64 {
+        next_id(&self.filters, 1)
     }
     /// The next free session id.
     pub fn next_session_id(&self) -> i64 {

@@ -12,12 +12,12 @@ use anyhow::Context as _;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::state::{
-    ActivationKey, Arch, Channel, Environment, Group, KeyState, Model, Package, Project, SaltKey,
-    Server, Session,
+    ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Filter, Group, KeyState,
+    Model, Package, Project, SaltKey, Server, Session,
 };
 
-/// The schema subset, loaded at start (idempotent).
-pub const SCHEMA: &str = include_str!("../../sql/uyuni-schema.sql");
+/// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).
+pub const STANDIN_SQL: &str = include_str!("../../sql/standin.sql");
 
 /// A SQL string literal (standard_conforming_strings: only `'` needs doubling).
 pub fn q(s: &str) -> String {
@@ -51,7 +51,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connect, load the schema (idempotent) and return the store.
+    /// Connect, load Uyuni's own schema (netsim-tests/schema/uyuni) into a database that does
+    /// not have it yet, then the stand-in's rows and tables (idempotent), and return the store.
     pub async fn connect(dsn: &str) -> anyhow::Result<Self> {
         let (client, conn) = tokio_postgres::connect(dsn, NoTls)
             .await
@@ -61,10 +62,21 @@ impl PgStore {
                 tracing::error!("PostgreSQL connection ended: {e}");
             }
         });
+        let has_schema = client
+            .query_one("SELECT to_regclass('rhnchannel') IS NOT NULL", &[])
+            .await?
+            .try_get::<_, bool>(0)?;
+        if !has_schema {
+            let sql = crate::uyuni_schema::assemble_with_seed("")?;
+            client
+                .batch_execute(&sql)
+                .await
+                .context("loading Uyuni's schema")?;
+        }
         client
-            .batch_execute(SCHEMA)
+            .batch_execute(STANDIN_SQL)
             .await
-            .context("loading uyuni-schema.sql")?;
+            .context("loading standin.sql")?;
         Ok(Self { client })
     }
 
@@ -244,9 +256,33 @@ impl PgStore {
                     contact_method: contact_label(int(&r[5])).to_string(),
                     channels: BTreeSet::new(),
                     groups: BTreeSet::new(),
+                    packages: BTreeSet::new(),
+                    config_channels: Vec::new(),
                     entitlements: BTreeSet::new(),
                 },
             );
+        }
+        for (t, c) in self
+            .pairs(
+                "SELECT token_id, config_channel_id FROM rhnRegTokenConfigChannels \
+                 ORDER BY token_id, position",
+            )
+            .await?
+        {
+            if let Some(k) = m.keys.get_mut(&t) {
+                k.config_channels.push(c);
+            }
+        }
+        for r in self
+            .rows(
+                "SELECT t.token_id, n.name, coalesce(a.label, '') FROM rhnRegTokenPackages t \
+                 JOIN rhnPackageName n ON n.id = t.name_id LEFT JOIN rhnPackageArch a ON a.id = t.arch_id",
+            )
+            .await?
+        {
+            if let Some(k) = m.keys.get_mut(&int(&r[0])) {
+                k.packages.insert((r[1].clone(), r[2].clone()));
+            }
         }
         for (t, c) in self
             .pairs("SELECT token_id, channel_id FROM rhnRegTokenChannels")
@@ -290,8 +326,94 @@ impl PgStore {
                     name: r[2].clone(),
                     description: r[3].clone(),
                     first_env: opt_int(&r[4]),
+                    sources: BTreeSet::new(),
+                    filters: BTreeSet::new(),
                 },
             );
+        }
+        for (pid, c) in self
+            .pairs(
+                "SELECT project_id, channel_id FROM suseContentProjectSource \
+                 WHERE type = 'software' AND channel_id IS NOT NULL",
+            )
+            .await?
+        {
+            if let Some(pr) = m.projects.get_mut(&pid) {
+                pr.sources.insert(c);
+            }
+        }
+        for r in self
+            .rows(
+                "SELECT id, name, rule, type, matcher, field, coalesce(value, '') FROM suseContentFilter",
+            )
+            .await?
+        {
+            let id = int(&r[0]);
+            m.filters.insert(
+                id,
+                Filter {
+                    id,
+                    name: r[1].clone(),
+                    rule: r[2].clone(),
+                    entity_type: r[3].clone(),
+                    matcher: r[4].clone(),
+                    field: r[5].clone(),
+                    value: r[6].clone(),
+                },
+            );
+        }
+        for r in self
+            .rows(
+                "SELECT id, label, name, description FROM rhnConfigChannel \
+                 WHERE confchan_type_id = (SELECT id FROM rhnConfigChannelType WHERE label = 'normal')",
+            )
+            .await?
+        {
+            let id = int(&r[0]);
+            m.config_channels.insert(
+                id,
+                ConfigChannel {
+                    id,
+                    label: r[1].clone(),
+                    name: r[2].clone(),
+                    description: r[3].clone(),
+                    files: Default::default(),
+                },
+            );
+        }
+        for r in self
+            .rows(
+                "SELECT f.id, f.config_channel_id, n.path, r.revision, \
+                        coalesce(convert_from(c.contents, 'UTF8'), ''), coalesce(i.username, ''), \
+                        coalesce(i.groupname, ''), coalesce(i.filemode, 644) \
+                 FROM rhnConfigFile f JOIN rhnConfigFileName n ON n.id = f.config_file_name_id \
+                 JOIN rhnConfigRevision r ON r.id = f.latest_config_revision_id \
+                 LEFT JOIN rhnConfigContent c ON c.id = r.config_content_id \
+                 JOIN rhnConfigInfo i ON i.id = r.config_info_id",
+            )
+            .await?
+        {
+            if let Some(ch) = m.config_channels.get_mut(&int(&r[1])) {
+                ch.files.insert(
+                    r[2].clone(),
+                    ConfigFile {
+                        id: int(&r[0]),
+                        revision: int(&r[3]),
+                        contents: r[4].clone(),
+                        owner: r[5].clone(),
+                        group: r[6].clone(),
+                        permissions: int(&r[7]),
+                    },
+                );
+            }
+        }
+        for (f, pid) in self
+            .pairs("SELECT filter_id, project_id FROM suseContentFilterProject")
+            .await?
+        {
+            if let Some(pr) = m.projects.get_mut(&pid) {
+                pr.filters.insert(f);
+            }
         }
         for r in self
             .rows("SELECT id, project_id, label, name, coalesce(description, ''), version, coalesce(next_env_id::text, '') FROM suseContentEnvironment")

@@ -14,6 +14,8 @@ pub enum CommonKind {
     Channel,
     /// System groups (`systemgroup.*`).
     SystemGroup,
+    /// Configuration channels with their files (`configchannel.*`).
+    ConfigChannel,
     /// Activation keys (`activationkey.*`); they name channels, so they come after them.
     ActivationKey,
     /// Content Lifecycle projects with their environments (`contentmanagement.*`).
@@ -22,9 +24,10 @@ pub enum CommonKind {
 
 impl CommonKind {
     /// All kinds, in the order they are created on a node.
-    pub const ALL: [CommonKind; 4] = [
+    pub const ALL: [CommonKind; 5] = [
         Self::Channel,
         Self::SystemGroup,
+        Self::ConfigChannel,
         Self::ActivationKey,
         Self::ContentProject,
     ];
@@ -34,6 +37,7 @@ impl CommonKind {
         match self {
             Self::Channel => "channel",
             Self::SystemGroup => "systemgroup",
+            Self::ConfigChannel => "configchannel",
             Self::ActivationKey => "activationkey",
             Self::ContentProject => "contentproject",
         }
@@ -133,6 +137,15 @@ pub fn classify(ev: &OutboxEvent) -> Change {
             kind: CommonKind::ActivationKey,
             key: text(row, "token"),
         },
+        // A key's channels, groups, packages and configuration channels: the rows name the
+        // key by its rhnRegToken id only, so the kind is re-read.
+        "rhnregtokenchannels"
+        | "rhnregtokengroups"
+        | "rhnregtokenpackages"
+        | "rhnregtokenconfigchannels" => Change::Common {
+            kind: CommonKind::ActivationKey,
+            key: None,
+        },
         "rhnregtoken" => {
             // A token that belongs to a system (re-activation key) is not common data.
             if row.get("server_id").is_some_and(|t| !t.is_null()) {
@@ -144,11 +157,26 @@ pub fn classify(ev: &OutboxEvent) -> Change {
                 }
             }
         }
+        "rhnconfigchannel" => Change::Common {
+            kind: CommonKind::ConfigChannel,
+            key: text(row, "label"),
+        },
+        // A file's row (a new revision moves its latest_config_revision_id) names the channel
+        // by id only.
+        "rhnconfigfile" => Change::Common {
+            kind: CommonKind::ConfigChannel,
+            key: None,
+        },
         "susecontentproject" => Change::Common {
             kind: CommonKind::ContentProject,
             key: text(row, "label"),
         },
-        "susecontentenvironment" => Change::Common {
+        // A project's environments, sources, filters and built targets name it by id only.
+        "susecontentenvironment"
+        | "susecontentprojectsource"
+        | "susecontentfilter"
+        | "susecontentfilterproject"
+        | "susecontentenvironmenttarget" => Change::Common {
             kind: CommonKind::ContentProject,
             key: None,
         },
@@ -243,6 +271,25 @@ mod tests {
             classify(&ev("rhnserver", OutboxOp::Insert, json!({}))),
             Change::Ignored
         );
+        for (table, entry) in [
+            ("rhnconfigfile", "configchannel/*"),
+            ("rhnregtokenpackages", "activationkey/*"),
+            ("rhnregtokengroups", "activationkey/*"),
+            ("rhnregtokenchannels", "activationkey/*"),
+            ("rhnregtokenconfigchannels", "activationkey/*"),
+            ("susecontentprojectsource", "contentproject/*"),
+            ("susecontentfilter", "contentproject/*"),
+            ("susecontentfilterproject", "contentproject/*"),
+            ("susecontentenvironmenttarget", "contentproject/*"),
+        ] {
+            assert_eq!(
+                classify(&ev(table, OutboxOp::Insert, json!({"token_id": 1})))
+                    .pending_entry()
+                    .as_deref(),
+                Some(entry),
+                "{table}"
+            );
+        }
         for k in CommonKind::ALL {
             assert_eq!(CommonKind::parse(k.as_str()), Some(k));
         }

@@ -98,6 +98,17 @@ pub enum OutboxError {
     /// The connection ended.
     #[error("database connection closed")]
     ConnectionClosed,
+    /// `triggers install` found Uyuni's schema lacking tables or columns the capture relies
+    /// on (an unsupported Uyuni release); nothing was changed.
+    #[error(
+        "Uyuni's schema lacks {} table column(s) the change capture needs: {} (a supported Uyuni release? see docs/NODE-CONTROLLER.md); nothing was installed",
+        .missing.len(),
+        .missing.join(", ")
+    )]
+    SchemaDrift {
+        /// `table.column` (lower case) of everything missing.
+        missing: Vec<String>,
+    },
     /// An outbox row that is not a valid event.
     #[error("outbox row {id}: {reason}")]
     BadRow {
@@ -167,7 +178,30 @@ pub async fn install_with(dsn: &str, tls: &DbTls) -> Result<(), OutboxError> {
     let r = client.batch_execute(INSTALL_SQL).await;
     drop(client);
     driver.abort();
-    Ok(r?)
+    r.map_err(drift_or_db)
+}
+
+/// The message prefix of the install script's schema check.
+const DRIFT_PREFIX: &str = "uyuni-cluster: Uyuni's schema lacks";
+
+/// The install script's schema check as [`OutboxError::SchemaDrift`], any other error as is.
+fn drift_or_db(e: tokio_postgres::Error) -> OutboxError {
+    match e.as_db_error() {
+        Some(db) if db.message().starts_with(DRIFT_PREFIX) => OutboxError::SchemaDrift {
+            missing: parse_drift_detail(db.detail().unwrap_or_default()),
+        },
+        _ => OutboxError::Db(e),
+    }
+}
+
+/// The comma-separated `table.column` list of the check's DETAIL.
+fn parse_drift_detail(detail: &str) -> Vec<String> {
+    detail
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Remove the triggers and the `uyuni_cluster` schema (pending outbox rows with it).
@@ -308,6 +342,37 @@ mod tests {
     }
 
     #[test]
+    fn the_drift_detail_lists_table_columns() {
+        assert_eq!(
+            parse_drift_detail("rhnchannel.label,suseminioninfo.minion_id"),
+            ["rhnchannel.label", "suseminioninfo.minion_id"]
+        );
+        assert!(parse_drift_detail("").is_empty());
+        let e = OutboxError::SchemaDrift {
+            missing: vec!["rhnconfigfile.id".into()],
+        };
+        assert!(e.to_string().contains("lacks 1 table column(s)"), "{e}");
+        assert!(e.to_string().contains("rhnconfigfile.id"), "{e}");
+    }
+
+    /// Every table the install script puts a trigger on is checked by its drift check.
+    #[test]
+    fn every_watched_table_is_checked_for_drift() {
+        let check = &INSTALL_SQL[..INSTALL_SQL
+            .find("CREATE SCHEMA")
+            .expect("the check comes first")];
+        let watched = &INSTALL_SQL[INSTALL_SQL.find("FOREACH w SLICE 1").expect("the list")..];
+        for line in watched.lines().filter(|l| l.trim_start().starts_with("['")) {
+            let table = line.trim_start()[2..].split('\'').next().expect("a name");
+            assert!(
+                check.contains(&format!("'{table}.")),
+                "{table} has a trigger but no drift check"
+            );
+        }
+        assert!(check.contains("'rhnchannelpackage.channel_id'"));
+    }
+
+    #[test]
     fn config_defaults() {
         let c = OutboxConfig::new("host=/tmp");
         assert_eq!(c.batch, 500);
@@ -316,6 +381,7 @@ mod tests {
         assert_eq!(c.watchdog, Duration::from_secs(30));
         assert_eq!(c.poll, Duration::from_secs(5));
         assert!(INSTALL_SQL.contains("uyuni_cluster.outbox"));
+        assert!(INSTALL_SQL.contains(DRIFT_PREFIX));
         assert!(UNINSTALL_SQL.contains("DROP SCHEMA IF EXISTS uyuni_cluster CASCADE"));
     }
 }

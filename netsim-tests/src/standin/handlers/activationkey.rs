@@ -50,8 +50,26 @@ fn key_struct(m: &Model, k: &ActivationKey) -> Value {
             "server_group_ids",
             Value::Array(k.groups.iter().map(|g| int(*g)).collect()),
         )
-        .field("package_names", Value::Array(vec![]))
-        .field("packages", Value::Array(vec![]))
+        .field(
+            "package_names",
+            strings(k.packages.iter().map(|(n, _)| n.clone())),
+        )
+        .field(
+            "packages",
+            Value::Array(
+                k.packages
+                    .iter()
+                    .map(|(n, a)| {
+                        let b = StructBuilder::new().field("name", string(n));
+                        if a.is_empty() {
+                            b.build()
+                        } else {
+                            b.field("arch", string(a)).build()
+                        }
+                    })
+                    .collect(),
+            ),
+        )
         .field(
             "universal_default",
             Value::Boolean(m.universal_default == Some(k.id)),
@@ -165,6 +183,8 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
             contact_method: "default".into(),
             channels,
             groups: BTreeSet::new(),
+            packages: BTreeSet::new(),
+            config_channels: Vec::new(),
             entitlements,
         },
     );
@@ -185,7 +205,12 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
             "UPDATE rhnRegTokenOrgDefault SET reg_token_id = NULL WHERE org_id = {ORG_ID}"
         ));
     }
-    for t in ["rhnRegTokenChannels", "rhnRegTokenGroups"] {
+    for t in [
+        "rhnRegTokenChannels",
+        "rhnRegTokenGroups",
+        "rhnRegTokenPackages",
+        "rhnRegTokenConfigChannels",
+    ] {
         ctx.exec(format!("DELETE FROM {t} WHERE token_id = {id}"));
     }
     ctx.exec(format!(
@@ -261,7 +286,7 @@ pub(crate) fn set_details(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         }
     }
     ctx.exec(format!(
-        "UPDATE rhnRegToken SET note = {}, usage_limit = {}, disabled = {}, contact_method_id = {}, modified = now() WHERE id = {}",
+        "UPDATE rhnRegToken SET note = {}, usage_limit = {}, disabled = {}, contact_method_id = {} WHERE id = {}",
         q(&k.description),
         k.usage_limit.map_or("NULL".to_string(), |l| l.to_string()),
         i64::from(k.disabled),
@@ -272,6 +297,232 @@ pub(crate) fn set_details(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     ctx.model.keys.insert(id, k);
     if field_bool(d, "universal_default") == Some(true) {
         set_universal_default(ctx, id);
+    }
+    ok1()
+}
+
+fn labels(a: &[Value]) -> Vec<String> {
+    a.iter()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `addChildChannels` / `removeChildChannels`: child channels by label.
+fn child_channels(ctx: &mut Ctx<'_>, p: &[Value], add: bool) -> Reply {
+    let method = if add {
+        "activationkey.addChildChannels"
+    } else {
+        "activationkey.removeChildChannels"
+    };
+    let (a, e) = args(method, p);
+    let key = a.str(0).map_err(&e)?;
+    let wanted = labels(&a.array(1).map_err(&e)?);
+    let mut k = lookup(ctx.model, &key)?.clone();
+    for label in wanted {
+        let ch = channel_by_label(ctx.model, &label)?;
+        if ch.parent.is_none() {
+            return Err(Fault::xmlrpc(
+                1210,
+                format!("Invalid channel: {label} is not a child channel"),
+            ));
+        }
+        let c = ch.id;
+        if add && k.channels.insert(c) {
+            ctx.exec(format!(
+                "INSERT INTO rhnRegTokenChannels (token_id, channel_id) VALUES ({}, {c}) ON CONFLICT DO NOTHING",
+                k.id
+            ));
+        } else if !add && k.channels.remove(&c) {
+            ctx.exec(format!(
+                "DELETE FROM rhnRegTokenChannels WHERE token_id = {} AND channel_id = {c}",
+                k.id
+            ));
+        }
+    }
+    ctx.model.keys.insert(k.id, k);
+    ok1()
+}
+
+pub(crate) fn add_child_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    child_channels(ctx, p, true)
+}
+
+pub(crate) fn remove_child_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    child_channels(ctx, p, false)
+}
+
+/// `addServerGroups` / `removeServerGroups`: groups by id.
+fn server_groups(ctx: &mut Ctx<'_>, p: &[Value], add: bool) -> Reply {
+    let method = if add {
+        "activationkey.addServerGroups"
+    } else {
+        "activationkey.removeServerGroups"
+    };
+    let (a, e) = args(method, p);
+    let key = a.str(0).map_err(&e)?;
+    let ids: Vec<i64> = a
+        .array(1)
+        .map_err(&e)?
+        .iter()
+        .filter_map(|v| match v {
+            Value::Integer(i) => Some(i64::from(*i)),
+            Value::Long(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let mut k = lookup(ctx.model, &key)?.clone();
+    for g in ids {
+        if !ctx.model.groups.contains_key(&g) {
+            return Err(Fault::xmlrpc(
+                2201,
+                format!("Unable to locate or access server group: {g}"),
+            ));
+        }
+        if add && k.groups.insert(g) {
+            ctx.exec(format!(
+                "INSERT INTO rhnRegTokenGroups (token_id, server_group_id) VALUES ({}, {g}) ON CONFLICT DO NOTHING",
+                k.id
+            ));
+        } else if !add && k.groups.remove(&g) {
+            ctx.exec(format!(
+                "DELETE FROM rhnRegTokenGroups WHERE token_id = {} AND server_group_id = {g}",
+                k.id
+            ));
+        }
+    }
+    ctx.model.keys.insert(k.id, k);
+    ok1()
+}
+
+pub(crate) fn add_server_groups(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    server_groups(ctx, p, true)
+}
+
+pub(crate) fn remove_server_groups(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    server_groups(ctx, p, false)
+}
+
+/// `addPackages` / `removePackages`: `[{name, arch?}]`. A name Uyuni has not seen gets its
+/// `rhnPackageName` row, as `lookup_package_name` does.
+fn packages(ctx: &mut Ctx<'_>, p: &[Value], add: bool) -> Reply {
+    let method = if add {
+        "activationkey.addPackages"
+    } else {
+        "activationkey.removePackages"
+    };
+    let (a, e) = args(method, p);
+    let key = a.str(0).map_err(&e)?;
+    let mut wanted = Vec::new();
+    for v in a.array(1).map_err(&e)? {
+        let Value::Struct(d) = v else {
+            return Err(Fault::xmlrpc(-1, "packages must be structs {name, arch}"));
+        };
+        let name = field_str(&d, "name").unwrap_or_default().to_string();
+        if name.is_empty() {
+            return Err(Fault::xmlrpc(-1, "a package needs a name"));
+        }
+        let arch = field_str(&d, "arch").unwrap_or_default().to_string();
+        if !arch.is_empty() && !matches!(arch.as_str(), "noarch" | "x86_64" | "aarch64" | "i686") {
+            return Err(Fault::xmlrpc(-1, format!("Invalid package arch: {arch}")));
+        }
+        wanted.push((name, arch));
+    }
+    let mut k = lookup(ctx.model, &key)?.clone();
+    for (name, arch) in wanted {
+        let arch_id = if arch.is_empty() {
+            "NULL".to_string()
+        } else {
+            format!("(SELECT id FROM rhnPackageArch WHERE label = {})", q(&arch))
+        };
+        if add && k.packages.insert((name.clone(), arch.clone())) {
+            ctx.exec(format!(
+                "INSERT INTO rhnPackageName (id, name) SELECT nextval('rhn_pkg_name_seq'), {n} \
+                 WHERE NOT EXISTS (SELECT 1 FROM rhnPackageName WHERE name = {n})",
+                n = q(&name)
+            ));
+            ctx.exec(format!(
+                "INSERT INTO rhnRegTokenPackages (id, token_id, name_id, arch_id) \
+                 VALUES (nextval('rhn_reg_tok_pkg_id_seq'), {}, (SELECT id FROM rhnPackageName WHERE name = {}), {arch_id})",
+                k.id,
+                q(&name)
+            ));
+        } else if !add && k.packages.remove(&(name.clone(), arch.clone())) {
+            ctx.exec(format!(
+                "DELETE FROM rhnRegTokenPackages WHERE token_id = {} \
+                 AND name_id = (SELECT id FROM rhnPackageName WHERE name = {}) AND arch_id IS NOT DISTINCT FROM {arch_id}",
+                k.id,
+                q(&name)
+            ));
+        }
+    }
+    ctx.model.keys.insert(k.id, k);
+    ok1()
+}
+
+pub(crate) fn add_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    packages(ctx, p, true)
+}
+
+pub(crate) fn remove_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    packages(ctx, p, false)
+}
+
+pub(crate) fn list_config_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.listConfigChannels", p);
+    let k = lookup(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(Value::Array(
+        k.config_channels
+            .iter()
+            .filter_map(|c| ctx.model.config_channels.get(c))
+            .map(|c| {
+                StructBuilder::new()
+                    .field("id", int(c.id))
+                    .field("label", string(&c.label))
+                    .field("name", string(&c.name))
+                    .field("description", string(&c.description))
+                    .build()
+            })
+            .collect(),
+    ))
+}
+
+/// `setConfigChannels(keys, labels)`: each key's configuration channels become `labels`, in
+/// that order.
+pub(crate) fn set_config_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.setConfigChannels", p);
+    let keys = labels(&a.array(0).map_err(&e)?);
+    let mut ids = Vec::new();
+    for l in labels(&a.array(1).map_err(&e)?) {
+        let c = ctx
+            .model
+            .config_channel_by_label(&l)
+            .ok_or_else(|| Fault::xmlrpc(4000, format!("No such configuration channel: {l}")))?;
+        if !ids.contains(&c.id) {
+            ids.push(c.id);
+        }
+    }
+    let mut changed = Vec::new();
+    for key in keys {
+        let mut k = lookup(ctx.model, &key)?.clone();
+        k.config_channels = ids.clone();
+        changed.push(k);
+    }
+    for k in changed {
+        ctx.exec(format!(
+            "DELETE FROM rhnRegTokenConfigChannels WHERE token_id = {}",
+            k.id
+        ));
+        for (i, c) in k.config_channels.iter().enumerate() {
+            ctx.exec(format!(
+                "INSERT INTO rhnRegTokenConfigChannels (token_id, config_channel_id, position) VALUES ({}, {c}, {})",
+                k.id,
+                i + 1
+            ));
+        }
+        ctx.model.keys.insert(k.id, k);
     }
     ok1()
 }

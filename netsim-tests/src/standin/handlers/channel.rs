@@ -161,9 +161,9 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         last_modified: ctx.now,
     };
     ctx.exec(format!(
-        "INSERT INTO rhnChannel (id, parent_channel, org_id, channel_arch_id, label, basedir, name, summary, description, \
+        "INSERT INTO rhnChannel (id, parent_channel, org_id, channel_arch_id, label, basedir, name, summary, status, description, \
          gpg_check, gpg_key_url, gpg_key_id, gpg_key_fp, checksum_type_id, last_modified, created, modified) \
-         VALUES ({id}, {}, {ORG_ID}, {arch_id}, {}, '/dev/null', {}, {}, NULL, {}, {}, {}, {}, {checksum_id}, {}, {}, {})",
+         VALUES ({id}, {}, {ORG_ID}, {arch_id}, {}, '/dev/null', {}, {}, 'active', NULL, {}, {}, {}, {}, {checksum_id}, {}, {}, {})",
         parent.map_or("NULL".to_string(), |p| p.to_string()),
         q(&c.label),
         q(&c.name),
@@ -193,6 +193,9 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     }
     ctx.model.channels.remove(&id);
     ctx.model.channel_packages.retain(|(c, _)| *c != id);
+    for pr in ctx.model.projects.values_mut() {
+        pr.sources.remove(&id);
+    }
     ctx.model.server_channels.retain(|(_, c)| *c != id);
     for k in ctx.model.keys.values_mut() {
         k.channels.remove(&id);

@@ -3,9 +3,9 @@
 use uyuni_api::value::{StructBuilder, field_str, int, string};
 use uyuni_api::{Fault, Value};
 
-use super::args;
+use super::{args, channel_by_label};
 use crate::standin::dispatch::{Ctx, Reply};
-use crate::standin::state::{Environment, Model, ORG_ID, Project};
+use crate::standin::state::{Environment, Filter, Model, ORG_ID, Project};
 use crate::standin::store_pg::{q, qi};
 
 /// EntityNotExistsFaultException (10101): the message is the identifier.
@@ -111,6 +111,8 @@ pub(crate) fn create_project(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         name,
         description,
         first_env: None,
+        sources: Default::default(),
+        filters: Default::default(),
     };
     ctx.model.projects.insert(id, pr.clone());
     Ok(project_struct(ctx.model, &pr))
@@ -142,6 +144,12 @@ pub(crate) fn remove_project(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     let id = project(ctx.model, &a.str(0).map_err(e)?)?.id;
     ctx.model.envs.retain(|_, e| e.project != id);
     ctx.model.projects.remove(&id);
+    ctx.exec(format!(
+        "DELETE FROM suseContentProjectSource WHERE project_id = {id}"
+    ));
+    ctx.exec(format!(
+        "DELETE FROM suseContentFilterProject WHERE project_id = {id}"
+    ));
     ctx.exec(format!(
         "DELETE FROM suseContentEnvironment WHERE project_id = {id}"
     ));
@@ -201,6 +209,14 @@ pub(crate) fn create_environment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         Some(p) => p.next,
         None => pr.first_env,
     };
+    // next_env_id is unique (suse_ct_env_nid_uq, checked per statement): the predecessor
+    // lets go of its successor before the new environment takes it.
+    if let Some(p) = pred.as_ref().filter(|p| p.next.is_some()) {
+        ctx.exec(format!(
+            "UPDATE suseContentEnvironment SET next_env_id = NULL WHERE id = {}",
+            p.id
+        ));
+    }
     ctx.exec(format!(
         "INSERT INTO suseContentEnvironment (id, project_id, label, name, description, version, next_env_id) VALUES ({id}, {}, {}, {}, {}, 0, {})",
         pr.id,
@@ -256,6 +272,13 @@ pub(crate) fn remove_environment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
         .values()
         .find(|x| x.next == Some(en.id))
         .map(|x| x.id);
+    // next_env_id is unique: the removed environment lets go of its successor first.
+    if en.next.is_some() {
+        ctx.exec(format!(
+            "UPDATE suseContentEnvironment SET next_env_id = NULL WHERE id = {}",
+            en.id
+        ));
+    }
     match prev {
         Some(pid) => {
             ctx.exec(format!(
@@ -285,4 +308,253 @@ pub(crate) fn remove_environment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     ));
     ctx.model.envs.remove(&en.id);
     Ok(Value::Integer(1))
+}
+
+fn source_struct(m: &Model, p: &Project, channel: i64) -> Value {
+    StructBuilder::new()
+        .field("contentProjectLabel", string(&p.label))
+        .field("type", string("software"))
+        .field("state", string("ATTACHED"))
+        .field(
+            "channelLabel",
+            string(m.channels.get(&channel).map_or("", |c| c.label.as_str())),
+        )
+        .build()
+}
+
+pub(crate) fn list_sources(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("contentmanagement.listProjectSources", p);
+    let pr = project(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(Value::Array(
+        pr.sources
+            .iter()
+            .map(|c| source_struct(ctx.model, pr, *c))
+            .collect(),
+    ))
+}
+
+/// `attachSource` / `detachSource` of a software channel (the only source type modelled).
+fn source(ctx: &mut Ctx<'_>, p: &[Value], attach: bool) -> Reply {
+    let method = if attach {
+        "contentmanagement.attachSource"
+    } else {
+        "contentmanagement.detachSource"
+    };
+    let (a, e) = args(method, p);
+    let mut pr = project(ctx.model, &a.str(0).map_err(&e)?)?.clone();
+    let kind = a.str(1).map_err(&e)?;
+    if kind != "software" {
+        return Err(Fault::xmlrpc(
+            2802,
+            format!("Unsupported source type: {kind}"),
+        ));
+    }
+    let label = a.str(2).map_err(&e)?;
+    let channel = channel_by_label(ctx.model, &label)?.id;
+    if attach {
+        if pr.sources.insert(channel) {
+            ctx.exec(format!(
+                "INSERT INTO suseContentProjectSource (id, type, state, project_id, channel_id) \
+                 VALUES (nextval('suse_ct_prj_src_seq'), 'software', 'ATTACHED', {}, {channel})",
+                pr.id
+            ));
+        }
+    } else if pr.sources.remove(&channel) {
+        ctx.exec(format!(
+            "DELETE FROM suseContentProjectSource WHERE project_id = {} AND channel_id = {channel}",
+            pr.id
+        ));
+    } else {
+        return Err(not_exists(&label));
+    }
+    let out = source_struct(ctx.model, &pr, channel);
+    ctx.model.projects.insert(pr.id, pr);
+    if attach {
+        Ok(out)
+    } else {
+        Ok(Value::Integer(1))
+    }
+}
+
+pub(crate) fn attach_source(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    source(ctx, p, true)
+}
+
+pub(crate) fn detach_source(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    source(ctx, p, false)
+}
+
+fn filter_struct(f: &Filter) -> Value {
+    StructBuilder::new()
+        .field("id", int(f.id))
+        .field("name", string(&f.name))
+        .field("orgId", int(ORG_ID))
+        .field("entityType", string(&f.entity_type))
+        .field("rule", string(&f.rule))
+        .field(
+            "criteria",
+            StructBuilder::new()
+                .field("matcher", string(&f.matcher))
+                .field("field", string(&f.field))
+                .field("value", string(&f.value))
+                .build(),
+        )
+        .build()
+}
+
+fn filter_by_id(m: &Model, id: i64) -> Result<&Filter, Fault> {
+    m.filters
+        .get(&id)
+        .ok_or_else(|| not_exists(&id.to_string()))
+}
+
+/// `rule`, `entityType` and the criteria a filter may have (Uyuni checks more combinations).
+fn check_filter(rule: &str, entity: &str, matcher: &str, field: &str) -> Result<(), Fault> {
+    let bad = |what: &str, v: &str| Fault::xmlrpc(2800, format!("Invalid {what}: {v}"));
+    if !matches!(rule, "allow" | "deny") {
+        return Err(bad("rule", rule));
+    }
+    if !matches!(entity, "package" | "erratum" | "module") {
+        return Err(bad("entity type", entity));
+    }
+    if matcher.is_empty() || field.is_empty() {
+        return Err(bad("criteria", "matcher and field are required"));
+    }
+    Ok(())
+}
+
+fn criteria(d: &std::collections::BTreeMap<String, Value>) -> (String, String, String) {
+    let f = |n: &str| field_str(d, n).unwrap_or_default().to_string();
+    (f("matcher"), f("field"), f("value"))
+}
+
+pub(crate) fn list_filters(ctx: &mut Ctx<'_>, _: &[Value]) -> Reply {
+    Ok(Value::Array(
+        ctx.model.filters.values().map(filter_struct).collect(),
+    ))
+}
+
+pub(crate) fn create_filter(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("contentmanagement.createFilter", p);
+    let name = a.str(0).map_err(&e)?;
+    let rule = a.str(1).map_err(&e)?;
+    let entity = a.str(2).map_err(&e)?;
+    let (matcher, field, value) = criteria(a.strukt(3).map_err(&e)?);
+    check_filter(&rule, &entity, &matcher, &field)?;
+    if ctx.model.filters.values().any(|f| f.name == name) {
+        return Err(exists(&name));
+    }
+    let id = ctx.model.next_filter_id();
+    ctx.exec(format!(
+        "INSERT INTO suseContentFilter (id, org_id, type, rule, name, matcher, field, value) \
+         VALUES ({id}, {ORG_ID}, {}, {}, {}, {}, {}, {})",
+        q(&entity),
+        q(&rule),
+        q(&name),
+        q(&matcher),
+        q(&field),
+        q(&value)
+    ));
+    let f = Filter {
+        id,
+        name,
+        rule,
+        entity_type: entity,
+        matcher,
+        field,
+        value,
+    };
+    let out = filter_struct(&f);
+    ctx.model.filters.insert(id, f);
+    Ok(out)
+}
+
+pub(crate) fn update_filter(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("contentmanagement.updateFilter", p);
+    let mut f = filter_by_id(ctx.model, a.int(0).map_err(&e)?)?.clone();
+    let name = a.str(1).map_err(&e)?;
+    let rule = a.str(2).map_err(&e)?;
+    let (matcher, field, value) = criteria(a.strukt(3).map_err(&e)?);
+    check_filter(&rule, &f.entity_type, &matcher, &field)?;
+    if ctx
+        .model
+        .filters
+        .values()
+        .any(|x| x.name == name && x.id != f.id)
+    {
+        return Err(exists(&name));
+    }
+    (f.name, f.rule, f.matcher, f.field, f.value) = (name, rule, matcher, field, value);
+    ctx.exec(format!(
+        "UPDATE suseContentFilter SET name = {}, rule = {}, matcher = {}, field = {}, value = {}, \
+         modified = now() WHERE id = {}",
+        q(&f.name),
+        q(&f.rule),
+        q(&f.matcher),
+        q(&f.field),
+        q(&f.value),
+        f.id
+    ));
+    let out = filter_struct(&f);
+    ctx.model.filters.insert(f.id, f);
+    Ok(out)
+}
+
+pub(crate) fn list_project_filters(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("contentmanagement.listProjectFilters", p);
+    let pr = project(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(Value::Array(
+        pr.filters
+            .iter()
+            .filter_map(|f| ctx.model.filters.get(f))
+            .map(|f| {
+                StructBuilder::new()
+                    .field("projectLabel", string(&pr.label))
+                    .field("state", string("ATTACHED"))
+                    .field("filter", filter_struct(f))
+                    .build()
+            })
+            .collect(),
+    ))
+}
+
+/// `attachFilter` / `detachFilter`.
+fn project_filter(ctx: &mut Ctx<'_>, p: &[Value], attach: bool) -> Reply {
+    let method = if attach {
+        "contentmanagement.attachFilter"
+    } else {
+        "contentmanagement.detachFilter"
+    };
+    let (a, e) = args(method, p);
+    let mut pr = project(ctx.model, &a.str(0).map_err(&e)?)?.clone();
+    let f = filter_by_id(ctx.model, a.int(1).map_err(&e)?)?.clone();
+    if attach {
+        if pr.filters.insert(f.id) {
+            ctx.exec(format!(
+                "INSERT INTO suseContentFilterProject (filter_id, project_id, position) VALUES ({}, {}, {})",
+                f.id,
+                pr.id,
+                pr.filters.len()
+            ));
+        }
+    } else if pr.filters.remove(&f.id) {
+        ctx.exec(format!(
+            "DELETE FROM suseContentFilterProject WHERE filter_id = {} AND project_id = {}",
+            f.id, pr.id
+        ));
+    }
+    ctx.model.projects.insert(pr.id, pr);
+    if attach {
+        Ok(filter_struct(&f))
+    } else {
+        Ok(Value::Integer(1))
+    }
+}
+
+pub(crate) fn attach_filter(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    project_filter(ctx, p, true)
+}
+
+pub(crate) fn detach_filter(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    project_filter(ctx, p, false)
 }

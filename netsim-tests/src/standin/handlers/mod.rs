@@ -4,6 +4,7 @@ pub mod activationkey;
 pub mod api;
 pub mod auth;
 pub mod channel;
+pub mod configchannel;
 pub mod contentmanagement;
 pub mod saltkey;
 pub mod schedule;

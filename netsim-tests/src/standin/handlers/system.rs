@@ -49,8 +49,8 @@ pub(crate) fn onboard_minion(ctx: &mut Ctx<'_>, minion_id: &str) -> i64 {
         minion_id: Some(minion_id.to_string()),
     };
     ctx.exec(format!(
-        "INSERT INTO rhnServer (id, org_id, digital_server_id, os, release, name, description, secret, auto_update, hostname, machine_id, created, modified) \
-         VALUES ({id}, {ORG_ID}, {}, {}, {}, {}, {}, {}, 'N', {}, {}, {}, {})",
+        "INSERT INTO rhnServer (id, org_id, digital_server_id, server_arch_id, os, release, name, description, secret, auto_update, hostname, machine_id, created, modified) \
+         VALUES ({id}, {ORG_ID}, {}, {SERVER_ARCH}, {}, {}, {}, {}, {}, 'N', {}, {}, {}, {})",
         q(&format!("ID-{id}")),
         q(&s.os),
         q(&s.release),
@@ -365,6 +365,9 @@ pub struct Seeded {
 /// Rows per multi-row `INSERT` of the seed.
 const SEED_BATCH: usize = 1000;
 
+/// `rhnServerArch` of every system (`x86_64-redhat-linux`, sql/standin.sql).
+const SERVER_ARCH: i64 = 1000;
+
 /// Test hook (`POST /standin/seed`): `count` onboarded Salt minions at once, as if their keys
 /// had been accepted (`rhnServer`, `rhnServerInfo`, `suseMinionInfo`; no salt key), with ids
 /// allocated as usual, in the given groups and base channel. The SQL is a few multi-row
@@ -459,7 +462,7 @@ pub(crate) fn seed(ctx: &mut Ctx<'_>, spec: &SeedSpec) -> Result<Seeded, Fault> 
                 minion_id: Some(name.clone()),
             };
             servers.push(format!(
-                "({id}, {ORG_ID}, {}, {}, {}, {}, {}, {}, 'N', {}, {}, {now}, {now})",
+                "({id}, {ORG_ID}, {}, {SERVER_ARCH}, {}, {}, {}, {}, {}, 'N', {}, {}, {now}, {now})",
                 q(&format!("ID-{id}")),
                 q(&s.os),
                 q(&s.release),
@@ -482,7 +485,7 @@ pub(crate) fn seed(ctx: &mut Ctx<'_>, spec: &SeedSpec) -> Result<Seeded, Fault> 
             ctx.model.servers.insert(id, s);
         }
         ctx.exec(format!(
-            "INSERT INTO rhnServer (id, org_id, digital_server_id, os, release, name, description, secret, auto_update, hostname, machine_id, created, modified) VALUES {}",
+            "INSERT INTO rhnServer (id, org_id, digital_server_id, server_arch_id, os, release, name, description, secret, auto_update, hostname, machine_id, created, modified) VALUES {}",
             servers.join(",\n")
         ));
         ctx.exec(format!(
