@@ -33,6 +33,9 @@ use tracing::Instrument;
 use crate::config::PeerConfig;
 use crate::http;
 
+/// How long the tasks have to stop at shutdown before they are aborted.
+pub const SHUTDOWN_WITHIN: Duration = Duration::from_secs(20);
+
 /// Why a peer could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -444,7 +447,7 @@ impl Node {
         })
     }
 
-    /// Stop: announce the leave, stop every task and wait for them.
+    /// Stop: announce the leave, stop every task and wait for them (at most [`SHUTDOWN_WITHIN`]).
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         if let Some(c) = self.controller.take()
@@ -453,12 +456,25 @@ impl Node {
             tracing::error!("controller: {e}");
         }
         self.net_cancel.cancel();
-        while let Some(res) = self.tasks.join_next().await {
-            if let Err(e) = res
-                && e.is_panic()
-            {
-                tracing::error!("task panicked: {e}");
+        let drained = tokio::time::timeout(SHUTDOWN_WITHIN, async {
+            while let Some(res) = self.tasks.join_next().await {
+                if let Err(e) = res
+                    && e.is_panic()
+                {
+                    tracing::error!("task panicked: {e}");
+                }
             }
+        })
+        .await;
+        if drained.is_err() {
+            // A task that ignores its cancellation must not keep the process (and a systemd
+            // stop, or a test waiting for the exit) hanging: say so and drop it.
+            tracing::error!(
+                tasks = self.tasks.len(),
+                "tasks did not stop within {SHUTDOWN_WITHIN:?} of the shutdown; aborted"
+            );
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
         }
     }
 

@@ -20,8 +20,12 @@ use cluster_core::now_ms;
 /// Run rounds until `cancel`.
 pub async fn run(shared: ContentCtx, content: Arc<Content>, cancel: CancellationToken) {
     loop {
-        if let Err(e) = round(&shared, &content).await {
-            tracing::warn!("content round: {e}");
+        // A round may wait on transfers for long: shutdown does not wait for it.
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            r = round(&shared, &content) => if let Err(e) = r {
+                tracing::warn!("content round: {e}");
+            },
         }
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -29,8 +33,18 @@ pub async fn run(shared: ContentCtx, content: Arc<Content>, cancel: Cancellation
             () = content.wake.notified() => {}
         }
     }
-    content.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_WITHIN, content.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "content sync: the blob endpoint and store did not close within {SHUTDOWN_WITHIN:?}"
+        );
+    }
 }
+
+/// How long closing the blob endpoint and flushing the store may take at shutdown.
+const SHUTDOWN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn records<T>(
     store: &crdt_store::Store,
