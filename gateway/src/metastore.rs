@@ -70,6 +70,19 @@ pub struct ZoneView {
     pub orphans: u64,
 }
 
+/// What "Apply cluster update" published.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PublishedView {
+    /// Zone.
+    pub zone: String,
+    /// The Leader Node that published.
+    pub leader: String,
+    /// The zone's generation after it.
+    pub generation: u64,
+    /// `<kind>/<key>` written (`-<kind>/<key>` for removals).
+    pub published: Vec<String>,
+}
+
 impl NodeView {
     /// Worth calling: alive or only suspected (calls are bounded by timeouts anyway).
     pub fn healthy(&self) -> bool {
@@ -224,6 +237,20 @@ pub trait Metastore: Send + Sync + 'static {
         &self,
         zone: &str,
     ) -> impl Future<Output = Result<ZoneView, MetastoreError>> + Send;
+    /// "Apply cluster update": the Leader Node of `zone` publishes the changes captured on
+    /// its Uyuni server to every node of the zone. Runs on the Leader Node's own peer (its Node
+    /// Controller), which this gateway asks with its peer certificate. Answers the published
+    /// objects (`<kind>/<key>`) and the zone's new generation. Default: unavailable.
+    fn publish_zone(
+        &self,
+        _zone: &str,
+    ) -> impl Future<Output = Result<PublishedView, MetastoreError>> + Send {
+        async {
+            Err(MetastoreError::Unavailable(
+                "no Leader Node can be reached from here".into(),
+            ))
+        }
+    }
     /// Content repositories and where they are complete.
     fn repos(&self) -> Vec<RepoStatus>;
     /// The cluster's zones (mode, Leader Node lease), by name.

@@ -41,9 +41,9 @@ use crate::{Gateway, Metastore};
     ),
     paths(login, nodes, search, system, bulk, audit, rc::session, rc::logout, rc::zones,
         rc::set_mode, rc::events, rc::history, rc::facets, rc::node_link, rc::repos, rc::common, rc::claim_lease,
-        rc::release_lease),
+        rc::release_lease, rc::publish),
     components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport,
-        AuditRecord, ErrorBody, ZoneView, RepoStatus, CommonView, rc::LeaseRequest, rc::SessionInfo, rc::ModeRequest, rc::Facets,
+        AuditRecord, ErrorBody, ZoneView, crate::PublishedView, RepoStatus, CommonView, rc::LeaseRequest, rc::SessionInfo, rc::ModeRequest, rc::Facets,
         rc::FacetCount, rc::NodeLink, ClusterEvent, NodeHistory, Sample)),
     modifiers(&SessionAuth),
     security(("session" = [])),
@@ -108,6 +108,7 @@ pub fn routes<M: Metastore>(gw: Arc<Gateway<M>>) -> Router {
             post(rc::claim_lease::<M>).delete(rc::release_lease::<M>),
         )
         .route("/api/v1/zones/{zone}/mode", post(rc::set_mode::<M>))
+        .route("/api/v1/zones/{zone}/publish", post(rc::publish::<M>))
         .route("/api/v1/events", get(rc::events::<M>))
         .route("/api/v1/history", get(rc::history::<M>))
         .route("/api/v1/systems/facets", get(rc::facets::<M>))

@@ -236,6 +236,32 @@ pub(crate) async fn release_lease<M: Metastore>(
     audit(&gw, &session, "lease release", zone, answer)
 }
 
+/// "Apply cluster update": the zone's Leader Node publishes the changes captured on its Uyuni
+/// server to every node of the zone (SUSE Manager administrators only; audited).
+#[utoipa::path(post, path = "/api/v1/zones/{zone}/publish", tag = "cluster",
+    params(("zone" = String, Path, description = "zone name")),
+    responses((status = 200, body = crate::PublishedView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub(crate) async fn publish<M: Metastore>(
+    State(gw): State<Arc<Gateway<M>>>,
+    headers: HeaderMap,
+    Path(zone): Path<String>,
+) -> Response {
+    let (session, _) = match authorized(&gw, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let answer = match refusal(&session, "apply a cluster update") {
+        Some(r) => r,
+        None => match gw.meta.publish_zone(&zone).await {
+            Ok(p) => Json(p).into_response(),
+            Err(e) => meta_error(e),
+        },
+    };
+    audit(&gw, &session, "cluster update", zone, answer)
+}
+
 /// The 403 answer, unless the session is a SUSE Manager administrator's.
 fn refusal(session: &Session, what: &str) -> Option<Response> {
     (!session.roles.is_satellite_admin()).then(|| {

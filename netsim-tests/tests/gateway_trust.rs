@@ -423,13 +423,8 @@ fn rest_users_get_uyunis_roles() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An XML-RPC call over https, trusting exactly the cluster CA in `ca`.
-fn call_over_tls(
-    ca: &Path,
-    url: &str,
-    method: &str,
-    params: &[Value],
-) -> anyhow::Result<Result<Value, uyuni_api::Fault>> {
+/// A client of https trusting exactly the cluster CA in `ca`.
+fn tls_agent(ca: &Path) -> anyhow::Result<ureq::Agent> {
     let roots: Vec<ureq::tls::Certificate<'static>> = cluster_core::tls::read_certs(ca)?
         .iter()
         .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
@@ -439,13 +434,22 @@ fn call_over_tls(
         .unversioned_rustls_crypto_provider(cluster_core::tls::provider())
         .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
         .build();
-    let agent = ureq::Agent::config_builder()
+    Ok(ureq::Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
         .build()
-        .new_agent();
+        .new_agent())
+}
+
+/// An XML-RPC call over https, trusting exactly the cluster CA in `ca`.
+fn call_over_tls(
+    ca: &Path,
+    url: &str,
+    method: &str,
+    params: &[Value],
+) -> anyhow::Result<Result<Value, uyuni_api::Fault>> {
     let body = uyuni_api::codec::render_call(method, params)?;
-    let text = agent
+    let text = tls_agent(ca)?
         .post(url)
         .header("Content-Type", "text/xml")
         .send(body.as_bytes())?
@@ -454,14 +458,36 @@ fn call_over_tls(
     Ok(uyuni_api::codec::parse_response(&text)?)
 }
 
+/// A REST POST over https with a JSON body and (if any) a bearer session: status and body.
+fn rest_post_over_tls(
+    ca: &Path,
+    url: &str,
+    bearer: Option<&str>,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut req = tls_agent(ca)?.post(url);
+    if let Some(b) = bearer {
+        req = req.header("Authorization", &format!("Bearer {b}"));
+    }
+    let mut res = req.send_json(body)?;
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string()?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    ))
+}
+
 /// Sessions across gateways, over TLS (docs/SECURITY.md, "Gateway sessions"): a key from gw1
 /// works at gw2 (which asks gw1 with its peer certificate and then keeps the sealed entry); the
-/// route that serves sessions refuses operators (403) and the anonymous (401); a logout at gw2
-/// ends the session at gw1 too; an unknown key stays unknown.
+/// route that serves sessions refuses operators (403) and the anonymous (401); "Apply cluster
+/// update" through gw2 runs on the Leader Node's peer; a logout at gw2 ends the session at gw1
+/// too; an unknown key stays unknown.
 #[test]
 fn a_session_opened_at_one_gateway_works_at_every_gateway() -> anyhow::Result<()> {
     let stand = standin()?;
     stand.add_user("operator", PASSWORD, &["org_admin"], &[])?;
+    stand.add_user("sat", "sat-pw", &["satellite_admin"], &[])?;
     let opts = Options {
         tls: true,
         ..Options::default()
@@ -513,6 +539,48 @@ fn a_session_opened_at_one_gateway_works_at_every_gateway() -> anyhow::Result<()
         .anonymous_client()
         .request_raw("GET", &path, None)?;
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+
+    // "Apply cluster update" through gw2: the Leader Node's peer (dc1-a) publishes, asked by
+    // gw2 with its peer certificate; an org admin may not (403), a SUSE Manager admin may.
+    let gw2 = base(&c, g2)?;
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/login"),
+        None,
+        &serde_json::json!({"username": "sat", "password": "sat-pw"}),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    let sat = answer["session"].as_str().unwrap_or_default().to_string();
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/zones/dc1/publish"),
+        Some(&sat),
+        &serde_json::json!({}),
+    )?;
+    assert_eq!(status, 400, "no Leader Node yet: {answer}");
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/zones/dc1/lease"),
+        Some(&sat),
+        &serde_json::json!({"node": "dc1-a"}),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/zones/dc1/publish"),
+        Some(&sat),
+        &serde_json::json!({}),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["leader"], "dc1-a", "{answer}");
+    assert_eq!(answer["zone"], "dc1", "{answer}");
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/zones/dc1/publish"),
+        Some(&key),
+        &serde_json::json!({}),
+    )?;
+    assert_eq!(status, 403, "an org admin may not publish: {answer}");
 
     // An unknown key is unknown at every gateway.
     let bogus = "42x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// write). Its holder publishes every captured change at once.
 const GATEWAY_LEASE: Duration = Duration::from_secs(300);
 
+/// How long the Leader Node's peer may take to publish a zone's captured changes.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long a fresh lease is given to reach its holder's peer before the write goes to its
 /// Uyuni server (gossip reaches every peer in a few milliseconds; p99 3.8 ms with 5 peers).
 const LEASE_PROPAGATION: Duration = Duration::from_millis(250);
@@ -478,6 +481,56 @@ impl Metastore for PeerMetastore {
         cluster_search::api::apply_bulk(&self.search, req)
             .await
             .map_err(api_error)
+    }
+
+    async fn publish_zone(&self, zone: &str) -> Result<gateway::PublishedView, MetastoreError> {
+        let key = format!("{}{zone}", RecordKind::Lease.prefix());
+        let leader = match self.replica().store().get(&key) {
+            Ok(Some(Record::Lease(l))) => l.holder_at(now_ms()).map(str::to_string),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            MetastoreError::BadQuery(format!(
+                "zone {zone} has no Leader Node: claim its lease first"
+            ))
+        })?;
+        let report: node_controller::PublishReport = if leader == self.me.name {
+            let h = self.nc.nc.as_ref().ok_or_else(|| {
+                MetastoreError::Unavailable("this peer has no Node Controller".into())
+            })?;
+            h.publish(false).await.map_err(write_error)?
+        } else {
+            let calls = self.calls.as_ref().ok_or_else(|| {
+                MetastoreError::Unavailable("this gateway cannot call other peers".into())
+            })?;
+            let r = calls
+                .post_to_member(
+                    &leader,
+                    &format!("/zones/{zone}/publish"),
+                    serde_json::json!({}),
+                    PUBLISH_TIMEOUT,
+                )
+                .await
+                .map_err(MetastoreError::Unavailable)?;
+            if r.status != 200 {
+                let why = serde_json::from_str::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or(r.body);
+                return Err(match r.status {
+                    400..=499 => MetastoreError::BadQuery(format!("{leader}: {why}")),
+                    _ => MetastoreError::Unavailable(format!("{leader}: {why}")),
+                });
+            }
+            serde_json::from_str(&r.body)
+                .map_err(|e| MetastoreError::Unavailable(format!("{leader}'s answer: {e}")))?
+        };
+        Ok(gateway::PublishedView {
+            zone: report.zone,
+            leader,
+            generation: report.generation,
+            published: report.published,
+        })
     }
 
     async fn peer_session(&self, id: &str) -> Option<gateway::sessions::Session> {

@@ -8,7 +8,9 @@
 //!   `DELETE` ends it (a logout at another gateway). Behind the admin door, and for `peer`
 //!   certificates only (403 for operators and readers): only gateways call it.
 //! - [`PeerCalls`] is the calling side: the other live gateway members (role `gateway`), over
-//!   TLS with this peer's own certificate, each call bounded by [`CALL_TIMEOUT`].
+//!   TLS with this peer's own certificate, each call bounded by [`CALL_TIMEOUT`]. It also
+//!   carries the gateway's other calls to a peer's admin door ("Apply cluster update" on the
+//!   Leader Node's peer).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -222,6 +224,34 @@ impl PeerCalls {
             }
         }
         out
+    }
+
+    /// POST `body` to `path` of the member named `name` (its admin door, with this peer's
+    /// certificate), within `timeout`: its answer, or why there is none.
+    pub async fn post_to_member(
+        &self,
+        name: &str,
+        path: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<cluster_core::client::RawResponse, String> {
+        let http = self
+            .members
+            .lock()
+            .members()
+            .find(|m| m.info.name == name)
+            .and_then(|m| m.info.http.clone())
+            .ok_or_else(|| format!("{name} is not a member this peer knows an address of"))?;
+        let client = self.client(&http).map_err(|e| e.to_string())?;
+        let path = path.to_string();
+        let call =
+            tokio::task::spawn_blocking(move || client.request_raw("POST", &path, Some(&body)));
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(Ok(r))) => Ok(r),
+            Ok(Ok(Err(e))) => Err(format!("{name}: {e}")),
+            Ok(Err(e)) => Err(format!("{name}: {e}")),
+            Err(_) => Err(format!("{name} did not answer within {timeout:?}")),
+        }
     }
 
     /// The session `id` as another gateway holds it (the latest expiry if several do).

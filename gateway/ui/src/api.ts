@@ -15,6 +15,14 @@ export interface NodeView {
   common_ready: boolean;
 }
 
+/** What "Apply cluster update" published (`POST /api/v1/zones/{zone}/publish`). */
+export interface PublishedView {
+  zone: string;
+  leader: string;
+  generation: number;
+  published: string[];
+}
+
 export interface ZoneView {
   name: string;
   mode: string;
@@ -190,6 +198,7 @@ export const api = {
   claimLease: (zone: string, node: string) =>
     call<ZoneView>('POST', `/api/v1/zones/${enc(zone)}/lease`, { node }),
   releaseLease: (zone: string) => call<ZoneView>('DELETE', `/api/v1/zones/${enc(zone)}/lease`),
+  publish: (zone: string) => call<PublishedView>('POST', `/api/v1/zones/${enc(zone)}/publish`, {}),
   repos: () => call<RepoStatus[]>('GET', '/api/v1/content/repos'),
   history: () => call<NodeHistory[]>('GET', '/api/v1/history'),
   setMode: (zone: string, mode: string) =>

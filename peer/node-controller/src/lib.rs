@@ -124,7 +124,7 @@ pub enum NcError {
 }
 
 /// What a publication wrote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PublishReport {
     /// Zone.
     pub zone: String,

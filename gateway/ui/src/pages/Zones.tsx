@@ -36,6 +36,7 @@ export function Zones() {
 function ZoneCard({ z, nodes, onDone }: { z: ZoneView; nodes: NodeView[]; onDone: () => void }) {
   const [ask, setAsk] = useState<Ask>();
   const [error, setError] = useState<string>();
+  const [done, setDone] = useState<string>();
   const [busy, setBusy] = useState(false);
   const [node, setNode] = useState('');
   const common = usePoll(() => api.common(z.name), 5000, [z.name, z.generation]);
@@ -46,6 +47,7 @@ function ZoneCard({ z, nodes, onDone }: { z: ZoneView; nodes: NodeView[]; onDone
     if (!ask) return;
     setBusy(true);
     setError(undefined);
+    setDone(undefined);
     try {
       await ask.run();
       onDone();
@@ -126,15 +128,30 @@ function ZoneCard({ z, nodes, onDone }: { z: ZoneView; nodes: NodeView[]; onDone
         </button>
       </div>
       <h3>Captured changes</h3>
+      {done && <p role="status" data-testid={`published-${z.name}`}>{done}</p>}
       {z.pending.length === 0 ? (
         <p class="muted">None waiting for “Apply cluster update”.</p>
       ) : (
         <>
           <ul>{z.pending.map((p) => <li key={p}><code>{p}</code></li>)}</ul>
-          <p class="muted">
-            “Apply cluster update” runs on the Leader Node's peer: <code>uyuni-cluster leader publish --peer …</code>{' '}
-            (not from this page yet).
-          </p>
+          <button
+            type="button"
+            data-testid={`publish-${z.name}`}
+            disabled={!z.leader}
+            onClick={() =>
+              setAsk({
+                title: `Apply the cluster update to ${z.name}?`,
+                label: 'Apply cluster update',
+                text: `${z.pending.length} change(s) captured on ${z.leader ?? 'the Leader Node'} are published to every node of ${z.name}.`,
+                run: async () => {
+                  const p = await api.publish(z.name);
+                  setDone(`${p.leader} published ${p.published.length} change(s); ${z.name} is at generation ${p.generation}.`);
+                },
+              })
+            }
+          >
+            Apply cluster update…
+          </button>
         </>
       )}
       <h3>Published common data</h3>
