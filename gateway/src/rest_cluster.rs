@@ -185,30 +185,20 @@ pub(crate) async fn claim_lease<M: Metastore>(
     Path(zone): Path<String>,
     Json(req): Json<LeaseRequest>,
 ) -> Response {
-    let (session, _) = match authorized(&gw, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let answer = match refusal(&session, "claim a zone's lease") {
-        Some(r) => r,
-        None => {
-            let ttl = req
-                .ttl_ms
-                .unwrap_or(LEASE_TTL_MS)
-                .clamp(1_000, LEASE_MAX_MS);
-            match gw.meta.claim_lease(&zone, &req.node, ttl).await {
-                Ok(z) => Json(z).into_response(),
-                Err(e) => meta_error(e),
-            }
-        }
-    };
-    audit(
+    let ttl = req
+        .ttl_ms
+        .unwrap_or(LEASE_TTL_MS)
+        .clamp(1_000, LEASE_MAX_MS);
+    let detail = format!("{zone} {}", req.node);
+    admin_action(
         &gw,
-        &session,
+        &headers,
+        "claim a zone's lease",
         "lease claim",
-        format!("{zone} {}", req.node),
-        answer,
+        detail,
+        || gw.meta.claim_lease(&zone, &req.node, ttl),
     )
+    .await
 }
 
 /// Release a zone's Leader Node lease: its captured, unpublished changes are dropped
@@ -222,18 +212,16 @@ pub(crate) async fn release_lease<M: Metastore>(
     headers: HeaderMap,
     Path(zone): Path<String>,
 ) -> Response {
-    let (session, _) = match authorized(&gw, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let answer = match refusal(&session, "release a zone's lease") {
-        Some(r) => r,
-        None => match gw.meta.release_lease(&zone).await {
-            Ok(z) => Json(z).into_response(),
-            Err(e) => meta_error(e),
-        },
-    };
-    audit(&gw, &session, "lease release", zone, answer)
+    let detail = zone.clone();
+    admin_action(
+        &gw,
+        &headers,
+        "release a zone's lease",
+        "lease release",
+        detail,
+        || gw.meta.release_lease(&zone),
+    )
+    .await
 }
 
 /// "Apply cluster update": the zone's Leader Node publishes the changes captured on its Uyuni
@@ -248,18 +236,46 @@ pub(crate) async fn publish<M: Metastore>(
     headers: HeaderMap,
     Path(zone): Path<String>,
 ) -> Response {
-    let (session, _) = match authorized(&gw, &headers).await {
+    let detail = zone.clone();
+    admin_action(
+        &gw,
+        &headers,
+        "apply a cluster update",
+        "cluster update",
+        detail,
+        || gw.meta.publish_zone(&zone),
+    )
+    .await
+}
+
+/// An action on the cluster's own settings: the session must be valid (401) and a SUSE
+/// Manager administrator's (403, naming `what`); `act` answers as JSON; the answer, done or
+/// refused, is audited as `action` with `detail`.
+async fn admin_action<M, T, Fut>(
+    gw: &Gateway<M>,
+    headers: &HeaderMap,
+    what: &str,
+    action: &str,
+    detail: String,
+    act: impl FnOnce() -> Fut,
+) -> Response
+where
+    M: Metastore,
+    T: Serialize,
+    Fut: std::future::Future<Output = Result<T, crate::MetastoreError>>,
+{
+    let (session, _) = match authorized(gw, headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let answer = match refusal(&session, "apply a cluster update") {
+    let answer = match refusal(&session, what) {
         Some(r) => r,
-        None => match gw.meta.publish_zone(&zone).await {
-            Ok(p) => Json(p).into_response(),
+        None => match act().await {
+            Ok(v) => Json(v).into_response(),
             Err(e) => meta_error(e),
         },
     };
-    audit(&gw, &session, "cluster update", zone, answer)
+    audit(gw, &session, action, detail, answer)
 }
 
 /// The 403 answer, unless the session is a SUSE Manager administrator's.
