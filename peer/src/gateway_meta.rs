@@ -25,9 +25,13 @@ const GATEWAY_LEASE: Duration = Duration::from_secs(300);
 /// How long the Leader Node's peer may take to publish a zone's captured changes.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long a fresh lease is given to reach its holder's peer before the write goes to its
-/// Uyuni server (gossip reaches every peer in a few milliseconds; p99 3.8 ms with 5 peers).
-const LEASE_PROPAGATION: Duration = Duration::from_millis(250);
+/// How long the holder of a fresh lease has to confirm it (its peer reports the lease) before
+/// a common-data write is refused. Gossip reaches every peer in milliseconds (p99 3.8 ms with
+/// 5 peers); this bounds a slow link.
+const LEASE_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the holder's peer is asked while the confirmation is awaited.
+const LEASE_CONFIRM_POLL: Duration = Duration::from_millis(20);
 
 /// Every `every`: give the gateway a snapshot of the cluster for the UI's recent changes and
 /// charts ([`gateway::watch`]). Runs until `cancel`.
@@ -170,6 +174,48 @@ fn write_error(e: impl std::fmt::Display) -> MetastoreError {
     MetastoreError::Write(e.to_string())
 }
 
+impl PeerMetastore {
+    /// Wait until the peer of `holder` reports that it holds `zone`'s lease (its
+    /// `GET /zones/{zone}/lease`), at most [`LEASE_CONFIRM_TIMEOUT`]; on time-out the write is
+    /// not sent and the caller gets a fault naming the holder.
+    async fn lease_confirmed(&self, zone: &str, holder: &str) -> Result<(), MetastoreError> {
+        if holder == self.me.name {
+            return Ok(());
+        }
+        let Some(calls) = &self.calls else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + LEASE_CONFIRM_TIMEOUT;
+        let path = format!("/zones/{zone}/lease");
+        loop {
+            let last = match calls
+                .call_member("GET", holder, &path, None, LEASE_CONFIRM_TIMEOUT)
+                .await
+            {
+                Ok(r) if r.status == 200 => {
+                    let seen = serde_json::from_str::<serde_json::Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v["holder"].as_str().map(str::to_string));
+                    if seen.as_deref() == Some(holder) {
+                        return Ok(());
+                    }
+                    format!("it reports holder {seen:?}")
+                }
+                Ok(r) => format!("status {}: {}", r.status, r.body),
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MetastoreError::Unavailable(format!(
+                    "the Leader Node {holder} did not confirm its lease of {zone} within {:?} \
+                     ({last}); the write was not sent",
+                    LEASE_CONFIRM_TIMEOUT
+                )));
+            }
+            tokio::time::sleep(LEASE_CONFIRM_POLL).await;
+        }
+    }
+}
+
 impl Metastore for PeerMetastore {
     fn nodes(&self) -> Vec<NodeView> {
         let records: Vec<_> = self
@@ -290,9 +336,10 @@ impl Metastore for PeerMetastore {
                 Ok(l) => {
                     // The new holder's peer must know it leads before its Node Controller
                     // reads the write from its outbox (a change read while not leading counts
-                    // as drift). Replication takes milliseconds; leave it a margin.
-                    tokio::time::sleep(LEASE_PROPAGATION).await;
-                    return Ok(l.holder.unwrap_or(c.name));
+                    // as drift): wait until that peer confirms it.
+                    let holder = l.holder.unwrap_or(c.name);
+                    self.lease_confirmed(zone, &holder).await?;
+                    return Ok(holder);
                 }
                 // A node that does not hold the zone's common data yet cannot lead it.
                 Err(NcError::Lease(e)) => {
@@ -504,10 +551,11 @@ impl Metastore for PeerMetastore {
                 MetastoreError::Unavailable("this gateway cannot call other peers".into())
             })?;
             let r = calls
-                .post_to_member(
+                .call_member(
+                    "POST",
                     &leader,
                     &format!("/zones/{zone}/publish"),
-                    serde_json::json!({}),
+                    Some(serde_json::json!({})),
                     PUBLISH_TIMEOUT,
                 )
                 .await

@@ -226,13 +226,15 @@ impl PeerCalls {
         out
     }
 
-    /// POST `body` to `path` of the member named `name` (its admin door, with this peer's
-    /// certificate), within `timeout`: its answer, or why there is none.
-    pub async fn post_to_member(
+    /// Send `method` (with a JSON `body` for POST) to `path` of the member named `name` (its
+    /// admin door, with this peer's certificate), within `timeout`: its answer, or why there is
+    /// none.
+    pub async fn call_member(
         &self,
+        method: &'static str,
         name: &str,
         path: &str,
-        body: serde_json::Value,
+        body: Option<serde_json::Value>,
         timeout: Duration,
     ) -> Result<cluster_core::client::RawResponse, String> {
         let http = self
@@ -245,7 +247,7 @@ impl PeerCalls {
         let client = self.client(&http).map_err(|e| e.to_string())?;
         let path = path.to_string();
         let call =
-            tokio::task::spawn_blocking(move || client.request_raw("POST", &path, Some(&body)));
+            tokio::task::spawn_blocking(move || client.request_raw(method, &path, body.as_ref()));
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(Ok(r))) => Ok(r),
             Ok(Ok(Err(e))) => Err(format!("{name}: {e}")),
