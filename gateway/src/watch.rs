@@ -41,6 +41,10 @@ pub struct Sample {
     pub at_ms: u64,
     /// Systems assigned to the node.
     pub systems: u64,
+    /// Systems whose agents heartbeated recently, per the peers' Load Drivers (the node's
+    /// online count).
+    #[serde(default)]
+    pub online: u64,
     /// Whether the node answered its membership heartbeats (alive): 1, else 0.
     pub alive: u8,
 }
@@ -125,6 +129,7 @@ impl Watch {
                 ring.push_back(Sample {
                     at_ms: now_ms,
                     systems: n.systems,
+                    online: n.online,
                     alive: u8::from(n.status == "alive"),
                 });
             }

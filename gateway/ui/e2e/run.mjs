@@ -291,7 +291,11 @@ async function main() {
 
     await step('charts', async () => {
       await page.goto(`${gateway}/#/charts`);
-      await page.locator('.uplot').first().waitFor();
+      await page.locator('.uplot').nth(2).waitFor();
+      const charts = await page.locator('figcaption').allTextContents();
+      if (!charts.some((c) => c.startsWith('Systems online per node')))
+        throw new Error(`no chart of systems online by heartbeat: ${charts.join(' | ')}`);
+      await page.getByRole('columnheader', { name: 'Online' }).waitFor();
       await shot('13-charts');
     });
 

@@ -78,7 +78,7 @@ export interface ClusterEvent {
 export interface NodeHistory {
   node: string;
   zone: string;
-  samples: { at_ms: number; systems: number; alive: number }[];
+  samples: { at_ms: number; systems: number; online: number; alive: number }[];
 }
 
 export interface SessionInfo {

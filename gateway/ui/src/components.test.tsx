@@ -105,8 +105,8 @@ describe('components', () => {
   it('charts align samples on one time axis', () => {
     const d = align(
       [
-        { node: 'a', zone: 'z', samples: [{ at_ms: 10_000, systems: 1, alive: 1 }, { at_ms: 20_000, systems: 2, alive: 1 }] },
-        { node: 'b', zone: 'z', samples: [{ at_ms: 20_000, systems: 5, alive: 0 }] },
+        { node: 'a', zone: 'z', samples: [{ at_ms: 10_000, systems: 1, online: 1, alive: 1 }, { at_ms: 20_000, systems: 2, online: 2, alive: 1 }] },
+        { node: 'b', zone: 'z', samples: [{ at_ms: 20_000, systems: 5, online: 0, alive: 0 }] },
       ],
       (s) => s.systems,
     );

@@ -7,7 +7,8 @@ import { usePoll } from '../poll';
 
 const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
-/** Systems per node and liveness over the last hour (the gateway samples every 10 s). */
+/** Systems per node, systems online by agent heartbeat, and liveness over the last hour (the
+ *  gateway samples every 10 s). */
 export function Charts() {
   const h = usePoll(api.history, 10_000);
   return (
@@ -17,6 +18,7 @@ export function Charts() {
       {h.data && (
         <>
           <Chart title="Systems assigned per node" data={h.data} pick={(s) => s.systems} />
+          <Chart title="Systems online per node (agents heartbeating)" data={h.data} pick={(s) => s.online} />
           <Chart title="Nodes answering heartbeats (1 alive, 0 not)" data={h.data} pick={(s) => s.alive} />
           <Table data={h.data} />
         </>
@@ -65,12 +67,12 @@ function Table({ data }: { data: NodeHistory[] }) {
   return (
     <table class="nodes">
       <caption>Latest sample per node</caption>
-      <thead><tr><th scope="col">Node</th><th scope="col">Zone</th><th scope="col">Systems</th><th scope="col">Alive</th><th scope="col">Samples</th></tr></thead>
+      <thead><tr><th scope="col">Node</th><th scope="col">Zone</th><th scope="col">Systems</th><th scope="col">Online</th><th scope="col">Alive</th><th scope="col">Samples</th></tr></thead>
       <tbody>
         {data.map((n) => {
           const last = n.samples[n.samples.length - 1];
           return (
-            <tr key={n.node}><th scope="row">{n.node}</th><td>{n.zone}</td><td>{last?.systems ?? '—'}</td><td>{last ? (last.alive ? 'yes' : 'no') : '—'}</td><td>{n.samples.length}</td></tr>
+            <tr key={n.node}><th scope="row">{n.node}</th><td>{n.zone}</td><td>{last?.systems ?? '—'}</td><td>{last?.online ?? '—'}</td><td>{last ? (last.alive ? 'yes' : 'no') : '—'}</td><td>{n.samples.length}</td></tr>
           );
         })}
       </tbody>
