@@ -152,6 +152,17 @@ pub(crate) async fn authorized<M: Metastore>(
         .map_err(|f| error(StatusCode::UNAUTHORIZED, f.message()))
 }
 
+/// The session of a REST request and the systems its user may see ([`authorized`], then
+/// [`access::scope`]): 401 without a session, the node's fault if the roles cannot be read.
+pub(crate) async fn authorized_scope<M: Metastore>(
+    gw: &Gateway<M>,
+    headers: &HeaderMap,
+) -> Result<(Credentials, access::Scope), Response> {
+    let (session, cred) = authorized(gw, headers).await?;
+    let scope = access::scope(gw, &session, &cred).await?;
+    Ok((cred, scope))
+}
+
 /// Credentials of a Uyuni user (the same on every node).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -223,12 +234,8 @@ async fn search<M: Metastore>(
     headers: HeaderMap,
     Query(p): Query<SearchParams>,
 ) -> Response {
-    let (session, cred) = match authorized(&gw, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let limit = p.limit.unwrap_or(100).clamp(1, 10_000);
-    let scope = match access::scope(&gw, &session, &cred).await {
+    let (_, scope) = match authorized_scope(&gw, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -259,11 +266,7 @@ async fn system<M: Metastore>(
     headers: HeaderMap,
     Path(fp): Path<String>,
 ) -> Response {
-    let (session, cred) = match authorized(&gw, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let scope = match access::scope(&gw, &session, &cred).await {
+    let (_, scope) = match authorized_scope(&gw, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };

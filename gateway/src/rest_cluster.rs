@@ -17,7 +17,7 @@ use uyuni_api::Value;
 use crate::access::{self, Scope};
 use crate::ids::{IdKind, from_gateway};
 use crate::metastore::{AuditRecord, CommonView, MetastoreError, RepoStatus, ZoneView};
-use crate::rest::{ErrorBody, authorized, error, meta_error, session_key};
+use crate::rest::{ErrorBody, authorized, authorized_scope, error, meta_error, session_key};
 use crate::sessions::Session;
 use crate::watch::{ClusterEvent, NodeHistory};
 use crate::{Gateway, Metastore};
@@ -401,11 +401,7 @@ pub(crate) async fn facets<M: Metastore>(
     headers: HeaderMap,
     Query(p): Query<FacetParams>,
 ) -> Response {
-    let (session, cred) = match authorized(&gw, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let scope = match access::scope(&gw, &session, &cred).await {
+    let (_, scope) = match authorized_scope(&gw, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -489,11 +485,7 @@ pub(crate) async fn node_link<M: Metastore>(
     headers: HeaderMap,
     Path(fp): Path<String>,
 ) -> Response {
-    let (session, cred) = match authorized(&gw, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let scope = match access::scope(&gw, &session, &cred).await {
+    let (cred, scope) = match authorized_scope(&gw, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };

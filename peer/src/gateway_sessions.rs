@@ -183,35 +183,19 @@ impl PeerCalls {
     async fn ask_all(&self, method: &'static str, id: &str) -> Vec<String> {
         let mut calls = tokio::task::JoinSet::new();
         for http in self.gateways() {
-            let client = match self.client(&http) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(gateway = %http, error = %e, "no client for another gateway");
-                    continue;
-                }
-            };
+            let me = self.clone();
             let path = format!("/gateway/sessions/{id}");
             calls.spawn(async move {
-                let call =
-                    tokio::task::spawn_blocking(move || client.request_raw(method, &path, None));
-                match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                    Ok(Ok(Ok(r))) if r.status == 200 => Some(r.body),
-                    Ok(Ok(Ok(r))) if r.status == 404 => None,
-                    Ok(Ok(Ok(r))) => {
+                match me.call(method, &http, &path, None, CALL_TIMEOUT).await {
+                    Ok(r) if r.status == 200 => Some(r.body),
+                    Ok(r) if r.status == 404 => None,
+                    Ok(r) => {
                         tracing::warn!(gateway = %http, status = r.status, body = %r.body,
                             "another gateway refused a session call");
                         None
                     }
-                    Ok(Ok(Err(e))) => {
-                        tracing::debug!(gateway = %http, error = %e, "another gateway unreachable");
-                        None
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "session call task failed");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::debug!(gateway = %http, "another gateway did not answer in time");
+                    Err(e) => {
+                        tracing::debug!(gateway = %http, error = %e, "another gateway did not answer");
                         None
                     }
                 }
@@ -244,15 +228,29 @@ impl PeerCalls {
             .find(|m| m.info.name == name)
             .and_then(|m| m.info.http.clone())
             .ok_or_else(|| format!("{name} is not a member this peer knows an address of"))?;
-        let client = self.client(&http).map_err(|e| e.to_string())?;
+        self.call(method, &http, path, body, timeout)
+            .await
+            .map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// One call to the peer API at `http` (`host:port`), bounded by `timeout`.
+    async fn call(
+        &self,
+        method: &'static str,
+        http: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<cluster_core::client::RawResponse, String> {
+        let client = self.client(http).map_err(|e| e.to_string())?;
         let path = path.to_string();
         let call =
             tokio::task::spawn_blocking(move || client.request_raw(method, &path, body.as_ref()));
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(Ok(r))) => Ok(r),
-            Ok(Ok(Err(e))) => Err(format!("{name}: {e}")),
-            Ok(Err(e)) => Err(format!("{name}: {e}")),
-            Err(_) => Err(format!("{name} did not answer within {timeout:?}")),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
         }
     }
 

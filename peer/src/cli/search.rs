@@ -3,7 +3,8 @@
 
 use cluster_search::api::{BulkRequest, BulkResult, SearchPage};
 
-use super::{Target, print_systems, system_json, urlencode};
+use super::systems::{print_systems, system_json};
+use super::{Target, urlencode};
 
 /// Page size of `--all` when no `--limit` is given.
 const ALL_PAGE: usize = 1000;
