@@ -298,6 +298,21 @@ fn disaster_recovery_returns_exactly_the_remapped_systems() -> anyhow::Result<()
             .iter()
             .any(|z| z.mode == "disaster-recovery"))
     })?;
+    // Balanced (no node above ceil(40 × 1.05) = 42) and agreed on by all three peers:
+    // rebalancing plans nothing more, so the assignment recorded below is the final one.
+    wait_until(T, "balanced and agreed", || {
+        for i in 0..3 {
+            let load = c.load(i)?;
+            if load.nodes.iter().any(|x| x.assigned > 42) {
+                return Ok(false);
+            }
+        }
+        let a = assignment(&c, 0)?;
+        Ok(a.len() == n
+            && a.values().all(Option::is_some)
+            && assignment(&c, 1)? == a
+            && assignment(&c, 2)? == a)
+    })?;
     let before = assignment(&c, 0)?;
     c.kill(1);
     wait_until(T, "r2's systems remapped", || {
