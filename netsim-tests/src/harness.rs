@@ -53,6 +53,9 @@ pub struct Options {
     /// Serve the HTTP APIs over TLS with a cluster CA made for the test (default false: plain
     /// HTTP with `--dev-plain-http`).
     pub tls: bool,
+    /// Lines appended to every peer's `[agent_door]` section (the onboarding storm raises the
+    /// replay cache and the onboarding pool). Default empty.
+    pub agent_door_extra: String,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             load_tick_ms: 200,
             rebalance_moves_per_s: 500,
             tls: false,
+            agent_door_extra: String::new(),
         }
     }
 }
@@ -476,6 +480,7 @@ client_rate_per_s = 1000000.0
 client_burst = 1000000
 new_registrations_per_s = 1000000.0
 new_registration_burst = 1000000
+{door}
 [load]
 failure_timeout_ms = {ft}
 maintenance_window_ms = {mw}
@@ -515,6 +520,7 @@ compact_check_interval_ms = 200
                 shards = o.shard_count,
                 compact = o.compact_wal_mib,
                 ft = o.failure_timeout_ms,
+                door = o.agent_door_extra,
                 mw = o.maintenance_window_ms,
                 lt = o.load_tick_ms,
                 rb = o.rebalance_moves_per_s,

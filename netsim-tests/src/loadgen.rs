@@ -27,6 +27,7 @@
 
 pub mod http;
 pub mod scenario;
+pub mod storm;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,12 @@ pub struct FleetConfig {
     pub accept: bool,
     /// Accept requests in flight at once. Default 8.
     pub accept_concurrency: usize,
+    /// Accept by query instead of one system at a time: every interval, while registrations
+    /// outnumber acceptances, the admin sends `POST /search/bulk` (`status:new`, accept) to
+    /// the next entry point. Default `None` (one `POST /systems/{fp}/accept` per system).
+    pub bulk_accept: Option<Duration>,
+    /// The fleet's first knocks are spread over this long. Default `None`: one heartbeat.
+    pub start_spread: Option<Duration>,
 }
 
 impl Default for FleetConfig {
@@ -83,6 +90,8 @@ impl Default for FleetConfig {
             backoff_max: Duration::from_secs(10),
             accept: true,
             accept_concurrency: 8,
+            bulk_accept: None,
+            start_spread: None,
         }
     }
 }
@@ -148,6 +157,10 @@ pub struct Counters {
     pub backoffs: AtomicU64,
     /// Answers with an unexpected status (4xx where none is expected, 5xx).
     pub bad_answers: AtomicU64,
+    /// `POST /search/bulk` accepts answered with 200 ([`FleetConfig::bulk_accept`]).
+    pub bulk_accepts: AtomicU64,
+    /// `429 Too Many Requests` answers (the agents' door's budgets, the onboarding pool).
+    pub throttled: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] plus the pool's figures.
@@ -169,6 +182,10 @@ pub struct CountersSnapshot {
     pub backoffs: u64,
     /// See [`Counters::bad_answers`].
     pub bad_answers: u64,
+    /// See [`Counters::bulk_accepts`].
+    pub bulk_accepts: u64,
+    /// See [`Counters::throttled`].
+    pub throttled: u64,
     /// Requests answered (pool).
     pub answered: u64,
     /// Requests without an answer (pool).
@@ -280,10 +297,18 @@ impl Fleet {
         });
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let (admin_tx, admin_rx) = mpsc::channel(shared.agents.len().max(1));
-        let admin_tx = shared.cfg.accept.then_some(admin_tx);
+        let per_system = shared.cfg.accept && shared.cfg.bulk_accept.is_none();
+        let (admin_tx, admin_rx) = mpsc::channel(if per_system {
+            shared.agents.len().max(1)
+        } else {
+            1
+        });
+        let admin_tx = per_system.then_some(admin_tx);
         if admin_tx.is_some() {
             tasks.spawn_on(admin(shared.clone(), admin_rx, cancel.child_token()), rt);
+        }
+        if let (true, Some(every)) = (shared.cfg.accept, shared.cfg.bulk_accept) {
+            tasks.spawn_on(bulk_admin(shared.clone(), every, cancel.child_token()), rt);
         }
         for i in 0..shared.agents.len() {
             let agent = AgentTask {
@@ -353,9 +378,22 @@ impl Fleet {
             failovers: get(&c.failovers),
             backoffs: get(&c.backoffs),
             bad_answers: get(&c.bad_answers),
+            bulk_accepts: get(&c.bulk_accepts),
+            throttled: get(&c.throttled),
             answered: get(&self.shared.pool.stats().answered),
             failed: get(&self.shared.pool.stats().failed),
         }
+    }
+
+    /// The last request without an answer, described.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .pool
+            .stats()
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The last answer with an unexpected status or body, described.
@@ -469,8 +507,13 @@ impl AgentTask {
     }
 
     async fn run(mut self, cancel: CancellationToken) {
-        // Spread the fleet's first knocks over one heartbeat.
-        let mut wait = self.shared.cfg.heartbeat.mul_f64(self.rng.random::<f64>());
+        // Spread the fleet's first knocks over one heartbeat (or the configured spread).
+        let spread = self
+            .shared
+            .cfg
+            .start_spread
+            .unwrap_or(self.shared.cfg.heartbeat);
+        let mut wait = spread.mul_f64(self.rng.random::<f64>());
         let mut mode = Mode::Status;
         // Consecutive failed requests.
         let mut failures: u32 = 0;
@@ -612,6 +655,10 @@ impl AgentTask {
 
     /// `Retry-After` of a `429` (at least a second, at most a minute), jittered.
     fn retry_after(&mut self, r: &Reply) -> Duration {
+        self.shared
+            .counters
+            .throttled
+            .fetch_add(1, Ordering::Relaxed);
         let secs = r
             .header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -793,6 +840,46 @@ async fn admin(
         });
     }
     running.abort_all();
+}
+
+/// The fleet's administrator accepting by query: every `every`, while the fleet has
+/// registered more systems than were accepted, one `POST /search/bulk` accepting every system
+/// in status new that the entry point's index holds (systems registered on other peers
+/// included, once replicated). Always the same entry point while it answers, so two bulk
+/// requests never accept the same system on two replicas.
+async fn bulk_admin(shared: Arc<FleetShared>, every: Duration, cancel: CancellationToken) {
+    let body = Bytes::from_static(br#"{"q":"status:new","action":"accept"}"#);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut at = 0usize;
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let c = &shared.counters;
+        if c.registered.load(Ordering::Relaxed) <= c.accepted.load(Ordering::Relaxed) {
+            continue;
+        }
+        let addr = &shared.entry_points[at % shared.entry_points.len()];
+        match shared
+            .pool
+            .post_json(addr, "/search/bulk", body.clone())
+            .await
+        {
+            Ok(r) if r.status == 200 => {
+                let changed = serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v["changed"].as_u64())
+                    .unwrap_or(0);
+                c.accepted.fetch_add(changed, Ordering::Relaxed);
+                c.bulk_accepts.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(r) => shared.unexpected(&r, "bulk accept"),
+            Err(_) => at += 1,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use agent_proto::{Registration, SignError, Signer, pem_fingerprint};
 const MINION_PUB: &str = include_str!("../../agent-proto/tests/data/minion.pub");
 const MINION_PEM: &str = include_str!("../../agent-proto/tests/data/minion.pem");
 
-/// Identities available: three leading lines of 16–63 characters each.
-pub const IDENTITIES: u64 = 48 * 48 * 48;
+/// Identities available: three leading lines of 16–63 characters each and a fourth of 17–64
+/// (64 for the first 48³, so their fingerprints are those of the three-line scheme).
+pub const IDENTITIES: u64 = 48 * 48 * 48 * 48;
 
 /// The key pair and its base64 body.
 #[derive(Debug)]
@@ -36,10 +37,16 @@ pub fn keys() -> &'static SimKeys {
 
 impl SimKeys {
     /// The public key wrapped for identity `n` (taken modulo [`IDENTITIES`]): lines of
-    /// `16 + d0`, `16 + d1`, `16 + d2` characters (`d` the base-48 digits of `n`), then 64.
+    /// `16 + d0`, `16 + d1`, `16 + d2` and `64 - d3` characters (`d` the base-48 digits of
+    /// `n`), then 64.
     pub fn public_key(&self, n: u64) -> String {
         let n = (n % IDENTITIES) as usize;
-        let widths = [16 + n % 48, 16 + n / 48 % 48, 16 + n / 2304 % 48];
+        let widths = [
+            16 + n % 48,
+            16 + n / 48 % 48,
+            16 + n / 2304 % 48,
+            64 - n / 110_592 % 48,
+        ];
         agent_proto::pem::encode("PUBLIC KEY", &self.der, &widths)
     }
 
@@ -90,5 +97,21 @@ mod tests {
             .expect("signs");
         assert_eq!(reg.fingerprint, k.fingerprint(12345));
         assert_eq!(agent_proto::verify(&reg, 1_800_000_000, 300), Ok(()));
+    }
+
+    #[test]
+    fn a_million_identities_are_distinct_and_the_first_keep_their_fingerprints() {
+        let k = keys();
+        // The three-line scheme's fingerprint of identity 7 (the fourth line is 64 wide).
+        let old = {
+            let widths = [16 + 7, 16, 16];
+            pem_fingerprint(&agent_proto::pem::encode("PUBLIC KEY", &k.der, &widths))
+                .expect("fingerprint")
+        };
+        assert_eq!(k.fingerprint(7), old);
+        let fps: std::collections::HashSet<String> = (0..2000)
+            .map(|i| k.fingerprint(7 + i * 110_592 + i % 5))
+            .collect();
+        assert_eq!(fps.len(), 2000);
     }
 }

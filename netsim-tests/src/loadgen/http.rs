@@ -149,6 +149,8 @@ pub struct PoolStats {
     pub failed: AtomicU64,
     /// Latency of answered requests, from taking a permit to the last body byte.
     pub latency: Latency,
+    /// The last failure, described (what the failed requests ran into).
+    pub last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// See the module documentation. Cheap to clone; clones share the pool and the bound.
@@ -250,8 +252,14 @@ impl HttpPool {
                 self.stats.answered.fetch_add(1, Ordering::Relaxed);
                 self.stats.latency.record(started.elapsed());
             }
-            Err(_) => {
+            Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                let mut last = self
+                    .stats
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *last = Some(format!("{e} ({e:?})"));
             }
         }
         answer

@@ -1,0 +1,115 @@
+//! The onboarding storm: a fleet registers at once on a sandbox-sized cluster, the
+//! administrator accepts by query, the Load Driver places; prints the rate and where the CPU
+//! went. A baseline fleet first onboards the old way (one accept request per system) on a
+//! fresh cluster of the same shape, in the same run, so the ratio is comparable across
+//! machines.
+//!
+//! `cargo run --release -p netsim-tests --example storm -- [--agents 1000000] [--peers 3]
+//! [--spread-ms 0] [--bulk-ms 500] [--in-flight 256] [--baseline-agents 20000] [--seed 1]`
+//! (`--baseline-agents 0` skips the baseline.)
+
+use std::time::Duration;
+
+use netsim_tests::harness::{Cluster, Options, wait_until};
+use netsim_tests::loadgen::FleetConfig;
+use netsim_tests::loadgen::storm::{StormReport, StormScenario, run_storm};
+use netsim_tests::workload::arg;
+
+fn cluster(peers: usize, agents: usize) -> anyhow::Result<Cluster> {
+    let names: Vec<String> = (1..=peers).map(|i| format!("p{i}")).collect();
+    let specs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "z")).collect();
+    let big = (agents as u64).max(100_000) * 2;
+    let opts = Options {
+        emulate_links: false,
+        shard_count: 1024,
+        // The whole fleet may be in the pool at once, and every nonce is remembered for the
+        // clock-skew window (300 s). A real fleet comes from as many addresses as agents; the
+        // generator is one, so its connection limit is raised (a table of its own follows).
+        agent_door_extra: format!(
+            "replay_cache_entries = {big}\nmax_new_systems = {big}\n\
+             [http]\nmax_connections_per_client = 4096\nmax_connections = 8192\n"
+        ),
+        ..Options::default()
+    };
+    let c = Cluster::start(&specs, opts)?;
+    wait_until(Duration::from_secs(60), "peers see each other", || {
+        for i in 0..c.peers.len() {
+            let alive = c.members(i)?.iter().filter(|m| m.status == "alive").count();
+            if alive < peers {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(c)
+}
+
+fn storm(
+    rt: &tokio::runtime::Runtime,
+    peers: usize,
+    fleet: FleetConfig,
+) -> anyhow::Result<StormReport> {
+    let c = cluster(peers, fleet.agents)?;
+    let s = StormScenario {
+        fleet,
+        timeout: Duration::from_secs(3600),
+    };
+    run_storm(&c, rt.handle(), &s)
+}
+
+fn main() -> anyhow::Result<()> {
+    let agents: usize = arg("--agents", 1_000_000)?;
+    let peers: usize = arg("--peers", 3)?;
+    let spread_ms: u64 = arg("--spread-ms", 0)?;
+    let bulk_ms: u64 = arg("--bulk-ms", 500)?;
+    let in_flight: usize = arg("--in-flight", 256)?;
+    let baseline_agents: usize = arg("--baseline-agents", 20_000)?;
+    let seed: u64 = arg("--seed", 1)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let fleet = |agents: usize, bulk: Option<Duration>| FleetConfig {
+        agents,
+        seed,
+        // Agents knock once, register, and come back much later: the storm is the
+        // registrations, not the heartbeats.
+        heartbeat: Duration::from_secs(3600),
+        start_spread: Some(Duration::from_millis(spread_ms)),
+        max_in_flight: in_flight,
+        request_timeout: Duration::from_secs(30),
+        backoff_max: Duration::from_secs(5),
+        accept_concurrency: 4 * peers,
+        bulk_accept: bulk,
+        ..FleetConfig::default()
+    };
+    println!(
+        "{agents} agents, {peers} peers, start spread {spread_ms} ms, bulk accept every {bulk_ms} ms, {in_flight} requests in flight"
+    );
+    let base = if baseline_agents > 0 {
+        let r = storm(&rt, peers, fleet(baseline_agents, None))?;
+        println!("baseline: {baseline_agents} agents, one accept request per system\n{r}\n");
+        Some(r)
+    } else {
+        None
+    };
+    let r = storm(
+        &rt,
+        peers,
+        fleet(agents, Some(Duration::from_millis(bulk_ms))),
+    )?;
+    println!("storm: {agents} agents, accepted by query\n{r}");
+    if let Some(b) = base {
+        println!(
+            "storm / baseline          {:.2} × the systems/s of one accept per system",
+            r.rate() / b.rate()
+        );
+    }
+    let ten_minutes = 600.0 * r.rate();
+    println!(
+        "at this rate             {:.0} systems in 10 minutes ({:.1} min for a million)",
+        ten_minutes,
+        1e6 / r.rate() / 60.0
+    );
+    Ok(())
+}
