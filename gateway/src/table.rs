@@ -393,6 +393,31 @@ pub static RULES: &[Rule] = &[
             sum: &["systems", "active_users"]
         })
     ),
+    // Organisation trusts: the systems moved between two organisations are each node's.
+    rule!(
+        "org.trusts.listSystemsAffected",
+        CONCAT,
+        &[("systemId", IdKind::System)]
+    ),
+    rule!(
+        "org.trusts.listChannelsProvided",
+        by_key("channel_name", &["systems"])
+    ),
+    rule!(
+        "org.trusts.listChannelsConsumed",
+        by_key("channel_name", &["systems"])
+    ),
+    rule!(
+        "org.trusts.getDetails",
+        Route::Merge(Merge::Sum {
+            sum: &[
+                "systems_migrated_to",
+                "systems_migrated_from",
+                "systems_transferred_to",
+                "systems_transferred_from"
+            ]
+        })
+    ),
     rule!("actionchain.listChains", by_key("label", &["entrycount"])),
     rule!("contentmanagement.listProjects", by_key("label", &[])),
     rule!(
@@ -472,6 +497,17 @@ pub static RULES: &[Rule] = &[
     rule!("actionchain.renameChain", Route::EveryNode(Need::All)),
     rule!("actionchain.scheduleChain", Route::EveryNode(Need::All)),
     rule!("actionchain.removeAction", Route::Action { arg: 1 }),
+    // A recurring action's id is its node's own (and creating or listing them is refused as
+    // unroutable): no gateway id names one.
+    rule!(
+        "recurringaction.lookupById",
+        refuse(Refusal::PerNodeId("actionId"))
+    ),
+    rule!(
+        "recurringaction.delete",
+        refuse(Refusal::PerNodeId("actionId"))
+    ),
+    rule!("recurring.lookupById", refuse(Refusal::PerNodeId("id"))),
     // Refused: node-local where the namespace is not (the namespace's kind says the rest).
     rule!("admin.monitoring.getStatus", refuse(Refusal::NodeLocal)),
     rule!("proxy.containerConfig", refuse(Refusal::NodeLocal)),

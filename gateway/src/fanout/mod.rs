@@ -51,6 +51,12 @@ pub fn unavailable(what: &str) -> Fault {
     Fault::xmlrpc(-1, format!("Cluster node unavailable: {what}"))
 }
 
+/// A node and the parameters it gets (its share of an array of ids).
+type Target = (NodeView, Vec<Value>);
+
+/// A node's name and its fault.
+type NodeFault = (String, Fault);
+
 /// Id fields of an answer to translate (see [`crate::table::Rule::ids_out`]).
 pub type IdFields = &'static [(&'static str, IdKind)];
 
@@ -295,7 +301,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         arg: usize,
         kind: IdKind,
         args: &[Value],
-    ) -> Option<Result<Vec<(NodeView, Vec<Value>)>, Outcome>> {
+    ) -> Option<Result<Vec<Target>, Outcome>> {
         let arg = if matches!(args.get(arg), Some(Value::Array(_))) {
             arg
         } else {
@@ -666,7 +672,7 @@ fn sort_answers<T>(
     nodes: &[NodeView],
     answers: Vec<Answer<T>>,
     missing: &mut Vec<String>,
-) -> (Vec<(u32, T)>, Option<(String, Fault)>) {
+) -> (Vec<(u32, T)>, Option<NodeFault>) {
     let mut values = Vec::new();
     let mut first_fault = None;
     for (n, a) in nodes.iter().zip(answers) {

@@ -255,3 +255,61 @@ fn rule_classes_are_counted() {
     }
     assert!(by_class.get(&RuleClass::Refused).copied().unwrap_or(0) < total / 2);
 }
+
+/// The rule of every overload, one line each (docs/GATEWAY.md#rule-classes):
+/// `cargo test -p gateway --lib print_rules -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints the per-method table"]
+fn print_rules() {
+    for sig in CATALOGUE {
+        let r = rule_of(sig);
+        let params: Vec<&str> = sig.params.iter().map(|p| p.0).collect();
+        println!(
+            "{}({})\t{:?}\t{:?}\t{}",
+            sig.method,
+            params.join(","),
+            r.route.class(),
+            r.route,
+            sig.returns_detail
+        );
+    }
+}
+
+/// The merged common objects carrying per-node counts (docs/GATEWAY.md#merged-objects-add-up):
+/// each sums them.
+#[test]
+fn merged_common_objects_sum_their_per_node_counts() {
+    let sums = |m: &str| match rule(m).route {
+        Route::Merge(Merge::Sum { sum } | Merge::ByKey { sum, .. }) => sum.to_vec(),
+        other => panic!("{m} is not merged: {other:?}"),
+    };
+    for m in [
+        "systemgroup.getDetails",
+        "systemgroup.listAllGroups",
+        "systemgroup.listGroupsWithNoAssociatedAdmins",
+        "user.listAssignedSystemGroups",
+        "user.listDefaultSystemGroups",
+    ] {
+        assert_eq!(sums(m), vec!["system_count"], "{m}");
+    }
+    for m in [
+        "channel.listAllChannels",
+        "channel.listVendorChannels",
+        "channel.listMyChannels",
+        "channel.listPopularChannels",
+        "channel.listSharedChannels",
+        "channel.listRetiredChannels",
+        "channel.listManageableChannels",
+        "org.trusts.listChannelsProvided",
+        "org.trusts.listChannelsConsumed",
+    ] {
+        assert_eq!(sums(m), vec!["systems"], "{m}");
+    }
+    assert_eq!(sums("org.listOrgs"), vec!["systems", "active_users"]);
+    assert_eq!(sums("org.getDetails"), vec!["systems", "active_users"]);
+    assert_eq!(sums("actionchain.listChains"), vec!["entrycount"]);
+    assert_eq!(sums("org.trusts.getDetails").len(), 4);
+    let r = rule("org.trusts.listSystemsAffected");
+    assert_eq!(r.route, Route::Merge(Merge::Concat));
+    assert_eq!(r.ids_out, [("systemId", IdKind::System)]);
+}
