@@ -72,10 +72,15 @@ impl Refusal {
     /// The fault a caller gets for `method`.
     pub fn fault(self, method: &str) -> Fault {
         let text = match self {
-            Self::UnknownMethod => format!(
-                "Could not find method: {method}: it is not in the cluster's catalogue of \
-                 Uyuni's API (uyuni-api/catalogue)"
-            ),
+            // Uyuni's own words first (`Could not find method: <name> in class: ...`), then
+            // the reason.
+            Self::UnknownMethod => {
+                let (ns, name) = method.rsplit_once('.').unwrap_or(("", method));
+                format!(
+                    "Could not find method: {name} in namespace {ns}: it is not in the \
+                     cluster's catalogue of Uyuni's API (uyuni-api/catalogue)"
+                )
+            }
             Self::NodeLocal => format!(
                 "{method} is refused in a cluster: it acts on one Uyuni server's own \
                  installation; call it on that node directly"
