@@ -283,6 +283,13 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
             .collect();
     assert_eq!(names.len(), elsewhere, "{names:?}");
     assert!(names.iter().all(|n| !n.starts_with('c')), "{names:?}");
+    // Never silent: the partial answer is counted by method on the gateway's /metrics.
+    let metrics = c.agent_get(g, "/metrics")?.body;
+    assert!(
+        metrics
+            .contains("uyuni_cluster_gateway_partial_answers_total{method=\"system.listSystems\"}"),
+        "{metrics}"
+    );
     let (_, strict) = raw_call(&gw, "system.listSystems", &[string(&key)], true)?;
     let fault = strict.expect_err("a strict answer missing a node is a fault");
     assert_eq!(fault.code, -1);
