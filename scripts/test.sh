@@ -18,6 +18,9 @@ phase clippy
 # The systemd units' sandboxes (exposure score <= 3.0; skipped without systemd-analyze).
 scripts/check-units.sh
 phase units
+# The scripts' own unit tests (scripts/tests: the API catalogue extractor on synthetic handlers).
+python3 -m unittest discover -s scripts/tests -q
+phase scripts
 # One build of every test binary and of every binary the netsim scenarios start
 # (uyuni-cluster, uyuni-standin, uyuni-cluster-agent: each package has an integration test, so
 # `cargo test` builds its binaries), with the one feature set of the test run. The harness

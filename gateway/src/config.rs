@@ -20,6 +20,18 @@ mod duration_ms {
     }
 }
 
+/// What a merged answer does when a node faults or does not answer
+/// ([`GatewayConfig::partial_policy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartialPolicy {
+    /// Answer with what the other nodes gave, flagged partial.
+    #[default]
+    Partial,
+    /// Fail with the node's fault, naming the node.
+    Fail,
+}
+
 /// See the module documentation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,8 +59,14 @@ pub struct GatewayConfig {
     /// 1 800 000 ms.
     #[serde(with = "duration_ms", rename = "session_ttl_ms")]
     pub session_ttl: Duration,
-    /// Answer with a fault instead of a partial merged answer when a node is missing.
-    /// Default false (clients can also ask per request with `X-Uyuni-Cluster-Strict: 1`).
+    /// What a merged answer does when a node faults or does not answer: `partial` (the
+    /// default: answer with the other nodes' part, flagged partial) or `fail` (the call fails
+    /// with the node's fault, naming the node). A client asks per request with
+    /// `X-Uyuni-Cluster-Strict: 1` (fail) or `0` (partial). Default `partial`: a zone cut
+    /// off or a node under maintenance must not stop every list in the cluster, and the
+    /// answer says what it lacks (docs/GATEWAY.md#partial-answers).
+    pub partial_policy: PartialPolicy,
+    /// The older spelling of `partial_policy = "fail"`. Default false.
     pub strict: bool,
     /// PEM CA trusted for the nodes' `https` API URLs. Default none (plain http or the
     /// system's trust is not used: give it explicitly).
@@ -56,6 +74,14 @@ pub struct GatewayConfig {
     pub uyuni_ca_file: Option<PathBuf>,
     /// Largest XML-RPC or JSON request body accepted, MiB. Default 64.
     pub max_request_mib: usize,
+}
+
+impl GatewayConfig {
+    /// Whether a merged answer lacking a node fails by default (`partial_policy = "fail"` or
+    /// `strict = true`).
+    pub fn fails_on_partial(&self) -> bool {
+        self.strict || self.partial_policy == PartialPolicy::Fail
+    }
 }
 
 impl Default for GatewayConfig {
@@ -68,9 +94,28 @@ impl Default for GatewayConfig {
             dev_plain_http: false,
             node_timeout: Duration::from_secs(10),
             session_ttl: Duration::from_secs(1800),
+            partial_policy: PartialPolicy::Partial,
             strict: false,
             uyuni_ca_file: None,
             max_request_mib: 64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partial_policy_defaults_to_partial_and_strict_still_means_fail() {
+        let cfg: GatewayConfig = serde_json::from_str("{}").expect("defaults");
+        assert_eq!(cfg.partial_policy, PartialPolicy::Partial);
+        assert!(!cfg.fails_on_partial());
+        let cfg: GatewayConfig =
+            serde_json::from_str(r#"{"partial_policy": "fail"}"#).expect("fail");
+        assert!(cfg.fails_on_partial());
+        let cfg: GatewayConfig = serde_json::from_str(r#"{"strict": true}"#).expect("strict");
+        assert!(cfg.fails_on_partial());
+        assert!(serde_json::from_str::<GatewayConfig>(r#"{"partial_policy": "maybe"}"#).is_err());
     }
 }

@@ -13,7 +13,7 @@ use crate::ids::IdKind;
 use crate::metastore::{Metastore, MetastoreError, NodeView};
 use crate::pool::{Answer, Credentials, Pool};
 use crate::sessions::{Roles, session_id};
-use crate::table::{Merge, Route, rule};
+use crate::table::{Merge, Route, rule_for_call};
 
 pub use crate::fanout::{Outcome, unavailable};
 
@@ -89,6 +89,19 @@ fn session_fault<T>(answer: Answer<T>, key: &str) -> Answer<T> {
     }
 }
 
+/// Count and log one answered call; an answer lacking nodes (the partial policy let it
+/// through) gets a warn line naming them and `gateway_partial_answers_total{method}`.
+fn observe(method: &str, ok: bool, started: std::time::Instant, missing: &[String]) {
+    if ok && !missing.is_empty() {
+        tracing::warn!(
+            method = %crate::metrics::method_label(method),
+            nodes = %missing.join(","),
+            "partial answer: these nodes' part is missing"
+        );
+    }
+    crate::metrics::metrics().observe(method, ok, started.elapsed(), missing.len());
+}
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -107,12 +120,7 @@ impl<M: Metastore> Gateway<M> {
                 Ok(out) => out,
                 Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
             };
-        crate::metrics::metrics().observe(
-            method,
-            out.result.is_ok(),
-            started.elapsed(),
-            out.missing.len(),
-        );
+        observe(method, out.result.is_ok(), started, &out.missing);
         out
     }
 
@@ -123,20 +131,19 @@ impl<M: Metastore> Gateway<M> {
     }
 
     async fn call_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
-        let rule = rule(method);
+        let rule = rule_for_call(method, &params);
         let live = self.live();
         let mut outcome = match rule.route {
             Route::Login => Outcome::done(self.login(&params).await),
             Route::Logout => Outcome::done(self.logout(&params).await),
             Route::Plain => self.fanout(&live).any(None, method, params).await,
-            // A method the table does not know whose first parameter is no session key (one
-            // of Uyuni's few calls without a session): passed through as it is.
-            Route::Any if !matches!(params.first(), Some(Value::String(k)) if crate::sessions::looks_like_key(k)) => {
-                self.fanout(&live).any(None, method, params).await
-            }
+            // Unknown methods, node-local ones, calls by system certificate: refused before
+            // any node is asked (docs/GATEWAY.md#refused-in-a-cluster).
+            Route::Refuse(why) => Outcome::done(Err(why.fault(method))),
             route => match self.session_args(params).await {
                 Ok((cred, args)) => {
                     self.fanout(&live)
+                        .fail_on_partial(strict)
                         .route(route, rule.ids_out, &cred, method, args)
                         .await
                 }
@@ -168,7 +175,7 @@ impl<M: Metastore> Gateway<M> {
                 false,
             ),
         };
-        crate::metrics::metrics().observe(method, ok, started.elapsed(), missing.len());
+        observe(method, ok, started, &missing);
         (doc, missing)
     }
 
@@ -178,13 +185,14 @@ impl<M: Metastore> Gateway<M> {
         params: Vec<Value>,
         strict: bool,
     ) -> (String, Vec<String>, bool) {
-        let rule = rule(method);
+        let rule = rule_for_call(method, &params);
         let fast =
             rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)];
         let outcome = if fast {
             match self.session_args(params).await {
                 Ok((cred, args)) => match self
                     .fanout(&self.live())
+                    .fail_on_partial(strict)
                     .merged_raw(&cred, method, args)
                     .await
                 {

@@ -153,7 +153,7 @@ async fn handle<M: Metastore>(
         _ => Value::Nil,
     }));
     let out = gw
-        .call(&method, args, strict(&headers, gw.cfg.strict))
+        .call(&method, args, strict(&headers, gw.cfg.fails_on_partial()))
         .await;
     let mut resp = match out.result {
         Ok(v) => {

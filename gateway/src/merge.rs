@@ -24,7 +24,28 @@ pub fn merge(how: Merge, answers: Vec<Value>) -> Value {
             }
             Value::Struct(out)
         }
+        Merge::Sum { sum } => sum_fields(answers, sum),
     }
+}
+
+/// One object of common data each node holds: the first node's, with the per-node counters
+/// `sum` added up over every node (a group's `system_count`: its members on every node).
+fn sum_fields(answers: Vec<Value>, sum: &[&str]) -> Value {
+    let mut answers = answers.into_iter();
+    let Some(mut first) = answers.next() else {
+        return Value::Struct(BTreeMap::new());
+    };
+    if let Value::Struct(m) = &mut first {
+        for other in answers {
+            for f in sum {
+                let add = field(&other, f).and_then(int_of).unwrap_or(0);
+                if let Some(cur) = m.get(*f).and_then(int_of) {
+                    m.insert((*f).to_string(), uyuni_api::value::int(cur + add));
+                }
+            }
+        }
+    }
+    first
 }
 
 fn items(answers: Vec<Value>) -> impl Iterator<Item = Value> {

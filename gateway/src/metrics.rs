@@ -36,6 +36,7 @@ pub struct GatewayMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Latency,
     node_faults: Counter,
+    partial: Family<MethodLabel, Counter>,
 }
 
 /// 1 ms to ~33 s, doubling.
@@ -47,6 +48,7 @@ static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(|| GatewayMetrics {
     requests: Family::default(),
     duration: Family::new_with_constructor(latency_histogram),
     node_faults: Counter::default(),
+    partial: Family::default(),
 });
 
 /// The process's gateway metrics.
@@ -65,9 +67,17 @@ pub fn method_label(method: &str) -> String {
 
 impl GatewayMetrics {
     /// Record one answered call: its method, whether it was a fault, how long it took and how
-    /// many nodes were missing from it.
+    /// many nodes were missing from it. An answer given without some nodes (partial) is
+    /// counted by method (the shell logs it too: never silent).
     pub fn observe(&self, method: &str, ok: bool, took: Duration, missing_nodes: usize) {
         let method = method_label(method);
+        if ok && missing_nodes > 0 {
+            self.partial
+                .get_or_create(&MethodLabel {
+                    method: method.clone(),
+                })
+                .inc();
+        }
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.clone(),
@@ -97,6 +107,11 @@ impl GatewayMetrics {
             "Nodes missing from gateway answers (no answer in time, or an error)",
             self.node_faults.clone(),
         );
+        reg.register(
+            "gateway_partial_answers",
+            "Gateway answers given without some nodes' part (partial policy), by method",
+            self.partial.clone(),
+        );
     }
 }
 
@@ -116,6 +131,7 @@ mod tests {
             requests: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
             node_faults: Counter::default(),
+            partial: Family::default(),
         };
         m.observe("system.listSystems", true, Duration::from_millis(3), 1);
         m.observe("x.y", false, Duration::from_millis(3), 0);
@@ -137,6 +153,12 @@ mod tests {
         );
         assert!(
             text.contains("uyuni_cluster_gateway_node_faults_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "uyuni_cluster_gateway_partial_answers_total{method=\"system.listSystems\"} 1"
+            ),
             "{text}"
         );
         assert!(

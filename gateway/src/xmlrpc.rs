@@ -53,7 +53,11 @@ async fn handle<M: Metastore>(
     };
     let span = tracing::info_span!("rpc", method = %call.method);
     let (text, missing) = gw
-        .call_xml(&call.method, call.params, strict(&headers, gw.cfg.strict))
+        .call_xml(
+            &call.method,
+            call.params,
+            strict(&headers, gw.cfg.fails_on_partial()),
+        )
         .instrument(span)
         .await;
     xml(text, &missing)

@@ -145,8 +145,9 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
         &[c.peers[g].gateway.as_deref().unwrap_or_default()],
     )?;
 
-    // A call outside the fan-out table goes to the node of the system it names, with that
-    // node's own id; one naming systems of two nodes is refused, not sent to either.
+    // A call naming systems goes to the node of the systems it names, with that node's own
+    // ids (the stand-in does not serve this method: its own fault comes back); one naming
+    // systems of two nodes is split, each node getting its own.
     let key = login(&gw)?;
     let listed = list_systems(&gw, &key)?;
     let id_of = |prefix: char| {
@@ -195,8 +196,21 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
     );
     let spanning = install(&[on_store, on_dc1])?;
     assert!(
-        spanning.is_err_and(|f| f.string.contains("several cluster nodes")),
-        "a call naming systems of two nodes is refused"
+        spanning.is_err_and(|f| f.string.contains("cluster node")),
+        "a node's fault names the node"
+    );
+    let split: Vec<u64> = stands
+        .iter()
+        .map(|s| calls(s, "system.schedulePackageInstall"))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        split
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>(),
+        vec![1, 0, 1],
+        "split between dc1-a and store1-a"
     );
 
     // Cluster-wide search and a bulk action through the gateway's REST API.
@@ -269,6 +283,13 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
             .collect();
     assert_eq!(names.len(), elsewhere, "{names:?}");
     assert!(names.iter().all(|n| !n.starts_with('c')), "{names:?}");
+    // Never silent: the partial answer is counted by method on the gateway's /metrics.
+    let metrics = c.agent_get(g, "/metrics")?.body;
+    assert!(
+        metrics
+            .contains("uyuni_cluster_gateway_partial_answers_total{method=\"system.listSystems\"}"),
+        "{metrics}"
+    );
     let (_, strict) = raw_call(&gw, "system.listSystems", &[string(&key)], true)?;
     let fault = strict.expect_err("a strict answer missing a node is a fault");
     assert_eq!(fault.code, -1);

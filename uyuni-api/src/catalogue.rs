@@ -1,8 +1,10 @@
-//! The catalogue of Uyuni methods the cluster knows: name, parameters (Java name and
-//! XML-RPC type, session key excluded) and return type, one entry per overload. The one
-//! list of signatures: the gateway maps the JSON API's named parameters with it, and the
-//! stand-in (netsim-tests) serves no method that is not in it. The names are Uyuni's
-//! (reference/uyuni-api.md §1.2).
+//! The catalogue of Uyuni's whole API: every namespace, method and overload (name, Java
+//! parameter names and XML-RPC types, session key excluded; the return type), generated at
+//! build time from `uyuni-api/catalogue/*.tsv` (see `build.rs`), which
+//! `scripts/gen-api-catalogue.py` extracts from Uyuni's handler classes and their `@apidoc` /
+//! `@xmlrpc` comments. The one list of signatures: the gateway derives a rule for every method
+//! from it (`gateway/src/table.rs`), maps the JSON API's named parameters with it, and the
+//! stand-in (netsim-tests) serves no method that is not in it.
 
 /// One overload of a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,12 @@ pub struct Signature {
     pub params: &'static [(&'static str, &'static str)],
     /// XML-RPC type of the answer.
     pub returns: &'static str,
+    /// The answer as the handler documents it: `array/struct:ServerSerializer`,
+    /// `struct{id,name}`, `array/int`, ... (the data file's column).
+    pub returns_detail: &'static str,
+    /// Comma-separated marks from the handler: `ro` (`@ReadOnly`), `dep` (deprecated),
+    /// `nohttp` (XML-RPC only), `undoc` (`@apidoc.ignore`), `current` (from the supplement).
+    pub flags: &'static str,
 }
 
 impl Signature {
@@ -29,585 +37,7 @@ impl Signature {
     }
 }
 
-const fn sig(
-    method: &'static str,
-    params: &'static [(&'static str, &'static str)],
-    returns: &'static str,
-) -> Signature {
-    Signature {
-        method,
-        session: true,
-        params,
-        returns,
-    }
-}
-
-/// A method called without a session key.
-const fn plain(
-    method: &'static str,
-    params: &'static [(&'static str, &'static str)],
-    returns: &'static str,
-) -> Signature {
-    Signature {
-        method,
-        session: false,
-        params,
-        returns,
-    }
-}
-
-/// Every overload, grouped by namespace.
-pub const CATALOGUE: &[Signature] = &[
-    // api
-    plain("api.getVersion", &[], "string"),
-    plain("api.systemVersion", &[], "string"),
-    sig("api.getApiNamespaces", &[], "struct"),
-    sig(
-        "api.getApiNamespaceCallList",
-        &[("namespace", "string")],
-        "struct",
-    ),
-    sig("api.getApiCallList", &[], "struct"),
-    // auth
-    plain(
-        "auth.login",
-        &[("username", "string"), ("password", "string")],
-        "string",
-    ),
-    plain(
-        "auth.login",
-        &[
-            ("username", "string"),
-            ("password", "string"),
-            ("duration", "int"),
-        ],
-        "string",
-    ),
-    sig("auth.logout", &[], "int"),
-    // user
-    sig("user.listAssignableRoles", &[], "array"),
-    sig("user.getDetails", &[("login", "string")], "struct"),
-    sig("user.listRoles", &[("login", "string")], "array"),
-    // system
-    sig("system.listSystems", &[], "array"),
-    sig("system.getDetails", &[("sid", "int")], "struct"),
-    sig("system.getName", &[("sid", "int")], "struct"),
-    sig("system.getId", &[("name", "string")], "array"),
-    sig("system.getMinionIdMap", &[], "struct"),
-    sig("system.getNetwork", &[("sid", "int")], "struct"),
-    sig("system.listGroups", &[("sid", "int")], "array"),
-    sig("system.getRegistrationDate", &[("sid", "int")], "date"),
-    sig("system.getUuid", &[("sid", "int")], "string"),
-    sig(
-        "system.getSubscribedBaseChannel",
-        &[("sid", "int")],
-        "struct",
-    ),
-    sig(
-        "system.listSubscribedChildChannels",
-        &[("sid", "int")],
-        "array",
-    ),
-    sig("system.getEntitlements", &[("sid", "int")], "array"),
-    sig("system.deleteSystem", &[("sid", "int")], "int"),
-    sig(
-        "system.deleteSystem",
-        &[("sid", "int"), ("cleanupType", "string")],
-        "int",
-    ),
-    sig("system.deleteSystems", &[("sids", "array")], "int"),
-    sig(
-        "system.deleteSystems",
-        &[("sids", "array"), ("cleanupType", "string")],
-        "int",
-    ),
-    sig("system.getCpu", &[("sid", "int")], "struct"),
-    sig("system.getMemory", &[("sid", "int")], "struct"),
-    sig("system.getDevices", &[("sid", "int")], "array"),
-    sig("system.getDmi", &[("sid", "int")], "struct"),
-    sig("system.getNetworkDevices", &[("sid", "int")], "array"),
-    sig("system.getRunningKernel", &[("sid", "int")], "string"),
-    sig("system.listActivationKeys", &[("sid", "int")], "array"),
-    sig("system.listPackages", &[("sid", "int")], "array"),
-    sig(
-        "system.listLatestUpgradablePackages",
-        &[("sid", "int")],
-        "array",
-    ),
-    sig("system.listRelevantErrata", &[("sid", "int")], "array"),
-    sig(
-        "system.setDetails",
-        &[("sid", "int"), ("details", "struct")],
-        "int",
-    ),
-    sig(
-        "system.scheduleReboot",
-        &[("sid", "int"), ("earliestOccurrence", "date")],
-        "int",
-    ),
-    sig(
-        "system.schedulePackageRefresh",
-        &[("sid", "int"), ("earliestOccurrence", "date")],
-        "int",
-    ),
-    sig(
-        "system.scheduleScriptRun",
-        &[
-            ("sids", "array"),
-            ("username", "string"),
-            ("groupname", "string"),
-            ("timeout", "int"),
-            ("script", "string"),
-            ("earliestOccurrence", "date"),
-        ],
-        "int",
-    ),
-    sig(
-        "system.scheduleScriptRun",
-        &[
-            ("label", "string"),
-            ("sids", "array"),
-            ("username", "string"),
-            ("groupname", "string"),
-            ("timeout", "int"),
-            ("script", "string"),
-            ("earliestOccurrence", "date"),
-        ],
-        "int",
-    ),
-    sig("system.getScriptResults", &[("actionId", "int")], "array"),
-    sig("system.listActiveSystems", &[], "array"),
-    sig("system.listInactiveSystems", &[], "array"),
-    sig("system.listOutOfDateSystems", &[], "array"),
-    sig("system.listUserSystems", &[], "array"),
-    sig(
-        "system.listSystemsWithEntitlement",
-        &[("entitlementName", "string")],
-        "array",
-    ),
-    // system.search
-    sig(
-        "system.search.nameAndDescription",
-        &[("searchTerm", "string")],
-        "array",
-    ),
-    sig(
-        "system.search.hostname",
-        &[("searchTerm", "string")],
-        "array",
-    ),
-    sig("system.search.ip", &[("searchTerm", "string")], "array"),
-    sig("system.search.uuid", &[("searchTerm", "string")], "array"),
-    sig(
-        "system.search.deviceDescription",
-        &[("searchTerm", "string")],
-        "array",
-    ),
-    sig(
-        "system.search.deviceDriver",
-        &[("searchTerm", "string")],
-        "array",
-    ),
-    sig(
-        "system.search.deviceId",
-        &[("searchTerm", "string")],
-        "array",
-    ),
-    sig(
-        "system.search.deviceVendorId",
-        &[("searchTerm", "string")],
-        "array",
-    ),
-    // systemgroup
-    sig("systemgroup.listAllGroups", &[], "array"),
-    sig(
-        "systemgroup.listSystems",
-        &[("systemGroupName", "string")],
-        "array",
-    ),
-    sig(
-        "systemgroup.create",
-        &[("name", "string"), ("description", "string")],
-        "struct",
-    ),
-    sig(
-        "systemgroup.delete",
-        &[("systemGroupName", "string")],
-        "int",
-    ),
-    sig(
-        "systemgroup.getDetails",
-        &[("systemGroupName", "string")],
-        "struct",
-    ),
-    sig(
-        "systemgroup.update",
-        &[("systemGroupName", "string"), ("description", "string")],
-        "struct",
-    ),
-    sig(
-        "systemgroup.addOrRemoveSystems",
-        &[
-            ("systemGroupName", "string"),
-            ("serverIds", "array"),
-            ("add", "boolean"),
-        ],
-        "int",
-    ),
-    sig(
-        "systemgroup.listSystemsMinimal",
-        &[("systemGroupName", "string")],
-        "array",
-    ),
-    // channel
-    sig("channel.listAllChannels", &[], "array"),
-    sig("channel.listSoftwareChannels", &[], "array"),
-    sig("channel.listVendorChannels", &[], "array"),
-    sig("channel.listMyChannels", &[], "array"),
-    // channel.software
-    sig(
-        "channel.software.create",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-        ],
-        "int",
-    ),
-    sig(
-        "channel.software.create",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-            ("checksumType", "string"),
-        ],
-        "int",
-    ),
-    sig(
-        "channel.software.create",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-            ("checksumType", "string"),
-            ("gpgKey", "struct"),
-        ],
-        "int",
-    ),
-    sig(
-        "channel.software.create",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("summary", "string"),
-            ("archLabel", "string"),
-            ("parentLabel", "string"),
-            ("checksumType", "string"),
-            ("gpgKey", "struct"),
-            ("gpgCheck", "boolean"),
-        ],
-        "int",
-    ),
-    sig(
-        "channel.software.delete",
-        &[("channelLabel", "string")],
-        "int",
-    ),
-    sig(
-        "channel.software.getDetails",
-        &[("channelLabel", "string")],
-        "struct",
-    ),
-    sig(
-        "channel.software.setDetails",
-        &[("channelId", "int"), ("details", "struct")],
-        "int",
-    ),
-    sig(
-        "channel.software.listSubscribedSystems",
-        &[("channelLabel", "string")],
-        "array",
-    ),
-    sig(
-        "channel.software.listAllPackages",
-        &[("channelLabel", "string")],
-        "array",
-    ),
-    sig(
-        "channel.software.listErrata",
-        &[("channelLabel", "string")],
-        "array",
-    ),
-    // activationkey
-    sig("activationkey.listActivationKeys", &[], "array"),
-    sig(
-        "activationkey.create",
-        &[
-            ("key", "string"),
-            ("description", "string"),
-            ("baseChannelLabel", "string"),
-            ("usageLimit", "int"),
-            ("entitlements", "array"),
-            ("universalDefault", "boolean"),
-        ],
-        "string",
-    ),
-    sig(
-        "activationkey.create",
-        &[
-            ("key", "string"),
-            ("description", "string"),
-            ("baseChannelLabel", "string"),
-            ("entitlements", "array"),
-            ("universalDefault", "boolean"),
-        ],
-        "string",
-    ),
-    sig("activationkey.delete", &[("key", "string")], "int"),
-    sig("activationkey.getDetails", &[("key", "string")], "struct"),
-    sig(
-        "activationkey.setDetails",
-        &[("key", "string"), ("details", "struct")],
-        "int",
-    ),
-    sig(
-        "activationkey.addChildChannels",
-        &[("key", "string"), ("childChannelLabels", "array")],
-        "int",
-    ),
-    sig(
-        "activationkey.removeChildChannels",
-        &[("key", "string"), ("childChannelLabels", "array")],
-        "int",
-    ),
-    sig(
-        "activationkey.addServerGroups",
-        &[("key", "string"), ("serverGroupIds", "array")],
-        "int",
-    ),
-    sig(
-        "activationkey.removeServerGroups",
-        &[("key", "string"), ("serverGroupIds", "array")],
-        "int",
-    ),
-    sig(
-        "activationkey.listConfigChannels",
-        &[("key", "string")],
-        "array",
-    ),
-    sig(
-        "activationkey.setConfigChannels",
-        &[("keys", "array"), ("configChannelLabels", "array")],
-        "int",
-    ),
-    sig(
-        "activationkey.addPackages",
-        &[("key", "string"), ("packages", "array")],
-        "int",
-    ),
-    sig(
-        "activationkey.removePackages",
-        &[("key", "string"), ("packages", "array")],
-        "int",
-    ),
-    // saltkey
-    sig("saltkey.acceptedList", &[], "array"),
-    sig("saltkey.pendingList", &[], "array"),
-    sig("saltkey.rejectedList", &[], "array"),
-    sig("saltkey.deniedList", &[], "array"),
-    sig("saltkey.accept", &[("minionId", "string")], "int"),
-    sig("saltkey.reject", &[("minionId", "string")], "int"),
-    sig("saltkey.delete", &[("minionId", "string")], "int"),
-    // schedule
-    sig("schedule.listInProgressActions", &[], "array"),
-    sig("schedule.listCompletedActions", &[], "array"),
-    sig("schedule.listFailedActions", &[], "array"),
-    sig("schedule.listAllActions", &[], "array"),
-    sig("schedule.listArchivedActions", &[], "array"),
-    sig(
-        "schedule.listInProgressSystems",
-        &[("actionId", "int")],
-        "array",
-    ),
-    sig(
-        "schedule.listCompletedSystems",
-        &[("actionId", "int")],
-        "array",
-    ),
-    sig(
-        "schedule.listFailedSystems",
-        &[("actionId", "int")],
-        "array",
-    ),
-    sig("schedule.cancelActions", &[("actionIds", "array")], "int"),
-    // contentmanagement
-    sig("contentmanagement.listProjects", &[], "array"),
-    sig(
-        "contentmanagement.lookupProject",
-        &[("label", "string")],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.createProject",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("description", "string"),
-        ],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.updateProject",
-        &[("label", "string"), ("props", "struct")],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.removeProject",
-        &[("label", "string")],
-        "int",
-    ),
-    sig(
-        "contentmanagement.listProjectEnvironments",
-        &[("projectLabel", "string")],
-        "array",
-    ),
-    sig(
-        "contentmanagement.createEnvironment",
-        &[
-            ("projectLabel", "string"),
-            ("predecessorLabel", "string"),
-            ("label", "string"),
-            ("name", "string"),
-            ("description", "string"),
-        ],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.lookupEnvironment",
-        &[("projectLabel", "string"), ("envLabel", "string")],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.removeEnvironment",
-        &[("projectLabel", "string"), ("envLabel", "string")],
-        "int",
-    ),
-    sig(
-        "contentmanagement.listProjectSources",
-        &[("projectLabel", "string")],
-        "array",
-    ),
-    sig(
-        "contentmanagement.attachSource",
-        &[
-            ("projectLabel", "string"),
-            ("sourceType", "string"),
-            ("sourceLabel", "string"),
-        ],
-        "struct",
-    ),
-    sig("contentmanagement.listFilters", &[], "array"),
-    sig(
-        "contentmanagement.createFilter",
-        &[
-            ("name", "string"),
-            ("rule", "string"),
-            ("entityType", "string"),
-            ("criteria", "struct"),
-        ],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.updateFilter",
-        &[
-            ("filterId", "int"),
-            ("name", "string"),
-            ("rule", "string"),
-            ("criteria", "struct"),
-        ],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.listProjectFilters",
-        &[("projectLabel", "string")],
-        "array",
-    ),
-    sig(
-        "contentmanagement.attachFilter",
-        &[("projectLabel", "string"), ("filterId", "int")],
-        "struct",
-    ),
-    sig(
-        "contentmanagement.detachFilter",
-        &[("projectLabel", "string"), ("filterId", "int")],
-        "int",
-    ),
-    sig(
-        "contentmanagement.detachSource",
-        &[
-            ("projectLabel", "string"),
-            ("sourceType", "string"),
-            ("sourceLabel", "string"),
-        ],
-        "int",
-    ),
-    // configchannel
-    sig("configchannel.listGlobals", &[], "array"),
-    sig("configchannel.getDetails", &[("label", "string")], "struct"),
-    sig(
-        "configchannel.create",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("description", "string"),
-        ],
-        "struct",
-    ),
-    sig(
-        "configchannel.update",
-        &[
-            ("label", "string"),
-            ("name", "string"),
-            ("description", "string"),
-        ],
-        "struct",
-    ),
-    sig(
-        "configchannel.deleteChannels",
-        &[("labels", "array")],
-        "int",
-    ),
-    sig("configchannel.listFiles", &[("label", "string")], "array"),
-    sig(
-        "configchannel.lookupFileInfo",
-        &[("label", "string"), ("paths", "array")],
-        "array",
-    ),
-    sig(
-        "configchannel.createOrUpdatePath",
-        &[
-            ("label", "string"),
-            ("path", "string"),
-            ("isDir", "boolean"),
-            ("pathInfo", "struct"),
-        ],
-        "struct",
-    ),
-    sig(
-        "configchannel.deleteFiles",
-        &[("label", "string"), ("paths", "array")],
-        "int",
-    ),
-    // system.config
-    sig("system.config.listChannels", &[("sid", "int")], "array"),
-];
+include!(concat!(env!("OUT_DIR"), "/catalogue_data.rs"));
 
 const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -626,15 +56,41 @@ const fn same(a: &str, b: &str) -> bool {
 
 /// The overload of `method` taking `count` parameters after the session key.
 pub const fn find(method: &str, count: usize) -> Option<&'static Signature> {
+    let mut best: Option<&'static Signature> = None;
     let mut i = 0;
     while i < CATALOGUE.len() {
         let s = &CATALOGUE[i];
         if s.params.len() == count && same(s.method, method) {
-            return Some(s);
+            best = match best {
+                Some(b) if !preferred(s, b) => Some(b),
+                _ => Some(s),
+            };
         }
         i += 1;
     }
-    None
+    best
+}
+
+/// Of two overloads with one count: the one taking a session key (the client-certificate
+/// variants are for registered systems), then the one addressed by name or label rather than
+/// by a numeric id (what tools such as spacecmd call).
+const fn preferred(a: &Signature, b: &Signature) -> bool {
+    if a.session != b.session {
+        return a.session;
+    }
+    ints(a) < ints(b)
+}
+
+const fn ints(s: &Signature) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < s.params.len() {
+        if same(s.params[i].1, "int") {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
 }
 
 /// [`find`] for tables built at compile time: a method missing from the catalogue stops
@@ -673,24 +129,62 @@ pub fn read_only(method: &str) -> bool {
         || method.starts_with("system.search.")
 }
 
+/// The namespaces of the catalogue (sorted, once each), dynamic ones included.
+pub fn namespaces() -> Vec<&'static str> {
+    let mut ns: Vec<&str> = CATALOGUE
+        .iter()
+        .map(|s| s.method.rsplit_once('.').map_or(s.method, |(n, _)| n))
+        .chain(DYNAMIC_NAMESPACES.iter().copied())
+        .collect();
+    ns.sort_unstable();
+    ns.dedup();
+    ns
+}
+
+/// Whether `method` belongs to a namespace that forwards any method name
+/// ([`DYNAMIC_NAMESPACES`]: `taskomatic`, `taskomatic.org`).
+pub fn dynamic(method: &str) -> bool {
+    method
+        .rsplit_once('.')
+        .is_some_and(|(ns, _)| DYNAMIC_NAMESPACES.contains(&ns))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_overload_is_listed_once_with_its_own_count() {
-        let mut keys: Vec<(&str, usize)> = CATALOGUE
+    fn every_overload_is_listed_once_with_its_own_types() {
+        let mut keys: Vec<(&str, bool, Vec<&str>)> = CATALOGUE
             .iter()
-            .map(|s| (s.method, s.params.len()))
+            .map(|s| (s.method, s.session, s.params.iter().map(|p| p.1).collect()))
             .collect();
         keys.sort_unstable();
         let before = keys.len();
         keys.dedup();
-        assert_eq!(
-            before,
-            keys.len(),
-            "two overloads of one method with one count"
-        );
+        assert_eq!(before, keys.len(), "two overloads with the same types");
+    }
+
+    #[test]
+    fn the_catalogue_covers_every_namespace_of_the_handler_factory() {
+        let ns = namespaces();
+        let handlers: Vec<&str> = HANDLERS
+            .iter()
+            .map(|h| h.0)
+            .filter(|n| !n.starts_with('('))
+            .collect();
+        for h in &handlers {
+            assert!(ns.contains(h), "{h} has a handler but no method");
+        }
+        for n in &ns {
+            assert!(
+                handlers.contains(n),
+                "{n} has methods but no recorded handler"
+            );
+        }
+        assert_eq!(ns.len(), 63);
+        assert!(CATALOGUE.len() > 800, "{} overloads", CATALOGUE.len());
+        assert!(dynamic("taskomatic.listActiveSchedules") && !dynamic("system.getDetails"));
     }
 
     #[test]
@@ -701,7 +195,22 @@ mod tests {
         assert!(by_names("system.getDetails", &["id"]).is_none());
         let s = by_names("system.deleteSystem", &["cleanupType", "sid"]).expect("overload");
         assert_eq!(s.params[0].0, "sid");
-        assert!(known("auth.login") && !known("kickstart.listKickstarts"));
+        assert!(
+            known("auth.login") && known("kickstart.listKickstarts") && !known("kickstart.nope")
+        );
+    }
+
+    #[test]
+    fn find_prefers_the_session_overload_addressed_by_name() {
+        // system.deleteSystem(clientCert) and (sid): the one with a session key.
+        let d = expect("system.deleteSystem", 1);
+        assert!(d.session && d.params[0] == ("sid", "int"));
+        // systemgroup.getDetails(systemGroupId) and (systemGroupName): by name.
+        assert_eq!(expect("systemgroup.getDetails", 1).params[0].1, "string");
+        assert_eq!(
+            expect("channel.software.getDetails", 1).params[0].1,
+            "string"
+        );
     }
 
     #[test]
@@ -712,26 +221,42 @@ mod tests {
     }
 
     #[test]
-    fn only_login_and_the_version_calls_go_without_a_session() {
+    fn calls_without_a_session_are_logins_versions_and_client_certificate_calls() {
         let plain: Vec<&str> = CATALOGUE
             .iter()
             .filter(|s| !s.session)
             .map(|s| s.method)
             .collect();
-        assert_eq!(
-            plain,
-            [
-                "api.getVersion",
-                "api.systemVersion",
-                "auth.login",
-                "auth.login"
+        for m in ["api.getVersion", "api.systemVersion", "auth.login"] {
+            assert!(plain.contains(&m), "{m}");
+        }
+        for m in &plain {
+            let s = CATALOGUE
+                .iter()
+                .find(|s| s.method == *m && !s.session)
+                .expect("listed");
+            let by_cert = s
+                .params
+                .first()
+                .is_some_and(|p| p.0.eq_ignore_ascii_case("clientcert"));
+            let known_plain = [
+                "api.",
+                "auth.",
+                "sync.master.hasMaster",
+                "preferences.locale.list",
+                "activationkey.listChannels",
             ]
-        );
+            .iter()
+            .any(|p| m.starts_with(p));
+            assert!(by_cert || known_plain, "{m} has no session key");
+        }
     }
 
     #[test]
     fn parameter_types_are_xmlrpc_types() {
-        const TYPES: &[&str] = &["int", "string", "boolean", "array", "struct", "date"];
+        const TYPES: &[&str] = &[
+            "int", "string", "boolean", "array", "struct", "date", "double", "base64",
+        ];
         for s in CATALOGUE {
             for (name, ty) in s.params {
                 assert!(TYPES.contains(ty), "{}: {name} is a {ty}", s.method);

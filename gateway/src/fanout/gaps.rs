@@ -17,26 +17,12 @@ fn ids(v: &uyuni_api::Value) -> Vec<i64> {
 }
 
 #[test]
-fn a_list_method_outside_the_table_is_answered_by_one_node_with_its_raw_ids() {
-    // Known gap (issue 14): `system.listSystemsWithPackage` is not in the table and names no
-    // system id, so it passes through to one node: the answer lacks the other nodes' systems
-    // and carries that node's own ids, untranslated (here node b's, slot 1).
+fn a_list_of_systems_by_package_name_is_merged_from_every_node() {
+    // Fixed (issue 14, a rule for every method): the by-name overload is merged, ids
+    // translated; the by-id overload (a package id each node assigns) is refused.
     let fake = Fake::three();
-    let out = fake.run_from(1, "system.listSystemsWithPackage", vec![string("vim")]);
-    assert_eq!(
-        ids(&out.result.expect("one node's part")),
-        vec![1_000_010_000, 1_000_010_005]
-    );
-    assert!(out.missing.is_empty(), "nothing says the answer is partial");
-    let nodes: Vec<String> = fake.calls().into_iter().map(|c| c.node).collect();
-    assert_eq!(nodes, vec!["b"]);
-}
-
-#[test]
-#[ignore = "issue 14: list methods outside the table should be merged from every node"]
-fn a_list_method_outside_the_table_should_be_merged() {
-    let fake = Fake::three();
-    let out = fake.run("system.listSystemsWithPackage", vec![string("vim")]);
+    let by_name = vec![string("vim"), string("9.1"), string("1.1")];
+    let out = fake.run("system.listSystemsWithPackage", by_name);
     assert_eq!(
         ids(&out.result.expect("merged")),
         vec![
@@ -47,31 +33,14 @@ fn a_list_method_outside_the_table_should_be_merged() {
             1_002_010_002
         ]
     );
+    let out = fake.run("system.listSystemsWithPackage", vec![int(501)]);
+    assert_eq!(out.result.expect_err("per-node id").code, 2803);
+    assert_eq!(fake.calls().len(), 3);
 }
 
 #[test]
-fn a_scalar_action_id_outside_the_table_reaches_a_node_untranslated() {
-    // Known gap (issue 14): only system ids (ints from 1e9 up) are recognised in the
-    // parameters of methods outside the table. A gateway action id (action 7 of node b:
-    // 7 * 1024 + 1) goes to whichever node's turn it is, as it is: that node reads 7169 as
-    // one of its own actions (here it has none: a fault; with one, the wrong action).
-    let gateway_action = ACTION * 1024 + 1;
-    let fake = Fake::three();
-    let out = fake.run("system.getScriptActionDetails", vec![int(gateway_action)]);
-    let fault = out.result.expect_err("a's own fault");
-    assert_eq!(
-        fault.message(),
-        format!("No such action - id = {gateway_action}")
-    );
-    let calls = fake.calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].node, "a");
-    assert_eq!(calls[0].args, vec![int(gateway_action)]);
-}
-
-#[test]
-#[ignore = "issue 14: action ids outside the table should go to their node, translated"]
-fn a_scalar_action_id_outside_the_table_should_reach_its_node() {
+fn a_scalar_action_id_reaches_its_node_translated() {
+    // Fixed (issue 14): `actionId` routes by action whatever the method.
     let fake = Fake::three();
     let out = fake.run(
         "system.getScriptActionDetails",
@@ -86,17 +55,12 @@ fn a_scalar_action_id_outside_the_table_should_reach_its_node() {
 
 #[test]
 fn a_raw_local_id_aliases_a_gateway_id_of_slot_zero() {
-    // Known gap (issue 14): slot 0 keeps a server's own ids, so a raw id that leaked from
-    // another node (node b, slot 1, answering a method outside the table with its own
-    // 1000010000) is also a valid gateway id, of node a's system 1000010000. Used again, it
-    // silently addresses a different machine.
+    // Known gap (issue 14): slot 0 keeps a server's own ids, so a raw id of another node
+    // (node b, slot 1, system 1000010000, as a client saved it from a call on b directly) is
+    // also a valid gateway id, of node a's system 1000010000. Used again, it silently
+    // addresses a different machine.
     let fake = Fake::three();
-    let leaked = fake
-        .run_from(1, "system.listSystemsWithPackage", vec![string("vim")])
-        .result
-        .expect("b's raw list");
-    let raw = ids(&leaked)[0];
-    assert_eq!(raw, 1_000_010_000);
+    let raw = 1_000_010_000;
     let out = fake.run("system.getDetails", vec![int(raw)]);
     let details = to_json(&out.result.expect("someone's details"));
     assert_eq!(details["hostname"], "a-1000010000.example.com");

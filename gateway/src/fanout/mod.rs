@@ -16,7 +16,7 @@ use crate::ids::IdKind;
 use crate::merge::merge;
 use crate::metastore::{MetastoreError, NodeView};
 use crate::pool::{Answer, Credentials};
-use crate::table::{Merge, Route, rule};
+use crate::table::{Merge, Need, Route, rule_for_args};
 use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids, split_ids};
 
 #[cfg(test)]
@@ -50,6 +50,12 @@ impl Outcome {
 pub fn unavailable(what: &str) -> Fault {
     Fault::xmlrpc(-1, format!("Cluster node unavailable: {what}"))
 }
+
+/// A node and the parameters it gets (its share of an array of ids).
+type Target = (NodeView, Vec<Value>);
+
+/// A node's name and its fault.
+type NodeFault = (String, Fault);
 
 /// Id fields of an answer to translate (see [`crate::table::Rule::ids_out`]).
 pub type IdFields = &'static [(&'static str, IdKind)];
@@ -89,19 +95,34 @@ pub trait Cluster: Send + Sync {
 pub struct Fanout<'a, C> {
     cluster: &'a C,
     turn: &'a AtomicUsize,
+    fail_on_partial: bool,
 }
 
 impl<'a, C: Cluster> Fanout<'a, C> {
-    /// The core over `cluster`, taking turns with `turn`.
+    /// The core over `cluster`, taking turns with `turn`; merged answers lacking a node are
+    /// partial (see [`Fanout::fail_on_partial`]).
     pub fn new(cluster: &'a C, turn: &'a AtomicUsize) -> Self {
-        Self { cluster, turn }
+        Self {
+            cluster,
+            turn,
+            fail_on_partial: false,
+        }
+    }
+
+    /// The partial-answer policy (docs/GATEWAY.md#partial-answers): when `fail`, a merged
+    /// read whose node faults fails with that node's fault, naming the node; otherwise the
+    /// node is left out and reported missing (the shell turns a missing node into a fault
+    /// under the same policy).
+    pub fn fail_on_partial(mut self, fail: bool) -> Self {
+        self.fail_on_partial = fail;
+        self
     }
 
     /// Answer `method(args)` (`args`: the parameters after the session key) as `cred`,
     /// following the method's rule. `auth.login`/`auth.logout` are the shell's; given here,
     /// they pass through to a node.
     pub async fn answer(&self, method: &str, cred: &Credentials, args: Vec<Value>) -> Outcome {
-        let rule = rule(method);
+        let rule = rule_for_args(method, &args, true);
         self.route(rule.route, rule.ids_out, cred, method, args)
             .await
     }
@@ -126,10 +147,16 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                     .await
             }
             Route::Ids { arg, kind } => self.split(arg, kind, ids, cred, method, args).await,
+            Route::IdsMerged { arg, kind } => {
+                self.split_merged(arg, kind, ids, cred, method, args).await
+            }
             Route::CommonWrite => self.common_write(cred, method, args).await,
+            Route::EveryNode(need) => self.every_node(need, ids, cred, method, args).await,
             Route::FirstOk => self.first_ok(cred, method, args).await,
-            Route::Any => self.by_ids(cred, method, args).await,
-            Route::Login | Route::Logout | Route::Plain => self.any(Some(cred), method, args).await,
+            Route::Refuse(why) => Outcome::done(Err(why.fault(method))),
+            Route::Any | Route::Login | Route::Logout | Route::Plain => {
+                self.any(Some(cred), method, args).await
+            }
         }
     }
 
@@ -162,12 +189,19 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
         let answers = join_all(calls).await;
         let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
+        if let Some((node, f)) = first_fault.as_ref().filter(|_| self.fail_on_partial) {
+            return Outcome {
+                result: Err(named(node, f)),
+                missing,
+            };
+        }
         let values: Vec<Value> = parts
             .into_iter()
             .map(|(slot, v)| ids_out(v, slot, ids))
             .collect();
         let result = match (values.is_empty(), first_fault) {
-            (true, Some(f)) => Err(f),
+            // No node gave a value: the first fault as the node gave it (code and string).
+            (true, Some((_, f))) => Err(f),
             (true, None) if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
             _ => Ok(merge(how, values)),
         };
@@ -188,10 +222,11 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .iter()
             .map(|n| self.cluster.call_raw(n, cred, method, args.clone()));
         let answers = join_all(calls).await;
-        let (parts, mut first_fault) = sort_answers(method, &nodes, answers, &mut missing);
-        if parts.is_empty() {
+        let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
+        if parts.is_empty() || (self.fail_on_partial && first_fault.is_some()) {
             let result = match first_fault {
-                Some(f) => Err(f),
+                Some((_, f)) if parts.is_empty() => Err(f),
+                Some((node, f)) => Err(named(&node, &f)),
                 None if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
                 None => Ok(Value::Array(Vec::new())),
             };
@@ -206,7 +241,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             match uyuni_api::codec::parse_response(&text) {
                 Ok(Ok(v)) => values.push(ids_out(v, slot, &[("id", IdKind::System)])),
                 Ok(Err(f)) => {
-                    first_fault.get_or_insert(f);
+                    tracing::warn!(slot, method, fault = %f.message(), "node faulted; left out of a merged answer");
                 }
                 Err(e) => tracing::warn!(error = %e, "malformed answer left out"),
             }
@@ -258,6 +293,38 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         single(&node, answer, ids)
     }
 
+    /// The nodes an array of ids (at `arg`, or the next parameter: an overload with a label
+    /// first) belongs to, each with the call's parameters carrying its own ids; `Err` when
+    /// an id names no node.
+    fn split_targets(
+        &self,
+        arg: usize,
+        kind: IdKind,
+        args: &[Value],
+    ) -> Option<Result<Vec<Target>, Outcome>> {
+        let arg = if matches!(args.get(arg), Some(Value::Array(_))) {
+            arg
+        } else {
+            arg + 1
+        };
+        let parts = args.get(arg).and_then(|v| split_ids(kind, v))?;
+        let nodes = self.cluster.nodes();
+        let mut targets = Vec::new();
+        for (slot, local_ids) in parts {
+            let Some(node) = nodes.iter().find(|n| n.slot == Some(slot)) else {
+                let first = local_ids.first().and_then(uyuni_api::value::as_i64);
+                let id = first
+                    .and_then(|l| crate::ids::to_gateway(kind, slot, l))
+                    .unwrap_or_default();
+                return Some(Err(Outcome::done(Err(no_such(kind, id)))));
+            };
+            let mut a = args.to_vec();
+            a[arg] = Value::Array(local_ids);
+            targets.push((node.clone(), a));
+        }
+        Some(Ok(targets))
+    }
+
     /// Calls taking an array of ids: every node gets its own; one answer back (the first
     /// node's: `1`, or an action id). A call spanning nodes is made on each of them.
     async fn split(
@@ -269,29 +336,11 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         method: &str,
         args: Vec<Value>,
     ) -> Outcome {
-        // The overload with a label first (`scheduleScriptRun(label, sids, ...)`).
-        let arg = if matches!(args.get(arg), Some(Value::Array(_))) {
-            arg
-        } else {
-            arg + 1
+        let targets = match self.split_targets(arg, kind, &args) {
+            Some(Ok(t)) => t,
+            Some(Err(out)) => return out,
+            None => return self.by_ids(cred, method, args).await,
         };
-        let Some(parts) = args.get(arg).and_then(|v| split_ids(kind, v)) else {
-            return self.by_ids(cred, method, args).await;
-        };
-        let nodes = self.cluster.nodes();
-        let mut targets = Vec::new();
-        for (slot, local_ids) in parts {
-            let Some(node) = nodes.iter().find(|n| n.slot == Some(slot)) else {
-                let first = local_ids.first().and_then(uyuni_api::value::as_i64);
-                let id = first
-                    .and_then(|l| crate::ids::to_gateway(kind, slot, l))
-                    .unwrap_or_default();
-                return Outcome::done(Err(no_such(kind, id)));
-            };
-            let mut a = args.clone();
-            a[arg] = Value::Array(local_ids);
-            targets.push((node.clone(), a));
-        }
         let calls = targets
             .iter()
             .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
@@ -312,6 +361,119 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         let mut out = first.unwrap_or_else(|| Outcome::done(Ok(uyuni_api::value::int(1))));
         out.missing = missing;
         out
+    }
+
+    /// Like [`Fanout::split`], the nodes' answers concatenated (reads about several
+    /// systems; schedules answering one action per system). A node's fault fails the call
+    /// (naming the node: it concerns systems the caller named); a node that does not answer
+    /// is missing, as in a merged read.
+    async fn split_merged(
+        &self,
+        arg: usize,
+        kind: IdKind,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let targets = match self.split_targets(arg, kind, &args) {
+            Some(Ok(t)) => t,
+            Some(Err(out)) => return out,
+            None => return self.by_ids(cred, method, args).await,
+        };
+        if targets.len() == 1 {
+            let (node, a) = &targets[0];
+            let answer = self.cluster.call(node, Some(cred), method, a.clone()).await;
+            return single(node, answer, ids);
+        }
+        let calls = targets
+            .iter()
+            .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
+        let answers = join_all(calls).await;
+        let mut values = Vec::new();
+        let mut missing = Vec::new();
+        for ((node, _), answer) in targets.iter().zip(answers) {
+            match answer {
+                Answer::Value(v) => values.push(ids_out(v, node.slot.unwrap_or(0), ids)),
+                Answer::Fault(f) => {
+                    return Outcome {
+                        result: Err(named(&node.name, &f)),
+                        missing,
+                    };
+                }
+                Answer::Unavailable(why) => {
+                    tracing::warn!(node = %node.name, method, why, "node left out of a merged answer");
+                    missing.push(node.name.clone());
+                }
+            }
+        }
+        let result = if values.is_empty() {
+            Err(unavailable(&missing.join(", ")))
+        } else {
+            Ok(concat_answers(values))
+        };
+        Outcome { result, missing }
+    }
+
+    /// Cluster-wide administration: the same call on every healthy node (each acts on its
+    /// own server). [`Need::All`]: a node's fault fails the call naming the node, a node that
+    /// does not answer is missing; the first node's answer. [`Need::One`]: the first value
+    /// wins (the node holding the object); the others' faults are expected.
+    async fn every_node(
+        &self,
+        need: Need,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let mut missing = Vec::new();
+        let mut nodes = Vec::new();
+        for n in self.cluster.nodes() {
+            if n.healthy() {
+                nodes.push(n);
+            } else if n.status != "left" {
+                missing.push(n.name);
+            }
+        }
+        if nodes.is_empty() {
+            return Outcome {
+                result: Err(unavailable("no Uyuni node is up")),
+                missing,
+            };
+        }
+        let calls = nodes
+            .iter()
+            .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
+        let answers = join_all(calls).await;
+        let mut first_value = None;
+        let mut first_fault = None;
+        for (node, answer) in nodes.iter().zip(answers) {
+            match answer {
+                Answer::Value(v) => {
+                    first_value.get_or_insert_with(|| ids_out(v, node.slot.unwrap_or(0), ids));
+                }
+                Answer::Fault(f) => {
+                    first_fault.get_or_insert_with(|| named(&node.name, &f));
+                }
+                Answer::Unavailable(why) => {
+                    tracing::warn!(node = %node.name, method, why, "node did not take a cluster-wide call");
+                    missing.push(node.name.clone());
+                }
+            }
+        }
+        missing.sort();
+        let result = match (need, first_value, first_fault) {
+            (Need::All, _, Some(f)) => Err(f),
+            (Need::One, Some(v), _) => {
+                missing.clear();
+                Ok(v)
+            }
+            (_, Some(v), None) => Ok(v),
+            (_, None, Some(f)) => Err(f),
+            (_, None, None) => Err(unavailable(&missing.join(", "))),
+        };
+        Outcome { result, missing }
     }
 
     /// A call the table does not know: to the node of the gateway system ids in its
@@ -424,6 +586,21 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 Answer::Unavailable(_) => missing.push(n.name.clone()),
             }
         }
+        if fault.is_none() {
+            // Every zone's node was silent: any other healthy node (the data is the same).
+            let tried: Vec<String> = per_zone.values().map(|n| n.name.clone()).collect();
+            for n in self
+                .healthy_nodes()
+                .iter()
+                .filter(|n| !tried.contains(&n.name))
+            {
+                match self.cluster.call(n, Some(cred), method, args.clone()).await {
+                    Answer::Value(v) => return Outcome::done(Ok(v)),
+                    Answer::Fault(f) => return Outcome::done(Err(f)),
+                    Answer::Unavailable(_) => missing.push(n.name.clone()),
+                }
+            }
+        }
         let result = Err(fault.unwrap_or_else(|| unavailable(&missing.join(", "))));
         Outcome { result, missing }
     }
@@ -487,21 +664,24 @@ fn single(node: &NodeView, answer: Answer, ids: IdFields) -> Outcome {
     }
 }
 
-/// The answers of a merged call by kind: the values with their node's slot, the first fault,
-/// and the nodes that did not answer (added to `missing`, which ends up sorted).
+/// The answers of a merged call by kind: the values with their node's slot, the first fault
+/// with its node, and the nodes that did not answer or faulted (added to
+/// `missing`, which ends up sorted: nothing is left out silently).
 fn sort_answers<T>(
     method: &str,
     nodes: &[NodeView],
     answers: Vec<Answer<T>>,
     missing: &mut Vec<String>,
-) -> (Vec<(u32, T)>, Option<Fault>) {
+) -> (Vec<(u32, T)>, Option<NodeFault>) {
     let mut values = Vec::new();
     let mut first_fault = None;
     for (n, a) in nodes.iter().zip(answers) {
         match a {
             Answer::Value(v) => values.push((n.slot.unwrap_or(0), v)),
             Answer::Fault(f) => {
-                first_fault.get_or_insert(f);
+                tracing::warn!(node = %n.name, method, fault = %f.message(), "node faulted; left out of a merged answer");
+                missing.push(n.name.clone());
+                first_fault.get_or_insert((n.name.clone(), f));
             }
             Answer::Unavailable(why) => {
                 tracing::warn!(node = %n.name, method, why, "node left out of a merged answer");
@@ -511,4 +691,30 @@ fn sort_answers<T>(
     }
     missing.sort();
     (values, first_fault)
+}
+
+/// A node's fault as the cluster's: its code, its string prefixed by the node's name.
+fn named(node: &str, f: &Fault) -> Fault {
+    Fault {
+        code: f.code,
+        string: format!("cluster node {node}: {}", f.string),
+    }
+}
+
+/// The nodes' answers to one call split by ids, as one: arrays concatenated, otherwise the
+/// first node's.
+fn concat_answers(values: Vec<Value>) -> Value {
+    if values.iter().all(|v| matches!(v, Value::Array(_))) {
+        Value::Array(
+            values
+                .into_iter()
+                .flat_map(|v| match v {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                })
+                .collect(),
+        )
+    } else {
+        values.into_iter().next().unwrap_or(Value::Nil)
+    }
 }

@@ -112,15 +112,17 @@ fn merged_faults_pass_through_when_no_node_gave_a_value() {
         )
         .unreachable("c");
     let out = fake.run("system.listSystems", vec![]);
-    // The first node's fault, code and string unchanged.
+    // The first node's fault, code and string unchanged; every node reported missing.
     assert_eq!(out.result.expect_err("fault"), fault);
-    assert_eq!(out.missing, vec!["c".to_string()]);
+    assert_eq!(
+        out.missing,
+        vec!["a".to_string(), "b".to_string(), "c".to_string()]
+    );
 }
 
 #[test]
-fn a_fault_of_one_node_is_dropped_when_others_answered_a_merged_list() {
-    // Today's behaviour: the merged list silently lacks the faulting node's part, and the
-    // node is not reported missing either.
+fn a_fault_of_one_node_makes_a_merged_list_partial_never_silently_short() {
+    // Policy `partial`: the other nodes' part, the faulting node reported missing.
     let fake = Fake::three().script(
         "b",
         "system.listSystems",
@@ -128,7 +130,70 @@ fn a_fault_of_one_node_is_dropped_when_others_answered_a_merged_list() {
     );
     let out = fake.run("system.listSystems", vec![]);
     assert_eq!(field_of(&out.result.expect("list"), "id").len(), 3);
-    assert!(out.missing.is_empty());
+    assert_eq!(out.missing, vec!["b".to_string()]);
+}
+
+#[test]
+fn under_the_fail_policy_a_node_fault_fails_a_merged_read_naming_the_node() {
+    let fake = Fake::three().script(
+        "b",
+        "system.listSystems",
+        Answer::Fault(Fault::new(-1, "boom")),
+    );
+    let turn = std::sync::atomic::AtomicUsize::new(0);
+    let fanout = Fanout::new(&fake, &turn).fail_on_partial(true);
+    let out = futures::executor::block_on(fanout.answer("system.listSystems", &cred(), vec![]));
+    let f = out.result.expect_err("fail policy");
+    assert_eq!(f.code, -1);
+    assert!(
+        f.string.contains("cluster node b") && f.string.contains("boom"),
+        "{f:?}"
+    );
+    assert_eq!(out.missing, vec!["b".to_string()]);
+    // The raw fast path follows the same policy.
+    let raw = futures::executor::block_on(fanout.merged_raw(&cred(), "system.listSystems", vec![]));
+    let out = raw.expect_err("no document under fail");
+    assert!(
+        out.result
+            .expect_err("fault")
+            .string
+            .contains("cluster node b")
+    );
+    // A node down: the core reports it missing; the shell turns that into a fault under
+    // `fail` (dispatch), the core's answer is the other nodes'.
+    let fake = Fake::three().status("c", "down");
+    let fanout = Fanout::new(&fake, &turn).fail_on_partial(true);
+    let out = futures::executor::block_on(fanout.answer("system.listSystems", &cred(), vec![]));
+    assert_eq!(out.missing, vec!["c".to_string()]);
+}
+
+#[test]
+fn a_merged_common_object_sums_its_per_node_counters() {
+    // systemgroup.getDetails by name: the group is common data, its members are on every
+    // node: system_count is the cluster's (spacecmd's group_details).
+    let details = |n| {
+        Answer::Value(
+            uyuni_api::value::StructBuilder::new()
+                .field("id", int(5))
+                .field("name", string("web"))
+                .field("system_count", int(n))
+                .build(),
+        )
+    };
+    let fake = Fake::three()
+        .script("a", "systemgroup.getDetails", details(2))
+        .script("b", "systemgroup.getDetails", details(3))
+        .script("c", "systemgroup.getDetails", details(0));
+    let out = fake.run("systemgroup.getDetails", vec![string("web")]);
+    let v = to_json(&out.result.expect("group"));
+    assert_eq!(v["system_count"], 5);
+    assert_eq!(v["name"], "web");
+    assert_eq!(fake.calls_of("systemgroup.getDetails").len(), 3);
+    // By the node's own group id: refused, no node asked.
+    let fake = Fake::three();
+    let out = fake.run("systemgroup.getDetails", vec![int(5)]);
+    assert_eq!(out.result.expect_err("per-node id").code, 2803);
+    assert!(fake.calls().is_empty());
 }
 
 #[test]
@@ -484,10 +549,10 @@ fn merged_common_data_is_shown_once_with_counters_summed() {
     assert_eq!(out, serde_json::json!([{"name": "web", "system_count": 9}]));
 }
 
-// ---- methods outside the table ----
+// ---- derived rules, refusals ----
 
 #[test]
-fn a_method_outside_the_table_goes_to_the_node_of_its_system_ids() {
+fn a_derived_rule_routes_by_the_system_parameter() {
     let fake = Fake::three();
     let out = fake.run(
         "system.listSystemEvents",
@@ -505,20 +570,74 @@ fn a_method_outside_the_table_goes_to_the_node_of_its_system_ids() {
 }
 
 #[test]
-fn a_method_outside_the_table_with_systems_on_several_nodes_is_refused() {
-    let fake = Fake::three();
+fn a_schedule_for_systems_of_several_nodes_is_split_and_answers_concatenated() {
+    let fake = Fake::three()
+        .script(
+            "a",
+            "system.schedulePackageInstall",
+            Answer::Value(ints(&[ACTION])),
+        )
+        .script(
+            "b",
+            "system.schedulePackageInstall",
+            Answer::Value(ints(&[ACTION])),
+        );
     let given = ints(&[1_000_010_000, sys(1, 1_000_010_000)]);
     let out = fake.run(
         "system.schedulePackageInstall",
-        vec![given, ints(&[501, 502])],
+        vec![given, ints(&[501, 502]), string("20260101T00:00:00")],
     );
-    let f = out.result.expect_err("several nodes");
-    assert!(f.message().contains("several cluster nodes"), "{f:?}");
+    assert_eq!(
+        out.result.expect("actions"),
+        ints(&[act(0, ACTION), act(1, ACTION)])
+    );
+    assert_eq!(fake.calls().len(), 2);
+}
+
+#[test]
+fn unknown_and_node_local_methods_are_refused_before_any_node_is_asked() {
+    let fake = Fake::three();
+    let out = fake.run("system.noSuchMethod", vec![int(1_000_010_000)]);
+    let f = out.result.expect_err("unknown");
+    assert_eq!(f.code, -1);
+    assert!(
+        f.string.contains("Could not find method: noSuchMethod"),
+        "{f:?}"
+    );
+    let out = fake.run("sync.master.create", vec![string("iss.example.com")]);
+    assert_eq!(out.result.expect_err("node-local").code, 2801);
     assert!(fake.calls().is_empty());
 }
 
 #[test]
-fn a_pass_through_call_tries_the_next_node_when_one_does_not_answer() {
+fn cluster_wide_administration_reaches_every_node() {
+    // Need::All: every node; a node's fault fails the call naming it.
+    let fake = Fake::three();
+    let out = fake.run("sync.content.syncChannel", vec![string("ch")]);
+    assert_eq!(out.result.expect("done"), int(1));
+    assert_eq!(fake.calls_of("sync.content.syncChannel").len(), 3);
+    let fake = Fake::three().script(
+        "c",
+        "sync.content.syncChannel",
+        Answer::Fault(Fault::new(-1, "no such channel")),
+    );
+    let f = fake
+        .run("sync.content.syncChannel", vec![string("ch")])
+        .result
+        .expect_err("c failed");
+    assert!(f.string.starts_with("cluster node c:"), "{f:?}");
+    // Need::One: the node holding the minion's key answers; the others' faults are expected.
+    let nokey = Answer::Fault(Fault::new(-1, "no such key"));
+    let fake = Fake::three()
+        .script("a", "saltkey.accept", nokey.clone())
+        .script("c", "saltkey.accept", nokey);
+    let out = fake.run("saltkey.accept", vec![string("m1")]);
+    assert_eq!(out.result.expect("accepted"), int(1));
+    assert!(out.missing.is_empty());
+}
+
+#[test]
+fn a_common_lookup_tries_the_next_node_when_one_does_not_answer() {
     let fake = Fake::three().unreachable("a");
     let out = fake.run("kickstart.listKickstarts", vec![]);
     assert_eq!(out.result.expect("answer"), int(1));
@@ -532,7 +651,7 @@ fn pass_through_calls_take_turns() {
     let turn = std::sync::atomic::AtomicUsize::new(0);
     let fanout = Fanout::new(&fake, &turn);
     for _ in 0..4 {
-        futures::executor::block_on(fanout.answer("kickstart.listKickstarts", &cred(), vec![]));
+        futures::executor::block_on(fanout.answer("api.getVersion", &cred(), vec![]));
     }
     let nodes: Vec<String> = fake.calls().into_iter().map(|c| c.node).collect();
     assert_eq!(nodes, vec!["a", "b", "c", "a"]);

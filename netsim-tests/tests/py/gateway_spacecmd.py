@@ -64,6 +64,9 @@ for n, k in nodes:
         want[g["name"]] = want.get(g["name"], 0) + g["system_count"]
 ok({g["name"]: g["system_count"] for g in groups} == want, "groups %r != %r" % (groups, want))
 for g in groups:
+    # group_details: the group's members on every node (was one node's count).
+    d = gw.systemgroup.getDetails(key, g["name"])
+    ok(d["system_count"] == want[g["name"]], "group_details %r != %d" % (d, want[g["name"]]))
     members = gw.systemgroup.listSystems(key, g["name"])
     ok(len(members) == want[g["name"]], "members of %s: %r" % (g["name"], members))
     ok(all(m["id"] in ids for m in members), "member ids are gateway ids")
@@ -86,8 +89,10 @@ for m in ("listInProgressActions", "listCompletedActions", "listFailedActions"):
     aids = [a["id"] for a in got]
     ok(len(set(aids)) == len(aids), "action ids unique")
 
-# Methods outside the fan-out table pass through; a node's fault passes through unchanged.
+# A method outside the catalogue of Uyuni's API is refused with Uyuni's own fault; one that
+# acts on a server's own installation is refused with the cluster's reason (2801).
 fault(lambda: gw.system.noSuchCall(key), -1, "Could not find method: noSuchCall")
+fault(lambda: gw.sync.master.getMasters(key), 2801, "refused in a cluster")
 ns = gw.api.getApiNamespaces(key)
 ok("system" in ns and "systemgroup" in ns, "namespaces")
 
