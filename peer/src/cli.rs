@@ -478,9 +478,14 @@ impl PeerArgs {
     }
 }
 
+/// The log filter without `RUST_LOG`: `info`, except automerge's own spans. automerge
+/// instruments its load path with `#[instrument]` at INFO, and recording those spans' fields
+/// took ~5 % of a peer's CPU under an onboarding storm (docs/PERFORMANCE.md, storm).
+pub(crate) const DEFAULT_LOG_FILTER: &str = "info,automerge=warn";
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
