@@ -122,7 +122,7 @@ if [ $do_image = 1 ]; then
         "${ba[@]}" copy --chown 65532:65532 --chmod 0700 "$ctr" "$empty" /var/lib/uyuni-cluster >/dev/null
         "${ba[@]}" copy --chown 65532:65532 --chmod 1777 "$ctr" "$empty" /tmp >/dev/null
         local cfg=(--user 65532:65532 --workingdir /var/lib/uyuni-cluster
-            --env PATH=/usr/bin --env RUST_LOG=info --env MALLOC_ARENA_MAX=2
+            --env PATH=/usr/bin --env RUST_LOG=info,automerge=warn --env MALLOC_ARENA_MAX=2
             --label "org.opencontainers.image.title=$name"
             --label "org.opencontainers.image.version=$version"
             --label "org.opencontainers.image.licenses=GPL-2.0-only"

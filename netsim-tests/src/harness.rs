@@ -567,7 +567,8 @@ compact_check_interval_ms = 200
         let mut child = cmd
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,peer=debug".into()),
+                std::env::var("RUST_LOG")
+                    .unwrap_or_else(|_| "info,peer=debug,automerge=warn".into()),
             )
             .stdout(Stdio::piped())
             .stderr(log)
