@@ -24,6 +24,8 @@ fn heartbeat(name: &str, root: &str, leaving: bool) -> Heartbeat {
         protocol: 1,
         min_protocol: 1,
         online: BTreeMap::new(),
+        refutes: 0,
+        suspects: Vec::new(),
     }
 }
 
