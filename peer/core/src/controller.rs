@@ -341,8 +341,11 @@ impl Controller {
                     self.prober.on_accused();
                     urgent = true;
                 }
-                MembershipEvent::Status { to, .. } => {
+                MembershipEvent::Status { peer_id, to, .. } => {
                     urgent |= matches!(to, MemberStatus::Suspect | MemberStatus::Down);
+                    if *to == MemberStatus::Suspect {
+                        self.prober.probe_soon(peer_id);
+                    }
                 }
                 _ => {}
             }

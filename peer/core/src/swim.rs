@@ -233,6 +233,13 @@ impl Prober {
         }
     }
 
+    /// Probe `target` next (another member suspects it: an independent check confirms or
+    /// clears the suspicion sooner than the round-robin would).
+    pub fn probe_soon(&mut self, target: &str) {
+        self.order.retain(|t| t != target);
+        self.order.push(target.to_string());
+    }
+
     /// `target` acked probe `seq` (directly or through a helper).
     pub fn on_ack(&mut self, target: &str, seq: u64) {
         if let Some(p) = &mut self.current
@@ -412,6 +419,26 @@ mod tests {
         // The first probe or two may fail before the health score catches up; after that none.
         let late: Vec<_> = failed.iter().filter(|(t, _)| *t > 10_000).collect();
         assert!(late.is_empty(), "accused while itself slow: {failed:?}");
+    }
+
+    #[test]
+    fn a_member_suspected_by_another_is_probed_next() {
+        let t0 = Instant::now();
+        let mut p = Prober::new(ProbeConfig::default(), MS(100), 9);
+        let z = zone();
+        let first = p.tick(t0, &z);
+        let ProbeAction::Ping { target, seq } = first[0].clone() else {
+            panic!("{first:?}")
+        };
+        p.on_ack(&target, seq);
+        let other = z.iter().find(|m| **m != target).expect("another").clone();
+        p.probe_soon(&other);
+        let next = p.tick(t0 + MS(1000), &z);
+        assert!(
+            next.iter()
+                .any(|a| matches!(a, ProbeAction::Ping { target, .. } if *target == other)),
+            "{next:?}"
+        );
     }
 
     #[test]
