@@ -36,7 +36,7 @@ pub struct MembershipConfig {
     /// SWIM: helpers asked to probe a member that did not ack. Default 3.
     pub indirect_probes: usize,
     /// Lifeguard: a suspicion nobody confirms lasts this many `lan.suspicion_timeout_ms`.
-    /// Default 3.
+    /// Default 2.
     pub suspicion_max_multiplier: u32,
     /// Lifeguard: the highest local health score (timeouts stretch up to this + 1 times).
     /// Default 8.
@@ -81,7 +81,7 @@ impl Default for MembershipConfig {
             probe_interval: Duration::from_millis(1000),
             probe_timeout: Duration::from_millis(500),
             indirect_probes: 3,
-            suspicion_max_multiplier: 3,
+            suspicion_max_multiplier: 2,
             local_health_max: 8,
             summary_interval: Duration::from_millis(2000),
             summary_timeout: Duration::from_millis(6000),
@@ -167,8 +167,9 @@ pub struct NetworkConfig {
     /// A ping without an answer this long has failed. Default 2000 ms.
     #[serde(with = "duration_ms", rename = "ping_timeout_ms")]
     pub ping_timeout: Duration,
-    /// A connection whose pings fail this many times in a row is closed (a cut that drops
-    /// packets without a reset), so it is redialed. Default 2.
+    /// A connection is closed at the this-many-th ping failure libp2p reports (it reports
+    /// them from the second failed ping in a row), so a cut that drops packets without a
+    /// reset is redialed. Default 1.
     pub ping_max_failures: u32,
     /// Redials of an unreachable member back off from `dial_interval_ms`, doubling, up to
     /// this. Default 4000 ms.
@@ -189,7 +190,7 @@ impl Default for NetworkConfig {
             max_message_mib: 64,
             ping_interval: Duration::from_secs(2),
             ping_timeout: Duration::from_secs(2),
-            ping_max_failures: 2,
+            ping_max_failures: 1,
             dial_backoff_max: Duration::from_secs(4),
             cross_zone_links: 3,
         }

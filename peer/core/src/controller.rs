@@ -346,6 +346,17 @@ impl Controller {
                     if *to == MemberStatus::Suspect {
                         self.prober.probe_soon(peer_id);
                     }
+                    // A member held down keeps no half-dead connection: close it, so that
+                    // the redial (with back-off) finds the path as soon as it is back.
+                    if *to == MemberStatus::Down
+                        && let Ok(peer) = peer_id.parse::<PeerId>()
+                        && self.shared.net.connected().contains(&peer)
+                    {
+                        let net = self.shared.net.clone();
+                        spawn_job(jobs, async move {
+                            let _ = net.disconnect(peer).await;
+                        });
+                    }
                 }
                 _ => {}
             }

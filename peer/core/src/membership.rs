@@ -221,7 +221,7 @@ impl DetectorConfig {
 /// SWIM and summary timings the table needs (`[membership]` keys).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SwimTimings {
-    /// Suspicion without confirmations lasts this many LAN suspicion timeouts (3).
+    /// Suspicion without confirmations lasts this many LAN suspicion timeouts (2).
     pub suspicion_max_multiplier: u32,
     /// Helpers per indirect probe: the number of confirmations Lifeguard expects (3).
     pub indirect_probes: usize,
@@ -232,7 +232,7 @@ pub struct SwimTimings {
 impl Default for SwimTimings {
     fn default() -> Self {
         Self {
-            suspicion_max_multiplier: 3,
+            suspicion_max_multiplier: 2,
             indirect_probes: 3,
             summary_timeout: Duration::from_secs(6),
         }
@@ -729,13 +729,17 @@ impl Membership {
         let mut events = Vec::new();
         if s.zone == self.my_zone {
             // Our own zone's liveness is ours to probe; a summary only introduces members we
-            // have not heard of yet (a peer that joined through another zone learns its
-            // neighbours' addresses here).
+            // have not heard of, and passes on what a member alive in it said last (its
+            // addresses: a peer that joined through another zone, or restarted on new ports,
+            // learns its neighbours' here; a newer key than the one we condemned brings it
+            // back, as its own heartbeat would).
             for e in s.members {
-                if e.peer_id != self.my_peer_id
-                    && !self.members.contains_key(&e.peer_id)
-                    && e.status != MemberStatus::Left
-                    && self.compatible(&e.info)
+                if e.peer_id == self.my_peer_id || !self.compatible(&e.info) {
+                    continue;
+                }
+                let known = self.members.contains_key(&e.peer_id);
+                if (!known && e.status != MemberStatus::Left)
+                    || (known && e.status == MemberStatus::Alive)
                 {
                     events.extend(self.take_info(&e.peer_id, e.info, now, true));
                 }

@@ -116,6 +116,9 @@ enum Command {
     Subscribe {
         topic: String,
     },
+    Disconnect {
+        peer: PeerId,
+    },
     Publish {
         topic: String,
         data: Vec<u8>,
@@ -165,6 +168,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Subscribe { .. } => "Subscribe",
+            Self::Disconnect { .. } => "Disconnect",
             Self::Publish { .. } => "Publish",
             Self::Dial { .. } => "Dial",
             Self::Request { .. } => "Request",
@@ -214,6 +218,15 @@ impl NetClient {
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Close every connection to `peer` (membership holds it down: whatever is left of the
+    /// connection is dead, and a fresh dial finds the path once it is back).
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
+        self.tx
+            .send(Command::Disconnect { peer })
+            .await
+            .map_err(|_| NetError::Stopped)
     }
 
     /// Subscribe to one more gossip topic (this peer's zone topic).
@@ -490,6 +503,9 @@ impl EventLoop {
                 {
                     tracing::warn!("subscribe: {e}");
                 }
+            }
+            Command::Disconnect { peer } => {
+                let _ = self.swarm.disconnect_peer_id(peer);
             }
             Command::Swim {
                 peer,

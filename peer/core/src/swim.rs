@@ -433,7 +433,10 @@ mod tests {
         p.on_ack(&target, seq);
         let other = z.iter().find(|m| **m != target).expect("another").clone();
         p.probe_soon(&other);
-        let next = p.tick(t0 + MS(1000), &z);
+        let mut next = Vec::new();
+        for t in 1..=10 {
+            next.extend(p.tick(t0 + MS(100 * t), &z));
+        }
         assert!(
             next.iter()
                 .any(|a| matches!(a, ProbeAction::Ping { target, .. } if *target == other)),
