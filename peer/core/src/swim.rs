@@ -6,7 +6,9 @@
 //! `probe_timeout` it asks `indirect_probes` other members to probe the target for it
 //! (`PingReq`); an ack through any of them counts. Without any ack by the end of the period the
 //! target has **failed a probe**: the caller suspects it ([`crate::membership`] runs the
-//! suspicion, its timeout and the refutation by incarnation).
+//! suspicion, its timeout and the refutation by incarnation). A member another peer suspects
+//! is probed at once ([`Prober::probe_soon`]), beside the round-robin, so independent
+//! confirmations arrive within about a period.
 //!
 //! **Local health** (Lifeguard, arXiv 1707.00788): a prober that is itself slow should not
 //! accuse others. Its score `lhm` (0 ..= `local_health_max`) rises by one when a probe of its
@@ -87,6 +89,8 @@ struct Probe {
     indirect_sent: usize,
     nacks: usize,
     acked: bool,
+    /// Started by the round-robin (one at a time), not as a confirmation.
+    regular: bool,
 }
 
 /// The prober of one peer.
@@ -96,7 +100,8 @@ pub struct Prober {
     rng: StdRng,
     order: Vec<String>,
     seq: u64,
-    current: Option<Probe>,
+    current: Vec<Probe>,
+    soon: Vec<String>,
     next_at: Option<Instant>,
     lhm: u32,
     last_tick: Option<Instant>,
@@ -112,7 +117,8 @@ impl Prober {
             rng: StdRng::seed_from_u64(seed),
             order: Vec::new(),
             seq: 0,
-            current: None,
+            current: Vec::new(),
+            soon: Vec::new(),
             next_at: None,
             lhm: 0,
             last_tick: None,
@@ -150,71 +156,87 @@ impl Prober {
             self.worse();
         }
         self.last_tick = Some(now);
-        if let Some(p) = &mut self.current {
-            let elapsed = now.saturating_duration_since(p.started);
-            let timeout = self.cfg.timeout * (self.lhm + 1);
-            if !p.acked && p.indirect_sent == 0 && elapsed >= timeout {
-                let mut helpers: Vec<&String> =
-                    members.iter().filter(|m| **m != p.target).collect();
-                helpers.shuffle(&mut self.rng);
-                let wait = (self.cfg.interval * (self.lhm + 1)).saturating_sub(timeout) * 4 / 5;
-                for via in helpers.into_iter().take(self.cfg.indirect) {
-                    out.push(ProbeAction::PingReq {
-                        via: via.clone(),
-                        target: p.target.clone(),
-                        seq: p.seq,
-                        timeout: wait,
-                    });
-                    p.indirect_sent += 1;
-                }
-                if p.indirect_sent == 0 {
-                    // Nobody to ask: remember that the indirect phase is over.
-                    p.indirect_sent = usize::MAX;
-                }
+        let timeout = self.stretch(self.cfg.timeout);
+        let period = self.stretch(self.cfg.interval);
+        let wait = period.saturating_sub(timeout) * 4 / 5;
+        for i in 0..self.current.len() {
+            let p = &self.current[i];
+            if p.acked || p.indirect_sent != 0 || now.saturating_duration_since(p.started) < timeout
+            {
+                continue;
             }
+            let target = p.target.clone();
+            let seq = p.seq;
+            let mut helpers: Vec<&String> = members.iter().filter(|m| **m != target).collect();
+            helpers.shuffle(&mut self.rng);
+            let mut sent = 0;
+            for via in helpers.into_iter().take(self.cfg.indirect) {
+                out.push(ProbeAction::PingReq {
+                    via: via.clone(),
+                    target: target.clone(),
+                    seq,
+                    timeout: wait,
+                });
+                sent += 1;
+            }
+            // Nobody to ask: remember that the indirect phase is over all the same.
+            self.current[i].indirect_sent = if sent == 0 { usize::MAX } else { sent };
         }
-        let period_over = self.current.as_ref().is_some_and(|p| {
-            now.saturating_duration_since(p.started) >= self.stretch(self.cfg.interval)
-        });
-        if period_over && let Some(p) = self.current.take() {
+        let (over, running): (Vec<Probe>, Vec<Probe>) = std::mem::take(&mut self.current)
+            .into_iter()
+            .partition(|p| now.saturating_duration_since(p.started) >= period);
+        self.current = running;
+        for p in over {
             if p.acked {
                 self.lhm = self.lhm.saturating_sub(1);
+                continue;
+            }
+            let asked = if p.indirect_sent == usize::MAX {
+                0
             } else {
-                let asked = if p.indirect_sent == usize::MAX {
-                    0
-                } else {
-                    p.indirect_sent
-                };
-                if p.nacks < asked {
-                    // A helper said nothing at all: the silence is more likely ours.
-                    self.worse();
-                }
+                p.indirect_sent
+            };
+            if p.nacks < asked {
+                // A helper said nothing at all: the silence is more likely ours.
                 self.worse();
-                if members.contains(&p.target) {
-                    out.push(ProbeAction::Failed { target: p.target });
-                }
+            }
+            self.worse();
+            if members.contains(&p.target) {
+                out.push(ProbeAction::Failed { target: p.target });
+            }
+        }
+        // Confirmation probes: a member another one suspects is probed at once, beside the
+        // round-robin, so that independent confirmations (or the refutation) come soon.
+        for target in std::mem::take(&mut self.soon) {
+            if members.contains(&target) && !self.current.iter().any(|p| p.target == target) {
+                self.start(target, now, false, &mut out);
             }
         }
         let due = self.next_at.is_none_or(|t| now >= t);
-        if self.current.is_none() && due {
+        if !self.current.iter().any(|p| p.regular) && due {
             if let Some(target) = self.next_target(members) {
-                self.seq += 1;
-                out.push(ProbeAction::Ping {
-                    target: target.clone(),
-                    seq: self.seq,
-                });
-                self.current = Some(Probe {
-                    target,
-                    seq: self.seq,
-                    started: now,
-                    indirect_sent: 0,
-                    nacks: 0,
-                    acked: false,
-                });
+                self.start(target, now, true, &mut out);
             }
-            self.next_at = Some(now + self.stretch(self.cfg.interval));
+            self.next_at = Some(now + period);
         }
         out
+    }
+
+    fn start(&mut self, target: String, now: Instant, regular: bool, out: &mut Vec<ProbeAction>) {
+        self.seq += 1;
+        out.push(ProbeAction::Ping {
+            target: target.clone(),
+            seq: self.seq,
+        });
+        self.current.push(Probe {
+            target,
+            seq: self.seq,
+            started: now,
+            indirect_sent: 0,
+            nacks: 0,
+            acked: false,
+            regular,
+        });
     }
 
     fn next_target(&mut self, members: &[String]) -> Option<String> {
@@ -233,18 +255,20 @@ impl Prober {
         }
     }
 
-    /// Probe `target` next (another member suspects it: an independent check confirms or
+    /// Probe `target` now (another member suspects it: an independent check confirms or
     /// clears the suspicion sooner than the round-robin would).
     pub fn probe_soon(&mut self, target: &str) {
-        self.order.retain(|t| t != target);
-        self.order.push(target.to_string());
+        if !self.soon.iter().any(|t| t == target) {
+            self.soon.push(target.to_string());
+        }
     }
 
     /// `target` acked probe `seq` (directly or through a helper).
     pub fn on_ack(&mut self, target: &str, seq: u64) {
-        if let Some(p) = &mut self.current
-            && p.seq == seq
-            && p.target == target
+        if let Some(p) = self
+            .current
+            .iter_mut()
+            .find(|p| p.seq == seq && p.target == target)
         {
             p.acked = true;
         }
@@ -252,9 +276,7 @@ impl Prober {
 
     /// A helper answered probe `seq` with a nack (it is alive; the target did not answer it).
     pub fn on_nack(&mut self, seq: u64) {
-        if let Some(p) = &mut self.current
-            && p.seq == seq
-        {
+        if let Some(p) = self.current.iter_mut().find(|p| p.seq == seq) {
             p.nacks += 1;
         }
     }
