@@ -1,8 +1,8 @@
 //! Benchmark: one repository from an origin to many stores behind thin links (issue 17).
 //!
 //! `cargo run --release -p content-sync --example bench_stores -- [--stores 100] [--mib 8]
-//!  [--file-kib 256] [--large-mib 2] [--link-kib-s 256] [--origin-kib-s LINK] [--slots 4]
-//!  [--parallel 4] [--per-provider 2] [--poll-ms 1000] [--split-mib 1] [--seed 1]`
+//!  [--file-kib 256] [--large-mib 2] [--link-kib-s 256] [--origin-kib-s LINK] [--slots 2]
+//!  [--parallel 4] [--per-provider 2] [--poll-ms 500] [--split-mib 1] [--seed 1]`
 //!
 //! Content-sync level, in one process: an origin and STORES stores, each a blob store, an
 //! iroh endpoint on 127.0.0.1 (its own UDP socket, QUIC between them) and a fetcher. A
@@ -119,13 +119,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let large_mib: u64 = arg("--large-mib", 2);
     let link: u64 = arg("--link-kib-s", 256) * 1024;
     let origin_up: u64 = arg("--origin-kib-s", link / 1024) * 1024;
-    let slots: usize = arg("--slots", 4);
+    let slots: usize = arg("--slots", 2);
     let seed: u64 = arg("--seed", 1);
     let opts = SwarmOptions {
         parallel: arg("--parallel", 4),
         per_provider: arg("--per-provider", 2),
         split_threshold: arg("--split-mib", 1u64) << 20,
-        poll_interval: Duration::from_millis(arg("--poll-ms", 1000)),
+        poll_interval: Duration::from_millis(arg("--poll-ms", 500)),
         stall_timeout: Duration::from_secs(600),
         ..SwarmOptions::default()
     };

@@ -259,8 +259,8 @@ impl Fetcher {
     /// Make `hash` (of `size` bytes) complete by fetching the ranges the store lacks from
     /// several `providers` at once: the blob is cut into one part per provider (chunk-group
     /// aligned), each part asked as a range request (bao-verified like any fetch) and paced
-    /// by the same download limit. A part whose provider fails is asked of the next provider.
-    /// Resumable: only missing ranges are asked for.
+    /// by the same download limit. A part whose provider fails stays missing (an error; the
+    /// next call asks only for what is still missing). Resumable like any fetch.
     pub async fn fetch_split(
         &self,
         hash: Hash,
@@ -282,21 +282,15 @@ impl Fetcher {
         let parts = split_ranges(size, &have.ranges, providers.len());
         self.stats.split_blobs.fetch_add(1, Relaxed);
         let providers = self.reachable_first(providers);
+        // Each part from its own provider, once: a busy or failing one leaves its part
+        // missing, and the caller plans it again (other holders, what is still missing).
         let results = futures::future::join_all(parts.into_iter().enumerate().map(|(k, part)| {
-            let providers = &providers;
+            let p = &providers[k % providers.len()];
             async move {
-                let mut last = "no provider".to_string();
-                for j in 0..providers.len() {
-                    let p = &providers[(k + j) % providers.len()];
-                    match self.fetch_ranges(hash, part.clone(), p).await {
-                        Ok(n) => return Ok(n),
-                        Err(e) => {
-                            self.stats.failures.fetch_add(1, Relaxed);
-                            last = format!("{}: {e}", p.id.fmt_short());
-                        }
-                    }
-                }
-                Err(last)
+                self.fetch_ranges(hash, part, p).await.map_err(|e| {
+                    self.stats.failures.fetch_add(1, Relaxed);
+                    format!("{}: {e}", p.id.fmt_short())
+                })
             }
         }))
         .await;

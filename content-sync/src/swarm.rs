@@ -46,7 +46,7 @@ impl Default for SwarmOptions {
             per_provider: 2,
             split_threshold: 16 << 20,
             max_split: 4,
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(500),
             polls_per_interval: 16,
             cooldown: Duration::from_millis(300),
             stall_timeout: Duration::from_secs(60),

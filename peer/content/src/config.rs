@@ -35,7 +35,7 @@ pub struct ContentConfig {
     pub fetches_per_provider: usize,
     /// Blob requests this node serves at once; more are refused as busy and the requester
     /// asks another holder (a thin link serves a few transfers fast rather than many slowly,
-    /// so copies complete and are served onwards early). 0 = no limit. Default 4.
+    /// so copies complete and are served onwards early). 0 = no limit. Default 2.
     pub upload_slots: usize,
     /// Files of at least this many MiB are fetched as byte ranges from several providers at
     /// once. Default 16.
@@ -43,7 +43,7 @@ pub struct ContentConfig {
     /// At most this many providers per large file. Default 4.
     pub max_split: usize,
     /// While fetching, how often each provider is asked which files it holds (its holdings
-    /// map; at most 16 providers per interval). Default 1 000 ms.
+    /// map; at most 16 providers per interval). Default 500 ms.
     #[serde(with = "duration_ms", rename = "have_poll_interval_ms")]
     pub have_poll_interval: Duration,
     /// Download limit in KiB/s for all fetches of this node (repairs included); 0 = none.
@@ -81,10 +81,10 @@ impl Default for ContentConfig {
             mode: ContentMode::Eager,
             parallel_fetches: 4,
             fetches_per_provider: 2,
-            upload_slots: 4,
+            upload_slots: 2,
             split_threshold_mib: 16,
             max_split: 4,
-            have_poll_interval: Duration::from_secs(1),
+            have_poll_interval: Duration::from_millis(500),
             max_download_kib_s: 0,
             max_upload_kib_s: 0,
             gc_interval: Duration::from_secs(60),
