@@ -209,10 +209,7 @@ impl Fetcher {
         let mut last = "no provider".to_string();
         for p in &self.reachable_first(providers) {
             match self.fetch_from(hash, p).await {
-                Ok(n) => {
-                    self.stats.blobs.fetch_add(1, Relaxed);
-                    return Ok(n);
-                }
+                Ok(n) => return Ok(n),
                 Err(e) => {
                     self.stats.failures.fetch_add(1, Relaxed);
                     tracing::debug!(%hash, provider = %p.id.fmt_short(), "fetch failed: {e}");
@@ -233,7 +230,10 @@ impl Fetcher {
         let progress = self.store.api().remote().fetch(conn, hash);
         let got = self.drive(progress, p).await?;
         match self.store.state(hash).await {
-            Ok(BlobState::Complete(_)) => Ok(got),
+            Ok(BlobState::Complete(_)) => {
+                self.stats.blobs.fetch_add(1, Relaxed);
+                Ok(got)
+            }
             Ok(_) => Err("provider does not have it complete".into()),
             Err(e) => Err(e.to_string()),
         }

@@ -33,7 +33,9 @@ pub struct SwarmOptions {
     /// At most this many maps asked for per `poll_interval` (those asked longest ago first,
     /// complete holders before the rest): the cost stays bounded with many providers.
     pub polls_per_interval: usize,
-    /// How long a provider that refused (busy) or failed is left alone.
+    /// How long a provider that refused (busy) or failed is left alone; doubled for every
+    /// further refusal in a row (up to 16 ×), so a hundred stores do not hammer one busy
+    /// origin.
     pub cooldown: Duration,
     /// Give up when nothing could be fetched for this long (the caller retries later).
     pub stall_timeout: Duration,
@@ -89,6 +91,7 @@ struct Peer {
     polling: bool,
     load: usize,
     until: Option<Instant>,
+    strikes: u32,
     key: u64,
 }
 
@@ -129,6 +132,7 @@ pub async fn fetch_repository(
             polling: false,
             load: 0,
             until: None,
+            strikes: 0,
         })
         .collect();
     let mut report = SwarmReport::default();
@@ -261,15 +265,22 @@ pub async fn fetch_repository(
                         have.mark(&manifest, i);
                         report.files += 1;
                         report.bytes += n;
+                        for &k in &ks {
+                            peers[k].strikes = 0;
+                        }
                         last_progress = Instant::now();
                         on_file(i, files[i].size);
                     }
                     Err(e) => {
                         tracing::debug!(file = i, "fetch failed: {e}");
                         last_error = e;
-                        let until = Instant::now() + opts.cooldown;
                         for &k in &ks {
-                            peers[k].until = Some(until);
+                            let p = &mut peers[k];
+                            // Spread per node and provider (the key's low bits: +0..50%).
+                            let wait = opts.cooldown * (1 << p.strikes.min(4));
+                            let wait = wait + wait.mul_f64((p.key % 64) as f64 / 128.0);
+                            p.strikes += 1;
+                            p.until = Some(Instant::now() + wait);
                         }
                     }
                 }

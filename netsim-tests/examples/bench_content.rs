@@ -126,7 +126,10 @@ fn main() -> anyhow::Result<()> {
     };
     let mut c = Cluster::new(&["dc1".into()], opts)?;
     // The seed may import from the temporary directory (imports need a configured root).
-    let seed_conf = format!("{conf}import_roots = [{:?}]\n", tmp.path().display().to_string());
+    let seed_conf = format!(
+        "{conf}import_roots = [{:?}]\n",
+        tmp.path().display().to_string()
+    );
     c.add_peer_with("seed", "dc1", &seed_conf)?;
     let start = Instant::now();
     let out = Command::new(harness::binary()?)

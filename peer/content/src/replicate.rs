@@ -174,6 +174,26 @@ async fn round(shared: &ContentCtx, content: &Arc<Content>) -> Result<(), String
         .filter_map(|l| super::hash_of(&l.record.manifest).ok())
         .collect();
     content.ep.have.retain(&keep);
+    // A repository held completely (imported here, or fetched before) answers a full map;
+    // one still fetching has its map from `sync_repo`, updated file by file.
+    let full: Vec<(content_sync::Hash, usize)> = {
+        let st = content.state();
+        st.loaded
+            .iter()
+            .filter(|(id, l)| st.complete.get(*id) == Some(&l.record.manifest))
+            .filter_map(|(_, l)| {
+                Some((
+                    super::hash_of(&l.record.manifest).ok()?,
+                    l.manifest.files.len(),
+                ))
+            })
+            .collect()
+    };
+    for (m, n) in full {
+        if !content.ep.have.get(&m).is_some_and(|b| b.is_full()) {
+            content.ep.have.put(m, content_sync::Bitmap::full(n));
+        }
+    }
     let untagged: Vec<Arc<Loaded>> = {
         let st = content.state();
         st.loaded
