@@ -43,6 +43,9 @@ pub struct Provider {
     pub addrs: Vec<SocketAddr>,
 }
 
+/// Pooled connections by provider and ALPN (blobs, holdings maps).
+type Pool = HashMap<(EndpointId, &'static [u8]), Connection>;
+
 /// Counters of the fetching side.
 #[derive(Debug, Default)]
 pub struct FetchStats {
@@ -70,7 +73,7 @@ pub struct FetchStats {
 pub struct Fetcher {
     ep: ContentEndpoint,
     store: BlobStore,
-    conns: Arc<tokio::sync::Mutex<HashMap<(EndpointId, &'static [u8]), Connection>>>,
+    conns: Arc<tokio::sync::Mutex<Pool>>,
     /// Providers whose last connection attempt failed, and when: tried last for a while.
     unreachable: Arc<Mutex<HashMap<EndpointId, Instant>>>,
     limit: Option<Arc<Mutex<TokenBucket>>>,

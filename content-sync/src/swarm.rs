@@ -104,6 +104,9 @@ enum Event {
 /// `local`: the files held already (also registered in the endpoint's holdings table, where
 /// every completed file is marked, so this node serves it onwards at once). `on_file(i)` is
 /// called for every file completed.
+// The inputs are independent (who, which version, its files, what is here, from whom, how,
+// what to tell): a struct of them would only be unpacked again.
+#[allow(clippy::too_many_arguments)]
 pub async fn fetch_repository(
     fetcher: &Fetcher,
     me: &str,
