@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p content-sync --example bench_stores -- [--stores 100] [--mib 8]
 //!  [--file-kib 256] [--large-mib 2] [--link-kib-s 256] [--origin-kib-s LINK] [--slots 2]
-//!  [--parallel 4] [--per-provider 2] [--poll-ms 500] [--split-mib 1] [--seed 1]`
+//!  [--parallel 4] [--per-provider 2] [--poll-ms 500] [--polls 16] [--split-mib 1] [--seed 1]`
 //!
 //! Content-sync level, in one process: an origin and STORES stores, each a blob store, an
 //! iroh endpoint on 127.0.0.1 (its own UDP socket, QUIC between them) and a fetcher. A
@@ -126,6 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_provider: arg("--per-provider", 2),
         split_threshold: arg("--split-mib", 1u64) << 20,
         poll_interval: Duration::from_millis(arg("--poll-ms", 500)),
+        polls_per_interval: arg("--polls", 16),
         stall_timeout: Duration::from_secs(600),
         ..SwarmOptions::default()
     };
@@ -167,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     origin.ep.have.put(manifest, Bitmap::full(files.len()));
     let mib_of = |b: u64| b as f64 / 1048576.0;
     println!(
-        "repository: {} files, {:.1} MiB ({} of {file_kib} KiB, one of {large_mib} MiB); links: {} KiB/s up and down per store, origin {} KiB/s up; {slots} upload slots, {} fetches at once, {} per provider, maps polled every {:?}",
+        "repository: {} files, {:.1} MiB ({} of {file_kib} KiB, one of {large_mib} MiB); links: {} KiB/s up and down per store, origin {} KiB/s up; {slots} upload slots, {} fetches at once, {} per provider, maps polled every {:?} (at most {} per interval)",
         files.len(),
         mib_of(total),
         n,
@@ -175,7 +176,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         origin_up / 1024,
         opts.parallel,
         opts.per_provider,
-        opts.poll_interval
+        opts.poll_interval,
+        opts.polls_per_interval
     );
 
     // Baseline: one store alone.
