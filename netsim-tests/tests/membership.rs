@@ -9,6 +9,15 @@ use netsim_tests::harness::{Cluster, Options, wait_until};
 
 const T: Duration = Duration::from_secs(60);
 
+/// The two scenarios measure timings: they run one after the other, not beside each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn all_alive(c: &Cluster, i: usize, n: usize) -> anyhow::Result<bool> {
     let m = c.members(i)?;
     Ok(m.len() == n && m.iter().all(|m| m.status == "alive"))
@@ -42,6 +51,7 @@ fn log_of(c: &Cluster, i: usize) -> std::path::PathBuf {
 #[test]
 fn a_killed_peer_is_down_in_every_view_within_five_seconds_with_production_defaults()
 -> anyhow::Result<()> {
+    let _serial = one_at_a_time();
     let defaults = cluster_core::config::MembershipConfig::default();
     let opts = Options {
         heartbeat_ms: defaults.heartbeat_interval.as_millis() as u64,
@@ -92,6 +102,7 @@ fn a_killed_peer_is_down_in_every_view_within_five_seconds_with_production_defau
 /// over a 15 s window.
 #[test]
 fn a_silent_cut_between_zones_heals_and_then_nothing_flaps() -> anyhow::Result<()> {
+    let _serial = one_at_a_time();
     let c = Cluster::start(
         &[
             ("a1", "za"),
