@@ -37,7 +37,7 @@ export function ContentImport({ nodes }: { nodes: NodeView[] }) {
     <form class="bulk" onSubmit={start} aria-labelledby="imp-title">
       <h3 id="imp-title" class="sr-only">Import</h3>
       <label>
-        Node
+        Import on node
         <select value={pick} onChange={(e) => setNode((e.target as HTMLSelectElement).value)}>
           {up.map((n) => <option key={n.name} value={n.name}>{n.name}</option>)}
         </select>

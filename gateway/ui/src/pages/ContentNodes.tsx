@@ -76,7 +76,8 @@ export function VerifyResult({ r }: { r: VerifyAnswer }) {
   return (
     <div role="status" data-testid={`verified-${r.node}`}>
       <strong>{report.drift.length === 0 ? 'No drift' : `${report.drift.length} difference(s)`}</strong>: {report.repos} repo(s),{' '}
-      {report.files} file(s) checked, {report.ok} correct, {(report.bytes / 1048576).toFixed(1)} MiB read.
+      {report.files} file(s){report.manifests ? ` and ${report.manifests} manifest(s)` : ''} checked, {report.ok} correct,{' '}
+      {(report.bytes / 1048576).toFixed(1)} MiB read.
       {report.drift.length > 0 && (
         <ul>
           {report.drift.map((d) => (
