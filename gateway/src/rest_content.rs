@@ -197,7 +197,7 @@ pub(crate) async fn import<M: Metastore>(
         || async {
             let node = known_node(&gw, &req.node)?;
             if !crdt_store::valid_content_name(&req.name) {
-                return Err(error(
+                return Err(Refusal(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "bad repository name {:?}: letters, digits, '.', '_', '-'",
@@ -243,14 +243,14 @@ pub(crate) async fn job<M: Metastore>(
         let node = known_node(&gw, &node)?;
         let path = format!("/content/jobs/{id}");
         let job = call(&gw, &node.name, "GET", &path, None, STATUS_TIMEOUT).await?;
-        Ok::<_, Response>(Json(JobAnswer {
+        Ok::<_, Refusal>(Json(JobAnswer {
             node: node.name,
             job,
         }))
     };
     match out.await {
         Ok(j) => j.into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -301,7 +301,7 @@ pub(crate) async fn clm_save<M: Metastore>(
             valid_project(&project)?;
             let node = known_node(&gw, &req.node)?;
             if node.zone != zone {
-                return Err(error(
+                return Err(Refusal(
                     StatusCode::BAD_REQUEST,
                     format!("{} is in zone {}, not {zone}", node.name, node.zone),
                 ));
@@ -369,6 +369,16 @@ pub(crate) async fn clm_apply<M: Metastore>(
     .await
 }
 
+/// A refusal of the gateway's own (its status and words), answered as an [`ErrorBody`].
+#[derive(Debug)]
+pub(crate) struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 /// An action on a node for a user: the session must be valid (401) and a SUSE Manager
 /// administrator's (403, naming `what`); the answer, done or refused, is audited.
 async fn node_action<M, Fut>(
@@ -381,7 +391,7 @@ async fn node_action<M, Fut>(
 ) -> Response
 where
     M: Metastore,
-    Fut: std::future::Future<Output = Result<Response, Response>>,
+    Fut: std::future::Future<Output = Result<Response, Refusal>>,
 {
     let (session, _) = match authorized(gw, headers).await {
         Ok(s) => s,
@@ -389,17 +399,17 @@ where
     };
     let answer = match refusal(&session, what) {
         Some(r) => r,
-        None => act().await.unwrap_or_else(|r| r),
+        None => act().await.unwrap_or_else(IntoResponse::into_response),
     };
     audit(gw, &session, action, detail, answer)
 }
 
 /// The node named `name`, or a 400 naming the known ones.
-fn known_node<M: Metastore>(gw: &Gateway<M>, name: &str) -> Result<NodeView, Response> {
+fn known_node<M: Metastore>(gw: &Gateway<M>, name: &str) -> Result<NodeView, Refusal> {
     let nodes = gw.meta.nodes();
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     nodes.into_iter().find(|n| n.name == name).ok_or_else(|| {
-        error(
+        Refusal(
             StatusCode::BAD_REQUEST,
             format!("no node {name:?} (nodes: {})", names.join(", ")),
         )
@@ -408,7 +418,7 @@ fn known_node<M: Metastore>(gw: &Gateway<M>, name: &str) -> Result<NodeView, Res
 
 /// The node of `zone` to act for it: its Leader Node when that is up, else its first node
 /// that is alive or suspected.
-fn zone_node<M: Metastore>(gw: &Gateway<M>, zone: &str) -> Result<String, Response> {
+fn zone_node<M: Metastore>(gw: &Gateway<M>, zone: &str) -> Result<String, Refusal> {
     let nodes: Vec<NodeView> = gw
         .meta
         .nodes()
@@ -416,7 +426,7 @@ fn zone_node<M: Metastore>(gw: &Gateway<M>, zone: &str) -> Result<String, Respon
         .filter(|n| n.zone == zone)
         .collect();
     if nodes.is_empty() {
-        return Err(error(
+        return Err(Refusal(
             StatusCode::BAD_REQUEST,
             format!("zone {zone:?} has no node"),
         ));
@@ -435,18 +445,18 @@ fn zone_node<M: Metastore>(gw: &Gateway<M>, zone: &str) -> Result<String, Respon
         .or_else(|| nodes.iter().find(up))
         .map(|n| n.name.clone())
         .ok_or_else(|| {
-            error(
+            Refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("no node of zone {zone} is up"),
             )
         })
 }
 
-fn valid_project(project: &str) -> Result<(), Response> {
+fn valid_project(project: &str) -> Result<(), Refusal> {
     if crdt_store::valid_content_name(project) {
         Ok(())
     } else {
-        Err(error(
+        Err(Refusal(
             StatusCode::BAD_REQUEST,
             format!("bad project label {project:?}: letters, digits, '.', '_', '-'"),
         ))
@@ -462,7 +472,7 @@ async fn call<M: Metastore>(
     path: &str,
     body: Option<serde_json::Value>,
     timeout: Duration,
-) -> Result<serde_json::Value, Response> {
+) -> Result<serde_json::Value, Refusal> {
     match gw.meta.node_call(node, method, path, body, timeout).await {
         Ok(a) if (200..300).contains(&a.status) => Ok(a.body),
         Ok(a) => {
@@ -472,9 +482,9 @@ async fn call<M: Metastore>(
                 // The peer refusing the gateway is not the user's session ending.
                 .filter(|s| *s != StatusCode::UNAUTHORIZED)
                 .unwrap_or(StatusCode::BAD_GATEWAY);
-            Err(error(status, why(node, &a)))
+            Err(Refusal(status, why(node, &a)))
         }
-        Err(e) => Err(error(
+        Err(e) => Err(Refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{node}: {e}"),
         )),

@@ -257,7 +257,7 @@ async function main() {
       const verified = page.getByTestId('verified-dc1-peer2');
       await verified.waitFor({ timeout: 120_000 });
       const words = (await verified.textContent()) ?? '';
-      if (!/^No drift: 1 repo\(s\), [1-9]\d* file\(s\) checked/.test(words)) throw new Error(`verify: ${words}`);
+      if (!/^No drift: 1 repo\(s\), [1-9]\d* file\(s\)( and \d+ manifest\(s\))? checked/.test(words)) throw new Error(`verify: ${words}`);
       log(`verify dc1-peer2: ${words}`);
       // An import from a tree on dc1-peer2's host (the sandbox's import root).
       await page.getByLabel('Import on node').selectOption('dc1-peer2');

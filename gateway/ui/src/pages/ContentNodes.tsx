@@ -20,16 +20,21 @@ export function ContentNodes({ rows, verify = api.verify }: { rows: NodeContent[
             <td>
               {n.error && <p class="error" role="alert">{n.error}</p>}
               {!n.error && n.repos.length === 0 && <span class="muted">none to hold</span>}
-              {n.repos.map((r) => (
-                <div key={r.repo} data-node-repo={`${n.node}:${r.repo}`}>
-                  <Bar label={`${r.repo} v${r.version} on ${n.node}`} value={r.files_present} max={Math.max(r.files, 1)} tone={r.complete ? '' : 'warn'} />
-                  <div class="fqdn">
-                    {r.complete ? 'complete' : r.fetching ? 'fetching' : 'incomplete'}: {r.files_present} of {r.files} file(s),{' '}
-                    {(r.bytes_present / 1048576).toFixed(1)} of {(r.bytes / 1048576).toFixed(1)} MiB
-                    {r.last_error && <> — last error: {r.last_error}</>}
+              {n.repos.map((r) => {
+                // The node that imported a repository holds it without fetching: no progress.
+                const files = r.complete ? r.files : r.files_present;
+                const bytes = r.complete ? r.bytes : r.bytes_present;
+                return (
+                  <div key={r.repo} data-node-repo={`${n.node}:${r.repo}`}>
+                    <Bar label={`${r.repo} v${r.version} on ${n.node}`} value={files} max={Math.max(r.files, 1)} tone={r.complete ? '' : 'warn'} />
+                    <div class="fqdn">
+                      <code>{r.repo}</code> v{r.version} {r.complete ? 'complete' : r.fetching ? 'fetching' : 'incomplete'}: {files} of {r.files} file(s),{' '}
+                      {(bytes / 1048576).toFixed(1)} of {(r.bytes / 1048576).toFixed(1)} MiB
+                      {r.last_error && <> — last error: {r.last_error}</>}
+                    </div>
                   </div>
-                </div>
-              ))}
+                );
+              })}
             </td>
             <td><VerifyCell node={n.node} up={n.status === 'alive' || n.status === 'suspect'} verify={verify} /></td>
           </tr>
