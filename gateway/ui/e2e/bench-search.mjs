@@ -158,7 +158,7 @@ async function main() {
       };
     });
 
-    const box = page.getByRole('combobox');
+    const box = page.getByRole('combobox', { name: 'Search systems' });
     const warm = 5;
     const mix = queries(systems, rounds + warm);
     const res = [];
