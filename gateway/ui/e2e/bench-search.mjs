@@ -127,6 +127,9 @@ async function main() {
     });
     const page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(60_000);
+    page.on('crash', () => log('the page crashed'));
+    page.on('pageerror', (e) => log(`page error: ${e}`));
+    browser.on('close', () => log('the browser closed'));
     await page.goto(`${gateway}/`);
     await page.getByLabel('User name').fill('admin');
     await page.getByLabel('Password').fill('admin');
@@ -136,16 +139,20 @@ async function main() {
     await page.locator('.row[data-minion="host00000000.acme.org"]').waitFor();
     await page.evaluate(() => {
       document.addEventListener('submit', () => (window.__t0 = performance.now()), true);
+      // Preact may reuse a row's element for the new query's first system (its attribute
+      // changes) or insert one: both are watched. Bounded: 60 s.
       window.__first = (minion) =>
-        new Promise((ok) => {
+        new Promise((ok, fail) => {
           const sel = `.row[data-minion="${CSS.escape(minion)}"]`;
+          const timer = setTimeout(() => (obs.disconnect(), fail(new Error(`${minion} not shown in 60 s`))), 60_000);
           const obs = new MutationObserver(() => {
             if (document.querySelector(sel)) {
               obs.disconnect();
+              clearTimeout(timer);
               ok(performance.now() - window.__t0);
             }
           });
-          obs.observe(document.body, { childList: true, subtree: true });
+          obs.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-minion'] });
         });
       window.__baseline = async (q) => {
         const key = sessionStorage.getItem('uyuni-cluster-session');
@@ -173,7 +180,10 @@ async function main() {
         continue;
       }
       await box.fill(q);
-      await page.evaluate((first) => (window.__pending = window.__first(first)), base.first);
+      await page.evaluate((first) => {
+        // Not returned: evaluate would wait for it.
+        window.__pending = window.__first(first);
+      }, base.first);
       await box.press('Enter');
       const ui = await page.evaluate(() => window.__pending);
       if (i >= warm) res.push({ kind, q, total: base.total, ui, rest: base.ms });
