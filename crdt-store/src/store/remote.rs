@@ -182,7 +182,17 @@ fn collect_changed_keys(
     for patch in shard.doc.diff(before, &after) {
         match patch.action {
             automerge::PatchAction::PutMap { key, .. }
-            | automerge::PatchAction::DeleteMap { key } => out.push(key),
+            | automerge::PatchAction::DeleteMap { key } => {
+                // A tag or group of a system changed: the system changed.
+                match crate::record::system_sets::system_key_of_member(&key) {
+                    Some(system) => {
+                        if out.last() != Some(&system) {
+                            out.push(system);
+                        }
+                    }
+                    None => out.push(key),
+                }
+            }
             _ => {}
         }
     }
