@@ -77,7 +77,9 @@ pub fn check(acked: &[Acked], views: &[PeerView], nodes: &BTreeMap<String, Strin
                     if let Some(s) = systems.get(fingerprint.as_str())
                         && s.status == SystemStatus::New
                     {
-                        problems.push(format!("{peer}: accepted system {fingerprint} is new again"));
+                        problems.push(format!(
+                            "{peer}: accepted system {fingerprint} is new again"
+                        ));
                     }
                 }
                 Acked::Tagged { fingerprint, tag } => {
@@ -96,7 +98,9 @@ pub fn check(acked: &[Acked], views: &[PeerView], nodes: &BTreeMap<String, Strin
             let a: BTreeSet<&str> = reference.keys().copied().collect();
             let b: BTreeSet<&str> = systems.keys().copied().collect();
             for fp in a.symmetric_difference(&b) {
-                problems.push(format!("{first} and {peer} disagree on whether {fp} exists"));
+                problems.push(format!(
+                    "{first} and {peer} disagree on whether {fp} exists"
+                ));
             }
             for fp in a.intersection(&b) {
                 let (x, y) = (reference[fp], systems[fp]);
@@ -117,12 +121,11 @@ pub fn check(acked: &[Acked], views: &[PeerView], nodes: &BTreeMap<String, Strin
                     Some((n, None)) => {
                         problems.push(format!("{} onboarded on unknown node {n}", s.fingerprint))
                     }
-                    Some((n, Some(zone))) if s.zone.as_ref().is_some_and(|z| z != zone) => {
-                        problems.push(format!(
+                    Some((n, Some(zone))) if s.zone.as_ref().is_some_and(|z| z != zone) => problems
+                        .push(format!(
                             "{} of zone {:?} onboarded on {n} of zone {zone}",
                             s.fingerprint, s.zone
-                        ))
-                    }
+                        )),
                     Some(_) => {}
                 }
             }
@@ -188,7 +191,10 @@ mod tests {
             },
         ];
         let good = onboarded("f1", "a1", "za").with_tags(["t"]);
-        let ok = [view("a1", vec![good.clone()]), view("b1", vec![good.clone()])];
+        let ok = [
+            view("a1", vec![good.clone()]),
+            view("b1", vec![good.clone()]),
+        ];
         assert!(check(&acked, &ok, &nodes()).is_empty());
 
         let lost = [view("a1", vec![good.clone()]), view("b1", vec![])];
@@ -200,13 +206,20 @@ mod tests {
             view("a1", vec![good.clone()]),
             view("b1", vec![good.clone().with_node(Some("b1"))]),
         ];
-        assert!(check(&acked, &two_nodes, &nodes()).iter().any(|p| p.contains("two nodes")));
+        assert!(
+            check(&acked, &two_nodes, &nodes())
+                .iter()
+                .any(|p| p.contains("two nodes"))
+        );
 
         let untagged = good.clone().with_tags([]);
         let p = check(&acked, &[view("a1", vec![untagged])], &nodes());
         assert!(p.iter().any(|p| p.contains("tag t")), "{p:?}");
 
-        let orphan = good.clone().with_status(SystemStatus::Orphan).with_node(None);
+        let orphan = good
+            .clone()
+            .with_status(SystemStatus::Orphan)
+            .with_node(None);
         let p = check(&acked, &[view("a1", vec![orphan])], &nodes());
         assert!(p.iter().any(|p| p.contains("not onboarded")), "{p:?}");
 

@@ -208,7 +208,11 @@ mod tests {
                             let z = &topo().zones[*peer];
                             assert!(!zones_down.contains(z), "{s:?}");
                             zones_down.push(z.clone());
-                            kinds[if matches!(f, Fault::Kill { .. }) { 1 } else { 2 }] = true;
+                            kinds[if matches!(f, Fault::Kill { .. }) {
+                                1
+                            } else {
+                                2
+                            }] = true;
                         }
                         Fault::Degrade { latency_ms, .. } => {
                             assert!((20..=200).contains(latency_ms));

@@ -78,10 +78,14 @@ pub fn run(seed: u64, steps: usize) -> anyhow::Result<Outcome> {
     let schedule = generate(seed, &topology(), steps);
     let mut c = Cluster::start(&PEERS, Options::default())?;
     for i in 0..PEERS.len() {
-        wait_until(Duration::from_secs(60), "5 alive before the schedule", || {
-            let m = c.members(i)?;
-            Ok(m.len() == PEERS.len() && m.iter().all(|m| m.status == "alive"))
-        })?;
+        wait_until(
+            Duration::from_secs(60),
+            "5 alive before the schedule",
+            || {
+                let m = c.members(i)?;
+                Ok(m.len() == PEERS.len() && m.iter().all(|m| m.status == "alive"))
+            },
+        )?;
     }
     let mut w = Writer {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_0A11_u64),
@@ -175,23 +179,27 @@ fn settle(c: &Cluster, acked: &[Acked]) -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
-    wait_until(SETTLE, "identical replicas, accepted systems placed", || {
-        if !c.converged()? {
-            return Ok(false);
-        }
-        let sys: BTreeMap<String, _> = c
-            .systems(0)?
-            .into_iter()
-            .map(|s| (s.fingerprint.clone(), s))
-            .collect();
-        Ok(accepted.iter().all(|fp| {
-            sys.get(*fp).is_some_and(|s| {
-                s.banned
-                    || s.status == crdt_store::SystemStatus::Deleted
-                    || (s.status == crdt_store::SystemStatus::Onboarded && s.node.is_some())
-            })
-        }) && c.converged()?)
-    })?;
+    wait_until(
+        SETTLE,
+        "identical replicas, accepted systems placed",
+        || {
+            if !c.converged()? {
+                return Ok(false);
+            }
+            let sys: BTreeMap<String, _> = c
+                .systems(0)?
+                .into_iter()
+                .map(|s| (s.fingerprint.clone(), s))
+                .collect();
+            Ok(accepted.iter().all(|fp| {
+                sys.get(*fp).is_some_and(|s| {
+                    s.banned
+                        || s.status == crdt_store::SystemStatus::Deleted
+                        || (s.status == crdt_store::SystemStatus::Onboarded && s.node.is_some())
+                })
+            }) && c.converged()?)
+        },
+    )?;
     Ok(())
 }
 

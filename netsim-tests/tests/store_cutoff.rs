@@ -21,7 +21,8 @@ use netsim_tests::harness::{Cluster, Options, wait_until};
 
 const T: Duration = Duration::from_secs(60);
 const FLAP_WINDOW: Duration = Duration::from_secs(10);
-const RULE: &str = "[load.auto_accept]\nenabled = true\nminion_prefix = \"store-\"\ntag = \"auto-accepted\"\n";
+const RULE: &str =
+    "[load.auto_accept]\nenabled = true\nminion_prefix = \"store-\"\ntag = \"auto-accepted\"\n";
 const H1: usize = 0;
 const S1: usize = 2;
 const S2: usize = 3;
@@ -40,7 +41,10 @@ fn all_alive(c: &Cluster, i: usize, n: usize) -> anyhow::Result<bool> {
 }
 
 /// fingerprint → (status, node) as peer `i` sees it.
-fn assignments(c: &Cluster, i: usize) -> anyhow::Result<BTreeMap<String, (String, Option<String>)>> {
+fn assignments(
+    c: &Cluster,
+    i: usize,
+) -> anyhow::Result<BTreeMap<String, (String, Option<String>)>> {
     Ok(c.systems(i)?
         .into_iter()
         .map(|s| (s.fingerprint, (s.status.as_str().to_string(), s.node)))
@@ -84,7 +88,11 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
     }
     // Before the cut: store systems accepted by the rule, hq systems by an operator.
     for k in 0..6 {
-        let rec = c.register(S1 + k % 3, &format!("store:pre{k}"), &format!("store-pre{k}"))?;
+        let rec = c.register(
+            S1 + k % 3,
+            &format!("store:pre{k}"),
+            &format!("store-pre{k}"),
+        )?;
         assert_eq!(rec.status, SystemStatus::Orphan, "accepted by the rule");
         assert!(rec.tags.contains("auto-accepted"), "{:?}", rec.tags);
         let rec = c.register(H1, &format!("hq:pre{k}"), &format!("hq-pre{k}"))?;
@@ -108,14 +116,33 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
     let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut heartbeats = (0u64, 0u64);
     let (mut killed, mut restarted) = (false, false);
+    let (mut on_s3, mut killed_at, mut rehomed) = (0usize, Instant::now(), None);
     let mut k = 0;
     while started.elapsed() < cut {
         let tick = Instant::now();
         if !killed && started.elapsed() >= cut / 3 {
+            on_s3 = c
+                .systems(S1)?
+                .iter()
+                .filter(|s| s.node.as_deref() == Some("s3"))
+                .count();
             c.kill(S3);
             killed = true;
+            killed_at = Instant::now();
         }
-        if killed && !restarted && started.elapsed() >= cut * 2 / 3 {
+        // Re-homing inside the cut zone: s3's systems move to s1/s2 (the zone's leader
+        // declares s3 faulty after the failure timeout); s3 restarts once they did.
+        if killed && rehomed.is_none() {
+            let left = c
+                .systems(S1)?
+                .iter()
+                .filter(|s| s.node.as_deref() == Some("s3"))
+                .count();
+            if left == 0 {
+                rehomed = Some(killed_at.elapsed());
+            }
+        }
+        if rehomed.is_some() && !restarted && started.elapsed() >= cut * 2 / 3 {
             c.restart(S3)?;
             restarted = true;
         }
@@ -123,12 +150,20 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
         let through = if k % 2 == 0 { S1 } else { S2 };
         let label = format!("store:cut{k}");
         let rec = c.register(through, &label, &format!("store-cut{k}"))?;
-        anyhow::ensure!(rec.status == SystemStatus::Orphan, "{label}: {:?}", rec.status);
+        anyhow::ensure!(
+            rec.status == SystemStatus::Orphan,
+            "{label}: {:?}",
+            rec.status
+        );
         acked_store.push(label);
         let label = format!("hq:cut{k}");
         c.register(H1, &label, &format!("hq-cut{k}"))?;
         let rec = c.act(H1, &label, "accept")?;
-        anyhow::ensure!(rec.status == SystemStatus::Orphan, "{label}: {:?}", rec.status);
+        anyhow::ensure!(
+            rec.status == SystemStatus::Orphan,
+            "{label}: {:?}",
+            rec.status
+        );
         acked_hq.push(label);
         // Now and then a store system the rule does not cover: an operator accepts it in
         // the store.
@@ -137,7 +172,11 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
             let rec = c.register(S2, &label, &format!("pos-{k}"))?;
             anyhow::ensure!(rec.status == SystemStatus::New, "{label}: {:?}", rec.status);
             let rec = c.act(S2, &label, "accept")?;
-            anyhow::ensure!(rec.status == SystemStatus::Orphan, "{label}: {:?}", rec.status);
+            anyhow::ensure!(
+                rec.status == SystemStatus::Orphan,
+                "{label}: {:?}",
+                rec.status
+            );
             acked_store.push(label);
         }
         // Both sides tag the same systems (one of each zone), each with its own tag.
@@ -157,6 +196,16 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
         }
         k += 1;
         std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
+    }
+    if !restarted {
+        // A short cut can end before the re-homing did: wait for it, still cut.
+        wait_until(T, "s3's systems re-homed inside the cut zone", || {
+            Ok(c.systems(S1)?
+                .iter()
+                .all(|s| s.node.as_deref() != Some("s3")))
+        })?;
+        rehomed.get_or_insert(killed_at.elapsed());
+        c.restart(S3)?;
     }
     // Still cut: the store zone placed every one of its systems by itself (s3's re-homed,
     // then s3 re-onboarded), and settles.
@@ -194,7 +243,9 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
     let converged_after = healed.elapsed();
 
     // No flapping: nothing moves while watched.
-    let mut seen: Vec<_> = (0..5).map(|i| assignments(&c, i)).collect::<Result<_, _>>()?;
+    let mut seen: Vec<_> = (0..5)
+        .map(|i| assignments(&c, i))
+        .collect::<Result<_, _>>()?;
     let mut changes = 0usize;
     let watch = Instant::now();
     while watch.elapsed() < FLAP_WINDOW {
@@ -249,6 +300,7 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
     eprintln!(
         "store cut-off: cut {:?}; acknowledged during the cut: {} store registrations (auto-accepted), \
          {} hq registrations + accepts, {} tag edits; agent heartbeats answered {}/{}; \
+         s3 killed holding {on_s3} systems, re-homed inside the store in {:?}; \
          converged {:?} after the heal; assignment changes after the heal: {changes}",
         cut,
         acked_store.len(),
@@ -256,9 +308,11 @@ fn a_store_cut_off_keeps_onboarding_and_re_homing_and_merges_back_without_flappi
         tags.values().map(BTreeSet::len).sum::<usize>(),
         heartbeats.1,
         heartbeats.0,
+        rehomed.unwrap_or_default(),
         converged_after,
     );
     assert_eq!(heartbeats.0, heartbeats.1, "every heartbeat answered");
+    assert!(on_s3 > 0, "s3 held systems when it was killed");
     assert_eq!(changes, 0, "no assignment changed after the heal");
     Ok(())
 }

@@ -76,7 +76,10 @@ mod tests {
         let mut other = SystemRecord::new("g", "hq-web", 1);
         assert!(!rule.apply(&mut other), "another prefix");
         assert!(rule.apply(&mut rec));
-        assert_eq!((rec.status, rec.node.as_deref()), (SystemStatus::Orphan, None));
+        assert_eq!(
+            (rec.status, rec.node.as_deref()),
+            (SystemStatus::Orphan, None)
+        );
         assert!(rec.tags.contains("auto-accepted"));
         let mut banned = SystemRecord::new("h", "store1-x", 1);
         banned.banned = true;
