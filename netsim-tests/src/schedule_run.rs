@@ -42,6 +42,9 @@ pub struct Outcome {
     pub settled_in: Duration,
     /// The whole run, cluster start included.
     pub elapsed: Duration,
+    /// Connections relayed, and how many of them had a known dialer (the isolation of a
+    /// peer inside its zone depends on it).
+    pub connections: (u64, u64),
     /// Problems the checker (or the settling) found; empty: passed.
     pub problems: Vec<String>,
 }
@@ -55,12 +58,15 @@ impl Outcome {
             format!("FAIL {:?}", self.problems)
         };
         format!(
-            "schedule seed={} verdict={verdict} acked={}/{} settled_in={:.1}s elapsed={:.1}s steps=[{}]",
+            "schedule seed={} verdict={verdict} acked={}/{} settled_in={:.1}s elapsed={:.1}s \
+             connections={} (dialer known: {}) steps=[{}]",
             self.seed,
             self.acked,
             self.attempted,
             self.settled_in.as_secs_f64(),
             self.elapsed.as_secs_f64(),
+            self.connections.0,
+            self.connections.1,
             self.schedule
         )
     }
@@ -88,7 +94,7 @@ pub fn run(seed: u64, steps: usize) -> anyhow::Result<Outcome> {
         )?;
     }
     let mut w = Writer {
-        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_0A11_u64),
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_0A11_u64),
         seed,
         acked: Vec::new(),
         registered: Vec::new(),
@@ -120,6 +126,7 @@ pub fn run(seed: u64, steps: usize) -> anyhow::Result<Outcome> {
         acked: w.acked.len(),
         settled_in,
         elapsed: started.elapsed(),
+        connections: (c.emu.relayed_connections(), c.emu.identified_connections()),
         problems,
     })
 }
