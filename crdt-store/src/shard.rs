@@ -327,6 +327,32 @@ mod tests {
         assert_eq!(b.get("k"), None);
     }
 
+    /// The remembered member lists of systems (tags and groups as keys) follow local puts and
+    /// deletes of member keys and every change merged from elsewhere.
+    #[test]
+    fn remembered_members_follow_every_change() {
+        let prefix = "m/=fp\0";
+        let mut a = Shard::new(0, actor(1));
+        let mut b = Shard::new(0, actor(2));
+        assert!(a.members(prefix).is_empty());
+        assert!(a.put(&format!("{prefix}tdb"), Vec::new()).expect("put"));
+        assert_eq!(a.members(prefix), vec!["tdb".to_string()]);
+        assert!(a.put(&format!("{prefix}gweb"), Vec::new()).expect("put"));
+        assert_eq!(
+            a.members(prefix),
+            vec!["gweb".to_string(), "tdb".to_string()]
+        );
+        let chunk = a.take_changes();
+        assert!(b.members(prefix).is_empty());
+        b.load_incremental(&chunk).expect("load");
+        assert_eq!(b.members(prefix).len(), 2, "a merged change is seen");
+        assert!(b.delete(&format!("{prefix}tdb")).expect("delete"));
+        assert_eq!(b.members(prefix), vec!["gweb".to_string()]);
+        // Another system's members are not mixed in.
+        assert!(b.put("m/=fp2\0tx", Vec::new()).expect("put"));
+        assert_eq!(b.members(prefix), vec!["gweb".to_string()]);
+    }
+
     #[test]
     fn remembered_reads_are_bounded() {
         let mut a = Shard::new(0, actor(1));

@@ -107,13 +107,7 @@ pub fn run(seed: u64, steps: usize) -> anyhow::Result<Outcome> {
         problems.push(format!("did not settle: {e}"));
     }
     let settled_in = undone.elapsed();
-    let mut views = Vec::new();
-    for (i, p) in c.peers.iter().enumerate() {
-        views.push(PeerView {
-            name: p.name.clone(),
-            systems: c.systems(i)?,
-        });
-    }
+    let views = consistent_views(&c)?;
     let nodes: BTreeMap<String, String> = PEERS
         .iter()
         .map(|(n, z)| (n.to_string(), z.to_string()))
@@ -207,7 +201,46 @@ fn settle(c: &Cluster, acked: &[Acked]) -> anyhow::Result<()> {
             }) && c.converged()?)
         },
     )?;
+    // Quiet: no assignment change on peer 0 for 3 s (a returning node's refill by
+    // rebalancing is a policy's, and must end).
+    let mut last = c.systems(0)?;
+    let mut quiet = Instant::now();
+    wait_until(SETTLE, "no assignment change for 3 s", || {
+        let now = c.systems(0)?;
+        if now != last {
+            last = now;
+            quiet = Instant::now();
+        }
+        Ok(quiet.elapsed() >= Duration::from_secs(3) && c.converged()?)
+    })?;
     Ok(())
+}
+
+/// Every peer's systems, read while nothing changes: the root digests before and after the
+/// reads are all equal (else read again; a late rebalancing move between two peers' reads
+/// would look like a system on two nodes).
+fn consistent_views(c: &Cluster) -> anyhow::Result<Vec<PeerView>> {
+    let roots = |c: &Cluster| -> anyhow::Result<Vec<String>> {
+        (0..c.peers.len()).map(|i| c.root(i)).collect()
+    };
+    let mut views = Vec::new();
+    for _ in 0..20 {
+        let before = roots(c)?;
+        views.clear();
+        for (i, p) in c.peers.iter().enumerate() {
+            views.push(PeerView {
+                name: p.name.clone(),
+                systems: c.systems(i)?,
+            });
+        }
+        let after = roots(c)?;
+        if before == after && after.windows(2).all(|w| w[0] == w[1]) {
+            return Ok(views);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Still changing after 20 tries: the checker reports the differences.
+    Ok(views)
 }
 
 /// The writes of one schedule.
