@@ -109,9 +109,10 @@ mod tests {
                 .expect("fingerprint")
         };
         assert_eq!(k.fingerprint(7), old);
-        let fps: std::collections::HashSet<String> = (0..2000)
-            .map(|i| k.fingerprint(7 + i * 110_592 + i % 5))
+        // Every value of the fourth digit, each with 42 different lower parts.
+        let fps: std::collections::HashSet<String> = (0..2016)
+            .map(|i| k.fingerprint((i % 48) * 110_592 + (i / 48) * 37))
             .collect();
-        assert_eq!(fps.len(), 2000);
+        assert_eq!(fps.len(), 2016);
     }
 }
