@@ -50,6 +50,14 @@ pub enum Route {
         /// Index of the action id.
         arg: usize,
     },
+    /// A system (parameter `system`) and one of its actions (parameter `action`): the
+    /// system's node, which must also be the action's.
+    SystemAction {
+        /// Index of the system id.
+        system: usize,
+        /// Index of the action id.
+        action: usize,
+    },
     /// A change to common data: made on the Leader Node of every zone, which publishes it to
     /// the rest of its zone (the Node Controller's lease).
     CommonWrite,
@@ -99,6 +107,10 @@ const SYSTEM: Route = Route::System { arg: 0 };
 const SYSTEMS: Route = Route::Ids {
     arg: 0,
     kind: IdKind::System,
+};
+const ACTIONS: Route = Route::Ids {
+    arg: 0,
+    kind: IdKind::Action,
 };
 
 /// Every method with a rule of its own.
@@ -190,13 +202,50 @@ pub static RULES: &[Rule] = &[
         Route::Action { arg: 0 },
         &[("serverId", IdKind::System)]
     ),
+    rule!("schedule.cancelActions", ACTIONS),
+    // ---- Ids translated both ways (issue 14, part 2; gwids). Scheduling calls answer their
+    // node's action id, translated; follow-ups by action id reach the action's node. ----
+    rule!("system.schedulePackageInstall", SYSTEMS, NEW_ACTION),
+    rule!("system.schedulePackageInstallByNevra", SYSTEMS, NEW_ACTION),
+    rule!("system.schedulePackageRemove", SYSTEMS, NEW_ACTION),
+    rule!("system.schedulePackageRemoveByNevra", SYSTEMS, NEW_ACTION),
+    rule!("system.schedulePackageUpdate", SYSTEMS, NEW_ACTION),
+    rule!("system.scheduleApplyErrata", SYSTEMS, NEW_ACTION),
+    rule!("system.scheduleApplyHighstate", SYSTEMS, NEW_ACTION),
+    rule!("system.scheduleApplyStates", SYSTEMS, NEW_ACTION),
+    rule!("system.scheduleHardwareRefresh", SYSTEM, NEW_ACTION),
+    rule!("system.scheduleChangeChannels", SYSTEMS, NEW_ACTION),
+    rule!("system.listSystemEvents", SYSTEM, ACTION_ID),
+    rule!("system.getEventHistory", SYSTEM, ACTION_ID),
     rule!(
-        "schedule.cancelActions",
-        Route::Ids {
-            arg: 0,
-            kind: IdKind::Action
+        "system.getEventDetails",
+        Route::SystemAction {
+            system: 0,
+            action: 1
+        },
+        ACTION_ID
+    ),
+    rule!("system.getCustomValues", SYSTEM),
+    rule!("system.setCustomValues", SYSTEM),
+    rule!("system.deleteCustomValues", SYSTEM),
+    rule!(
+        "system.getScriptActionDetails",
+        Route::Action { arg: 0 },
+        &[("id", IdKind::Action), ("serverId", IdKind::System)]
+    ),
+    rule!(
+        "schedule.failSystemAction",
+        Route::SystemAction {
+            system: 0,
+            action: 1
         }
     ),
+    rule!("schedule.archiveActions", ACTIONS),
+    rule!("schedule.deleteActions", ACTIONS),
+    rule!("schedule.rescheduleActions", ACTIONS),
+    rule!("schedule.listAllArchivedActions", CONCAT, ACTION_ID),
+    rule!("schedule.listAllCompletedActions", CONCAT, ACTION_ID),
+    // ---- end of the id-translation block ----
     // Common data: the same on every node of a zone; zones may differ.
     rule!("channel.listAllChannels", by_key("label", &["systems"])),
     rule!("channel.listSoftwareChannels", by_key("label", &[])),

@@ -447,6 +447,163 @@ pub const CATALOGUE: &[Signature] = &[
         "array",
     ),
     sig("schedule.cancelActions", &[("actionIds", "array")], "int"),
+    // ---- Id-carrying methods the gateway translates (issue 14, part 2; gwids) ----
+    sig(
+        "system.schedulePackageInstall",
+        &[
+            ("sids", "array"),
+            ("packageIds", "array"),
+            ("earliestOccurrence", "date"),
+        ],
+        "int",
+    ),
+    sig(
+        "system.schedulePackageInstallByNevra",
+        &[
+            ("sids", "array"),
+            ("packageNevraList", "array"),
+            ("earliestOccurrence", "date"),
+        ],
+        "int",
+    ),
+    sig(
+        "system.schedulePackageRemove",
+        &[
+            ("sids", "array"),
+            ("packageIds", "array"),
+            ("earliestOccurrence", "date"),
+        ],
+        "int",
+    ),
+    sig(
+        "system.schedulePackageRemoveByNevra",
+        &[
+            ("sids", "array"),
+            ("packageNevraList", "array"),
+            ("earliestOccurrence", "date"),
+        ],
+        "int",
+    ),
+    sig(
+        "system.schedulePackageUpdate",
+        &[("sids", "array"), ("earliestOccurrence", "date")],
+        "int",
+    ),
+    sig(
+        "system.scheduleApplyErrata",
+        &[("sids", "array"), ("errataIds", "array")],
+        "array",
+    ),
+    sig(
+        "system.scheduleApplyErrata",
+        &[
+            ("sids", "array"),
+            ("errataIds", "array"),
+            ("earliestOccurrence", "date"),
+        ],
+        "array",
+    ),
+    sig(
+        "system.scheduleApplyHighstate",
+        &[
+            ("sids", "array"),
+            ("earliestOccurrence", "date"),
+            ("test", "boolean"),
+        ],
+        "int",
+    ),
+    sig(
+        "system.scheduleApplyStates",
+        &[
+            ("sids", "array"),
+            ("stateNames", "array"),
+            ("earliestOccurrence", "date"),
+            ("test", "boolean"),
+        ],
+        "int",
+    ),
+    sig(
+        "system.scheduleHardwareRefresh",
+        &[("sid", "int"), ("earliestOccurrence", "date")],
+        "int",
+    ),
+    sig(
+        "system.scheduleChangeChannels",
+        &[
+            ("sids", "array"),
+            ("baseChannelLabel", "string"),
+            ("childLabels", "array"),
+            ("earliestOccurrence", "date"),
+        ],
+        "array",
+    ),
+    sig("system.listSystemEvents", &[("sid", "int")], "array"),
+    sig(
+        "system.listSystemEvents",
+        &[("sid", "int"), ("actionType", "string")],
+        "array",
+    ),
+    sig(
+        "system.listSystemEvents",
+        &[
+            ("sid", "int"),
+            ("actionType", "string"),
+            ("earliestDate", "date"),
+        ],
+        "array",
+    ),
+    sig("system.getEventHistory", &[("sid", "int")], "array"),
+    sig(
+        "system.getEventHistory",
+        &[
+            ("sid", "int"),
+            ("earliestDate", "date"),
+            ("offset", "int"),
+            ("limit", "int"),
+        ],
+        "array",
+    ),
+    sig(
+        "system.getEventDetails",
+        &[("sid", "int"), ("eid", "int")],
+        "struct",
+    ),
+    sig("system.getCustomValues", &[("sid", "int")], "struct"),
+    sig(
+        "system.setCustomValues",
+        &[("sid", "int"), ("values", "struct")],
+        "int",
+    ),
+    sig(
+        "system.deleteCustomValues",
+        &[("sid", "int"), ("keys", "array")],
+        "int",
+    ),
+    sig(
+        "system.getScriptActionDetails",
+        &[("actionId", "int")],
+        "struct",
+    ),
+    sig(
+        "schedule.failSystemAction",
+        &[("sid", "int"), ("actionId", "int")],
+        "int",
+    ),
+    sig(
+        "schedule.failSystemAction",
+        &[("sid", "int"), ("actionId", "int"), ("message", "string")],
+        "int",
+    ),
+    sig("schedule.archiveActions", &[("actionIds", "array")], "int"),
+    sig("schedule.deleteActions", &[("actionIds", "array")], "int"),
+    sig(
+        "schedule.rescheduleActions",
+        &[("actionIds", "array"), ("onlyFailed", "boolean")],
+        "int",
+    ),
+    sig("schedule.listAllArchivedActions", &[], "array"),
+    sig("schedule.listAllCompletedActions", &[], "array"),
+    // ---- end of the gwids block ----
     // contentmanagement
     sig("contentmanagement.listProjects", &[], "array"),
     sig(
