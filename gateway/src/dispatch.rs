@@ -59,6 +59,14 @@ impl<M: Metastore> Cluster for Live<'_, M> {
         }
     }
 
+    fn relocate(
+        &self,
+        slot: u32,
+        local: i64,
+    ) -> impl Future<Output = crate::metastore::Relocation> + Send {
+        self.meta.relocate_system(slot, local)
+    }
+
     fn call_raw(
         &self,
         node: &NodeView,

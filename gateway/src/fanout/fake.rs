@@ -10,7 +10,7 @@ use uyuni_api::value::{StructBuilder, as_i64, int, string};
 use uyuni_api::{Fault, Value};
 
 use super::{Cluster, Fanout, Outcome};
-use crate::metastore::{MetastoreError, NodeView};
+use crate::metastore::{MetastoreError, NodeView, Relocation};
 use crate::pool::{Answer, Credentials};
 
 /// The action every fake node has (its own id 7).
@@ -32,6 +32,7 @@ pub(super) struct Fake {
     leaders: BTreeMap<String, String>,
     scripted: BTreeMap<(String, String), Answer>,
     unreachable: BTreeSet<String>,
+    moved: BTreeMap<(u32, i64), Relocation>,
     calls: Mutex<Vec<Received>>,
 }
 
@@ -98,6 +99,12 @@ impl Fake {
     /// A node listed alive whose calls go unanswered (a timeout, a refused connection).
     pub(super) fn unreachable(mut self, name: &str) -> Self {
         self.unreachable.insert(name.into());
+        self
+    }
+
+    /// What the metastore says of the system that was `local` on the node in `slot`.
+    pub(super) fn moved(mut self, slot: u32, local: i64, now: Relocation) -> Self {
+        self.moved.insert((slot, local), now);
         self
     }
 
@@ -174,7 +181,16 @@ impl Fake {
                 ),
                 None => Answer::Fault(Fault::no_such_system(first.unwrap_or_default())),
             },
-            "system.scheduleReboot" | "system.scheduleScriptRun" => Answer::Value(int(ACTION)),
+            "system.scheduleScriptRun" => Answer::Value(int(ACTION)),
+            "system.scheduleReboot"
+            | "system.schedulePackageInstall"
+            | "system.scheduleApplyErrata" => match first.filter(|id| own.contains(id)) {
+                Some(_) => Answer::Value(int(ACTION)),
+                None if args.first().is_some_and(|a| matches!(a, Value::Array(_))) => {
+                    Answer::Value(int(ACTION))
+                }
+                None => Answer::Fault(Fault::no_such_system(first.unwrap_or_default())),
+            },
             "schedule.listAllActions" => Answer::Value(Value::Array(vec![
                 StructBuilder::new()
                     .field("id", int(ACTION))
@@ -228,6 +244,15 @@ impl Cluster for Fake {
         args: Vec<Value>,
     ) -> impl Future<Output = Answer> + Send {
         std::future::ready(self.answer(&node.name, method, &args))
+    }
+
+    fn relocate(&self, slot: u32, local: i64) -> impl Future<Output = Relocation> + Send {
+        std::future::ready(
+            self.moved
+                .get(&(slot, local))
+                .cloned()
+                .unwrap_or(Relocation::Unknown),
+        )
     }
 
     fn call_raw(

@@ -50,28 +50,8 @@ fn a_list_method_outside_the_table_should_be_merged() {
 }
 
 #[test]
-fn a_scalar_action_id_outside_the_table_reaches_a_node_untranslated() {
-    // Known gap (issue 14): only system ids (ints from 1e9 up) are recognised in the
-    // parameters of methods outside the table. A gateway action id (action 7 of node b:
-    // 7 * 1024 + 1) goes to whichever node's turn it is, as it is: that node reads 7169 as
-    // one of its own actions (here it has none: a fault; with one, the wrong action).
-    let gateway_action = ACTION * 1024 + 1;
-    let fake = Fake::three();
-    let out = fake.run("system.getScriptActionDetails", vec![int(gateway_action)]);
-    let fault = out.result.expect_err("a's own fault");
-    assert_eq!(
-        fault.message(),
-        format!("No such action - id = {gateway_action}")
-    );
-    let calls = fake.calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].node, "a");
-    assert_eq!(calls[0].args, vec![int(gateway_action)]);
-}
-
-#[test]
-#[ignore = "issue 14: action ids outside the table should go to their node, translated"]
-fn a_scalar_action_id_outside_the_table_should_reach_its_node() {
+fn a_scalar_action_id_reaches_its_node_translated() {
+    // Fixed (issue 14, gwids): `system.getScriptActionDetails` has a rule of its own.
     let fake = Fake::three();
     let out = fake.run(
         "system.getScriptActionDetails",

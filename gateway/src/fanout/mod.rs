@@ -14,15 +14,17 @@ use uyuni_api::{Fault, Value};
 
 use crate::ids::IdKind;
 use crate::merge::merge;
-use crate::metastore::{MetastoreError, NodeView};
+use crate::metastore::{MetastoreError, NodeView, Relocation};
 use crate::pool::{Answer, Credentials};
 use crate::table::{Merge, Route, rule};
-use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids, split_ids};
+use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids};
 
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod gaps;
+#[cfg(test)]
+mod ids_tests;
 #[cfg(test)]
 mod tests;
 
@@ -73,6 +75,11 @@ pub trait Cluster: Send + Sync {
         method: &str,
         args: Vec<Value>,
     ) -> impl Future<Output = Answer> + Send;
+    /// Where the system that was `local` on the node in `slot` is now (as
+    /// [`crate::Metastore::relocate_system`]). Default: nothing known.
+    fn relocate(&self, _slot: u32, _local: i64) -> impl Future<Output = Relocation> + Send {
+        std::future::ready(Relocation::Unknown)
+    }
     /// Like [`Cluster::call`] with a session, the value as the node's own
     /// `methodResponse` text.
     fn call_raw(
@@ -126,6 +133,10 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                     .await
             }
             Route::Ids { arg, kind } => self.split(arg, kind, ids, cred, method, args).await,
+            Route::SystemAction { system, action } => {
+                self.system_action(system, action, ids, cred, method, args)
+                    .await
+            }
             Route::CommonWrite => self.common_write(cred, method, args).await,
             Route::FirstOk => self.first_ok(cred, method, args).await,
             Route::Any => self.by_ids(cred, method, args).await,
@@ -162,10 +173,19 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
         let answers = join_all(calls).await;
         let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
-        let values: Vec<Value> = parts
+        let values = match parts
             .into_iter()
             .map(|(slot, v)| ids_out(v, slot, ids))
-            .collect();
+            .collect::<Result<Vec<Value>, _>>()
+        {
+            Ok(values) => values,
+            Err(e) => {
+                return Outcome {
+                    result: Err(e.fault()),
+                    missing,
+                };
+            }
+        };
         let result = match (values.is_empty(), first_fault) {
             (true, Some(f)) => Err(f),
             (true, None) if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
@@ -204,7 +224,15 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         let mut values = Vec::new();
         for (slot, text) in parts {
             match uyuni_api::codec::parse_response(&text) {
-                Ok(Ok(v)) => values.push(ids_out(v, slot, &[("id", IdKind::System)])),
+                Ok(Ok(v)) => match ids_out(v, slot, &[("id", IdKind::System)]) {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        return Err(Outcome {
+                            result: Err(e.fault()),
+                            missing,
+                        });
+                    }
+                },
                 Ok(Err(f)) => {
                     first_fault.get_or_insert(f);
                 }
@@ -233,33 +261,127 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         method: &str,
         mut args: Vec<Value>,
     ) -> Outcome {
-        let Some(given) = args.get(arg) else {
+        let Some(given) = args.get(arg).cloned() else {
             // Not this method's signature: let a node say so in its own words.
             return self.by_ids(cred, method, args).await;
         };
-        let Some((slot, local)) = id_in(kind, given) else {
-            return match uyuni_api::value::as_i64(given) {
-                Some(id) => Outcome::done(Err(no_such(kind, id))),
-                None => self.by_ids(cred, method, args).await,
-            };
+        let Some(gateway_id) = uyuni_api::value::as_i64(&given) else {
+            return self.by_ids(cred, method, args).await;
         };
-        let Some(node) = self.node_of_slot(slot) else {
-            let id = uyuni_api::value::as_i64(given).unwrap_or_default();
-            return Outcome::done(Err(no_such(kind, id)));
+        let node = match self.owner(kind, gateway_id).await {
+            Ok(owner) => owner,
+            Err(out) => return out,
         };
-        if !node.healthy() {
-            return Outcome {
-                result: Err(unavailable(&node.name)),
-                missing: vec![node.name],
-            };
+        args[arg] = uyuni_api::value::int(node.1);
+        let answer = self
+            .cluster
+            .call(&node.0, Some(cred), method, args.clone())
+            .await;
+        // The system moved since its node answered for it last (rebalanced, re-homed): the
+        // old node no longer has it; the metastore knows where it is now.
+        if kind == IdKind::System
+            && matches!(&answer, Answer::Fault(f) if f.code == uyuni_api::fault::CODE_NO_SUCH_SYSTEM)
+            && let Some((slot, local)) = id_in(IdKind::System, &given)
+            && let Relocation::At {
+                node: name,
+                local: now,
+            } = self.cluster.relocate(slot, local).await
+            && let Some(there) = self.healthy_node(&name).filter(|n| n.name != node.0.name)
+        {
+            args[arg] = uyuni_api::value::int(now);
+            let answer = self.cluster.call(&there, Some(cred), method, args).await;
+            return single(&there, answer, ids);
         }
-        args[arg] = uyuni_api::value::int(local);
+        single(&node.0, answer, ids)
+    }
+
+    /// The healthy node named `name` that has a slot.
+    fn healthy_node(&self, name: &str) -> Option<NodeView> {
+        self.cluster
+            .nodes()
+            .into_iter()
+            .find(|n| n.name == name && n.healthy() && n.slot.is_some())
+    }
+
+    /// The node that answers for gateway id `id` and its own id there: the node in the id's
+    /// slot, or, for a system whose node is gone or down, the node it was re-homed to (ids
+    /// outlive moves: the metastore maps the old node's id to the system's fingerprint and
+    /// on to its current node). `Err`: the caller's answer (Uyuni's "no such" fault, or the
+    /// node unavailable while nothing says the system moved).
+    async fn owner(&self, kind: IdKind, id: i64) -> Result<(NodeView, i64), Outcome> {
+        let Some((slot, local)) = crate::ids::from_gateway(kind, id) else {
+            return Err(Outcome::done(Err(no_such(kind, id))));
+        };
+        let node = self.node_of_slot(slot);
+        if let Some(n) = node.as_ref().filter(|n| n.healthy()) {
+            return Ok((n.clone(), local));
+        }
+        if kind == IdKind::System {
+            match self.cluster.relocate(slot, local).await {
+                Relocation::At { node: name, local } => {
+                    if let Some(there) = self.healthy_node(&name) {
+                        return Ok((there, local));
+                    }
+                    return Err(Outcome {
+                        result: Err(unavailable(&name)),
+                        missing: vec![name],
+                    });
+                }
+                Relocation::Gone => return Err(Outcome::done(Err(no_such(kind, id)))),
+                Relocation::Unknown => {}
+            }
+        }
+        match node {
+            None => Err(Outcome::done(Err(no_such(kind, id)))),
+            Some(n) => Err(Outcome {
+                result: Err(unavailable(&n.name)),
+                missing: vec![n.name],
+            }),
+        }
+    }
+
+    /// A call naming a system (parameter `system`) and one of its actions (parameter
+    /// `action`): both must be on the same node (an action of another node is no action of
+    /// this system: Uyuni's "no such action").
+    async fn system_action(
+        &self,
+        system: usize,
+        action: usize,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        mut args: Vec<Value>,
+    ) -> Outcome {
+        let Some(aid) = args.get(action).and_then(uyuni_api::value::as_i64) else {
+            return self
+                .on_owner(IdKind::System, system, ids, cred, method, args)
+                .await;
+        };
+        let Some((slot, local)) = crate::ids::from_gateway(IdKind::Action, aid) else {
+            return Outcome::done(Err(no_such(IdKind::Action, aid)));
+        };
+        if self.node_of_slot(slot).is_none() {
+            return Outcome::done(Err(no_such(IdKind::Action, aid)));
+        }
+        let Some(sid) = args.get(system).and_then(uyuni_api::value::as_i64) else {
+            return self.by_ids(cred, method, args).await;
+        };
+        let (node, local_sid) = match self.owner(IdKind::System, sid).await {
+            Ok(owner) => owner,
+            Err(out) => return out,
+        };
+        if node.slot != Some(slot) {
+            return Outcome::done(Err(no_such(IdKind::Action, aid)));
+        }
+        args[system] = uyuni_api::value::int(local_sid);
+        args[action] = uyuni_api::value::int(local);
         let answer = self.cluster.call(&node, Some(cred), method, args).await;
         single(&node, answer, ids)
     }
 
     /// Calls taking an array of ids: every node gets its own; one answer back (the first
-    /// node's: `1`, or an action id). A call spanning nodes is made on each of them.
+    /// node's: `1`, or an action id). A call spanning nodes is made on each of them. The
+    /// overloads taking one id instead of an array go to that id's node.
     async fn split(
         &self,
         arg: usize,
@@ -270,28 +392,54 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         args: Vec<Value>,
     ) -> Outcome {
         // The overload with a label first (`scheduleScriptRun(label, sids, ...)`).
-        let arg = if matches!(args.get(arg), Some(Value::Array(_))) {
-            arg
-        } else {
-            arg + 1
+        let arg = match args.get(arg) {
+            Some(Value::Array(_)) => arg,
+            Some(v) if uyuni_api::value::as_i64(v).is_some() => {
+                return self.on_owner(kind, arg, ids, cred, method, args).await;
+            }
+            _ => match args.get(arg + 1) {
+                Some(Value::Array(_)) => arg + 1,
+                Some(v) if uyuni_api::value::as_i64(v).is_some() => {
+                    return self.on_owner(kind, arg + 1, ids, cred, method, args).await;
+                }
+                _ => return self.by_ids(cred, method, args).await,
+            },
         };
-        let Some(parts) = args.get(arg).and_then(|v| split_ids(kind, v)) else {
+        let Some(Value::Array(given)) = args.get(arg) else {
             return self.by_ids(cred, method, args).await;
         };
-        let nodes = self.cluster.nodes();
-        let mut targets = Vec::new();
-        for (slot, local_ids) in parts {
-            let Some(node) = nodes.iter().find(|n| n.slot == Some(slot)) else {
-                let first = local_ids.first().and_then(uyuni_api::value::as_i64);
-                let id = first
-                    .and_then(|l| crate::ids::to_gateway(kind, slot, l))
-                    .unwrap_or_default();
-                return Outcome::done(Err(no_such(kind, id)));
+        // Every id to its node (systems re-homed included); one that is no gateway id, or
+        // names nothing, fails the call before any node is asked.
+        let mut parts: BTreeMap<String, (NodeView, Vec<Value>)> = BTreeMap::new();
+        for item in given {
+            let Some(id) = uyuni_api::value::as_i64(item) else {
+                return Outcome::done(Err(Fault::xmlrpc(
+                    -1,
+                    format!(
+                        "{method}: {} is not an id",
+                        uyuni_api::value::type_name(item)
+                    ),
+                )));
             };
-            let mut a = args.clone();
-            a[arg] = Value::Array(local_ids);
-            targets.push((node.clone(), a));
+            let (node, local) = match self.owner(kind, id).await {
+                Ok(owner) => owner,
+                Err(out) => return out,
+            };
+            parts
+                .entry(node.name.clone())
+                .or_insert_with(|| (node, Vec::new()))
+                .1
+                .push(uyuni_api::value::int(local));
         }
+        let mut targets: Vec<(NodeView, Vec<Value>)> = parts
+            .into_values()
+            .map(|(node, local_ids)| {
+                let mut a = args.clone();
+                a[arg] = Value::Array(local_ids);
+                (node, a)
+            })
+            .collect();
+        targets.sort_by_key(|(n, _)| n.slot);
         let calls = targets
             .iter()
             .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
@@ -463,11 +611,12 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     }
 }
 
-/// Uyuni's fault for an id that names nothing.
-fn no_such(kind: IdKind, id: i64) -> Fault {
+/// Uyuni's fault for an id that names nothing (`NoSuchSystemException` -208,
+/// `NoSuchActionException` 2700).
+pub fn no_such(kind: IdKind, id: i64) -> Fault {
     match kind {
         IdKind::System => Fault::no_such_system(id),
-        IdKind::Action => Fault::xmlrpc(-1, format!("No such action - id = {id}")),
+        IdKind::Action => Fault::xmlrpc(2700, format!("No such action - id = {id}")),
     }
 }
 
@@ -475,7 +624,9 @@ fn no_such(kind: IdKind, id: i64) -> Fault {
 /// missing.
 fn single(node: &NodeView, answer: Answer, ids: IdFields) -> Outcome {
     match answer {
-        Answer::Value(v) => Outcome::done(Ok(ids_out(v, node.slot.unwrap_or(0), ids))),
+        Answer::Value(v) => {
+            Outcome::done(ids_out(v, node.slot.unwrap_or(0), ids).map_err(|e| e.fault()))
+        }
         Answer::Fault(f) => Outcome::done(Err(f)),
         Answer::Unavailable(why) => {
             tracing::warn!(node = %node.name, why, "node did not answer");

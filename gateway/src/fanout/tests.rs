@@ -507,10 +507,13 @@ fn a_method_outside_the_table_goes_to_the_node_of_its_system_ids() {
 #[test]
 fn a_method_outside_the_table_with_systems_on_several_nodes_is_refused() {
     let fake = Fake::three();
-    let given = ints(&[1_000_010_000, sys(1, 1_000_010_000)]);
     let out = fake.run(
-        "system.schedulePackageInstall",
-        vec![given, ints(&[501, 502])],
+        "system.scheduleSyncPackagesWithSystem",
+        vec![
+            int(1_000_010_000),
+            int(sys(1, 1_000_010_000)),
+            ints(&[501, 502]),
+        ],
     );
     let f = out.result.expect_err("several nodes");
     assert!(f.message().contains("several cluster nodes"), "{f:?}");
