@@ -56,6 +56,13 @@ pub struct GatewayConfig {
     pub uyuni_ca_file: Option<PathBuf>,
     /// Largest XML-RPC or JSON request body accepted, MiB. Default 64.
     pub max_request_mib: usize,
+    /// Read your own writes: how long a common-data write that creates or deletes an object
+    /// (group, channel, activation key, configuration channel, CLM project) waits, after its
+    /// Leader Node made it, until every node finds it (or no longer does), so that the next
+    /// call sees it wherever it goes; past that the call answers a fault naming the nodes
+    /// still without it. Default 20 000 ms.
+    #[serde(with = "duration_ms", rename = "common_visible_timeout_ms")]
+    pub common_visible_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -71,6 +78,7 @@ impl Default for GatewayConfig {
             strict: false,
             uyuni_ca_file: None,
             max_request_mib: 64,
+            common_visible_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod sessions;
 pub mod table;
 pub mod translate;
 mod ui;
+pub mod visible;
 pub mod watch;
 pub mod xmlrpc;
 

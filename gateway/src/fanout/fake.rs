@@ -33,6 +33,7 @@ pub(super) struct Fake {
     scripted: BTreeMap<(String, String), Answer>,
     unreachable: BTreeSet<String>,
     moved: BTreeMap<(u32, i64), Relocation>,
+    first: Mutex<BTreeMap<(String, String), (Answer, usize)>>,
     calls: Mutex<Vec<Received>>,
 }
 
@@ -102,6 +103,15 @@ impl Fake {
         self
     }
 
+    /// What `node` answers to its first `n` calls of `method`.
+    pub(super) fn script_first(self, node: &str, method: &str, answer: Answer, n: usize) -> Self {
+        self.first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((node.into(), method.into()), (answer, n));
+        self
+    }
+
     /// What the metastore says of the system that was `local` on the node in `slot`.
     pub(super) fn moved(mut self, slot: u32, local: i64, now: Relocation) -> Self {
         self.moved.insert((slot, local), now);
@@ -162,6 +172,16 @@ impl Fake {
             });
         if self.unreachable.contains(node) {
             return Answer::Unavailable("connection refused".into());
+        }
+        if let Some((a, n)) = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&(node.to_string(), method.to_string()))
+            .filter(|(_, n)| *n > 0)
+        {
+            *n -= 1;
+            return a.clone();
         }
         if let Some(a) = self.scripted.get(&(node.to_string(), method.to_string())) {
             return a.clone();
@@ -244,6 +264,10 @@ impl Cluster for Fake {
         args: Vec<Value>,
     ) -> impl Future<Output = Answer> + Send {
         std::future::ready(self.answer(&node.name, method, &args))
+    }
+
+    fn pause(&self, _d: std::time::Duration) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
     }
 
     fn relocate(&self, slot: u32, local: i64) -> impl Future<Output = Relocation> + Send {

@@ -232,3 +232,48 @@ fn a_system_moved_off_a_live_node_is_followed_after_its_no_such_system() {
     let nodes: Vec<String> = fake.calls().into_iter().map(|c| c.node).collect();
     assert_eq!(nodes, vec!["a", "c"]);
 }
+
+#[test]
+fn a_created_group_is_answered_once_every_node_finds_it() {
+    // b has not replayed the group yet for its first two lookups.
+    let fake = Fake::three().leader("z1", "a").script_first(
+        "b",
+        "systemgroup.getDetails",
+        Answer::Fault(Fault::xmlrpc(
+            2201,
+            "Unable to locate or access server group",
+        )),
+        2,
+    );
+    let out = fake.run(
+        "systemgroup.create",
+        vec![string("web"), string("web servers")],
+    );
+    assert_eq!(out.result.expect("created"), int(1));
+    let probes = fake.calls_of("systemgroup.getDetails");
+    assert_eq!(probes.iter().filter(|c| c.node == "b").count(), 3);
+    assert_eq!(probes.iter().filter(|c| c.node == "a").count(), 1);
+}
+
+#[test]
+fn a_change_that_never_reaches_a_node_is_a_fault_naming_it() {
+    let fake = Fake::three().leader("z1", "a").script(
+        "c",
+        "systemgroup.getDetails",
+        Answer::Fault(Fault::xmlrpc(
+            2201,
+            "Unable to locate or access server group",
+        )),
+    );
+    let out = fake.run("systemgroup.create", vec![string("web"), string("d")]);
+    let fault = out.result.expect_err("not everywhere");
+    assert!(fault.message().contains("not reached node c"), "{fault:?}");
+    // Updates are not waited for.
+    let fake = Fake::three().leader("z1", "a");
+    assert!(
+        fake.run("systemgroup.update", vec![string("web"), string("d")])
+            .result
+            .is_ok()
+    );
+    assert!(fake.calls_of("systemgroup.getDetails").is_empty());
+}

@@ -80,6 +80,10 @@ pub trait Cluster: Send + Sync {
     fn relocate(&self, _slot: u32, _local: i64) -> impl Future<Output = Relocation> + Send {
         std::future::ready(Relocation::Unknown)
     }
+    /// Wait `d` (a real sleep; fakes return at once).
+    fn pause(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(d)
+    }
     /// Like [`Cluster::call`] with a session, the value as the node's own
     /// `methodResponse` text.
     fn call_raw(
@@ -96,12 +100,30 @@ pub trait Cluster: Send + Sync {
 pub struct Fanout<'a, C> {
     cluster: &'a C,
     turn: &'a AtomicUsize,
+    /// How many times a common write's probe is repeated ([`VISIBLE_POLL`] apart) before
+    /// the write is reported as not visible everywhere.
+    visible_polls: u32,
 }
+
+/// Pause between two rounds of a common write's visibility probe.
+pub const VISIBLE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl<'a, C: Cluster> Fanout<'a, C> {
     /// The core over `cluster`, taking turns with `turn`.
     pub fn new(cluster: &'a C, turn: &'a AtomicUsize) -> Self {
-        Self { cluster, turn }
+        Self {
+            cluster,
+            turn,
+            visible_polls: 200,
+        }
+    }
+
+    /// Wait at most `limit` for a common write to reach every node (read your own writes).
+    pub fn visible_within(mut self, limit: std::time::Duration) -> Self {
+        self.visible_polls = u32::try_from(limit.as_millis() / VISIBLE_POLL.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        self
     }
 
     /// Answer `method(args)` (`args`: the parameters after the session key) as `cred`,
@@ -137,7 +159,23 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 self.system_action(system, action, ids, cred, method, args)
                     .await
             }
-            Route::CommonWrite => self.common_write(cred, method, args).await,
+            Route::CommonWrite => {
+                let probe_args = args.clone();
+                let out = self.common_write(cred, method, args).await;
+                match &out.result {
+                    Ok(answer) => match crate::visible::probe(method, &probe_args, answer) {
+                        Some(p) => match self.until_visible(cred, &p).await {
+                            Ok(()) => out,
+                            Err(f) => Outcome {
+                                result: Err(f),
+                                missing: out.missing,
+                            },
+                        },
+                        None => out,
+                    },
+                    Err(_) => out,
+                }
+            }
             Route::FirstOk => self.first_ok(cred, method, args).await,
             Route::Any => self.by_ids(cred, method, args).await,
             Route::Login | Route::Logout | Route::Plain => self.any(Some(cred), method, args).await,
@@ -549,6 +587,49 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             ))),
         };
         Outcome { result, missing }
+    }
+
+    /// Read your own writes: repeat `probe` on every healthy node with a slot (any of them
+    /// may get the caller's next call) until each sees the change, at most `visible_polls`
+    /// rounds; then a fault naming the nodes still without it (the change itself is made and
+    /// reaches them with the publication).
+    async fn until_visible(
+        &self,
+        cred: &Credentials,
+        probe: &crate::visible::Probe,
+    ) -> Result<(), Fault> {
+        let (mut waiting, _) = self.slotted();
+        for round in 0..self.visible_polls {
+            if round > 0 {
+                self.cluster.pause(VISIBLE_POLL).await;
+            }
+            let calls = waiting.iter().map(|n| {
+                self.cluster
+                    .call(n, Some(cred), probe.method, probe.args.clone())
+            });
+            let answers = join_all(calls).await;
+            let mut still = Vec::new();
+            for (n, a) in waiting.into_iter().zip(answers) {
+                let done = match a {
+                    Answer::Value(_) => probe.present,
+                    Answer::Fault(_) => !probe.present,
+                    // Down meanwhile: it gets the change from the publication when it is back.
+                    Answer::Unavailable(_) => true,
+                };
+                if !done {
+                    still.push(n);
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            waiting = still;
+        }
+        let names: Vec<String> = waiting.into_iter().map(|n| n.name).collect();
+        Err(unavailable(&format!(
+            "the change was made but has not reached node {} yet; repeat the next call shortly",
+            names.join(", ")
+        )))
     }
 
     /// A lookup of common data: one healthy node per zone, the first value wins.

@@ -435,12 +435,14 @@ fn a_common_data_write_goes_to_every_zones_leader() {
     let out = fake.run("channel.software.create", args.clone());
     assert_eq!(out.result.expect("created"), int(1));
     assert_eq!(
-        fake.calls(),
+        fake.calls_of("channel.software.create"),
         vec![
             received("b", "channel.software.create", args.clone()),
             received("c", "channel.software.create", args),
         ]
     );
+    // Then every node is asked for the new channel (read your own writes).
+    assert_eq!(fake.calls_of("channel.software.getDetails").len(), 3);
 }
 
 #[test]
