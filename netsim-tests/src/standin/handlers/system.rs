@@ -83,6 +83,8 @@ pub(crate) fn remove_server(ctx: &mut Ctx<'_>, sid: i64) {
         return;
     };
     ctx.model.group_members.retain(|(_, x)| *x != sid);
+    ctx.model.custom_values.remove(&sid);
+    super::schedule::forget_server(ctx, sid);
     ctx.model.server_channels.retain(|(x, _)| *x != sid);
     for t in [
         "rhnServerGroupMembers",
