@@ -193,10 +193,25 @@ fn the_gateway_answers_like_one_big_uyuni_server() -> anyhow::Result<()> {
         vec![0, 0, 1],
         "only store1-a's server was asked"
     );
+    // A scheduling call naming systems of two nodes gives each node its own (here each
+    // answers its own fault for the missing date parameter).
     let spanning = install(&[on_store, on_dc1])?;
     assert!(
-        spanning.is_err_and(|f| f.string.contains("several cluster nodes")),
-        "a call naming systems of two nodes is refused"
+        spanning.is_err_and(|f| f.string.contains("schedulePackageInstall")),
+        "each node's own answer"
+    );
+    let split: Vec<u64> = stands
+        .iter()
+        .map(|s| calls(s, "system.schedulePackageInstall"))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        split
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>(),
+        vec![1, 0, 1],
+        "dc1-a and store1-a each asked once"
     );
 
     // Cluster-wide search and a bulk action through the gateway's REST API.

@@ -32,9 +32,12 @@ pub fn index(systems: &[SystemRecord]) -> IdIndex {
     out
 }
 
+/// An index and when it was built.
+type Built = Option<(Instant, Arc<IdIndex>)>;
+
 /// A cached [`IdIndex`] with its build time.
 #[derive(Debug, Clone, Default)]
-pub struct IndexCache(Arc<Mutex<Option<(Instant, Arc<IdIndex>)>>>);
+pub struct IndexCache(Arc<Mutex<Built>>);
 
 impl IndexCache {
     /// The cached index, if built less than [`INDEX_TTL`] before `now`.

@@ -316,9 +316,10 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .call(&node.0, Some(cred), method, args.clone())
             .await;
         // The system moved since its node answered for it last (rebalanced, re-homed): the
-        // old node no longer has it; the metastore knows where it is now.
+        // old node no longer has it (or no longer answers); the metastore knows where it is.
         if kind == IdKind::System
-            && matches!(&answer, Answer::Fault(f) if f.code == uyuni_api::fault::CODE_NO_SUCH_SYSTEM)
+            && (matches!(&answer, Answer::Fault(f) if f.code == uyuni_api::fault::CODE_NO_SUCH_SYSTEM)
+                || matches!(&answer, Answer::Unavailable(_)))
             && let Some((slot, local)) = id_in(IdKind::System, &given)
             && let Relocation::At {
                 node: name,
