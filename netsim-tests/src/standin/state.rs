@@ -410,6 +410,8 @@ pub struct Model {
     pub actions: BTreeMap<i64, Action>,
     /// `rhnServerAction` by (action, server).
     pub server_actions: BTreeMap<(i64, i64), ServerAction>,
+    /// Installed packages (`rhnServerPackage`) as (server, package id).
+    pub installed: BTreeSet<(i64, i64)>,
     /// Custom values per system (`rhnServerCustomDataValue` by key label; memory only).
     pub custom_values: BTreeMap<i64, BTreeMap<String, String>>,
 }

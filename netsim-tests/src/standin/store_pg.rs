@@ -504,6 +504,12 @@ impl PgStore {
                 },
             );
         }
+        m.installed = self
+            .pairs(
+                "SELECT sp.server_id, p.id FROM rhnServerPackage sp JOIN rhnPackage p \
+                 ON p.name_id = sp.name_id AND p.evr_id = sp.evr_id AND p.package_arch_id = sp.package_arch_id",
+            )
+            .await?;
         Ok(m)
     }
 

@@ -154,6 +154,17 @@ ok(sorted(e["id"] for e in events) == sorted([script] + [a for a, s in reboots.i
    "event ids %r" % events)
 ok(all(("Summary:   %s" % e.get("summary")).strip() != "Summary:" for e in events), "summaries")
 
+# system_listhardware and system_listinstalledpackages on systems of every node.
+for sid in ids:
+    cpu = gw.system.getCpu(key, sid)
+    ok("CPU:  %s" % cpu.get("model") != "CPU:  None", "getCpu %r" % cpu)
+    mem = gw.system.getMemory(key, sid)
+    ok(isinstance(mem.get("ram"), int), "getMemory %r" % mem)
+    ok(isinstance(gw.system.getDevices(key, sid), list), "getDevices")
+    ok(isinstance(gw.system.getDmi(key, sid), dict), "getDmi")
+    ok(all("interface" in d for d in gw.system.getNetworkDevices(key, sid)), "getNetworkDevices")
+    ok(gw.system.listPackages(key, sid) == [], "no packages installed on seeded systems")
+
 # system_addcustomvalue / system_listcustomvalues on systems of every node.
 for sid in ids:
     ok(gw.system.setCustomValues(key, sid, {"rack": "r%d" % (sid % 1000)}) == 1, "set custom")
@@ -168,6 +179,13 @@ ok(gw.schedule.deleteActions(key, all_ids) == 1, "delete across nodes")
 ok(gw.schedule.listArchivedActions(key) == [] and gw.schedule.listAllActions(key) == [], "deleted")
 for n, k in nodes:
     ok(n.schedule.listAllActions(k) == [] and n.schedule.listArchivedActions(k) == [], "gone on the node")
+
+# user_details admin, configchannel_list, api: common data, the same from any node.
+u = gw.user.getDetails(key, "admin")
+ok("Username:      %s" % u.get("login", "admin") == "Username:      admin", "user_details %r" % u)
+ok(sorted(x["label"] for x in gw.configchannel.listGlobals(key)) ==
+   sorted({x["label"] for n, k in nodes for x in n.configchannel.listGlobals(k)}), "configchannel_list")
+ok("schedule" in gw.api.getApiCallList(key), "api: call list")
 
 # Methods outside the fan-out table pass through; a node's fault passes through unchanged.
 fault(lambda: gw.system.noSuchCall(key), -1, "Could not find method: noSuchCall")

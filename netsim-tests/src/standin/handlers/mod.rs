@@ -10,6 +10,7 @@ pub mod saltkey;
 pub mod schedule;
 pub mod system;
 pub mod system_actions;
+pub mod system_hw;
 pub mod systemgroup;
 pub mod user;
 

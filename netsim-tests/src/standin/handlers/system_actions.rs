@@ -84,26 +84,36 @@ pub(crate) fn schedule_package_refresh(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply 
     )
 }
 
+/// Package installs and removals complete at once: the known packages are (un)installed.
+fn packages(
+    ctx: &mut Ctx<'_>,
+    method: &'static str,
+    (label, name): (&str, &str),
+    p: &[Value],
+    install: bool,
+) -> Reply {
+    let action = one(ctx, method, label, name, p, 2)?;
+    let (a, e) = args(method, p);
+    let pkgs: Vec<i64> = a
+        .array(1)
+        .map_err(e)?
+        .iter()
+        .filter_map(uyuni_api::value::as_i64)
+        .collect();
+    for sid in sids(method, p, 0)? {
+        super::system_hw::set_installed(ctx, sid, &pkgs, install);
+    }
+    Ok(action)
+}
+
 pub(crate) fn schedule_package_install(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
-    one(
-        ctx,
-        "system.schedulePackageInstall",
-        "packages.update",
-        "Package Install scheduled by admin",
-        p,
-        2,
-    )
+    let what = ("packages.update", "Package Install scheduled by admin");
+    packages(ctx, "system.schedulePackageInstall", what, p, true)
 }
 
 pub(crate) fn schedule_package_remove(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
-    one(
-        ctx,
-        "system.schedulePackageRemove",
-        "packages.remove",
-        "Package Removal scheduled by admin",
-        p,
-        2,
-    )
+    let what = ("packages.remove", "Package Removal scheduled by admin");
+    packages(ctx, "system.schedulePackageRemove", what, p, false)
 }
 
 /// `scheduleApplyErrata(sids, errataIds[, earliest])`: one action per system, their ids.
