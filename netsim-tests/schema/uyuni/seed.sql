@@ -46,12 +46,7 @@ INSERT INTO rhnActionStatus (id, name) VALUES
 
 INSERT INTO rhnActionType (id, label, name) VALUES
     (1, 'packages.refresh_list', 'Package List Refresh'),
-    (2, 'hardware.refresh_list', 'Hardware List Refresh'),
     (3, 'packages.update', 'Package Install'),
-    (4, 'packages.remove', 'Package Removal'),
-    (5, 'errata.update', 'Patch Update'),
-    (9, 'reboot.reboot', 'System reboot'),
-    (30, 'script.run', 'Run an arbitrary script'),
     (503, 'states.apply', 'Apply states');
 
 INSERT INTO web_customer (id, name) VALUES (nextval('web_customer_id_seq'), 'Default Organization');

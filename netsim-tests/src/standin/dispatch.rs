@@ -553,7 +553,11 @@ pub static METHODS: &[Method] = &[
     m!("system.getMemory", 1, handlers::system_hw::get_memory),
     m!("system.getDmi", 1, handlers::system_hw::get_dmi),
     m!("system.getDevices", 1, handlers::system_hw::get_devices),
-    m!("system.getNetworkDevices", 1, handlers::system_hw::get_network_devices),
+    m!(
+        "system.getNetworkDevices",
+        1,
+        handlers::system_hw::get_network_devices
+    ),
     m!("system.listPackages", 1, handlers::system_hw::list_packages),
     m!(
         "system.setCustomValues",

@@ -28,7 +28,7 @@ fn status_name(s: i64) -> &'static str {
     }
 }
 
-/// The action type's display name (`rhnActionType` as seeded).
+/// The action type's display name (`rhnActionType` as netsim-tests/sql/standin.sql seeds it).
 fn type_name(label: &str) -> &'static str {
     match label {
         "packages.refresh_list" => "Package List Refresh",

@@ -2,8 +2,8 @@
 //! `getNetworkDevices`: placeholders, the stand-in has no hardware profile) and its installed
 //! packages (`system.listPackages`: `rhnServerPackage`, filled by package installs).
 
-use uyuni_api::value::{StructBuilder, date_ms, int, string};
 use uyuni_api::Value;
+use uyuni_api::value::{StructBuilder, date_ms, int, string};
 
 use super::{args, server};
 use crate::standin::dispatch::{Ctx, Reply};
@@ -61,15 +61,17 @@ pub(crate) fn get_devices(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
 pub(crate) fn get_network_devices(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     let sid = sid(ctx, "system.getNetworkDevices", p)?;
     let _ = sid;
-    Ok(Value::Array(vec![StructBuilder::new()
-        .field("interface", string("eth0"))
-        .field("ip", string(""))
-        .field("netmask", string(""))
-        .field("broadcast", string(""))
-        .field("hardware_address", string("00:00:00:00:00:00"))
-        .field("module", string("virtio_net"))
-        .field("ipv6", Value::Array(vec![]))
-        .build()]))
+    Ok(Value::Array(vec![
+        StructBuilder::new()
+            .field("interface", string("eth0"))
+            .field("ip", string(""))
+            .field("netmask", string(""))
+            .field("broadcast", string(""))
+            .field("hardware_address", string("00:00:00:00:00:00"))
+            .field("module", string("virtio_net"))
+            .field("ipv6", Value::Array(vec![]))
+            .build(),
+    ]))
 }
 
 /// `system.listPackages(sid)`: the installed packages, by name.
