@@ -60,7 +60,9 @@ pub struct GatewayConfig {
     /// (group, channel, activation key, configuration channel, CLM project) waits, after its
     /// Leader Node made it, until every node finds it (or no longer does), so that the next
     /// call sees it wherever it goes; past that the call answers a fault naming the nodes
-    /// still without it. Default 20 000 ms.
+    /// still without it. Default 60 000 ms (a follower replays a publication at its next
+    /// reconcile round, `uyuni.reconcile_interval_ms`; right after a start or under load that
+    /// takes longer).
     #[serde(with = "duration_ms", rename = "common_visible_timeout_ms")]
     pub common_visible_timeout: Duration,
 }
@@ -78,7 +80,7 @@ impl Default for GatewayConfig {
             strict: false,
             uyuni_ca_file: None,
             max_request_mib: 64,
-            common_visible_timeout: Duration::from_secs(20),
+            common_visible_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -114,7 +114,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         Self {
             cluster,
             turn,
-            visible_polls: 200,
+            visible_polls: 600,
         }
     }
 

@@ -125,8 +125,8 @@ ok(summary(gw.schedule.listInProgressActions(key)) == [], "schedule_listpending:
 
 # schedule_details ID: the systems of the action, by name.
 for aid, sid in reboots.items():
-    done = gw.schedule.listCompletedSystems(key, aid)
-    ok([x.get("server_name") for x in done] == [name_of[sid]], "details %d: %r" % (aid, done))
+    done_sys = gw.schedule.listCompletedSystems(key, aid)
+    ok([x.get("server_name") for x in done_sys] == [name_of[sid]], "details %d: %r" % (aid, done_sys))
     ok(gw.schedule.listFailedSystems(key, aid) == [], "no failed systems")
     ok(gw.schedule.listInProgressSystems(key, aid) == [], "no pending systems")
     action = {a.get("id"): a for a in gw.schedule.listAllActions(key)}.get(aid)
