@@ -842,6 +842,26 @@ mod tests {
     }
 
     #[test]
+    fn uyuni_ids_per_node_round_trip_and_older_records_read_without_them() {
+        let mut r = SystemRecord::new("ab:cd", "web1", 1).with_node(Some("n2"));
+        r.uyuni_ids.insert("n1".into(), 1_000_010_004);
+        r.uyuni_ids.insert("n2".into(), 1_000_010_001);
+        let rec = Record::System(r);
+        let bytes = rec.encode().expect("encode");
+        assert_eq!(
+            Record::decode(&rec.key(), &bytes).expect("decode"),
+            Some(rec)
+        );
+        // A record written before the field existed decodes with none.
+        let old = Record::System(SystemRecord::new("ab:cd", "web1", 1));
+        let bytes = old.encode().expect("encode");
+        match Record::decode(&old.key(), &bytes).expect("decode") {
+            Some(Record::System(s)) => assert!(s.uyuni_ids.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn system_keys_round_trip_and_are_short_for_salt_fingerprints() {
         let salt = (0..32)
             .map(|i| format!("{:02x}", i * 7))
