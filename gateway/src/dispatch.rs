@@ -13,7 +13,7 @@ use crate::ids::IdKind;
 use crate::metastore::{Metastore, MetastoreError, NodeView};
 use crate::pool::{Answer, Credentials, Pool};
 use crate::sessions::{Roles, session_id};
-use crate::table::{Merge, Route, rule_for_call};
+use crate::table::{Merge, Route, rule, rule_for_call};
 
 pub use crate::fanout::{Outcome, unavailable};
 
@@ -57,6 +57,14 @@ impl<M: Metastore> Cluster for Live<'_, M> {
                 Some((None, key)) => Answer::Fault(Fault::invalid_session(&key)),
             }
         }
+    }
+
+    fn relocate(
+        &self,
+        slot: u32,
+        local: i64,
+    ) -> impl Future<Output = crate::metastore::Relocation> + Send {
+        self.meta.relocate_system(slot, local)
     }
 
     fn call_raw(
@@ -113,21 +121,29 @@ impl<M: Metastore> Gateway<M> {
     /// a merged answer missing a node becomes a fault.
     pub async fn call(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
         let started = std::time::Instant::now();
-        let out =
-            match tokio::time::timeout(self.deadline(), self.call_inner(method, params, strict))
-                .await
-            {
-                Ok(out) => out,
-                Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
-            };
+        let out = match tokio::time::timeout(
+            self.deadline(method),
+            self.call_inner(method, params, strict),
+        )
+        .await
+        {
+            Ok(out) => out,
+            Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
+        };
         observe(method, out.result.is_ok(), started, &out.missing);
         out
     }
 
     /// One request's bound, whatever it fans out to (nodes tried one after another, zones
-    /// written in turn): three node timeouts.
-    fn deadline(&self) -> std::time::Duration {
-        self.cfg.node_timeout * 3
+    /// written in turn): three node timeouts, and for a common-data write also the wait until
+    /// every node has it (`common_visible_timeout_ms`).
+    fn deadline(&self, method: &str) -> std::time::Duration {
+        let base = self.cfg.node_timeout * 3;
+        if rule(method).route == Route::CommonWrite {
+            base + self.cfg.common_visible_timeout
+        } else {
+            base
+        }
     }
 
     async fn call_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
@@ -167,7 +183,7 @@ impl<M: Metastore> Gateway<M> {
     ) -> (String, Vec<String>) {
         let started = std::time::Instant::now();
         let call = self.call_xml_inner(method, params, strict);
-        let (doc, missing, ok) = match tokio::time::timeout(self.deadline(), call).await {
+        let (doc, missing, ok) = match tokio::time::timeout(self.deadline(method), call).await {
             Ok(out) => out,
             Err(_) => (
                 uyuni_api::codec::render_fault(&unavailable("the cluster did not answer in time")),
@@ -229,7 +245,7 @@ impl<M: Metastore> Gateway<M> {
     }
 
     fn fanout<'a>(&'a self, live: &'a Live<'a, M>) -> Fanout<'a, Live<'a, M>> {
-        Fanout::new(live, &self.turn)
+        Fanout::new(live, &self.turn).visible_within(self.cfg.common_visible_timeout)
     }
 
     /// The credentials of the session key in `params[0]`, and the remaining parameters.

@@ -34,6 +34,7 @@ pub mod sessions;
 pub mod table;
 pub mod translate;
 mod ui;
+pub mod visible;
 pub mod watch;
 pub mod xmlrpc;
 
@@ -44,7 +45,7 @@ pub use config::GatewayConfig;
 pub use dispatch::Outcome;
 pub use metastore::{
     AuditRecord, BulkReport, BulkRequest, CommonView, Metastore, MetastoreError, NodeView,
-    PublishedView, RepoStatus, SearchPage, ZoneView,
+    PublishedView, Relocation, RepoStatus, SearchPage, ZoneView,
 };
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).

@@ -120,7 +120,7 @@ mod tests {
             .into_iter()
             .map(|(slot, doc)| {
                 let v = parse_response(&doc).expect("parse").expect("value");
-                crate::translate::ids_out(v, slot, &[("id", IdKind::System)])
+                crate::translate::ids_out(v, slot, &[("id", IdKind::System)]).expect("ids")
             })
             .collect();
         let merged = crate::merge::merge(crate::table::Merge::Concat, slow);

@@ -500,12 +500,14 @@ fn a_common_data_write_goes_to_every_zones_leader() {
     let out = fake.run("channel.software.create", args.clone());
     assert_eq!(out.result.expect("created"), int(1));
     assert_eq!(
-        fake.calls(),
+        fake.calls_of("channel.software.create"),
         vec![
             received("b", "channel.software.create", args.clone()),
             received("c", "channel.software.create", args),
         ]
     );
+    // Then every node is asked for the new channel (read your own writes).
+    assert_eq!(fake.calls_of("channel.software.getDetails").len(), 3);
 }
 
 #[test]
@@ -592,6 +594,22 @@ fn a_schedule_for_systems_of_several_nodes_is_split_and_answers_concatenated() {
         ints(&[act(0, ACTION), act(1, ACTION)])
     );
     assert_eq!(fake.calls().len(), 2);
+}
+
+#[test]
+fn a_call_naming_systems_of_several_nodes_is_refused() {
+    let fake = Fake::three();
+    let out = fake.run(
+        "system.scheduleSyncPackagesWithSystem",
+        vec![
+            int(1_000_010_000),
+            int(sys(1, 1_000_010_000)),
+            ints(&[501, 502]),
+        ],
+    );
+    let f = out.result.expect_err("several nodes");
+    assert!(f.message().contains("several cluster nodes"), "{f:?}");
+    assert!(fake.calls().is_empty());
 }
 
 #[test]
