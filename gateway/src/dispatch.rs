@@ -15,7 +15,24 @@ use crate::pool::{Answer, Credentials, Pool};
 use crate::sessions::{Roles, session_id};
 use crate::table::{Merge, Route, rule};
 
+use crate::fanout::stream::{RawChunks, Streamed};
 pub use crate::fanout::{Outcome, unavailable};
+
+/// An XML-RPC answer: a whole document, or a merged list being streamed.
+#[derive(Debug)]
+pub enum XmlAnswer {
+    /// The whole `methodResponse` (a value or a fault).
+    Doc {
+        /// The document.
+        text: String,
+        /// Nodes whose part the answer lacks.
+        missing: Vec<String>,
+        /// Not a fault.
+        ok: bool,
+    },
+    /// A merged list, sent as it arrives.
+    Stream(Streamed),
+}
 
 /// The live cluster: the metastore's view of the nodes, called through the pool.
 #[derive(Debug)]
@@ -59,20 +76,20 @@ impl<M: Metastore> Cluster for Live<'_, M> {
         }
     }
 
-    fn call_raw(
+    fn open_raw(
         &self,
         node: &NodeView,
         cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send {
+    ) -> impl Future<Output = Answer<RawChunks>> + Send {
         let node_key = cred.nodes.get(&node.name).cloned();
         let key = cred.key.clone();
         let url = node.uyuni_api.clone();
         async move {
             match node_key {
                 Some(node_key) => {
-                    let answer = self.pool.call_raw(&url, &node_key, method, args).await;
+                    let answer = self.pool.open_raw(&url, &node_key, method, args).await;
                     session_fault(answer, &key)
                 }
                 None => Answer::Fault(Fault::invalid_session(&key)),
@@ -149,60 +166,51 @@ impl<M: Metastore> Gateway<M> {
         outcome
     }
 
-    /// Answer a call as an XML-RPC `methodResponse` document. Lists of systems merged from
-    /// several nodes take the fast path of [`crate::rawmerge`]; everything else is
-    /// [`Gateway::call`] rendered.
-    pub async fn call_xml(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        strict: bool,
-    ) -> (String, Vec<String>) {
+    /// Answer a call as an XML-RPC `methodResponse`. Lists of systems merged from several
+    /// nodes are streamed as they arrive ([`crate::fanout::stream`]); everything else is
+    /// [`Gateway::call`] rendered. The overall deadline bounds the call until its answer
+    /// begins; a streamed answer's pieces are then each bounded by the node timeout.
+    pub async fn call_xml(&self, method: &str, params: Vec<Value>, strict: bool) -> XmlAnswer {
         let started = std::time::Instant::now();
         let call = self.call_xml_inner(method, params, strict);
-        let (doc, missing, ok) = match tokio::time::timeout(self.deadline(), call).await {
-            Ok(out) => out,
-            Err(_) => (
-                uyuni_api::codec::render_fault(&unavailable("the cluster did not answer in time")),
-                Vec::new(),
-                false,
-            ),
+        let answer = match tokio::time::timeout(self.deadline(), call).await {
+            Ok(a) => a,
+            Err(_) => XmlAnswer::Doc {
+                text: uyuni_api::codec::render_fault(&unavailable(
+                    "the cluster did not answer in time",
+                )),
+                missing: Vec::new(),
+                ok: false,
+            },
         };
-        crate::metrics::metrics().observe(method, ok, started.elapsed(), missing.len());
-        (doc, missing)
+        let (ok, missing) = match &answer {
+            XmlAnswer::Doc { ok, missing, .. } => (*ok, missing.len()),
+            XmlAnswer::Stream(s) => (true, s.missing.len()),
+        };
+        crate::metrics::metrics().observe(method, ok, started.elapsed(), missing);
+        answer
     }
 
-    async fn call_xml_inner(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        strict: bool,
-    ) -> (String, Vec<String>, bool) {
+    async fn call_xml_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> XmlAnswer {
         let rule = rule(method);
-        let fast =
+        let streamed =
             rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)];
-        let outcome = if fast {
+        let outcome = if streamed {
             match self.session_args(params).await {
                 Ok((cred, args)) => match self
                     .fanout(&self.live())
-                    .merged_raw(&cred, method, args)
+                    .merged_stream(&cred, method, args, strict)
                     .await
                 {
-                    Ok((doc, missing)) if !strict || missing.is_empty() => {
-                        return (doc, missing, true);
-                    }
-                    Ok((_, missing)) => Outcome {
-                        result: Err(unavailable(&missing.join(", "))),
-                        missing,
-                    },
-                    Err(outcome) => outcome,
+                    Ok(s) => return XmlAnswer::Stream(s),
+                    Err(f) => Outcome::done(Err(f)),
                 },
                 Err(f) => Outcome::done(Err(f)),
             }
         } else {
             self.call_inner(method, params, strict).await
         };
-        let doc = match &outcome.result {
+        let text = match &outcome.result {
             Ok(v) => uyuni_api::codec::render_response(v).unwrap_or_else(|e| {
                 uyuni_api::codec::render_fault(&Fault::internal(format!(
                     "answer not representable: {e}"
@@ -210,7 +218,11 @@ impl<M: Metastore> Gateway<M> {
             }),
             Err(f) => uyuni_api::codec::render_fault(f),
         };
-        (doc, outcome.missing, outcome.result.is_ok())
+        XmlAnswer::Doc {
+            text,
+            ok: outcome.result.is_ok(),
+            missing: outcome.missing,
+        }
     }
 
     fn live(&self) -> Live<'_, M> {

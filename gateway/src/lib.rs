@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod params;
 pub mod pool;
 pub mod rawmerge;
+pub mod rawstream;
 pub mod rest;
 pub mod rest_cluster;
 pub mod session_file;

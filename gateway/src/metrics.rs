@@ -36,6 +36,7 @@ pub struct GatewayMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Latency,
     node_faults: Counter,
+    streams_cut: Counter,
 }
 
 /// 1 ms to ~33 s, doubling.
@@ -47,6 +48,7 @@ static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(|| GatewayMetrics {
     requests: Family::default(),
     duration: Family::new_with_constructor(latency_histogram),
     node_faults: Counter::default(),
+    streams_cut: Counter::default(),
 });
 
 /// The process's gateway metrics.
@@ -80,6 +82,11 @@ impl GatewayMetrics {
         self.node_faults.inc_by(missing_nodes as u64);
     }
 
+    /// Count a streamed merged answer cut off because a node failed after it had begun.
+    pub fn stream_cut(&self) {
+        self.streams_cut.inc();
+    }
+
     /// Add the gateway's metrics to `reg` (clones share the values).
     pub fn register(&self, reg: &mut Registry) {
         reg.register(
@@ -96,6 +103,11 @@ impl GatewayMetrics {
             "gateway_node_faults",
             "Nodes missing from gateway answers (no answer in time, or an error)",
             self.node_faults.clone(),
+        );
+        reg.register(
+            "gateway_streams_cut",
+            "Streamed merged answers cut off because a node failed after the answer had begun",
+            self.streams_cut.clone(),
         );
     }
 }
@@ -116,6 +128,7 @@ mod tests {
             requests: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
             node_faults: Counter::default(),
+            streams_cut: Counter::default(),
         };
         m.observe("system.listSystems", true, Duration::from_millis(3), 1);
         m.observe("x.y", false, Duration::from_millis(3), 0);

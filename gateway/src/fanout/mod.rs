@@ -23,6 +23,9 @@ use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids, split_ids};
 mod fake;
 #[cfg(test)]
 mod gaps;
+pub mod stream;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
@@ -73,15 +76,15 @@ pub trait Cluster: Send + Sync {
         method: &str,
         args: Vec<Value>,
     ) -> impl Future<Output = Answer> + Send;
-    /// Like [`Cluster::call`] with a session, the value as the node's own
-    /// `methodResponse` text.
-    fn call_raw(
+    /// Like [`Cluster::call`] with a session, the answer's body as it arrives (a fault is in
+    /// the body, as the node sent it): for merged lists streamed on ([`stream`]).
+    fn open_raw(
         &self,
         node: &NodeView,
         cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send;
+    ) -> impl Future<Output = Answer<stream::RawChunks>> + Send;
 }
 
 /// The routing core over a [`Cluster`]; `turn` spreads pass-through calls over the nodes.
@@ -172,49 +175,6 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             _ => Ok(merge(how, values)),
         };
         Outcome { result, missing }
-    }
-
-    /// A merged list of systems as one `methodResponse` document, the nodes' text rewritten
-    /// ([`crate::rawmerge`]), with the nodes that did not answer; or (when the nodes' text
-    /// does not allow it, or nothing but faults came back) the outcome of the decoding path.
-    pub async fn merged_raw(
-        &self,
-        cred: &Credentials,
-        method: &str,
-        args: Vec<Value>,
-    ) -> Result<(String, Vec<String>), Outcome> {
-        let (nodes, mut missing) = self.slotted();
-        let calls = nodes
-            .iter()
-            .map(|n| self.cluster.call_raw(n, cred, method, args.clone()));
-        let answers = join_all(calls).await;
-        let (parts, mut first_fault) = sort_answers(method, &nodes, answers, &mut missing);
-        if parts.is_empty() {
-            let result = match first_fault {
-                Some(f) => Err(f),
-                None if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
-                None => Ok(Value::Array(Vec::new())),
-            };
-            return Err(Outcome { result, missing });
-        }
-        if let Some(doc) = crate::rawmerge::concat_systems(parts.clone()) {
-            return Ok((doc, missing));
-        }
-        // Decode after all (same answers, no second call).
-        let mut values = Vec::new();
-        for (slot, text) in parts {
-            match uyuni_api::codec::parse_response(&text) {
-                Ok(Ok(v)) => values.push(ids_out(v, slot, &[("id", IdKind::System)])),
-                Ok(Err(f)) => {
-                    first_fault.get_or_insert(f);
-                }
-                Err(e) => tracing::warn!(error = %e, "malformed answer left out"),
-            }
-        }
-        Err(Outcome {
-            result: Ok(merge(Merge::Concat, values)),
-            missing,
-        })
     }
 
     fn node_of_slot(&self, slot: u32) -> Option<NodeView> {

@@ -132,22 +132,6 @@ fn a_fault_of_one_node_is_dropped_when_others_answered_a_merged_list() {
 }
 
 #[test]
-fn the_raw_fast_path_gives_the_same_ids_as_the_decoding_path() {
-    let fake = Fake::three().unreachable("c");
-    let turn = std::sync::atomic::AtomicUsize::new(0);
-    let fanout = Fanout::new(&fake, &turn);
-    let (doc, missing) =
-        futures::executor::block_on(fanout.merged_raw(&cred(), "system.listSystems", vec![]))
-            .expect("fast path");
-    assert_eq!(missing, vec!["c".to_string()]);
-    let list = uyuni_api::codec::parse_response(&doc)
-        .expect("document")
-        .expect("value");
-    let decoded = fake.run("system.listSystems", vec![]).result.expect("list");
-    assert_eq!(to_json(&list), to_json(&decoded));
-}
-
-#[test]
 fn minion_id_maps_are_merged_with_every_value_translated() {
     let map = |minion: &str, id| {
         Answer::Value(

@@ -1,0 +1,238 @@
+//! Streamed merged lists of systems (docs/GATEWAY.md, "Streamed merges"). Every node is
+//! called at once; each node's answer is read until its head says "a list" or "a fault"
+//! ([`crate::rawstream`]); then the policy ([`decide`]) says whether the call fails (a
+//! well-formed fault, nothing else sent yet) or is answered. The answer is the merged head,
+//! each answering node's items in slot order as they arrive (ids translated on the way),
+//! and the tail. Each node is read by a task of its own into a small bounded channel, so a
+//! node whose turn has not come is held back by the channel (and, behind it, by its TCP
+//! connection): the gateway holds about [`CHANNEL_CHUNKS`] × [`CHUNK`] per node, never the
+//! nodes' whole answers.
+//!
+//! A node that fails after the answer has begun (its connection breaks, its XML turns out
+//! malformed, an id cannot be translated) cannot be reported in the answer any more: the
+//! HTTP status and headers are sent. The body then ends with an error, so the HTTP
+//! connection is aborted (no final chunk) and the client sees a broken transfer, never a
+//! shorter list that looks whole; the gateway logs it and counts it
+//! (`gateway_streams_cut`).
+
+use std::pin::Pin;
+
+use axum::body::Bytes;
+use futures::channel::mpsc;
+use futures::stream::{self, BoxStream, Stream, StreamExt as _};
+use futures::{SinkExt as _, future::join_all};
+use uyuni_api::{Fault, Value};
+
+use super::{Cluster, Fanout, unavailable};
+use crate::metastore::NodeView;
+use crate::pool::{Answer, Credentials};
+use crate::rawstream::{Head, MERGED_HEAD, MERGED_TAIL, NodeRewriter};
+
+/// A node's answer as it arrives.
+pub type RawChunks = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// The merged answer as it is sent: pieces of the document, or (after it has begun) the
+/// failure that cuts it off.
+pub type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// Items are sent on in pieces of at least this many bytes (the last piece may be smaller).
+pub const CHUNK: usize = 64 << 10;
+/// Pieces a node's channel holds while it waits for its turn.
+pub const CHANNEL_CHUNKS: usize = 4;
+
+/// A merged list being streamed.
+pub struct Streamed {
+    /// Nodes whose part the answer lacks (the policy let it through).
+    pub missing: Vec<String>,
+    /// The document.
+    pub body: Body,
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("missing", &self.missing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node whose head said "a list": what has been read of it so far.
+struct Started {
+    slot: u32,
+    name: String,
+    rw: NodeRewriter,
+    chunks: RawChunks,
+    out: Vec<u8>,
+}
+
+/// How each node's head came back: its items follow (`Value`), its fault, or no answer.
+pub type Heads = Vec<(NodeView, Answer<()>)>;
+
+/// The partial-answer policy over the nodes' heads, the seam where a configurable policy
+/// plugs in: `Ok(missing)` to answer (the nodes the answer will lack), or the fault to answer
+/// with. Today: every node faulted → the first fault; nothing answered → "unavailable";
+/// `strict` and a node missing → "unavailable"; a node that faulted while others answered
+/// is left out (as the buffered merge does).
+pub fn decide(heads: &Heads, mut missing: Vec<String>, strict: bool) -> Result<Vec<String>, Fault> {
+    let mut first_fault = None;
+    let mut answered = 0;
+    for (n, a) in heads {
+        match a {
+            Answer::Value(()) => answered += 1,
+            Answer::Fault(f) => {
+                first_fault.get_or_insert_with(|| f.clone());
+            }
+            Answer::Unavailable(_) => missing.push(n.name.clone()),
+        }
+    }
+    missing.sort();
+    if answered == 0 && !heads.is_empty() {
+        return Err(first_fault.unwrap_or_else(|| unavailable(&missing.join(", "))));
+    }
+    if answered == 0 && !missing.is_empty() {
+        return Err(unavailable(&missing.join(", ")));
+    }
+    if strict && !missing.is_empty() {
+        return Err(unavailable(&missing.join(", ")));
+    }
+    Ok(missing)
+}
+
+impl<C: Cluster> Fanout<'_, C> {
+    /// `method(args)` on every node with a slot, answered as one merged list of systems
+    /// streamed as it arrives, or the fault the policy ([`decide`]) answers with. Returns
+    /// once every node's head is in.
+    pub async fn merged_stream(
+        &self,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+        strict: bool,
+    ) -> Result<Streamed, Fault> {
+        let (nodes, missing) = self.slotted();
+        let starts = nodes.iter().map(|n| {
+            let opened = self.cluster.open_raw(n, cred, method, args.clone());
+            async move { start(n, opened.await).await }
+        });
+        let results = join_all(starts).await;
+        let mut heads = Vec::new();
+        let mut started = Vec::new();
+        for (n, (head, s)) in nodes.iter().zip(results) {
+            if let Answer::Unavailable(why) = &head {
+                tracing::warn!(node = %n.name, method, why, "node left out of a merged answer");
+            }
+            heads.push((n.clone(), head));
+            started.extend(s);
+        }
+        let missing = decide(&heads, missing, strict)?;
+        started.sort_by_key(|s| s.slot);
+        let method = method.to_string();
+        let parts: Vec<_> = started
+            .into_iter()
+            .map(|s| {
+                let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+                tokio::spawn(pump(s, method.clone(), tx));
+                rx
+            })
+            .collect();
+        let body = stream::once(async { Ok(Bytes::from_static(MERGED_HEAD.as_bytes())) })
+            .chain(stream::iter(parts).flatten())
+            .chain(stream::once(async {
+                Ok(Bytes::from_static(MERGED_TAIL.as_bytes()))
+            }))
+            .boxed();
+        Ok(Streamed { missing, body })
+    }
+}
+
+/// Read `opened` until its head is known: a list (items follow), a fault, or no answer.
+async fn start(node: &NodeView, opened: Answer<RawChunks>) -> (Answer<()>, Option<Started>) {
+    let mut chunks = match opened {
+        Answer::Value(c) => c,
+        Answer::Fault(f) => return (Answer::Fault(f), None),
+        Answer::Unavailable(why) => return (Answer::Unavailable(why), None),
+    };
+    let slot = node.slot.unwrap_or(0);
+    let mut rw = NodeRewriter::new(slot);
+    let mut out = Vec::new();
+    loop {
+        match chunks.next().await {
+            Some(Ok(piece)) => {
+                if let Err(e) = rw.feed(&piece, &mut out) {
+                    return (Answer::Unavailable(format!("malformed answer: {e}")), None);
+                }
+                if rw.head() == &Head::Items {
+                    let s = Started {
+                        slot,
+                        name: node.name.clone(),
+                        rw,
+                        chunks,
+                        out,
+                    };
+                    return (Answer::Value(()), Some(s));
+                }
+            }
+            Some(Err(why)) => return (Answer::Unavailable(why), None),
+            None => {
+                return match rw.finish(&mut out) {
+                    Ok(Some(f)) => (Answer::Fault(f), None),
+                    // A list whose head came with its end (cannot be: the head is decided
+                    // as soon as it is complete), or a document cut short.
+                    Ok(None) => (Answer::Unavailable("answer ended early".into()), None),
+                    Err(e) => (Answer::Unavailable(format!("malformed answer: {e}")), None),
+                };
+            }
+        }
+    }
+}
+
+type Items = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Read the rest of a started node's answer into `tx`, piece by piece; a failure ends the
+/// channel with an error (which cuts the answer off). Stops when the answer is dropped.
+async fn pump(mut s: Started, method: String, mut tx: Items) {
+    let failure = loop {
+        if s.out.len() >= CHUNK && send(&mut tx, &mut s.out).await.is_err() {
+            return; // The caller went away.
+        }
+        match s.chunks.next().await {
+            Some(Ok(piece)) => {
+                if let Err(e) = s.rw.feed(&piece, &mut s.out) {
+                    break format!("malformed answer: {e}");
+                }
+            }
+            Some(Err(why)) => break why,
+            None => {
+                let mut out = std::mem::take(&mut s.out);
+                match s.rw.finish(&mut out) {
+                    Ok(None) => {
+                        let _ = send(&mut tx, &mut out).await;
+                        return;
+                    }
+                    Ok(Some(_)) => break "a fault after a list's head".to_string(),
+                    Err(e) => break format!("malformed answer: {e}"),
+                }
+            }
+        }
+    };
+    tracing::warn!(node = %s.name, method, why = %failure,
+        "node failed while its part of a merged answer was being sent; the answer is cut off");
+    crate::metrics::metrics().stream_cut();
+    let _ = tx
+        .send(Err(std::io::Error::other(format!(
+            "node {} failed mid-answer: {failure}",
+            s.name
+        ))))
+        .await;
+}
+
+async fn send(tx: &mut Items, out: &mut Vec<u8>) -> Result<(), mpsc::SendError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let piece = Bytes::from(std::mem::replace(
+        out,
+        Vec::with_capacity(CHUNK + CHUNK / 4),
+    ));
+    tx.send(Ok(piece)).await
+}
