@@ -15,8 +15,15 @@ use crate::pool::{Answer, Credentials, Pool};
 use crate::sessions::{Roles, session_id};
 use crate::table::{Merge, Route, rule};
 
-use crate::fanout::stream::{RawChunks, Streamed};
+use crate::fanout::stream::{Format, RawChunks, Streamed};
 pub use crate::fanout::{Outcome, unavailable};
+
+/// Whether `method`'s answer is a merged list of systems, streamed as it arrives (the rule
+/// "merge, concatenate" with the system `id` translated).
+pub fn streamed(method: &str) -> bool {
+    let rule = rule(method);
+    rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)]
+}
 
 /// An XML-RPC answer: a whole document, or a merged list being streamed.
 #[derive(Debug)]
@@ -192,19 +199,9 @@ impl<M: Metastore> Gateway<M> {
     }
 
     async fn call_xml_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> XmlAnswer {
-        let rule = rule(method);
-        let streamed =
-            rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)];
-        let outcome = if streamed {
-            match self.session_args(params).await {
-                Ok((cred, args)) => match self
-                    .fanout(&self.live())
-                    .merged_stream(&cred, method, args, strict)
-                    .await
-                {
-                    Ok(s) => return XmlAnswer::Stream(s),
-                    Err(f) => Outcome::done(Err(f)),
-                },
+        let outcome = if streamed(method) {
+            match self.stream_inner(method, params, strict, Format::Xml).await {
+                Ok(s) => return XmlAnswer::Stream(s),
                 Err(f) => Outcome::done(Err(f)),
             }
         } else {
@@ -223,6 +220,39 @@ impl<M: Metastore> Gateway<M> {
             ok: outcome.result.is_ok(),
             missing: outcome.missing,
         }
+    }
+
+    /// A merged list of systems ([`streamed`] methods) streamed in `format`, or the fault
+    /// to answer with. Bounded by the overall deadline until the answer begins.
+    pub async fn call_stream(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        strict: bool,
+        format: Format,
+    ) -> Result<Streamed, Fault> {
+        let started = std::time::Instant::now();
+        let call = self.stream_inner(method, params, strict, format);
+        let out = match tokio::time::timeout(self.deadline(), call).await {
+            Ok(out) => out,
+            Err(_) => Err(unavailable("the cluster did not answer in time")),
+        };
+        let missing = out.as_ref().map_or(0, |s| s.missing.len());
+        crate::metrics::metrics().observe(method, out.is_ok(), started.elapsed(), missing);
+        out
+    }
+
+    async fn stream_inner(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        strict: bool,
+        format: Format,
+    ) -> Result<Streamed, Fault> {
+        let (cred, args) = self.session_args(params).await?;
+        self.fanout(&self.live())
+            .merged_stream(&cred, method, args, strict, format)
+            .await
     }
 
     fn live(&self) -> Live<'_, M> {

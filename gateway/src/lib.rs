@@ -21,6 +21,7 @@ pub mod dispatch;
 pub mod fanout;
 pub mod ids;
 pub mod json_api;
+pub mod jsonstream;
 pub mod merge;
 pub mod metastore;
 pub mod metrics;

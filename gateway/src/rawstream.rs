@@ -129,14 +129,15 @@ impl NodeRewriter {
 
     /// The answer has ended: append the last items to `out`. `Ok(Some(fault))` when the
     /// answer was a fault.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<Option<Fault>, StreamError> {
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<Option<Fault>, StreamError> {
         if self.validated != self.pending.len() {
             return Err(StreamError::NotUtf8);
         }
         match self.head {
             Head::Pending => Err(StreamError::Truncated),
             Head::Fault => {
-                let text = String::from_utf8(self.pending).map_err(|_| StreamError::NotUtf8)?;
+                let text = String::from_utf8(std::mem::take(&mut self.pending))
+                    .map_err(|_| StreamError::NotUtf8)?;
                 match uyuni_api::codec::parse_response(&text) {
                     Ok(Err(f)) => Ok(Some(f)),
                     Ok(Ok(_)) => Err(StreamError::BadFault("not a fault".into())),

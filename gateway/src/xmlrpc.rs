@@ -13,7 +13,10 @@ use tracing::Instrument as _;
 use uyuni_api::Fault;
 use uyuni_api::codec::{parse_call, render_fault};
 
+use futures::StreamExt as _;
+
 use crate::dispatch::XmlAnswer;
+use crate::rawstream::{MERGED_HEAD, MERGED_TAIL};
 use crate::{Gateway, Metastore, PARTIAL_HEADER, STRICT_HEADER};
 
 /// The XML-RPC route.
@@ -59,7 +62,15 @@ async fn handle<M: Metastore>(
         .await;
     match answer {
         XmlAnswer::Doc { text, missing, .. } => xml(Body::from(text), &missing),
-        XmlAnswer::Stream(s) => xml(Body::from_stream(s.body), &s.missing),
+        XmlAnswer::Stream(s) => {
+            let doc =
+                futures::stream::once(async { Ok(Bytes::from_static(MERGED_HEAD.as_bytes())) })
+                    .chain(s.body)
+                    .chain(futures::stream::once(async {
+                        Ok(Bytes::from_static(MERGED_TAIL.as_bytes()))
+                    }));
+            xml(Body::from_stream(doc), &s.missing)
+        }
     }
 }
 

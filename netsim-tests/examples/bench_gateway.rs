@@ -161,7 +161,13 @@ fn main() -> anyhow::Result<()> {
                 if key.is_empty() {
                     *key = login(url).unwrap_or_default();
                 }
-                Ok(!key.is_empty() && timed_list(url, key).map(|(_, n)| n).unwrap_or(0) == total)
+                let whole =
+                    !key.is_empty() && timed_list(url, key).map(|(_, n)| n).unwrap_or(0) == total;
+                if !whole {
+                    // A session opened before every node was up has no key on the late ones.
+                    key.clear();
+                }
+                Ok(whole)
             },
         )?;
     }

@@ -24,16 +24,27 @@ use futures::{SinkExt as _, future::join_all};
 use uyuni_api::{Fault, Value};
 
 use super::{Cluster, Fanout, unavailable};
+use crate::jsonstream::ItemSplitter;
 use crate::metastore::NodeView;
 use crate::pool::{Answer, Credentials};
-use crate::rawstream::{Head, MERGED_HEAD, MERGED_TAIL, NodeRewriter};
+use crate::rawstream::{Head, NodeRewriter, StreamError};
 
 /// A node's answer as it arrives.
 pub type RawChunks = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
-/// The merged answer as it is sent: pieces of the document, or (after it has begun) the
-/// failure that cuts it off.
+/// The merged list's items as they are sent, or (after they have begun) the failure that
+/// cuts the answer off.
 pub type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// How the items are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// XML-RPC `<value>` elements, one after another (between the merged document's head
+    /// and tail: [`crate::rawstream::MERGED_HEAD`], [`crate::rawstream::MERGED_TAIL`]).
+    Xml,
+    /// JSON values, each preceded by a comma (the caller drops the first).
+    Json,
+}
 
 /// Items are sent on in pieces of at least this many bytes (the last piece may be smaller).
 pub const CHUNK: usize = 64 << 10;
@@ -44,7 +55,7 @@ pub const CHANNEL_CHUNKS: usize = 4;
 pub struct Streamed {
     /// Nodes whose part the answer lacks (the policy let it through).
     pub missing: Vec<String>,
-    /// The document.
+    /// The items, every node's in slot order.
     pub body: Body,
 }
 
@@ -62,7 +73,26 @@ struct Started {
     name: String,
     rw: NodeRewriter,
     chunks: RawChunks,
+    /// Rewritten items not yet converted.
+    xml: Vec<u8>,
+    /// For the JSON API: the items cut apart and converted.
+    json: Option<ItemSplitter>,
+    /// Ready to send.
     out: Vec<u8>,
+}
+
+impl Started {
+    /// Move what was rewritten to `out`, in the answer's format.
+    fn convert(&mut self) -> Result<(), StreamError> {
+        match &mut self.json {
+            Some(split) => {
+                split.feed(&self.xml, &mut self.out)?;
+                self.xml.clear();
+            }
+            None => self.out.append(&mut self.xml),
+        }
+        Ok(())
+    }
 }
 
 /// How each node's head came back: its items follow (`Value`), its fault, or no answer.
@@ -108,11 +138,12 @@ impl<C: Cluster> Fanout<'_, C> {
         method: &str,
         args: Vec<Value>,
         strict: bool,
+        format: Format,
     ) -> Result<Streamed, Fault> {
         let (nodes, missing) = self.slotted();
         let starts = nodes.iter().map(|n| {
             let opened = self.cluster.open_raw(n, cred, method, args.clone());
-            async move { start(n, opened.await).await }
+            async move { start(n, opened.await, format).await }
         });
         let results = join_all(starts).await;
         let mut heads = Vec::new();
@@ -135,18 +166,17 @@ impl<C: Cluster> Fanout<'_, C> {
                 rx
             })
             .collect();
-        let body = stream::once(async { Ok(Bytes::from_static(MERGED_HEAD.as_bytes())) })
-            .chain(stream::iter(parts).flatten())
-            .chain(stream::once(async {
-                Ok(Bytes::from_static(MERGED_TAIL.as_bytes()))
-            }))
-            .boxed();
+        let body = stream::iter(parts).flatten().boxed();
         Ok(Streamed { missing, body })
     }
 }
 
 /// Read `opened` until its head is known: a list (items follow), a fault, or no answer.
-async fn start(node: &NodeView, opened: Answer<RawChunks>) -> (Answer<()>, Option<Started>) {
+async fn start(
+    node: &NodeView,
+    opened: Answer<RawChunks>,
+    format: Format,
+) -> (Answer<()>, Option<Started>) {
     let mut chunks = match opened {
         Answer::Value(c) => c,
         Answer::Fault(f) => return (Answer::Fault(f), None),
@@ -167,7 +197,9 @@ async fn start(node: &NodeView, opened: Answer<RawChunks>) -> (Answer<()>, Optio
                         name: node.name.clone(),
                         rw,
                         chunks,
-                        out,
+                        xml: out,
+                        json: (format == Format::Json).then(ItemSplitter::default),
+                        out: Vec::new(),
                     };
                     return (Answer::Value(()), Some(s));
                 }
@@ -192,24 +224,32 @@ type Items = mpsc::Sender<Result<Bytes, std::io::Error>>;
 /// channel with an error (which cuts the answer off). Stops when the answer is dropped.
 async fn pump(mut s: Started, method: String, mut tx: Items) {
     let failure = loop {
+        if let Err(e) = s.convert() {
+            break format!("malformed answer: {e}");
+        }
         if s.out.len() >= CHUNK && send(&mut tx, &mut s.out).await.is_err() {
             return; // The caller went away.
         }
         match s.chunks.next().await {
             Some(Ok(piece)) => {
-                if let Err(e) = s.rw.feed(&piece, &mut s.out) {
+                if let Err(e) = s.rw.feed(&piece, &mut s.xml) {
                     break format!("malformed answer: {e}");
                 }
             }
             Some(Err(why)) => break why,
             None => {
-                let mut out = std::mem::take(&mut s.out);
-                match s.rw.finish(&mut out) {
-                    Ok(None) => {
-                        let _ = send(&mut tx, &mut out).await;
+                let ended = match s.rw.finish(&mut s.xml) {
+                    Ok(None) => s
+                        .convert()
+                        .and_then(|()| s.json.as_ref().map_or(Ok(()), ItemSplitter::finish)),
+                    Ok(Some(_)) => Err(StreamError::NotAList("a fault after a list's head")),
+                    Err(e) => Err(e),
+                };
+                match ended {
+                    Ok(()) => {
+                        let _ = send(&mut tx, &mut s.out).await;
                         return;
                     }
-                    Ok(Some(_)) => break "a fault after a list's head".to_string(),
                     Err(e) => break format!("malformed answer: {e}"),
                 }
             }
@@ -235,4 +275,74 @@ async fn send(tx: &mut Items, out: &mut Vec<u8>) -> Result<(), mpsc::SendError> 
         Vec::with_capacity(CHUNK + CHUNK / 4),
     ));
     tx.send(Ok(piece)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A node's answer of many pieces, counting how many were taken from it.
+    fn counted(pieces: usize, taken: Arc<AtomicUsize>) -> RawChunks {
+        let item = "<value><struct><member><name>id</name><value><i4>1000010000</i4></value>\
+                    </member></struct></value>"
+            .repeat(1000);
+        let tail = b"</data></array></value></param></params></methodResponse>";
+        Box::pin(
+            stream::iter(0..pieces)
+                .map(move |_| {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                    Ok(Bytes::from(item.clone()))
+                })
+                .chain(stream::once(async move { Ok(Bytes::from_static(tail)) })),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_turn_has_not_come_is_held_back() {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let mut rw = NodeRewriter::new(0);
+        let mut xml = Vec::new();
+        let head = b"<?xml version=\"1.0\"?><methodResponse><params><param><value><array><data>";
+        rw.feed(head, &mut xml).expect("head");
+        let piece_len = counted(1, Arc::new(AtomicUsize::new(0)))
+            .next()
+            .await
+            .map_or(0, |p| p.map_or(0, |b| b.len()));
+        let s = Started {
+            slot: 0,
+            name: "a".into(),
+            rw,
+            chunks: counted(10_000, taken.clone()),
+            xml,
+            json: None,
+            out: Vec::new(),
+        };
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let task = tokio::spawn(pump(s, "system.listSystems".into(), tx));
+        // Nobody reads: the node is read until the channel is full, and no further.
+        let mut last = usize::MAX;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let now = taken.load(Ordering::SeqCst);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let held = last * piece_len;
+        let bound = (CHANNEL_CHUNKS + 2) * (CHUNK + piece_len) + crate::rawstream::HOLD;
+        assert!(held <= bound, "{held} bytes read ahead, bound {bound}");
+        assert!(last < 10_000);
+        // Reading on drains it all.
+        let mut got = 0;
+        while let Some(p) = rx.next().await {
+            got += p.expect("piece").len();
+        }
+        task.await.expect("pump");
+        assert_eq!(taken.load(Ordering::SeqCst), 10_000);
+        assert!(got > 10_000 * piece_len / 2, "{got}");
+    }
 }

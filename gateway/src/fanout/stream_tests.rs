@@ -9,17 +9,18 @@ use uyuni_api::json::to_json;
 
 use super::Fanout;
 use super::fake::{Fake, cred};
-use super::stream::Streamed;
+use super::stream::{Format, Streamed};
 use crate::pool::Answer;
+use crate::rawstream::{MERGED_HEAD, MERGED_TAIL};
 
 /// The merged list streamed: its pieces joined, or where it broke off.
 async fn stream(fake: &Fake, strict: bool) -> Result<(Streamed, Vec<u8>, Option<String>), Fault> {
     let turn = AtomicUsize::new(0);
     let fanout = Fanout::new(fake, &turn);
     let mut s = fanout
-        .merged_stream(&cred(), "system.listSystems", vec![], strict)
+        .merged_stream(&cred(), "system.listSystems", vec![], strict, Format::Xml)
         .await?;
-    let mut doc = Vec::new();
+    let mut doc = MERGED_HEAD.as_bytes().to_vec();
     let mut broke = None;
     while let Some(piece) = s.body.next().await {
         match piece {
@@ -29,6 +30,9 @@ async fn stream(fake: &Fake, strict: bool) -> Result<(Streamed, Vec<u8>, Option<
                 break;
             }
         }
+    }
+    if broke.is_none() {
+        doc.extend(MERGED_TAIL.as_bytes());
     }
     Ok((s, doc, broke))
 }
@@ -125,4 +129,25 @@ async fn no_node_at_all_is_an_empty_list() {
     let (s, doc, broke) = stream(&fake, false).await.expect("answered");
     assert_eq!((s.missing.len(), broke), (0, None));
     assert_eq!(decoded(&doc), serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn the_json_api_gets_the_same_list_item_by_item() {
+    let fake = Fake::three().unreachable("c");
+    let turn = AtomicUsize::new(0);
+    let fanout = Fanout::new(&fake, &turn);
+    let mut s = fanout
+        .merged_stream(&cred(), "system.listSystems", vec![], false, Format::Json)
+        .await
+        .expect("answered");
+    let mut items = Vec::new();
+    while let Some(piece) = s.body.next().await {
+        items.extend_from_slice(&piece.expect("whole"));
+    }
+    // Every item comes with a comma in front (the JSON API drops the first).
+    assert_eq!(items.first(), Some(&b','));
+    let list: Json = serde_json::from_slice(&[b"[", &items[1..], b"]"].concat()).expect("json");
+    let merged = fake.run("system.listSystems", vec![]).result.expect("list");
+    assert_eq!(list, to_json(&merged));
+    assert_eq!(s.missing, vec!["c".to_string()]);
 }
