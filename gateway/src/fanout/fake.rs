@@ -9,6 +9,9 @@ use std::sync::atomic::AtomicUsize;
 use uyuni_api::value::{StructBuilder, as_i64, int, string};
 use uyuni_api::{Fault, Value};
 
+use axum::body::Bytes;
+
+use super::stream::RawChunks;
 use super::{Cluster, Fanout, Outcome};
 use crate::metastore::{MetastoreError, NodeView, Relocation};
 use crate::pool::{Answer, Credentials};
@@ -34,6 +37,7 @@ pub(super) struct Fake {
     unreachable: BTreeSet<String>,
     moved: BTreeMap<(u32, i64), Relocation>,
     first: Mutex<BTreeMap<(String, String), (Answer, usize)>>,
+    cut: BTreeSet<String>,
     calls: Mutex<Vec<Received>>,
 }
 
@@ -115,6 +119,12 @@ impl Fake {
     /// What the metastore says of the system that was `local` on the node in `slot`.
     pub(super) fn moved(mut self, slot: u32, local: i64, now: Relocation) -> Self {
         self.moved.insert((slot, local), now);
+        self
+    }
+
+    /// A node whose streamed answer breaks off halfway (its connection drops).
+    pub(super) fn cut_mid_answer(mut self, name: &str) -> Self {
+        self.cut.insert(name.into());
         self
     }
 
@@ -279,21 +289,33 @@ impl Cluster for Fake {
         )
     }
 
-    fn call_raw(
+    fn open_raw(
         &self,
         node: &NodeView,
         _cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send {
-        let raw = match self.answer(&node.name, method, &args) {
-            Answer::Value(v) => match uyuni_api::codec::render_response(&v) {
-                Ok(text) => Answer::Value(text),
-                Err(e) => Answer::Unavailable(e.to_string()),
-            },
-            Answer::Fault(f) => Answer::Fault(f),
-            Answer::Unavailable(why) => Answer::Unavailable(why),
+    ) -> impl Future<Output = Answer<RawChunks>> + Send {
+        // As a node sends it: a fault is a document too. In pieces of 5 bytes.
+        let text = match self.answer(&node.name, method, &args) {
+            Answer::Value(v) => uyuni_api::codec::render_response(&v),
+            Answer::Fault(f) => Ok(uyuni_api::codec::render_fault(&f)),
+            Answer::Unavailable(why) => return std::future::ready(Answer::Unavailable(why)),
         };
-        std::future::ready(raw)
+        let text = match text {
+            Ok(t) => t.into_bytes(),
+            Err(e) => return std::future::ready(Answer::Unavailable(e.to_string())),
+        };
+        let cut = self.cut.contains(&node.name);
+        let end = if cut { text.len() / 2 } else { text.len() };
+        let mut pieces: Vec<Result<Bytes, String>> = text[..end]
+            .chunks(5)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        if cut {
+            pieces.push(Err("connection reset by peer".into()));
+        }
+        let chunks: RawChunks = Box::pin(futures::stream::iter(pieces));
+        std::future::ready(Answer::Value(chunks))
     }
 }

@@ -25,6 +25,9 @@ mod fake;
 mod gaps;
 #[cfg(test)]
 mod ids_tests;
+pub mod stream;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
@@ -90,15 +93,15 @@ pub trait Cluster: Send + Sync {
     fn pause(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send {
         tokio::time::sleep(d)
     }
-    /// Like [`Cluster::call`] with a session, the value as the node's own
-    /// `methodResponse` text.
-    fn call_raw(
+    /// Like [`Cluster::call`] with a session, the answer's body as it arrives (a fault is in
+    /// the body, as the node sent it): for merged lists streamed on ([`stream`]).
+    fn open_raw(
         &self,
         node: &NodeView,
         cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send;
+    ) -> impl Future<Output = Answer<stream::RawChunks>> + Send;
 }
 
 /// The routing core over a [`Cluster`]; `turn` spreads pass-through calls over the nodes.
@@ -262,58 +265,6 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             _ => Ok(merge(how, values)),
         };
         Outcome { result, missing }
-    }
-
-    /// A merged list of systems as one `methodResponse` document, the nodes' text rewritten
-    /// ([`crate::rawmerge`]), with the nodes that did not answer; or (when the nodes' text
-    /// does not allow it, or nothing but faults came back) the outcome of the decoding path.
-    pub async fn merged_raw(
-        &self,
-        cred: &Credentials,
-        method: &str,
-        args: Vec<Value>,
-    ) -> Result<(String, Vec<String>), Outcome> {
-        let (nodes, mut missing) = self.slotted();
-        let calls = nodes
-            .iter()
-            .map(|n| self.cluster.call_raw(n, cred, method, args.clone()));
-        let answers = join_all(calls).await;
-        let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
-        if parts.is_empty() || (self.fail_on_partial && first_fault.is_some()) {
-            let result = match first_fault {
-                Some((_, f)) if parts.is_empty() => Err(f),
-                Some((node, f)) => Err(named(&node, &f)),
-                None if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
-                None => Ok(Value::Array(Vec::new())),
-            };
-            return Err(Outcome { result, missing });
-        }
-        if let Some(doc) = crate::rawmerge::concat_systems(parts.clone()) {
-            return Ok((doc, missing));
-        }
-        // Decode after all (same answers, no second call).
-        let mut values = Vec::new();
-        for (slot, text) in parts {
-            match uyuni_api::codec::parse_response(&text) {
-                Ok(Ok(v)) => match ids_out(v, slot, &[("id", IdKind::System)]) {
-                    Ok(v) => values.push(v),
-                    Err(e) => {
-                        return Err(Outcome {
-                            result: Err(e.fault()),
-                            missing,
-                        });
-                    }
-                },
-                Ok(Err(f)) => {
-                    tracing::warn!(slot, method, fault = %f.message(), "node faulted; left out of a merged answer");
-                }
-                Err(e) => tracing::warn!(error = %e, "malformed answer left out"),
-            }
-        }
-        Err(Outcome {
-            result: Ok(merge(Merge::Concat, values)),
-            missing,
-        })
     }
 
     fn node_of_slot(&self, slot: u32) -> Option<NodeView> {
