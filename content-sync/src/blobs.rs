@@ -211,6 +211,23 @@ impl BlobStore {
         }
     }
 
+    /// A writer putting verified pieces of `hash` back over its damaged data file, in place
+    /// (the store's open handles see the repaired bytes). The caller checks the whole blob
+    /// with [`Self::verify`] after [`RepairWriter::finish`].
+    pub fn repair_writer(&self, hash: Hash) -> Result<RepairWriter, ContentError> {
+        let path = self.paths.data_path(&hash);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| ContentError::io(&path, e))?;
+        Ok(RepairWriter {
+            file: std::sync::Arc::new(file),
+            path,
+        })
+    }
+
     /// Keep `hashes` (and the sequence itself) under the named tag; replaces what the tag
     /// kept before, which garbage collection then removes unless another tag keeps it.
     pub async fn protect(&self, tag: &str, hashes: &[Hash]) -> Result<Hash, ContentError> {
@@ -284,6 +301,34 @@ impl BlobStore {
         if let Err(e) = self.store.shutdown().await {
             tracing::debug!("blob store shutdown: {e}");
         }
+    }
+}
+
+/// Writes verified pieces over a damaged data file ([`BlobStore::repair_writer`]).
+#[derive(Debug)]
+pub struct RepairWriter {
+    file: std::sync::Arc<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl RepairWriter {
+    /// Write `data` at byte `offset`.
+    pub async fn write_at(&mut self, offset: u64, data: Bytes) -> Result<(), ContentError> {
+        use std::os::unix::fs::FileExt as _;
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.write_all_at(&data, offset))
+            .await
+            .map_err(|e| ContentError::Store(e.to_string()))?
+            .map_err(|e| ContentError::io(&self.path, e))
+    }
+
+    /// Flush to disk.
+    pub async fn finish(self) -> Result<(), ContentError> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(|e| ContentError::Store(e.to_string()))?
+            .map_err(|e| ContentError::io(&self.path, e))
     }
 }
 

@@ -8,25 +8,32 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+    },
     time::Instant,
 };
 
 use iroh::{
     Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, TransportAddr,
     address_lookup::memory::MemoryLookup,
-    endpoint::{NetReportConfig, PortmapperConfig, presets},
-    protocol::Router,
+    endpoint::{Connection, NetReportConfig, PortmapperConfig, presets},
+    protocol::{AcceptError, ProtocolHandler, Router},
 };
 use iroh_blobs::{
     BlobsProtocol, Hash,
     provider::events::{
         AbortReason, ConnectMode, EventMask, EventSender, ObserveMode, ProviderMessage,
-        RequestMode, ThrottleMode,
+        RequestMode, RequestUpdate, ThrottleMode,
     },
 };
 
-use crate::{BlobStore, ContentError, rate::TokenBucket};
+use crate::{
+    BlobStore, ContentError,
+    have::{HAVE_ALPN, HaveTable, KNOWN, REFUSED, UNKNOWN, response},
+    rate::TokenBucket,
+};
 
 /// Decides who may fetch what (implemented by the peer over its membership and manifests).
 pub trait Gate: Send + Sync + std::fmt::Debug + 'static {
@@ -46,6 +53,24 @@ pub struct ServeStats {
     pub refused_requests: std::sync::atomic::AtomicU64,
     /// Requests served.
     pub served_requests: std::sync::atomic::AtomicU64,
+    /// Requests turned away because every upload slot was busy (the requester asks another
+    /// holder or comes back later).
+    pub busy_refusals: AtomicU64,
+    /// Payload bytes sent.
+    pub uploaded_bytes: AtomicU64,
+    /// Holdings questions answered ([`crate::have`]).
+    pub have_answers: AtomicU64,
+}
+
+/// How the endpoint serves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Bytes per second for everything this node serves; `None`: no limit.
+    pub upload_limit: Option<u64>,
+    /// Blob requests served at once; more are refused as busy (`0`: no limit). A node with a
+    /// thin link serves a few transfers at full speed rather than many at a crawl, so copies
+    /// complete (and can be served onwards) early.
+    pub upload_slots: usize,
 }
 
 /// The endpoint, its protocol router and its static address book.
@@ -56,18 +81,19 @@ pub struct ContentEndpoint {
     lookup: MemoryLookup,
     /// Serving counters.
     pub stats: Arc<ServeStats>,
+    /// What this node holds, per repository version (answered over [`HAVE_ALPN`]).
+    pub have: HaveTable,
 }
 
 impl ContentEndpoint {
     /// Bind on `bind` with the node's ed25519 secret (the libp2p identity's key, so the
     /// endpoint id is the peer's public key) and serve `store` through `gate`.
-    /// `upload_limit`: bytes per second for everything this node serves.
     pub async fn bind(
         secret: [u8; 32],
         bind: SocketAddr,
         store: &BlobStore,
         gate: Arc<dyn Gate>,
-        upload_limit: Option<u64>,
+        opts: ServeOptions,
     ) -> Result<Self, ContentError> {
         let bind_err = |reason: String| ContentError::Bind {
             addr: bind.to_string(),
@@ -87,11 +113,20 @@ impl ContentEndpoint {
             .await
             .map_err(|e| bind_err(e.to_string()))?;
         let stats = Arc::new(ServeStats::default());
-        let events = serve_events(gate, upload_limit, stats.clone());
+        let have = HaveTable::default();
+        let events = serve_events(gate.clone(), opts, stats.clone());
         let router = Router::builder(endpoint.clone())
             .accept(
                 iroh_blobs::ALPN,
                 BlobsProtocol::new(store.api(), Some(events)),
+            )
+            .accept(
+                HAVE_ALPN,
+                HaveProtocol {
+                    gate,
+                    have: have.clone(),
+                    stats: stats.clone(),
+                },
             )
             .spawn();
         Ok(Self {
@@ -99,6 +134,7 @@ impl ContentEndpoint {
             router,
             lookup,
             stats,
+            have,
         })
     }
 
@@ -133,27 +169,64 @@ impl ContentEndpoint {
     }
 }
 
-/// The provider's event handler: members only, per-blob zone checks, upload pacing.
-fn serve_events(
+/// Answers holdings questions: members only, and only about manifests shared with their zone.
+#[derive(Debug, Clone)]
+struct HaveProtocol {
     gate: Arc<dyn Gate>,
-    upload_limit: Option<u64>,
+    have: HaveTable,
     stats: Arc<ServeStats>,
-) -> EventSender {
-    use std::sync::atomic::Ordering::Relaxed;
+}
+
+impl ProtocolHandler for HaveProtocol {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let Some(zone) = self.gate.member_zone(&conn.remote_id()) else {
+            self.stats.refused_connections.fetch_add(1, Relaxed);
+            conn.close(1u32.into(), b"not a cluster member");
+            return Ok(());
+        };
+        // One question per stream; the connection stays for the next poll.
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let mut req = [0u8; 32];
+            if recv.read_exact(&mut req).await.is_err() {
+                break;
+            }
+            let manifest = Hash::from_bytes(req);
+            let resp = if !self.gate.may_fetch(&zone, &manifest) {
+                self.stats.refused_requests.fetch_add(1, Relaxed);
+                response(REFUSED, None)
+            } else {
+                match self.have.get(&manifest) {
+                    Some(b) => response(KNOWN, Some(&b)),
+                    None => response(UNKNOWN, None),
+                }
+            };
+            self.stats.have_answers.fetch_add(1, Relaxed);
+            if send.write_all(&resp).await.is_err() || send.finish().is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The provider's event handler: members only, per-blob zone checks, upload slots and
+/// pacing, upload counters.
+fn serve_events(gate: Arc<dyn Gate>, opts: ServeOptions, stats: Arc<ServeStats>) -> EventSender {
     let mask = EventMask {
         connected: ConnectMode::Intercept,
-        get: RequestMode::Intercept,
+        // With transfer events: a slot is held until its transfer completes or aborts.
+        get: RequestMode::InterceptLog,
         get_many: RequestMode::Disabled,
         push: RequestMode::Disabled,
         observe: ObserveMode::Intercept,
-        throttle: if upload_limit.is_some() {
-            ThrottleMode::Intercept
-        } else {
-            ThrottleMode::None
-        },
+        // Always: the sent bytes are counted here (and paced when there is a limit).
+        throttle: ThrottleMode::Intercept,
     };
     let (tx, mut rx) = EventSender::channel(64, mask);
-    let bucket = upload_limit.map(|l| Arc::new(Mutex::new(TokenBucket::new(l, Instant::now()))));
+    let bucket = opts
+        .upload_limit
+        .map(|l| Arc::new(Mutex::new(TokenBucket::new(l, Instant::now()))));
+    let active = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         // Connection id → the member's zone.
         let mut zones: HashMap<u64, String> = HashMap::new();
@@ -180,18 +253,35 @@ fn serve_events(
                 ProviderMessage::ConnectionClosed(msg) => {
                     zones.remove(&msg.connection_id);
                 }
-                ProviderMessage::GetRequestReceived(msg) => {
+                ProviderMessage::GetRequestReceived(mut msg) => {
                     let allowed = msg.request.ranges.is_blob()
                         && zones
                             .get(&msg.connection_id)
                             .is_some_and(|z| gate.may_fetch(z, &msg.request.hash));
-                    let res = if allowed {
-                        stats.served_requests.fetch_add(1, Relaxed);
-                        Ok(())
-                    } else {
+                    let res = if !allowed {
                         stats.refused_requests.fetch_add(1, Relaxed);
                         tracing::debug!(hash = %msg.request.hash, "blob request refused");
                         Err(AbortReason::Permission)
+                    } else if opts.upload_slots > 0 && active.load(Relaxed) >= opts.upload_slots {
+                        stats.busy_refusals.fetch_add(1, Relaxed);
+                        Err(AbortReason::RateLimited)
+                    } else {
+                        stats.served_requests.fetch_add(1, Relaxed);
+                        active.fetch_add(1, Relaxed);
+                        let active = active.clone();
+                        tokio::spawn(async move {
+                            // The slot is free when the transfer ends (or its events stop).
+                            while let Ok(Some(u)) = msg.rx.recv().await {
+                                if matches!(
+                                    u,
+                                    RequestUpdate::Completed(_) | RequestUpdate::Aborted(_)
+                                ) {
+                                    break;
+                                }
+                            }
+                            active.fetch_sub(1, Relaxed);
+                        });
+                        Ok(())
                     };
                     msg.tx.send(res).await.ok();
                 }
@@ -199,6 +289,7 @@ fn serve_events(
                     msg.tx.send(Err(AbortReason::Permission)).await.ok();
                 }
                 ProviderMessage::Throttle(msg) => {
+                    stats.uploaded_bytes.fetch_add(msg.size, Relaxed);
                     let wait = bucket.as_ref().map(|b| {
                         b.lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -7,7 +7,10 @@
 //! - [`ContentEndpoint`]: an iroh endpoint on a closed network (no relays, no pkarr/DNS, no
 //!   port mapping) with the libp2p identity's key, serving only cluster members and only the
 //!   blobs their zone receives ([`Gate`]).
-//! - [`Fetcher`]: verified, resumable, rate-limited fetches from several providers.
+//! - [`Fetcher`]: verified, resumable, rate-limited fetches from several providers; large
+//!   blobs as byte ranges from several at once; streamed repairs.
+//! - [`have`]: who holds which file of a repository version (a bitmap per node, asked over
+//!   the endpoint); [`plan`] and [`swarm`]: rarest-first fetching of a whole repository.
 //! - [`Manifest`]: a tree's index (path → BLAKE3 hash, size), itself a blob.
 //! - [`tree::scan`]: reading a package tree (yum repository or Uyuni's package store).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -18,16 +21,21 @@ mod endpoint;
 mod error;
 mod fetch;
 mod hash;
+pub mod have;
 mod manifest;
+pub mod plan;
 pub mod rate;
+pub mod swarm;
 pub mod tree;
 
 pub use access::AccessTable;
-pub use blobs::{BlobState, BlobStore};
-pub use endpoint::{ContentEndpoint, Gate, ServeStats};
+pub use blobs::{BlobState, BlobStore, RepairWriter};
+pub use endpoint::{ContentEndpoint, Gate, ServeOptions, ServeStats};
 pub use error::ContentError;
 pub use fetch::{FetchStats, Fetcher, Provider};
 pub use hash::{hash_hex, parse_hash};
+pub use have::{Bitmap, HaveAnswer, HaveTable};
 pub use iroh::EndpointId;
 pub use iroh_blobs::{Hash, api::TempTag};
 pub use manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest, check_path};
+pub use swarm::{SwarmFile, SwarmOptions, SwarmProvider, SwarmReport, fetch_repository};

@@ -17,7 +17,12 @@ pub(crate) fn keep_unknown(key: &str, old: &[u8], new: Vec<u8>) -> Vec<u8> {
     let Ok(Some(rec)) = Record::decode(key, old) else {
         return new;
     };
-    let Ok(known) = rec.encode() else {
+    // Systems: this version also knows `k` (record/system_sets.rs), which `Record` drops.
+    let known = match &rec {
+        Record::System(_) => crate::record::system_sets::reencode_known(old),
+        _ => rec.encode().ok(),
+    };
+    let Some(known) = known else {
         return new;
     };
     if known == old {

@@ -9,8 +9,9 @@
 //!   775 MiB just to load, 14 GiB RSS after edits). Records are spread by a hash of their key
 //!   over many small documents ([`shard_of`]); each shard syncs on its own and a [`Digest`]
 //!   (8 bytes per shard) tells two peers which shards differ.
-//! - **Records** ([`Record`]) are one flat JSON value each: last-writer-wins per record, with the
-//!   same winner on every replica.
+//! - **Records** ([`Record`]) are one flat value each: last-writer-wins per record, with the
+//!   same winner on every replica; a system's tags and groups are add-wins sets of keys beside
+//!   its value (`record/system_sets.rs`).
 //! - **Durability.** Every change is appended to a write-ahead log and fsync'd before
 //!   [`Store::put`] returns; [`Store::compact`] folds the log into per-shard snapshots.
 //!   A torn WAL tail is cut, a corrupt snapshot is quarantined and the shard refilled by peers.

@@ -3,7 +3,8 @@
 //! Every record is stored as one flat JSON value under its key (`s/<fingerprint>`,
 //! `n/<node>`, `z/<zone>`). A flat value writes about ten times faster in automerge than a nested
 //! map (see `docs/ARCHITECTURE.md`) and makes each record last-writer-wins as a whole: concurrent
-//! writes to one record resolve to the same winner on every replica.
+//! writes to one record resolve to the same winner on every replica. A system's tags and
+//! groups are the exception: add-wins sets of keys beside the value ([`system_sets`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +17,7 @@ use crate::content_record::{
 use crate::ops_record::{IntegrityRecord, ReplacementRecord, integrity_key, replacement_key};
 
 mod system_builder;
+pub(crate) mod system_sets;
 
 /// Lifecycle of a client system as the cluster sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -569,7 +571,7 @@ impl From<serde_json::Error> for CodecError {
 /// typical system instead of about 250 as JSON; unknown keys are ignored, so a newer peer can
 /// add fields without breaking an older one.
 #[derive(Debug, Serialize, Deserialize)]
-struct SystemWire {
+pub(crate) struct SystemWire {
     #[serde(rename = "m")]
     minion_id: String,
     #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
@@ -596,6 +598,11 @@ struct SystemWire {
     updated_at: u64,
     #[serde(rename = "i", default, skip_serializing_if = "BTreeMap::is_empty")]
     uyuni_ids: BTreeMap<String, i64>,
+    /// Set by peers that keep tags and groups as add-wins sets of keys
+    /// (`record/system_sets.rs`): a hash of `t` and `g` as written, which then only mirror
+    /// the sets for older readers. Absent: `t` and `g` are the whole truth (an older writer).
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sets_hash: Option<u32>,
 }
 
 impl From<&SystemRecord> for SystemWire {
@@ -619,12 +626,13 @@ impl From<&SystemRecord> for SystemWire {
             registered_at: s.registered_at,
             updated_at: s.updated_at,
             uyuni_ids: s.uyuni_ids.clone(),
+            sets_hash: None,
         }
     }
 }
 
 impl SystemWire {
-    fn into_record(self, fingerprint: String) -> SystemRecord {
+    pub(crate) fn into_record(self, fingerprint: String) -> SystemRecord {
         SystemRecord {
             fingerprint,
             hostname: self.hostname.unwrap_or_else(|| self.minion_id.clone()),
@@ -790,7 +798,7 @@ pub fn system_fingerprint(key: &str) -> Option<String> {
 }
 
 /// Inverse of [`system_key`] (given the part after `s/`).
-fn fingerprint_of_key(rest: &str) -> Option<String> {
+pub(crate) fn fingerprint_of_key(rest: &str) -> Option<String> {
     use base64::Engine as _;
     if let Some(raw) = rest.strip_prefix('=') {
         return Some(raw.to_string());

@@ -41,7 +41,7 @@ pub(crate) fn heads_digest(heads: &mut [ChangeHash]) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Shard {
     pub(crate) id: ShardId,
-    /// The document. Change it only through this type's methods (`put`, `put_unchecked`,
+    /// The document. Change it only through this type's methods (`put`,
     /// `delete`, `take_changes`, `load_incremental`, `receive_sync_message`): they keep
     /// `reads` right.
     pub(crate) doc: AutoCommit,
@@ -50,6 +50,9 @@ pub(crate) struct Shard {
     /// answer. A local write forgets its key; anything merged from elsewhere forgets all. At
     /// most [`READ_CACHE_ENTRIES`], then it starts again.
     reads: std::cell::RefCell<std::collections::HashMap<String, Option<Vec<u8>>>>,
+    /// Member elements of systems remembered by member prefix ([`Shard::members`]), under the
+    /// same rules as `reads`: a local write of a member key forgets its system's entry.
+    members: std::cell::RefCell<std::collections::HashMap<String, Vec<String>>>,
     /// Changed since the last snapshot.
     pub(crate) dirty: bool,
     /// Digest of the current heads (see [`heads_digest`]).
@@ -64,6 +67,7 @@ impl Shard {
             id,
             doc: AutoCommit::new().with_actor(actor),
             reads: Default::default(),
+            members: Default::default(),
             dirty: false,
             digest: 0,
             damaged: false,
@@ -76,6 +80,7 @@ impl Shard {
             id,
             doc: doc.with_actor(actor),
             reads: Default::default(),
+            members: Default::default(),
             dirty: false,
             digest: 0,
             damaged: false,
@@ -105,6 +110,48 @@ impl Shard {
     /// Forget every remembered read (the document changed from elsewhere).
     fn forget_reads(&mut self) {
         self.reads.get_mut().clear();
+        self.members.get_mut().clear();
+    }
+
+    /// Forget the remembered read of `key` (a local write of it).
+    fn forget(&mut self, key: &str) {
+        self.reads.get_mut().remove(key);
+        if let Some(prefix) = crate::record::system_sets::prefix_of_member(key) {
+            self.members.get_mut().remove(prefix);
+        }
+    }
+
+    /// The member elements (`t<tag>`, `g<group>`) under a member prefix (`m/<rest>\0`), in
+    /// key order, remembered like point reads.
+    pub(crate) fn members(&self, prefix: &str) -> Vec<String> {
+        if let Some(hit) = self.members.borrow().get(prefix) {
+            return hit.clone();
+        }
+        let mut out = Vec::new();
+        for item in self.doc.map_range(ROOT, prefix.to_string()..) {
+            let Some(element) = item.key.strip_prefix(prefix) else {
+                break;
+            };
+            out.push(element.to_string());
+        }
+        let mut members = self.members.borrow_mut();
+        if members.len() >= READ_CACHE_ENTRIES {
+            members.clear();
+        }
+        members.insert(prefix.to_string(), out.clone());
+        out
+    }
+
+    /// Every key under `prefix`, in key order (no cache).
+    pub(crate) fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in self.doc.map_range(ROOT, prefix.to_string()..) {
+            if !item.key.starts_with(prefix) {
+                break;
+            }
+            out.push(item.key.to_string());
+        }
+        out
     }
 
     /// Apply changes from a WAL frame or a peer (automerge's `load_incremental`).
@@ -149,26 +196,18 @@ impl Shard {
         if self.get(key).as_deref() == Some(value.as_slice()) {
             return Ok(false);
         }
-        self.reads.get_mut().remove(key);
+        self.forget(key);
         self.doc
             .put(ROOT, key, ScalarValue::Bytes(value))
             .map_err(|source| StoreError::automerge(self.id, source))?;
         Ok(true)
     }
 
-    /// Put without comparing with the current value first (the caller just read it).
-    pub(crate) fn put_unchecked(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        self.reads.get_mut().remove(key);
-        self.doc
-            .put(ROOT, key, ScalarValue::Bytes(value))
-            .map_err(|source| StoreError::automerge(self.id, source))
-    }
-
     pub(crate) fn delete(&mut self, key: &str) -> Result<bool, StoreError> {
         if self.get(key).is_none() {
             return Ok(false);
         }
-        self.reads.get_mut().remove(key);
+        self.forget(key);
         self.doc
             .delete(ROOT, key)
             .map_err(|source| StoreError::automerge(self.id, source))?;
@@ -260,7 +299,7 @@ mod tests {
         assert_eq!(a.get("k"), None);
         assert!(a.put("k", b"1".to_vec()).expect("put"));
         assert_eq!(a.get("k").as_deref(), Some(&b"1"[..]));
-        a.put_unchecked("k", b"2".to_vec()).expect("put");
+        assert!(a.put("k", b"2".to_vec()).expect("put"));
         assert_eq!(a.get("k").as_deref(), Some(&b"2"[..]));
         let first = a.take_changes();
 
@@ -286,6 +325,32 @@ mod tests {
         assert_eq!(b.get("k").as_deref(), Some(&b"3"[..]));
         assert!(b.delete("k").expect("delete"));
         assert_eq!(b.get("k"), None);
+    }
+
+    /// The remembered member lists of systems (tags and groups as keys) follow local puts and
+    /// deletes of member keys and every change merged from elsewhere.
+    #[test]
+    fn remembered_members_follow_every_change() {
+        let prefix = "m/=fp\0";
+        let mut a = Shard::new(0, actor(1));
+        let mut b = Shard::new(0, actor(2));
+        assert!(a.members(prefix).is_empty());
+        assert!(a.put(&format!("{prefix}tdb"), Vec::new()).expect("put"));
+        assert_eq!(a.members(prefix), vec!["tdb".to_string()]);
+        assert!(a.put(&format!("{prefix}gweb"), Vec::new()).expect("put"));
+        assert_eq!(
+            a.members(prefix),
+            vec!["gweb".to_string(), "tdb".to_string()]
+        );
+        let chunk = a.take_changes();
+        assert!(b.members(prefix).is_empty());
+        b.load_incremental(&chunk).expect("load");
+        assert_eq!(b.members(prefix).len(), 2, "a merged change is seen");
+        assert!(b.delete(&format!("{prefix}tdb")).expect("delete"));
+        assert_eq!(b.members(prefix), vec!["gweb".to_string()]);
+        // Another system's members are not mixed in.
+        assert!(b.put("m/=fp2\0tx", Vec::new()).expect("put"));
+        assert_eq!(b.members(prefix), vec!["gweb".to_string()]);
     }
 
     #[test]

@@ -17,8 +17,10 @@ use tokio::sync::broadcast;
 use crate::disk::{Disk, FaultInjector};
 use crate::error::StoreError;
 use crate::query::SystemFilter;
+use crate::record::system_sets::{self, Sets};
 use crate::record::{
-    FaultRecord, NodeRecord, Record, RecordKind, SystemRecord, ZonePolicy, ZoneRecord, system_key,
+    CodecError, FaultRecord, NodeRecord, Record, RecordKind, SystemRecord, ZonePolicy, ZoneRecord,
+    system_key,
 };
 use crate::shard::{Shard, ShardId, shard_of};
 use crate::snapshot;
@@ -377,34 +379,46 @@ impl Store {
     /// Write many records with a single fsync. Returns the change chunk of each shard touched.
     pub fn put_batch(&self, records: &[Record]) -> Result<Vec<(ShardId, Vec<u8>)>, StoreError> {
         self.check_writable()?;
-        let mut by_shard: BTreeMap<ShardId, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+        let mut by_shard: BTreeMap<ShardId, Vec<(String, Pending<'_>)>> = BTreeMap::new();
         for r in records {
             let key = r.key();
-            let mut bytes = r.encode().map_err(|source| StoreError::Record {
-                key: key.clone(),
-                source,
-            })?;
-            if !self.inner.opts.legacy_v1 && !matches!(r, Record::System(_)) {
-                bytes = crate::compat::with_format(bytes);
-            }
+            let pending = match r {
+                Record::System(s) if !self.inner.opts.legacy_v1 => Pending::System(s),
+                _ => {
+                    let mut bytes = r.encode().map_err(|source| StoreError::Record {
+                        key: key.clone(),
+                        source,
+                    })?;
+                    if !self.inner.opts.legacy_v1 && !matches!(r, Record::System(_)) {
+                        bytes = crate::compat::with_format(bytes);
+                    }
+                    Pending::Bytes(bytes)
+                }
+            };
             by_shard
                 .entry(shard_of(&key, self.inner.shard_count))
                 .or_default()
-                .push((key, bytes));
+                .push((key, pending));
         }
         let mut frames = Vec::with_capacity(by_shard.len());
         let mut keys = Vec::new();
         let mut pos = WalPos::default();
         for (id, items) in by_shard {
             let mut shard = self.shard(id)?;
-            for (key, bytes) in items {
-                let bytes = match shard.get(&key) {
-                    Some(old) if !self.inner.opts.legacy_v1 => {
-                        crate::compat::keep_unknown(&key, &old, bytes)
+            for (key, pending) in items {
+                let changed = match pending {
+                    Pending::System(rec) => write_system(&mut shard, &key, rec)?,
+                    Pending::Bytes(bytes) => {
+                        let bytes = match shard.get(&key) {
+                            Some(old) if !self.inner.opts.legacy_v1 => {
+                                crate::compat::keep_unknown(&key, &old, bytes)
+                            }
+                            _ => bytes,
+                        };
+                        shard.put(&key, bytes)?
                     }
-                    _ => bytes,
                 };
-                if shard.put(&key, bytes)? {
+                if changed {
                     keys.push(key);
                 }
             }
@@ -443,25 +457,25 @@ impl Store {
         for (id, items) in by_shard {
             let mut shard = self.shard(id)?;
             for (key, _) in items {
-                let Some(bytes) = shard.get(&key) else {
-                    continue;
-                };
-                let Ok(Some(Record::System(mut rec))) = Record::decode(&key, &bytes) else {
+                let Ok(Some(mut rec)) = read_system(&shard, &key) else {
                     continue;
                 };
                 if !f(&mut rec) {
                     continue;
                 }
-                let record = Record::System(rec);
-                let mut value = record.encode().map_err(|source| StoreError::Record {
-                    key: key.clone(),
-                    source,
-                })?;
-                if !self.inner.opts.legacy_v1 {
-                    value = crate::compat::keep_unknown(&key, &bytes, value);
-                }
-                if value != bytes {
-                    shard.put_unchecked(&key, value)?;
+                let changed = if self.inner.opts.legacy_v1 {
+                    let value =
+                        Record::System(rec)
+                            .encode()
+                            .map_err(|source| StoreError::Record {
+                                key: key.clone(),
+                                source,
+                            })?;
+                    shard.put(&key, value)?
+                } else {
+                    write_system(&mut shard, &key, &rec)?
+                };
+                if changed {
                     keys.push(key);
                 }
             }
@@ -482,7 +496,15 @@ impl Store {
         let id = shard_of(key, self.inner.shard_count);
         let logged = {
             let mut shard = self.shard(id)?;
-            if !shard.delete(key)? {
+            // A system's member keys go with it.
+            let mut changed = false;
+            if let Some(prefix) = system_sets::members_prefix(key) {
+                for member in shard.keys(&prefix) {
+                    changed |= shard.delete(&member)?;
+                }
+            }
+            changed |= shard.delete(key)?;
+            if !changed {
                 return Ok(Vec::new());
             }
             self.log_changes(&mut shard)?
@@ -497,6 +519,15 @@ impl Store {
 
     fn get_raw(&self, key: &str) -> Result<Option<Record>, StoreError> {
         let id = shard_of(key, self.inner.shard_count);
+        if key.starts_with(RecordKind::System.prefix()) {
+            let shard = self.shard(id)?;
+            return read_system(&shard, key)
+                .map(|r| r.map(Record::System))
+                .map_err(|source| StoreError::Record {
+                    key: key.to_string(),
+                    source,
+                });
+        }
         let bytes = self.shard(id)?.get(key);
         match bytes {
             None => Ok(None),
@@ -532,19 +563,12 @@ impl Store {
                 count: self.inner.shard_count,
             }));
         };
-        let bytes = match m.try_lock() {
-            Ok(shard) => shard.get(&key),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().get(&key),
+        let read = match m.try_lock() {
+            Ok(shard) => read_system(&shard, &key),
+            Err(std::sync::TryLockError::Poisoned(p)) => read_system(&p.into_inner(), &key),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        Some(match bytes {
-            None => Ok(None),
-            Some(b) => match Record::decode(&key, &b) {
-                Ok(Some(Record::System(s))) => Ok(Some(s)),
-                Ok(_) => Ok(None),
-                Err(source) => Err(StoreError::Record { key, source }),
-            },
-        })
+        Some(read.map_err(|source| StoreError::Record { key, source }))
     }
 
     /// Any record by key.
@@ -559,11 +583,26 @@ impl Store {
         for m in &self.inner.shards {
             let shard = lock(m);
             let mut go_on = true;
+            // Systems: their member keys, grouped once per shard (usually none).
+            let members = if kind == RecordKind::System {
+                let keys = shard.keys(system_sets::MEMBER_PREFIX);
+                system_sets::group_members(keys.iter().map(String::as_str))
+            } else {
+                Default::default()
+            };
             shard.scan(prefix, |key, bytes| {
                 if !go_on {
                     return;
                 }
-                match Record::decode(key, bytes) {
+                let decoded = if kind == RecordKind::System {
+                    system_sets::decode_base(key, bytes).map(|base| {
+                        let sets = system_sets::members_prefix(key).and_then(|p| members.get(&p));
+                        Some(Record::System(system_sets::effective(base, sets)))
+                    })
+                } else {
+                    Record::decode(key, bytes)
+                };
+                match decoded {
                     Ok(Some(r)) => go_on = f(r),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(key, "undecodable record skipped: {e}"),
@@ -766,6 +805,65 @@ impl Store {
             write_failure: self.write_failure(),
         }
     }
+}
+
+/// A record about to be written by [`Store::put_batch`].
+enum Pending<'a> {
+    /// A system: its value and its member keys (`record/system_sets.rs`).
+    System(&'a SystemRecord),
+    /// Any other record, encoded.
+    Bytes(Vec<u8>),
+}
+
+/// The member keys of the system stored under `key`, as sets.
+fn members_of(shard: &Shard, key: &str) -> Sets {
+    match system_sets::members_prefix(key) {
+        Some(prefix) => Sets::from_elements(shard.members(&prefix).iter().map(String::as_str)),
+        None => Sets::default(),
+    }
+}
+
+/// The system stored under `key` in a locked shard: its value, and its tags and groups from
+/// the member keys (`record/system_sets.rs`).
+fn read_system(shard: &Shard, key: &str) -> Result<Option<SystemRecord>, CodecError> {
+    let Some(bytes) = shard.get(key) else {
+        return Ok(None);
+    };
+    let base = system_sets::decode_base(key, &bytes)?;
+    Ok(Some(system_sets::effective(
+        base,
+        Some(&members_of(shard, key)),
+    )))
+}
+
+/// Write a system into its locked shard: the value (keeping fields a newer version added)
+/// and the member keys of its tags and groups. Returns whether anything changed.
+fn write_system(shard: &mut Shard, key: &str, rec: &SystemRecord) -> Result<bool, StoreError> {
+    let record_error = |source| StoreError::Record {
+        key: key.to_string(),
+        source,
+    };
+    let prefix = system_sets::members_prefix_of_system(key).map_err(record_error)?;
+    let stored_bytes = shard.get(key);
+    let stored = stored_bytes
+        .as_deref()
+        .and_then(|b| system_sets::decode_base(key, b).ok());
+    let members = members_of(shard, key);
+    let plan = system_sets::plan_write(&prefix, stored, &members, rec).map_err(record_error)?;
+    let mut changed = false;
+    for member in &plan.put {
+        changed |= shard.put(member, Vec::new())?;
+    }
+    for member in &plan.delete {
+        changed |= shard.delete(member)?;
+    }
+    if let Some(mut value) = plan.base {
+        if let Some(old) = &stored_bytes {
+            value = crate::compat::keep_unknown(key, old, value);
+        }
+        changed |= shard.put(key, value)?;
+    }
+    Ok(changed)
 }
 
 fn damaged(

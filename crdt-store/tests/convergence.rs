@@ -216,6 +216,57 @@ fn change_subscription_reports_local_and_remote_keys() {
     );
 }
 
+/// A concurrent value that loses by automerge's op order but wins by the record rule (here:
+/// the later `updated_at`) changes what readers see, so both replicas report the key — found
+/// by the partition schedules (issue 17): automerge reports such a merge as a conflict only,
+/// and the Load Driver's index never heard of a remap merged that way.
+#[test]
+fn a_merged_value_that_wins_by_the_record_rule_is_reported_on_both_sides() {
+    for round in 0..8u64 {
+        let (da, db) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let (a, _) = Store::open(da.path(), opts()).expect("open");
+        let (b, _) = Store::open(db.path(), opts()).expect("open");
+        let base = SystemRecord::new("fpx", "m", 1);
+        a.put(&Record::System(base.clone())).expect("put");
+        sync_pair(&a, &b);
+        let (mut la, mut lb) = (a.subscribe(), b.subscribe());
+        // Concurrent: a moves it with the later time, b with the earlier one.
+        let fps = ["fpx".to_string()];
+        a.update_systems(&fps, |s| {
+            s.node = Some("na".into());
+            s.updated_at = 100 + round;
+            true
+        })
+        .expect("a");
+        b.update_systems(&fps, |s| {
+            s.node = Some("nb".into());
+            s.updated_at = 50;
+            true
+        })
+        .expect("b");
+        while la.try_recv().is_ok() {}
+        while lb.try_recv().is_ok() {}
+        sync_pair(&a, &b);
+        for (store, events) in [(&a, &mut la), (&b, &mut lb)] {
+            let got = store.get_system("fpx").expect("read").expect("exists");
+            assert_eq!(got.node.as_deref(), Some("na"), "the later write wins");
+            let mut keys = Vec::new();
+            while let Ok(ev) = events.try_recv() {
+                keys.extend(ev.keys);
+            }
+            if got.node.as_deref() == Some("na") && store.dir() == b.dir() {
+                assert!(
+                    keys.contains(&crdt_store::system_key("fpx")),
+                    "b now shows a's value: the key is reported ({keys:?})"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn queries_filter_by_status_node_zone_tags_and_groups() {
     let d = tempfile::tempdir().expect("dir");

@@ -31,6 +31,7 @@ pub mod rawmerge;
 pub mod rawstream;
 pub mod rest;
 pub mod rest_cluster;
+pub mod rest_content;
 pub mod session_file;
 pub mod sessions;
 pub mod table;
@@ -46,8 +47,9 @@ use std::sync::atomic::AtomicUsize;
 pub use config::GatewayConfig;
 pub use dispatch::Outcome;
 pub use metastore::{
-    AuditRecord, BulkReport, BulkRequest, CommonView, Metastore, MetastoreError, NodeView,
-    PublishedView, Relocation, RepoStatus, SearchPage, ZoneView,
+    AuditRecord, BulkReport, BulkRequest, ClmAppliedView, ClmProjectView, ClmVersionView,
+    CommonView, Metastore, MetastoreError, NodeAnswer, NodeView, PublishedView, Relocation,
+    RepoStatus, SearchPage, ZoneView,
 };
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).

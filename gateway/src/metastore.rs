@@ -143,6 +143,57 @@ pub struct CommonView {
     pub updated_at: u64,
 }
 
+/// One saved version of a zone's CLM project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClmVersionView {
+    /// Version number (counts up per save).
+    pub version: u64,
+    /// The version's id (`<version:010>.<node>`), what an apply names.
+    pub id: String,
+    /// The node whose Uyuni server it was exported from.
+    pub saved_by: String,
+    /// Document size, bytes.
+    pub size: u64,
+    /// When (Unix ms).
+    pub saved_at: u64,
+}
+
+/// The version of a CLM project every node of its zone imports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClmAppliedView {
+    /// The version id ([`ClmVersionView::id`]).
+    pub version_id: String,
+    /// The node that applied it.
+    pub applied_by: String,
+    /// When (Unix ms).
+    pub applied_at: u64,
+}
+
+/// A Content Lifecycle project of a zone: its saved versions, the applied one and which
+/// version each node of the zone imported into its Uyuni server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClmProjectView {
+    /// Zone.
+    pub zone: String,
+    /// Project label.
+    pub project: String,
+    /// Saved versions, oldest first.
+    pub versions: Vec<ClmVersionView>,
+    /// The applied version, if any.
+    pub applied: Option<ClmAppliedView>,
+    /// Node → the version id its Uyuni server imported.
+    pub imported: std::collections::BTreeMap<String, String>,
+}
+
+/// A peer's own answer to a call the gateway made for a user: its HTTP status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body (`null` when empty or not JSON).
+    pub body: serde_json::Value,
+}
+
 /// A content repository and where it is complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RepoStatus {
@@ -277,6 +328,29 @@ pub trait Metastore: Send + Sync + 'static {
     }
     /// Content repositories and where they are complete.
     fn repos(&self) -> Vec<RepoStatus>;
+    /// Every zone's CLM projects (versions, the applied one, what each node imported).
+    /// Default: none.
+    fn clm(&self) -> Vec<ClmProjectView> {
+        Vec::new()
+    }
+    /// Call the peer API of node `node` (its admin door, with this gateway's peer certificate):
+    /// `method` `path` with a JSON `body`, bounded by `timeout`. Its answer whatever the status;
+    /// an error when there is none (unknown node, no answer). The gateway builds `path` from
+    /// checked input only. Default: unavailable.
+    fn node_call(
+        &self,
+        _node: &str,
+        _method: &'static str,
+        _path: &str,
+        _body: Option<serde_json::Value>,
+        _timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<NodeAnswer, MetastoreError>> + Send {
+        async {
+            Err(MetastoreError::Unavailable(
+                "this gateway cannot call the nodes' peers".into(),
+            ))
+        }
+    }
     /// The cluster's zones (mode, Leader Node lease), by name.
     fn zones(&self) -> Vec<ZoneView>;
     /// Switch a zone's distribution mode (`production` or `disaster-recovery`).

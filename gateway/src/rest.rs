@@ -28,6 +28,7 @@ use crate::metastore::{
 };
 use crate::pool::Credentials;
 use crate::rest_cluster as rc;
+use crate::rest_content as rcn;
 use crate::sessions::Session;
 use crate::watch::{ClusterEvent, NodeHistory, Sample};
 use crate::{Gateway, Metastore};
@@ -41,13 +42,18 @@ use crate::{Gateway, Metastore};
     ),
     paths(login, nodes, search, system, bulk, audit, rc::session, rc::logout, rc::zones,
         rc::set_mode, rc::events, rc::history, rc::facets, rc::node_link, rc::repos, rc::common, rc::claim_lease,
-        rc::release_lease, rc::publish),
+        rc::release_lease, rc::publish, rcn::nodes, rcn::verify, rcn::import, rcn::job, rcn::clm,
+        rcn::clm_save, rcn::clm_apply),
     components(schemas(LoginRequest, LoginAnswer, NodeView, SearchPage, BulkRequest, BulkReport,
         AuditRecord, ErrorBody, ZoneView, crate::PublishedView, RepoStatus, CommonView, rc::LeaseRequest, rc::SessionInfo, rc::ModeRequest, rc::Facets,
-        rc::FacetCount, rc::NodeLink, ClusterEvent, NodeHistory, Sample)),
+        rc::FacetCount, rc::NodeLink, ClusterEvent, NodeHistory, Sample, rcn::NodeContent,
+        rcn::VerifyRequest, rcn::VerifyAnswer, rcn::ImportRequest, rcn::JobAnswer,
+        rcn::ClmSaveRequest, rcn::ClmApplyRequest, crate::ClmProjectView, crate::ClmVersionView,
+        crate::ClmAppliedView)),
     modifiers(&SessionAuth),
     security(("session" = [])),
-    tags((name = "cluster", description = "Nodes, client systems, search and bulk operations; the audit log"))
+    tags((name = "cluster", description = "Nodes, client systems, search and bulk operations; the audit log"),
+        (name = "content", description = "Content on the nodes (progress, verify, import) and Content Lifecycle projects (save, apply)"))
 )]
 pub struct ApiDoc;
 
@@ -102,6 +108,19 @@ pub fn routes<M: Metastore>(gw: Arc<Gateway<M>>) -> Router {
         .route("/api/v1/logout", post(rc::logout::<M>))
         .route("/api/v1/zones", get(rc::zones::<M>))
         .route("/api/v1/content/repos", get(rc::repos::<M>))
+        .route("/api/v1/content/nodes", get(rcn::nodes::<M>))
+        .route("/api/v1/content/verify", post(rcn::verify::<M>))
+        .route("/api/v1/content/import", post(rcn::import::<M>))
+        .route("/api/v1/content/jobs/{node}/{id}", get(rcn::job::<M>))
+        .route("/api/v1/clm", get(rcn::clm::<M>))
+        .route(
+            "/api/v1/clm/{zone}/{project}/save",
+            post(rcn::clm_save::<M>),
+        )
+        .route(
+            "/api/v1/clm/{zone}/{project}/apply",
+            post(rcn::clm_apply::<M>),
+        )
         .route("/api/v1/zones/{zone}/common", get(rc::common::<M>))
         .route(
             "/api/v1/zones/{zone}/lease",

@@ -279,7 +279,7 @@ where
 }
 
 /// The 403 answer, unless the session is a SUSE Manager administrator's.
-fn refusal(session: &Session, what: &str) -> Option<Response> {
+pub(crate) fn refusal(session: &Session, what: &str) -> Option<Response> {
     (!session.roles.is_satellite_admin()).then(|| {
         error(
             StatusCode::FORBIDDEN,
@@ -292,7 +292,7 @@ fn refusal(session: &Session, what: &str) -> Option<Response> {
 }
 
 /// Record `action` in the audit log with the answer's status; an unrecorded success is 503.
-fn audit<M: Metastore>(
+pub(crate) fn audit<M: Metastore>(
     gw: &Gateway<M>,
     session: &Session,
     action: &str,

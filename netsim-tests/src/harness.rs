@@ -616,7 +616,9 @@ compact_check_interval_ms = 200
         let port: u16 = p2p.rsplit('/').next().context("port")?.parse()?;
         for l in &p.links {
             l.set_target(SocketAddr::from(([127, 0, 0, 1], port)));
+            l.set_peer(&p.name);
         }
+        self.emu.name_port(port, &p.name);
         p.child = Some(child);
         Ok(())
     }

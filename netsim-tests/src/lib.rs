@@ -12,14 +12,20 @@
 //!   kills a node under it and counts lost and duplicated systems.
 //!
 //! - [`sim_keys`]: signed identities for simulated agents (one real salt key, many wrappings).
+//! - [`schedule`], [`checker`], [`schedule_run`]: seeded fault schedules (partitions between
+//!   and inside zones, `kill -9` and restart, degraded links), run against a cluster under
+//!   writes, and the checker of the outcome (issue 17; `scripts/partition-schedules.sh`).
 //!
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
+pub mod checker;
 pub mod harness;
 pub mod linkemu;
 pub mod loadgen;
 pub mod pg;
 pub mod salt;
+pub mod schedule;
+pub mod schedule_run;
 pub mod sim_keys;
 pub mod standin;
 pub mod uyuni_schema;

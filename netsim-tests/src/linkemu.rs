@@ -8,6 +8,14 @@
 //! sees it: a lost segment is retransmitted after a timeout, so with probability `p` a chunk
 //! is held for the retransmission timeout on top of the latency (seeded, reproducible).
 //!
+//! Partitions **inside a zone** cut single peers off ([`LinkEmulator::isolate`]): a peer
+//! dials from its listening port (libp2p's TCP transport reuses it), so the relay knows the
+//! dialer from the connection's source port ([`LinkEmulator::name_port`]) and the target from
+//! the link ([`Link::set_peer`]); a connection with an isolated peer at either end is severed
+//! and new ones are black-holed. A dial from another port (libp2p falls back to a fresh port
+//! when reuse fails) is only cut by its target; [`LinkEmulator::identified_connections`]
+//! counts how many connections had a known dialer.
+//!
 //! The emulator runs on its own tokio runtime, so tests using it can be plain synchronous code.
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +47,32 @@ struct State {
     seed: u64,
     /// Cancelled when the pair is cut: severs the pair's live connections.
     live: HashMap<Pair, CancellationToken>,
+    /// Listening port → peer name (dialers are known by their source port).
+    ports: HashMap<u16, String>,
+    /// Peers cut off from every other peer.
+    isolated: HashSet<String>,
+    /// Cancelled when the peer is isolated: severs its live connections.
+    live_peer: HashMap<String, CancellationToken>,
+    /// Live connections by source port, cancelled when the peer that port belongs to is
+    /// isolated: a connection dialled before the harness named the port (a peer dials as
+    /// soon as it starts, before its ready line is read) is cut too.
+    live_port: HashMap<u16, CancellationToken>,
+}
+
+impl State {
+    /// A connection from `dialer` over a link of `p` to `target` may not pass.
+    fn blocked(&self, p: &Pair, dialer: Option<&str>, target: Option<&str>) -> bool {
+        self.cut.contains(p)
+            || dialer.is_some_and(|d| self.isolated.contains(d))
+            || target.is_some_and(|t| self.isolated.contains(t))
+    }
+
+    fn peer_token(&mut self, peer: Option<&str>) -> CancellationToken {
+        match peer {
+            Some(p) => self.live_peer.entry(p.to_string()).or_default().clone(),
+            None => CancellationToken::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -47,6 +81,7 @@ struct Inner {
     /// Bumped on every change, so black-holed connections re-check.
     changed: watch::Sender<u64>,
     relayed: std::sync::atomic::AtomicU64,
+    identified: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -75,6 +110,7 @@ pub struct Link {
     /// Where dialers connect.
     pub addr: SocketAddr,
     target: Arc<Mutex<Option<SocketAddr>>>,
+    peer: Arc<Mutex<Option<String>>>,
 }
 
 impl Link {
@@ -84,6 +120,21 @@ impl Link {
             .target
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(target);
+    }
+
+    /// Name the peer behind the link (for [`LinkEmulator::isolate`]).
+    pub fn set_peer(&self, name: &str) {
+        *self
+            .peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name.to_string());
+    }
+
+    fn peer(&self) -> Option<String> {
+        self.peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The multiaddr dialers use.
@@ -105,6 +156,7 @@ impl LinkEmulator {
                 state: Mutex::new(State::default()),
                 changed,
                 relayed: std::sync::atomic::AtomicU64::new(0),
+                identified: std::sync::atomic::AtomicU64::new(0),
             }),
             rt,
             stop: CancellationToken::new(),
@@ -121,6 +173,7 @@ impl LinkEmulator {
             to_zone: to_zone.to_string(),
             addr: listener.local_addr()?,
             target: Arc::new(Mutex::new(None)),
+            peer: Arc::new(Mutex::new(None)),
         };
         let (inner, stop, l) = (self.inner.clone(), self.stop.clone(), link.clone());
         self.rt.spawn(async move {
@@ -148,6 +201,59 @@ impl LinkEmulator {
             }
         }
         self.inner.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Cut zones `a` and `b` apart **without resets**, as a WAN outage does: live
+    /// connections stay open but nothing crosses them (bytes in flight are held, and
+    /// delivered if the cut heals while the connection still stands); new connections are
+    /// black-holed as with [`LinkEmulator::partition`]. Only the peers' own liveness checks
+    /// can notice.
+    pub fn blackhole(&self, a: &str, b: &str) {
+        self.inner.lock().cut.insert(pair(a, b));
+        self.inner.changed.send_modify(|g| *g += 1);
+    }
+
+    /// The peer `name` listens (and so dials) on `port`.
+    pub fn name_port(&self, port: u16, name: &str) {
+        let mut st = self.inner.lock();
+        st.ports.retain(|_, n| n != name);
+        st.ports.insert(port, name.to_string());
+    }
+
+    /// Cut the peer `name` off from every other peer, inside its zone too.
+    pub fn isolate(&self, name: &str) {
+        {
+            let mut st = self.inner.lock();
+            st.isolated.insert(name.to_string());
+            if let Some(tok) = st.live_peer.remove(name) {
+                tok.cancel();
+            }
+            let ports: Vec<u16> = st
+                .ports
+                .iter()
+                .filter(|(_, n)| *n == name)
+                .map(|(p, _)| *p)
+                .collect();
+            for port in ports {
+                if let Some(tok) = st.live_port.remove(&port) {
+                    tok.cancel();
+                }
+            }
+        }
+        self.inner.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Let the peer `name` reach the others again.
+    pub fn rejoin(&self, name: &str) {
+        self.inner.lock().isolated.remove(name);
+        self.inner.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Connections relayed whose dialer was known by its source port.
+    pub fn identified_connections(&self) -> u64 {
+        self.inner
+            .identified
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Let traffic between `a` and `b` flow again.
@@ -185,16 +291,20 @@ impl Drop for LinkEmulator {
 
 async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: CancellationToken) {
     let p = pair(&link.from_zone, &link.to_zone);
+    let source = inbound.peer_addr().map(|a| a.port()).unwrap_or(0);
+    let dialer = inner.lock().ports.get(&source).cloned();
+    let target_peer = link.peer();
+    let (dialer, target_peer) = (dialer.as_deref(), target_peer.as_deref());
     let mut changed = inner.changed.subscribe();
     // Black hole while cut: hold the connection, never answer, drop it once healed (the
     // dialer has given up on it by then and dials again).
-    if inner.lock().cut.contains(&p) {
+    if inner.lock().blocked(&p, dialer, target_peer) {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 r = changed.changed() => if r.is_err() { return },
             }
-            if !inner.lock().cut.contains(&p) {
+            if !inner.lock().blocked(&p, dialer, target_peer) {
                 return;
             }
         }
@@ -209,22 +319,35 @@ async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: Cancella
     };
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
-    let token = {
+    let (token, from_token, to_token, port_token) = {
         let mut st = inner.lock();
-        if st.cut.contains(&p) {
+        if st.blocked(&p, dialer, target_peer) {
             return;
         }
-        st.live.entry(p.clone()).or_default().clone()
+        (
+            st.live.entry(p.clone()).or_default().clone(),
+            st.peer_token(dialer),
+            st.peer_token(target_peer),
+            st.live_port.entry(source).or_default().clone(),
+        )
     };
     let conn = inner
         .relayed
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if dialer.is_some() {
+        inner
+            .identified
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let seed = inner.lock().seed ^ conn.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let (ri, wi) = inbound.into_split();
     let (ro, wo) = outbound.into_split();
     tokio::select! {
         () = stop.cancelled() => {}
         () = token.cancelled() => {}
+        () = from_token.cancelled() => {}
+        () = to_token.cancelled() => {}
+        () = port_token.cancelled() => {}
         () = pump(ri, wo, &inner, &p, seed) => {}
         () = pump(ro, wi, &inner, &p, seed ^ 1) => {}
     }
@@ -242,11 +365,18 @@ async fn pump(
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut changed = inner.changed.subscribe();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        // A silent cut (`blackhole`): hold the bytes until it heals.
+        while inner.lock().cut.contains(p) {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
         let (latency, loss) = {
             let st = inner.lock();
             (st.latency.get(p).copied(), st.loss.get(p).copied())
@@ -310,6 +440,60 @@ mod tests {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
         ));
         assert_eq!(emu.relayed_connections(), 1);
+    }
+
+    #[test]
+    fn an_isolated_peer_is_cut_by_its_source_port_and_by_its_link() {
+        let emu = LinkEmulator::new().expect("emu");
+        let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let link = emu.add_link("a", "a").expect("link");
+        link.set_target(server.local_addr().expect("addr"));
+        link.set_peer("q");
+        let _accepting = std::thread::spawn(move || {
+            for s in server.incoming() {
+                let Ok(mut s) = s else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1];
+                    while s.read_exact(&mut buf).is_ok() {
+                        if s.write_all(&buf).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let echo = |c: &mut std::net::TcpStream| {
+            c.set_read_timeout(Some(Duration::from_millis(500)))
+                .expect("timeout");
+            let mut buf = [0u8; 1];
+            c.write_all(b"x").is_ok() && c.read_exact(&mut buf).is_ok()
+        };
+        // A dialer from its own port ("p") reaches q until p is isolated.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind");
+        let port = sock.local_addr().expect("local").port();
+        let stream = rt.block_on(sock.connect(link.addr)).expect("connect");
+        let mut c = stream.into_std().expect("std");
+        c.set_nonblocking(false).expect("blocking");
+        assert!(echo(&mut c), "passes before");
+        // Named after it connected (a peer dials before its ready line is read): still cut.
+        emu.name_port(port, "p");
+        emu.isolate("p");
+        assert!(!echo(&mut c), "severed when the dialer is isolated");
+        emu.rejoin("p");
+        // The target isolated: new connections from anyone are black-holed.
+        emu.isolate("q");
+        let mut c = std::net::TcpStream::connect(link.addr).expect("connect");
+        assert!(!echo(&mut c), "black-holed while the target is isolated");
+        emu.rejoin("q");
+        std::thread::sleep(Duration::from_millis(100));
+        let mut c = std::net::TcpStream::connect(link.addr).expect("connect");
+        assert!(echo(&mut c), "passes again");
     }
 
     #[test]

@@ -458,6 +458,29 @@ fn call_over_tls(
     Ok(uyuni_api::codec::parse_response(&text)?)
 }
 
+/// A REST GET over https with a bearer session: status and body.
+fn rest_get_over_tls(
+    ca: &Path,
+    url: &str,
+    bearer: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut res = tls_agent(ca)?
+        .get(url)
+        .header("Authorization", &format!("Bearer {bearer}"))
+        .call()?;
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string()?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    ))
+}
+
+/// An admin session on the stand-in's own XML-RPC API.
+fn stand_session(s: &StandIn) -> anyhow::Result<netsim_tests::standin::session::Session> {
+    netsim_tests::standin::session::Session::login(s)
+}
+
 /// A REST POST over https with a JSON body and (if any) a bearer session: status and body.
 fn rest_post_over_tls(
     ca: &Path,
@@ -581,6 +604,68 @@ fn a_session_opened_at_one_gateway_works_at_every_gateway() -> anyhow::Result<()
         &serde_json::json!({}),
     )?;
     assert_eq!(status, 403, "an org admin may not publish: {answer}");
+
+    // The Content and CLM page's actions through gw2, run on dc1-a's own peer (asked with
+    // gw2's peer certificate): verify (an org admin may not: 403; an unknown node: 400), each
+    // node's content, a CLM version saved from dc1-a's server and applied to dc1.
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/content/verify"),
+        Some(&sat),
+        &serde_json::json!({"node": "dc1-a"}),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["node"], "dc1-a", "{answer}");
+    assert!(answer["report"]["drift"].is_array(), "{answer}");
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/content/verify"),
+        Some(&key),
+        &serde_json::json!({"node": "dc1-a"}),
+    )?;
+    assert_eq!(status, 403, "an org admin may not verify: {answer}");
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/content/verify"),
+        Some(&sat),
+        &serde_json::json!({"node": "../admin"}),
+    )?;
+    assert_eq!(status, 400, "an unknown node: {answer}");
+    let (status, answer) = rest_get_over_tls(&ca, &format!("{gw2}/api/v1/content/nodes"), &sat)?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer[0]["node"], "dc1-a", "{answer}");
+    assert!(answer[0].get("error").is_none(), "{answer}");
+    stand_session(&stand)?.call(
+        "contentmanagement.createProject",
+        vec![string("web-clm"), string("Web CLM"), string("")],
+    )?;
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/clm/dc1/web-clm/save"),
+        Some(&sat),
+        &serde_json::json!({"node": "dc1-a"}),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["version"], 1, "{answer}");
+    let (status, answer) = rest_post_over_tls(
+        &ca,
+        &format!("{gw2}/api/v1/clm/dc1/web-clm/apply"),
+        Some(&sat),
+        &serde_json::json!({}),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied_by"], "dc1-a", "{answer}");
+    wait_until(T, "gw2 to list the applied CLM version", || {
+        let (_, list) = rest_get_over_tls(&ca, &format!("{gw2}/api/v1/clm"), &sat)?;
+        Ok(list[0]["project"] == "web-clm"
+            && list[0]["applied"]["version_id"] == answer["version_id"])
+    })?;
+    let (_, audit) = rest_get_over_tls(&ca, &format!("{gw2}/api/v1/audit"), &sat)?;
+    let text = audit.to_string();
+    assert!(
+        text.contains("content verify") && text.contains("clm apply"),
+        "audited: {text}"
+    );
 
     // An unknown key is unknown at every gateway.
     let bogus = "42x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

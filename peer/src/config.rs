@@ -130,6 +130,10 @@ impl PeerConfig {
         }
         self.uyuni.validate()?;
         self.content.validate().map_err(ConfigError::Invalid)?;
+        self.load
+            .auto_accept
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         if self.store.shard_count == 0 || self.store.shard_count > 65_536 {
             return bad(format!(
                 "store.shard_count {} not in 1..=65536",

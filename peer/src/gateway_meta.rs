@@ -440,6 +440,54 @@ impl Metastore for PeerMetastore {
             .collect()
     }
 
+    fn clm(&self) -> Vec<gateway::ClmProjectView> {
+        content_peer::clm::projects(self.replica().store(), None)
+            .into_iter()
+            .map(|p| gateway::ClmProjectView {
+                versions: p
+                    .versions
+                    .iter()
+                    .map(|v| gateway::ClmVersionView {
+                        version: v.version,
+                        id: v.id(),
+                        saved_by: v.saved_by.clone(),
+                        size: v.size,
+                        saved_at: v.saved_at,
+                    })
+                    .collect(),
+                applied: p.applied.map(|a| gateway::ClmAppliedView {
+                    version_id: a.version_id,
+                    applied_by: a.applied_by,
+                    applied_at: a.applied_at,
+                }),
+                imported: p.imported,
+                zone: p.zone,
+                project: p.project,
+            })
+            .collect()
+    }
+
+    async fn node_call(
+        &self,
+        node: &str,
+        method: &'static str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<gateway::NodeAnswer, MetastoreError> {
+        let calls = self.calls.as_ref().ok_or_else(|| {
+            MetastoreError::Unavailable("this gateway cannot call other peers".into())
+        })?;
+        let r = calls
+            .call_member(method, node, path, body, timeout)
+            .await
+            .map_err(MetastoreError::Unavailable)?;
+        Ok(gateway::NodeAnswer {
+            status: r.status,
+            body: serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+        })
+    }
+
     fn zones(&self) -> Vec<ZoneView> {
         let store = self.replica().store();
         let now = now_ms();

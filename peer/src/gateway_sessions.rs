@@ -221,13 +221,16 @@ impl PeerCalls {
         body: Option<serde_json::Value>,
         timeout: Duration,
     ) -> Result<cluster_core::client::RawResponse, String> {
-        let http = self
-            .members
-            .lock()
-            .members()
-            .find(|m| m.info.name == name)
-            .and_then(|m| m.info.http.clone())
-            .ok_or_else(|| format!("{name} is not a member this peer knows an address of"))?;
+        let http = if name == self.me.name {
+            Some(self.me.http.clone())
+        } else {
+            self.members
+                .lock()
+                .members()
+                .find(|m| m.info.name == name)
+                .and_then(|m| m.info.http.clone())
+        }
+        .ok_or_else(|| format!("{name} is not a member this peer knows an address of"))?;
         self.call(method, &http, path, body, timeout)
             .await
             .map_err(|e| format!("{name}: {e}"))

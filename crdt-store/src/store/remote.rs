@@ -181,8 +181,26 @@ fn collect_changed_keys(
     let after = shard.doc.get_heads();
     for patch in shard.doc.diff(before, &after) {
         match patch.action {
-            automerge::PatchAction::PutMap { key, .. }
-            | automerge::PatchAction::DeleteMap { key } => out.push(key),
+            // A value that arrived concurrently with the current one and loses by automerge's
+            // order shows as a conflict only; by the record kind's rule it may well be the one
+            // readers now see (a ban, a deletion, a later `updated_at`), so the key changed.
+            // (Found by the partition schedules: a remap merged in this way never reached the
+            // Load Driver's index, and an accepted system stayed orphan.)
+            automerge::PatchAction::Conflict {
+                prop: automerge::Prop::Map(key),
+            }
+            | automerge::PatchAction::PutMap { key, .. }
+            | automerge::PatchAction::DeleteMap { key } => {
+                // A tag or group of a system changed: the system changed.
+                match crate::record::system_sets::system_key_of_member(&key) {
+                    Some(system) => {
+                        if out.last() != Some(&system) {
+                            out.push(system);
+                        }
+                    }
+                    None => out.push(key),
+                }
+            }
             _ => {}
         }
     }

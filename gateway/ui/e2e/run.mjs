@@ -75,18 +75,27 @@ function peerPid(sandboxPid, name) {
   throw new Error(`no process of peer ${name}`);
 }
 
+/** One XML-RPC call to a node's own Uyuni API (string parameters): the answer's text. */
+async function xmlrpc(api, method, params) {
+  const body = `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params
+    .map((p) => `<param><value><string>${p}</string></value></param>`)
+    .join('')}</params></methodCall>`;
+  const r = await fetch(api, { method: 'POST', body, headers: { 'Content-Type': 'text/xml' } });
+  const text = await r.text();
+  if (text.includes('<fault>')) throw new Error(`${method} at ${api}: ${text}`);
+  return text;
+}
+
+/** A session key on a node's own Uyuni API. */
+async function nodeLogin(api) {
+  const login = await xmlrpc(api, 'auth.login', ['admin', 'admin']);
+  return /<string>([^<]+)<\/string>/.exec(login)?.[1];
+}
+
 /** A system's id on a node, from the node's own Uyuni API (XML-RPC). */
 async function nodeSystemId(api, minion) {
-  const rpc = async (method, params) => {
-    const body = `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params
-      .map((p) => `<param><value><string>${p}</string></value></param>`)
-      .join('')}</params></methodCall>`;
-    const r = await fetch(api, { method: 'POST', body, headers: { 'Content-Type': 'text/xml' } });
-    return r.text();
-  };
-  const login = await rpc('auth.login', ['admin', 'admin']);
-  const key = /<string>([^<]+)<\/string>/.exec(login)?.[1];
-  const map = await rpc('system.getMinionIdMap', [key]);
+  const key = await nodeLogin(api);
+  const map = await xmlrpc(api, 'system.getMinionIdMap', [key]);
   const m = new RegExp(`<name>${minion.replace(/\./g, '\\.')}</name>\\s*<value>\\s*<(?:int|i4|i8)>(\\d+)<`).exec(map);
   return m ? Number(m[1]) : undefined;
 }
@@ -207,7 +216,7 @@ async function main() {
       await page.getByTestId('mode-store1').filter({ hasText: 'disaster-recovery' }).waitFor();
     });
 
-    await step('the lease: claim, shown, release; the published common data', async () => {
+    await step('the lease, a captured change, "Apply cluster update", release', async () => {
       await page.goto(`${gateway}/#/zones`);
       const dc1 = page.locator('[data-zone="dc1"]');
       await dc1.getByText('Published common data').waitFor();
@@ -216,17 +225,65 @@ async function main() {
       await dc1.getByRole('button', { name: 'Claim…' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Claim the lease' }).click();
       await page.getByTestId('lease-dc1').getByText('Held by dc1-peer1').waitFor();
+      // An administrator creates a system group and a CLM project on the Leader Node's own
+      // Uyuni server: its database triggers capture them as the zone's pending changes.
+      const key = await nodeLogin(uyuni['dc1-peer1']);
+      await xmlrpc(uyuni['dc1-peer1'], 'systemgroup.create', [key, 'e2e-web', 'Web servers of the browser test']);
+      await xmlrpc(uyuni['dc1-peer1'], 'contentmanagement.createProject', [key, 'e2e-clm', 'E2E CLM', 'made by the browser test']);
+      await dc1.locator('li', { hasText: 'systemgroup/e2e-web' }).waitFor({ timeout: 60_000 });
+      await dc1.locator('li', { hasText: 'contentproject/e2e-clm' }).waitFor({ timeout: 60_000 });
+      await shot('07-zones-captured');
+      await page.getByTestId('publish-dc1').click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Apply cluster update' }).click();
+      const published = await page.getByTestId('published-dc1').textContent();
+      if (!/dc1-peer1 published [1-9]\d* change\(s\); dc1 is at generation \d+/.test(published ?? ''))
+        throw new Error(`after "Apply cluster update": ${published}`);
+      log(published);
+      // Its effect: the group is the zone's published common data, nothing waits any more.
+      await dc1.locator('table.nodes tbody th', { hasText: 'e2e-web' }).waitFor();
+      await dc1.getByText('None waiting for “Apply cluster update”').waitFor();
       await shot('07-zones');
       await dc1.getByRole('button', { name: 'Release…' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Release the lease' }).click();
       await page.getByTestId('lease-dc1').getByText('Nobody holds it').waitFor();
     });
 
-    await step('content: the demo repository complete on every dc1 node', async () => {
+    await step('content: the demo repository complete on every dc1 node; verify; import', async () => {
       await page.goto(`${gateway}/#/content`);
       const dc1 = peers.filter((p) => p.startsWith('dc1-')).length;
       await page.locator('[data-repo="dc1/demo-tools"]').getByText(`${dc1} of ${dc1} node(s)`).waitFor();
+      await page.locator('[data-node-repo="dc1-peer2:dc1/demo-tools"]').getByText('complete').first().waitFor();
+      await page.getByTestId('verify-dc1-peer2').click();
+      const verified = page.getByTestId('verified-dc1-peer2');
+      await verified.waitFor({ timeout: 120_000 });
+      const words = (await verified.textContent()) ?? '';
+      if (!/^No drift: 1 repo\(s\), [1-9]\d* file\(s\)( and \d+ manifest\(s\))? checked/.test(words)) throw new Error(`verify: ${words}`);
+      log(`verify dc1-peer2: ${words}`);
+      // An import from a tree on dc1-peer2's host (the sandbox's import root).
+      await page.getByLabel('Import on node').selectOption('dc1-peer2');
+      await page.getByLabel('Directory on its host').fill(join(dir, 'content', 'demo-tools'));
+      await page.getByLabel('Repository name').fill('e2e-tools');
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await page.getByTestId('import-job').getByText('e2e-tools done').waitFor({ timeout: 60_000 });
+      await page.locator('[data-repo="dc1/e2e-tools"]').getByText(`${dc1} of ${dc1} node(s)`).waitFor({ timeout: 90_000 });
       await shot('08-content');
+    });
+
+    await step('CLM: save a version from a node, apply it, every node of the zone imports it', async () => {
+      await page.goto(`${gateway}/#/content`);
+      await page.getByLabel('Project label').fill('e2e-clm');
+      await page.getByLabel('From node').selectOption('dc1-peer1');
+      await page.getByRole('button', { name: 'Save a version' }).click();
+      await page.getByTestId('clm-saved').getByText('Saved dc1/e2e-clm v1 from dc1-peer1').waitFor();
+      const row = page.locator('[data-clm="dc1/e2e-clm"]');
+      await row.waitFor();
+      await page.getByTestId('clm-apply-dc1/e2e-clm').click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Apply the version' }).click();
+      await page.getByTestId('clm-done-dc1/e2e-clm').getByText('applied 0000000001.dc1-peer1 to dc1').waitFor();
+      await page.getByTestId('clm-applied-dc1/e2e-clm').getByText('0000000001.dc1-peer1').waitFor();
+      const dc1 = peers.filter((p) => p.startsWith('dc1-')).length;
+      await row.getByText(`${dc1} of ${dc1} node(s)`).waitFor({ timeout: 90_000 });
+      await shot('08-clm');
     });
 
     const onboarded = agents.find((a) => a.status === 'onboarded');

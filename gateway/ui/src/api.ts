@@ -99,6 +99,84 @@ export interface RepoStatus {
   updated_at: number;
 }
 
+/** One repository on one node, as the node's content store reports it. */
+export interface NodeRepo {
+  repo: string;
+  version: number;
+  files: number;
+  bytes: number;
+  complete: boolean;
+  files_present: number;
+  bytes_present: number;
+  fetching: boolean;
+  last_error?: string | null;
+}
+
+/** One node's content store (`GET /api/v1/content/nodes`). */
+export interface NodeContent {
+  node: string;
+  zone: string;
+  status: string;
+  repos: NodeRepo[];
+  clm: Record<string, string> | null;
+  error?: string;
+}
+
+export interface Drift {
+  repo: string;
+  path: string;
+  problem: string;
+  action: string;
+}
+
+/** What a node's content verification found. */
+export interface VerifyAnswer {
+  node: string;
+  report: { repos: number; files: number; manifests?: number; bytes: number; ok: number; drift: Drift[] };
+}
+
+export interface ImportJob {
+  id: number;
+  name: string;
+  state: string;
+  files_total: number;
+  files_done: number;
+  bytes_total: number;
+  bytes_done: number;
+  error?: string;
+}
+
+export interface JobAnswer {
+  node: string;
+  job: ImportJob;
+}
+
+export interface ClmVersion {
+  version: number;
+  id: string;
+  saved_by: string;
+  size: number;
+  saved_at: number;
+}
+
+/** A zone's Content Lifecycle project. */
+export interface ClmProject {
+  zone: string;
+  project: string;
+  versions: ClmVersion[];
+  applied: { version_id: string; applied_by: string; applied_at: number } | null;
+  imported: Record<string, string>;
+}
+
+/** The apply record a CLM apply wrote. */
+export interface ClmApplied {
+  zone: string;
+  project: string;
+  version_id: string;
+  applied_by: string;
+  applied_at: number;
+}
+
 export interface CommonView {
   kind: string;
   key: string;
@@ -200,6 +278,21 @@ export const api = {
   releaseLease: (zone: string) => call<ZoneView>('DELETE', `/api/v1/zones/${enc(zone)}/lease`),
   publish: (zone: string) => call<PublishedView>('POST', `/api/v1/zones/${enc(zone)}/publish`, {}),
   repos: () => call<RepoStatus[]>('GET', '/api/v1/content/repos'),
+  contentNodes: () => call<NodeContent[]>('GET', '/api/v1/content/nodes'),
+  verify: (node: string, repair = false) =>
+    call<VerifyAnswer>('POST', '/api/v1/content/verify', { node, repair }),
+  importRepo: (node: string, path: string, name: string) =>
+    call<JobAnswer>('POST', '/api/v1/content/import', { node, path, name }),
+  job: (node: string, id: number) => call<JobAnswer>('GET', `/api/v1/content/jobs/${enc(node)}/${id}`),
+  clm: () => call<ClmProject[]>('GET', '/api/v1/clm'),
+  clmSave: (zone: string, project: string, node: string) =>
+    call<{ zone: string; project: string; version: number; saved_by: string; size: number; saved_at: number }>(
+      'POST',
+      `/api/v1/clm/${enc(zone)}/${enc(project)}/save`,
+      { node },
+    ),
+  clmApply: (zone: string, project: string, version?: number) =>
+    call<ClmApplied>('POST', `/api/v1/clm/${enc(zone)}/${enc(project)}/apply`, { version }),
   history: () => call<NodeHistory[]>('GET', '/api/v1/history'),
   setMode: (zone: string, mode: string) =>
     call<ZoneView>('POST', `/api/v1/zones/${enc(zone)}/mode`, { mode }),

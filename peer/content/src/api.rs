@@ -95,6 +95,14 @@ async fn status(State(s): State<ContentCtx>) -> Result<Json<serde_json::Value>, 
         "served_requests": c.ep.stats.served_requests.load(Relaxed),
         "refused_connections": c.ep.stats.refused_connections.load(Relaxed),
         "refused_requests": c.ep.stats.refused_requests.load(Relaxed),
+        "busy_refusals": c.ep.stats.busy_refusals.load(Relaxed),
+        "uploaded_bytes": c.ep.stats.uploaded_bytes.load(Relaxed),
+        "have_answers": c.ep.stats.have_answers.load(Relaxed),
+        "have_polls": c.fetcher.stats.have_polls.load(Relaxed),
+        "asks_unlisted": c.fetcher.stats.asks_unlisted.load(Relaxed),
+        "split_blobs": c.fetcher.stats.split_blobs.load(Relaxed),
+        "range_requests": c.fetcher.stats.range_requests.load(Relaxed),
+        "repairs": c.fetcher.stats.repairs.load(Relaxed),
     })))
 }
 

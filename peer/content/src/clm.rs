@@ -201,54 +201,69 @@ pub async fn apply(
     Ok(rec)
 }
 
-/// `GET /clm`: every project of this node's zone, its versions, the applied one and which
-/// node imported what.
-pub fn list(shared: &ContentCtx) -> Json {
-    let zone = &shared.me.zone;
-    let applied = applies(shared.replica.store());
-    let holdings = super::holdings(shared.replica.store());
-    let mut projects: BTreeSet<String> = shared
-        .replica
-        .store()
+/// One zone's CLM project as the metastore holds it (`GET /clm`, the gateway's
+/// `GET /api/v1/clm`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectState {
+    /// Zone.
+    pub zone: String,
+    /// Project label.
+    pub project: String,
+    /// Saved versions, oldest first.
+    pub versions: Vec<ClmVersionRecord>,
+    /// The version every node of the zone imports.
+    pub applied: Option<ClmApplyRecord>,
+    /// Node of the zone → the version id it imported.
+    pub imported: std::collections::BTreeMap<String, String>,
+}
+
+/// The CLM projects of `zone` (every zone: `None`), by zone and label.
+pub fn projects(store: &crdt_store::Store, zone: Option<&str>) -> Vec<ProjectState> {
+    let applied = applies(store);
+    let holdings = super::holdings(store);
+    let in_zone = |z: &str| zone.is_none_or(|want| want == z);
+    let mut keys: BTreeSet<(String, String)> = store
         .records(RecordKind::ClmVersion)
         .into_iter()
         .filter_map(|r| match r {
-            Record::ClmVersion(v) if &v.zone == zone => Some(v.project),
+            Record::ClmVersion(v) if in_zone(&v.zone) => Some((v.zone, v.project)),
             _ => None,
         })
         .collect();
-    projects.extend(
+    keys.extend(
         applied
             .iter()
-            .filter(|a| &a.zone == zone)
-            .map(|a| a.project.clone()),
+            .filter(|a| in_zone(&a.zone))
+            .map(|a| (a.zone.clone(), a.project.clone())),
     );
-    let out: Vec<Json> = projects
-        .iter()
-        .map(|p| {
-            let key = format!("{zone}/{p}");
-            let nodes: serde_json::Map<String, Json> = holdings
+    keys.into_iter()
+        .map(|(z, p)| {
+            let key = format!("{z}/{p}");
+            let imported = holdings
                 .iter()
-                .filter(|h| &h.zone == zone)
-                .filter_map(|h| {
-                    h.clm
-                        .get(&key)
-                        .map(|v| (h.node.clone(), Json::from(v.clone())))
-                })
+                .filter(|h| h.zone == z)
+                .filter_map(|h| h.clm.get(&key).map(|v| (h.node.clone(), v.clone())))
                 .collect();
-            serde_json::json!({
-                "zone": zone,
-                "project": p,
-                "versions": versions(shared.replica.store(), zone, p),
-                "applied": applied.iter().find(|a| &a.zone == zone && &a.project == p),
-                "imported": nodes,
-            })
+            ProjectState {
+                versions: versions(store, &z, &p),
+                applied: applied
+                    .iter()
+                    .find(|a| a.zone == z && a.project == p)
+                    .cloned(),
+                imported,
+                zone: z,
+                project: p,
+            }
         })
-        .collect();
-    Json::Array(out)
+        .collect()
 }
 
-/// Part of the replication round: import applied versions this node's server lacks.
+/// This zone's CLM projects (`GET /clm`).
+pub fn list(shared: &ContentCtx) -> Json {
+    serde_json::to_value(projects(shared.replica.store(), Some(&shared.me.zone)))
+        .unwrap_or(Json::Null)
+}
+
 pub(crate) async fn round(shared: &ContentCtx, content: &Arc<Content>) {
     // Keep every saved version's document of this zone (small; the history is the point).
     for r in shared.replica.store().records(RecordKind::ClmVersion) {

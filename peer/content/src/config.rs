@@ -31,7 +31,23 @@ pub struct ContentConfig {
     pub mode: ContentMode,
     /// Blobs fetched at once, spread over the providers. Default 4.
     pub parallel_fetches: usize,
-    /// Download limit in KiB/s for all fetches of this node; 0 = none. Default 0.
+    /// Fetches at once from one provider (the rest go to other holders). Default 2.
+    pub fetches_per_provider: usize,
+    /// Blob requests this node serves at once; more are refused as busy and the requester
+    /// asks another holder (a thin link serves a few transfers fast rather than many slowly,
+    /// so copies complete and are served onwards early). 0 = no limit. Default 2.
+    pub upload_slots: usize,
+    /// Files of at least this many MiB are fetched as byte ranges from several providers at
+    /// once. Default 16.
+    pub split_threshold_mib: u64,
+    /// At most this many providers per large file. Default 4.
+    pub max_split: usize,
+    /// While fetching, how often each provider is asked which files it holds (its holdings
+    /// map; at most 16 providers per interval). Default 500 ms.
+    #[serde(with = "duration_ms", rename = "have_poll_interval_ms")]
+    pub have_poll_interval: Duration,
+    /// Download limit in KiB/s for all fetches of this node (repairs included); 0 = none.
+    /// Default 0.
     pub max_download_kib_s: u64,
     /// Upload limit in KiB/s for everything this node serves; 0 = none. Default 0.
     pub max_upload_kib_s: u64,
@@ -64,6 +80,11 @@ impl Default for ContentConfig {
             listen: None,
             mode: ContentMode::Eager,
             parallel_fetches: 4,
+            fetches_per_provider: 2,
+            upload_slots: 2,
+            split_threshold_mib: 16,
+            max_split: 4,
+            have_poll_interval: Duration::from_millis(500),
             max_download_kib_s: 0,
             max_upload_kib_s: 0,
             gc_interval: Duration::from_secs(60),
@@ -83,6 +104,18 @@ impl ContentConfig {
                 "content.parallel_fetches {} not in 1..=256",
                 self.parallel_fetches
             ));
+        }
+        if self.fetches_per_provider == 0 || self.max_split == 0 || self.max_split > 64 {
+            return Err(format!(
+                "content.fetches_per_provider ({}) must be > 0 and content.max_split ({}) in 1..=64",
+                self.fetches_per_provider, self.max_split
+            ));
+        }
+        if self.split_threshold_mib == 0 {
+            return Err("content.split_threshold_mib must be > 0".into());
+        }
+        if self.have_poll_interval < Duration::from_millis(100) {
+            return Err("content.have_poll_interval_ms must be at least 100".into());
         }
         if self.gc_interval.is_zero() || self.scan_interval.is_zero() {
             return Err("content.gc_interval_ms and content.scan_interval_ms must be > 0".into());

@@ -144,7 +144,10 @@ impl Content {
             bind,
             &blobs,
             gate.clone(),
-            kib(cfg.max_upload_kib_s),
+            content_sync::ServeOptions {
+                upload_limit: kib(cfg.max_upload_kib_s),
+                upload_slots: cfg.upload_slots,
+            },
         )
         .await?;
         let mut addrs = Vec::new();
@@ -189,6 +192,48 @@ impl Content {
     /// The endpoint id as hex.
     pub fn endpoint_hex(&self) -> String {
         hex::encode(self.ep.id().as_bytes())
+    }
+
+    /// How a repository is fetched from many providers (from the configuration).
+    pub(crate) fn swarm_options(&self) -> content_sync::SwarmOptions {
+        content_sync::SwarmOptions {
+            parallel: self.cfg.parallel_fetches,
+            per_provider: self.cfg.fetches_per_provider,
+            split_threshold: self.cfg.split_threshold_mib.saturating_mul(1 << 20),
+            max_split: self.cfg.max_split,
+            poll_interval: self.cfg.have_poll_interval,
+            ..content_sync::SwarmOptions::default()
+        }
+    }
+
+    /// Providers for a repository as this node sees them, with whether their holdings
+    /// record says they hold this version completely.
+    pub(crate) fn swarm_providers(
+        &self,
+        shared: &ContentCtx,
+        repo_zone: &str,
+        repo: &str,
+        manifest: &str,
+    ) -> Vec<content_sync::SwarmProvider> {
+        let holdings = holdings(shared.replica.store());
+        let down = down_nodes(shared);
+        plan::providers(
+            &shared.me.name,
+            &shared.me.zone,
+            repo_zone,
+            repo,
+            manifest,
+            &holdings,
+            &down,
+        )
+        .into_iter()
+        .filter_map(|h| {
+            Some(content_sync::SwarmProvider {
+                provider: provider_of(h)?,
+                complete: h.repos.get(repo).is_some_and(|m| m == manifest),
+            })
+        })
+        .collect()
     }
 
     /// Providers for a repository of `repo_zone` as this node sees them.

@@ -1,5 +1,5 @@
-//! What a node's content store should hold, and whom to ask: pure functions of the metastore's
-//! records, no I/O.
+//! What a node's content store should hold, whom to ask and in which order: pure functions of
+//! the metastore's records and the providers' holdings maps, no I/O.
 
 use std::collections::BTreeSet;
 
@@ -34,32 +34,11 @@ pub fn providers<'a>(
     out
 }
 
-/// The order this node fetches files in: a permutation of its own (a stable hash of node
-/// and file), so that nodes fetching the same repository at once hold different files
-/// early and can serve each other (swarming), not all queue on the same file.
-pub fn fetch_order<T>(me: &str, items: &mut [T], hash_of: impl Fn(&T) -> &str) {
-    items.sort_by_cached_key(|it| {
-        let mut h = blake3::Hasher::new();
-        h.update(me.as_bytes());
-        h.update(b"\0");
-        h.update(hash_of(it).as_bytes());
-        *h.finalize().as_bytes()
-    });
-}
-
-/// Providers for the `i`-th file: the list rotated by `i`, so parallel fetches spread over
-/// every provider instead of all starting with the first.
-pub fn rotated<T: Clone>(providers: &[T], i: usize) -> Vec<T> {
-    if providers.is_empty() {
-        return Vec::new();
-    }
-    let k = i % providers.len();
-    providers[k..]
-        .iter()
-        .chain(&providers[..k])
-        .cloned()
-        .collect()
-}
+/// Which files to fetch next and from whom: rarest first over the providers' holdings maps,
+/// only from holders, several providers per large file. The planning function lives beside
+/// the fetcher that drives it (`content_sync::plan`, used by `content_sync::swarm`, which the
+/// 100-store bench drives without a peer); re-exported here with the rest of the plan.
+pub use content_sync::plan::{PlanFile, PlanLimits, PlanProvider, Planned, next_fetches, tie_key};
 
 #[cfg(test)]
 mod tests {
@@ -161,19 +140,5 @@ mod tests {
         };
         assert_eq!(names("dc1"), ["c", "b"]);
         assert_eq!(names("store7"), ["c", "b", "s2"]);
-    }
-
-    #[test]
-    fn orders_differ_per_node_and_rotation_covers_all() {
-        let files: Vec<String> = (0..50).map(|i| format!("h{i}")).collect();
-        let (mut a, mut b) = (files.clone(), files.clone());
-        fetch_order("n1", &mut a, |s| s);
-        fetch_order("n2", &mut b, |s| s);
-        assert_ne!(a, b);
-        let mut again = files.clone();
-        fetch_order("n1", &mut again, |s| s);
-        assert_eq!(a, again, "stable");
-        assert_eq!(rotated(&[1, 2, 3], 4), [2, 3, 1]);
-        assert!(rotated::<u8>(&[], 3).is_empty());
     }
 }

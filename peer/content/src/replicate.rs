@@ -10,7 +10,6 @@ use std::{
 
 use content_sync::{AccessTable, BlobState, Manifest};
 use crdt_store::{HoldingsRecord, Record, RecordKind, RepoRecord, SubscriptionRecord};
-use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::ContentCtx;
@@ -167,6 +166,34 @@ async fn round(shared: &ContentCtx, content: &Arc<Content>) -> Result<(), String
                 .map_err(|e| e.to_string())?;
         }
     }
+    // Holdings maps are answered for loaded repositories only.
+    let keep: std::collections::HashSet<content_sync::Hash> = content
+        .state()
+        .loaded
+        .values()
+        .filter_map(|l| super::hash_of(&l.record.manifest).ok())
+        .collect();
+    content.ep.have.retain(&keep);
+    // A repository held completely (imported here, or fetched before) answers a full map;
+    // one still fetching has its map from `sync_repo`, updated file by file.
+    let full: Vec<(content_sync::Hash, usize)> = {
+        let st = content.state();
+        st.loaded
+            .iter()
+            .filter(|(id, l)| st.complete.get(*id) == Some(&l.record.manifest))
+            .filter_map(|(_, l)| {
+                Some((
+                    super::hash_of(&l.record.manifest).ok()?,
+                    l.manifest.files.len(),
+                ))
+            })
+            .collect()
+    };
+    for (m, n) in full {
+        if !content.ep.have.get(&m).is_some_and(|b| b.is_full()) {
+            content.ep.have.put(m, content_sync::Bitmap::full(n));
+        }
+    }
     let untagged: Vec<Arc<Loaded>> = {
         let st = content.state();
         st.loaded
@@ -315,59 +342,62 @@ async fn load_manifest(
     }))
 }
 
-/// Fetch every file of a loaded repository this node lacks, `parallel_fetches` at a time.
+/// Fetch every file of a loaded repository this node lacks: rarest first over the
+/// providers' holdings maps, `parallel_fetches` at a time (`content_sync::swarm`). What this
+/// node holds is answered to other fetchers from its holdings table, updated file by file.
 async fn sync_repo(shared: &ContentCtx, content: &Arc<Content>, id: &str) -> Result<(), String> {
     let Some(loaded) = content.state().loaded.get(id).cloned() else {
         return Ok(());
     };
     let r = &loaded.record;
-    let mut missing = Vec::new();
+    let manifest = super::hash_of(&r.manifest).map_err(|e| e.to_string())?;
+    let mut files = Vec::with_capacity(loaded.manifest.files.len());
+    let mut local = content_sync::Bitmap::new(loaded.manifest.files.len());
     let (mut present, mut present_bytes) = (0u64, 0u64);
-    for f in &loaded.manifest.files {
+    for (i, f) in loaded.manifest.files.iter().enumerate() {
         let h = super::hash_of(&f.hash).map_err(|e| e.to_string())?;
-        match content.store.state(h).await.map_err(|e| e.to_string())? {
-            BlobState::Complete(_) => {
-                present += 1;
-                present_bytes += f.size;
-            }
-            _ => missing.push((h, f.size, f.hash.clone())),
+        if let BlobState::Complete(_) = content.store.state(h).await.map_err(|e| e.to_string())? {
+            present += 1;
+            present_bytes += f.size;
+            local.set(i);
         }
+        files.push(content_sync::SwarmFile {
+            hash: h,
+            size: f.size,
+        });
     }
+    content.ep.have.put(manifest, local.clone());
     set_progress(content, id, &loaded, present, present_bytes, true);
-    if !missing.is_empty() {
-        plan::fetch_order(&shared.me.name, &mut missing, |m| &m.2);
-        let providers = content.providers(shared, &r.zone, id, &r.manifest);
+    if !local.is_full() {
+        let providers = content.swarm_providers(shared, &r.zone, id, &r.manifest);
         if providers.is_empty() {
             return Err("no provider for this repository is reachable".into());
         }
-        tracing::info!(repo = %id, files = missing.len(), providers = providers.len(), "fetching");
-        let results: Vec<Result<u64, String>> =
-            futures::stream::iter(missing.into_iter().enumerate())
-                .map(|(i, (h, size, _))| {
-                    let providers = plan::rotated(&providers, i);
-                    let content = content.clone();
-                    let loaded = loaded.clone();
-                    let id = id.to_string();
-                    async move {
-                        content
-                            .fetcher
-                            .fetch(h, &providers)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let mut st = content.state();
-                        let p = st.progress.entry(id).or_default();
-                        p.files = loaded.manifest.files.len() as u64;
-                        p.files_present += 1;
-                        p.bytes_present += size;
-                        Ok(size)
-                    }
-                })
-                .buffer_unordered(content.cfg.parallel_fetches)
-                .collect()
-                .await;
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-            return Err(e);
-        }
+        tracing::info!(
+            repo = %id,
+            files = local.len() - local.count(),
+            providers = providers.len(),
+            "fetching"
+        );
+        let on_file = |_i: usize, size: u64| {
+            let mut st = content.state();
+            let p = st.progress.entry(id.to_string()).or_default();
+            p.files = loaded.manifest.files.len() as u64;
+            p.files_present += 1;
+            p.bytes_present += size;
+        };
+        content_sync::fetch_repository(
+            &content.fetcher,
+            &shared.me.name,
+            manifest,
+            &files,
+            local,
+            providers,
+            content.swarm_options(),
+            on_file,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     }
     let mut st = content.state();
     if st

@@ -59,8 +59,8 @@ pub(crate) async fn ensure(
                 return Ok(Outcome::Ok);
             }
             tracing::warn!(%hash, repo = %id, "stored blob fails its hash: repairing");
-            let good = content.fetcher.fetch_copy(hash, &providers()).await?;
-            content.store.repair(hash, good).await?;
+            // Streamed over the damaged file and paced like any download.
+            content.fetcher.repair(hash, &providers()).await?;
             Ok(Outcome::Repaired)
         }
         BlobState::Missing | BlobState::Partial => {

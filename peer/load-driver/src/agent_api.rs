@@ -286,6 +286,7 @@ async fn register_inner(
         }
     }
     let zone = s.me.zone.clone();
+    let auto_accept = s.load.cfg.auto_accept.clone();
     let fp = body.fingerprint.clone();
     let rec = submit(&s.writes, &fp, move |current| {
         let now = now_ms();
@@ -306,9 +307,13 @@ async fn register_inner(
                 existing.updated_at = now.max(existing.updated_at.saturating_add(1));
                 existing
             }
-            None => SystemRecord::new(body.fingerprint, body.minion_id, now)
-                .with_hostname(&body.hostname)
-                .with_zone(&zone),
+            None => {
+                let mut rec = SystemRecord::new(body.fingerprint, body.minion_id, now)
+                    .with_hostname(&body.hostname)
+                    .with_zone(&zone);
+                auto_accept.apply(&mut rec);
+                rec
+            }
         })
     })
     .await?

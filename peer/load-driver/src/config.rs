@@ -33,6 +33,9 @@ pub struct LoadConfig {
     /// Default 180 000 ms (three heartbeats).
     #[serde(with = "duration_ms", rename = "online_window_ms")]
     pub online_window: Duration,
+    /// `[load.auto_accept]`: accept systems registering for the first time through this peer
+    /// without an operator (a store cut off from the rest keeps onboarding). Default off.
+    pub auto_accept: crate::auto_accept::AutoAcceptConfig,
 }
 
 impl Default for LoadConfig {
@@ -45,6 +48,7 @@ impl Default for LoadConfig {
             slack: 0.05,
             agent_heartbeat_s: 60,
             online_window: Duration::from_secs(180),
+            auto_accept: Default::default(),
         }
     }
 }

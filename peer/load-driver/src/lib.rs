@@ -26,6 +26,7 @@ use cluster_core::{ApiError, Members, Replica, SelfInfo};
 
 pub mod agent_api;
 pub mod agent_door;
+pub mod auto_accept;
 pub mod config;
 pub mod integrity_api;
 pub mod load_api;

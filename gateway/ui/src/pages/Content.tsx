@@ -3,21 +3,32 @@ import { Bar } from '../components/Bar';
 import { ErrorBox } from '../components/ErrorBox';
 import { when } from '../format';
 import { usePoll } from '../poll';
+import { ClmProjects } from './Clm';
+import { ContentImport } from './ContentImport';
+import { ContentNodes } from './ContentNodes';
 
-/** Content repositories per zone and how complete each is on the nodes that should hold it
- *  (its zone's and its subscribers'). Read only: import, verify and CLM are CLI commands. */
+/** Content and CLM: repositories per zone and how complete each is on the nodes that should
+ *  hold it; each node's content store with progress and a Verify button; imports; the zones'
+ *  CLM projects with their versions and apply. */
 export function Content() {
   const repos = usePoll(api.repos, 2000);
   const nodes = usePoll(api.nodes, 2000);
+  const held = usePoll(api.contentNodes, 3000);
+  const clm = usePoll(api.clm, 2000);
   return (
     <section aria-labelledby="ct-title">
-      <h1 id="ct-title">Content</h1>
+      <h1 id="ct-title">Content and CLM</h1>
+      <h2>Repositories</h2>
       <ErrorBox error={repos.error ?? nodes.error} />
       {repos.data && nodes.data && <RepoTable repos={repos.data} nodes={nodes.data} />}
-      <p class="muted">
-        Import, verify and CLM projects: <code>uyuni-cluster content import|status|verify</code> and{' '}
-        <code>uyuni-cluster clm save|apply</code> on a peer (not from this page yet).
-      </p>
+      <h2>Import</h2>
+      <ContentImport nodes={nodes.data ?? []} />
+      <h2>On each node</h2>
+      <ErrorBox error={held.error} />
+      {held.data && <ContentNodes rows={held.data} />}
+      <h2>Content Lifecycle projects</h2>
+      <ErrorBox error={clm.error} />
+      {clm.data && <ClmProjects projects={clm.data} nodes={nodes.data ?? []} onDone={clm.reload} />}
     </section>
   );
 }
