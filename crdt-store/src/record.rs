@@ -97,6 +97,12 @@ pub struct SystemRecord {
     pub registered_at: u64,
     /// Last change of this record, Unix milliseconds.
     pub updated_at: u64,
+    /// The system's id on the Uyuni server of every node it was registered on (node name →
+    /// Uyuni system id), written by each node's Node Controller when it sees the system
+    /// registered there; entries of earlier nodes are kept, so that the API gateway can lead
+    /// an id the system had before a move to where it is now (docs/GATEWAY.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uyuni_ids: BTreeMap<String, i64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -590,6 +596,8 @@ pub(crate) struct SystemWire {
     registered_at: u64,
     #[serde(rename = "u")]
     updated_at: u64,
+    #[serde(rename = "i", default, skip_serializing_if = "BTreeMap::is_empty")]
+    uyuni_ids: BTreeMap<String, i64>,
     /// Set by peers that keep tags and groups as add-wins sets of keys
     /// (`record/system_sets.rs`): a hash of `t` and `g` as written, which then only mirror
     /// the sets for older readers. Absent: `t` and `g` are the whole truth (an older writer).
@@ -617,6 +625,7 @@ impl From<&SystemRecord> for SystemWire {
             channels: s.channels.clone(),
             registered_at: s.registered_at,
             updated_at: s.updated_at,
+            uyuni_ids: s.uyuni_ids.clone(),
             sets_hash: None,
         }
     }
@@ -644,6 +653,7 @@ impl SystemWire {
             channels: self.channels,
             registered_at: self.registered_at,
             updated_at: self.updated_at,
+            uyuni_ids: self.uyuni_ids,
         }
     }
 }
@@ -813,6 +823,7 @@ mod tests {
     #[test]
     fn system_round_trip_is_compact() {
         let rec = Record::System(SystemRecord {
+            uyuni_ids: Default::default(),
             fingerprint: "ab:cd".into(),
             minion_id: "web1".into(),
             hostname: "web1.acme.org".into(),
@@ -836,6 +847,26 @@ mod tests {
             Record::decode("s/=x", b"\xff").is_err(),
             "garbage is an error"
         );
+    }
+
+    #[test]
+    fn uyuni_ids_per_node_round_trip_and_older_records_read_without_them() {
+        let mut r = SystemRecord::new("ab:cd", "web1", 1).with_node(Some("n2"));
+        r.uyuni_ids.insert("n1".into(), 1_000_010_004);
+        r.uyuni_ids.insert("n2".into(), 1_000_010_001);
+        let rec = Record::System(r);
+        let bytes = rec.encode().expect("encode");
+        assert_eq!(
+            Record::decode(&rec.key(), &bytes).expect("decode"),
+            Some(rec)
+        );
+        // A record written before the field existed decodes with none.
+        let old = Record::System(SystemRecord::new("ab:cd", "web1", 1));
+        let bytes = old.encode().expect("encode");
+        match Record::decode(&old.key(), &bytes).expect("decode") {
+            Some(Record::System(s)) => assert!(s.uyuni_ids.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

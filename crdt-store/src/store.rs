@@ -894,6 +894,7 @@ mod tests {
 
     fn sys(fp: &str) -> Record {
         Record::System(SystemRecord {
+            uyuni_ids: Default::default(),
             fingerprint: fp.into(),
             minion_id: "m".into(),
             hostname: "m".into(),

@@ -74,6 +74,15 @@ pub struct GatewayConfig {
     pub uyuni_ca_file: Option<PathBuf>,
     /// Largest XML-RPC or JSON request body accepted, MiB. Default 64.
     pub max_request_mib: usize,
+    /// Read your own writes: how long a common-data write that creates or deletes an object
+    /// (group, channel, activation key, configuration channel, CLM project) waits, after its
+    /// Leader Node made it, until every node finds it (or no longer does), so that the next
+    /// call sees it wherever it goes; past that the call answers a fault naming the nodes
+    /// still without it. Default 60 000 ms (a follower replays a publication at its next
+    /// reconcile round, `uyuni.reconcile_interval_ms`; right after a start or under load that
+    /// takes longer).
+    #[serde(with = "duration_ms", rename = "common_visible_timeout_ms")]
+    pub common_visible_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -98,6 +107,7 @@ impl Default for GatewayConfig {
             strict: false,
             uyuni_ca_file: None,
             max_request_mib: 64,
+            common_visible_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -13,9 +13,34 @@ use crate::ids::IdKind;
 use crate::metastore::{Metastore, MetastoreError, NodeView};
 use crate::pool::{Answer, Credentials, Pool};
 use crate::sessions::{Roles, session_id};
-use crate::table::{Merge, Route, rule_for_call};
+use crate::table::{Merge, Route, rule, rule_for_call};
 
+use crate::fanout::stream::{Format, RawChunks, Streamed};
 pub use crate::fanout::{Outcome, unavailable};
+
+/// Whether the call `method(params)` (the session key first) answers a merged list of
+/// systems, streamed as it arrives (the rule "merge, concatenate" with the system `id`
+/// translated, of the overload the parameters match).
+pub fn streamed(method: &str, params: &[Value]) -> bool {
+    let rule = rule_for_call(method, params);
+    rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)]
+}
+
+/// An XML-RPC answer: a whole document, or a merged list being streamed.
+#[derive(Debug)]
+pub enum XmlAnswer {
+    /// The whole `methodResponse` (a value or a fault).
+    Doc {
+        /// The document.
+        text: String,
+        /// Nodes whose part the answer lacks.
+        missing: Vec<String>,
+        /// Not a fault.
+        ok: bool,
+    },
+    /// A merged list, sent as it arrives.
+    Stream(Streamed),
+}
 
 /// The live cluster: the metastore's view of the nodes, called through the pool.
 #[derive(Debug)]
@@ -59,20 +84,28 @@ impl<M: Metastore> Cluster for Live<'_, M> {
         }
     }
 
-    fn call_raw(
+    fn relocate(
+        &self,
+        slot: u32,
+        local: i64,
+    ) -> impl Future<Output = crate::metastore::Relocation> + Send {
+        self.meta.relocate_system(slot, local)
+    }
+
+    fn open_raw(
         &self,
         node: &NodeView,
         cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send {
+    ) -> impl Future<Output = Answer<RawChunks>> + Send {
         let node_key = cred.nodes.get(&node.name).cloned();
         let key = cred.key.clone();
         let url = node.uyuni_api.clone();
         async move {
             match node_key {
                 Some(node_key) => {
-                    let answer = self.pool.call_raw(&url, &node_key, method, args).await;
+                    let answer = self.pool.open_raw(&url, &node_key, method, args).await;
                     session_fault(answer, &key)
                 }
                 None => Answer::Fault(Fault::invalid_session(&key)),
@@ -113,21 +146,29 @@ impl<M: Metastore> Gateway<M> {
     /// a merged answer missing a node becomes a fault.
     pub async fn call(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
         let started = std::time::Instant::now();
-        let out =
-            match tokio::time::timeout(self.deadline(), self.call_inner(method, params, strict))
-                .await
-            {
-                Ok(out) => out,
-                Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
-            };
+        let out = match tokio::time::timeout(
+            self.deadline(method),
+            self.call_inner(method, params, strict),
+        )
+        .await
+        {
+            Ok(out) => out,
+            Err(_) => Outcome::done(Err(unavailable("the cluster did not answer in time"))),
+        };
         observe(method, out.result.is_ok(), started, &out.missing);
         out
     }
 
     /// One request's bound, whatever it fans out to (nodes tried one after another, zones
-    /// written in turn): three node timeouts.
-    fn deadline(&self) -> std::time::Duration {
-        self.cfg.node_timeout * 3
+    /// written in turn): three node timeouts, and for a common-data write also the wait until
+    /// every node has it (`common_visible_timeout_ms`).
+    fn deadline(&self, method: &str) -> std::time::Duration {
+        let base = self.cfg.node_timeout * 3;
+        if rule(method).route == Route::CommonWrite {
+            base + self.cfg.common_visible_timeout
+        } else {
+            base
+        }
     }
 
     async fn call_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> Outcome {
@@ -156,61 +197,41 @@ impl<M: Metastore> Gateway<M> {
         outcome
     }
 
-    /// Answer a call as an XML-RPC `methodResponse` document. Lists of systems merged from
-    /// several nodes take the fast path of [`crate::rawmerge`]; everything else is
-    /// [`Gateway::call`] rendered.
-    pub async fn call_xml(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        strict: bool,
-    ) -> (String, Vec<String>) {
+    /// Answer a call as an XML-RPC `methodResponse`. Lists of systems merged from several
+    /// nodes are streamed as they arrive ([`crate::fanout::stream`]); everything else is
+    /// [`Gateway::call`] rendered. The overall deadline bounds the call until its answer
+    /// begins; a streamed answer's pieces are then each bounded by the node timeout.
+    pub async fn call_xml(&self, method: &str, params: Vec<Value>, strict: bool) -> XmlAnswer {
         let started = std::time::Instant::now();
         let call = self.call_xml_inner(method, params, strict);
-        let (doc, missing, ok) = match tokio::time::timeout(self.deadline(), call).await {
-            Ok(out) => out,
-            Err(_) => (
-                uyuni_api::codec::render_fault(&unavailable("the cluster did not answer in time")),
-                Vec::new(),
-                false,
-            ),
+        let answer = match tokio::time::timeout(self.deadline(method), call).await {
+            Ok(a) => a,
+            Err(_) => XmlAnswer::Doc {
+                text: uyuni_api::codec::render_fault(&unavailable(
+                    "the cluster did not answer in time",
+                )),
+                missing: Vec::new(),
+                ok: false,
+            },
         };
-        observe(method, ok, started, &missing);
-        (doc, missing)
+        let (ok, missing) = match &answer {
+            XmlAnswer::Doc { ok, missing, .. } => (*ok, missing.as_slice()),
+            XmlAnswer::Stream(s) => (true, s.missing.as_slice()),
+        };
+        observe(method, ok, started, missing);
+        answer
     }
 
-    async fn call_xml_inner(
-        &self,
-        method: &str,
-        params: Vec<Value>,
-        strict: bool,
-    ) -> (String, Vec<String>, bool) {
-        let rule = rule_for_call(method, &params);
-        let fast =
-            rule.route == Route::Merge(Merge::Concat) && rule.ids_out == [("id", IdKind::System)];
-        let outcome = if fast {
-            match self.session_args(params).await {
-                Ok((cred, args)) => match self
-                    .fanout(&self.live())
-                    .fail_on_partial(strict)
-                    .merged_raw(&cred, method, args)
-                    .await
-                {
-                    Ok((doc, missing)) if !strict || missing.is_empty() => {
-                        return (doc, missing, true);
-                    }
-                    Ok((_, missing)) => Outcome {
-                        result: Err(unavailable(&missing.join(", "))),
-                        missing,
-                    },
-                    Err(outcome) => outcome,
-                },
+    async fn call_xml_inner(&self, method: &str, params: Vec<Value>, strict: bool) -> XmlAnswer {
+        let outcome = if streamed(method, &params) {
+            match self.stream_inner(method, params, strict, Format::Xml).await {
+                Ok(s) => return XmlAnswer::Stream(s),
                 Err(f) => Outcome::done(Err(f)),
             }
         } else {
             self.call_inner(method, params, strict).await
         };
-        let doc = match &outcome.result {
+        let text = match &outcome.result {
             Ok(v) => uyuni_api::codec::render_response(v).unwrap_or_else(|e| {
                 uyuni_api::codec::render_fault(&Fault::internal(format!(
                     "answer not representable: {e}"
@@ -218,7 +239,44 @@ impl<M: Metastore> Gateway<M> {
             }),
             Err(f) => uyuni_api::codec::render_fault(f),
         };
-        (doc, outcome.missing, outcome.result.is_ok())
+        XmlAnswer::Doc {
+            text,
+            ok: outcome.result.is_ok(),
+            missing: outcome.missing,
+        }
+    }
+
+    /// A merged list of systems ([`streamed`] methods) streamed in `format`, or the fault
+    /// to answer with. Bounded by the overall deadline until the answer begins.
+    pub async fn call_stream(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        strict: bool,
+        format: Format,
+    ) -> Result<Streamed, Fault> {
+        let started = std::time::Instant::now();
+        let call = self.stream_inner(method, params, strict, format);
+        let out = match tokio::time::timeout(self.deadline(method), call).await {
+            Ok(out) => out,
+            Err(_) => Err(unavailable("the cluster did not answer in time")),
+        };
+        let missing = out.as_ref().map_or(&[][..], |s| s.missing.as_slice());
+        observe(method, out.is_ok(), started, missing);
+        out
+    }
+
+    async fn stream_inner(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        strict: bool,
+        format: Format,
+    ) -> Result<Streamed, Fault> {
+        let (cred, args) = self.session_args(params).await?;
+        self.fanout(&self.live())
+            .merged_stream(&cred, method, args, strict, format)
+            .await
     }
 
     fn live(&self) -> Live<'_, M> {
@@ -229,7 +287,7 @@ impl<M: Metastore> Gateway<M> {
     }
 
     fn fanout<'a>(&'a self, live: &'a Live<'a, M>) -> Fanout<'a, Live<'a, M>> {
-        Fanout::new(live, &self.turn)
+        Fanout::new(live, &self.turn).visible_within(self.cfg.common_visible_timeout)
     }
 
     /// The credentials of the session key in `params[0]`, and the remaining parameters.

@@ -51,19 +51,54 @@ pub fn from_gateway(kind: IdKind, id: i64) -> Option<(u32, i64)> {
     match kind {
         IdKind::System => {
             let rel = id - LOCAL_BASE;
-            if rel < 0 {
+            if rel < 0 || id > i64::from(i32::MAX) {
                 return None;
             }
             let slot = u32::try_from(rel / SPAN).ok()?;
             (slot <= MAX_SLOT).then_some((slot, LOCAL_BASE + rel % SPAN))
         }
         IdKind::Action => {
-            if id < 0 {
+            // Uyuni numbers actions from 1: an id below 1024 is no gateway action id.
+            if id < ACTION_SLOTS || id > i64::from(i32::MAX) {
                 return None;
             }
             let slot = u32::try_from(id % ACTION_SLOTS).ok()?;
             Some((slot, id / ACTION_SLOTS))
         }
+    }
+}
+
+/// A node-local id the gateway cannot show as one of its own: more than a slot's range past
+/// the server's base (a million systems), below it, or an action past the 32-bit range. The
+/// call answers with this as a fault (showing it unchanged would read as another slot's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Cluster gateway: node slot {slot} answered {kind} id {local}, which has no cluster-wide id \
+     (system ids must lie within {SPAN} of {LOCAL_BASE}, action ids below {max_action})",
+    max_action = i64::from(i32::MAX) / ACTION_SLOTS
+)]
+pub struct Untranslatable {
+    /// The kind of id.
+    pub kind: IdKind,
+    /// The node's slot.
+    pub slot: u32,
+    /// The node's own id.
+    pub local: i64,
+}
+
+impl Untranslatable {
+    /// As the caller sees it: Uyuni's generic fault code with the reason.
+    pub fn fault(&self) -> uyuni_api::Fault {
+        uyuni_api::Fault::xmlrpc(-1, self.to_string())
+    }
+}
+
+impl std::fmt::Display for IdKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdKind::System => "system",
+            IdKind::Action => "action",
+        })
     }
 }
 
@@ -91,6 +126,10 @@ mod tests {
         assert_eq!(to_gateway(IdKind::System, MAX_SLOT + 1, LOCAL_BASE), None);
         assert_eq!(from_gateway(IdKind::System, 5), None);
         assert_eq!(to_gateway(IdKind::Action, 0, 3_000_000), None);
+        // No action is numbered 0, and nothing past XML-RPC's int is a gateway id.
+        assert_eq!(from_gateway(IdKind::Action, 5), None);
+        assert_eq!(from_gateway(IdKind::Action, i64::from(i32::MAX) + 1), None);
+        assert_eq!(from_gateway(IdKind::System, i64::from(i32::MAX) + 1), None);
     }
 
     #[test]
@@ -109,7 +148,7 @@ mod tests {
         }
 
         #[test]
-        fn action_ids_round_trip(slot in 0u32..1024, local in 0i64..2_000_000) {
+        fn action_ids_round_trip(slot in 0u32..1024, local in 1i64..2_000_000) {
             let id = to_gateway(IdKind::Action, slot, local).expect("representable");
             prop_assert_eq!(from_gateway(IdKind::Action, id), Some((slot, local)));
         }

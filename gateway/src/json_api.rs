@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method as Verb, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,9 @@ use serde_json::{Value as Json, json};
 use uyuni_api::Value;
 use uyuni_api::json::{COOKIE, coerce_json, coerce_query, session_cookie, to_json};
 
+use futures::StreamExt as _;
+
+use crate::fanout::stream::{Format, Streamed};
 use crate::params::{known, overload, read_only};
 use crate::xmlrpc::strict;
 use crate::{Gateway, Metastore, PARTIAL_HEADER};
@@ -152,9 +155,15 @@ async fn handle<M: Metastore>(
         Some((Some(q), None)) => coerce_query(q, ty),
         _ => Value::Nil,
     }));
-    let out = gw
-        .call(&method, args, strict(&headers, gw.cfg.fails_on_partial()))
-        .await;
+    let strict = strict(&headers, gw.cfg.fails_on_partial());
+    let out = if crate::dispatch::streamed(&method, &args) {
+        match gw.call_stream(&method, args, strict, Format::Json).await {
+            Ok(s) => return json_stream(s),
+            Err(f) => crate::Outcome::done(Err(f)),
+        }
+    } else {
+        gw.call(&method, args, strict).await
+    };
     let mut resp = match out.result {
         Ok(v) => {
             let mut body = json!({"success": true, "result": to_json(&v)});
@@ -174,6 +183,47 @@ async fn handle<M: Metastore>(
     };
     if !out.missing.is_empty()
         && let Ok(v) = HeaderValue::from_str(&out.missing.join(","))
+    {
+        resp.headers_mut().insert(PARTIAL_HEADER, v);
+    }
+    resp
+}
+
+/// A merged list streamed as `{"success":true,"partial":[…],"result":[…]}` (`partial` only
+/// when nodes are missing; it comes first, as the list is not known yet).
+fn json_stream(s: Streamed) -> Response {
+    let mut head = String::from("{\"success\":true,");
+    if !s.missing.is_empty() {
+        head += &format!("\"partial\":{},", json!(s.missing));
+    }
+    head += "\"result\":[";
+    let mut first = true;
+    let items = s.body.map(move |piece| {
+        piece.map(|b| {
+            if first && !b.is_empty() {
+                first = false;
+                if b.first() == Some(&b',') {
+                    return b.slice(1..);
+                }
+            }
+            b
+        })
+    });
+    let doc = futures::stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(items)
+        .chain(futures::stream::once(async {
+            Ok(Bytes::from_static(b"]}"))
+        }));
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(doc),
+    )
+        .into_response();
+    if !s.missing.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&s.missing.join(","))
     {
         resp.headers_mut().insert(PARTIAL_HEADER, v);
     }

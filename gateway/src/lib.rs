@@ -21,12 +21,14 @@ pub mod dispatch;
 pub mod fanout;
 pub mod ids;
 pub mod json_api;
+pub mod jsonstream;
 pub mod merge;
 pub mod metastore;
 pub mod metrics;
 pub mod params;
 pub mod pool;
 pub mod rawmerge;
+pub mod rawstream;
 pub mod rest;
 pub mod rest_cluster;
 pub mod rest_content;
@@ -35,6 +37,7 @@ pub mod sessions;
 pub mod table;
 pub mod translate;
 mod ui;
+pub mod visible;
 pub mod watch;
 pub mod xmlrpc;
 
@@ -45,8 +48,8 @@ pub use config::GatewayConfig;
 pub use dispatch::Outcome;
 pub use metastore::{
     AuditRecord, BulkReport, BulkRequest, ClmAppliedView, ClmProjectView, ClmVersionView,
-    CommonView, Metastore, MetastoreError, NodeAnswer, NodeView, PublishedView, RepoStatus,
-    SearchPage, ZoneView,
+    CommonView, Metastore, MetastoreError, NodeAnswer, NodeView, PublishedView, Relocation,
+    RepoStatus, SearchPage, ZoneView,
 };
 
 /// Header listing the nodes a merged answer lacks (they did not answer in time).

@@ -90,6 +90,24 @@ impl NodeView {
     }
 }
 
+/// Where a system is now, given its id on a node it was on (ids outlive moves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relocation {
+    /// Nothing recorded about that id: the caller answers as before (the node's own answer,
+    /// or the node unavailable).
+    Unknown,
+    /// The system was deleted or banned, or its node's systems all left it without it being
+    /// found elsewhere: Uyuni's "no such system".
+    Gone,
+    /// Registered on `node` now, under its id `local` there.
+    At {
+        /// The node holding it.
+        node: String,
+        /// Its id on that node's Uyuni server.
+        local: i64,
+    },
+}
+
 /// Problems of the metastore behind the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum MetastoreError {
@@ -273,6 +291,12 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SearchPage, MetastoreError>> + Send;
     /// One system by fingerprint.
     fn system(&self, fingerprint: &str) -> Option<SystemRecord>;
+    /// Where the system that was `local` on the Uyuni server of the node in `slot` is now:
+    /// the Node Controllers record each system's id on every node it was registered on
+    /// (docs/GATEWAY.md, "Ids outlive moves"). Default: nothing known.
+    fn relocate_system(&self, _slot: u32, _local: i64) -> impl Future<Output = Relocation> + Send {
+        async { Relocation::Unknown }
+    }
     /// A zone's published common data, by kind and key.
     fn common(&self, zone: &str) -> Vec<CommonView>;
     /// Give `zone`'s Leader Node lease to `node` (or renew it) for `ttl_ms`; `node` must hold

@@ -37,6 +37,7 @@ pub struct GatewayMetrics {
     duration: Latency,
     node_faults: Counter,
     partial: Family<MethodLabel, Counter>,
+    streams_cut: Counter,
 }
 
 /// 1 ms to ~33 s, doubling.
@@ -49,6 +50,7 @@ static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(|| GatewayMetrics {
     duration: Family::new_with_constructor(latency_histogram),
     node_faults: Counter::default(),
     partial: Family::default(),
+    streams_cut: Counter::default(),
 });
 
 /// The process's gateway metrics.
@@ -90,6 +92,11 @@ impl GatewayMetrics {
         self.node_faults.inc_by(missing_nodes as u64);
     }
 
+    /// Count a streamed merged answer cut off because a node failed after it had begun.
+    pub fn stream_cut(&self) {
+        self.streams_cut.inc();
+    }
+
     /// Add the gateway's metrics to `reg` (clones share the values).
     pub fn register(&self, reg: &mut Registry) {
         reg.register(
@@ -112,6 +119,11 @@ impl GatewayMetrics {
             "Gateway answers given without some nodes' part (partial policy), by method",
             self.partial.clone(),
         );
+        reg.register(
+            "gateway_streams_cut",
+            "Streamed merged answers cut off because a node failed after the answer had begun",
+            self.streams_cut.clone(),
+        );
     }
 }
 
@@ -132,6 +144,7 @@ mod tests {
             duration: Family::new_with_constructor(latency_histogram),
             node_faults: Counter::default(),
             partial: Family::default(),
+            streams_cut: Counter::default(),
         };
         m.observe("system.listSystems", true, Duration::from_millis(3), 1);
         m.observe("x.y", false, Duration::from_millis(3), 0);

@@ -12,7 +12,7 @@ use uyuni_api::{ApiError, ClientConfig, Fault, UyuniClient, Value};
 /// How one node answered.
 #[derive(Debug, Clone)]
 pub enum Answer<T = Value> {
-    /// A value (or, from [`Pool::call_raw`], the answer's text).
+    /// A value (or, from [`Pool::open_raw`], the answer's body).
     Value(T),
     /// A fault of the node's own (passed on unchanged).
     Fault(Fault),
@@ -95,20 +95,33 @@ impl Pool {
             .await
     }
 
-    /// Like [`Pool::call`] with a session, but a value comes back as the node's own text.
-    pub async fn call_raw(
+    /// Like [`Pool::call`] with a session, but the answer's body comes back as it arrives
+    /// (once the node answered HTTP 200; a fault is in the body).
+    pub async fn open_raw(
         &self,
         url: &str,
         session: &str,
         method: &str,
         params: Vec<Value>,
-    ) -> Answer<String> {
+    ) -> Answer<crate::fanout::stream::RawChunks> {
         let client = match self.client(url) {
             Ok(c) => c,
             Err(e) => return Answer::Unavailable(e),
         };
-        self.bounded(client.call_raw_plain(method, with_key(Some(session), params)))
-            .await
+        let opened = self
+            .bounded(client.open_raw_plain(method, with_key(Some(session), params)))
+            .await;
+        match opened {
+            Answer::Value(body) => Answer::Value(Box::pin(futures::stream::unfold(
+                body,
+                |mut body| async move {
+                    let piece = body.chunk().await?;
+                    Some((piece.map_err(|e| e.to_string()), body))
+                },
+            ))),
+            Answer::Fault(f) => Answer::Fault(f),
+            Answer::Unavailable(why) => Answer::Unavailable(why),
+        }
     }
 
     async fn bounded<T>(

@@ -6,6 +6,10 @@
 //! the nodes' arrays joined in slot order are in id order too. Anything unexpected (another
 //! layout, ids out of order, an id that cannot be translated) returns `None` and the caller
 //! takes the decoding path. Pure.
+//!
+//! The gateway now streams these lists ([`crate::rawstream`], [`crate::fanout::stream`]);
+//! this buffered merge stays as the reference the streamed one is tested against (byte for
+//! byte) and as a fuzz target's subject.
 
 use crate::ids::{IdKind, to_gateway};
 
@@ -120,7 +124,7 @@ mod tests {
             .into_iter()
             .map(|(slot, doc)| {
                 let v = parse_response(&doc).expect("parse").expect("value");
-                crate::translate::ids_out(v, slot, &[("id", IdKind::System)])
+                crate::translate::ids_out(v, slot, &[("id", IdKind::System)]).expect("ids")
             })
             .collect();
         let merged = crate::merge::merge(crate::table::Merge::Concat, slow);

@@ -152,6 +152,18 @@ pub enum Route {
         /// Index of the action id.
         arg: usize,
     },
+    /// A system (parameter `system`) and one of its actions (parameter `action`): the
+    /// system's node, which must also be the action's.
+    SystemAction {
+        /// Index of the system id.
+        system: usize,
+        /// Index of the action id.
+        action: usize,
+    },
+    /// Several system ids in separate parameters (`comparePackages(sid1, sid2)`): every
+    /// gateway system id of the call translated, to the one node they all belong to; ids of
+    /// several nodes are refused before any node is asked.
+    SameNode,
     /// A change to common data: made on the Leader Node of every zone, which publishes it to
     /// the rest of its zone (the Node Controller's lease).
     CommonWrite,
@@ -195,7 +207,9 @@ impl Route {
             Self::System { .. }
             | Self::Ids { .. }
             | Self::IdsMerged { .. }
-            | Self::Action { .. } => RuleClass::Routed,
+            | Self::Action { .. }
+            | Self::SystemAction { .. }
+            | Self::SameNode => RuleClass::Routed,
             Self::CommonWrite => RuleClass::CommonWrite,
             Self::EveryNode(_) => RuleClass::ClusterAdmin,
             Self::FirstOk | Self::Any => RuleClass::CommonSame,
@@ -250,6 +264,15 @@ const SYSTEMS: Route = Route::Ids {
 const fn refuse(r: Refusal) -> Route {
     Route::Refuse(r)
 }
+/// Systems split by node, the nodes' answers concatenated (one action id per node's share).
+const SYSTEMS_MERGED: Route = Route::IdsMerged {
+    arg: 0,
+    kind: IdKind::System,
+};
+const ACTIONS: Route = Route::Ids {
+    arg: 0,
+    kind: IdKind::Action,
+};
 
 /// Explicit rules: where the derivation would be wrong or is not precise enough (merge keys,
 /// counters to sum, id fields of answers). They apply to every overload of the method, but
@@ -306,6 +329,13 @@ pub static RULES: &[Rule] = &[
     rule!("system.scheduleReboot", SYSTEM, NEW_ACTION),
     rule!("system.schedulePackageRefresh", SYSTEM, NEW_ACTION),
     rule!("system.deleteSystems", SYSTEMS),
+    // Two systems in one call: both must be on one node (gwids).
+    rule!("system.comparePackages", Route::SameNode),
+    rule!(
+        "system.scheduleSyncPackagesWithSystem",
+        Route::SameNode,
+        NEW_ACTION
+    ),
     rule!("system.scheduleScriptRun", SYSTEMS, NEW_ACTION),
     rule!(
         "systemgroup.addOrRemoveSystems",
@@ -342,18 +372,56 @@ pub static RULES: &[Rule] = &[
         Route::Action { arg: 0 },
         &[("serverId", IdKind::System)]
     ),
+    rule!("schedule.cancelActions", ACTIONS),
+    // ---- Ids translated both ways (issue 14, part 2; gwids). Scheduling calls answer their
+    // node's action id, translated; follow-ups by action id reach the action's node. ----
+    rule!("system.schedulePackageInstall", SYSTEMS_MERGED, NEW_ACTION),
+    rule!(
+        "system.schedulePackageInstallByNevra",
+        SYSTEMS_MERGED,
+        NEW_ACTION
+    ),
+    rule!("system.schedulePackageRemove", SYSTEMS_MERGED, NEW_ACTION),
+    rule!(
+        "system.schedulePackageRemoveByNevra",
+        SYSTEMS_MERGED,
+        NEW_ACTION
+    ),
+    rule!("system.schedulePackageUpdate", SYSTEMS_MERGED, NEW_ACTION),
+    rule!("system.scheduleApplyErrata", SYSTEMS_MERGED, NEW_ACTION),
+    rule!("system.scheduleApplyHighstate", SYSTEMS_MERGED, NEW_ACTION),
+    rule!("system.scheduleApplyStates", SYSTEMS_MERGED, NEW_ACTION),
+    rule!("system.scheduleHardwareRefresh", SYSTEM, NEW_ACTION),
+    rule!("system.scheduleChangeChannels", SYSTEMS_MERGED, NEW_ACTION),
+    rule!("system.listSystemEvents", SYSTEM, ACTION_ID),
+    rule!("system.getEventHistory", SYSTEM, ACTION_ID),
+    rule!(
+        "system.getEventDetails",
+        Route::SystemAction {
+            system: 0,
+            action: 1
+        },
+        ACTION_ID
+    ),
+    rule!("system.getCustomValues", SYSTEM),
+    rule!("system.setCustomValues", SYSTEM),
+    rule!("system.deleteCustomValues", SYSTEM),
     rule!(
         "system.getScriptActionDetails",
         Route::Action { arg: 0 },
         &[("id", IdKind::Action), ("serverId", IdKind::System)]
     ),
     rule!(
-        "schedule.cancelActions",
-        Route::Ids {
-            arg: 0,
-            kind: IdKind::Action
+        "schedule.failSystemAction",
+        Route::SystemAction {
+            system: 0,
+            action: 1
         }
     ),
+    rule!("schedule.archiveActions", ACTIONS),
+    rule!("schedule.deleteActions", ACTIONS),
+    rule!("schedule.rescheduleActions", ACTIONS),
+    // ---- end of the id-translation block ----
     rule!("actionchain.listChainActions", CONCAT, ACTION_ID),
     // Common data: the same on every node of a zone; zones may differ. Per-node counters of
     // merged common objects are summed (the audit of docs/GATEWAY.md#merged-objects-add-up).

@@ -5,30 +5,31 @@ use std::collections::BTreeMap;
 
 use uyuni_api::Value;
 
-use crate::ids::{IdKind, from_gateway, to_gateway};
+use crate::ids::{IdKind, Untranslatable, from_gateway, to_gateway};
 
 fn int_of(v: &Value) -> Option<i64> {
     uyuni_api::value::as_i64(v)
 }
 
 /// Rewrite the id fields `fields` of a node's answer to gateway ids (`slot`: the node's).
-/// An id that cannot be represented is left as the node gave it (and logged).
-pub fn ids_out(v: Value, slot: u32, fields: &[(&str, IdKind)]) -> Value {
+/// An id that cannot be represented makes the whole answer an error (shown unchanged it
+/// would read as another slot's id).
+pub fn ids_out(v: Value, slot: u32, fields: &[(&str, IdKind)]) -> Result<Value, Untranslatable> {
     if fields.is_empty() {
-        return v;
+        return Ok(v);
     }
     // `""`: the answer itself is an id (an action scheduled).
     if let Some(kind) = fields.iter().find(|(f, _)| f.is_empty()).map(|(_, k)| *k)
         && let Some(local) = int_of(&v)
     {
-        return to_gateway(kind, slot, local).map_or(v, uyuni_api::value::int);
+        return one_out(kind, slot, local);
     }
-    match v {
+    Ok(match v {
         Value::Array(items) => Value::Array(
             items
                 .into_iter()
                 .map(|i| ids_out(i, slot, fields))
-                .collect(),
+                .collect::<Result<_, _>>()?,
         ),
         Value::Struct(map) => {
             let all = fields.iter().find(|(f, _)| *f == "*").map(|(_, k)| *k);
@@ -38,26 +39,25 @@ pub fn ids_out(v: Value, slot: u32, fields: &[(&str, IdKind)]) -> Value {
                         let kind = all
                             .or_else(|| fields.iter().find(|(f, _)| *f == name).map(|(_, k)| *k));
                         let value = match (kind, int_of(&value)) {
-                            (Some(kind), Some(local)) => match to_gateway(kind, slot, local) {
-                                Some(id) => uyuni_api::value::int(id),
-                                None => {
-                                    tracing::warn!(
-                                        local,
-                                        slot,
-                                        "id outside the gateway's range; shown unchanged"
-                                    );
-                                    value
-                                }
-                            },
-                            _ => ids_out(value, slot, fields),
+                            (Some(kind), Some(local)) => one_out(kind, slot, local)?,
+                            _ => ids_out(value, slot, fields)?,
                         };
-                        (name, value)
+                        Ok((name, value))
                     })
-                    .collect::<BTreeMap<_, _>>(),
+                    .collect::<Result<BTreeMap<_, _>, Untranslatable>>()?,
             )
         }
         other => other,
-    }
+    })
+}
+
+fn one_out(kind: IdKind, slot: u32, local: i64) -> Result<Value, Untranslatable> {
+    to_gateway(kind, slot, local)
+        .map(uyuni_api::value::int)
+        .ok_or_else(|| {
+            tracing::warn!(local, slot, %kind, "id outside the gateway's range; call refused");
+            Untranslatable { kind, slot, local }
+        })
 }
 
 /// The slot and node-local id of a gateway id given as a parameter.
@@ -143,7 +143,8 @@ mod tests {
                 )
                 .build(),
         ]);
-        let out = uyuni_api::json::to_json(&ids_out(node, 2, &[("id", IdKind::System)]));
+        let out =
+            uyuni_api::json::to_json(&ids_out(node, 2, &[("id", IdKind::System)]).expect("ids"));
         assert_eq!(out[0]["id"], 1_002_010_000);
         assert_eq!(out[0]["name"], "a");
         assert_eq!(out[0]["nested"][0]["id"], 1_002_010_001);
@@ -154,7 +155,8 @@ mod tests {
         let map = StructBuilder::new()
             .field("minion1", int(1_000_010_000))
             .build();
-        let out = uyuni_api::json::to_json(&ids_out(map, 1, &[("*", IdKind::System)]));
+        let out =
+            uyuni_api::json::to_json(&ids_out(map, 1, &[("*", IdKind::System)]).expect("ids"));
         assert_eq!(out["minion1"], 1_001_010_000);
     }
 
@@ -174,8 +176,30 @@ mod tests {
 
     #[test]
     fn scalar_answers_that_are_ids_are_translated() {
-        let out = ids_out(int(7), 3, &[("", IdKind::Action)]);
+        let out = ids_out(int(7), 3, &[("", IdKind::Action)]).expect("id");
         assert_eq!(uyuni_api::value::as_i64(&out), Some(7 * 1024 + 3));
+    }
+
+    #[test]
+    fn an_id_past_a_slots_range_is_an_error_never_shown_unchanged() {
+        // A million and one past the base: shown unchanged it would read as slot 1's system.
+        let node = Value::Array(vec![
+            StructBuilder::new().field("id", int(1_000_010_000)).build(),
+            StructBuilder::new().field("id", int(1_001_000_001)).build(),
+        ]);
+        let err = ids_out(node, 0, &[("id", IdKind::System)]).expect_err("refused");
+        assert_eq!(err.local, 1_001_000_001);
+        assert_eq!(err.kind, IdKind::System);
+        assert_eq!(err.fault().code, -1);
+        assert!(err.fault().message().contains("no cluster-wide id"));
+        // Below the base, and an action past the 32-bit range.
+        assert!(ids_out(int(42), 0, &[("", IdKind::System)]).is_err());
+        assert!(ids_out(int(3_000_000), 0, &[("", IdKind::Action)]).is_err());
+        // Fields not named are left alone, whatever they hold.
+        let other = StructBuilder::new()
+            .field("count", int(5_000_000_000))
+            .build();
+        assert!(ids_out(other, 0, &[("id", IdKind::System)]).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,10 @@ use tracing::Instrument as _;
 use uyuni_api::Fault;
 use uyuni_api::codec::{parse_call, render_fault};
 
+use futures::StreamExt as _;
+
+use crate::dispatch::XmlAnswer;
+use crate::rawstream::{MERGED_HEAD, MERGED_TAIL};
 use crate::{Gateway, Metastore, PARTIAL_HEADER, STRICT_HEADER};
 
 /// The XML-RPC route.
@@ -43,16 +47,16 @@ async fn handle<M: Metastore>(
         Err(e) => {
             tracing::debug!(error = %e, "malformed XML-RPC request");
             return xml(
-                render_fault(&Fault::xmlrpc(
+                Body::from(render_fault(&Fault::xmlrpc(
                     -1,
                     format!("Malformed XML-RPC request: {e}"),
-                )),
+                ))),
                 &[],
             );
         }
     };
     let span = tracing::info_span!("rpc", method = %call.method);
-    let (text, missing) = gw
+    let answer = gw
         .call_xml(
             &call.method,
             call.params,
@@ -60,13 +64,24 @@ async fn handle<M: Metastore>(
         )
         .instrument(span)
         .await;
-    xml(text, &missing)
+    match answer {
+        XmlAnswer::Doc { text, missing, .. } => xml(Body::from(text), &missing),
+        XmlAnswer::Stream(s) => {
+            let doc =
+                futures::stream::once(async { Ok(Bytes::from_static(MERGED_HEAD.as_bytes())) })
+                    .chain(s.body)
+                    .chain(futures::stream::once(async {
+                        Ok(Bytes::from_static(MERGED_TAIL.as_bytes()))
+                    }));
+            xml(Body::from_stream(doc), &s.missing)
+        }
+    }
 }
 
-fn xml(text: String, missing: &[String]) -> Response {
+fn xml(body: Body, missing: &[String]) -> Response {
     let mut resp = (
         [(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"))],
-        text,
+        body,
     )
         .into_response();
     if !missing.is_empty()

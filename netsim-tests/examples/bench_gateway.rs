@@ -1,7 +1,7 @@
 //! Benchmark: `system.listSystems` merged by the API gateway across many nodes, against the
 //! slowest single node's own answer measured in the same run.
 //!
-//! `cargo run --release -p netsim-tests --example bench_gateway -- [--nodes 10] [--systems 20000] [--rounds 5]`
+//! `cargo run --release -p netsim-tests --example bench_gateway -- [--nodes 10] [--systems 20000] [--rounds 5] [--before-bin PATH]`
 //!
 //! NODES Uyuni stand-ins (in memory) with SYSTEMS systems each (overlapping ids, as real
 //! servers have), a peer beside each, and a gateway member. Each round times, with the same
@@ -11,6 +11,11 @@
 //! through the gateway. The figures are the ratios of the gateway's median to the slowest
 //! node's median (the aim: at most 1.5) and to the all-at-once median (the gateway's
 //! own cost: merging, translating ids and sending ten times the data).
+//!
+//! Beside the time, the gateway peer's peak resident memory during its merged call (VmHWM,
+//! reset through `/proc/PID/clear_refs` before each call; the peer's idle RSS before it) and
+//! the size of one node's answer. `--before-bin PATH` adds a second gateway running another
+//! build of `uyuni-cluster` (the one before a change), timed in the same rounds.
 
 use std::time::{Duration, Instant};
 
@@ -37,11 +42,27 @@ fn login(url: &str) -> anyhow::Result<String> {
 /// byte, not decoded: decoding is the client's cost, ten times larger for the merged answer),
 /// and how many systems it holds.
 fn timed_list(url: &str, key: &str) -> anyhow::Result<(f64, usize)> {
+    timed(url, key).map(|t| (t.secs, t.systems))
+}
+
+/// One timed `system.listSystems`.
+struct Timed {
+    /// To the last byte.
+    secs: f64,
+    /// To the response's head (status and headers).
+    first: f64,
+    systems: usize,
+    bytes: usize,
+}
+
+fn timed(url: &str, key: &str) -> anyhow::Result<Timed> {
     let body = uyuni_api::codec::render_call("system.listSystems", &[string(key)])?;
     let start = Instant::now();
-    let text = ureq::post(url)
+    let mut resp = ureq::post(url)
         .header("Content-Type", "text/xml")
-        .send(body.as_bytes())?
+        .send(body.as_bytes())?;
+    let first = start.elapsed().as_secs_f64();
+    let text = resp
         .body_mut()
         .with_config()
         .limit(1 << 30)
@@ -52,13 +73,45 @@ fn timed_list(url: &str, key: &str) -> anyhow::Result<(f64, usize)> {
         "listSystems at {url}: {}",
         &text[..text.len().min(300)]
     );
-    Ok((secs, text.matches("<name>id</name>").count()))
+    Ok(Timed {
+        secs,
+        first,
+        systems: text.matches("<name>id</name>").count(),
+        bytes: text.len(),
+    })
+}
+
+/// A `/proc/PID/status` figure in KiB (`VmRSS`, `VmHWM`).
+fn proc_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The gateway's merged call timed, with the gateway peer's idle RSS before it and its peak
+/// RSS during it (MiB; the peak is reset first, where the kernel lets us).
+fn timed_gateway(url: &str, key: &str, pid: Option<u32>) -> anyhow::Result<(Timed, f64, f64)> {
+    let mib = |k: Option<u64>| k.map_or(f64::NAN, |k| k as f64 / 1024.0);
+    if let Some(pid) = pid {
+        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    }
+    let idle = mib(pid.and_then(|p| proc_kib(p, "VmRSS")));
+    let t = timed(url, key)?;
+    let peak = mib(pid.and_then(|p| proc_kib(p, "VmHWM")));
+    Ok((t, idle, peak))
 }
 
 fn main() -> anyhow::Result<()> {
     let nodes: usize = arg("--nodes", 10)?;
     let systems: usize = arg("--systems", 20_000)?;
     let rounds: usize = arg("--rounds", 5)?;
+    let before_bin: String = arg("--before-bin", String::new())?;
     let mut stands = Vec::new();
     for i in 0..nodes {
         let s = StandIn::spawn(StandInOptions {
@@ -81,31 +134,60 @@ fn main() -> anyhow::Result<()> {
         "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 60000\n",
     )?;
     let gw = format!("{}/rpc/api", c.peers[g].gateway.clone().unwrap_or_default());
+    let gw_pid = c.peers[g].pid();
+    let before = if before_bin.is_empty() {
+        None
+    } else {
+        c.peer_bins
+            .insert("gwbefore".into(), std::path::PathBuf::from(&before_bin));
+        let b = c.add_peer_with(
+            "gwbefore",
+            "dc",
+            "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 60000\n",
+        )?;
+        let url = format!("{}/rpc/api", c.peers[b].gateway.clone().unwrap_or_default());
+        Some((url, c.peers[b].pid()))
+    };
     let total = nodes * systems;
-    let mut gw_key = String::new();
-    wait_until(
-        Duration::from_secs(300),
-        "the gateway to list every system",
-        || {
-            if gw_key.is_empty() {
-                gw_key = login(&gw).unwrap_or_default();
-            }
-            Ok(
-                !gw_key.is_empty()
-                    && timed_list(&gw, &gw_key).map(|(_, n)| n).unwrap_or(0) == total,
-            )
-        },
-    )?;
+    let mut gw_keys = vec![String::new(); 1 + usize::from(before.is_some())];
+    let urls: Vec<String> = std::iter::once(gw.clone())
+        .chain(before.iter().map(|(u, _)| u.clone()))
+        .collect();
+    for (url, key) in urls.iter().zip(gw_keys.iter_mut()) {
+        wait_until(
+            Duration::from_secs(300),
+            "the gateway to list every system",
+            || {
+                if key.is_empty() {
+                    *key = login(url).unwrap_or_default();
+                }
+                let whole =
+                    !key.is_empty() && timed_list(url, key).map(|(_, n)| n).unwrap_or(0) == total;
+                if !whole {
+                    // A session opened before every node was up has no key on the late ones.
+                    key.clear();
+                }
+                Ok(whole)
+            },
+        )?;
+    }
     let keys: Vec<String> = stands
         .iter()
         .map(|s| login(s.url()))
         .collect::<Result<_, _>>()?;
     let mut per_node: Vec<Vec<f64>> = vec![Vec::new(); nodes];
+    let mut node_bytes = 0;
     let mut through = Vec::new();
+    let mut through_first = Vec::new();
+    let mut through_before = Vec::new();
     let mut all_at_once = Vec::new();
+    let (mut idle_rss, mut peak_rss, mut peak_before, mut merged_bytes) =
+        (0.0_f64, 0.0_f64, 0.0_f64, 0);
     for round in 0..rounds {
         for (i, s) in stands.iter().enumerate() {
-            per_node[i].push(timed_list(s.url(), &keys[i])?.0);
+            let t = timed(s.url(), &keys[i])?;
+            node_bytes = node_bytes.max(t.bytes);
+            per_node[i].push(t.secs);
         }
         let start = Instant::now();
         std::thread::scope(|scope| {
@@ -121,21 +203,61 @@ fn main() -> anyhow::Result<()> {
             Ok::<_, anyhow::Error>(())
         })?;
         all_at_once.push(start.elapsed().as_secs_f64());
-        let (secs, n) = timed_list(&gw, &gw_key)?;
-        anyhow::ensure!(n == total, "gateway listed {n} of {total}");
-        through.push(secs);
-        println!("round {round}: gateway {:.0} ms", secs * 1000.0);
+        let (t, idle, peak) = timed_gateway(&gw, &gw_keys[0], gw_pid)?;
+        anyhow::ensure!(
+            t.systems == total,
+            "gateway listed {} of {total}",
+            t.systems
+        );
+        through.push(t.secs);
+        through_first.push(t.first);
+        merged_bytes = t.bytes;
+        idle_rss = idle_rss.max(idle);
+        peak_rss = peak_rss.max(peak);
+        let mut line = format!(
+            "round {round}: gateway {:.0} ms (head after {:.0} ms), peak RSS {peak:.0} MiB (idle {idle:.0} MiB)",
+            t.secs * 1000.0,
+            t.first * 1000.0
+        );
+        if let Some((url, pid)) = &before {
+            let (tb, _, pb) = timed_gateway(url, &gw_keys[1], *pid)?;
+            anyhow::ensure!(
+                tb.systems == total,
+                "gateway (before) listed {} of {total}",
+                tb.systems
+            );
+            through_before.push(tb.secs);
+            peak_before = peak_before.max(pb);
+            line += &format!("; before: {:.0} ms, peak RSS {pb:.0} MiB", tb.secs * 1000.0);
+        }
+        println!("{line}");
     }
     let slowest = per_node.into_iter().map(median).fold(0.0_f64, f64::max);
     let merged = median(through);
     let together = median(all_at_once);
     println!(
-        "listSystems, {nodes} nodes x {systems} systems: slowest single node {:.0} ms, all nodes at once {:.0} ms, gateway (merged {total}) {:.0} ms; ratio to the slowest node {:.2}, to all at once {:.2}",
+        "listSystems, {nodes} nodes x {systems} systems: slowest single node {:.0} ms, all nodes at once {:.0} ms, gateway (merged {total}) {:.0} ms (head after {:.0} ms); ratio to the slowest node {:.2}, to all at once {:.2}",
         slowest * 1000.0,
         together * 1000.0,
         merged * 1000.0,
+        median(through_first) * 1000.0,
         merged / slowest,
         merged / together
     );
+    let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "gateway peer memory: peak RSS {peak_rss:.0} MiB during the merged call (idle before it {idle_rss:.0} MiB, +{:.0} MiB); one node's answer {:.1} MiB, the merged answer {:.1} MiB",
+        peak_rss - idle_rss,
+        mib(node_bytes),
+        mib(merged_bytes)
+    );
+    if !through_before.is_empty() {
+        let b = median(through_before);
+        println!(
+            "before (--before-bin): gateway {:.0} ms, ratio to the slowest node {:.2}, peak RSS {peak_before:.0} MiB",
+            b * 1000.0,
+            b / slowest
+        );
+    }
     Ok(())
 }

@@ -60,6 +60,7 @@ fn record(rng: &mut ChaCha8Rng, i: u64) -> SystemRecord {
         _ => SystemStatus::Deleted,
     };
     SystemRecord {
+        uyuni_ids: Default::default(),
         fingerprint: fp.join(":"),
         minion_id: name.clone(),
         hostname: name,

@@ -58,6 +58,22 @@ INSERT INTO rhnConfigFileType (id, label, name) VALUES
     (1, 'file', 'File'), (2, 'directory', 'Directory'), (3, 'symlink', 'Symlink')
 ON CONFLICT DO NOTHING;
 
+-- Actions (Uyuni's ids and labels for the types the stand-in schedules).
+INSERT INTO rhnActionStatus (id, name) VALUES
+    (0, 'Queued'), (1, 'Picked Up'), (2, 'Completed'), (3, 'Failed')
+ON CONFLICT DO NOTHING;
+
+INSERT INTO rhnActionType (id, label, name) VALUES
+    (1, 'packages.refresh_list', 'Package List Refresh'),
+    (2, 'hardware.refresh_list', 'Hardware List Refresh'),
+    (3, 'packages.update', 'Package Install'),
+    (4, 'packages.remove', 'Package Removal'),
+    (5, 'errata.update', 'Patch Update'),
+    (9, 'reboot.reboot', 'System reboot'),
+    (30, 'script.run', 'Run an arbitrary script'),
+    (503, 'states.apply', 'Apply states')
+ON CONFLICT DO NOTHING;
+
 -- Stand-in only: entitlement labels of activation keys (Uyuni: rhnRegTokenEntitlement with
 -- server group type ids).
 CREATE TABLE IF NOT EXISTS standin_regtoken_entitlement (

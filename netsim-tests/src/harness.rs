@@ -274,6 +274,9 @@ pub struct Cluster {
     /// The operator's client certificate and key, in a TLS cluster (`ca issue --client
     /// --name ops` in the CA directory).
     pub identity: Option<(PathBuf, PathBuf)>,
+    /// Peers (by name) started from another `uyuni-cluster` binary than [`binary`] (a
+    /// benchmark comparing two builds in one run).
+    pub peer_bins: HashMap<String, PathBuf>,
     roots: Vec<CertificateDer<'static>>,
     dir: tempfile::TempDir,
     opts: Options,
@@ -388,6 +391,7 @@ impl Cluster {
             key,
             ca,
             identity,
+            peer_bins: HashMap::new(),
             roots,
             dir,
             opts,
@@ -552,7 +556,10 @@ compact_check_interval_ms = 200
     }
 
     fn launch(&mut self, i: usize) -> anyhow::Result<()> {
-        let bin = binary()?;
+        let bin = match self.peer_bins.get(&self.peers[i].name) {
+            Some(b) => b.clone(),
+            None => binary()?,
+        };
         let plain = !self.opts.tls;
         let p = &mut self.peers[i];
         let log = std::fs::OpenOptions::new()

@@ -13,6 +13,7 @@ pub fn system(rng: &mut impl Rng, i: u64) -> Record {
     let mut tags = BTreeSet::new();
     tags.insert(["web", "db", "app", "cache"][(i % 4) as usize].to_string());
     Record::System(SystemRecord {
+        uyuni_ids: Default::default(),
         fingerprint: fp.join(":"),
         minion_id: format!("host{i:08}.acme.org"),
         hostname: format!("host{i:08}.acme.org"),

@@ -118,6 +118,7 @@ pub struct PeerMetastore {
     search: SearchCtx,
     audit: cluster_core::audit::AuditLog,
     calls: Option<crate::gateway_sessions::PeerCalls>,
+    ids: crate::gateway_ids::IndexCache,
 }
 
 impl PeerMetastore {
@@ -139,6 +140,7 @@ impl PeerMetastore {
             search,
             audit,
             calls,
+            ids: crate::gateway_ids::IndexCache::default(),
         }
     }
 
@@ -570,6 +572,45 @@ impl Metastore for PeerMetastore {
             .get_system(fingerprint)
             .ok()
             .flatten()
+    }
+
+    async fn relocate_system(&self, slot: u32, local: i64) -> gateway::Relocation {
+        let Some(old) = self.nodes().into_iter().find(|n| n.slot == Some(slot)) else {
+            return gateway::Relocation::Unknown;
+        };
+        let key = (old.name.clone(), local);
+        let now = std::time::Instant::now();
+        let cached = self.ids.fresh(now).or_else(|| self.ids.any());
+        let fp = match cached.as_ref().and_then(|ix| ix.get(&key).cloned()) {
+            Some(fp) => Some(fp),
+            // A miss: scan the replica's systems again (at most every INDEX_TTL).
+            None if self.ids.fresh(now).is_none() => {
+                let store = self.replica().store().clone();
+                let built = tokio::task::spawn_blocking(move || {
+                    let systems: Vec<SystemRecord> = store
+                        .records(RecordKind::System)
+                        .into_iter()
+                        .filter_map(|r| match r {
+                            Record::System(s) => Some(s),
+                            _ => None,
+                        })
+                        .collect();
+                    crate::gateway_ids::index(&systems)
+                })
+                .await;
+                match built {
+                    Ok(ix) => self.ids.store(now, ix).get(&key).cloned(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "system id index not built");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let record = fp.and_then(|fp| self.system(&fp));
+        let emptied = old.systems == 0 && !old.healthy();
+        crate::gateway_ids::relocation(&old.name, local, record.as_ref(), emptied)
     }
 
     async fn bulk(&self, req: BulkRequest) -> Result<BulkReport, MetastoreError> {

@@ -312,6 +312,68 @@ impl UyuniClient {
         }
     }
 
+    /// Like [`UyuniClient::call_raw_plain`], but the answer's body is handed back as it
+    /// arrives ([`RawBody`]) once the server has answered HTTP 200, for callers that stream a
+    /// large answer on (the gateway's merged lists). A fault is not recognised here: it is in
+    /// the body. Transport failures before the status are retried as for every call; the
+    /// body's chunks are each bounded by the timeout.
+    pub async fn open_raw_plain(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<RawBody, ApiError> {
+        let body = render_call(method, &params).map_err(|e| ApiError::Config(e.to_string()))?;
+        let mut delay = self.cfg.backoff_initial;
+        let mut attempt = 0;
+        loop {
+            match self.open_once(&body).await {
+                Err(e) if e.is_transient() && attempt < self.cfg.retries => {
+                    tracing::debug!(method, attempt, error = %e, "retrying Uyuni call");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.cfg.backoff_max);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(&self, body: &str) -> Result<RawBody, ApiError> {
+        let resp = self.request(body).await?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(ApiError::Http {
+                url: self.cfg.url.clone(),
+                status,
+            });
+        }
+        Ok(RawBody {
+            url: self.cfg.url.clone(),
+            timeout: self.cfg.timeout,
+            body: resp.into_body(),
+        })
+    }
+
+    async fn request(
+        &self,
+        body: &str,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ApiError> {
+        let url = &self.cfg.url;
+        let req = hyper::Request::post(self.uri.clone())
+            .header(hyper::header::CONTENT_TYPE, "text/xml")
+            .header(hyper::header::USER_AGENT, "uyuni-cluster")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| ApiError::Config(e.to_string()))?;
+        let unreachable = |reason: String| ApiError::Unreachable {
+            url: url.clone(),
+            reason,
+        };
+        tokio::time::timeout(self.cfg.timeout, self.http.request(req))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {:?}", self.cfg.timeout)))?
+            .map_err(|e| unreachable(error_chain(&e)))
+    }
+
     /// Log out (best effort) and forget the session.
     pub async fn logout(&self) {
         let key = self.session.lock().await.take();
@@ -359,19 +421,11 @@ impl UyuniClient {
 
     async fn send_once(&self, body: &str) -> Result<String, ApiError> {
         let url = &self.cfg.url;
-        let req = hyper::Request::post(self.uri.clone())
-            .header(hyper::header::CONTENT_TYPE, "text/xml")
-            .header(hyper::header::USER_AGENT, "uyuni-cluster")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| ApiError::Config(e.to_string()))?;
         let unreachable = |reason: String| ApiError::Unreachable {
             url: url.clone(),
             reason,
         };
-        let resp = tokio::time::timeout(self.cfg.timeout, self.http.request(req))
-            .await
-            .map_err(|_| unreachable(format!("no answer within {:?}", self.cfg.timeout)))?
-            .map_err(|e| unreachable(error_chain(&e)))?;
+        let resp = self.request(body).await?;
         let status = resp.status().as_u16();
         if matches!(status, 502..=504) {
             return Err(ApiError::Http {
@@ -397,6 +451,44 @@ impl UyuniClient {
             url: url.clone(),
             reason: e.to_string(),
         })
+    }
+}
+
+/// The body of an answer as it arrives ([`UyuniClient::open_raw_plain`]). Dropping it closes
+/// the connection's stream (and so tells the server to stop).
+#[derive(Debug)]
+pub struct RawBody {
+    url: String,
+    timeout: Duration,
+    body: hyper::body::Incoming,
+}
+
+impl RawBody {
+    /// The next piece of the body; `None` at its end. A piece that does not come within the
+    /// client's timeout, or a broken connection, is [`ApiError::Unreachable`].
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, ApiError>> {
+        loop {
+            let frame = match tokio::time::timeout(self.timeout, self.body.frame()).await {
+                Err(_) => {
+                    return Some(Err(ApiError::Unreachable {
+                        url: self.url.clone(),
+                        reason: format!("body stalled for {:?}", self.timeout),
+                    }));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => {
+                    return Some(Err(ApiError::Unreachable {
+                        url: self.url.clone(),
+                        reason: error_chain(&e),
+                    }));
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            if let Ok(data) = frame.into_data() {
+                return Some(Ok(data));
+            }
+            // Trailers: nothing of the answer.
+        }
     }
 }
 

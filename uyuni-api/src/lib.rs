@@ -14,7 +14,7 @@ pub mod fault;
 pub mod json;
 pub mod value;
 
-pub use client::{ApiError, ClientConfig, UyuniClient};
+pub use client::{ApiError, ClientConfig, RawBody, UyuniClient};
 pub use codec::{Call, CodecError};
 pub use dxr::{DateTime, Value};
 pub use fault::Fault;

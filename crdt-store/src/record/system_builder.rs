@@ -25,6 +25,7 @@ impl SystemRecord {
             channels: BTreeSet::new(),
             registered_at: now,
             updated_at: now,
+            uyuni_ids: Default::default(),
         }
     }
 

@@ -9,8 +9,11 @@ use std::sync::atomic::AtomicUsize;
 use uyuni_api::value::{StructBuilder, as_i64, int, string};
 use uyuni_api::{Fault, Value};
 
+use axum::body::Bytes;
+
+use super::stream::RawChunks;
 use super::{Cluster, Fanout, Outcome};
-use crate::metastore::{MetastoreError, NodeView};
+use crate::metastore::{MetastoreError, NodeView, Relocation};
 use crate::pool::{Answer, Credentials};
 
 /// The action every fake node has (its own id 7).
@@ -32,6 +35,9 @@ pub(super) struct Fake {
     leaders: BTreeMap<String, String>,
     scripted: BTreeMap<(String, String), Answer>,
     unreachable: BTreeSet<String>,
+    moved: BTreeMap<(u32, i64), Relocation>,
+    first: Mutex<BTreeMap<(String, String), (Answer, usize)>>,
+    cut: BTreeSet<String>,
     calls: Mutex<Vec<Received>>,
 }
 
@@ -101,6 +107,27 @@ impl Fake {
         self
     }
 
+    /// What `node` answers to its first `n` calls of `method`.
+    pub(super) fn script_first(self, node: &str, method: &str, answer: Answer, n: usize) -> Self {
+        self.first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((node.into(), method.into()), (answer, n));
+        self
+    }
+
+    /// What the metastore says of the system that was `local` on the node in `slot`.
+    pub(super) fn moved(mut self, slot: u32, local: i64, now: Relocation) -> Self {
+        self.moved.insert((slot, local), now);
+        self
+    }
+
+    /// A node whose streamed answer breaks off halfway (its connection drops).
+    pub(super) fn cut_mid_answer(mut self, name: &str) -> Self {
+        self.cut.insert(name.into());
+        self
+    }
+
     /// `zone`'s Leader Node.
     pub(super) fn leader(mut self, zone: &str, node: &str) -> Self {
         self.leaders.insert(zone.into(), node.into());
@@ -156,6 +183,16 @@ impl Fake {
         if self.unreachable.contains(node) {
             return Answer::Unavailable("connection refused".into());
         }
+        if let Some((a, n)) = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&(node.to_string(), method.to_string()))
+            .filter(|(_, n)| *n > 0)
+        {
+            *n -= 1;
+            return a.clone();
+        }
         if let Some(a) = self.scripted.get(&(node.to_string(), method.to_string())) {
             return a.clone();
         }
@@ -174,7 +211,16 @@ impl Fake {
                 ),
                 None => Answer::Fault(Fault::no_such_system(first.unwrap_or_default())),
             },
-            "system.scheduleReboot" | "system.scheduleScriptRun" => Answer::Value(int(ACTION)),
+            "system.scheduleScriptRun" => Answer::Value(int(ACTION)),
+            "system.scheduleReboot"
+            | "system.schedulePackageInstall"
+            | "system.scheduleApplyErrata" => match first.filter(|id| own.contains(id)) {
+                Some(_) => Answer::Value(int(ACTION)),
+                None if args.first().is_some_and(|a| matches!(a, Value::Array(_))) => {
+                    Answer::Value(int(ACTION))
+                }
+                None => Answer::Fault(Fault::no_such_system(first.unwrap_or_default())),
+            },
             "schedule.listAllActions" => Answer::Value(Value::Array(vec![
                 StructBuilder::new()
                     .field("id", int(ACTION))
@@ -230,21 +276,46 @@ impl Cluster for Fake {
         std::future::ready(self.answer(&node.name, method, &args))
     }
 
-    fn call_raw(
+    fn pause(&self, _d: std::time::Duration) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn relocate(&self, slot: u32, local: i64) -> impl Future<Output = Relocation> + Send {
+        std::future::ready(
+            self.moved
+                .get(&(slot, local))
+                .cloned()
+                .unwrap_or(Relocation::Unknown),
+        )
+    }
+
+    fn open_raw(
         &self,
         node: &NodeView,
         _cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send {
-        let raw = match self.answer(&node.name, method, &args) {
-            Answer::Value(v) => match uyuni_api::codec::render_response(&v) {
-                Ok(text) => Answer::Value(text),
-                Err(e) => Answer::Unavailable(e.to_string()),
-            },
-            Answer::Fault(f) => Answer::Fault(f),
-            Answer::Unavailable(why) => Answer::Unavailable(why),
+    ) -> impl Future<Output = Answer<RawChunks>> + Send {
+        // As a node sends it: a fault is a document too. In pieces of 5 bytes.
+        let text = match self.answer(&node.name, method, &args) {
+            Answer::Value(v) => uyuni_api::codec::render_response(&v),
+            Answer::Fault(f) => Ok(uyuni_api::codec::render_fault(&f)),
+            Answer::Unavailable(why) => return std::future::ready(Answer::Unavailable(why)),
         };
-        std::future::ready(raw)
+        let text = match text {
+            Ok(t) => t.into_bytes(),
+            Err(e) => return std::future::ready(Answer::Unavailable(e.to_string())),
+        };
+        let cut = self.cut.contains(&node.name);
+        let end = if cut { text.len() / 2 } else { text.len() };
+        let mut pieces: Vec<Result<Bytes, String>> = text[..end]
+            .chunks(5)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        if cut {
+            pieces.push(Err("connection reset by peer".into()));
+        }
+        let chunks: RawChunks = Box::pin(futures::stream::iter(pieces));
+        std::future::ready(Answer::Value(chunks))
     }
 }

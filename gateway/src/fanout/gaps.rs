@@ -40,7 +40,8 @@ fn a_list_of_systems_by_package_name_is_merged_from_every_node() {
 
 #[test]
 fn a_scalar_action_id_reaches_its_node_translated() {
-    // Fixed (issue 14): `actionId` routes by action whatever the method.
+    // Fixed (issue 14): `actionId` routes by action whatever the method (gwids: this one
+    // has a rule of its own, its answer's `id` and `serverId` translated).
     let fake = Fake::three();
     let out = fake.run(
         "system.getScriptActionDetails",

@@ -14,15 +14,20 @@ use uyuni_api::{Fault, Value};
 
 use crate::ids::IdKind;
 use crate::merge::merge;
-use crate::metastore::{MetastoreError, NodeView};
+use crate::metastore::{MetastoreError, NodeView, Relocation};
 use crate::pool::{Answer, Credentials};
 use crate::table::{Merge, Need, Route, rule_for_args};
-use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids, split_ids};
+use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids};
 
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod gaps;
+#[cfg(test)]
+mod ids_tests;
+pub mod stream;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
@@ -79,15 +84,24 @@ pub trait Cluster: Send + Sync {
         method: &str,
         args: Vec<Value>,
     ) -> impl Future<Output = Answer> + Send;
-    /// Like [`Cluster::call`] with a session, the value as the node's own
-    /// `methodResponse` text.
-    fn call_raw(
+    /// Where the system that was `local` on the node in `slot` is now (as
+    /// [`crate::Metastore::relocate_system`]). Default: nothing known.
+    fn relocate(&self, _slot: u32, _local: i64) -> impl Future<Output = Relocation> + Send {
+        std::future::ready(Relocation::Unknown)
+    }
+    /// Wait `d` (a real sleep; fakes return at once).
+    fn pause(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(d)
+    }
+    /// Like [`Cluster::call`] with a session, the answer's body as it arrives (a fault is in
+    /// the body, as the node sent it): for merged lists streamed on ([`stream`]).
+    fn open_raw(
         &self,
         node: &NodeView,
         cred: &Credentials,
         method: &str,
         args: Vec<Value>,
-    ) -> impl Future<Output = Answer<String>> + Send;
+    ) -> impl Future<Output = Answer<stream::RawChunks>> + Send;
 }
 
 /// The routing core over a [`Cluster`]; `turn` spreads pass-through calls over the nodes.
@@ -96,7 +110,13 @@ pub struct Fanout<'a, C> {
     cluster: &'a C,
     turn: &'a AtomicUsize,
     fail_on_partial: bool,
+    /// How many times a common write's probe is repeated ([`VISIBLE_POLL`] apart) before
+    /// the write is reported as not visible everywhere.
+    visible_polls: u32,
 }
+
+/// Pause between two rounds of a common write's visibility probe.
+pub const VISIBLE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl<'a, C: Cluster> Fanout<'a, C> {
     /// The core over `cluster`, taking turns with `turn`; merged answers lacking a node are
@@ -106,6 +126,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             cluster,
             turn,
             fail_on_partial: false,
+            visible_polls: 600,
         }
     }
 
@@ -115,6 +136,14 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     /// under the same policy).
     pub fn fail_on_partial(mut self, fail: bool) -> Self {
         self.fail_on_partial = fail;
+        self
+    }
+
+    /// Wait at most `limit` for a common write to reach every node (read your own writes).
+    pub fn visible_within(mut self, limit: std::time::Duration) -> Self {
+        self.visible_polls = u32::try_from(limit.as_millis() / VISIBLE_POLL.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
         self
     }
 
@@ -150,8 +179,29 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             Route::IdsMerged { arg, kind } => {
                 self.split_merged(arg, kind, ids, cred, method, args).await
             }
-            Route::CommonWrite => self.common_write(cred, method, args).await,
+            Route::SystemAction { system, action } => {
+                self.system_action(system, action, ids, cred, method, args)
+                    .await
+            }
             Route::EveryNode(need) => self.every_node(need, ids, cred, method, args).await,
+            Route::SameNode => self.by_ids_out(ids, cred, method, args).await,
+            Route::CommonWrite => {
+                let probe_args = args.clone();
+                let out = self.common_write(cred, method, args).await;
+                match &out.result {
+                    Ok(answer) => match crate::visible::probe(method, &probe_args, answer) {
+                        Some(p) => match self.until_visible(cred, &p).await {
+                            Ok(()) => out,
+                            Err(f) => Outcome {
+                                result: Err(f),
+                                missing: out.missing,
+                            },
+                        },
+                        None => out,
+                    },
+                    Err(_) => out,
+                }
+            }
             Route::FirstOk => self.first_ok(cred, method, args).await,
             Route::Refuse(why) => Outcome::done(Err(why.fault(method))),
             Route::Any | Route::Login | Route::Logout | Route::Plain => {
@@ -195,10 +245,19 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 missing,
             };
         }
-        let values: Vec<Value> = parts
+        let values = match parts
             .into_iter()
             .map(|(slot, v)| ids_out(v, slot, ids))
-            .collect();
+            .collect::<Result<Vec<Value>, _>>()
+        {
+            Ok(values) => values,
+            Err(e) => {
+                return Outcome {
+                    result: Err(e.fault()),
+                    missing,
+                };
+            }
+        };
         let result = match (values.is_empty(), first_fault) {
             // No node gave a value: the first fault as the node gave it (code and string).
             (true, Some((_, f))) => Err(f),
@@ -206,50 +265,6 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             _ => Ok(merge(how, values)),
         };
         Outcome { result, missing }
-    }
-
-    /// A merged list of systems as one `methodResponse` document, the nodes' text rewritten
-    /// ([`crate::rawmerge`]), with the nodes that did not answer; or (when the nodes' text
-    /// does not allow it, or nothing but faults came back) the outcome of the decoding path.
-    pub async fn merged_raw(
-        &self,
-        cred: &Credentials,
-        method: &str,
-        args: Vec<Value>,
-    ) -> Result<(String, Vec<String>), Outcome> {
-        let (nodes, mut missing) = self.slotted();
-        let calls = nodes
-            .iter()
-            .map(|n| self.cluster.call_raw(n, cred, method, args.clone()));
-        let answers = join_all(calls).await;
-        let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
-        if parts.is_empty() || (self.fail_on_partial && first_fault.is_some()) {
-            let result = match first_fault {
-                Some((_, f)) if parts.is_empty() => Err(f),
-                Some((node, f)) => Err(named(&node, &f)),
-                None if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
-                None => Ok(Value::Array(Vec::new())),
-            };
-            return Err(Outcome { result, missing });
-        }
-        if let Some(doc) = crate::rawmerge::concat_systems(parts.clone()) {
-            return Ok((doc, missing));
-        }
-        // Decode after all (same answers, no second call).
-        let mut values = Vec::new();
-        for (slot, text) in parts {
-            match uyuni_api::codec::parse_response(&text) {
-                Ok(Ok(v)) => values.push(ids_out(v, slot, &[("id", IdKind::System)])),
-                Ok(Err(f)) => {
-                    tracing::warn!(slot, method, fault = %f.message(), "node faulted; left out of a merged answer");
-                }
-                Err(e) => tracing::warn!(error = %e, "malformed answer left out"),
-            }
-        }
-        Err(Outcome {
-            result: Ok(merge(Merge::Concat, values)),
-            missing,
-        })
     }
 
     fn node_of_slot(&self, slot: u32) -> Option<NodeView> {
@@ -268,65 +283,189 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         method: &str,
         mut args: Vec<Value>,
     ) -> Outcome {
-        let Some(given) = args.get(arg) else {
+        let Some(given) = args.get(arg).cloned() else {
             // Not this method's signature: let a node say so in its own words.
             return self.by_ids(cred, method, args).await;
         };
-        let Some((slot, local)) = id_in(kind, given) else {
-            return match uyuni_api::value::as_i64(given) {
-                Some(id) => Outcome::done(Err(no_such(kind, id))),
-                None => self.by_ids(cred, method, args).await,
-            };
+        let Some(gateway_id) = uyuni_api::value::as_i64(&given) else {
+            return self.by_ids(cred, method, args).await;
         };
-        let Some(node) = self.node_of_slot(slot) else {
-            let id = uyuni_api::value::as_i64(given).unwrap_or_default();
-            return Outcome::done(Err(no_such(kind, id)));
+        let node = match self.owner(kind, gateway_id).await {
+            Ok(owner) => owner,
+            Err(out) => return out,
         };
-        if !node.healthy() {
-            return Outcome {
-                result: Err(unavailable(&node.name)),
-                missing: vec![node.name],
-            };
+        args[arg] = uyuni_api::value::int(node.1);
+        let answer = self
+            .cluster
+            .call(&node.0, Some(cred), method, args.clone())
+            .await;
+        // The system moved since its node answered for it last (rebalanced, re-homed): the
+        // old node no longer has it (or no longer answers); the metastore knows where it is.
+        if kind == IdKind::System
+            && (matches!(&answer, Answer::Fault(f) if f.code == uyuni_api::fault::CODE_NO_SUCH_SYSTEM)
+                || matches!(&answer, Answer::Unavailable(_)))
+            && let Some((slot, local)) = id_in(IdKind::System, &given)
+            && let Relocation::At {
+                node: name,
+                local: now,
+            } = self.cluster.relocate(slot, local).await
+            && let Some(there) = self.healthy_node(&name).filter(|n| n.name != node.0.name)
+        {
+            args[arg] = uyuni_api::value::int(now);
+            let answer = self.cluster.call(&there, Some(cred), method, args).await;
+            return single(&there, answer, ids);
         }
-        args[arg] = uyuni_api::value::int(local);
+        single(&node.0, answer, ids)
+    }
+
+    /// The healthy node named `name` that has a slot.
+    fn healthy_node(&self, name: &str) -> Option<NodeView> {
+        self.cluster
+            .nodes()
+            .into_iter()
+            .find(|n| n.name == name && n.healthy() && n.slot.is_some())
+    }
+
+    /// The node that answers for gateway id `id` and its own id there: the node in the id's
+    /// slot, or, for a system whose node is gone or down, the node it was re-homed to (ids
+    /// outlive moves: the metastore maps the old node's id to the system's fingerprint and
+    /// on to its current node). `Err`: the caller's answer (Uyuni's "no such" fault, or the
+    /// node unavailable while nothing says the system moved).
+    async fn owner(&self, kind: IdKind, id: i64) -> Result<(NodeView, i64), Outcome> {
+        let Some((slot, local)) = crate::ids::from_gateway(kind, id) else {
+            return Err(Outcome::done(Err(no_such(kind, id))));
+        };
+        let node = self.node_of_slot(slot);
+        if let Some(n) = node.as_ref().filter(|n| n.healthy()) {
+            return Ok((n.clone(), local));
+        }
+        if kind == IdKind::System {
+            match self.cluster.relocate(slot, local).await {
+                Relocation::At { node: name, local } => {
+                    if let Some(there) = self.healthy_node(&name) {
+                        return Ok((there, local));
+                    }
+                    return Err(Outcome {
+                        result: Err(unavailable(&name)),
+                        missing: vec![name],
+                    });
+                }
+                Relocation::Gone => return Err(Outcome::done(Err(no_such(kind, id)))),
+                Relocation::Unknown => {}
+            }
+        }
+        match node {
+            None => Err(Outcome::done(Err(no_such(kind, id)))),
+            Some(n) => Err(Outcome {
+                result: Err(unavailable(&n.name)),
+                missing: vec![n.name],
+            }),
+        }
+    }
+
+    /// A call naming a system (parameter `system`) and one of its actions (parameter
+    /// `action`): both must be on the same node (an action of another node is no action of
+    /// this system: Uyuni's "no such action").
+    async fn system_action(
+        &self,
+        system: usize,
+        action: usize,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        mut args: Vec<Value>,
+    ) -> Outcome {
+        let Some(aid) = args.get(action).and_then(uyuni_api::value::as_i64) else {
+            return self
+                .on_owner(IdKind::System, system, ids, cred, method, args)
+                .await;
+        };
+        let Some((slot, local)) = crate::ids::from_gateway(IdKind::Action, aid) else {
+            return Outcome::done(Err(no_such(IdKind::Action, aid)));
+        };
+        if self.node_of_slot(slot).is_none() {
+            return Outcome::done(Err(no_such(IdKind::Action, aid)));
+        }
+        let Some(sid) = args.get(system).and_then(uyuni_api::value::as_i64) else {
+            return self.by_ids(cred, method, args).await;
+        };
+        let (node, local_sid) = match self.owner(IdKind::System, sid).await {
+            Ok(owner) => owner,
+            Err(out) => return out,
+        };
+        if node.slot != Some(slot) {
+            return Outcome::done(Err(no_such(IdKind::Action, aid)));
+        }
+        args[system] = uyuni_api::value::int(local_sid);
+        args[action] = uyuni_api::value::int(local);
         let answer = self.cluster.call(&node, Some(cred), method, args).await;
         single(&node, answer, ids)
     }
 
     /// The nodes an array of ids (at `arg`, or the next parameter: an overload with a label
-    /// first) belongs to, each with the call's parameters carrying its own ids; `Err` when
-    /// an id names no node.
-    fn split_targets(
+    /// first) belongs to, each with the call's parameters carrying its own ids (systems
+    /// re-homed included). `Err` is the call's answer already: an id that is no gateway id or
+    /// names nothing fails the call before any node is asked; an overload taking one id
+    /// instead of an array goes to that id's node; no array at all, the call by its ids.
+    async fn split_targets(
         &self,
         arg: usize,
         kind: IdKind,
-        args: &[Value],
-    ) -> Option<Result<Vec<Target>, Outcome>> {
-        let arg = if matches!(args.get(arg), Some(Value::Array(_))) {
-            arg
-        } else {
-            arg + 1
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<Target>, Outcome> {
+        // The overload with a label first (`scheduleScriptRun(label, sids, ...)`).
+        let arg = match args.get(arg) {
+            Some(Value::Array(_)) => arg,
+            Some(v) if uyuni_api::value::as_i64(v).is_some() => {
+                return Err(self.on_owner(kind, arg, ids, cred, method, args).await);
+            }
+            _ => match args.get(arg + 1) {
+                Some(Value::Array(_)) => arg + 1,
+                Some(v) if uyuni_api::value::as_i64(v).is_some() => {
+                    return Err(self.on_owner(kind, arg + 1, ids, cred, method, args).await);
+                }
+                _ => return Err(self.by_ids(cred, method, args).await),
+            },
         };
-        let parts = args.get(arg).and_then(|v| split_ids(kind, v))?;
-        let nodes = self.cluster.nodes();
-        let mut targets = Vec::new();
-        for (slot, local_ids) in parts {
-            let Some(node) = nodes.iter().find(|n| n.slot == Some(slot)) else {
-                let first = local_ids.first().and_then(uyuni_api::value::as_i64);
-                let id = first
-                    .and_then(|l| crate::ids::to_gateway(kind, slot, l))
-                    .unwrap_or_default();
-                return Some(Err(Outcome::done(Err(no_such(kind, id)))));
+        let Some(Value::Array(given)) = args.get(arg) else {
+            return Err(self.by_ids(cred, method, args).await);
+        };
+        let mut parts: BTreeMap<String, (NodeView, Vec<Value>)> = BTreeMap::new();
+        for item in given {
+            let Some(id) = uyuni_api::value::as_i64(item) else {
+                return Err(Outcome::done(Err(Fault::xmlrpc(
+                    -1,
+                    format!(
+                        "{method}: {} is not an id",
+                        uyuni_api::value::type_name(item)
+                    ),
+                ))));
             };
-            let mut a = args.to_vec();
-            a[arg] = Value::Array(local_ids);
-            targets.push((node.clone(), a));
+            let (node, local) = self.owner(kind, id).await?;
+            parts
+                .entry(node.name.clone())
+                .or_insert_with(|| (node, Vec::new()))
+                .1
+                .push(uyuni_api::value::int(local));
         }
-        Some(Ok(targets))
+        let mut targets: Vec<Target> = parts
+            .into_values()
+            .map(|(node, local_ids)| {
+                let mut a = args.clone();
+                a[arg] = Value::Array(local_ids);
+                (node, a)
+            })
+            .collect();
+        targets.sort_by_key(|(n, _)| n.slot);
+        Ok(targets)
     }
 
     /// Calls taking an array of ids: every node gets its own; one answer back (the first
-    /// node's: `1`, or an action id). A call spanning nodes is made on each of them.
+    /// node's: `1`, or an action id). A call spanning nodes is made on each of them. The
+    /// overloads taking one id instead of an array go to that id's node.
     async fn split(
         &self,
         arg: usize,
@@ -336,10 +475,9 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         method: &str,
         args: Vec<Value>,
     ) -> Outcome {
-        let targets = match self.split_targets(arg, kind, &args) {
-            Some(Ok(t)) => t,
-            Some(Err(out)) => return out,
-            None => return self.by_ids(cred, method, args).await,
+        let targets = match self.split_targets(arg, kind, ids, cred, method, args).await {
+            Ok(t) => t,
+            Err(out) => return out,
         };
         let calls = targets
             .iter()
@@ -376,10 +514,9 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         method: &str,
         args: Vec<Value>,
     ) -> Outcome {
-        let targets = match self.split_targets(arg, kind, &args) {
-            Some(Ok(t)) => t,
-            Some(Err(out)) => return out,
-            None => return self.by_ids(cred, method, args).await,
+        let targets = match self.split_targets(arg, kind, ids, cred, method, args).await {
+            Ok(t) => t,
+            Err(out) => return out,
         };
         if targets.len() == 1 {
             let (node, a) = &targets[0];
@@ -394,7 +531,15 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         let mut missing = Vec::new();
         for ((node, _), answer) in targets.iter().zip(answers) {
             match answer {
-                Answer::Value(v) => values.push(ids_out(v, node.slot.unwrap_or(0), ids)),
+                Answer::Value(v) => match ids_out(v, node.slot.unwrap_or(0), ids) {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        return Outcome {
+                            result: Err(e.fault()),
+                            missing,
+                        };
+                    }
+                },
                 Answer::Fault(f) => {
                     return Outcome {
                         result: Err(named(&node.name, &f)),
@@ -451,7 +596,12 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         for (node, answer) in nodes.iter().zip(answers) {
             match answer {
                 Answer::Value(v) => {
-                    first_value.get_or_insert_with(|| ids_out(v, node.slot.unwrap_or(0), ids));
+                    if first_value.is_none() {
+                        match ids_out(v, node.slot.unwrap_or(0), ids) {
+                            Ok(v) => first_value = Some(v),
+                            Err(e) => first_fault = first_fault.or(Some(e.fault())),
+                        }
+                    }
                 }
                 Answer::Fault(f) => {
                     first_fault.get_or_insert_with(|| named(&node.name, &f));
@@ -481,6 +631,18 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     /// fault when they belong to several nodes (never a node that would read another node's
     /// ids as its own).
     async fn by_ids(&self, cred: &Credentials, method: &str, args: Vec<Value>) -> Outcome {
+        self.by_ids_out(&[("id", IdKind::System)], cred, method, args)
+            .await
+    }
+
+    /// [`Fanout::by_ids`] with the answer's id fields `ids`.
+    async fn by_ids_out(
+        &self,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
         match owner_of_ids(&args) {
             Ok(None) => self.any(Some(cred), method, args).await,
             Ok(Some((slot, local))) => {
@@ -498,7 +660,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                     };
                 }
                 let answer = self.cluster.call(&node, Some(cred), method, local).await;
-                single(&node, answer, &[("id", IdKind::System)])
+                single(&node, answer, ids)
             }
             Err(SeveralNodes) => Outcome::done(Err(Fault::xmlrpc(
                 -1,
@@ -563,6 +725,49 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             ))),
         };
         Outcome { result, missing }
+    }
+
+    /// Read your own writes: repeat `probe` on every healthy node with a slot (any of them
+    /// may get the caller's next call) until each sees the change, at most `visible_polls`
+    /// rounds; then a fault naming the nodes still without it (the change itself is made and
+    /// reaches them with the publication).
+    async fn until_visible(
+        &self,
+        cred: &Credentials,
+        probe: &crate::visible::Probe,
+    ) -> Result<(), Fault> {
+        let (mut waiting, _) = self.slotted();
+        for round in 0..self.visible_polls {
+            if round > 0 {
+                self.cluster.pause(VISIBLE_POLL).await;
+            }
+            let calls = waiting.iter().map(|n| {
+                self.cluster
+                    .call(n, Some(cred), probe.method, probe.args.clone())
+            });
+            let answers = join_all(calls).await;
+            let mut still = Vec::new();
+            for (n, a) in waiting.into_iter().zip(answers) {
+                let done = match a {
+                    Answer::Value(_) => probe.present,
+                    Answer::Fault(_) => !probe.present,
+                    // Down meanwhile: it gets the change from the publication when it is back.
+                    Answer::Unavailable(_) => true,
+                };
+                if !done {
+                    still.push(n);
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            waiting = still;
+        }
+        let names: Vec<String> = waiting.into_iter().map(|n| n.name).collect();
+        Err(unavailable(&format!(
+            "the change was made but has not reached node {} yet; repeat the next call shortly",
+            names.join(", ")
+        )))
     }
 
     /// A lookup of common data: one healthy node per zone, the first value wins.
@@ -640,11 +845,12 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     }
 }
 
-/// Uyuni's fault for an id that names nothing.
-fn no_such(kind: IdKind, id: i64) -> Fault {
+/// Uyuni's fault for an id that names nothing (`NoSuchSystemException` -208,
+/// `NoSuchActionException` 2700).
+pub fn no_such(kind: IdKind, id: i64) -> Fault {
     match kind {
         IdKind::System => Fault::no_such_system(id),
-        IdKind::Action => Fault::xmlrpc(-1, format!("No such action - id = {id}")),
+        IdKind::Action => Fault::xmlrpc(2700, format!("No such action - id = {id}")),
     }
 }
 
@@ -652,7 +858,9 @@ fn no_such(kind: IdKind, id: i64) -> Fault {
 /// missing.
 fn single(node: &NodeView, answer: Answer, ids: IdFields) -> Outcome {
     match answer {
-        Answer::Value(v) => Outcome::done(Ok(ids_out(v, node.slot.unwrap_or(0), ids))),
+        Answer::Value(v) => {
+            Outcome::done(ids_out(v, node.slot.unwrap_or(0), ids).map_err(|e| e.fault()))
+        }
         Answer::Fault(f) => Outcome::done(Err(f)),
         Answer::Unavailable(why) => {
             tracing::warn!(node = %node.name, why, "node did not answer");

@@ -150,14 +150,18 @@ fn under_the_fail_policy_a_node_fault_fails_a_merged_read_naming_the_node() {
         "{f:?}"
     );
     assert_eq!(out.missing, vec!["b".to_string()]);
-    // The raw fast path follows the same policy.
-    let raw = futures::executor::block_on(fanout.merged_raw(&cred(), "system.listSystems", vec![]));
-    let out = raw.expect_err("no document under fail");
+    // The streamed path follows the same policy: the fault before any byte is sent.
+    let streamed = futures::executor::block_on(fanout.merged_stream(
+        &cred(),
+        "system.listSystems",
+        vec![],
+        true,
+        super::stream::Format::Xml,
+    ));
+    let f = streamed.expect_err("no stream under fail");
     assert!(
-        out.result
-            .expect_err("fault")
-            .string
-            .contains("cluster node b")
+        f.string.contains("cluster node b") && f.string.contains("boom"),
+        "{f:?}"
     );
     // A node down: the core reports it missing; the shell turns that into a fault under
     // `fail` (dispatch), the core's answer is the other nodes'.
@@ -194,22 +198,6 @@ fn a_merged_common_object_sums_its_per_node_counters() {
     let out = fake.run("systemgroup.getDetails", vec![int(5)]);
     assert_eq!(out.result.expect_err("per-node id").code, 2803);
     assert!(fake.calls().is_empty());
-}
-
-#[test]
-fn the_raw_fast_path_gives_the_same_ids_as_the_decoding_path() {
-    let fake = Fake::three().unreachable("c");
-    let turn = std::sync::atomic::AtomicUsize::new(0);
-    let fanout = Fanout::new(&fake, &turn);
-    let (doc, missing) =
-        futures::executor::block_on(fanout.merged_raw(&cred(), "system.listSystems", vec![]))
-            .expect("fast path");
-    assert_eq!(missing, vec!["c".to_string()]);
-    let list = uyuni_api::codec::parse_response(&doc)
-        .expect("document")
-        .expect("value");
-    let decoded = fake.run("system.listSystems", vec![]).result.expect("list");
-    assert_eq!(to_json(&list), to_json(&decoded));
 }
 
 #[test]
@@ -500,12 +488,14 @@ fn a_common_data_write_goes_to_every_zones_leader() {
     let out = fake.run("channel.software.create", args.clone());
     assert_eq!(out.result.expect("created"), int(1));
     assert_eq!(
-        fake.calls(),
+        fake.calls_of("channel.software.create"),
         vec![
             received("b", "channel.software.create", args.clone()),
             received("c", "channel.software.create", args),
         ]
     );
+    // Then every node is asked for the new channel (read your own writes).
+    assert_eq!(fake.calls_of("channel.software.getDetails").len(), 3);
 }
 
 #[test]
@@ -592,6 +582,22 @@ fn a_schedule_for_systems_of_several_nodes_is_split_and_answers_concatenated() {
         ints(&[act(0, ACTION), act(1, ACTION)])
     );
     assert_eq!(fake.calls().len(), 2);
+}
+
+#[test]
+fn a_call_naming_systems_of_several_nodes_is_refused() {
+    let fake = Fake::three();
+    let out = fake.run(
+        "system.scheduleSyncPackagesWithSystem",
+        vec![
+            int(1_000_010_000),
+            int(sys(1, 1_000_010_000)),
+            ints(&[501, 502]),
+        ],
+    );
+    let f = out.result.expect_err("several nodes");
+    assert!(f.message().contains("several cluster nodes"), "{f:?}");
+    assert!(fake.calls().is_empty());
 }
 
 #[test]

@@ -397,23 +397,178 @@ pub static METHODS: &[Method] = &[
     m!("saltkey.accept", 1, handlers::saltkey::accept),
     m!("saltkey.reject", 1, handlers::saltkey::reject),
     m!("saltkey.delete", 1, handlers::saltkey::delete),
-    // schedule
+    // schedule (actions: handlers/schedule.rs)
+    m!("schedule.listAllActions", 0, handlers::schedule::list_all),
     m!(
         "schedule.listInProgressActions",
         0,
-        handlers::schedule::empty_list
+        handlers::schedule::list_in_progress
     ),
     m!(
         "schedule.listCompletedActions",
         0,
-        handlers::schedule::empty_list
+        handlers::schedule::list_completed
     ),
     m!(
         "schedule.listFailedActions",
         0,
-        handlers::schedule::empty_list
+        handlers::schedule::list_failed
     ),
-    m!("schedule.listAllActions", 0, handlers::schedule::empty_list),
+    m!(
+        "schedule.listArchivedActions",
+        0,
+        handlers::schedule::list_archived
+    ),
+    m!(
+        "schedule.listCompletedSystems",
+        1,
+        handlers::schedule::list_completed_systems
+    ),
+    m!(
+        "schedule.listFailedSystems",
+        1,
+        handlers::schedule::list_failed_systems
+    ),
+    m!(
+        "schedule.listInProgressSystems",
+        1,
+        handlers::schedule::list_in_progress_systems
+    ),
+    m!(
+        "schedule.archiveActions",
+        1,
+        handlers::schedule::archive_actions
+    ),
+    m!(
+        "schedule.deleteActions",
+        1,
+        handlers::schedule::delete_actions
+    ),
+    m!(
+        "schedule.cancelActions",
+        1,
+        handlers::schedule::cancel_actions
+    ),
+    m!(
+        "schedule.rescheduleActions",
+        2,
+        handlers::schedule::reschedule_actions
+    ),
+    m!(
+        "schedule.failSystemAction",
+        2,
+        handlers::schedule::fail_system_action
+    ),
+    m!(
+        "schedule.failSystemAction",
+        3,
+        handlers::schedule::fail_system_action
+    ),
+    m!(
+        "system.getScriptResults",
+        1,
+        handlers::schedule::get_script_results
+    ),
+    m!(
+        "system.getScriptActionDetails",
+        1,
+        handlers::schedule::get_script_action_details
+    ),
+    m!(
+        "system.listSystemEvents",
+        1,
+        handlers::schedule::list_system_events
+    ),
+    m!(
+        "system.listSystemEvents",
+        2,
+        handlers::schedule::list_system_events
+    ),
+    m!(
+        "system.getEventHistory",
+        1,
+        handlers::schedule::get_event_history
+    ),
+    m!(
+        "system.getEventHistory",
+        4,
+        handlers::schedule::get_event_history
+    ),
+    m!(
+        "system.getEventDetails",
+        2,
+        handlers::schedule::get_event_details
+    ),
+    m!(
+        "system.scheduleReboot",
+        2,
+        handlers::system_actions::schedule_reboot
+    ),
+    m!(
+        "system.scheduleHardwareRefresh",
+        2,
+        handlers::system_actions::schedule_hardware_refresh
+    ),
+    m!(
+        "system.schedulePackageRefresh",
+        2,
+        handlers::system_actions::schedule_package_refresh
+    ),
+    m!(
+        "system.schedulePackageInstall",
+        3,
+        handlers::system_actions::schedule_package_install
+    ),
+    m!(
+        "system.schedulePackageRemove",
+        3,
+        handlers::system_actions::schedule_package_remove
+    ),
+    m!(
+        "system.scheduleApplyErrata",
+        2,
+        handlers::system_actions::schedule_apply_errata
+    ),
+    m!(
+        "system.scheduleApplyErrata",
+        3,
+        handlers::system_actions::schedule_apply_errata
+    ),
+    m!(
+        "system.scheduleScriptRun",
+        6,
+        handlers::system_actions::schedule_script_run
+    ),
+    m!(
+        "system.scheduleScriptRun",
+        7,
+        handlers::system_actions::schedule_script_run
+    ),
+    m!(
+        "system.getCustomValues",
+        1,
+        handlers::system_actions::get_custom_values
+    ),
+    m!("system.getCpu", 1, handlers::system_hw::get_cpu),
+    m!("system.getMemory", 1, handlers::system_hw::get_memory),
+    m!("system.getDmi", 1, handlers::system_hw::get_dmi),
+    m!("system.getDevices", 1, handlers::system_hw::get_devices),
+    m!(
+        "system.getNetworkDevices",
+        1,
+        handlers::system_hw::get_network_devices
+    ),
+    m!("system.listPackages", 1, handlers::system_hw::list_packages),
+    m!(
+        "system.setCustomValues",
+        2,
+        handlers::system_actions::set_custom_values
+    ),
+    m!(
+        "system.deleteCustomValues",
+        2,
+        handlers::system_actions::delete_custom_values
+    ),
     // contentmanagement
     m!(
         "contentmanagement.listProjects",

@@ -333,6 +333,42 @@ pub struct SaltKey {
     pub state: KeyState,
 }
 
+/// A row of `rhnAction` (with its `rhnActionType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// `id`.
+    pub id: i64,
+    /// `rhnActionType.label` (`reboot.reboot`, `script.run`, …).
+    pub type_label: String,
+    /// `rhnActionType.name` (`System reboot`, …).
+    pub type_name: String,
+    /// `name`.
+    pub name: String,
+    /// The scheduler's login (`scheduler` → `web_contact.login`).
+    pub scheduler: String,
+    /// `earliest_action`, Unix ms.
+    pub earliest: u64,
+    /// `created`, Unix ms.
+    pub created: u64,
+    /// `archived`.
+    pub archived: bool,
+    /// The script of a `script.run` action (kept in memory only).
+    pub script: Option<String>,
+}
+
+/// A row of `rhnServerAction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAction {
+    /// `status`: 0 Queued, 1 Picked Up, 2 Completed, 3 Failed (`rhnActionStatus`).
+    pub status: i64,
+    /// `result_code`.
+    pub result_code: Option<i64>,
+    /// `result_msg`.
+    pub result_msg: String,
+    /// `completion_time`, Unix ms.
+    pub completed: Option<u64>,
+}
+
 /// Everything the stand-in knows.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
@@ -370,6 +406,14 @@ pub struct Model {
     pub salt_keys: BTreeMap<String, SaltKey>,
     /// Users other than the configured admin, by login (memory only).
     pub users: BTreeMap<String, User>,
+    /// `rhnAction` by id.
+    pub actions: BTreeMap<i64, Action>,
+    /// `rhnServerAction` by (action, server).
+    pub server_actions: BTreeMap<(i64, i64), ServerAction>,
+    /// Installed packages (`rhnServerPackage`) as (server, package id).
+    pub installed: BTreeSet<(i64, i64)>,
+    /// Custom values per system (`rhnServerCustomDataValue` by key label; memory only).
+    pub custom_values: BTreeMap<i64, BTreeMap<String, String>>,
 }
 
 fn next_id<V>(m: &BTreeMap<i64, V>, first: i64) -> i64 {
@@ -384,6 +428,10 @@ impl Model {
     /// The next free system id.
     pub fn next_server_id(&self) -> i64 {
         next_id(&self.servers, FIRST_SYSTEM_ID)
+    }
+    /// The next free action id (Uyuni numbers actions from 1).
+    pub fn next_action_id(&self) -> i64 {
+        next_id(&self.actions, 1)
     }
     /// The next free group id.
     pub fn next_group_id(&self) -> i64 {

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::state::{
-    ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Filter, Group, KeyState,
-    Model, Package, Project, SaltKey, Server, Session,
+    Action, ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Filter, Group,
+    KeyState, Model, Package, Project, SaltKey, Server, ServerAction, Session,
 };
 
 /// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).
@@ -463,6 +463,53 @@ impl PgStore {
                 );
             }
         }
+        let sql = format!(
+            "SELECT a.id, t.label, t.name, coalesce(a.name, ''), coalesce(c.login, ''), {}, {}, a.archived \
+             FROM rhnAction a JOIN rhnActionType t ON t.id = a.action_type \
+             LEFT JOIN web_contact c ON c.id = a.scheduler",
+            ms("a.earliest_action"),
+            ms("a.created")
+        );
+        for r in self.rows(&sql).await? {
+            let id = int(&r[0]);
+            m.actions.insert(
+                id,
+                Action {
+                    id,
+                    type_label: r[1].clone(),
+                    type_name: r[2].clone(),
+                    name: r[3].clone(),
+                    scheduler: r[4].clone(),
+                    earliest: int(&r[5]) as u64,
+                    created: int(&r[6]) as u64,
+                    archived: int(&r[7]) == 1,
+                    script: None,
+                },
+            );
+        }
+        let sql = format!(
+            "SELECT action_id, server_id, status, coalesce(result_code::text, ''), \
+             coalesce(result_msg, ''), CASE WHEN completion_time IS NULL THEN '' ELSE {}::text END \
+             FROM rhnServerAction",
+            ms("completion_time")
+        );
+        for r in self.rows(&sql).await? {
+            m.server_actions.insert(
+                (int(&r[0]), int(&r[1])),
+                ServerAction {
+                    status: int(&r[2]),
+                    result_code: opt_int(&r[3]),
+                    result_msg: r[4].clone(),
+                    completed: opt_int(&r[5]).map(|v| v as u64),
+                },
+            );
+        }
+        m.installed = self
+            .pairs(
+                "SELECT sp.server_id, p.id FROM rhnServerPackage sp JOIN rhnPackage p \
+                 ON p.name_id = sp.name_id AND p.evr_id = sp.evr_id AND p.package_arch_id = sp.package_arch_id",
+            )
+            .await?;
         Ok(m)
     }
 

@@ -89,6 +89,107 @@ for m in ("listInProgressActions", "listCompletedActions", "listFailedActions"):
     aids = [a["id"] for a in got]
     ok(len(set(aids)) == len(aids), "action ids unique")
 
+# ---- Actions across the nodes, the way spacecmd's schedule.py and system.py call them ----
+# (uyuni spacecmd/src/spacecmd/schedule.py: print_schedule_summary, do_schedule_details,
+# do_schedule_getoutput, do_schedule_reschedule, do_schedule_cancel; system.py:
+# do_system_reboot, do_system_listevents, do_system_listcustomvalues). Each printed line is
+# rendered with spacecmd's own format strings and checked.
+name_of = {x["id"]: x["name"] for x in systems}  # spacecmd's cached system list
+when = xc.DateTime("20250101T00:00:00")
+reboots = {}
+for sid in ids:  # system_reboot on every system: one action per system, on its own node
+    aid = gw.system.scheduleReboot(key, sid, when)
+    ok(isinstance(aid, int), "reboot action id %r" % aid)
+    reboots[aid] = sid
+ok(len(set(reboots)) == len(ids), "action ids unique across nodes: %r" % reboots)
+script_on = ids[-1]
+script = gw.system.scheduleScriptRun(key, [script_on], "root", "root", 60, "#!/bin/sh\nuptime", when)
+failing = gw.system.scheduleScriptRun(key, [ids[0]], "root", "root", 60, "exit 1", when)
+
+
+def summary(actions):
+    # print_schedule_summary (API >= 10.11): one line per action, newest id first.
+    out = []
+    for a in sorted(actions, key=lambda a: a["id"], reverse=True):
+        out.append("%s  %s   %s  %s  %s    %s" % (
+            str(a.get("id")).ljust(6), a.get("earliest"), str(a.get("completedSystems")).rjust(3),
+            str(a.get("failedSystems")).rjust(3), str(a.get("inProgressSystems")).rjust(3),
+            a.get("name")))
+    return out
+
+
+completed = summary(gw.schedule.listCompletedActions(key))
+for aid in list(reboots) + [script]:
+    ok(any(l.startswith(str(aid).ljust(6)) and l.split()[2:5] == ["1", "0", "0"] for l in completed),
+       "schedule_listcompleted shows %d: %r" % (aid, completed))
+failed = summary(gw.schedule.listFailedActions(key))
+ok(any(l.startswith(str(failing).ljust(6)) for l in failed), "schedule_listfailed %r" % failed)
+ok(summary(gw.schedule.listInProgressActions(key)) == [], "schedule_listpending: nothing pending")
+
+# schedule_details ID: the systems of the action, by name.
+for aid, sid in reboots.items():
+    done_sys = gw.schedule.listCompletedSystems(key, aid)
+    ok([x.get("server_name") for x in done_sys] == [name_of[sid]], "details %d: %r" % (aid, done_sys))
+    ok(gw.schedule.listFailedSystems(key, aid) == [], "no failed systems")
+    ok(gw.schedule.listInProgressSystems(key, aid) == [], "no pending systems")
+    action = {a.get("id"): a for a in gw.schedule.listAllActions(key)}.get(aid)
+    ok(action is not None and "ID:        %i" % action.get("id") == "ID:        %i" % aid,
+       "schedule_details finds %d" % aid)
+
+# schedule_getoutput ID: the script's output, its system resolved by the cached list.
+results = gw.system.getScriptResults(key, script)
+ok([name_of.get(r.get("serverId"), "UNKNOWN") for r in results] == [name_of[script_on]],
+   "getoutput system: %r" % results)
+ok("Return Code: %i" % results[0].get("returnCode") == "Return Code: 0", "return code")
+ok("uptime" in results[0].get("output"), "output %r" % results)
+ok(gw.system.getScriptResults(key, list(reboots)[0]) == [], "not a script: completed/failed path")
+fault(lambda: gw.system.getScriptResults(key, 5), 2700, "No such action")
+
+# schedule_reschedule ID: only failed actions, and then they complete.
+ok(failing in [a.get("id") for a in gw.schedule.listFailedActions(key)], "failed listed")
+ok(gw.schedule.rescheduleActions(key, [failing], True) == 1, "rescheduled")
+ok([x["server_id"] for x in gw.schedule.listCompletedSystems(key, failing)] == [ids[0]],
+   "rescheduled action completed on its node")
+
+# system_listevents: the reboot and script of the system, under gateway action ids.
+events = gw.system.getEventHistory(key, script_on)
+ok(sorted(e["id"] for e in events) == sorted([script] + [a for a, s in reboots.items() if s == script_on]),
+   "event ids %r" % events)
+ok(all(("Summary:   %s" % e.get("summary")).strip() != "Summary:" for e in events), "summaries")
+
+# system_listhardware and system_listinstalledpackages on systems of every node.
+for sid in ids:
+    cpu = gw.system.getCpu(key, sid)
+    ok("CPU:  %s" % cpu.get("model") != "CPU:  None", "getCpu %r" % cpu)
+    mem = gw.system.getMemory(key, sid)
+    ok(isinstance(mem.get("ram"), int), "getMemory %r" % mem)
+    ok(isinstance(gw.system.getDevices(key, sid), list), "getDevices")
+    ok(isinstance(gw.system.getDmi(key, sid), dict), "getDmi")
+    ok(all("interface" in d for d in gw.system.getNetworkDevices(key, sid)), "getNetworkDevices")
+    ok(gw.system.listPackages(key, sid) == [], "no packages installed on seeded systems")
+
+# system_addcustomvalue / system_listcustomvalues on systems of every node.
+for sid in ids:
+    ok(gw.system.setCustomValues(key, sid, {"rack": "r%d" % (sid % 1000)}) == 1, "set custom")
+    ok(gw.system.getCustomValues(key, sid) == {"rack": "r%d" % (sid % 1000)}, "custom values")
+
+# schedule_cancel / archive / delete with actions of several nodes in one call.
+all_ids = list(reboots) + [script, failing]
+ok(gw.schedule.archiveActions(key, all_ids) == 1, "archive across nodes")
+archived = [a["id"] for a in gw.schedule.listArchivedActions(key)]
+ok(sorted(archived) == sorted(all_ids), "archived %r" % archived)
+ok(gw.schedule.deleteActions(key, all_ids) == 1, "delete across nodes")
+ok(gw.schedule.listArchivedActions(key) == [] and gw.schedule.listAllActions(key) == [], "deleted")
+for n, k in nodes:
+    ok(n.schedule.listAllActions(k) == [] and n.schedule.listArchivedActions(k) == [], "gone on the node")
+
+# user_details admin, configchannel_list, api: common data, the same from any node.
+u = gw.user.getDetails(key, "admin")
+ok("Username:      %s" % u.get("login", "admin") == "Username:      admin", "user_details %r" % u)
+ok(sorted(x["label"] for x in gw.configchannel.listGlobals(key)) ==
+   sorted({x["label"] for n, k in nodes for x in n.configchannel.listGlobals(k)}), "configchannel_list")
+ok("schedule" in gw.api.getApiCallList(key), "api: call list")
+
 # A method outside the catalogue of Uyuni's API is refused with Uyuni's own fault; one that
 # acts on a server's own installation is refused with the cluster's reason (2801).
 fault(lambda: gw.system.noSuchCall(key), -1, "Could not find method: noSuchCall")

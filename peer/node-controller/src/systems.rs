@@ -69,6 +69,25 @@ fn is_mine(r: &SystemRecord, me: &str) -> bool {
     r.node.as_deref() == Some(me) && r.status == SystemStatus::Onboarded && !r.banned
 }
 
+/// The systems registered on this node (`me`) whose record does not hold their Uyuni id here
+/// yet (or holds an older one: deleted and registered again), fingerprint → id: only systems
+/// the cluster assigns here and that are onboarded.
+pub fn ids_to_record(
+    me: &str,
+    records: &HashMap<String, SystemRecord>,
+    local: &LocalSystems,
+) -> BTreeMap<String, i64> {
+    local
+        .registered
+        .iter()
+        .filter_map(|(minion, sid)| {
+            let r = records.get(minion)?;
+            (is_mine(r, me) && r.uyuni_ids.get(me) != Some(sid))
+                .then(|| (r.fingerprint.clone(), *sid))
+        })
+        .collect()
+}
+
 /// Index records by minion id. A minion that re-keyed (reinstalled) has several records; the
 /// live one wins: not deleted before deleted, then the latest registration, then the latest
 /// change.
@@ -298,6 +317,44 @@ mod tests {
         assert_eq!(
             by_minion(vec![live, newer.clone()])["m"].fingerprint,
             newer.fingerprint
+        );
+    }
+
+    #[test]
+    fn registered_systems_of_this_node_get_their_uyuni_id_recorded_once() {
+        let mut recorded = sys("recorded", SystemStatus::Onboarded, Some("n1"), None);
+        recorded.uyuni_ids.insert("n1".into(), 1_000_010_002);
+        let mut moved_here = sys(
+            "moved-here",
+            SystemStatus::Onboarded,
+            Some("n1"),
+            Some("n0"),
+        );
+        moved_here.uyuni_ids.insert("n0".into(), 1_000_010_000);
+        let records = by_minion(vec![
+            sys("new", SystemStatus::Onboarded, Some("n1"), None),
+            recorded,
+            moved_here,
+            sys("elsewhere", SystemStatus::Onboarded, Some("n2"), None),
+        ]);
+        let local = LocalSystems {
+            registered: [
+                ("new", 1_000_010_001),
+                ("recorded", 1_000_010_002),
+                ("moved-here", 1_000_010_003),
+                ("elsewhere", 1_000_010_004),
+                ("stranger", 1_000_010_005),
+            ]
+            .map(|(m, id)| (m.to_string(), id))
+            .into(),
+            ..LocalSystems::default()
+        };
+        let ids = ids_to_record("n1", &records, &local);
+        assert_eq!(
+            ids,
+            [("fp-moved-here", 1_000_010_003), ("fp-new", 1_000_010_001)]
+                .map(|(f, id)| (f.to_string(), id))
+                .into()
         );
     }
 }

@@ -43,6 +43,7 @@ fn record() -> impl Strategy<Value = SystemRecord> {
     )
         .prop_map(
             |(fp, name, other_host, st, (tags, groups), channels, (node, zone))| SystemRecord {
+                uyuni_ids: Default::default(),
                 fingerprint: fp,
                 minion_id: name.to_string(),
                 hostname: if other_host {

@@ -9,6 +9,8 @@ pub mod contentmanagement;
 pub mod saltkey;
 pub mod schedule;
 pub mod system;
+pub mod system_actions;
+pub mod system_hw;
 pub mod systemgroup;
 pub mod user;
 

@@ -83,6 +83,12 @@ pub(crate) fn remove_server(ctx: &mut Ctx<'_>, sid: i64) {
         return;
     };
     ctx.model.group_members.retain(|(_, x)| *x != sid);
+    ctx.model.custom_values.remove(&sid);
+    ctx.model.installed.retain(|(x, _)| *x != sid);
+    ctx.exec(format!(
+        "DELETE FROM rhnServerPackage WHERE server_id = {sid}"
+    ));
+    super::schedule::forget_server(ctx, sid);
     ctx.model.server_channels.retain(|(x, _)| *x != sid);
     for t in [
         "rhnServerGroupMembers",

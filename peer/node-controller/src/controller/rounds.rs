@@ -420,6 +420,43 @@ impl Controller {
                 Err(e) => tracing::warn!(?op, error = %e, "Uyuni refused"),
             }
         }
+        let ids = systems::ids_to_record(&me, &records, &local);
+        if !ids.is_empty() {
+            self.record_uyuni_ids(&me, ids).await?;
+        }
+        Ok(())
+    }
+
+    /// Record the Uyuni ids of systems registered here in their metastore records
+    /// (`uyuni_ids`), so that the API gateway can follow an id a system had here after it
+    /// moves (docs/GATEWAY.md, "Ids outlive moves"). `updated_at` is left alone: a
+    /// concurrent placement by the Load Driver wins, and the id is written again next round.
+    async fn record_uyuni_ids(
+        &self,
+        me: &str,
+        ids: std::collections::BTreeMap<String, i64>,
+    ) -> Result<(), NcError> {
+        let fps: Vec<String> = ids.keys().cloned().collect();
+        let store = self.shared.replica.store().clone();
+        let me = me.to_string();
+        let _w = self.shared.replica.write_lock().await;
+        let (frames, n) = tokio::task::spawn_blocking(move || {
+            store.update_systems(&fps, |r| {
+                let Some(sid) = ids.get(&r.fingerprint) else {
+                    return false;
+                };
+                if r.node.as_deref() != Some(me.as_str()) || r.uyuni_ids.get(&me) == Some(sid) {
+                    return false;
+                }
+                r.uyuni_ids.insert(me.clone(), *sid);
+                true
+            })
+        })
+        .await
+        .map_err(|e| NcError::Store(e.to_string()))?
+        .map_err(|e| NcError::Store(e.to_string()))?;
+        self.shared.replica.broadcast(frames).await;
+        tracing::debug!(systems = n, "Uyuni ids recorded for the gateway");
         Ok(())
     }
 }
