@@ -24,7 +24,9 @@ use tracing::Instrument;
 
 use crate::members::Members;
 use crate::membership::{Heartbeat, MemberStatus, Membership, MembershipEvent};
-use crate::net::wire::{Gossip, SwimRequest, SwimResponse, TOPIC_CHANGES, TOPIC_ZONES, zone_topic};
+use crate::net::wire::{
+    Gossip, SwimRequest, SwimResponse, TOPIC_CHANGES, TOPIC_MEMBERS, TOPIC_ZONES, zone_topic,
+};
 use crate::net::{NetClient, NetEvent};
 use crate::replication::Replicator;
 use crate::self_info::SelfInfo;
@@ -211,6 +213,10 @@ impl Controller {
         if let Err(e) = self.shared.net.subscribe(self.zone_topic.clone()).await {
             tracing::error!("subscribing to the zone topic: {e}");
         }
+        // Peers of the previous release flood their heartbeats here (docs/UPGRADE.md).
+        if let Err(e) = self.shared.net.subscribe(TOPIC_MEMBERS.to_string()).await {
+            tracing::error!("subscribing to the old heartbeat topic: {e}");
+        }
         for t in [
             &mut probe_tick,
             &mut summary_tick,
@@ -246,6 +252,22 @@ impl Controller {
                 _ = detect_tick.tick() => {
                     let evs = self.shared.members.lock().tick(Instant::now());
                     self.after_events(&evs, &mut jobs);
+                    // A death this peer's own suspicion timer confirmed goes to the other
+                    // zones at once, as an urgent summary, not at the zone's next turn.
+                    let confirmed = {
+                        let members = self.shared.members.lock();
+                        evs.iter().any(|ev| match ev {
+                            MembershipEvent::Status { peer_id, to: MemberStatus::Down, .. } => {
+                                members
+                                    .get(peer_id)
+                                    .is_some_and(|m| m.info.zone == self.shared.me.zone)
+                            }
+                            _ => false,
+                        })
+                    };
+                    if confirmed {
+                        self.publish_summary(&mut jobs);
+                    }
                 }
                 _ = ae_tick.tick() => self.anti_entropy(&mut jobs),
                 _ = dial_tick.tick() => self.dial(&mut jobs),
@@ -279,6 +301,10 @@ impl Controller {
             )),
             _ => None,
         };
+        if self.shared.members.lock().has_legacy() {
+            let copy = legacy_copy(leave.clone());
+            let _ = self.shared.net.publish(TOPIC_MEMBERS, copy).await;
+        }
         let _ = self
             .shared
             .net
@@ -315,15 +341,31 @@ impl Controller {
             online: (self.shared.online)(),
             refutes,
             suspects,
+            swim: true,
+            legacy_copy: false,
         })
     }
 
     fn heartbeat(&mut self, leaving: bool, jobs: &mut JoinSet<()>) {
-        let msg = self.make_heartbeat(leaving).encode();
+        let hb = self.make_heartbeat(leaving);
+        let msg = hb.encode();
         let net = self.shared.net.clone();
         let topic = self.zone_topic.clone();
+        // A peer of the previous release listens on the old topic only: while one is known,
+        // the heartbeat goes there too (a mixed cluster during a rolling upgrade).
+        let legacy = self
+            .shared
+            .members
+            .lock()
+            .has_legacy()
+            .then(|| legacy_copy(hb));
         crate::metrics::metrics().membership_messages.inc();
         spawn_job(jobs, async move {
+            if let Some(copy) = legacy
+                && let Err(e) = net.publish(TOPIC_MEMBERS, copy).await
+            {
+                tracing::debug!("heartbeat on the old topic: {e}");
+            }
             if let Err(e) = net.publish(topic, msg).await {
                 tracing::debug!("heartbeat: {e}");
             }
@@ -335,11 +377,13 @@ impl Controller {
     fn after_events(&mut self, evs: &[MembershipEvent], jobs: &mut JoinSet<()>) {
         log_events(evs);
         let mut urgent = false;
+        let mut refuted = false;
         for ev in evs {
             match ev {
                 MembershipEvent::Refuted { .. } => {
                     self.prober.on_accused();
                     urgent = true;
+                    refuted = true;
                 }
                 MembershipEvent::Status { peer_id, to, .. } => {
                     urgent |= matches!(to, MemberStatus::Suspect | MemberStatus::Down);
@@ -363,6 +407,11 @@ impl Controller {
         }
         if urgent {
             self.heartbeat(false, jobs);
+        }
+        // The other zones may have been told this peer is suspect or down: the refutation
+        // reaches them at once too.
+        if refuted {
+            self.publish_summary(jobs);
         }
     }
 
@@ -430,9 +479,15 @@ impl Controller {
             .members
             .lock()
             .is_summary_sender(now_ms, self.cfg.summary_interval);
-        if !sender {
-            return;
+        if sender {
+            self.publish_summary(jobs);
         }
+    }
+
+    /// Publish this zone's summary now: at this peer's turn, and out of turn (urgent) when a
+    /// death in the zone is confirmed here or this peer refuted a suspicion of itself.
+    fn publish_summary(&mut self, jobs: &mut JoinSet<()>) {
+        let now_ms = crate::now_ms();
         let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
             return;
         };
@@ -465,6 +520,15 @@ impl Controller {
                         crate::metrics::metrics().peer_heartbeats.inc();
                         crate::metrics::metrics().membership_messages.inc();
                         let evs = self.shared.members.lock().on_heartbeat(
+                            &source.to_string(),
+                            hb,
+                            Instant::now(),
+                        );
+                        self.after_events(&evs, jobs);
+                    }
+                    (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
+                        crate::metrics::metrics().peer_heartbeats.inc();
+                        let evs = self.shared.members.lock().on_legacy_heartbeat(
                             &source.to_string(),
                             hb,
                             Instant::now(),
@@ -673,6 +737,19 @@ impl Controller {
                 }
             }
         });
+    }
+}
+
+/// The copy of a heartbeat for peers of the previous release, on the old topic (its bytes
+/// differ from the zone topic's: gossip ids hash the bytes).
+fn legacy_copy(hb: Gossip) -> Vec<u8> {
+    match hb {
+        Gossip::Heartbeat(mut hb) => {
+            hb.legacy_copy = true;
+            hb.suspects.clear();
+            Gossip::Heartbeat(hb).encode()
+        }
+        other => other.encode(),
     }
 }
 
