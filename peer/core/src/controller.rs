@@ -172,6 +172,8 @@ pub struct Controller {
     /// Per unreachable peer: when it may be dialed again, and the current back-off.
     backoff: HashMap<PeerId, (Instant, Duration)>,
     zone_topic: String,
+    /// When a summary last went out for a newly heard member (rate limit).
+    last_newcomer_summary: Option<Instant>,
 }
 
 impl Controller {
@@ -194,6 +196,7 @@ impl Controller {
             probe_rx: Some(probe_rx),
             backoff: HashMap::new(),
             zone_topic,
+            last_newcomer_summary: None,
         }
     }
 
@@ -378,6 +381,7 @@ impl Controller {
         log_events(evs);
         let mut urgent = false;
         let mut refuted = false;
+        let mut newcomer = false;
         for ev in evs {
             match ev {
                 MembershipEvent::Refuted { .. } => {
@@ -385,7 +389,10 @@ impl Controller {
                     urgent = true;
                     refuted = true;
                 }
-                MembershipEvent::Status { peer_id, to, .. } => {
+                MembershipEvent::Status {
+                    peer_id, from, to, ..
+                } => {
+                    newcomer |= from.is_none();
                     urgent |= matches!(to, MemberStatus::Suspect | MemberStatus::Down);
                     if *to == MemberStatus::Suspect {
                         self.prober.probe_soon(peer_id);
@@ -412,6 +419,26 @@ impl Controller {
         // reaches them at once too.
         if refuted {
             self.publish_summary(jobs);
+        }
+        // A member heard of for the first time (a peer that just started, here or in another
+        // zone) learns this zone from its summary: this round's sender publishes it now rather
+        // than at its turn, at most every quarter summary interval. The chain (its zone's
+        // sender sees it, publishes; every other zone's sender sees it there, publishes) gives
+        // a new peer every zone's members within a few gossip hops of its first heartbeat.
+        if newcomer && !refuted {
+            let now = Instant::now();
+            let quiet = self
+                .last_newcomer_summary
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.summary_interval / 4);
+            let sender = self
+                .shared
+                .members
+                .lock()
+                .is_summary_sender(crate::now_ms(), self.cfg.summary_interval);
+            if quiet && sender {
+                self.last_newcomer_summary = Some(now);
+                self.publish_summary(jobs);
+            }
         }
     }
 
