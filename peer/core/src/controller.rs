@@ -650,6 +650,13 @@ impl Controller {
             NetEvent::Disconnected(peer) => {
                 tracing::debug!(%peer, "disconnected");
                 self.shared.repl.forget(&peer);
+                // A zone member whose last connection closed (a crashed process's kernel
+                // resets them) is probed at once, beside the round-robin: every member of the
+                // zone notices together, so the failed probes confirm each other within one
+                // period instead of waiting for the round-robin to reach it (up to 2(n-1)-1
+                // periods per observer). A silent cut closes nothing: the round-robin finds it.
+                // (The prober only probes members that are alive or suspect.)
+                self.prober.probe_soon(&peer.to_string());
             }
         }
     }
