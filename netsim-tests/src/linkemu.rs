@@ -203,6 +203,16 @@ impl LinkEmulator {
         self.inner.changed.send_modify(|g| *g += 1);
     }
 
+    /// Cut zones `a` and `b` apart **without resets**, as a WAN outage does: live
+    /// connections stay open but nothing crosses them (bytes in flight are held, and
+    /// delivered if the cut heals while the connection still stands); new connections are
+    /// black-holed as with [`LinkEmulator::partition`]. Only the peers' own liveness checks
+    /// can notice.
+    pub fn blackhole(&self, a: &str, b: &str) {
+        self.inner.lock().cut.insert(pair(a, b));
+        self.inner.changed.send_modify(|g| *g += 1);
+    }
+
     /// The peer `name` listens (and so dials) on `port`.
     pub fn name_port(&self, port: u16, name: &str) {
         let mut st = self.inner.lock();
@@ -355,11 +365,18 @@ async fn pump(
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut changed = inner.changed.subscribe();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        // A silent cut (`blackhole`): hold the bytes until it heals.
+        while inner.lock().cut.contains(p) {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
         let (latency, loss) = {
             let st = inner.lock();
             (st.latency.get(p).copied(), st.loss.get(p).copied())

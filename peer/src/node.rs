@@ -268,6 +268,8 @@ impl Node {
             cfg.membership.lan,
             cfg.membership.wan,
         )
+        .with_swim(cfg.membership.swim())
+        .with_incarnation(me.incarnation)
         .with_forget_after(cfg.membership.forget_after);
         let start = Instant::now();
         for n in store.nodes() {
@@ -427,6 +429,10 @@ impl Node {
                 anti_entropy_interval: cfg.replication.anti_entropy_interval,
                 dial_interval: cfg.network.dial_interval,
                 compact_check_interval: cfg.store.compact_check_interval,
+                probe: cfg.membership.probe(),
+                summary_interval: cfg.membership.summary_interval,
+                dial_backoff_max: cfg.network.dial_backoff_max,
+                cross_zone_links: cfg.network.cross_zone_links,
             },
         );
         let controller = tokio::spawn(
@@ -526,6 +532,10 @@ fn known_heartbeat(n: &NodeRecord) -> Heartbeat {
         protocol: cluster_core::net::wire::spoken().0,
         min_protocol: cluster_core::net::wire::spoken().1,
         online: BTreeMap::new(),
+        refutes: 0,
+        suspects: Vec::new(),
+        swim: false,
+        legacy_copy: false,
     }
 }
 

@@ -19,13 +19,56 @@ pub struct MembershipConfig {
     /// Interval between this peer's heartbeats. Default 1000 ms.
     #[serde(with = "duration_ms", rename = "heartbeat_interval_ms")]
     pub heartbeat_interval: Duration,
-    /// Detector for members of this peer's zone. Default phi 8, suspicion 10 000 ms.
+    /// Detector for members of this peer's zone: minimum suspicion 2 000 ms.
     pub lan: DetectorConfig,
-    /// Detector for members of other zones. Default phi 12, suspicion 60 000 ms.
+    /// Detector for members of other zones: suspicion after their zone fell silent
+    /// 60 000 ms.
     pub wan: DetectorConfig,
     /// Drop members that have been down or left this long. Default 86 400 000 ms (24 h).
     #[serde(with = "duration_ms", rename = "forget_after_ms")]
     pub forget_after: Duration,
+    /// SWIM: period between probes this peer starts (one zone member each). Default 1000 ms.
+    #[serde(with = "duration_ms", rename = "probe_interval_ms")]
+    pub probe_interval: Duration,
+    /// SWIM: wait this long for a direct ack before asking helpers. Default 500 ms.
+    #[serde(with = "duration_ms", rename = "probe_timeout_ms")]
+    pub probe_timeout: Duration,
+    /// SWIM: helpers asked to probe a member that did not ack. Default 3.
+    pub indirect_probes: usize,
+    /// Lifeguard: a suspicion nobody confirms lasts this many `lan.suspicion_timeout_ms`.
+    /// Default 2.
+    pub suspicion_max_multiplier: u32,
+    /// Lifeguard: the highest local health score (timeouts stretch up to this + 1 times).
+    /// Default 8.
+    pub local_health_max: u32,
+    /// Period of the zone summaries on the global topic (one sender per zone per period).
+    /// Default 2000 ms.
+    #[serde(with = "duration_ms", rename = "summary_interval_ms")]
+    pub summary_interval: Duration,
+    /// A zone without a summary for this long has its members suspected. Default 6000 ms.
+    #[serde(with = "duration_ms", rename = "summary_timeout_ms")]
+    pub summary_timeout: Duration,
+}
+
+impl MembershipConfig {
+    /// The prober's tuning.
+    pub fn probe(&self) -> crate::swim::ProbeConfig {
+        crate::swim::ProbeConfig {
+            interval: self.probe_interval,
+            timeout: self.probe_timeout,
+            indirect: self.indirect_probes,
+            lhm_max: self.local_health_max,
+        }
+    }
+
+    /// The table's SWIM timings.
+    pub fn swim(&self) -> crate::membership::SwimTimings {
+        crate::membership::SwimTimings {
+            suspicion_max_multiplier: self.suspicion_max_multiplier,
+            indirect_probes: self.indirect_probes,
+            summary_timeout: self.summary_timeout,
+        }
+    }
 }
 
 impl Default for MembershipConfig {
@@ -35,6 +78,13 @@ impl Default for MembershipConfig {
             lan: DetectorConfig::lan(),
             wan: DetectorConfig::wan(),
             forget_after: Duration::from_secs(24 * 3600),
+            probe_interval: Duration::from_millis(1000),
+            probe_timeout: Duration::from_millis(500),
+            indirect_probes: 3,
+            suspicion_max_multiplier: 2,
+            local_health_max: 8,
+            summary_interval: Duration::from_millis(2000),
+            summary_timeout: Duration::from_millis(6000),
         }
     }
 }
@@ -111,9 +161,23 @@ pub struct NetworkConfig {
     pub idle_connection_timeout: Duration,
     /// Largest request or response accepted, MiB. Default 64.
     pub max_message_mib: u64,
-    /// Ping interval; a connection whose ping fails is closed. Default 5000 ms.
+    /// Ping interval on every connection. Default 2000 ms.
     #[serde(with = "duration_ms", rename = "ping_interval_ms")]
     pub ping_interval: Duration,
+    /// A ping without an answer this long has failed. Default 2000 ms.
+    #[serde(with = "duration_ms", rename = "ping_timeout_ms")]
+    pub ping_timeout: Duration,
+    /// A connection is closed at the this-many-th ping failure libp2p reports (it reports
+    /// them from the second failed ping in a row), so a cut that drops packets without a
+    /// reset is redialed. Default 1.
+    pub ping_max_failures: u32,
+    /// Redials of an unreachable member back off from `dial_interval_ms`, doubling, up to
+    /// this. Default 4000 ms.
+    #[serde(with = "duration_ms", rename = "dial_backoff_max_ms")]
+    pub dial_backoff_max: Duration,
+    /// Connections kept to members of other zones (members of this peer's zone are all
+    /// connected). Default 3.
+    pub cross_zone_links: usize,
 }
 
 impl Default for NetworkConfig {
@@ -124,7 +188,11 @@ impl Default for NetworkConfig {
             request_timeout: Duration::from_secs(30),
             idle_connection_timeout: Duration::from_secs(3600),
             max_message_mib: 64,
-            ping_interval: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(2),
+            ping_timeout: Duration::from_secs(2),
+            ping_max_failures: 1,
+            dial_backoff_max: Duration::from_secs(4),
+            cross_zone_links: 3,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! on shutdown. The decisions that need no I/O ([`anti_entropy_candidates`]) are plain
 //! functions with unit tests.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,10 +24,13 @@ use tracing::Instrument;
 
 use crate::members::Members;
 use crate::membership::{Heartbeat, MemberStatus, Membership, MembershipEvent};
-use crate::net::wire::{Gossip, TOPIC_CHANGES, TOPIC_MEMBERS};
+use crate::net::wire::{
+    Gossip, SwimRequest, SwimResponse, TOPIC_CHANGES, TOPIC_MEMBERS, TOPIC_ZONES, zone_topic,
+};
 use crate::net::{NetClient, NetEvent};
 use crate::replication::Replicator;
 use crate::self_info::SelfInfo;
+use crate::swim::{ProbeAction, ProbeConfig, Prober};
 
 /// The peers an anti-entropy round may pick from: alive, connected members whose announced
 /// root digest differs from `root`; when none differs, every `5`th round all connected
@@ -104,6 +107,55 @@ pub struct ControllerConfig {
     pub dial_interval: Duration,
     /// `[store] compact_check_interval`.
     pub compact_check_interval: Duration,
+    /// `[membership] probe_*`.
+    pub probe: ProbeConfig,
+    /// `[membership] summary_interval`.
+    pub summary_interval: Duration,
+    /// `[network] dial_backoff_max`.
+    pub dial_backoff_max: Duration,
+    /// `[network] cross_zone_links`.
+    pub cross_zone_links: usize,
+}
+
+/// An answer to one of this peer's probes.
+#[derive(Debug)]
+enum ProbeReply {
+    Ack { target: String, seq: u64 },
+    Nack { seq: u64 },
+}
+
+/// How often the prober is driven.
+const PROBE_TICK: Duration = Duration::from_millis(100);
+
+/// The members of other zones to dial: not connected, alive ones first, then in a
+/// pseudo-random order fixed per (this peer, member) pair (rendezvous hashing: every peer
+/// picks different ones, so the zones' links form a random graph), as many as the budget
+/// `links` leaves beside the `connected` ones.
+pub fn cross_zone_choice(
+    me: &str,
+    candidates: &[(PeerId, bool)],
+    connected: &HashSet<PeerId>,
+    links: usize,
+) -> Vec<PeerId> {
+    let have = candidates
+        .iter()
+        .filter(|(p, _)| connected.contains(p))
+        .count();
+    let mut rest: Vec<(bool, [u8; 8], PeerId)> = candidates
+        .iter()
+        .filter(|(p, _)| !connected.contains(p))
+        .map(|(p, alive)| {
+            let h = blake3::hash(format!("{me}/{p}").as_bytes());
+            let mut rank = [0u8; 8];
+            rank.copy_from_slice(&h.as_bytes()[..8]);
+            (!alive, rank, *p)
+        })
+        .collect();
+    rest.sort();
+    rest.into_iter()
+        .take(links.saturating_sub(have))
+        .map(|(_, _, p)| p)
+        .collect()
 }
 
 /// The cluster controller: heartbeats, failure detection, dialing, anti-entropy and
@@ -114,16 +166,37 @@ pub struct Controller {
     cfg: ControllerConfig,
     seq: u64,
     ae_round: u64,
+    prober: Prober,
+    probe_tx: mpsc::Sender<ProbeReply>,
+    probe_rx: Option<mpsc::Receiver<ProbeReply>>,
+    /// Per unreachable peer: when it may be dialed again, and the current back-off.
+    backoff: HashMap<PeerId, (Instant, Duration)>,
+    zone_topic: String,
+    /// When a summary last went out for a newly heard member (rate limit).
+    last_newcomer_summary: Option<Instant>,
 }
 
 impl Controller {
     /// A controller over `parts`.
     pub fn new(parts: ControllerParts, cfg: ControllerConfig) -> Self {
+        let seed = u64::from_le_bytes(
+            blake3::hash(parts.me.peer_id.to_bytes().as_slice()).as_bytes()[..8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        let (probe_tx, probe_rx) = mpsc::channel(256);
+        let zone_topic = zone_topic(&parts.me.zone);
         Self {
+            prober: Prober::new(cfg.probe, PROBE_TICK, seed),
             shared: parts,
             cfg,
             seq: 0,
             ae_round: 0,
+            probe_tx,
+            probe_rx: Some(probe_rx),
+            backoff: HashMap::new(),
+            zone_topic,
+            last_newcomer_summary: None,
         }
     }
 
@@ -135,7 +208,21 @@ impl Controller {
         let mut ae_tick = tokio::time::interval(self.cfg.anti_entropy_interval);
         let mut dial_tick = tokio::time::interval(self.cfg.dial_interval);
         let mut compact_tick = tokio::time::interval(self.cfg.compact_check_interval);
+        let mut probe_tick = tokio::time::interval(PROBE_TICK);
+        let mut summary_tick = tokio::time::interval(self.cfg.summary_interval);
+        let Some(mut probe_rx) = self.probe_rx.take() else {
+            return;
+        };
+        if let Err(e) = self.shared.net.subscribe(self.zone_topic.clone()).await {
+            tracing::error!("subscribing to the zone topic: {e}");
+        }
+        // Peers of the previous release flood their heartbeats here (docs/UPGRADE.md).
+        if let Err(e) = self.shared.net.subscribe(TOPIC_MEMBERS.to_string()).await {
+            tracing::error!("subscribing to the old heartbeat topic: {e}");
+        }
         for t in [
+            &mut probe_tick,
+            &mut summary_tick,
             &mut hb_tick,
             &mut detect_tick,
             &mut ae_tick,
@@ -158,10 +245,32 @@ impl Controller {
                     Some(ev) => self.on_event(ev, &mut jobs),
                     None => break,
                 },
+                Some(reply) = probe_rx.recv() => match reply {
+                    ProbeReply::Ack { target, seq } => self.prober.on_ack(&target, seq),
+                    ProbeReply::Nack { seq } => self.prober.on_nack(seq),
+                },
+                _ = probe_tick.tick() => self.probe(&mut jobs),
+                _ = summary_tick.tick() => self.summary(&mut jobs),
                 _ = hb_tick.tick() => self.heartbeat(false, &mut jobs),
                 _ = detect_tick.tick() => {
                     let evs = self.shared.members.lock().tick(Instant::now());
-                    log_events(&evs);
+                    self.after_events(&evs, &mut jobs);
+                    // A death this peer's own suspicion timer confirmed goes to the other
+                    // zones at once, as an urgent summary, not at the zone's next turn.
+                    let confirmed = {
+                        let members = self.shared.members.lock();
+                        evs.iter().any(|ev| match ev {
+                            MembershipEvent::Status { peer_id, to: MemberStatus::Down, .. } => {
+                                members
+                                    .get(peer_id)
+                                    .is_some_and(|m| m.info.zone == self.shared.me.zone)
+                            }
+                            _ => false,
+                        })
+                    };
+                    if confirmed {
+                        self.publish_summary(&mut jobs);
+                    }
                 }
                 _ = ae_tick.tick() => self.anti_entropy(&mut jobs),
                 _ = dial_tick.tick() => self.dial(&mut jobs),
@@ -182,9 +291,31 @@ impl Controller {
                 }
             }
         }
-        // Planned leave: tell the others, so they mark us `left` instead of suspecting us.
+        // Planned leave: tell the others, so they mark us `left` instead of suspecting us:
+        // the zone by a heartbeat, the other zones by a summary (this peer may be the zone's
+        // only member).
         let leave = self.make_heartbeat(true);
-        let _ = self.shared.net.publish(TOPIC_MEMBERS, leave.encode()).await;
+        let summary = match &leave {
+            Gossip::Heartbeat(hb) => Some(Gossip::Summary(
+                self.shared
+                    .members
+                    .lock()
+                    .summary(hb.clone(), crate::now_ms()),
+            )),
+            _ => None,
+        };
+        if self.shared.members.lock().has_legacy() {
+            let copy = legacy_copy(leave.clone());
+            let _ = self.shared.net.publish(TOPIC_MEMBERS, copy).await;
+        }
+        let _ = self
+            .shared
+            .net
+            .publish(self.zone_topic.clone(), leave.encode())
+            .await;
+        if let Some(s) = summary {
+            let _ = self.shared.net.publish(TOPIC_ZONES, s.encode()).await;
+        }
         // Give the swarm a moment to put the goodbye on the wire before it is cancelled.
         tokio::time::sleep(Duration::from_millis(200)).await;
         jobs.shutdown().await;
@@ -192,6 +323,10 @@ impl Controller {
 
     fn make_heartbeat(&mut self, leaving: bool) -> Gossip {
         self.seq += 1;
+        let (refutes, suspects) = {
+            let m = self.shared.members.lock();
+            (m.my_refutes(), m.rumours())
+        };
         let me = &self.shared.me;
         Gossip::Heartbeat(Heartbeat {
             name: me.name.clone(),
@@ -207,15 +342,188 @@ impl Controller {
             protocol: crate::net::wire::spoken().0,
             min_protocol: crate::net::wire::spoken().1,
             online: (self.shared.online)(),
+            refutes,
+            suspects,
+            swim: true,
+            legacy_copy: false,
         })
     }
 
     fn heartbeat(&mut self, leaving: bool, jobs: &mut JoinSet<()>) {
-        let msg = self.make_heartbeat(leaving).encode();
+        let hb = self.make_heartbeat(leaving);
+        let msg = hb.encode();
         let net = self.shared.net.clone();
+        let topic = self.zone_topic.clone();
+        // A peer of the previous release listens on the old topic only: while one is known,
+        // the heartbeat goes there too (a mixed cluster during a rolling upgrade).
+        let legacy = self
+            .shared
+            .members
+            .lock()
+            .has_legacy()
+            .then(|| legacy_copy(hb));
+        crate::metrics::metrics().membership_messages.inc();
         spawn_job(jobs, async move {
-            if let Err(e) = net.publish(TOPIC_MEMBERS, msg).await {
+            if let Some(copy) = legacy
+                && let Err(e) = net.publish(TOPIC_MEMBERS, copy).await
+            {
+                tracing::debug!("heartbeat on the old topic: {e}");
+            }
+            if let Err(e) = net.publish(topic, msg).await {
                 tracing::debug!("heartbeat: {e}");
+            }
+        });
+    }
+
+    /// Log membership changes; a change in this zone (a suspicion, a member down) or a
+    /// refutation goes out at once in a heartbeat rather than at the next interval.
+    fn after_events(&mut self, evs: &[MembershipEvent], jobs: &mut JoinSet<()>) {
+        log_events(evs);
+        let mut urgent = false;
+        let mut refuted = false;
+        let mut newcomer = false;
+        for ev in evs {
+            match ev {
+                MembershipEvent::Refuted { .. } => {
+                    self.prober.on_accused();
+                    urgent = true;
+                    refuted = true;
+                }
+                MembershipEvent::Status {
+                    peer_id, from, to, ..
+                } => {
+                    newcomer |= from.is_none();
+                    urgent |= matches!(to, MemberStatus::Suspect | MemberStatus::Down);
+                    if *to == MemberStatus::Suspect {
+                        self.prober.probe_soon(peer_id);
+                    }
+                    // A member held down keeps no half-dead connection: close it, so that
+                    // the redial (with back-off) finds the path as soon as it is back.
+                    if *to == MemberStatus::Down
+                        && let Ok(peer) = peer_id.parse::<PeerId>()
+                        && self.shared.net.connected().contains(&peer)
+                    {
+                        let net = self.shared.net.clone();
+                        spawn_job(jobs, async move {
+                            let _ = net.disconnect(peer).await;
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if urgent {
+            self.heartbeat(false, jobs);
+        }
+        // The other zones may have been told this peer is suspect or down: the refutation
+        // reaches them at once too.
+        if refuted {
+            self.publish_summary(jobs);
+        }
+        // A member heard of for the first time (a peer that just started, here or in another
+        // zone) learns this zone from its summary: this round's sender publishes it now rather
+        // than at its turn, at most every quarter summary interval. The chain (its zone's
+        // sender sees it, publishes; every other zone's sender sees it there, publishes) gives
+        // a new peer every zone's members within a few gossip hops of its first heartbeat.
+        if newcomer && !refuted {
+            let now = Instant::now();
+            let quiet = self
+                .last_newcomer_summary
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.summary_interval / 4);
+            let sender = self
+                .shared
+                .members
+                .lock()
+                .is_summary_sender(crate::now_ms(), self.cfg.summary_interval);
+            if quiet && sender {
+                self.last_newcomer_summary = Some(now);
+                self.publish_summary(jobs);
+            }
+        }
+    }
+
+    /// Drive the SWIM prober and carry out what it asks.
+    fn probe(&mut self, jobs: &mut JoinSet<()>) {
+        let now = Instant::now();
+        let targets = self.shared.members.lock().probe_targets();
+        let actions = self.prober.tick(now, &targets);
+        let wait = self.cfg.probe.interval * (self.prober.local_health() + 1);
+        for a in actions {
+            let (net, tx) = (self.shared.net.clone(), self.probe_tx.clone());
+            match a {
+                ProbeAction::Ping { target, seq } => {
+                    let Ok(peer) = target.parse::<PeerId>() else {
+                        continue;
+                    };
+                    crate::metrics::metrics().membership_messages.inc();
+                    spawn_job(jobs, async move {
+                        let r = tokio::time::timeout(wait, net.swim(peer, SwimRequest::Ping)).await;
+                        if let Ok(Ok(SwimResponse::Ack)) = r {
+                            let _ = tx.send(ProbeReply::Ack { target, seq }).await;
+                        }
+                    });
+                }
+                ProbeAction::PingReq {
+                    via,
+                    target,
+                    seq,
+                    timeout,
+                } => {
+                    let Ok(via) = via.parse::<PeerId>() else {
+                        continue;
+                    };
+                    crate::metrics::metrics().membership_messages.inc();
+                    let req = SwimRequest::PingReq {
+                        target: target.clone(),
+                        timeout_ms: timeout.as_millis() as u64,
+                    };
+                    spawn_job(jobs, async move {
+                        match tokio::time::timeout(wait, net.swim(via, req)).await {
+                            Ok(Ok(SwimResponse::Ack)) => {
+                                let _ = tx.send(ProbeReply::Ack { target, seq }).await;
+                            }
+                            Ok(Ok(SwimResponse::Nack)) => {
+                                let _ = tx.send(ProbeReply::Nack { seq }).await;
+                            }
+                            _ => {}
+                        }
+                    });
+                }
+                ProbeAction::Failed { target } => {
+                    tracing::debug!(peer = %target, "probe failed");
+                    let evs = self.shared.members.lock().on_probe_failed(&target, now);
+                    self.after_events(&evs, jobs);
+                }
+            }
+        }
+    }
+
+    /// Publish this zone's summary if it is this peer's turn.
+    fn summary(&mut self, jobs: &mut JoinSet<()>) {
+        let now_ms = crate::now_ms();
+        let sender = self
+            .shared
+            .members
+            .lock()
+            .is_summary_sender(now_ms, self.cfg.summary_interval);
+        if sender {
+            self.publish_summary(jobs);
+        }
+    }
+
+    /// Publish this zone's summary now: at this peer's turn, and out of turn (urgent) when a
+    /// death in the zone is confirmed here or this peer refuted a suspicion of itself.
+    fn publish_summary(&mut self, jobs: &mut JoinSet<()>) {
+        let now_ms = crate::now_ms();
+        let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
+            return;
+        };
+        let msg = Gossip::Summary(self.shared.members.lock().summary(me, now_ms)).encode();
+        let net = self.shared.net.clone();
+        crate::metrics::metrics().membership_messages.inc();
+        spawn_job(jobs, async move {
+            if let Err(e) = net.publish(TOPIC_ZONES, msg).await {
+                tracing::debug!("summary: {e}");
             }
         });
     }
@@ -235,14 +543,29 @@ impl Controller {
                     }
                 };
                 match (topic.as_str(), msg) {
-                    (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
+                    (t, Gossip::Heartbeat(hb)) if t == self.zone_topic => {
                         crate::metrics::metrics().peer_heartbeats.inc();
+                        crate::metrics::metrics().membership_messages.inc();
                         let evs = self.shared.members.lock().on_heartbeat(
                             &source.to_string(),
                             hb,
                             Instant::now(),
                         );
-                        log_events(&evs);
+                        self.after_events(&evs, jobs);
+                    }
+                    (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
+                        crate::metrics::metrics().peer_heartbeats.inc();
+                        let evs = self.shared.members.lock().on_legacy_heartbeat(
+                            &source.to_string(),
+                            hb,
+                            Instant::now(),
+                        );
+                        self.after_events(&evs, jobs);
+                    }
+                    (TOPIC_ZONES, Gossip::Summary(s)) => {
+                        crate::metrics::metrics().membership_messages.inc();
+                        let evs = self.shared.members.lock().on_summary(s, Instant::now());
+                        self.after_events(&evs, jobs);
                     }
                     (
                         TOPIC_CHANGES,
@@ -284,8 +607,38 @@ impl Controller {
                     let _ = net.respond(channel, response).await;
                 });
             }
+            NetEvent::SwimRequest {
+                peer,
+                request,
+                channel,
+            } => {
+                crate::metrics::metrics().membership_messages.inc();
+                let net = self.shared.net.clone();
+                spawn_job(jobs, async move {
+                    let response = match request {
+                        SwimRequest::Ping => SwimResponse::Ack,
+                        SwimRequest::PingReq { target, timeout_ms } => {
+                            match target.parse::<PeerId>() {
+                                Ok(t) => {
+                                    let wait = Duration::from_millis(timeout_ms.min(60_000));
+                                    match tokio::time::timeout(wait, net.swim(t, SwimRequest::Ping))
+                                        .await
+                                    {
+                                        Ok(Ok(SwimResponse::Ack)) => SwimResponse::Ack,
+                                        _ => SwimResponse::Nack,
+                                    }
+                                }
+                                Err(_) => SwimResponse::Nack,
+                            }
+                        }
+                    };
+                    tracing::trace!(%peer, ?response, "indirect probe answered");
+                    let _ = net.respond_swim(channel, response).await;
+                });
+            }
             NetEvent::Connected(peer) => {
                 tracing::debug!(%peer, "connected");
+                self.backoff.remove(&peer);
                 // Catch up at once: this is how a restarted or partitioned peer converges.
                 let repl = self.shared.repl.clone();
                 spawn_job(jobs, async move {
@@ -297,6 +650,13 @@ impl Controller {
             NetEvent::Disconnected(peer) => {
                 tracing::debug!(%peer, "disconnected");
                 self.shared.repl.forget(&peer);
+                // A zone member whose last connection closed (a crashed process's kernel
+                // resets them) is probed at once, beside the round-robin: every member of the
+                // zone notices together, so the failed probes confirm each other within one
+                // period instead of waiting for the round-robin to reach it (up to 2(n-1)-1
+                // periods per observer). A silent cut closes nothing: the round-robin finds it.
+                // (The prober only probes members that are alive or suspect.)
+                self.prober.probe_soon(&peer.to_string());
             }
         }
     }
@@ -324,10 +684,17 @@ impl Controller {
         }
     }
 
+    /// Dial what is missing: every member of this zone, up to `cross_zone_links` members of
+    /// other zones, and the join addresses while nothing is connected. A member that stays
+    /// unreachable is redialed with a doubling back-off up to `dial_backoff_max` (reset when
+    /// it connects), so a healed link is redialed within that bound.
     fn dial(&mut self, jobs: &mut JoinSet<()>) {
+        let now = Instant::now();
         let connected = self.shared.net.connected();
         let my_zone = self.shared.me.zone.clone();
         let mut dials: Vec<(Option<PeerId>, Vec<Multiaddr>)> = Vec::new();
+        let mut remote: Vec<(PeerId, bool)> = Vec::new();
+        let mut addrs_of: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
         {
             let members = self.shared.members.lock();
             for m in members.members() {
@@ -337,9 +704,6 @@ impl Controller {
                 let Ok(pid) = m.peer_id.parse::<PeerId>() else {
                     continue;
                 };
-                if connected.contains(&pid) {
-                    continue;
-                }
                 let addrs: Vec<Multiaddr> = m
                     .info
                     .addrs
@@ -347,11 +711,43 @@ impl Controller {
                     .iter()
                     .filter_map(|a| a.parse().ok())
                     .collect();
-                if !addrs.is_empty() {
-                    dials.push((Some(pid), addrs));
+                if addrs.is_empty() {
+                    continue;
+                }
+                if m.info.zone == my_zone {
+                    if !connected.contains(&pid) {
+                        dials.push((Some(pid), addrs));
+                    }
+                } else {
+                    remote.push((pid, m.status == MemberStatus::Alive));
+                    addrs_of.insert(pid, addrs);
                 }
             }
         }
+        let me = self.shared.me.peer_id.to_string();
+        for p in cross_zone_choice(&me, &remote, &connected, self.cfg.cross_zone_links) {
+            if let Some(a) = addrs_of.remove(&p) {
+                dials.push((Some(p), a));
+            }
+        }
+        // Back-off per peer.
+        let (first, max) = (self.cfg.dial_interval, self.cfg.dial_backoff_max);
+        self.backoff.retain(|p, _| !connected.contains(p));
+        dials.retain(|(p, _)| {
+            let Some(p) = p else { return true };
+            match self.backoff.get_mut(p) {
+                Some((at, _)) if *at > now => false,
+                Some((at, delay)) => {
+                    *delay = (*delay * 2).min(max.max(first));
+                    *at = now + *delay;
+                    true
+                }
+                None => {
+                    self.backoff.insert(*p, (now + first, first));
+                    true
+                }
+            }
+        });
         if connected.is_empty() {
             for a in &self.cfg.join {
                 // A known member's stored addresses may be stale (it restarted on another
@@ -378,6 +774,19 @@ impl Controller {
     }
 }
 
+/// The copy of a heartbeat for peers of the previous release, on the old topic (its bytes
+/// differ from the zone topic's: gossip ids hash the bytes).
+fn legacy_copy(hb: Gossip) -> Vec<u8> {
+    match hb {
+        Gossip::Heartbeat(mut hb) => {
+            hb.legacy_copy = true;
+            hb.suspects.clear();
+            Gossip::Heartbeat(hb).encode()
+        }
+        other => other.encode(),
+    }
+}
+
 fn log_events(evs: &[MembershipEvent]) {
     for ev in evs {
         match ev {
@@ -395,6 +804,9 @@ fn log_events(evs: &[MembershipEvent]) {
             ),
             MembershipEvent::Forgotten { peer_id, name } => {
                 tracing::info!(member = %name, peer = %peer_id, "membership: forgotten")
+            }
+            MembershipEvent::Refuted { by } => {
+                tracing::info!(by = %by, "membership: refuted a suspicion of this peer")
             }
             MembershipEvent::Refused {
                 peer_id,

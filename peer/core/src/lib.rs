@@ -40,6 +40,7 @@ pub mod replica;
 pub mod replication;
 pub mod self_info;
 pub mod serve;
+pub mod swim;
 pub mod tls;
 
 pub use api_error::ApiError;

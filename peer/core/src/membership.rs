@@ -1,28 +1,38 @@
-//! Cluster membership and failure detection, free of I/O and clocks.
+//! Cluster membership and failure detection, free of I/O and clocks (issue 17).
 //!
-//! Every peer publishes a [`Heartbeat`] on the membership gossip topic every
-//! `heartbeat_interval`. Gossip relays it to every member, so each member keeps, for every other
-//! one, the arrival times of its heartbeats and runs a **phi-accrual** failure detector on them
-//! (as Cassandra and chitchat do): `phi = elapsed since the last heartbeat / mean inter-arrival
-//! time`.
-//!
-//! State machine of a member as seen by one observer:
+//! **Inside a zone** (full connections): liveness comes from SWIM probing
+//! ([`crate::swim::Prober`] decides when a member *failed a probe*; this table runs what
+//! follows). Every peer also publishes a [`Heartbeat`] on its zone's gossip topic every
+//! `heartbeat_interval`: it carries what the others show about the member (addresses, HTTP,
+//! root digest, online counts) and, piggybacked, this peer's **rumours**: the members it
+//! suspects by its own failed probe and those it holds down. Heartbeats carry no liveness by
+//! their timing: a burst of queued heartbeats after a heal cannot upset anything.
 //!
 //! ```text
-//!             heartbeat                 phi >= threshold          suspicion_timeout
-//!   (new) ──────────────▶ alive ─────────────────────────▶ suspect ─────────────────▶ down
-//!                           ▲   ◀──────── heartbeat ─────────┘                          │
-//!                           └──────────── heartbeat (same or newer incarnation) ────────┘
+//!             heartbeat               failed probe / suspect rumour        suspicion timeout
+//!   (new) ──────────────▶ alive ──────────────────────────────────▶ suspect ────────────────▶ down
+//!                           ▲ ◀── heartbeat with a newer key (refuted or restarted) ─┘        │
+//!                           └───────────────── heartbeat with a newer key ─────────────────────┘
+//!   alive/suspect ── down rumour (key ≥ ours) ──▶ down
 //!   any ── leave message ──▶ left   (planned shutdown: never suspected, never "down")
 //!   left ── heartbeat of a newer incarnation ──▶ alive
 //! ```
 //!
-//! Members of the observer's own zone use the LAN [`DetectorConfig`]; members of other zones
-//! the WAN one (store links are slow and lossy: a longer suspicion saves false alarms).
-//! Heartbeats are ordered by `(incarnation, seq)`; the incarnation is the start time of the
-//! member's process, so a restarted member supersedes everything its previous life said.
+//! A member's **key** is `(incarnation, refutes)`: the incarnation is its process start time
+//! (a restart supersedes everything), `refutes` counts the suspicions it refuted in this life.
+//! A rumour about a member applies only if its key is at least the one we hold; a member that
+//! hears itself suspected or declared down raises `refutes` and says so in its next heartbeat
+//! (sent at once), which brings it back to alive everywhere. The suspicion timeout follows
+//! Lifeguard: `suspicion_max_multiplier × suspicion_timeout` without confirmations, falling to
+//! `suspicion_timeout` as other members' independent suspicions arrive.
+//!
+//! **Across zones** (a bounded number of connections): every `summary_interval` one member of
+//! each zone, rotating, publishes a [`ZoneSummary`] (its zone's members, their states and
+//! latest heartbeats) on the global topic. Members of other zones take their status from the
+//! newest summary of their zone; a zone whose summaries stop for `summary_timeout` has its
+//! members suspected, and declared down after the WAN `suspicion_timeout`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -89,6 +99,69 @@ pub struct Heartbeat {
     /// assigned node (load statistics; kept in memory, shared only here).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub online: BTreeMap<String, u64>,
+    /// Suspicions this member refuted in this life: with `incarnation`, its **key**.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refutes: u32,
+    /// Rumours piggybacked on the heartbeat: members of the zone this member suspects by its
+    /// own failed probe, and those it holds down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspects: Vec<Rumour>,
+    /// Set by peers with the zone membership (issue 17). A heartbeat without it on the old
+    /// cluster-wide topic ([`crate::net::wire::TOPIC_MEMBERS`]) comes from a peer of the
+    /// previous release: see [`Membership::on_legacy_heartbeat`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swim: bool,
+    /// Set on the copy a peer of this release publishes on the old topic for peers of the
+    /// previous release: gossip message ids hash the bytes, so the copy must differ from the
+    /// heartbeat on the zone topic or it would be dropped as a duplicate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_copy: bool,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl Heartbeat {
+    /// `(incarnation, refutes)`: a larger key supersedes every rumour about a smaller one.
+    pub fn key(&self) -> (u64, u32) {
+        (self.incarnation, self.refutes)
+    }
+}
+
+/// "I suspect (or hold down) this member, as of this key of it."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rumour {
+    /// The member's peer id.
+    pub peer_id: String,
+    /// Its incarnation as the rumour's author knows it.
+    pub incarnation: u64,
+    /// Its refutation count as the author knows it.
+    pub refutes: u32,
+    /// Down rather than suspect.
+    pub down: bool,
+}
+
+/// One member in a [`ZoneSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryEntry {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its status as its zone sees it.
+    pub status: MemberStatus,
+    /// Its latest heartbeat (without rumours).
+    pub info: Heartbeat,
+}
+
+/// What one zone tells the others, on the global topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneSummary {
+    /// The zone.
+    pub zone: String,
+    /// The sender's wall clock (Unix ms): older summaries of a zone are ignored.
+    pub at_ms: u64,
+    /// Its members (the sender included).
+    pub members: Vec<SummaryEntry>,
 }
 
 /// Liveness of a member.
@@ -121,12 +194,17 @@ impl MemberStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorConfig {
-    /// Suspect a member once phi reaches this (LAN 8, WAN 12).
+    /// Unused since SWIM replaced phi accrual (issue 17); still accepted so that older
+    /// configuration files load.
+    #[serde(default)]
     pub phi_threshold: f64,
-    /// Declare a suspect down after this long (LAN 10 s, WAN 60 s).
+    /// LAN: the shortest suspicion before a zone member is declared down (Lifeguard starts at
+    /// `suspicion_max_multiplier` times this). WAN: how long a member of another zone whose
+    /// summaries stopped stays suspect before it is declared down. (LAN 2 s, WAN 60 s.)
     #[serde(with = "crate::config::duration_ms", rename = "suspicion_timeout_ms")]
     pub suspicion_timeout: Duration,
-    /// Inter-arrival samples kept per member (100).
+    /// Unused since SWIM replaced phi accrual (issue 17); still accepted.
+    #[serde(default)]
     pub window: usize,
 }
 
@@ -135,7 +213,7 @@ impl DetectorConfig {
     pub fn lan() -> Self {
         Self {
             phi_threshold: 8.0,
-            suspicion_timeout: Duration::from_secs(10),
+            suspicion_timeout: Duration::from_secs(2),
             window: 100,
         }
     }
@@ -150,6 +228,31 @@ impl DetectorConfig {
     }
 }
 
+/// A member of the previous release is suspected after this many of its heartbeat intervals
+/// without one.
+pub const LEGACY_SILENT_INTERVALS: u32 = 3;
+
+/// SWIM and summary timings the table needs (`[membership]` keys).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SwimTimings {
+    /// Suspicion without confirmations lasts this many LAN suspicion timeouts (2).
+    pub suspicion_max_multiplier: u32,
+    /// Helpers per indirect probe: the number of confirmations Lifeguard expects (3).
+    pub indirect_probes: usize,
+    /// A zone silent this long has its members suspected (6 s).
+    pub summary_timeout: Duration,
+}
+
+impl Default for SwimTimings {
+    fn default() -> Self {
+        Self {
+            suspicion_max_multiplier: 2,
+            indirect_probes: 3,
+            summary_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
 /// One member as seen by this peer.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -159,21 +262,36 @@ pub struct Member {
     pub info: Heartbeat,
     /// Current liveness.
     pub status: MemberStatus,
-    /// When the latest heartbeat arrived.
+    /// When the latest heartbeat (or, for other zones, summary naming it) arrived.
     pub last_heard: Instant,
     suspect_since: Option<Instant>,
     /// When the status last changed.
     since: Instant,
-    intervals: VecDeque<f64>,
+    /// Members whose independent suspicion of this one we heard (this peer included when its
+    /// own probe failed): Lifeguard's confirmations.
+    suspectors: BTreeSet<String>,
+    /// A peer of the previous release (flooded heartbeats, no SWIM): its liveness follows
+    /// the timing of its heartbeats on the old topic; it is neither probed nor asked to help.
+    legacy: bool,
 }
 
 impl Member {
-    fn mean_interval_s(&self) -> f64 {
-        if self.intervals.is_empty() {
-            (self.info.interval_ms.max(1) as f64) / 1000.0
-        } else {
-            self.intervals.iter().sum::<f64>() / self.intervals.len() as f64
+    fn new(peer_id: String, info: Heartbeat, status: MemberStatus, now: Instant) -> Self {
+        Self {
+            peer_id,
+            info,
+            status,
+            last_heard: now,
+            suspect_since: (status == MemberStatus::Suspect).then_some(now),
+            since: now,
+            suspectors: BTreeSet::new(),
+            legacy: false,
         }
+    }
+
+    /// A peer of the previous release (heard on the old heartbeat topic only).
+    pub fn is_legacy(&self) -> bool {
+        self.legacy
     }
 
     /// When the status last changed.
@@ -181,9 +299,32 @@ impl Member {
         self.since
     }
 
-    /// The phi value at `now`.
+    /// Silence at `now`, in the member's announced heartbeat intervals (diagnostics only: it
+    /// no longer decides liveness; the name stays for the JSON field and metric).
     pub fn phi(&self, now: Instant) -> f64 {
-        now.saturating_duration_since(self.last_heard).as_secs_f64() / self.mean_interval_s()
+        now.saturating_duration_since(self.last_heard).as_secs_f64()
+            / ((self.info.interval_ms.max(1) as f64) / 1000.0)
+    }
+
+    fn set(&mut self, to: MemberStatus, now: Instant) -> Option<MembershipEvent> {
+        let from = self.status;
+        if from == to {
+            return None;
+        }
+        self.status = to;
+        self.since = now;
+        if to == MemberStatus::Suspect {
+            self.suspect_since = Some(now);
+        } else {
+            self.suspect_since = None;
+            self.suspectors.clear();
+        }
+        Some(MembershipEvent::Status {
+            peer_id: self.peer_id.clone(),
+            name: self.info.name.clone(),
+            from: Some(from),
+            to,
+        })
     }
 }
 
@@ -208,6 +349,12 @@ pub enum MembershipEvent {
         peer_id: String,
         /// Its name.
         name: String,
+    },
+    /// This peer heard itself suspected or declared down and refuted it (its key grew):
+    /// publish a heartbeat now.
+    Refuted {
+        /// The rumour's author (peer id).
+        by: String,
     },
     /// A peer was refused: it speaks a wire protocol this one does not work beside (first
     /// heartbeat only; it stays refused while it speaks it).
@@ -239,12 +386,18 @@ pub struct Membership {
     my_zone: String,
     lan: DetectorConfig,
     wan: DetectorConfig,
+    swim: SwimTimings,
     forget_after: Duration,
     members: BTreeMap<String, Member>,
     /// This peer's wire protocol and the oldest it works beside.
     protocol: (u32, u32),
     /// Peers refused for their wire protocol, by peer id.
     refused: BTreeMap<String, Refusal>,
+    /// This peer's key: incarnation and refutations.
+    my_incarnation: u64,
+    my_refutes: u32,
+    /// Per other zone: when its newest summary arrived and the sender's clock on it.
+    zones: BTreeMap<String, (Instant, u64)>,
 }
 
 impl Membership {
@@ -260,11 +413,37 @@ impl Membership {
             my_zone,
             lan,
             wan,
+            swim: SwimTimings::default(),
             forget_after: Duration::from_secs(24 * 3600),
             members: BTreeMap::new(),
             protocol: crate::net::wire::spoken(),
             refused: BTreeMap::new(),
+            my_incarnation: 0,
+            my_refutes: 0,
+            zones: BTreeMap::new(),
         }
+    }
+
+    /// Use these SWIM and summary timings (defaults: [`SwimTimings::default`]).
+    pub fn with_swim(mut self, swim: SwimTimings) -> Self {
+        self.swim = swim;
+        self
+    }
+
+    /// This peer's incarnation (rumours about an older one are not refuted).
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.my_incarnation = incarnation;
+        self
+    }
+
+    /// This peer's refutation count, for its heartbeat.
+    pub fn my_refutes(&self) -> u32 {
+        self.my_refutes
+    }
+
+    /// This peer's zone.
+    pub fn my_zone(&self) -> &str {
+        &self.my_zone
     }
 
     /// Speak `protocol`, working beside `min` and newer (tests; see `wire::speak`).
@@ -288,12 +467,8 @@ impl Membership {
         self
     }
 
-    fn cfg_for(&self, zone: &str) -> DetectorConfig {
-        if zone == self.my_zone {
-            self.lan
-        } else {
-            self.wan
-        }
+    fn local(&self, m: &Member) -> bool {
+        m.info.zone == self.my_zone
     }
 
     /// Seed a member known from the metastore but not heard from yet: it starts as `suspect`
@@ -302,21 +477,12 @@ impl Membership {
         if peer_id == self.my_peer_id || self.members.contains_key(&peer_id) {
             return;
         }
-        self.members.insert(
-            peer_id.clone(),
-            Member {
-                peer_id,
-                info,
-                status: MemberStatus::Suspect,
-                last_heard: now,
-                suspect_since: Some(now),
-                since: now,
-                intervals: VecDeque::new(),
-            },
-        );
+        let m = Member::new(peer_id.clone(), info, MemberStatus::Suspect, now);
+        self.members.insert(peer_id, m);
     }
 
-    /// A heartbeat published by `peer_id` (the authenticated gossip source) arrived.
+    /// A heartbeat published by `peer_id` (the authenticated gossip source) on this peer's
+    /// zone topic arrived.
     pub fn on_heartbeat(
         &mut self,
         peer_id: &str,
@@ -353,7 +519,66 @@ impl Membership {
             };
         }
         self.refused.remove(peer_id);
-        let window = self.cfg_for(&hb.zone).window;
+        let rumours = hb.suspects.clone();
+        let mut events = self.take_info(peer_id, hb, now, true);
+        if !events.is_empty() || self.members.contains_key(peer_id) {
+            events.extend(self.on_rumours(peer_id, &rumours, now));
+        }
+        events
+    }
+
+    /// A heartbeat on the old cluster-wide topic ([`crate::net::wire::TOPIC_MEMBERS`]), where
+    /// only peers of the previous release publish on their own (flooded heartbeats, no SWIM
+    /// probes answered). Peers of this release copy their heartbeat there (marked `swim`)
+    /// while such a peer is known ([`Membership::has_legacy`]) so that it sees them: those
+    /// copies are ignored here. A legacy member is alive while its heartbeats come: suspect
+    /// after [`LEGACY_SILENT_INTERVALS`] of its intervals of silence, down after the
+    /// suspicion timeout more, as before issue 17.
+    pub fn on_legacy_heartbeat(
+        &mut self,
+        peer_id: &str,
+        hb: Heartbeat,
+        now: Instant,
+    ) -> Vec<MembershipEvent> {
+        if hb.swim || peer_id == self.my_peer_id {
+            return Vec::new();
+        }
+        let newer = self
+            .members
+            .get(peer_id)
+            .is_none_or(|m| (hb.incarnation, hb.seq) > (m.info.incarnation, m.info.seq));
+        let leaving = hb.leaving;
+        let mut events = self.on_heartbeat(peer_id, hb, now);
+        if let Some(m) = self.members.get_mut(peer_id) {
+            m.legacy = true;
+            if newer {
+                m.last_heard = now;
+                if !leaving && matches!(m.status, MemberStatus::Suspect | MemberStatus::Down) {
+                    events.extend(m.set(MemberStatus::Alive, now));
+                }
+            }
+        }
+        events
+    }
+
+    /// Whether a peer of the previous release is alive or suspect here: this peer then also
+    /// publishes its heartbeat on the old topic.
+    pub fn has_legacy(&self) -> bool {
+        self.members
+            .values()
+            .any(|m| m.legacy && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect))
+    }
+
+    /// Record `hb` as `peer_id`'s latest word. `direct`: from the member itself (its status
+    /// follows its key); else from a summary (the caller sets the status).
+    fn take_info(
+        &mut self,
+        peer_id: &str,
+        mut hb: Heartbeat,
+        now: Instant,
+        direct: bool,
+    ) -> Vec<MembershipEvent> {
+        hb.suspects.clear();
         let to = if hb.leaving {
             MemberStatus::Left
         } else {
@@ -383,15 +608,7 @@ impl Membership {
                     .collect();
                 self.members.insert(
                     peer_id.to_string(),
-                    Member {
-                        peer_id: peer_id.to_string(),
-                        info: hb,
-                        status: to,
-                        last_heard: now,
-                        suspect_since: None,
-                        since: now,
-                        intervals: VecDeque::new(),
-                    },
+                    Member::new(peer_id.to_string(), hb, to, now),
                 );
                 events.push(MembershipEvent::Status {
                     peer_id: peer_id.to_string(),
@@ -414,65 +631,313 @@ impl Membership {
                 {
                     return Vec::new();
                 }
-                if hb.incarnation == m.info.incarnation && m.status == MemberStatus::Alive {
-                    let dt = now.saturating_duration_since(m.last_heard).as_secs_f64();
-                    if m.intervals.len() == window {
-                        m.intervals.pop_front();
-                    }
-                    m.intervals.push_back(dt.max(0.001));
-                } else if hb.incarnation != m.info.incarnation {
-                    m.intervals.clear();
+                let refuted = hb.key() > m.info.key() || known_seed;
+                if hb.swim {
+                    // Upgraded: probed from now on.
+                    m.legacy = false;
                 }
                 m.info = hb;
                 m.last_heard = now;
-                m.suspect_since = None;
-                let from = m.status;
-                m.status = to;
-                if from != to {
-                    m.since = now;
+                if !direct {
+                    return Vec::new();
                 }
-                if from == to {
-                    Vec::new()
+                // Liveness follows keys, not timing: a suspect or down member comes back only
+                // by refuting (or restarting), so a burst of queued heartbeats changes nothing.
+                let back = match m.status {
+                    MemberStatus::Alive => false,
+                    MemberStatus::Suspect | MemberStatus::Down | MemberStatus::Left => refuted,
+                };
+                if to == MemberStatus::Left || back {
+                    m.set(to, now).into_iter().collect()
                 } else {
-                    vec![MembershipEvent::Status {
-                        peer_id: peer_id.to_string(),
-                        name: m.info.name.clone(),
-                        from: Some(from),
-                        to,
-                    }]
+                    Vec::new()
                 }
             }
         }
     }
 
+    /// Rumours from `from` (piggybacked on its heartbeat).
+    fn on_rumours(&mut self, from: &str, rumours: &[Rumour], now: Instant) -> Vec<MembershipEvent> {
+        let mut events = Vec::new();
+        for r in rumours {
+            if r.peer_id == self.my_peer_id {
+                if r.incarnation == self.my_incarnation && r.refutes >= self.my_refutes {
+                    self.my_refutes = r.refutes + 1;
+                    events.push(MembershipEvent::Refuted {
+                        by: from.to_string(),
+                    });
+                }
+                continue;
+            }
+            let my_zone = self.my_zone.clone();
+            let Some(m) = self.members.get_mut(&r.peer_id) else {
+                continue;
+            };
+            if m.info.zone != my_zone
+                || m.status == MemberStatus::Left
+                || (r.incarnation, r.refutes) < m.info.key()
+            {
+                continue;
+            }
+            if r.down {
+                events.extend(m.set(MemberStatus::Down, now));
+            } else {
+                match m.status {
+                    MemberStatus::Alive => {
+                        events.extend(m.set(MemberStatus::Suspect, now));
+                        m.suspectors.insert(from.to_string());
+                    }
+                    MemberStatus::Suspect => {
+                        m.suspectors.insert(from.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        events
+    }
+
+    /// This peer's own probe of `peer_id` failed ([`crate::swim::Prober`]): suspect it.
+    pub fn on_probe_failed(&mut self, peer_id: &str, now: Instant) -> Vec<MembershipEvent> {
+        let me = self.my_peer_id.clone();
+        let Some(m) = self.members.get_mut(peer_id) else {
+            return Vec::new();
+        };
+        let mut events = Vec::new();
+        match m.status {
+            MemberStatus::Alive => {
+                events.extend(m.set(MemberStatus::Suspect, now));
+                m.suspectors.insert(me);
+            }
+            MemberStatus::Suspect => {
+                m.suspectors.insert(me);
+            }
+            _ => {}
+        }
+        events
+    }
+
+    /// Members of this zone worth probing: alive or suspect.
+    pub fn probe_targets(&self) -> Vec<String> {
+        self.members
+            .values()
+            .filter(|m| self.local(m) && !m.legacy)
+            .filter(|m| matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect))
+            .map(|m| m.peer_id.clone())
+            .collect()
+    }
+
+    /// The rumours this peer piggybacks: zone members it suspects by its own failed probe,
+    /// and those it holds down.
+    pub fn rumours(&self) -> Vec<Rumour> {
+        self.members
+            .values()
+            .filter(|m| self.local(m) && !m.legacy)
+            .filter(|m| {
+                m.status == MemberStatus::Down
+                    || (m.status == MemberStatus::Suspect
+                        && m.suspectors.contains(&self.my_peer_id))
+            })
+            .map(|m| Rumour {
+                peer_id: m.peer_id.clone(),
+                incarnation: m.info.incarnation,
+                refutes: m.info.refutes,
+                down: m.status == MemberStatus::Down,
+            })
+            .collect()
+    }
+
+    /// Whether this peer sends its zone's summary in the round of `now_ms`: the members of
+    /// the zone that are alive (this one included), by peer id, take turns.
+    pub fn is_summary_sender(&self, now_ms: u64, interval: Duration) -> bool {
+        let round = now_ms / (interval.as_millis().max(1) as u64);
+        let mut alive: Vec<&str> = self
+            .members
+            .values()
+            .filter(|m| self.local(m) && m.status == MemberStatus::Alive)
+            .map(|m| m.peer_id.as_str())
+            .chain(std::iter::once(self.my_peer_id.as_str()))
+            .collect();
+        alive.sort_unstable();
+        let i = (round % alive.len() as u64) as usize;
+        alive.get(i) == Some(&self.my_peer_id.as_str())
+    }
+
+    /// This zone's summary: `me` (this peer's heartbeat) and the zone's members.
+    pub fn summary(&self, mut me: Heartbeat, now_ms: u64) -> ZoneSummary {
+        me.suspects.clear();
+        let status = if me.leaving {
+            MemberStatus::Left
+        } else {
+            MemberStatus::Alive
+        };
+        let mut members = vec![SummaryEntry {
+            peer_id: self.my_peer_id.clone(),
+            status,
+            info: me,
+        }];
+        members.extend(
+            self.members
+                .values()
+                .filter(|m| self.local(m) && !m.legacy && m.info.incarnation != 0)
+                .map(|m| SummaryEntry {
+                    peer_id: m.peer_id.clone(),
+                    status: m.status,
+                    info: m.info.clone(),
+                }),
+        );
+        ZoneSummary {
+            zone: self.my_zone.clone(),
+            at_ms: now_ms,
+            members,
+        }
+    }
+
+    /// A zone's summary arrived on the global topic.
+    pub fn on_summary(&mut self, s: ZoneSummary, now: Instant) -> Vec<MembershipEvent> {
+        let mut events = Vec::new();
+        if s.zone == self.my_zone {
+            // Our own zone's liveness is ours to probe; a summary only introduces members we
+            // have not heard of, and passes on what a member alive in it said last (its
+            // addresses: a peer that joined through another zone, or restarted on new ports,
+            // learns its neighbours' here; a newer key than the one we condemned brings it
+            // back, as its own heartbeat would).
+            for e in s.members {
+                if e.peer_id == self.my_peer_id
+                    || !self.compatible(&e.info)
+                    || (self.is_legacy(&e.peer_id) && !e.info.swim)
+                {
+                    continue;
+                }
+                let known = self.members.contains_key(&e.peer_id);
+                if (!known && e.status != MemberStatus::Left)
+                    || (known && e.status == MemberStatus::Alive)
+                {
+                    events.extend(self.take_info(&e.peer_id, e.info, now, true));
+                }
+            }
+            return events;
+        }
+        if self.zones.get(&s.zone).is_some_and(|(_, at)| *at > s.at_ms) {
+            return events;
+        }
+        self.zones.insert(s.zone.clone(), (now, s.at_ms));
+        for e in s.members {
+            if e.peer_id == self.my_peer_id
+                || e.info.zone != s.zone
+                || !self.compatible(&e.info)
+                || (self.is_legacy(&e.peer_id) && !e.info.swim)
+            {
+                continue;
+            }
+            let (entry_key, entry_incarnation) = (e.info.key(), e.info.incarnation);
+            let known = self.members.contains_key(&e.peer_id);
+            events.extend(self.take_info(&e.peer_id, e.info, now, false));
+            let Some(m) = self.members.get_mut(&e.peer_id) else {
+                continue;
+            };
+            if !known {
+                // take_info made it alive (or left); the zone's word decides.
+                // Report one first sighting with the zone's status, not two changes.
+                if m.set(e.status, now).is_some()
+                    && let Some(MembershipEvent::Status { to, .. }) = events.last_mut()
+                {
+                    *to = e.status;
+                }
+                continue;
+            }
+            if entry_key < m.info.key() {
+                continue;
+            }
+            if m.status == MemberStatus::Left && e.status != MemberStatus::Left {
+                // Left stays left until a newer incarnation speaks (take_info saw to that).
+                if entry_incarnation <= m.info.incarnation {
+                    continue;
+                }
+            }
+            if e.status == MemberStatus::Alive {
+                m.last_heard = now;
+            }
+            events.extend(m.set(e.status, now));
+        }
+        events
+    }
+
+    /// Whether `peer_id` is a member of the previous release (its own heartbeats decide).
+    fn is_legacy(&self, peer_id: &str) -> bool {
+        self.members.get(peer_id).is_some_and(|m| m.legacy)
+    }
+
+    fn compatible(&self, hb: &Heartbeat) -> bool {
+        crate::net::wire::compatible(self.protocol, (hb.protocol, hb.min_protocol)).is_ok()
+    }
+
     /// Re-evaluate every member at `now`.
     pub fn tick(&mut self, now: Instant) -> Vec<MembershipEvent> {
         let mut events = Vec::new();
-        let (my_zone, lan, wan) = (self.my_zone.clone(), self.lan, self.wan);
+        let zone_size = 1 + self
+            .members
+            .values()
+            .filter(|m| {
+                self.local(m)
+                    && !m.legacy
+                    && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+            })
+            .count();
+        let expected = self.swim.indirect_probes.min(zone_size.saturating_sub(2));
+        let min = self.lan.suspicion_timeout;
+        let max = min * self.swim.suspicion_max_multiplier.max(1);
+        let (my_zone, wan) = (self.my_zone.clone(), self.wan);
+        let summary_timeout = self.swim.summary_timeout;
         for m in self.members.values_mut() {
-            let cfg = if m.info.zone == my_zone { lan } else { wan };
-            let from = m.status;
-            match m.status {
-                MemberStatus::Alive if m.phi(now) >= cfg.phi_threshold => {
-                    m.status = MemberStatus::Suspect;
-                    m.suspect_since = Some(now);
+            let local = m.info.zone == my_zone;
+            if m.legacy {
+                // As before issue 17: silence decides (no probes to ask).
+                let silent = now.saturating_duration_since(m.last_heard);
+                let grace =
+                    Duration::from_millis(m.info.interval_ms.max(1)) * LEGACY_SILENT_INTERVALS;
+                let suspicion = if local { min } else { wan.suspicion_timeout };
+                let to = match m.status {
+                    MemberStatus::Alive if silent >= grace => Some(MemberStatus::Suspect),
+                    MemberStatus::Suspect if silent >= grace + suspicion => {
+                        Some(MemberStatus::Down)
+                    }
+                    _ => None,
+                };
+                if let Some(to) = to {
+                    events.extend(m.set(to, now));
                 }
+                continue;
+            }
+            let to = match m.status {
                 MemberStatus::Suspect => {
                     let since = m.suspect_since.unwrap_or(now);
-                    if now.saturating_duration_since(since) >= cfg.suspicion_timeout {
-                        m.status = MemberStatus::Down;
-                    }
+                    let timeout = if !local {
+                        wan.suspicion_timeout
+                    } else if m.info.incarnation == 0 {
+                        min
+                    } else {
+                        crate::swim::suspicion_timeout(
+                            min,
+                            max,
+                            m.suspectors.len().saturating_sub(1),
+                            expected,
+                        )
+                    };
+                    (now.saturating_duration_since(since) >= timeout).then_some(MemberStatus::Down)
                 }
-                _ => {}
-            }
-            if m.status != from {
-                m.since = now;
-                events.push(MembershipEvent::Status {
-                    peer_id: m.peer_id.clone(),
-                    name: m.info.name.clone(),
-                    from: Some(from),
-                    to: m.status,
-                });
+                MemberStatus::Alive if !local => {
+                    let heard = self
+                        .zones
+                        .get(&m.info.zone)
+                        .map_or(m.last_heard, |(t, _)| (*t).max(m.last_heard));
+                    (now.saturating_duration_since(heard) >= summary_timeout)
+                        .then_some(MemberStatus::Suspect)
+                }
+                _ => None,
+            };
+            if let Some(to) = to {
+                events.extend(m.set(to, now));
             }
         }
         let forget_after = self.forget_after;
@@ -515,211 +980,4 @@ impl Membership {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hb(name: &str, zone: &str, inc: u64, seq: u64) -> Heartbeat {
-        Heartbeat {
-            name: name.into(),
-            zone: zone.into(),
-            role: "server".into(),
-            incarnation: inc,
-            seq,
-            interval_ms: 1000,
-            addrs: AdvertisedAddrs::default(),
-            http: None,
-            root: String::new(),
-            leaving: false,
-            protocol: 1,
-            min_protocol: 1,
-            online: Default::default(),
-        }
-    }
-
-    fn table() -> Membership {
-        Membership::new(
-            "me".into(),
-            "z1".into(),
-            DetectorConfig::lan(),
-            DetectorConfig::wan(),
-        )
-    }
-
-    fn status(m: &Membership, p: &str) -> MemberStatus {
-        m.get(p).expect("member").status
-    }
-
-    #[test]
-    fn alive_suspect_down_and_back() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut m = table();
-        let ev = m.on_heartbeat("a", hb("a", "z1", 1, 1), t0);
-        assert!(matches!(
-            &ev[0],
-            MembershipEvent::Status {
-                from: None,
-                to: MemberStatus::Alive,
-                ..
-            }
-        ));
-        for i in 2..=10 {
-            m.on_heartbeat("a", hb("a", "z1", 1, i), t0 + s(i - 1));
-        }
-        let last = t0 + s(9);
-        assert!(m.tick(last + s(7)).is_empty(), "phi 7 < 8: still alive");
-        assert_eq!(status(&m, "a"), MemberStatus::Alive);
-        m.tick(last + s(8));
-        assert_eq!(status(&m, "a"), MemberStatus::Suspect);
-        m.tick(last + s(17));
-        assert_eq!(
-            status(&m, "a"),
-            MemberStatus::Suspect,
-            "suspicion timeout 10 s not over"
-        );
-        m.tick(last + s(18));
-        assert_eq!(status(&m, "a"), MemberStatus::Down);
-        // A restart (newer incarnation) brings it back.
-        m.on_heartbeat("a", hb("a", "z1", 2, 1), last + s(30));
-        assert_eq!(status(&m, "a"), MemberStatus::Alive);
-    }
-
-    #[test]
-    fn other_zones_use_wan_timeouts() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut m = table();
-        m.on_heartbeat("b", hb("b", "z2", 1, 1), t0);
-        m.tick(t0 + s(11));
-        assert_eq!(
-            status(&m, "b"),
-            MemberStatus::Alive,
-            "WAN phi threshold is 12"
-        );
-        m.tick(t0 + s(12));
-        assert_eq!(status(&m, "b"), MemberStatus::Suspect);
-        m.tick(t0 + s(60));
-        assert_eq!(status(&m, "b"), MemberStatus::Suspect);
-        m.tick(t0 + s(72));
-        assert_eq!(status(&m, "b"), MemberStatus::Down);
-    }
-
-    #[test]
-    fn leave_is_not_failure_and_old_messages_are_ignored() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut m = table();
-        m.on_heartbeat("a", hb("a", "z1", 5, 1), t0);
-        let mut bye = hb("a", "z1", 5, 2);
-        bye.leaving = true;
-        m.on_heartbeat("a", bye, t0 + s(1));
-        assert_eq!(status(&m, "a"), MemberStatus::Left);
-        m.tick(t0 + s(1000));
-        assert_eq!(
-            status(&m, "a"),
-            MemberStatus::Left,
-            "a left member is never suspected"
-        );
-        // A delayed heartbeat of the same life does not resurrect it.
-        m.on_heartbeat("a", hb("a", "z1", 5, 1), t0 + s(1001));
-        assert_eq!(status(&m, "a"), MemberStatus::Left);
-        m.on_heartbeat("a", hb("a", "z1", 6, 1), t0 + s(1002));
-        assert_eq!(status(&m, "a"), MemberStatus::Alive);
-    }
-
-    #[test]
-    fn known_members_go_down_unless_heard() {
-        let t0 = Instant::now();
-        let mut m = table();
-        m.add_known("k".into(), hb("k", "z1", 0, 0), t0);
-        m.add_known("me".into(), hb("me", "z1", 0, 0), t0);
-        assert!(m.get("me").is_none(), "never lists itself");
-        assert_eq!(status(&m, "k"), MemberStatus::Suspect);
-        m.tick(t0 + Duration::from_secs(10));
-        assert_eq!(status(&m, "k"), MemberStatus::Down);
-        m.on_heartbeat("k", hb("k", "z1", 9, 1), t0 + Duration::from_secs(11));
-        assert_eq!(status(&m, "k"), MemberStatus::Alive);
-    }
-
-    #[test]
-    fn zone_specific_addresses() {
-        let mut a = AdvertisedAddrs {
-            default: vec!["/ip4/1.1.1.1/tcp/1".into()],
-            ..Default::default()
-        };
-        a.per_zone
-            .insert("store".into(), vec!["/ip4/127.0.0.9/tcp/9".into()]);
-        assert_eq!(a.for_zone("store"), ["/ip4/127.0.0.9/tcp/9"]);
-        assert_eq!(a.for_zone("dc"), ["/ip4/1.1.1.1/tcp/1"]);
-    }
-
-    #[test]
-    fn gone_members_are_forgotten_and_new_identities_replace_old_ones() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut m = table().with_forget_after(s(100));
-        m.on_heartbeat("old", hb("srv1", "z1", 1, 1), t0);
-        m.on_heartbeat("other", hb("srv2", "z1", 1, 1), t0);
-        m.tick(t0 + s(8));
-        m.tick(t0 + s(18));
-        assert_eq!(status(&m, "old"), MemberStatus::Down);
-        // srv1 restored with a fresh identity: the old entry goes.
-        let ev = m.on_heartbeat("new", hb("srv1", "z1", 2, 1), t0 + s(20));
-        assert!(
-            ev.iter().any(
-                |e| matches!(e, MembershipEvent::Forgotten { peer_id, .. } if peer_id == "old")
-            )
-        );
-        assert!(m.get("old").is_none());
-        assert_eq!(status(&m, "new"), MemberStatus::Alive);
-        // An entry seeded from the metastore that only goes down after the new identity spoke
-        // is dropped as soon as it does.
-        m.add_known("older".into(), hb("srv1", "z1", 0, 0), t0 + s(20));
-        m.on_heartbeat("new", hb("srv1", "z1", 2, 2), t0 + s(30));
-        let ev = m.tick(t0 + s(31));
-        assert!(
-            ev.iter().any(
-                |e| matches!(e, MembershipEvent::Forgotten { peer_id, .. } if peer_id == "older")
-            ),
-            "{ev:?}"
-        );
-        // srv2 stays down; after forget_after it is dropped.
-        assert!(m.get("other").is_some());
-        m.tick(t0 + s(18 + 99));
-        assert!(m.get("other").is_some());
-        let ev = m.tick(t0 + s(18 + 100));
-        assert!(
-            ev.iter()
-                .any(|e| matches!(e, MembershipEvent::Forgotten { name, .. } if name == "srv2"))
-        );
-        assert!(m.get("other").is_none());
-    }
-
-    #[test]
-    fn a_peer_of_an_incompatible_version_is_refused_not_merged() {
-        let mut m = table();
-        m.set_protocol(2, 1);
-        let t = Instant::now();
-        let mut future = hb("f1", "z1", 1, 1);
-        future.protocol = 3;
-        future.min_protocol = 3;
-        let evs = m.on_heartbeat("pf", future.clone(), t);
-        assert!(
-            matches!(&evs[..], [MembershipEvent::Refused { name, reason, .. }]
-                if name == "f1" && reason.contains("upgrade this peer")),
-            "{evs:?}"
-        );
-        assert!(m.get("pf").is_none(), "no member");
-        assert!(m.is_refused("pf"));
-        future.seq = 2;
-        assert!(m.on_heartbeat("pf", future, t).is_empty(), "said once");
-        // A version 1 peer (no version fields) works beside this one.
-        let evs = m.on_heartbeat("p1", hb("old", "z1", 1, 1), t);
-        assert!(!evs.is_empty() && m.get("p1").is_some());
-        // The refused peer upgraded (or downgraded) to a compatible version: a member again.
-        let mut fixed = hb("f1", "z1", 2, 1);
-        fixed.protocol = 2;
-        m.on_heartbeat("pf", fixed, t);
-        assert!(m.get("pf").is_some() && !m.is_refused("pf"));
-    }
-}
+mod tests;

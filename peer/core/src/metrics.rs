@@ -19,6 +19,10 @@ use prometheus_client::registry::Registry;
 pub struct CoreMetrics {
     /// Membership heartbeats received from other peers (gossip).
     pub peer_heartbeats: Counter,
+    /// Membership messages this peer sent or handled: heartbeats published and received,
+    /// zone summaries published and received, probes sent and answered (issue 17's
+    /// messages per peer per second).
+    pub membership_messages: Counter,
     /// Agent heartbeats answered (`GET /system/status`).
     pub agent_heartbeats: Counter,
     /// Agent registrations answered (`POST /system/register`, new or repeated).
@@ -61,11 +65,16 @@ pub fn metrics() -> &'static CoreMetrics {
 impl CoreMetrics {
     /// Add every counter to `reg` (its clones share the values).
     pub fn register(&self, reg: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 15] = [
+        let counters: [(&str, &str, &Counter); 16] = [
             (
                 "peer_heartbeats",
                 "Membership heartbeats received from other peers",
                 &self.peer_heartbeats,
+            ),
+            (
+                "membership_messages",
+                "Membership messages sent or handled (heartbeats, zone summaries, probes)",
+                &self.membership_messages,
             ),
             (
                 "agent_heartbeats",

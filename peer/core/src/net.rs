@@ -23,7 +23,7 @@ use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, Transport, identify, noise, ping, tcp, yamux,
 };
@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::NetworkConfig;
-use wire::{Request, Response};
+use wire::{Request, Response, SwimRequest, SwimResponse};
 
 /// Errors of the network layer.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,9 @@ pub enum NetError {
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     rr: request_response::cbor::Behaviour<Request, Response>,
+    /// SWIM probes (`/uyuni-cluster/swim/1`): small, separate from sync so a long sync never
+    /// queues a probe behind it.
+    swim: request_response::cbor::Behaviour<SwimRequest, SwimResponse>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -93,6 +96,16 @@ pub enum NetEvent {
         /// Where the answer goes.
         channel: ResponseChannel<Response>,
     },
+    /// Another peer asks this one to probe a third (SWIM indirect probe); answer with
+    /// [`NetClient::respond_swim`]. (Direct pings are answered by the network task itself.)
+    SwimRequest {
+        /// The asking peer.
+        peer: PeerId,
+        /// The request.
+        request: SwimRequest,
+        /// Where the answer goes.
+        channel: ResponseChannel<SwimResponse>,
+    },
     /// First connection to a peer established.
     Connected(PeerId),
     /// Last connection to a peer closed.
@@ -100,8 +113,14 @@ pub enum NetEvent {
 }
 
 enum Command {
+    Subscribe {
+        topic: String,
+    },
+    Disconnect {
+        peer: PeerId,
+    },
     Publish {
-        topic: &'static str,
+        topic: String,
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
@@ -117,6 +136,15 @@ enum Command {
     Respond {
         channel: ResponseChannel<Response>,
         response: Response,
+    },
+    Swim {
+        peer: PeerId,
+        request: SwimRequest,
+        reply: oneshot::Sender<Result<SwimResponse, NetError>>,
+    },
+    RespondSwim {
+        channel: ResponseChannel<SwimResponse>,
+        response: SwimResponse,
     },
 }
 
@@ -139,10 +167,14 @@ pub struct NetClient {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Self::Subscribe { .. } => "Subscribe",
+            Self::Disconnect { .. } => "Disconnect",
             Self::Publish { .. } => "Publish",
             Self::Dial { .. } => "Dial",
             Self::Request { .. } => "Request",
             Self::Respond { .. } => "Respond",
+            Self::Swim { .. } => "Swim",
+            Self::RespondSwim { .. } => "RespondSwim",
         })
     }
 }
@@ -155,8 +187,9 @@ impl NetClient {
 
     /// Publish on a gossip topic. "No peers yet" is not an error worth reporting: the
     /// message is simply not delivered (anti-entropy covers it).
-    pub async fn publish(&self, topic: &'static str, data: Vec<u8>) -> Result<(), NetError> {
+    pub async fn publish(&self, topic: impl Into<String>, data: Vec<u8>) -> Result<(), NetError> {
         let (reply, rx) = oneshot::channel();
+        let topic = topic.into();
         self.tx
             .send(Command::Publish { topic, data, reply })
             .await
@@ -185,6 +218,52 @@ impl NetClient {
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Close every connection to `peer` (membership holds it down: whatever is left of the
+    /// connection is dead, and a fresh dial finds the path once it is back).
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
+        self.tx
+            .send(Command::Disconnect { peer })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Subscribe to one more gossip topic (this peer's zone topic).
+    pub async fn subscribe(&self, topic: impl Into<String>) -> Result<(), NetError> {
+        self.tx
+            .send(Command::Subscribe {
+                topic: topic.into(),
+            })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Send a SWIM probe request and wait for its answer (bounded by the caller's timeout;
+    /// the protocol's own timeout only cleans up).
+    pub async fn swim(&self, peer: PeerId, request: SwimRequest) -> Result<SwimResponse, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Swim {
+                peer,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Answer an inbound SWIM request.
+    pub async fn respond_swim(
+        &self,
+        channel: ResponseChannel<SwimResponse>,
+        response: SwimResponse,
+    ) -> Result<(), NetError> {
+        self.tx
+            .send(Command::RespondSwim { channel, response })
+            .await
+            .map_err(|_| NetError::Stopped)
     }
 
     /// Answer an inbound request.
@@ -235,6 +314,10 @@ fn build_swarm(
     let max_msg = cfg.max_message_mib * 1024 * 1024;
     let request_timeout = cfg.request_timeout;
     let ping_interval = cfg.ping_interval;
+    let ping_timeout = cfg.ping_timeout;
+    // Probes are bounded by the prober's own (health-stretched) timeouts; this only reclaims
+    // a stream whose answer never came.
+    let swim_timeout = Duration::from_secs(10);
     let idle = cfg.idle_connection_timeout;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -266,7 +349,9 @@ fn build_swarm(
                     .build()?;
                 let mut gossipsub =
                     gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gs_cfg)?;
-                gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_MEMBERS))?;
+                // Heartbeats go on the zone's own topic (subscribed by the controller); only
+                // the zones' summaries and change chunks are global.
+                gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_ZONES))?;
                 gossipsub.subscribe(&IdentTopic::new(wire::TOPIC_CHANGES))?;
                 let codec = request_response::cbor::codec::Codec::default()
                     .set_request_size_maximum(max_msg)
@@ -287,10 +372,24 @@ fn build_swarm(
                     identify::Config::new("/uyuni-cluster/id/1".into(), key.public())
                         .with_cache_size(0),
                 );
-                let ping = ping::Behaviour::new(ping::Config::new().with_interval(ping_interval));
+                let swim = request_response::cbor::Behaviour::new(
+                    [(
+                        StreamProtocol::new(wire::SWIM_PROTOCOL),
+                        ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(swim_timeout)
+                        .with_max_concurrent_streams(64),
+                );
+                let ping = ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(ping_interval)
+                        .with_timeout(ping_timeout),
+                );
                 Ok(Behaviour {
                     gossipsub,
                     rr,
+                    swim,
                     identify,
                     ping,
                 })
@@ -310,6 +409,10 @@ pub struct EventLoop {
     state: Arc<Mutex<NetState>>,
     listen: watch::Sender<Vec<Multiaddr>>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+    pending_swim: HashMap<OutboundRequestId, oneshot::Sender<Result<SwimResponse, NetError>>>,
+    /// Consecutive failed pings per connection; at `ping_max_failures` it is closed.
+    ping_failures: HashMap<ConnectionId, u32>,
+    ping_max_failures: u32,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -354,6 +457,9 @@ pub fn new(
             state,
             listen: listen_tx,
             pending: HashMap::new(),
+            pending_swim: HashMap::new(),
+            ping_failures: HashMap::new(),
+            ping_max_failures: cfg.ping_max_failures.max(1),
         },
     ))
 }
@@ -381,10 +487,41 @@ impl EventLoop {
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(NetError::Stopped));
         }
+        for (_, reply) in self.pending_swim.drain() {
+            let _ = reply.send(Err(NetError::Stopped));
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
+            Command::Subscribe { topic } => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .subscribe(&IdentTopic::new(topic))
+                {
+                    tracing::warn!("subscribe: {e}");
+                }
+            }
+            Command::Disconnect { peer } => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Swim {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().swim.send_request(&peer, request);
+                self.pending_swim.insert(id, reply);
+            }
+            Command::RespondSwim { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .swim
+                    .send_response(channel, response);
+            }
             Command::Publish { topic, data, reply } => {
                 let res = self
                     .swarm
@@ -454,12 +591,38 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                self.state().connected.remove(&peer_id);
-                emit(&self.events, NetEvent::Disconnected(peer_id)).await;
+                self.ping_failures.remove(&connection_id);
+                if num_established == 0 {
+                    self.state().connected.remove(&peer_id);
+                    emit(&self.events, NetEvent::Disconnected(peer_id)).await;
+                }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result,
+            })) => match result {
+                Ok(_) => {
+                    self.ping_failures.remove(&connection);
+                }
+                Err(e) => {
+                    let n = self.ping_failures.entry(connection).or_insert(0);
+                    *n += 1;
+                    if *n >= self.ping_max_failures {
+                        // A link that drops packets without a reset (the common WAN cut) would
+                        // otherwise stay "connected" through TCP's retransmission back-off;
+                        // closing it lets the dialer redial as soon as the path is back.
+                        tracing::info!(%peer, failures = *n, "closing a connection whose pings fail: {e}");
+                        self.ping_failures.remove(&connection);
+                        self.swarm.close_connection(connection);
+                    }
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Swim(ev)) => self.on_swim(ev).await,
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!("incoming connection refused: {error}");
             }
@@ -530,6 +693,63 @@ impl EventLoop {
                 tracing::debug!(%peer, "inbound request failed: {error}");
             }
             request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+impl EventLoop {
+    async fn on_swim(&mut self, ev: request_response::Event<SwimRequest, SwimResponse>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => match request {
+                    // Answered here, not by the controller: a probe measures whether this
+                    // process's network side is alive, and it must not queue behind other work.
+                    SwimRequest::Ping => {
+                        crate::metrics::metrics().membership_messages.inc();
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .swim
+                            .send_response(channel, SwimResponse::Ack);
+                    }
+                    request @ SwimRequest::PingReq { .. } => {
+                        emit(
+                            &self.events,
+                            NetEvent::SwimRequest {
+                                peer,
+                                request,
+                                channel,
+                            },
+                        )
+                        .await;
+                    }
+                },
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending_swim.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending_swim.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { .. }
+            | request_response::Event::ResponseSent { .. } => {}
         }
     }
 }

@@ -24,6 +24,10 @@ fn heartbeat(name: &str, root: &str, leaving: bool) -> Heartbeat {
         protocol: 1,
         min_protocol: 1,
         online: BTreeMap::new(),
+        refutes: 0,
+        suspects: Vec::new(),
+        swim: false,
+        legacy_copy: false,
     }
 }
 
@@ -97,4 +101,25 @@ fn peer_of_reads_the_p2p_part_of_an_address() {
     let without: Multiaddr = "/ip4/127.0.0.1/tcp/4580".parse().expect("addr");
     assert_eq!(peer_of(&with), Some(id));
     assert_eq!(peer_of(&without), None);
+}
+
+#[test]
+fn cross_zone_links_are_bounded_alive_first_and_differ_per_peer() {
+    let others: Vec<(PeerId, bool)> = (0..20).map(|i| (PeerId::random(), i % 4 != 0)).collect();
+    let none = HashSet::new();
+    let a = cross_zone_choice("me-a", &others, &none, 3);
+    assert_eq!(a.len(), 3);
+    assert!(
+        a.iter()
+            .all(|p| others.iter().any(|(o, alive)| o == p && *alive)),
+        "alive members first"
+    );
+    let b = cross_zone_choice("me-b", &others, &none, 3);
+    assert_ne!(a, b, "rendezvous hashing spreads the links");
+    assert_eq!(a, cross_zone_choice("me-a", &others, &none, 3), "stable");
+    // Two already connected: one more is dialed; at the budget, none.
+    let connected: HashSet<PeerId> = [others[1].0, others[2].0].into_iter().collect();
+    assert_eq!(cross_zone_choice("me-a", &others, &connected, 3).len(), 1);
+    let full: HashSet<PeerId> = others.iter().take(3).map(|(p, _)| *p).collect();
+    assert!(cross_zone_choice("me-a", &others, &full, 3).is_empty());
 }

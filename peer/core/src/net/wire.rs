@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::membership::Heartbeat;
+use crate::membership::{Heartbeat, ZoneSummary};
 
 /// Version of the wire protocol this build speaks: the heartbeat, the gossiped change and the
 /// sync exchange carry it (`protocol`, `min_protocol`). Version 1 (before issue 16) carried
@@ -68,8 +68,18 @@ pub fn is_v1(v: &u32) -> bool {
 
 /// Version of the replication protocol (the libp2p protocol name carries it too).
 pub const SYNC_PROTOCOL: &str = "/uyuni-cluster/sync/1";
-/// Gossip topic of membership heartbeats.
+/// SWIM probes (request-response).
+pub const SWIM_PROTOCOL: &str = "/uyuni-cluster/swim/1";
+/// Gossip topic of membership heartbeats before issue 17 (flooded to every peer); no longer
+/// subscribed: heartbeats go on [`zone_topic`].
 pub const TOPIC_MEMBERS: &str = "uyuni-cluster/members/1";
+/// Global gossip topic of zone summaries (one sender per zone per summary interval).
+pub const TOPIC_ZONES: &str = "uyuni-cluster/zones/1";
+
+/// The gossip topic of one zone's heartbeats: only that zone's peers subscribe.
+pub fn zone_topic(zone: &str) -> String {
+    format!("uyuni-cluster/zone/1/{zone}")
+}
 /// Gossip topic of metastore change chunks.
 pub const TOPIC_CHANGES: &str = "uyuni-cluster/changes/1";
 
@@ -133,11 +143,36 @@ pub enum Response {
     },
 }
 
+/// A SWIM probe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SwimRequest {
+    /// Are you alive? (answered by the network task at once)
+    Ping,
+    /// Probe `target` for me and tell me what you saw within `timeout_ms`.
+    PingReq {
+        /// The peer id to probe.
+        target: String,
+        /// How long the helper waits for the target's ack before answering `Nack`.
+        timeout_ms: u64,
+    },
+}
+
+/// The answer to a [`SwimRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SwimResponse {
+    /// Alive (the target acked).
+    Ack,
+    /// The helper is alive but the target did not ack in time (Lifeguard's nack).
+    Nack,
+}
+
 /// What travels on the gossip topics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Gossip {
-    /// A membership heartbeat (or, with `leaving`, a goodbye).
+    /// A membership heartbeat (or, with `leaving`, a goodbye), on the zone topic.
     Heartbeat(Heartbeat),
+    /// One zone's members and their states, on [`TOPIC_ZONES`].
+    Summary(ZoneSummary),
     /// A metastore change.
     Change {
         /// The shard changed.

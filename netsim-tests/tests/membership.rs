@@ -1,0 +1,196 @@
+//! Membership with real `uyuni-cluster` processes (issue 17): SWIM detection time with the
+//! production defaults, and a silent cut between zones (no resets) that heals without flaps.
+//! Every wait polls a condition.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use netsim_tests::harness::{Cluster, Options, wait_until};
+
+const T: Duration = Duration::from_secs(60);
+
+/// The two scenarios measure timings: they run one after the other, not beside each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn all_alive(c: &Cluster, i: usize, n: usize) -> anyhow::Result<bool> {
+    let m = c.members(i)?;
+    Ok(m.len() == n && m.iter().all(|m| m.status == "alive"))
+}
+
+/// Status changes a peer logged so far (`membership member=… from=… to=…` lines).
+fn logged_changes(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("membership") && l.contains("from=") && l.contains(" to="))
+        .count()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| *series == name)
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+fn log_of(c: &Cluster, i: usize) -> std::path::PathBuf {
+    c.data_dir_of(&c.peers[i].name).join("peer.log")
+}
+
+/// kill -9 one peer of a four-peer zone, then a second one of the three left; every other
+/// peer must call each `down` within 5 s, with the production membership defaults (probe 1 s,
+/// probe timeout 500 ms, 3 helpers, suspicion 2 s .. 4 s) and direct connections (a LAN).
+/// A peer of another zone counts as a view too: it learns the death from the zone's urgent
+/// summary on the global topic, not from probing.
+#[test]
+fn a_killed_peer_is_down_in_every_view_within_five_seconds_with_production_defaults()
+-> anyhow::Result<()> {
+    let _serial = one_at_a_time();
+    let defaults = cluster_core::config::MembershipConfig::default();
+    let opts = Options {
+        heartbeat_ms: defaults.heartbeat_interval.as_millis() as u64,
+        suspicion_ms: defaults.lan.suspicion_timeout.as_millis() as u64,
+        ..Options::production()
+    };
+    let mut c = Cluster::start(
+        &[
+            ("n1", "z"),
+            ("n2", "z"),
+            ("n3", "z"),
+            ("n4", "z"),
+            ("o1", "other"),
+        ],
+        opts,
+    )?;
+    for i in 0..5 {
+        wait_until(T, "5 alive", || all_alive(&c, i, 5))?;
+    }
+    let mut worst = Duration::ZERO;
+    let mut figures = Vec::new();
+    // Two kills, one after the other (the second in a zone shrunk to three, one of them
+    // down): seven views in all, two of them from the other zone.
+    for (victim, name, observers) in [(3, "n4", vec![0, 1, 2, 4]), (2, "n3", vec![0, 1, 4])] {
+        // Let probing settle (every member probed a few times).
+        let settle = Instant::now();
+        wait_until(T, "settled", || {
+            Ok(settle.elapsed() > Duration::from_secs(3))
+        })?;
+        let t0 = Instant::now();
+        c.kill(victim);
+        let mut seen: Vec<Option<Duration>> = vec![None; observers.len()];
+        wait_until(Duration::from_secs(30), "victim down in every view", || {
+            for (k, &i) in observers.iter().enumerate() {
+                if seen[k].is_none() && c.member_status(i, name)?.as_deref() == Some("down") {
+                    seen[k] = Some(t0.elapsed());
+                }
+            }
+            Ok(seen.iter().all(Option::is_some))
+        })?;
+        for d in seen.into_iter().flatten() {
+            worst = worst.max(d);
+            figures.push(d.as_millis());
+        }
+    }
+    println!("detection (kill -9 -> down), ms per view: {figures:?}; worst {worst:?}");
+    assert!(
+        worst <= Duration::from_secs(5),
+        "a dead peer must be down in every view within 5 s: {figures:?} ms"
+    );
+    Ok(())
+}
+
+/// Five peers in two zones (3 | 2) cut apart **without resets** (the link emulator holds
+/// the live connections silently), both sides running; then healed. Each side calls the
+/// other down, the dead connections are closed by failed pings, and after the heal every
+/// peer is alive in every view within a few seconds, and then stays so: zero status changes
+/// over a 15 s window.
+#[test]
+fn a_silent_cut_between_zones_heals_and_then_nothing_flaps() -> anyhow::Result<()> {
+    let _serial = one_at_a_time();
+    let c = Cluster::start(
+        &[
+            ("a1", "za"),
+            ("a2", "za"),
+            ("a3", "za"),
+            ("b1", "zb"),
+            ("b2", "zb"),
+        ],
+        Options::default(),
+    )?;
+    for i in 0..5 {
+        wait_until(T, "every peer sees 5 alive", || all_alive(&c, i, 5))?;
+    }
+    c.emu.blackhole("za", "zb");
+    let cut = Instant::now();
+    let other_side_down = |i: usize| -> anyhow::Result<bool> {
+        let me = &c.peers[i].zone;
+        let m = c.members(i)?;
+        Ok(m.iter()
+            .filter(|m| &m.zone != me)
+            .all(|m| m.status == "down"))
+    };
+    for i in 0..5 {
+        wait_until(T, "each side calls the other down", || other_side_down(i))?;
+    }
+    // Inside each zone nothing changed.
+    for i in 0..5 {
+        let m = c.members(i)?;
+        assert!(
+            m.iter()
+                .filter(|m| m.zone == c.peers[i].zone)
+                .all(|m| m.status == "alive"),
+            "own zone stays alive through a cut between zones"
+        );
+    }
+    // The connections across the cut were closed (failed pings, or the other side held
+    // down), not left hanging: each peer is connected to its own zone only.
+    wait_until(T, "connections across the cut closed", || {
+        for i in 0..5 {
+            let own = c.peers.iter().filter(|p| p.zone == c.peers[i].zone).count();
+            let connected = metric(
+                &c.agent_get(i, "/metrics")?.body,
+                "uyuni_cluster_connected_peers",
+            );
+            if connected != (own - 1) as f64 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    println!("cut held {:?}", cut.elapsed());
+    c.emu.heal("za", "zb");
+    let healed = Instant::now();
+    for i in 0..5 {
+        wait_until(T, "every peer alive in every view after the heal", || {
+            all_alive(&c, i, 5)
+        })?;
+    }
+    let back = healed.elapsed();
+    println!("all alive in every view {back:?} after the heal");
+    assert!(
+        back <= Duration::from_secs(15),
+        "membership agrees again within seconds of the heal: {back:?}"
+    );
+    // Settled: count changes over a window, polling the views meanwhile.
+    let before: Vec<usize> = (0..5).map(|i| logged_changes(&log_of(&c, i))).collect();
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(15) {
+        for i in 0..5 {
+            assert!(all_alive(&c, i, 5)?, "peer {i} saw a member leave alive");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let after: Vec<usize> = (0..5).map(|i| logged_changes(&log_of(&c, i))).collect();
+    let flaps: usize = after.iter().zip(&before).map(|(a, b)| a - b).sum();
+    println!("status changes in the 15 s after settling: {flaps}");
+    assert_eq!(flaps, 0, "no flaps once settled: {before:?} -> {after:?}");
+    Ok(())
+}
