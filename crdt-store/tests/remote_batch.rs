@@ -28,8 +28,11 @@ fn contents(s: &Store) -> Vec<(String, String)> {
     v
 }
 
+/// One shard's change as a broadcast carries it: shard, chunk, the sender's heads.
+type Item = (u32, Vec<u8>, Vec<[u8; 32]>);
+
 /// The frames of a write with the sender's heads, as a broadcast carries them.
-fn with_heads(s: &Store, frames: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Vec<u8>, Vec<[u8; 32]>)> {
+fn with_heads(s: &Store, frames: Vec<(u32, Vec<u8>)>) -> Vec<Item> {
     frames
         .into_iter()
         .map(|(shard, chunk)| {
@@ -39,7 +42,7 @@ fn with_heads(s: &Store, frames: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Vec<u8>, Vec<
         .collect()
 }
 
-fn changes(items: &[(u32, Vec<u8>, Vec<[u8; 32]>)]) -> Vec<RemoteChange<'_>> {
+fn changes(items: &[Item]) -> Vec<RemoteChange<'_>> {
     items
         .iter()
         .map(|(shard, chunk, heads)| RemoteChange {
