@@ -67,6 +67,9 @@ pub use record::{
     system_fingerprint, system_key,
 };
 pub use shard::{ShardId, shard_of};
-pub use store::{ChangeEvent, Digest, Frames, OpenReport, Store, StoreOptions, StoreStats};
+pub use store::{
+    BatchApplied, ChangeEvent, Digest, Frames, OpenReport, RemoteChange, Store, StoreOptions,
+    StoreStats,
+};
 pub use sync::SyncSession;
 pub use wal::WalIssue;

@@ -27,6 +27,7 @@ use crate::snapshot;
 use crate::wal::{self, Wal, WalPos};
 
 mod remote;
+pub use remote::{BatchApplied, RemoteChange};
 
 /// Tunables of a store. Every default is in the field's doc.
 #[derive(Debug, Clone)]

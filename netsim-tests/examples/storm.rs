@@ -6,7 +6,13 @@
 //!
 //! `cargo run --release -p netsim-tests --example storm -- [--agents 1000000] [--peers 3]
 //! [--spread-ms 0] [--bulk-ms 500] [--in-flight 256] [--baseline-agents 20000] [--seed 1]`
-//! (`--baseline-agents 0` skips the baseline.)
+//! [--batch-changes 1] [--accept-on 0] [--ladder 0]`
+//! (`--baseline-agents 0` skips the baseline.) `--accept-on I` sends the bulk accepts to peer
+//! I (0 is p1, the zone's Load Driver leader, which places in the accept's write; another
+//! peer only accepts and leaves the placement to p1). `--batch-changes 0` gossips one message
+//! per shard, as wire protocol 2 did. `--ladder 1` runs the storm three times on fresh
+//! clusters, one improvement of issue 17 added at a time: per-shard messages and accepts on
+//! p2; batched messages and accepts on p2; batched messages and accepts on the leader.
 
 use std::time::Duration;
 
@@ -15,7 +21,7 @@ use netsim_tests::loadgen::FleetConfig;
 use netsim_tests::loadgen::storm::{StormReport, StormScenario, run_storm};
 use netsim_tests::workload::arg;
 
-fn cluster(peers: usize, agents: usize) -> anyhow::Result<Cluster> {
+fn cluster(peers: usize, agents: usize, batch: bool) -> anyhow::Result<Cluster> {
     let names: Vec<String> = (1..=peers).map(|i| format!("p{i}")).collect();
     let specs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "z")).collect();
     let big = (agents as u64).max(100_000) * 2;
@@ -29,6 +35,7 @@ fn cluster(peers: usize, agents: usize) -> anyhow::Result<Cluster> {
             "replay_cache_entries = {big}\nmax_new_systems = {big}\n\
              [http]\nmax_connections_per_client = 4096\nmax_connections = 8192\n"
         ),
+        replication_extra: format!("batch_changes = {batch}\n"),
         ..Options::default()
     };
     let c = Cluster::start(&specs, opts)?;
@@ -44,15 +51,24 @@ fn cluster(peers: usize, agents: usize) -> anyhow::Result<Cluster> {
     Ok(c)
 }
 
+/// How a storm runs: batched gossip or not, which peer the bulk accepts go to.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    batch: bool,
+    accept_on: usize,
+}
+
 fn storm(
     rt: &tokio::runtime::Runtime,
     peers: usize,
     fleet: FleetConfig,
+    v: Variant,
 ) -> anyhow::Result<StormReport> {
-    let c = cluster(peers, fleet.agents)?;
+    let c = cluster(peers, fleet.agents, v.batch)?;
     let s = StormScenario {
         fleet,
         timeout: Duration::from_secs(3600),
+        accept_on: v.accept_on,
     };
     run_storm(&c, rt.handle(), &s)
 }
@@ -65,6 +81,9 @@ fn main() -> anyhow::Result<()> {
     let in_flight: usize = arg("--in-flight", 256)?;
     let baseline_agents: usize = arg("--baseline-agents", 20_000)?;
     let seed: u64 = arg("--seed", 1)?;
+    let batch = arg::<u8>("--batch-changes", 1)? != 0;
+    let accept_on: usize = arg("--accept-on", 0)?;
+    let ladder = arg::<u8>("--ladder", 0)? != 0;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,18 +106,58 @@ fn main() -> anyhow::Result<()> {
         "{agents} agents, {peers} peers, start spread {spread_ms} ms, bulk accept every {bulk_ms} ms, {in_flight} requests in flight"
     );
     let base = if baseline_agents > 0 {
-        let r = storm(&rt, peers, fleet(baseline_agents, None))?;
+        let v = Variant { batch, accept_on };
+        let r = storm(&rt, peers, fleet(baseline_agents, None), v)?;
         println!("baseline: {baseline_agents} agents, one accept request per system\n{r}\n");
         Some(r)
     } else {
         None
     };
-    let r = storm(
-        &rt,
-        peers,
-        fleet(agents, Some(Duration::from_millis(bulk_ms))),
-    )?;
-    println!("storm: {agents} agents, accepted by query\n{r}");
+    let variants = if ladder {
+        vec![
+            Variant {
+                batch: false,
+                accept_on: 1 % peers,
+            },
+            Variant {
+                batch: true,
+                accept_on: 1 % peers,
+            },
+            Variant {
+                batch: true,
+                accept_on: 0,
+            },
+        ]
+    } else {
+        vec![Variant { batch, accept_on }]
+    };
+    let mut r = None;
+    for v in variants {
+        let rep = storm(
+            &rt,
+            peers,
+            fleet(agents, Some(Duration::from_millis(bulk_ms))),
+            v,
+        )?;
+        println!(
+            "storm: {agents} agents, accepted by query on p{} ({}), {} gossip\n{rep}\n",
+            v.accept_on + 1,
+            if v.accept_on == 0 {
+                "the Load Driver leader: placed in the accept's write"
+            } else {
+                "not the leader: accepted, then placed by p1"
+            },
+            if v.batch {
+                "batched"
+            } else {
+                "one message per shard"
+            }
+        );
+        r = Some(rep);
+    }
+    let Some(r) = r else {
+        return Ok(());
+    };
     if let Some(b) = base {
         println!(
             "storm / baseline          {:.2} × the systems/s of one accept per system",

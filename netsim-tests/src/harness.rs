@@ -56,6 +56,8 @@ pub struct Options {
     /// Lines appended to every peer's `[agent_door]` section (the onboarding storm raises the
     /// replay cache and the onboarding pool). Default empty.
     pub agent_door_extra: String,
+    /// Lines appended to every peer's `[replication]` section. Default empty.
+    pub replication_extra: String,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             rebalance_moves_per_s: 500,
             tls: false,
             agent_door_extra: String::new(),
+            replication_extra: String::new(),
         }
     }
 }
@@ -506,6 +509,7 @@ suspicion_timeout_ms = {susp}
 window = 50
 [replication]
 anti_entropy_interval_ms = {ae}
+{repl}
 [network]
 dial_interval_ms = 300
 handshake_timeout_ms = 2000
@@ -527,6 +531,7 @@ compact_check_interval_ms = 200
                 compact = o.compact_wal_mib,
                 ft = o.failure_timeout_ms,
                 door = o.agent_door_extra,
+                repl = o.replication_extra,
                 mw = o.maintenance_window_ms,
                 lt = o.load_tick_ms,
                 rb = o.rebalance_moves_per_s,

@@ -160,3 +160,71 @@ fn tag_search_from_another_peer_and_bulk_action() -> anyhow::Result<()> {
     ));
     Ok(())
 }
+
+/// Issue 17 (onboarding storms): an accept by query on the peer whose Load Driver leads the
+/// zone places the zone's systems in the same write — they are onboarded when the answer
+/// comes, by the placement rules (both nodes take some) — instead of waiting as orphans for
+/// the driver's next round and a second write. Through another peer it accepts only, and the
+/// leader places them as before.
+#[test]
+fn bulk_accept_on_the_zone_leader_places_in_the_same_write() -> anyhow::Result<()> {
+    use crdt_store::SystemStatus;
+    let c = Cluster::start(&[("z-a", "z"), ("z-b", "z")], Options::default())?;
+    for i in 0..2 {
+        wait_until(T, "both alive, both nodes known", || {
+            let alive = c.members(i)?.iter().all(|m| m.status == "alive");
+            let l = c.load(i)?;
+            Ok(alive && l.nodes.iter().filter(|n| n.liveness == "alive").count() == 2)
+        })?;
+    }
+    // The leader's driver is past its start-up grace once it placed a first system.
+    c.register(0, &fp(0), "first.acme.org")?;
+    let _: BulkResult = c.peers[0].client().post(
+        "/search/bulk",
+        &serde_json::json!({ "q": "first.acme.org", "action": "accept" }),
+    )?;
+    wait_until(T, "the first system placed", || {
+        Ok(c.system(0, &fp(0))?
+            .is_some_and(|s| s.status == SystemStatus::Onboarded))
+    })?;
+    for i in 1..=20 {
+        c.register(0, &fp(i), &format!("web{i:02}.acme.org"))?;
+    }
+    wait_until(T, "registrations indexed", || {
+        Ok(search(&c, 0, "web* status:new", 100, None)?.total == 20)
+    })?;
+    let r: BulkResult = c.peers[0].client().post(
+        "/search/bulk",
+        &serde_json::json!({ "q": "web* status:new", "action": "accept" }),
+    )?;
+    assert_eq!((r.matched, r.changed), (20, 20));
+    let mut per_node: std::collections::BTreeMap<String, usize> = Default::default();
+    for i in 1..=20 {
+        let s = c.system(0, &fp(i))?.expect("registered");
+        assert_eq!(
+            s.status,
+            SystemStatus::Onboarded,
+            "placed in the accept's write"
+        );
+        *per_node.entry(s.node.expect("a node")).or_default() += 1;
+    }
+    assert_eq!(per_node.len(), 2, "both nodes take systems: {per_node:?}");
+    // Through the other peer (not the leader): accepted, then placed by the leader.
+    for i in 21..=25 {
+        c.register(1, &fp(i), &format!("db{i:02}.acme.org"))?;
+    }
+    wait_until(T, "registrations indexed on z-b", || {
+        Ok(search(&c, 1, "db* status:new", 100, None)?.total == 5)
+    })?;
+    let r: BulkResult = c.peers[1].client().post(
+        "/search/bulk",
+        &serde_json::json!({ "q": "db* status:new", "action": "accept" }),
+    )?;
+    assert_eq!(r.changed, 5);
+    for i in 0..2 {
+        wait_until(T, "every system onboarded everywhere", || {
+            Ok(search(&c, i, "status:onboarded", 100, None)?.total == 26)
+        })?;
+    }
+    Ok(())
+}

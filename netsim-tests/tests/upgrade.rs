@@ -4,10 +4,11 @@
 //! The "older" peer runs the current binary with the hidden test setting
 //! `test_wire_protocol = 1` (docs/UPGRADE.md): it sends no version fields (as version 1 did)
 //! and rewrites records dropping the fields it does not know (as version 1 did). The
-//! "future" peer speaks `test_wire_protocol = 3`, which works beside nothing older than 3.
+//! "future" peer speaks `test_wire_protocol = 4`, which works beside nothing older than 4.
 //!
 //! Zone `dc`: a1 speaks version 1 and, having the lowest name, leads the zone's Load Driver
-//! (placements and remaps are the old peer's); a2 and a3 speak version 2; a2 publishes
+//! (placements and remaps are the old peer's); a2 and a3 speak the current version (3: with a
+//! version-1 member they gossip their changes one shard a message, as version 2 did); a2 publishes
 //! common data that every node copies; a3 dies and the old leader remaps its systems.
 
 use std::time::Duration;
@@ -51,7 +52,7 @@ fn peers_of_two_protocol_versions_register_remap_and_publish_and_a_third_is_refu
     // Each side sees the other's version.
     let m = c.members(2)?;
     let v = |name: &str| m.iter().find(|x| x.name == name).map(|x| x.protocol);
-    assert_eq!((v("a1"), v("a2"), v("a3")), (Some(1), Some(2), Some(2)));
+    assert_eq!((v("a1"), v("a2"), v("a3")), (Some(1), Some(3), Some(3)));
 
     // Registrations through either version, placed by the old leader.
     let mut fps = Vec::new();
@@ -118,7 +119,7 @@ fn peers_of_two_protocol_versions_register_remap_and_publish_and_a_third_is_refu
 
     // A peer of a version neither works beside is refused, named in membership with the
     // reason, and nothing it writes is merged.
-    let i4 = c.add_peer_with("a4", "dc", "test_wire_protocol = 3\n")?;
+    let i4 = c.add_peer_with("a4", "dc", "test_wire_protocol = 4\n")?;
     for i in [0, 1] {
         wait_until(T, "a4 to be refused", || {
             Ok(c.members(i)?
@@ -130,7 +131,7 @@ fn peers_of_two_protocol_versions_register_remap_and_publish_and_a_third_is_refu
     let a4 = m.iter().find(|m| m.name == "a4").expect("listed");
     let reason = a4.refused.clone().unwrap_or_default();
     assert!(
-        reason.contains("wire protocol 3") && reason.contains("upgrade this peer"),
+        reason.contains("wire protocol 4") && reason.contains("upgrade this peer"),
         "{reason}"
     );
     c.register(i4, "ee:ff", "future.acme.test")?;

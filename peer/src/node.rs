@@ -326,6 +326,7 @@ impl Node {
             search: search.clone(),
             writes,
             wake_driver: load.wake.clone(),
+            load: load.clone(),
         };
         let content_ctx = content_peer::ContentCtx {
             replica: replica.clone(),

@@ -32,6 +32,28 @@ fn guarded<T>(shard: ShardId, f: impl FnOnce() -> T) -> Result<T, StoreError> {
     })
 }
 
+/// One change chunk of a batch a peer broadcast ([`Store::apply_remote_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteChange<'a> {
+    /// The shard changed.
+    pub shard: ShardId,
+    /// The automerge change chunk (empty: only announced, too large for gossip).
+    pub chunk: &'a [u8],
+    /// The shard's heads at the sender after the change.
+    pub heads: &'a [[u8; 32]],
+}
+
+/// What [`Store::apply_remote_batch`] did.
+#[derive(Debug, Default)]
+pub struct BatchApplied {
+    /// Shards that still lack something the sender has (pull them from it).
+    pub incomplete: Vec<ShardId>,
+    /// Shards whose document changed.
+    pub changed: usize,
+    /// The first chunk refused, if any (its shard is in `incomplete`).
+    pub refused: Option<StoreError>,
+}
+
 impl Store {
     /// Generate the next sync message for each of `shards` in `session`.
     /// Shards with nothing to say are left out.
@@ -161,6 +183,95 @@ impl Store {
         Ok(complete)
     }
 
+    /// Apply many change chunks a peer broadcast in one message (wire protocol 3): each
+    /// shard's chunks are loaded together (one `load_incremental` and one changed-keys diff
+    /// per shard), the WAL is fsync'd once for the whole batch and the changed keys are
+    /// announced once. A chunk that is refused (malformed, or automerge rejects it) leaves its
+    /// shard as it was and does not stop the others: the shard is reported `incomplete`, so
+    /// the caller pulls it, and the first refusal is returned beside.
+    ///
+    /// Items are `(shard, chunk, heads the sender announced)`; an empty chunk (too large for
+    /// gossip: only announced) makes its shard incomplete unless the heads are already here.
+    pub fn apply_remote_batch(
+        &self,
+        items: &[RemoteChange<'_>],
+    ) -> Result<BatchApplied, StoreError> {
+        self.check_writable()?;
+        // Group by shard, in order of first appearance; chunks of one shard are concatenated
+        // (automerge loads a sequence of chunks).
+        let mut order: Vec<ShardId> = Vec::new();
+        let mut grouped: std::collections::HashMap<ShardId, (Vec<u8>, Vec<[u8; 32]>)> =
+            std::collections::HashMap::new();
+        let mut out = BatchApplied::default();
+        for item in items {
+            if item.shard >= self.inner.shard_count {
+                out.refused.get_or_insert(StoreError::NoSuchShard {
+                    shard: item.shard,
+                    count: self.inner.shard_count,
+                });
+                continue;
+            }
+            if !item.chunk.is_empty()
+                && let Err(e) = chunk_guard::check(item.chunk, Allowed::Changes)
+            {
+                out.refused.get_or_insert(StoreError::BadSyncMessage {
+                    shard: item.shard,
+                    reason: e.to_string(),
+                });
+                out.incomplete.push(item.shard);
+                continue;
+            }
+            let e = grouped.entry(item.shard).or_insert_with(|| {
+                order.push(item.shard);
+                (Vec::new(), Vec::new())
+            });
+            e.0.extend_from_slice(item.chunk);
+            e.1.extend_from_slice(item.heads);
+        }
+        let mut keys = Vec::new();
+        let mut pos = WalPos::default();
+        for id in order {
+            let Some((chunk, heads)) = grouped.remove(&id) else {
+                continue;
+            };
+            let mut shard = self.shard(id)?;
+            if !chunk.is_empty() {
+                let before = shard.doc.get_heads();
+                match guarded(id, || shard.load_incremental(&chunk)) {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        out.refused.get_or_insert(StoreError::automerge(id, e));
+                        out.incomplete.push(id);
+                    }
+                    Err(e) => {
+                        out.refused.get_or_insert(e);
+                        out.incomplete.push(id);
+                    }
+                }
+                // Whatever was applied is logged, even beside a refusal.
+                if let Some((_, p)) = self.log_changes(&mut shard)? {
+                    collect_changed_keys(&mut shard, &before, &mut keys);
+                    pos = pos.max(p);
+                    out.changed += 1;
+                }
+            }
+            let complete = heads.iter().all(|h| {
+                shard
+                    .doc
+                    .get_change_by_hash(&automerge::ChangeHash(*h))
+                    .is_some()
+            });
+            if !complete && !out.incomplete.contains(&id) {
+                out.incomplete.push(id);
+            }
+        }
+        if out.changed > 0 {
+            self.sync_wal(pos)?;
+            self.notify(keys, true);
+        }
+        Ok(out)
+    }
+
     /// Heads of a shard (32-byte change hashes), announced along with a broadcast chunk.
     pub fn heads(&self, id: ShardId) -> Result<Vec<[u8; 32]>, StoreError> {
         Ok(self
@@ -170,6 +281,13 @@ impl Store {
             .into_iter()
             .map(|h| h.0)
             .collect())
+    }
+}
+
+impl Store {
+    /// Heads of several shards, in the order given (one call for a broadcast of many).
+    pub fn heads_of(&self, ids: &[ShardId]) -> Result<Vec<Vec<[u8; 32]>>, StoreError> {
+        ids.iter().map(|&id| self.heads(id)).collect()
     }
 }
 

@@ -105,6 +105,10 @@ pub struct ReplicationConfig {
     /// Change chunks up to this size ride on gossip; larger ones are only announced and
     /// pulled. Default 60 000 bytes (gossipsub messages are capped at 64 KiB).
     pub gossip_chunk_max: usize,
+    /// Gossip a write batch's changes as one message (wire protocol 3), while every member
+    /// speaks version 3 or newer; off: one message per shard, as version 2 did (for
+    /// measurements). Default true.
+    pub batch_changes: bool,
 }
 
 impl Default for ReplicationConfig {
@@ -115,6 +119,7 @@ impl Default for ReplicationConfig {
             batches_in_flight: 4,
             max_concurrent_syncs: 4,
             gossip_chunk_max: 60_000,
+            batch_changes: true,
         }
     }
 }

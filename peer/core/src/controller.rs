@@ -32,6 +32,32 @@ use crate::replication::Replicator;
 use crate::self_info::SelfInfo;
 use crate::swim::{ProbeAction, ProbeConfig, Prober};
 
+/// Whether this peer may gossip its changes batched ([`Gossip::Changes`]): it speaks wire
+/// protocol 3 or newer (`me`), so does every member it knows (whatever its liveness: a
+/// member coming back must read what it is sent), and every connected peer is a member or
+/// refused (a peer not yet heard from may be older). Pure.
+pub fn batching_allowed(
+    me: u32,
+    members: &Membership,
+    connected: &std::collections::HashSet<PeerId>,
+) -> bool {
+    use crate::net::wire::BATCHED_CHANGES;
+    if me < BATCHED_CHANGES {
+        return false;
+    }
+    let mut known = std::collections::HashSet::new();
+    for m in members.members() {
+        if m.info.protocol < BATCHED_CHANGES {
+            return false;
+        }
+        known.insert(m.peer_id.as_str());
+    }
+    connected.iter().all(|p| {
+        let id = p.to_string();
+        known.contains(id.as_str()) || members.is_refused(&id)
+    })
+}
+
 /// The peers an anti-entropy round may pick from: alive, connected members whose announced
 /// root digest differs from `root`; when none differs, every `5`th round all connected
 /// peers (a digest can agree while a shard still differs in a way the root hides).
@@ -253,8 +279,24 @@ impl Controller {
                 _ = summary_tick.tick() => self.summary(&mut jobs),
                 _ = hb_tick.tick() => self.heartbeat(false, &mut jobs),
                 _ = detect_tick.tick() => {
-                    let evs = self.shared.members.lock().tick(Instant::now());
+                    let connected = self.shared.net.connected();
+                    let (evs, batch) = {
+                        let mut members = self.shared.members.lock();
+                        let evs = members.tick(Instant::now());
+                        let batch = batching_allowed(
+                            crate::net::wire::spoken().0,
+                            &members,
+                            &connected,
+                        );
+                        (evs, batch)
+                    };
                     self.after_events(&evs, &mut jobs);
+                    if batch != self.shared.repl.batching() {
+                        self.shared.repl.set_batching(batch);
+                        if batch == self.shared.repl.batching() {
+                            tracing::info!("gossiped changes batched: {batch}");
+                        }
+                    }
                     // A death this peer's own suspicion timer confirmed goes to the other
                     // zones at once, as an urgent summary, not at the zone's next turn.
                     let confirmed = {
@@ -590,6 +632,31 @@ impl Controller {
                                 && let Err(e) = repl.sync_with(source, Some(vec![shard])).await
                             {
                                 tracing::debug!(%source, shard, "pull after gossip: {e}");
+                            }
+                        });
+                    }
+                    (
+                        TOPIC_CHANGES,
+                        Gossip::Changes {
+                            items,
+                            protocol,
+                            min_protocol,
+                        },
+                    ) => {
+                        if let Err(e) = crate::net::wire::compatible(
+                            crate::net::wire::spoken(),
+                            (protocol, min_protocol),
+                        ) {
+                            tracing::debug!(%source, "changes from an incompatible peer dropped: {e}");
+                            return;
+                        }
+                        let repl = self.shared.repl.clone();
+                        spawn_job(jobs, async move {
+                            let missing = repl.on_changes(source, items).await;
+                            if !missing.is_empty()
+                                && let Err(e) = repl.sync_with(source, Some(missing)).await
+                            {
+                                tracing::debug!(%source, "pull after gossip: {e}");
                             }
                         });
                     }

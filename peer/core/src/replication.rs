@@ -16,6 +16,7 @@
 //! Store work (automerge, fsync) runs on blocking threads; the async side only carries bytes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crdt_store::{Digest, ShardId, Store, SyncSession};
@@ -24,7 +25,7 @@ use libp2p::PeerId;
 use tokio::sync::Semaphore;
 
 use crate::config::ReplicationConfig;
-use crate::net::wire::{Gossip, Request, Response, SyncItem, TOPIC_CHANGES};
+use crate::net::wire::{ChangeItem, Gossip, Request, Response, SyncItem, TOPIC_CHANGES};
 use crate::net::{NetClient, NetError};
 
 /// A boxed future, for the object-safe [`Transport`].
@@ -49,6 +50,10 @@ impl Transport for NetClient {
         Box::pin(NetClient::request(self, peer, request))
     }
 }
+
+/// Bytes one batched gossip message carries at most, chunks and heads as [`pack`] counts
+/// them (gossipsub's cap is 256 KiB). A larger write batch goes out as several messages.
+pub const BATCH_BYTES: usize = 160 * 1024;
 
 /// Most rounds of one sync session before giving up (the protocol needs 2-4).
 const MAX_ROUNDS: usize = 32;
@@ -87,6 +92,9 @@ struct Inner {
     /// Responder-side sync states, per requesting peer; each peer has its own lock so one
     /// slow requester does not hold up the others.
     serving: Mutex<HashMap<PeerId, Arc<Mutex<SyncSession>>>>,
+    /// Whether every member reads batched changes ([`Gossip::Changes`], wire protocol 3):
+    /// set by the controller from the membership table; off until it says so.
+    batching: AtomicBool,
 }
 
 /// Replication engine; cheap to clone.
@@ -119,44 +127,132 @@ impl Replicator {
                 busy: Mutex::new(HashMap::new()),
                 limit,
                 serving: Mutex::new(HashMap::new()),
+                batching: AtomicBool::new(false),
             }),
         }
     }
 
-    /// Publish the change chunks a local write produced.
+    /// Send batched changes ([`Gossip::Changes`]) from now on (`true`: every member reads
+    /// them) or one message per shard (`false`, the default: some member is older).
+    /// Stays off when `[replication] batch_changes` is false.
+    pub fn set_batching(&self, on: bool) {
+        let on = on && self.inner.cfg.batch_changes;
+        self.inner.batching.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether changes go out batched.
+    pub fn batching(&self) -> bool {
+        self.inner.batching.load(Ordering::Relaxed)
+    }
+
+    /// Publish the change chunks a local write produced: one message per
+    /// [`BATCH_BYTES`] of chunks while every member reads batches, else one per shard.
     pub async fn broadcast(&self, frames: Vec<(ShardId, Vec<u8>)>) {
-        for (shard, chunk) in frames {
-            let store = self.inner.store.clone();
-            let heads = match blocking(move || store.heads(shard)).await {
-                Ok(Ok(h)) => h,
-                Ok(Err(e)) => {
-                    tracing::warn!(shard, "reading heads: {e}");
-                    continue;
+        if frames.is_empty() {
+            return;
+        }
+        let store = self.inner.store.clone();
+        let ids: Vec<ShardId> = frames.iter().map(|(s, _)| *s).collect();
+        // One hand-off to a blocking thread for all the heads, not one per shard.
+        let heads = match blocking(move || store.heads_of(&ids)).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                tracing::warn!("reading heads: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                return;
+            }
+        };
+        let max = self.inner.cfg.gossip_chunk_max;
+        let items = frames
+            .into_iter()
+            .zip(heads)
+            .map(|((shard, chunk), heads)| {
+                // Too large for gossip: announce the heads only (receivers pull).
+                let chunk = if chunk.len() <= max {
+                    chunk
+                } else {
+                    Vec::new()
+                };
+                ChangeItem {
+                    shard,
+                    heads,
+                    chunk,
                 }
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    continue;
+            });
+        let (protocol, min_protocol) = crate::net::wire::spoken();
+        if self.batching() && protocol >= crate::net::wire::BATCHED_CHANGES {
+            for batch in pack(items, BATCH_BYTES) {
+                let bytes: u64 = batch.iter().map(|i| i.chunk.len() as u64).sum();
+                let msg = Gossip::Changes {
+                    items: batch,
+                    protocol,
+                    min_protocol,
+                };
+                self.publish(msg, bytes).await;
+            }
+        } else {
+            for item in items {
+                let bytes = item.chunk.len() as u64;
+                let msg = Gossip::Change {
+                    shard: item.shard,
+                    heads: item.heads,
+                    chunk: item.chunk,
+                    protocol,
+                    min_protocol,
+                };
+                self.publish(msg, bytes).await;
+            }
+        }
+    }
+
+    async fn publish(&self, msg: Gossip, bytes: u64) {
+        match self.inner.net.publish(TOPIC_CHANGES, msg.encode()).await {
+            Ok(()) => {
+                crate::metrics::metrics().gossip_sent_bytes.inc_by(bytes);
+            }
+            Err(e) => tracing::debug!("broadcast: {e}"),
+        }
+    }
+
+    /// A batch of change chunks arrived by gossip from `source` ([`Gossip::Changes`]):
+    /// applied with one fsync. Returns the shards that still lack something the sender has:
+    /// the caller should [`Self::sync_with`] the sender for them.
+    pub async fn on_changes(&self, source: PeerId, items: Vec<ChangeItem>) -> Vec<ShardId> {
+        let bytes: u64 = items.iter().map(|i| i.chunk.len() as u64).sum();
+        crate::metrics::metrics()
+            .gossip_received_bytes
+            .inc_by(bytes);
+        let store = self.inner.store.clone();
+        let shards: Vec<ShardId> = items.iter().map(|i| i.shard).collect();
+        let res = blocking(move || {
+            let changes: Vec<crdt_store::RemoteChange<'_>> = items
+                .iter()
+                .map(|i| crdt_store::RemoteChange {
+                    shard: i.shard,
+                    chunk: &i.chunk,
+                    heads: &i.heads,
+                })
+                .collect();
+            store.apply_remote_batch(&changes)
+        })
+        .await;
+        match res {
+            Ok(Ok(done)) => {
+                if let Some(e) = done.refused {
+                    tracing::warn!(%source, "rejected change chunk: {e}");
                 }
-            };
-            let chunk = if chunk.len() <= self.inner.cfg.gossip_chunk_max {
-                chunk
-            } else {
-                Vec::new()
-            };
-            let bytes = chunk.len() as u64;
-            let (protocol, min_protocol) = crate::net::wire::spoken();
-            let msg = Gossip::Change {
-                shard,
-                heads,
-                chunk,
-                protocol,
-                min_protocol,
-            };
-            match self.inner.net.publish(TOPIC_CHANGES, msg.encode()).await {
-                Ok(()) => {
-                    crate::metrics::metrics().gossip_sent_bytes.inc_by(bytes);
-                }
-                Err(e) => tracing::debug!(shard, "broadcast: {e}"),
+                done.incomplete
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%source, "applying a batch of changes: {e}");
+                shards
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                shards
             }
         }
     }
@@ -455,6 +551,26 @@ fn serve_blocking(inner: &Inner, peer: PeerId, request: Request) -> Response {
             }
         }
     }
+}
+
+/// Split `items` into batches of at most `max_bytes` of chunks each (an item larger than
+/// that travels alone); the order is kept.
+pub fn pack(items: impl IntoIterator<Item = ChangeItem>, max_bytes: usize) -> Vec<Vec<ChangeItem>> {
+    let mut out: Vec<Vec<ChangeItem>> = Vec::new();
+    let mut size = 0;
+    for item in items {
+        // CBOR writes a head's 32 bytes as an array of small integers: up to 64 bytes.
+        let n = item.chunk.len() + 64 * item.heads.len() + 16;
+        match out.last_mut() {
+            Some(last) if size + n <= max_bytes => last.push(item),
+            _ => {
+                out.push(vec![item]);
+                size = 0;
+            }
+        }
+        size += n;
+    }
+    out
 }
 
 fn unexpected(peer: PeerId, r: &Response) -> SyncError {

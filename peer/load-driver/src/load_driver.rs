@@ -96,6 +96,18 @@ pub struct LoadState {
     own_online: Mutex<BTreeMap<String, u64>>,
     /// No decisions this long after start (see [`LoadState::new`]).
     startup_grace: Duration,
+    /// The zone's eligible nodes as the driver saw them in its latest round while it led
+    /// the zone (`None` otherwise): an accept by query places in the same write with it.
+    place_view: Mutex<Option<PlaceView>>,
+}
+
+/// What an accept needs to place at once: the leader's zone and its eligible nodes.
+#[derive(Debug, Clone)]
+struct PlaceView {
+    zone: String,
+    /// Eligible nodes; their loads are re-read from the index when used.
+    slots: Vec<crate::placement::Slot>,
+    at: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -119,7 +131,37 @@ impl LoadState {
             wake: Arc::new(Notify::new()),
             hints: RwLock::new(Arc::new(Hints::default())),
             own_online: Mutex::new(BTreeMap::new()),
+            place_view: Mutex::new(None),
         }
+    }
+
+    /// A placer for `incoming` systems being accepted right now, with the zone it places in,
+    /// when this peer's driver leads its zone (issue 17: an accept by query places in the
+    /// same write instead of leaving orphans for the next round — one write instead of two).
+    /// It places as the driver's next round would: on the nodes eligible in its latest round
+    /// (at most two ticks old, else `None`), by their current loads. `None` when this peer
+    /// does not lead its zone, is still in its start-up grace, or no node can take systems.
+    pub fn placer_for_accept(&self, incoming: usize, now: Instant) -> Option<(String, Placer)> {
+        let view = lock(&self.place_view).clone()?;
+        if now.saturating_duration_since(view.at) > 2 * self.cfg.tick.max(Duration::from_secs(1)) {
+            return None;
+        }
+        let slots: Vec<crate::placement::Slot> = {
+            let ix = self.index();
+            view.slots
+                .into_iter()
+                .map(|mut s| {
+                    s.load = ix.assigned(&s.name);
+                    s
+                })
+                .collect()
+        };
+        let placer = Placer::new(slots, incoming as u64, self.cfg.slack);
+        (!placer.is_empty()).then_some((view.zone, placer))
+    }
+
+    fn set_place_view(&self, view: Option<PlaceView>) {
+        *lock(&self.place_view) = view;
     }
 
     /// Lock the index (short critical sections only).
@@ -266,6 +308,12 @@ impl Driver {
             };
             let takeover = self.takeover().await;
             let zone = self.zone_state(now, takeover);
+            let leads = load_plan::leader(&zone) == Some(zone.me.as_str());
+            self.shared.load.set_place_view(leads.then(|| PlaceView {
+                zone: self.shared.me.zone.clone(),
+                slots: zone.slots(),
+                at: now,
+            }));
             for step in load_plan::plan(&zone, &limits) {
                 if cancel.is_cancelled() {
                     return;

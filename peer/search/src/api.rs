@@ -198,13 +198,26 @@ pub async fn apply_bulk(s: &SearchCtx, b: BulkRequest) -> Result<BulkResult, Api
         matched: 0,
         changed: 0,
     };
+    // An accept on the peer whose Load Driver leads the zone places the systems of its zone
+    // in the same write (one write per system instead of an accept and a placement).
+    let placing = match *action {
+        Action::Accept => s
+            .load
+            .placer_for_accept(fps.len(), std::time::Instant::now()),
+        _ => None,
+    };
+    let placing = Arc::new(std::sync::Mutex::new(placing));
     for chunk in fps.chunks(BULK_CHUNK) {
         let chunk = chunk.to_vec();
         let (store, expr, action) = (s.replica.store().clone(), expr.clone(), action.clone());
+        let placing = placing.clone();
         let w = s.replica.write_lock().await;
         let res = tokio::task::spawn_blocking(move || {
             let now = now_ms();
             let mut matched = 0;
+            let mut placing = placing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let r = store.update_systems(&chunk, |rec| {
                 if !expr.matches(rec) {
                     return false;
@@ -213,6 +226,9 @@ pub async fn apply_bulk(s: &SearchCtx, b: BulkRequest) -> Result<BulkResult, Api
                 match system_actions::apply(&action, rec) {
                     Ok(true) => {
                         system_actions::touch(rec, now);
+                        if let Some((zone, placer)) = placing.as_mut() {
+                            place_now(rec, zone, placer);
+                        }
                         true
                     }
                     Ok(false) | Err(_) => false,
@@ -240,6 +256,22 @@ pub async fn apply_bulk(s: &SearchCtx, b: BulkRequest) -> Result<BulkResult, Api
         "bulk action"
     );
     Ok(out)
+}
+
+/// Place a system just accepted (an orphan now) on the placer's node, as the Load Driver
+/// would: only a system of the placer's zone, not banned, with no node yet.
+fn place_now(rec: &mut SystemRecord, zone: &str, placer: &mut load_driver::placement::Placer) {
+    if rec.status != crdt_store::SystemStatus::Orphan
+        || rec.node.is_some()
+        || rec.banned
+        || rec.zone.as_deref() != Some(zone)
+    {
+        return;
+    }
+    if let Some(node) = placer.place(&rec.fingerprint) {
+        rec.node = Some(node.to_string());
+        rec.status = crdt_store::SystemStatus::Onboarded;
+    }
 }
 
 async fn edit_tags(

@@ -52,6 +52,9 @@ pub struct SearchCtx {
     pub writes: WriteBatcher<ApiError>,
     /// Wakes the Load Driver (a bulk action made orphans).
     pub wake_driver: Arc<Notify>,
+    /// The Load Driver's state: while it leads the zone, an accept by query places at once
+    /// ([`load_driver::load_driver::LoadState::placer_for_accept`]).
+    pub load: Arc<load_driver::load_driver::LoadState>,
 }
 
 /// The peer's search index, shared with the HTTP handlers.

@@ -123,3 +123,31 @@ fn cross_zone_links_are_bounded_alive_first_and_differ_per_peer() {
     let full: HashSet<PeerId> = others.iter().take(3).map(|(p, _)| *p).collect();
     assert!(cross_zone_choice("me-a", &others, &full, 3).is_empty());
 }
+
+#[test]
+fn changes_are_batched_only_while_every_member_and_connected_peer_reads_them() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut m = Membership::new(
+        PeerId::random().to_string(),
+        "dc1".into(),
+        DetectorConfig::lan(),
+        DetectorConfig::wan(),
+    );
+    let now = Instant::now();
+    let v3 = |name: &str| Heartbeat {
+        protocol: 3,
+        ..heartbeat(name, "r", false)
+    };
+    m.on_heartbeat(&a.to_string(), v3("a"), now);
+    m.on_heartbeat(&b.to_string(), v3("b"), now);
+    let connected: HashSet<PeerId> = [a, b].into_iter().collect();
+    assert!(batching_allowed(3, &m, &connected));
+    assert!(!batching_allowed(2, &m, &connected), "this peer speaks 2");
+    // A connected peer not heard from yet may be older.
+    let stranger: HashSet<PeerId> = [a, b, PeerId::random()].into_iter().collect();
+    assert!(!batching_allowed(3, &m, &stranger));
+    // A member speaking 2 (or 1), even one that is not connected now.
+    let old = PeerId::random();
+    m.on_heartbeat(&old.to_string(), heartbeat("old", "r", false), now);
+    assert!(!batching_allowed(3, &m, &connected));
+}

@@ -95,18 +95,121 @@ async fn deliver(from: &Node, to: &Node) -> Vec<bool> {
     let mut needs_pull = Vec::new();
     for (topic, data) in msgs {
         assert_eq!(topic, TOPIC_CHANGES);
-        let Ok(Gossip::Change {
-            shard,
-            heads,
-            chunk,
-            ..
-        }) = Gossip::decode(&data)
-        else {
-            panic!("not a change message");
-        };
-        needs_pull.push(to.repl.on_change(from.id, shard, heads, chunk).await);
+        match Gossip::decode(&data) {
+            Ok(Gossip::Change {
+                shard,
+                heads,
+                chunk,
+                ..
+            }) => needs_pull.push(to.repl.on_change(from.id, shard, heads, chunk).await),
+            Ok(Gossip::Changes { items, .. }) => {
+                let shards: Vec<ShardId> = items.iter().map(|i| i.shard).collect();
+                let missing = to.repl.on_changes(from.id, items).await;
+                needs_pull.extend(shards.iter().map(|s| missing.contains(s)));
+            }
+            _ => panic!("not a change message"),
+        }
     }
     needs_pull
+}
+
+/// The kinds of the messages `n` published, without taking them.
+fn published_kinds(n: &Node) -> Vec<&'static str> {
+    n.published
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, data)| match Gossip::decode(data) {
+            Ok(Gossip::Change { .. }) => "change",
+            Ok(Gossip::Changes { .. }) => "changes",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_write_batch_goes_out_as_one_message_only_while_every_member_reads_batches() {
+    let nodes = cluster(2, &[64, 64]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let zones: Vec<Record> = (0..50).map(|i| zone(&format!("z{i}"))).collect();
+    // Off by default (some member may be older): one message per shard.
+    let frames = a.store.put_batch(&zones[..25]).expect("put");
+    let shards = frames.len();
+    assert!(shards > 5, "the write touched several shards: {shards}");
+    a.repl.broadcast(frames).await;
+    assert_eq!(published_kinds(a), vec!["change"; shards]);
+    assert!(deliver(a, b).await.iter().all(|pull| !pull));
+    // Every member reads batches: one message for the whole write batch, applied at once.
+    a.repl.set_batching(true);
+    let frames = a.store.put_batch(&zones[25..]).expect("put");
+    a.repl.broadcast(frames).await;
+    assert_eq!(published_kinds(a), vec!["changes"]);
+    assert!(deliver(a, b).await.iter().all(|pull| !pull));
+    for i in 0..50 {
+        assert!(has(&b.store, &format!("z{i}")), "z{i}");
+    }
+    assert_eq!(a.store.digest().root(), b.store.digest().root());
+}
+
+#[tokio::test]
+async fn a_batch_missing_a_dependency_names_the_shards_to_pull() {
+    let nodes = cluster(2, &[]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.repl.set_batching(true);
+    // Only the second write of one key reaches b: its change depends on the first.
+    a.store.put(&zone("same")).expect("put");
+    let frames = a
+        .store
+        .put(&Record::Zone(ZoneRecord {
+            name: "same".into(),
+            created_at: 2,
+        }))
+        .expect("put");
+    let shard = frames[0].0;
+    a.repl.broadcast(frames).await;
+    let pulls = deliver(a, b).await;
+    assert_eq!(pulls, vec![true], "shard {shard} lacks a dependency");
+    a.repl
+        .sync_with(b.id, Some(vec![shard]))
+        .await
+        .expect("pull");
+    assert!(has(&b.store, "same"));
+}
+
+#[test]
+fn pack_keeps_the_order_and_the_size_bound() {
+    let item = |shard: u32, n: usize| ChangeItem {
+        shard,
+        heads: vec![[0; 32]],
+        chunk: vec![0; n],
+    };
+    let items = vec![item(1, 100), item(2, 100), item(3, 500), item(4, 10)];
+    let packed = pack(items, 400);
+    let shards: Vec<Vec<u32>> = packed
+        .iter()
+        .map(|b| b.iter().map(|i| i.shard).collect())
+        .collect();
+    // 180 + 180 fit in 400; the 580-byte item travels alone; the last starts a new one.
+    assert_eq!(shards, vec![vec![1, 2], vec![3], vec![4]]);
+    assert!(pack(Vec::new(), 400).is_empty());
+    // Real batches stay under gossipsub's 256 KiB cap once encoded (heads of 0xff bytes are
+    // CBOR's widest form of them).
+    let many = (0..5000u32).map(|i| ChangeItem {
+        shard: i % 1024,
+        heads: vec![[0xff; 32]; 2],
+        chunk: vec![7; 150],
+    });
+    let batches = pack(many, BATCH_BYTES);
+    assert!(batches.len() > 1);
+    for b in batches {
+        let msg = Gossip::Changes {
+            items: b,
+            protocol: 3,
+            min_protocol: 1,
+        };
+        let n = msg.encode().len();
+        assert!(n < 256 * 1024 - 1024, "{n} bytes");
+    }
 }
 
 #[tokio::test]
