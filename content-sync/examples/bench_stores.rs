@@ -243,7 +243,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let one = start.elapsed().as_secs_f64();
     lone.stop().await;
-    origin0.ep.shutdown().await;
+    // origin0 stays up until the end: shutting its router down would shut the shared store.
     let origin_before = origin.ep.stats.uploaded_bytes.load(Relaxed);
     println!(
         "one transfer (1 store alone):  {one:7.2} s  (the link alone: {:.2} s)",
@@ -342,6 +342,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in &nodes {
         n.stop().await;
     }
+    origin0.ep.shutdown().await;
     origin.stop().await;
     drop(keep);
     if failed > 0 {
