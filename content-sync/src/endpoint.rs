@@ -33,7 +33,7 @@ use crate::{
     BlobStore, ContentError,
     have::{HAVE_ALPN, HaveTable, REFUSED, UNKNOWN, known, response},
     rate::TokenBucket,
-    seed::SeedOptions,
+    seed::{Handed, SeedOptions},
 };
 
 /// Decides who may fetch what (implemented by the peer over its membership and manifests).
@@ -296,19 +296,25 @@ fn serve_events(
                         let (hash, to) = (msg.request.hash, ids.get(&msg.connection_id).copied());
                         tokio::spawn(async move {
                             // The slot is free when the transfer ends (or its events stop).
-                            let mut completed = false;
+                            let (mut how, mut size) = (Handed::Little, u64::MAX);
                             while let Ok(Some(u)) = msg.rx.recv().await {
                                 match u {
+                                    RequestUpdate::Started(s) => size = s.size,
                                     RequestUpdate::Completed(_) => {
-                                        completed = true;
+                                        how = Handed::Complete(to);
                                         break;
                                     }
-                                    RequestUpdate::Aborted(_) => break,
-                                    _ => {}
+                                    RequestUpdate::Aborted(a) => {
+                                        if a.stats.payload_bytes_sent.saturating_mul(2) >= size {
+                                            how = Handed::Mostly;
+                                        }
+                                        break;
+                                    }
+                                    RequestUpdate::Progress(_) => {}
                                 }
                             }
                             active.fetch_sub(1, Relaxed);
-                            have.seed_finish(hash, to, completed, Instant::now());
+                            have.seed_finish(hash, how, Instant::now());
                         });
                         Ok(())
                     };

@@ -21,7 +21,7 @@ use std::{
 use iroh::EndpointId;
 use iroh_blobs::Hash;
 
-use crate::seed::{SeedOptions, Seeder};
+use crate::seed::{Handed, SeedOptions, Seeder};
 
 /// ALPN of the holdings protocol.
 pub const HAVE_ALPN: &[u8] = b"uyuni-cluster/content-have/1";
@@ -290,9 +290,9 @@ impl HaveTable {
         self.seeder().start(file, now)
     }
 
-    /// A transfer of `file` to `to` admitted by [`Self::seed_start`] ended.
-    pub fn seed_finish(&self, file: Hash, to: Option<EndpointId>, completed: bool, now: Instant) {
-        self.seeder().finish(file, to, completed, now);
+    /// A transfer of `file` admitted by [`Self::seed_start`] ended.
+    pub fn seed_finish(&self, file: Hash, how: Handed, now: Instant) {
+        self.seeder().finish(file, how, now);
     }
 
     /// What to answer `asker` about `manifest`: the bitmap (without the files held back by
@@ -460,13 +460,13 @@ mod tests {
         t.mark(&m, 0);
         assert!(t.seed_start(files[0], t0) && t.seed_start(files[0], t0));
         for _ in 0..2 {
-            t.seed_finish(files[0], Some(id(1)), true, t0);
+            t.seed_finish(files[0], Handed::Complete(Some(id(1))), t0);
         }
         // Complete: each file once.
         t.put_files(m, Bitmap::full(3), files.clone());
         assert!(t.seed_start(files[1], t0));
         assert!(!t.seed_start(files[1], t0), "running: not twice");
-        t.seed_finish(files[1], Some(id(7)), true, t0);
+        t.seed_finish(files[1], Handed::Complete(Some(id(7))), t0);
         let (bits, hints) = t.answer(&m, Some(id(9)), t0).expect("known");
         assert!(bits.get(0) && !bits.get(1) && bits.get(2), "{bits:?}");
         assert_eq!(hints, [(1, id(7))]);

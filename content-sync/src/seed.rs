@@ -39,6 +39,18 @@ impl Default for SeedOptions {
     }
 }
 
+/// How a transfer admitted by [`Seeder::start`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// The whole blob was sent (to this node, when known).
+    Complete(Option<EndpointId>),
+    /// Cut off after at least half of it was sent: counted as a copy (so a file cut off again
+    /// and again is not sent again and again), but nobody holds it from this transfer.
+    Mostly,
+    /// Cut off early: not counted.
+    Little,
+}
+
 /// Remembered recipients per file (the hints of a holdings answer).
 const RECIPIENTS: usize = 4;
 
@@ -103,8 +115,8 @@ impl Seeder {
         true
     }
 
-    /// A transfer of `hash` to `to` ended; `completed`: the whole blob was sent.
-    pub fn finish(&mut self, hash: Hash, to: Option<EndpointId>, completed: bool, now: Instant) {
+    /// A transfer of `hash` ended.
+    pub fn finish(&mut self, hash: Hash, how: Handed, now: Instant) {
         if !self.enabled() {
             return;
         }
@@ -112,10 +124,10 @@ impl Seeder {
             return;
         };
         h.running = h.running.saturating_sub(1);
-        if completed {
+        if how != Handed::Little {
             h.done += 1;
             h.last_done = Some(now);
-            if let Some(id) = to {
+            if let Handed::Complete(Some(id)) = how {
                 h.to.retain(|x| *x != id);
                 h.to.push_back(id);
                 if h.to.len() > RECIPIENTS {
@@ -156,17 +168,21 @@ mod tests {
             "a second requester while the first copy runs"
         );
         assert!(s.start(b, t0), "another file is offered");
-        // An aborted copy does not count.
-        s.finish(b, Some(id(2)), false, t0);
+        // A copy cut off early does not count; one cut off late does (no recipient).
+        s.finish(b, Handed::Little, t0);
         assert!(s.offered(&b, t0));
-        s.finish(a, Some(id(1)), true, t0);
+        assert!(s.start(b, t0));
+        s.finish(b, Handed::Mostly, t0);
+        assert!(!s.offered(&b, t0));
+        assert!(s.recipients(&b).is_empty());
+        s.finish(a, Handed::Complete(Some(id(1))), t0);
         assert!(!s.offered(&a, t0 + Duration::from_secs(9)));
         assert_eq!(s.recipients(&a), [id(1)]);
         // After the hold: offered once more, then held back again.
         let t1 = t0 + Duration::from_secs(10);
         assert!(s.start(a, t1));
         assert!(!s.start(a, t1));
-        s.finish(a, Some(id(3)), true, t1);
+        s.finish(a, Handed::Complete(Some(id(3))), t1);
         assert_eq!(s.recipients(&a), [id(1), id(3)]);
         assert!(!s.offered(&a, t1 + Duration::from_secs(1)));
     }
@@ -177,7 +193,7 @@ mod tests {
         let mut s = Seeder::new(SeedOptions::default());
         let a = Hash::new(b"a");
         assert!(s.start(a, t0) && s.start(a, t0));
-        s.finish(a, Some(id(1)), true, t0);
+        s.finish(a, Handed::Complete(Some(id(1))), t0);
         assert!(s.offered(&a, t0));
         assert!(s.recipients(&a).is_empty());
     }
@@ -192,7 +208,7 @@ mod tests {
         let a = Hash::new(b"a");
         for n in 0..6 {
             assert!(s.start(a, t0));
-            s.finish(a, Some(id(n)), true, t0);
+            s.finish(a, Handed::Complete(Some(id(n))), t0);
         }
         assert_eq!(s.recipients(&a), [id(2), id(3), id(4), id(5)]);
     }
