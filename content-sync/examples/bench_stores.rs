@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release -p content-sync --example bench_stores -- [--stores 100] [--mib 8]
 //!  [--file-kib 256] [--large-mib 2] [--link-kib-s 256] [--origin-kib-s LINK] [--slots 2]
-//!  [--parallel 4] [--per-provider 2] [--poll-ms 500] [--polls 16] [--split-mib 1] [--seed 1]`
+//!  [--parallel 4] [--per-provider 2] [--poll-ms 500] [--polls 16] [--split-mib 1] [--seed 1]
+//!  [--seed-copies 1] [--seed-hold-s 30]`
 //!
 //! Content-sync level, in one process: an origin and STORES stores, each a blob store, an
 //! iroh endpoint on 127.0.0.1 (its own UDP socket, QUIC between them) and a fetcher. A
@@ -13,8 +14,10 @@
 //!
 //! The repository: MIB of seeded random files of FILE_KIB each, plus one file of LARGE_MIB
 //! (fetched as byte ranges from several holders, `--split-mib` and up). First one store
-//! fetches it alone from the origin (the baseline: one transfer, then dropped); then all
-//! stores start at once. Printed: the one-transfer time, the time until every store holds the
+//! fetches it alone from the origin's store (the baseline: one transfer over a second endpoint
+//! of the origin without super-seeding, then dropped); then all
+//! stores start at once, the origin super-seeding (`--seed-copies` copies of each file handed
+//! out, again after `--seed-hold-s` seconds; `--seed-copies 0`: off). Printed: the one-transfer time, the time until every store holds the
 //! repository, the origin's upload total ÷ the repository size (issue 17: at most 3), and
 //! the swarm's counters.
 
@@ -25,8 +28,8 @@ use std::{
 };
 
 use content_sync::{
-    Bitmap, BlobStore, ContentEndpoint, EndpointId, Fetcher, Gate, Hash, Provider, ServeOptions,
-    SwarmFile, SwarmOptions, SwarmProvider, fetch_repository,
+    Bitmap, BlobStore, ContentEndpoint, EndpointId, Fetcher, Gate, Hash, Provider, SeedOptions,
+    ServeOptions, SwarmFile, SwarmOptions, SwarmProvider, fetch_repository,
 };
 
 /// Everyone is a member of one zone and may fetch everything.
@@ -73,9 +76,14 @@ impl Node {
         up: u64,
         down: Option<u64>,
         slots: usize,
+        seed: SeedOptions,
+        share: Option<&BlobStore>,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let dir = tempfile::Builder::new().prefix("bench-stores-").tempdir()?;
-        let store = BlobStore::open(dir.path(), None).await?;
+        let store = match share {
+            Some(s) => s.clone(),
+            None => BlobStore::open(dir.path(), None).await?,
+        };
         let secret = *blake3::hash(name.as_bytes()).as_bytes();
         let bind: SocketAddr = "127.0.0.1:0".parse()?;
         let ep = ContentEndpoint::bind(
@@ -86,6 +94,7 @@ impl Node {
             ServeOptions {
                 upload_limit: Some(up),
                 upload_slots: slots,
+                seed,
             },
         )
         .await?;
@@ -121,6 +130,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let origin_up: u64 = arg("--origin-kib-s", link / 1024) * 1024;
     let slots: usize = arg("--slots", 2);
     let seed: u64 = arg("--seed", 1);
+    let seeding = SeedOptions {
+        copies: arg("--seed-copies", 1),
+        hold: Duration::from_secs(arg("--seed-hold-s", 30)),
+    };
+    let plain = SeedOptions::default();
     let opts = SwarmOptions {
         parallel: arg("--parallel", 4),
         per_provider: arg("--per-provider", 2),
@@ -132,7 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // The origin and the repository.
-    let origin = Node::start("origin", origin_up, None, slots).await?;
+    let origin = Node::start("origin", origin_up, None, slots, seeding, None).await?;
     let n = (mib << 10) / file_kib;
     let mut files = Vec::new();
     let mut keep = Vec::new();
@@ -165,7 +179,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .flat_map(|f| *f.hash.as_bytes())
             .collect::<Vec<u8>>(),
     );
-    origin.ep.have.put(manifest, Bitmap::full(files.len()));
+    let hashes: Vec<Hash> = files.iter().map(|f| f.hash).collect();
+    origin
+        .ep
+        .have
+        .put_files(manifest, Bitmap::full(files.len()), hashes.clone());
     let mib_of = |b: u64| b as f64 / 1048576.0;
     println!(
         "repository: {} files, {:.1} MiB ({} of {file_kib} KiB, one of {large_mib} MiB); links: {} KiB/s up and down per store, origin {} KiB/s up; {slots} upload slots, {} fetches at once, {} per provider, maps polled every {:?} (at most {} per interval)",
@@ -179,9 +197,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         opts.poll_interval,
         opts.polls_per_interval
     );
+    println!(
+        "origin super-seeding: {}",
+        if seeding.copies == 0 {
+            "off".to_string()
+        } else {
+            format!(
+                "{} cop{} of each file, again after {:?}",
+                seeding.copies,
+                if seeding.copies == 1 { "y" } else { "ies" },
+                seeding.hold
+            )
+        }
+    );
 
-    // Baseline: one store alone.
-    let lone = Node::start("lone", link, Some(link), slots).await?;
+    // Baseline: one store alone, from the origin's store over an endpoint that does not
+    // super-seed (a lone fetcher gets everything from the origin either way; this keeps the
+    // origin's hand-out counts for the run below).
+    let origin0 = Node::start(
+        "origin0",
+        origin_up,
+        None,
+        slots,
+        plain,
+        Some(&origin.store),
+    )
+    .await?;
+    origin0.ep.have.put(manifest, Bitmap::full(files.len()));
+    let lone = Node::start("lone", link, Some(link), slots, plain, None).await?;
     lone.ep.have.put(manifest, Bitmap::new(files.len()));
     let start = Instant::now();
     fetch_repository(
@@ -191,7 +234,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &files,
         Bitmap::new(files.len()),
         vec![SwarmProvider {
-            provider: origin.provider(),
+            provider: origin0.provider(),
             complete: true,
         }],
         opts,
@@ -200,6 +243,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let one = start.elapsed().as_secs_f64();
     lone.stop().await;
+    // origin0 stays up until the end: shutting its router down would shut the shared store.
     let origin_before = origin.ep.stats.uploaded_bytes.load(Relaxed);
     println!(
         "one transfer (1 store alone):  {one:7.2} s  (the link alone: {:.2} s)",
@@ -210,7 +254,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nodes = Vec::with_capacity(stores);
     for k in 0..stores {
         nodes.push(Arc::new(
-            Node::start(&format!("store{k}"), link, Some(link), slots).await?,
+            Node::start(&format!("store{k}"), link, Some(link), slots, plain, None).await?,
         ));
     }
     let mut everyone: Vec<(usize, Provider)> = nodes
@@ -277,6 +321,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         origin_up_total as f64 / total as f64
     );
     println!(
+        "origin: {} requests served, {} refused busy, {} refused by super-seeding (handed out already); stores learnt {} holders from its hints",
+        origin.ep.stats.served_requests.load(Relaxed),
+        origin.ep.stats.busy_refusals.load(Relaxed),
+        origin.ep.stats.seed_refusals.load(Relaxed),
+        sum(&|n| n.fetcher.stats.hints.load(Relaxed)),
+    );
+    println!(
         "stores uploaded {:.0} MiB, fetched {:.0} MiB; {} map questions, {} asks of a provider whose map did not list the file, {} busy refusals, {} failed fetches, {} blobs split over {} range requests",
         mib_of(sum(&|n| n.ep.stats.uploaded_bytes.load(Relaxed))),
         mib_of(sum(&|n| n.fetcher.stats.bytes.load(Relaxed))),
@@ -291,6 +342,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in &nodes {
         n.stop().await;
     }
+    origin0.ep.shutdown().await;
     origin.stop().await;
     drop(keep);
     if failed > 0 {

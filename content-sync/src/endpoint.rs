@@ -31,8 +31,9 @@ use iroh_blobs::{
 
 use crate::{
     BlobStore, ContentError,
-    have::{HAVE_ALPN, HaveTable, KNOWN, REFUSED, UNKNOWN, response},
+    have::{HAVE_ALPN, HaveTable, REFUSED, UNKNOWN, known, response},
     rate::TokenBucket,
+    seed::{Handed, SeedOptions},
 };
 
 /// Decides who may fetch what (implemented by the peer over its membership and manifests).
@@ -56,6 +57,9 @@ pub struct ServeStats {
     /// Requests turned away because every upload slot was busy (the requester asks another
     /// holder or comes back later).
     pub busy_refusals: AtomicU64,
+    /// Requests turned away by super-seeding: the file was handed out already
+    /// ([`crate::seed`]).
+    pub seed_refusals: AtomicU64,
     /// Payload bytes sent.
     pub uploaded_bytes: AtomicU64,
     /// Holdings questions answered ([`crate::have`]).
@@ -65,6 +69,9 @@ pub struct ServeStats {
 /// How the endpoint serves.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServeOptions {
+    /// Super-seeding of the versions this node holds completely ([`crate::seed`]; off by
+    /// default).
+    pub seed: SeedOptions,
     /// Bytes per second for everything this node serves; `None`: no limit.
     pub upload_limit: Option<u64>,
     /// Blob requests served at once; more are refused as busy (`0`: no limit). A node with a
@@ -113,8 +120,8 @@ impl ContentEndpoint {
             .await
             .map_err(|e| bind_err(e.to_string()))?;
         let stats = Arc::new(ServeStats::default());
-        let have = HaveTable::default();
-        let events = serve_events(gate.clone(), opts, stats.clone());
+        let have = HaveTable::with_seeding(opts.seed);
+        let events = serve_events(gate.clone(), opts, stats.clone(), have.clone());
         let router = Router::builder(endpoint.clone())
             .accept(
                 iroh_blobs::ALPN,
@@ -195,8 +202,11 @@ impl ProtocolHandler for HaveProtocol {
                 self.stats.refused_requests.fetch_add(1, Relaxed);
                 response(REFUSED, None)
             } else {
-                match self.have.get(&manifest) {
-                    Some(b) => response(KNOWN, Some(&b)),
+                match self
+                    .have
+                    .answer(&manifest, Some(conn.remote_id()), Instant::now())
+                {
+                    Some((b, hints)) => known(&b, &hints),
                     None => response(UNKNOWN, None),
                 }
             };
@@ -211,7 +221,12 @@ impl ProtocolHandler for HaveProtocol {
 
 /// The provider's event handler: members only, per-blob zone checks, upload slots and
 /// pacing, upload counters.
-fn serve_events(gate: Arc<dyn Gate>, opts: ServeOptions, stats: Arc<ServeStats>) -> EventSender {
+fn serve_events(
+    gate: Arc<dyn Gate>,
+    opts: ServeOptions,
+    stats: Arc<ServeStats>,
+    have: HaveTable,
+) -> EventSender {
     let mask = EventMask {
         connected: ConnectMode::Intercept,
         // With transfer events: a slot is held until its transfer completes or aborts.
@@ -230,6 +245,7 @@ fn serve_events(gate: Arc<dyn Gate>, opts: ServeOptions, stats: Arc<ServeStats>)
     tokio::spawn(async move {
         // Connection id → the member's zone.
         let mut zones: HashMap<u64, String> = HashMap::new();
+        let mut ids: HashMap<u64, EndpointId> = HashMap::new();
         while let Some(msg) = rx.recv().await {
             match msg {
                 ProviderMessage::ClientConnected(msg) => {
@@ -237,6 +253,9 @@ fn serve_events(gate: Arc<dyn Gate>, opts: ServeOptions, stats: Arc<ServeStats>)
                     let res = match zone {
                         Some(z) => {
                             zones.insert(msg.connection_id, z);
+                            if let Some(id) = msg.endpoint_id {
+                                ids.insert(msg.connection_id, id);
+                            }
                             Ok(())
                         }
                         None => {
@@ -252,6 +271,7 @@ fn serve_events(gate: Arc<dyn Gate>, opts: ServeOptions, stats: Arc<ServeStats>)
                 }
                 ProviderMessage::ConnectionClosed(msg) => {
                     zones.remove(&msg.connection_id);
+                    ids.remove(&msg.connection_id);
                 }
                 ProviderMessage::GetRequestReceived(mut msg) => {
                     let allowed = msg.request.ranges.is_blob()
@@ -265,21 +285,36 @@ fn serve_events(gate: Arc<dyn Gate>, opts: ServeOptions, stats: Arc<ServeStats>)
                     } else if opts.upload_slots > 0 && active.load(Relaxed) >= opts.upload_slots {
                         stats.busy_refusals.fetch_add(1, Relaxed);
                         Err(AbortReason::RateLimited)
+                    } else if !have.seed_start(msg.request.hash, Instant::now()) {
+                        // Super-seeding: handed out already; the asker gets it elsewhere.
+                        stats.seed_refusals.fetch_add(1, Relaxed);
+                        Err(AbortReason::RateLimited)
                     } else {
                         stats.served_requests.fetch_add(1, Relaxed);
                         active.fetch_add(1, Relaxed);
-                        let active = active.clone();
+                        let (active, have) = (active.clone(), have.clone());
+                        let (hash, to) = (msg.request.hash, ids.get(&msg.connection_id).copied());
                         tokio::spawn(async move {
                             // The slot is free when the transfer ends (or its events stop).
+                            let (mut how, mut size) = (Handed::Little, u64::MAX);
                             while let Ok(Some(u)) = msg.rx.recv().await {
-                                if matches!(
-                                    u,
-                                    RequestUpdate::Completed(_) | RequestUpdate::Aborted(_)
-                                ) {
-                                    break;
+                                match u {
+                                    RequestUpdate::Started(s) => size = s.size,
+                                    RequestUpdate::Completed(_) => {
+                                        how = Handed::Complete(to);
+                                        break;
+                                    }
+                                    RequestUpdate::Aborted(a) => {
+                                        if a.stats.payload_bytes_sent.saturating_mul(2) >= size {
+                                            how = Handed::Mostly;
+                                        }
+                                        break;
+                                    }
+                                    RequestUpdate::Progress(_) => {}
                                 }
                             }
                             active.fetch_sub(1, Relaxed);
+                            have.seed_finish(hash, how, Instant::now());
                         });
                         Ok(())
                     };

@@ -63,6 +63,8 @@ pub struct FetchStats {
     pub repairs: AtomicU64,
     /// Holdings questions asked ([`crate::have`]).
     pub have_polls: AtomicU64,
+    /// Holders learnt from a seed's hints (a file it handed to a node; [`crate::seed`]).
+    pub hints: AtomicU64,
     /// Requests sent to a provider whose last known holdings did not list the file (the
     /// swarm planner never does; kept to show it).
     pub asks_unlisted: AtomicU64,

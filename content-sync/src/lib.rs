@@ -9,6 +9,7 @@
 //!   blobs their zone receives ([`Gate`]).
 //! - [`Fetcher`]: verified, resumable, rate-limited fetches from several providers; large
 //!   blobs as byte ranges from several at once; streamed repairs.
+//! - [`seed`]: super-seeding (an origin hands each file out as few times as it can).
 //! - [`have`]: who holds which file of a repository version (a bitmap per node, asked over
 //!   the endpoint); [`plan`] and [`swarm`]: rarest-first fetching of a whole repository.
 //! - [`Manifest`]: a tree's index (path → BLAKE3 hash, size), itself a blob.
@@ -25,6 +26,7 @@ pub mod have;
 mod manifest;
 pub mod plan;
 pub mod rate;
+pub mod seed;
 pub mod swarm;
 pub mod tree;
 
@@ -38,4 +40,5 @@ pub use have::{Bitmap, HaveAnswer, HaveTable};
 pub use iroh::EndpointId;
 pub use iroh_blobs::{Hash, api::TempTag};
 pub use manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest, check_path};
+pub use seed::SeedOptions;
 pub use swarm::{SwarmFile, SwarmOptions, SwarmProvider, SwarmReport, fetch_repository};

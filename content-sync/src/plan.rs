@@ -9,6 +9,11 @@
 //!   loaded one (fewest fetches of ours running there), at most `per_provider` at once per
 //!   provider, skipping providers that are cooling down after a refusal or failure. A file no
 //!   available holder has waits for the next plan.
+//! - **Seeds last**: a provider that held the whole version from the start (the origin, or
+//!   a node complete before this fetch) is asked for a file only when no healthy other
+//!   provider lists it, so the origin's link serves first copies and the fetchers serve one
+//!   another (with super-seeding, [`crate::seed`], the origin lists only files it still hands
+//!   out). Among holders the non-seeds come first, then the least loaded.
 //! - **Several providers per large blob**: a file of `split_threshold` bytes or more goes to
 //!   up to `max_split` holders at once (byte ranges of it from each).
 
@@ -34,6 +39,12 @@ pub struct PlanProvider<'a> {
     pub available: bool,
     /// The per-node tie-break key among providers of equal load.
     pub key: u64,
+    /// A seed (held the whole version before this fetch): asked only for files no healthy
+    /// non-seed lists.
+    pub seed: bool,
+    /// Not failing repeatedly: a healthy non-seed holder keeps a file away from the seeds
+    /// even while it is busy for a moment.
+    pub healthy: bool,
 }
 
 /// Limits of one plan.
@@ -110,17 +121,21 @@ pub fn next_fetches(
         if out.len() >= limits.slots {
             break;
         }
+        let holds = |k: usize| providers[k].holds.is_some_and(|h| h.get(i));
+        let peer_holds =
+            (0..providers.len()).any(|k| !providers[k].seed && providers[k].healthy && holds(k));
         let mut free: Vec<usize> = (0..providers.len())
             .filter(|&k| {
                 providers[k].available
                     && load[k] < per_provider
-                    && providers[k].holds.is_some_and(|h| h.get(i))
+                    && holds(k)
+                    && !(peer_holds && providers[k].seed)
             })
             .collect();
         if free.is_empty() {
             continue;
         }
-        free.sort_by_key(|&k| (load[k], providers[k].key, k));
+        free.sort_by_key(|&k| (providers[k].seed, load[k], providers[k].key, k));
         let n = if files[i].size >= limits.split_threshold {
             limits.max_split.max(1)
         } else {
@@ -167,7 +182,40 @@ mod tests {
             load,
             available: true,
             key,
+            seed: false,
+            healthy: true,
         }
+    }
+
+    #[test]
+    fn seeds_are_asked_only_for_files_no_healthy_peer_lists() {
+        let f = files(3, "me");
+        let all = Bitmap::full(3);
+        let one = bits(3, &[1]);
+        let mut origin = prov(Some(&all), 0, 1);
+        origin.seed = true;
+        let mut peer = prov(Some(&one), 1, 2);
+        let lim = PlanLimits {
+            per_provider: 4,
+            ..LIMITS
+        };
+        let plan = next_fetches(&f, &Bitmap::new(3), &BTreeSet::new(), &[origin, peer], lim);
+        assert_eq!(plan.len(), 3);
+        for pl in &plan {
+            let want = if pl.file == 1 { 1 } else { 0 };
+            assert_eq!(pl.providers, [want], "{pl:?}: the peer, though more loaded");
+        }
+        // The peer busy for a moment: file 1 waits rather than go to the origin.
+        peer.available = false;
+        let plan = next_fetches(&f, &Bitmap::new(3), &BTreeSet::new(), &[origin, peer], lim);
+        assert!(plan.iter().all(|pl| pl.file != 1), "{plan:?}");
+        // Failing repeatedly: the origin serves it after all.
+        peer.healthy = false;
+        let plan = next_fetches(&f, &Bitmap::new(3), &BTreeSet::new(), &[origin, peer], lim);
+        assert!(
+            plan.iter().any(|pl| pl.file == 1 && pl.providers == [0]),
+            "{plan:?}"
+        );
     }
 
     const LIMITS: PlanLimits = PlanLimits {

@@ -56,13 +56,18 @@ impl Default for SwarmOptions {
     }
 }
 
+/// Failed or refused fetches in a row after which a provider no longer keeps files away
+/// from the seeds ([`crate::plan`]).
+const UNHEALTHY_STRIKES: u32 = 4;
+
 /// A provider of the repository.
 #[derive(Debug, Clone)]
 pub struct SwarmProvider {
     /// Where it is.
     pub provider: Provider,
     /// Its holdings record says it holds the version completely: taken as holding every
-    /// file while its map cannot be asked (a peer without the holdings protocol).
+    /// file while its map cannot be asked (a peer without the holdings protocol), and a
+    /// seed: asked only for files no healthy other provider lists.
     pub complete: bool,
 }
 
@@ -180,6 +185,8 @@ pub async fn fetch_repository(
                 load: p.load,
                 available: p.until.is_none_or(|t| now >= t),
                 key: p.key,
+                seed: p.sp.complete,
+                healthy: p.strikes < UNHEALTHY_STRIKES,
             })
             .collect();
         let warming = now < warm_until && peers.iter().any(|p| p.polling && p.map.is_none());
@@ -241,9 +248,16 @@ pub async fn fetch_repository(
             Some(Event::Polled(k, res)) => {
                 let p = &mut peers[k];
                 p.polling = false;
+                let mut hints = Vec::new();
                 match res {
                     Ok(HaveAnswer::Known(b)) if b.len() == files.len() => p.map = Some(b),
-                    Ok(HaveAnswer::Known(_)) => p.map = Some(Bitmap::new(files.len())),
+                    Ok(HaveAnswer::Seeding(b, h)) if b.len() == files.len() => {
+                        p.map = Some(b);
+                        hints = h;
+                    }
+                    Ok(HaveAnswer::Known(_) | HaveAnswer::Seeding(..)) => {
+                        p.map = Some(Bitmap::new(files.len()));
+                    }
                     Ok(HaveAnswer::Unknown | HaveAnswer::Refused) => {
                         p.map = Some(Bitmap::new(files.len()));
                     }
@@ -254,6 +268,16 @@ pub async fn fetch_repository(
                         if p.map.is_none() && p.sp.complete {
                             p.map = Some(Bitmap::full(files.len()));
                         }
+                    }
+                }
+                // The seed handed these files to these nodes: they hold them.
+                for (i, id) in hints {
+                    if i >= files.len() || local.get(i) {
+                        continue;
+                    }
+                    if let Some(q) = peers.iter_mut().find(|q| q.sp.provider.id == id) {
+                        q.map.get_or_insert_with(|| Bitmap::new(files.len())).set(i);
+                        fetcher.stats.hints.fetch_add(1, Relaxed);
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! Content-sync level, several endpoints in one process on 127.0.0.1: holdings maps, rarest
-//! first swarming, split fetches of a large blob, streamed repairs, upload slots.
+//! first swarming, split fetches of a large blob, streamed repairs, upload slots,
+//! super-seeding.
 
 use std::{
     net::SocketAddr,
@@ -9,7 +10,7 @@ use std::{
 
 use content_sync::{
     Bitmap, BlobStore, ContentEndpoint, EndpointId, Fetcher, Gate, Hash, HaveAnswer, Provider,
-    ServeOptions, SwarmFile, SwarmOptions, SwarmProvider, TempTag, fetch_repository,
+    SeedOptions, ServeOptions, SwarmFile, SwarmOptions, SwarmProvider, TempTag, fetch_repository,
 };
 
 /// Members: everyone; `secret` blobs only for zone "other" (nobody here).
@@ -285,6 +286,7 @@ async fn busy_providers_refuse_and_maps_follow_the_zone_rule() {
     let slots = ServeOptions {
         upload_limit: Some(256 << 10),
         upload_slots: 1,
+        ..ServeOptions::default()
     };
     let origin = node("origin", secret, slots, None).await;
     let fresh = node("fresh", secret, ServeOptions::default(), None).await;
@@ -314,4 +316,94 @@ async fn busy_providers_refuse_and_maps_follow_the_zone_rule() {
         .fetch_from(retry, &p)
         .await
         .expect("after the slot freed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_super_seeding_origin_hands_each_file_out_once_and_points_to_its_recipients() {
+    let seeding = ServeOptions {
+        upload_limit: Some(1 << 20),
+        upload_slots: 2,
+        seed: SeedOptions {
+            copies: 1,
+            hold: Duration::from_secs(600),
+        },
+    };
+    let origin = node("origin", Hash::new(b"-"), seeding, None).await;
+    let (files, _tags) = add_files(&origin, &[100_000; 8]).await;
+    let manifest = manifest_of(&files);
+    let hashes: Vec<Hash> = files.iter().map(|f| f.hash).collect();
+    origin
+        .ep
+        .have
+        .put_files(manifest, Bitmap::full(8), hashes.clone());
+    // Fetchers with thin download links: the first copies are still coming while the others
+    // ask, so the others must get them from one another.
+    let mut stores = Vec::new();
+    for k in 0..3 {
+        let n = node(
+            &format!("s{k}"),
+            Hash::new(b"-"),
+            ServeOptions::default(),
+            Some(200_000),
+        )
+        .await;
+        n.ep.have.put(manifest, Bitmap::new(8));
+        stores.push(Arc::new(n));
+    }
+    let everyone: Vec<Provider> = stores.iter().map(|n| provider(n)).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, n) in stores.iter().enumerate() {
+        let mut providers: Vec<SwarmProvider> = everyone
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .map(|(_, p)| SwarmProvider {
+                provider: p.clone(),
+                complete: false,
+            })
+            .collect();
+        providers.push(SwarmProvider {
+            provider: provider(&origin),
+            complete: true,
+        });
+        let (n, files) = (n.clone(), files.clone());
+        tasks.spawn(async move {
+            fetch_repository(
+                &n.fetcher,
+                &format!("s{k}"),
+                manifest,
+                &files,
+                Bitmap::new(8),
+                providers,
+                quick(),
+                |_, _| {},
+            )
+            .await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task").expect("fetched");
+    }
+    for n in &stores {
+        for h in &hashes {
+            assert!(n.store.verify(*h).await.expect("verify"));
+        }
+    }
+    let up = origin.ep.stats.uploaded_bytes.load(Relaxed);
+    assert!(
+        up <= 8 * 100_000 + 100_000,
+        "the origin sent each file about once: {up} bytes"
+    );
+    assert!(origin.ep.stats.served_requests.load(Relaxed) <= 9);
+    // Every file was handed out: the origin now offers none, and names who holds them.
+    let asker = node("late", Hash::new(b"-"), ServeOptions::default(), None).await;
+    match asker.fetcher.have(&provider(&origin), manifest).await {
+        Ok(HaveAnswer::Seeding(bits, hints)) => {
+            assert_eq!(bits.count(), 0);
+            let ids: Vec<EndpointId> = stores.iter().map(|n| n.ep.id()).collect();
+            assert!(hints.len() >= 8, "{hints:?}");
+            assert!(hints.iter().all(|(i, id)| *i < 8 && ids.contains(id)));
+        }
+        other => panic!("expected a seeding answer: {other:?}"),
+    }
 }

@@ -37,6 +37,15 @@ pub struct ContentConfig {
     /// asks another holder (a thin link serves a few transfers fast rather than many slowly,
     /// so copies complete and are served onwards early). 0 = no limit. Default 2.
     pub upload_slots: usize,
+    /// Super-seeding of the repositories this node holds completely: each file is handed out
+    /// this many times, then left out of the holdings map this node answers (fetchers get it
+    /// from one another, pointed to the nodes it went to) until `super_seed_hold_ms` passes.
+    /// For an origin in front of many stores behind thin links. 0 = off. Default 0.
+    pub super_seed_copies: u32,
+    /// A file held back by super-seeding is offered again this long after its last copy
+    /// completed. Default 30 000 ms.
+    #[serde(with = "duration_ms", rename = "super_seed_hold_ms")]
+    pub super_seed_hold: Duration,
     /// Files of at least this many MiB are fetched as byte ranges from several providers at
     /// once. Default 16.
     pub split_threshold_mib: u64,
@@ -82,6 +91,8 @@ impl Default for ContentConfig {
             parallel_fetches: 4,
             fetches_per_provider: 2,
             upload_slots: 2,
+            super_seed_copies: 0,
+            super_seed_hold: Duration::from_secs(30),
             split_threshold_mib: 16,
             max_split: 4,
             have_poll_interval: Duration::from_millis(500),

@@ -147,6 +147,10 @@ impl Content {
             content_sync::ServeOptions {
                 upload_limit: kib(cfg.max_upload_kib_s),
                 upload_slots: cfg.upload_slots,
+                seed: content_sync::SeedOptions {
+                    copies: cfg.super_seed_copies,
+                    hold: cfg.super_seed_hold,
+                },
             },
         )
         .await?;

@@ -176,7 +176,7 @@ async fn round(shared: &ContentCtx, content: &Arc<Content>) -> Result<(), String
     content.ep.have.retain(&keep);
     // A repository held completely (imported here, or fetched before) answers a full map;
     // one still fetching has its map from `sync_repo`, updated file by file.
-    let full: Vec<(content_sync::Hash, usize)> = {
+    let full: Vec<(content_sync::Hash, Vec<content_sync::Hash>)> = {
         let st = content.state();
         st.loaded
             .iter()
@@ -184,14 +184,24 @@ async fn round(shared: &ContentCtx, content: &Arc<Content>) -> Result<(), String
             .filter_map(|(_, l)| {
                 Some((
                     super::hash_of(&l.record.manifest).ok()?,
-                    l.manifest.files.len(),
+                    l.manifest
+                        .files
+                        .iter()
+                        .map(|f| super::hash_of(&f.hash))
+                        .collect::<Result<Vec<_>, _>>()
+                        .ok()?,
                 ))
             })
             .collect()
     };
-    for (m, n) in full {
+    for (m, hashes) in full {
         if !content.ep.have.get(&m).is_some_and(|b| b.is_full()) {
-            content.ep.have.put(m, content_sync::Bitmap::full(n));
+            // With the files' hashes: super-seeding (when on) needs them.
+            let n = hashes.len();
+            content
+                .ep
+                .have
+                .put_files(m, content_sync::Bitmap::full(n), hashes);
         }
     }
     let untagged: Vec<Arc<Loaded>> = {
@@ -366,7 +376,11 @@ async fn sync_repo(shared: &ContentCtx, content: &Arc<Content>, id: &str) -> Res
             size: f.size,
         });
     }
-    content.ep.have.put(manifest, local.clone());
+    content.ep.have.put_files(
+        manifest,
+        local.clone(),
+        files.iter().map(|f| f.hash).collect(),
+    );
     set_progress(content, id, &loaded, present, present_bytes, true);
     if !local.is_full() {
         let providers = content.swarm_providers(shared, &r.zone, id, &r.manifest);
