@@ -54,6 +54,9 @@ type Pair = (String, String);
 pub const ANY_ZONE: &str = "*";
 /// The zone of a WAN link's dialer whose source port names no peer (nothing is shaped).
 pub const UNKNOWN_ZONE: &str = "?";
+/// How long a WAN link holds a connection from a port not yet named before it relays it as
+/// from [`UNKNOWN_ZONE`].
+const WAN_NAME_WAIT: Duration = Duration::from_secs(3);
 
 fn pair(a: &str, b: &str) -> Pair {
     if a <= b {
@@ -384,7 +387,14 @@ impl Drop for LinkEmulator {
 
 async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: CancellationToken) {
     let source = inbound.peer_addr().map(|a| a.port()).unwrap_or(0);
-    let dialer = inner.lock().ports.get(&source).cloned();
+    let mut dialer = inner.lock().ports.get(&source).cloned();
+    // A WAN link shapes by the dialer's zone: a peer may dial before the test named its port
+    // (it dials as soon as it starts), so wait a little for the name.
+    let named_by = tokio::time::Instant::now() + WAN_NAME_WAIT;
+    while dialer.is_none() && link.from_zone == ANY_ZONE && tokio::time::Instant::now() < named_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        dialer = inner.lock().ports.get(&source).cloned();
+    }
     let from_zone = inner.lock().dialer_zone(&link.from_zone, dialer.as_deref());
     let p = pair(&from_zone, &link.to_zone);
     let target_peer = link.peer();
