@@ -112,14 +112,14 @@ async fn serve(inner: Arc<Inner>, link: UdpLink, sock: Arc<UdpSocket>, stop: Can
                 Err(_) => continue,
             },
         };
-        if !flows.contains_key(&src) {
-            let Some(flow) = open_flow(&inner, &link, &sock, src, &stop).await else {
-                continue;
-            };
-            flows.insert(src, flow);
-        }
-        let Some(flow) = flows.get_mut(&src) else {
-            continue;
+        let flow = match flows.entry(src) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let Some(flow) = open_flow(&inner, &link, &sock, src, &stop).await else {
+                    continue;
+                };
+                e.insert(flow)
+            }
         };
         let target_peer = link.peer();
         if inner
