@@ -12,8 +12,9 @@
 //!
 //! Options: `--seed` (1), `--loss` (0.01), `--bandwidth` bytes/s per direction of a zone pair
 //! (262144; 0: unlimited), `--lat-min`/`--lat-max` ms (20/200), `--wan-suspicion-ms` (60000,
-//! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20), `--timeout-secs` per phase (600),
-//! `--assert` (exit non-zero when a phase does not complete: what the short test relies on).
+//! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20),
+//! `--timeout-secs` per phase (600), `--assert` (exit non-zero when a phase does not
+//! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
 //! Every result is also printed as one `wanbed: key=value` line.
 
 use std::time::{Duration, Instant};
