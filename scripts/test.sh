@@ -48,6 +48,8 @@ phase packaging
 # The Cluster UI: its bundle is fresh, its unit tests, and the browser test in Chromium.
 scripts/test-ui.sh
 phase ui
+# The netsim scenarios include the short versions of issue 17's long runs: the WAN test bed
+# at 40 peers / 20 zones (tests/wan_bed.rs; full size: scripts/wan-bed.sh 500 250).
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"

@@ -16,6 +16,9 @@
 //!   and inside zones, `kill -9` and restart, degraded links), run against a cluster under
 //!   writes, and the checker of the outcome (issue 17; `scripts/partition-schedules.sh`).
 //!
+//! - [`wanbed`]: the WAN test bed: hundreds of peers (many per process, the `peer` library's
+//!   own node) in hundreds of zones behind WAN links (latency, loss, bandwidth).
+//!
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
 pub mod checker;
@@ -30,4 +33,5 @@ pub mod sim_keys;
 pub mod standin;
 pub mod uyuni_schema;
 pub mod uyuni_writes;
+pub mod wanbed;
 pub mod workload;

@@ -16,7 +16,27 @@
 //! when reuse fails) is only cut by its target; [`LinkEmulator::identified_connections`]
 //! counts how many connections had a known dialer.
 //!
+//! **Bandwidth** ([`LinkEmulator::set_bandwidth`]) is a token bucket per direction of a zone
+//! pair, shared by every connection and datagram flow of that direction (a store's uplink),
+//! computed in [`shaping`] (pure). Latency is pipelined: each chunk is released at its own
+//! time, in order, so a long link still carries a full window.
+//!
+//! **UDP** ([`LinkEmulator::add_udp_link`], [`udp`]): iroh's QUIC runs over UDP; a UDP link
+//! relays datagrams per source address with the same latency and bandwidth, and loses a
+//! datagram (dropped, seeded) where a TCP chunk would wait for its retransmission.
+//!
+//! **WAN links** ([`LinkEmulator::add_wan_link`]): for hundreds of zones one link per peer and
+//! dialer zone is too many listeners; a WAN link serves dialers of every zone and finds the
+//! dialer's zone from its source port ([`LinkEmulator::name_port`], [`LinkEmulator::set_zone`]).
+//!
 //! The emulator runs on its own tokio runtime, so tests using it can be plain synchronous code.
+
+pub mod shaping;
+#[cfg(test)]
+mod tests_shaping;
+pub mod udp;
+
+use shaping::{Fate, LinkSpec, Shaper, TokenBucket};
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -29,6 +49,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 type Pair = (String, String);
+
+/// The dialer zone of a WAN link ([`LinkEmulator::add_wan_link`]): any, found per connection.
+pub const ANY_ZONE: &str = "*";
+/// The zone of a WAN link's dialer whose source port names no peer (nothing is shaped).
+pub const UNKNOWN_ZONE: &str = "?";
+/// How long a WAN link holds a connection from a port not yet named before it relays it as
+/// from [`UNKNOWN_ZONE`].
+const WAN_NAME_WAIT: Duration = Duration::from_secs(3);
 
 fn pair(a: &str, b: &str) -> Pair {
     if a <= b {
@@ -57,6 +85,12 @@ struct State {
     /// isolated: a connection dialled before the harness named the port (a peer dials as
     /// soon as it starts, before its ready line is read) is cut too.
     live_port: HashMap<u16, CancellationToken>,
+    /// Bandwidth (bytes/s, burst) per directed zone pair.
+    rates: HashMap<Pair, (u64, u64)>,
+    /// The buckets of [`State::rates`], shared by every connection of the direction.
+    buckets: HashMap<Pair, TokenBucket>,
+    /// Peer name → zone (WAN links find the dialer's zone through it).
+    zones: HashMap<String, String>,
 }
 
 impl State {
@@ -65,6 +99,41 @@ impl State {
         self.cut.contains(p)
             || dialer.is_some_and(|d| self.isolated.contains(d))
             || target.is_some_and(|t| self.isolated.contains(t))
+    }
+
+    /// The shaping of traffic from `from` to `to`, and that direction's bucket.
+    fn spec(&mut self, from: &str, to: &str) -> (LinkSpec, Option<&mut TokenBucket>) {
+        let p = pair(from, to);
+        let (loss, rto) = self.loss.get(&p).copied().unwrap_or((0.0, Duration::ZERO));
+        let dir = (from.to_string(), to.to_string());
+        let rate = self.rates.get(&dir).copied();
+        let spec = LinkSpec {
+            latency: self.latency.get(&p).copied().unwrap_or_default(),
+            loss,
+            rto,
+            rate,
+        };
+        let bucket = match rate {
+            Some((r, b)) => Some(
+                self.buckets
+                    .entry(dir)
+                    .or_insert_with(|| TokenBucket::new(r, b)),
+            ),
+            None => None,
+        };
+        (spec, bucket)
+    }
+
+    /// The zone of the dialer behind `source_port` on a link whose dialer zone is `from`
+    /// ([`ANY_ZONE`] for a WAN link: known by the port's peer, else [`UNKNOWN_ZONE`]).
+    fn dialer_zone(&self, from: &str, dialer: Option<&str>) -> String {
+        if from != ANY_ZONE {
+            return from.to_string();
+        }
+        dialer
+            .and_then(|d| self.zones.get(d))
+            .cloned()
+            .unwrap_or_else(|| UNKNOWN_ZONE.to_string())
     }
 
     fn peer_token(&mut self, peer: Option<&str>) -> CancellationToken {
@@ -190,6 +259,33 @@ impl LinkEmulator {
         Ok(link)
     }
 
+    /// Add a relay from dialers of **any** zone to a peer of `to_zone`: each connection's
+    /// dialer zone comes from its source port ([`Self::name_port`] and [`Self::set_zone`]).
+    pub fn add_wan_link(&self, to_zone: &str) -> std::io::Result<Link> {
+        self.add_link(ANY_ZONE, to_zone)
+    }
+
+    /// The peer `name` is in `zone` (for WAN links).
+    pub fn set_zone(&self, name: &str, zone: &str) {
+        self.inner
+            .lock()
+            .zones
+            .insert(name.to_string(), zone.to_string());
+    }
+
+    /// Limit traffic from zone `from` to zone `to` to `bytes_per_s` with bursts of `burst`
+    /// bytes (a token bucket shared by every connection and flow of that direction); `None`
+    /// lifts the limit. Applies to live connections from their next chunk.
+    pub fn set_bandwidth(&self, from: &str, to: &str, rate: Option<(u64, u64)>) {
+        let mut st = self.inner.lock();
+        let dir = (from.to_string(), to.to_string());
+        st.buckets.remove(&dir);
+        match rate {
+            Some(r) => st.rates.insert(dir, r),
+            None => st.rates.remove(&dir),
+        };
+    }
+
     /// Cut zones `a` and `b` apart (both directions).
     pub fn partition(&self, a: &str, b: &str) {
         let p = pair(a, b);
@@ -290,9 +386,17 @@ impl Drop for LinkEmulator {
 }
 
 async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: CancellationToken) {
-    let p = pair(&link.from_zone, &link.to_zone);
     let source = inbound.peer_addr().map(|a| a.port()).unwrap_or(0);
-    let dialer = inner.lock().ports.get(&source).cloned();
+    let mut dialer = inner.lock().ports.get(&source).cloned();
+    // A WAN link shapes by the dialer's zone: a peer may dial before the test named its port
+    // (it dials as soon as it starts), so wait a little for the name.
+    let named_by = tokio::time::Instant::now() + WAN_NAME_WAIT;
+    while dialer.is_none() && link.from_zone == ANY_ZONE && tokio::time::Instant::now() < named_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        dialer = inner.lock().ports.get(&source).cloned();
+    }
+    let from_zone = inner.lock().dialer_zone(&link.from_zone, dialer.as_deref());
+    let p = pair(&from_zone, &link.to_zone);
     let target_peer = link.peer();
     let (dialer, target_peer) = (dialer.as_deref(), target_peer.as_deref());
     let mut changed = inner.changed.subscribe();
@@ -342,58 +446,110 @@ async fn relay(inner: Arc<Inner>, link: Link, inbound: TcpStream, stop: Cancella
     let seed = inner.lock().seed ^ conn.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let (ri, wi) = inbound.into_split();
     let (ro, wo) = outbound.into_split();
+    let up = Dir {
+        from: &from_zone,
+        to: &link.to_zone,
+        pair: &p,
+    };
+    let down = Dir {
+        from: &link.to_zone,
+        to: &from_zone,
+        pair: &p,
+    };
     tokio::select! {
         () = stop.cancelled() => {}
         () = token.cancelled() => {}
         () = from_token.cancelled() => {}
         () = to_token.cancelled() => {}
         () = port_token.cancelled() => {}
-        () = pump(ri, wo, &inner, &p, seed) => {}
-        () = pump(ro, wi, &inner, &p, seed ^ 1) => {}
+        () = pump(ri, wo, &inner, up, seed) => {}
+        () = pump(ro, wi, &inner, down, seed ^ 1) => {}
     }
 }
 
-/// Copy one direction; the pair's latency is read per chunk, so changing it affects live
-/// connections too.
+/// One direction of a relayed connection or flow.
+#[derive(Debug, Clone, Copy)]
+struct Dir<'a> {
+    from: &'a str,
+    to: &'a str,
+    pair: &'a Pair,
+}
+
+impl Inner {
+    /// When a chunk of `n` bytes read now may leave in direction `d` (`None`: dropped).
+    fn shape(
+        &self,
+        d: Dir<'_>,
+        shaper: &mut Shaper,
+        rng: &mut rand_chacha::ChaCha8Rng,
+        n: usize,
+        datagram: bool,
+    ) -> Option<tokio::time::Instant> {
+        use rand::Rng;
+        let now = std::time::Instant::now();
+        let fate = {
+            let mut st = self.lock();
+            let (spec, bucket) = st.spec(d.from, d.to);
+            let lost = spec.loss > 0.0 && rng.random_bool(spec.loss);
+            shaper.release(&spec, bucket, n, now, lost, datagram)
+        };
+        match fate {
+            Fate::At(at) => Some(tokio::time::Instant::from_std(at)),
+            Fate::Dropped => None,
+        }
+    }
+}
+
+/// Chunks waiting to leave, per direction: this many before the reader stops reading (the
+/// sender then sees TCP back-pressure, as behind a full bottleneck queue).
+const QUEUE_CHUNKS: usize = 64;
+
+/// Copy one direction: the reader stamps each chunk with its release time (latency, the
+/// direction's bandwidth, loss), the writer writes it then. The pair's settings are read per
+/// chunk, so changing them affects live connections too.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     inner: &Inner,
-    p: &Pair,
+    d: Dir<'_>,
     seed: u64,
 ) {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut changed = inner.changed.subscribe();
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // A silent cut (`blackhole`): hold the bytes until it heals.
-        while inner.lock().cut.contains(p) {
-            if changed.changed().await.is_err() {
+    use rand::SeedableRng;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(QUEUE_CHUNKS);
+    let reader = async move {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut shaper = Shaper::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut changed = inner.changed.subscribe();
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            // A silent cut (`blackhole`): hold the bytes until it heals.
+            while inner.lock().cut.contains(d.pair) {
+                if changed.changed().await.is_err() {
+                    return;
+                }
+            }
+            let Some(at) = inner.shape(d, &mut shaper, &mut rng, n, false) else {
+                continue;
+            };
+            if tx.send((at, buf[..n].to_vec())).await.is_err() {
                 return;
             }
         }
-        let (latency, loss) = {
-            let st = inner.lock();
-            (st.latency.get(p).copied(), st.loss.get(p).copied())
-        };
-        let mut delay = latency.unwrap_or_default();
-        if let Some((prob, rto)) = loss
-            && rng.random_bool(prob)
-        {
-            delay += rto;
+    };
+    let writer = async {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
         }
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
+    };
+    // The reader ending (EOF) lets the writer drain what is queued, then both are done.
+    let ((), ()) = tokio::join!(reader, writer);
 }
 
 #[cfg(test)]
