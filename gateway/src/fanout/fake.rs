@@ -166,6 +166,21 @@ impl Fake {
         futures::executor::block_on(Fanout::new(self, &turn).answer(method, &cred(), args))
     }
 
+    /// [`Fake::run`] keeping cluster actions in `actions`.
+    pub(super) fn run_with(
+        &self,
+        actions: &crate::cluster_actions::ClusterActions,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let turn = AtomicUsize::new(0);
+        futures::executor::block_on(
+            Fanout::new(self, &turn)
+                .with_cluster_actions(actions)
+                .answer(method, &cred(), args),
+        )
+    }
+
     /// [`Fake::run_from`] with the turn at 0 (pass-through calls go to the first node).
     pub(super) fn run(&self, method: &str, args: Vec<Value>) -> Outcome {
         self.run_from(0, method, args)
