@@ -4,29 +4,9 @@
 use uyuni_api::value::int;
 use uyuni_api::{Fault, Value};
 
-use super::fake::{ACTION, Fake, Received};
+use super::fake::{ACTION, Fake, act, ints, received, sys};
 use crate::cluster_actions::{CLUSTER_ACTION_SLOT, ClusterActions};
 use crate::pool::Answer;
-
-fn sys(slot: i64, local: i64) -> i64 {
-    local + slot * 1_000_000
-}
-
-fn act(slot: i64, local: i64) -> i64 {
-    local * 1024 + slot
-}
-
-fn ints(ids: &[i64]) -> Value {
-    Value::Array(ids.iter().map(|i| int(*i)).collect())
-}
-
-fn received(node: &str, method: &str, args: Vec<Value>) -> Received {
-    Received {
-        node: node.into(),
-        method: method.into(),
-        args,
-    }
-}
 
 /// Schedule on a system of `a` and one of `b`: the cluster action's id.
 fn schedule_on_a_and_b(fake: &Fake, actions: &ClusterActions) -> i64 {

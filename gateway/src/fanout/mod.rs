@@ -431,35 +431,25 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 None => {}
             }
         }
-        let calls = targets
-            .iter()
-            .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
-        let answers = join_all(calls).await;
-        let mut values = Vec::new();
-        for ((node, _), answer) in targets.iter().zip(answers) {
-            match answer {
-                Answer::Value(v) => match ids_out(v, node.slot.unwrap_or(0), ids) {
-                    Ok(v) => values.push(v),
-                    Err(e) => {
-                        return Outcome {
-                            result: Err(e.fault()),
-                            missing,
-                        };
-                    }
-                },
-                Answer::Fault(f) if f.code == CODE_NO_SUCH_ACTION => {}
-                Answer::Fault(f) => {
-                    return Outcome {
-                        result: Err(named(&node.name, &f)),
-                        missing,
-                    };
-                }
-                Answer::Unavailable(why) => {
-                    tracing::warn!(node = %node.name, method, why, "node left out of a cluster action's answer");
-                    missing.push(node.name.clone());
-                }
+        let values = match self
+            .gather(
+                &targets,
+                ids,
+                cred,
+                method,
+                Some(CODE_NO_SUCH_ACTION),
+                &mut missing,
+            )
+            .await
+        {
+            Ok(values) => values,
+            Err(f) => {
+                return Outcome {
+                    result: Err(f),
+                    missing,
+                };
             }
-        }
+        };
         missing.sort();
         let result = match (values.is_empty(), missing.is_empty()) {
             (true, true) => Err(no_such(IdKind::Action, id)),
@@ -510,6 +500,39 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             })?;
         let rule = rule_for_args(method, &named, true);
         Ok((rule.route, rule.ids_out, named))
+    }
+
+    /// Call every target at once; their values with ids translated. A node that does not
+    /// answer is added to `missing`; a fault (but `ignored`: that node adds nothing) or an
+    /// untranslatable id is the call's fault (a node's fault naming the node).
+    async fn gather(
+        &self,
+        targets: &[Target],
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        ignored: Option<i32>,
+        missing: &mut Vec<String>,
+    ) -> Result<Vec<Value>, Fault> {
+        let calls = targets
+            .iter()
+            .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
+        let answers = join_all(calls).await;
+        let mut values = Vec::new();
+        for ((node, _), answer) in targets.iter().zip(answers) {
+            match answer {
+                Answer::Value(v) => {
+                    values.push(ids_out(v, node.slot.unwrap_or(0), ids).map_err(|e| e.fault())?);
+                }
+                Answer::Fault(f) if Some(f.code) == ignored => {}
+                Answer::Fault(f) => return Err(named(&node.name, &f)),
+                Answer::Unavailable(why) => {
+                    tracing::warn!(node = %node.name, method, why, "node left out of a merged answer");
+                    missing.push(node.name.clone());
+                }
+            }
+        }
+        Ok(values)
     }
 
     /// The healthy node named `name` that has a slot.
@@ -761,35 +784,19 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             let answer = self.cluster.call(node, Some(cred), method, a.clone()).await;
             return single(node, answer, ids);
         }
-        let calls = targets
-            .iter()
-            .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
-        let answers = join_all(calls).await;
-        let mut values = Vec::new();
         let mut missing = Vec::new();
-        for ((node, _), answer) in targets.iter().zip(answers) {
-            match answer {
-                Answer::Value(v) => match ids_out(v, node.slot.unwrap_or(0), ids) {
-                    Ok(v) => values.push(v),
-                    Err(e) => {
-                        return Outcome {
-                            result: Err(e.fault()),
-                            missing,
-                        };
-                    }
-                },
-                Answer::Fault(f) => {
-                    return Outcome {
-                        result: Err(named(&node.name, &f)),
-                        missing,
-                    };
-                }
-                Answer::Unavailable(why) => {
-                    tracing::warn!(node = %node.name, method, why, "node left out of a merged answer");
-                    missing.push(node.name.clone());
-                }
+        let values = match self
+            .gather(&targets, ids, cred, method, None, &mut missing)
+            .await
+        {
+            Ok(values) => values,
+            Err(f) => {
+                return Outcome {
+                    result: Err(f),
+                    missing,
+                };
             }
-        }
+        };
         let result = if values.is_empty() {
             Err(unavailable(&missing.join(", ")))
         } else if let Some(one) = self.one_action(ids, &values) {

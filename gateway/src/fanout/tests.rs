@@ -5,7 +5,7 @@ use uyuni_api::json::to_json;
 use uyuni_api::value::{int, string};
 use uyuni_api::{Fault, Value};
 
-use super::fake::{ACTION, Fake, Received, cred};
+use super::fake::{ACTION, Fake, cred, ints, received};
 use super::{Fanout, unavailable};
 use crate::pool::Answer;
 
@@ -27,18 +27,6 @@ fn field_of(v: &Value, field: &str) -> Vec<i64> {
         .flatten()
         .filter_map(|i| i[field].as_i64())
         .collect()
-}
-
-fn ints(ids: &[i64]) -> Value {
-    Value::Array(ids.iter().map(|i| int(*i)).collect())
-}
-
-fn received(node: &str, method: &str, args: Vec<Value>) -> Received {
-    Received {
-        node: node.into(),
-        method: method.into(),
-        args,
-    }
 }
 
 // ---- merged lists ----
