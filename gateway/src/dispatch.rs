@@ -287,7 +287,9 @@ impl<M: Metastore> Gateway<M> {
     }
 
     fn fanout<'a>(&'a self, live: &'a Live<'a, M>) -> Fanout<'a, Live<'a, M>> {
-        Fanout::new(live, &self.turn).visible_within(self.cfg.common_visible_timeout)
+        Fanout::new(live, &self.turn)
+            .visible_within(self.cfg.common_visible_timeout)
+            .with_cluster_actions(&self.actions)
     }
 
     /// The credentials of the session key in `params[0]`, and the remaining parameters.

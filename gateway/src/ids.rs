@@ -40,7 +40,8 @@ pub fn to_gateway(kind: IdKind, slot: u32, local: i64) -> Option<i64> {
             let id = local
                 .checked_mul(ACTION_SLOTS)?
                 .checked_add(i64::from(slot))?;
-            (i64::from(slot) < ACTION_SLOTS && local >= 0 && id <= i64::from(i32::MAX))
+            // The last interleave slot is the gateway's own (crate::cluster_actions).
+            (i64::from(slot) < ACTION_SLOTS - 1 && local >= 0 && id <= i64::from(i32::MAX))
                 .then_some(id)
         }
     }
@@ -148,7 +149,7 @@ mod tests {
         }
 
         #[test]
-        fn action_ids_round_trip(slot in 0u32..1024, local in 1i64..2_000_000) {
+        fn action_ids_round_trip(slot in 0u32..1023, local in 1i64..2_000_000) {
             let id = to_gateway(IdKind::Action, slot, local).expect("representable");
             prop_assert_eq!(from_gateway(IdKind::Action, id), Some((slot, local)));
         }

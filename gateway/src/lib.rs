@@ -16,6 +16,7 @@
 //! loses none. docs/GATEWAY.md has the design, docs/security/gwtrust.md the trust model.
 
 pub mod access;
+pub mod cluster_actions;
 pub mod config;
 pub mod dispatch;
 pub mod fanout;
@@ -63,6 +64,8 @@ pub struct Gateway<M> {
     pub(crate) meta: Arc<M>,
     pub(crate) pool: Arc<pool::Pool>,
     pub(crate) sessions: Arc<session_file::SessionStore>,
+    /// Cluster actions: one action id over several nodes' actions (kept beside the sessions).
+    pub(crate) actions: cluster_actions::ClusterActions,
     /// Session ids no gateway of the cluster knew, recently (so that a client repeating an
     /// unknown key does not make this gateway ask every other one each time).
     pub(crate) unknown: std::sync::Mutex<sessions::UnknownIds>,
@@ -74,7 +77,20 @@ pub struct Gateway<M> {
 impl<M: Metastore> Gateway<M> {
     /// A gateway over `meta` keeping its sessions in `sessions`.
     pub fn new(meta: Arc<M>, cfg: GatewayConfig, sessions: session_file::SessionStore) -> Self {
+        let actions = sessions
+            .path()
+            .and_then(|p| p.parent())
+            .map(|dir| dir.join(cluster_actions::FILE_NAME))
+            .map_or_else(
+                || Ok(cluster_actions::ClusterActions::in_memory()),
+                |p| cluster_actions::ClusterActions::open(&p),
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cluster actions kept in memory only");
+                cluster_actions::ClusterActions::in_memory()
+            });
         Self {
+            actions,
             meta,
             pool: Arc::new(pool::Pool::new(cfg.node_timeout, cfg.uyuni_ca_file.clone())),
             sessions: Arc::new(sessions),

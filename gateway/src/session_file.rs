@@ -46,6 +46,11 @@ impl SessionStore {
         }
     }
 
+    /// The file, unless kept in memory only.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// The table in `path`, loaded now; sessions expired at `now` are dropped (and the file
     /// rewritten without them). A file that does not parse is removed (its sessions are lost:
     /// their users log in again; nothing of it lingers) rather than stop the gateway.
@@ -141,7 +146,7 @@ impl SessionStore {
 
 /// Replace `path` with `bytes`: mode 0600 from the start, fsync'd, renamed over, the
 /// directory fsync'd.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp = path.as_os_str().to_owned();

@@ -175,6 +175,17 @@ pub enum Route {
     FirstOk,
     /// Common data the same on every node: any healthy node. Only for methods declared so.
     Any,
+    /// A read naming common data by a number each node assigns (`org.getDetails(orgId)`,
+    /// `system.listSystemsWithPackage(pid)`, numbers the gateway's own answers carry): one node
+    /// (as [`Route::FirstOk`]) reads the object with `lookup(number)`, and the call is
+    /// answered as its by-name overload, the answer's `fields` as parameters, under that
+    /// overload's rule.
+    ByName {
+        /// The lookup by number.
+        lookup: &'static str,
+        /// The fields of its answer that are the by-name overload's parameters.
+        fields: &'static [&'static str],
+    },
     /// Refused in a cluster, with the reason's fault.
     Refuse(Refusal),
 }
@@ -203,7 +214,7 @@ impl Route {
     pub const fn class(&self) -> RuleClass {
         match self {
             Self::Login | Self::Logout | Self::Plain => RuleClass::Session,
-            Self::Merge(_) => RuleClass::Merged,
+            Self::Merge(_) | Self::ByName { .. } => RuleClass::Merged,
             Self::System { .. }
             | Self::Ids { .. }
             | Self::IdsMerged { .. }
@@ -459,12 +470,12 @@ pub static RULES: &[Rule] = &[
         "user.listDefaultSystemGroups",
         by_key("name", &["system_count"])
     ),
-    rule!("org.listOrgs", by_key("name", &["systems", "active_users"])),
+    // Users are common data (every node has them all): `active_users` is one node's count,
+    // not a sum; systems are each node's.
+    rule!("org.listOrgs", by_key("name", &["systems"])),
     rule!(
         "org.getDetails",
-        Route::Merge(Merge::Sum {
-            sum: &["systems", "active_users"]
-        })
+        Route::Merge(Merge::Sum { sum: &["systems"] })
     ),
     // Organisation trusts: the systems moved between two organisations are each node's.
     rule!(
@@ -634,12 +645,20 @@ pub static OVERLOAD_RULES: &[(&str, &str, Route)] = &[
     (
         "systemgroup.getDetails",
         "systemGroupId",
-        refuse(Refusal::PerNodeId("systemGroupId")),
+        Route::ByName {
+            lookup: "systemgroup.getDetails",
+            fields: &["name"],
+        },
     ),
+    // spacecmd's package_details / package_listinstalledsystems: the package's name,
+    // version and release (content is synchronised: the same on every node).
     (
         "system.listSystemsWithPackage",
         "pid",
-        refuse(Refusal::PerNodeId("pid")),
+        Route::ByName {
+            lookup: "packages.getDetails",
+            fields: &["name", "version", "release"],
+        },
     ),
     (
         "system.provisioning.snapshot.deleteSnapshots",
@@ -681,10 +700,14 @@ pub static OVERLOAD_RULES: &[(&str, &str, Route)] = &[
         "nameIn",
         refuse(Refusal::NodeLocal),
     ),
+    // spacecmd's user_details: `org.getDetails(details['org_id'])`.
     (
         "org.getDetails",
         "orgId",
-        refuse(Refusal::PerNodeId("orgId")),
+        Route::ByName {
+            lookup: "org.getDetails",
+            fields: &["name"],
+        },
     ),
 ];
 

@@ -41,6 +41,30 @@ pub(super) struct Fake {
     calls: Mutex<Vec<Received>>,
 }
 
+/// Gateway id of system `local` of the node in `slot`.
+pub(super) fn sys(slot: i64, local: i64) -> i64 {
+    local + slot * 1_000_000
+}
+
+/// Gateway id of action `local` of the node in `slot`.
+pub(super) fn act(slot: i64, local: i64) -> i64 {
+    local * 1024 + slot
+}
+
+/// An array of ints.
+pub(super) fn ints(ids: &[i64]) -> Value {
+    Value::Array(ids.iter().map(|i| int(*i)).collect())
+}
+
+/// A call as a fake node records it.
+pub(super) fn received(node: &str, method: &str, args: Vec<Value>) -> Received {
+    Received {
+        node: node.into(),
+        method: method.into(),
+        args,
+    }
+}
+
 /// The credentials of every test call.
 pub(super) fn cred() -> Credentials {
     Credentials {
@@ -164,6 +188,21 @@ impl Fake {
     pub(super) fn run_from(&self, turn: usize, method: &str, args: Vec<Value>) -> Outcome {
         let turn = AtomicUsize::new(turn);
         futures::executor::block_on(Fanout::new(self, &turn).answer(method, &cred(), args))
+    }
+
+    /// [`Fake::run`] keeping cluster actions in `actions`.
+    pub(super) fn run_with(
+        &self,
+        actions: &crate::cluster_actions::ClusterActions,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let turn = AtomicUsize::new(0);
+        futures::executor::block_on(
+            Fanout::new(self, &turn)
+                .with_cluster_actions(actions)
+                .answer(method, &cred(), args),
+        )
     }
 
     /// [`Fake::run_from`] with the turn at 0 (pass-through calls go to the first node).

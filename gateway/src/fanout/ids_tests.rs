@@ -5,30 +5,10 @@
 use uyuni_api::value::{StructBuilder, int, string};
 use uyuni_api::{Fault, Value};
 
-use super::fake::{ACTION, Fake, Received};
+use super::fake::{ACTION, Fake, act, ints, received, sys};
 use super::unavailable;
 use crate::metastore::Relocation;
 use crate::pool::Answer;
-
-fn sys(slot: i64, local: i64) -> i64 {
-    local + slot * 1_000_000
-}
-
-fn act(slot: i64, local: i64) -> i64 {
-    local * 1024 + slot
-}
-
-fn ints(ids: &[i64]) -> Value {
-    Value::Array(ids.iter().map(|i| int(*i)).collect())
-}
-
-fn received(node: &str, method: &str, args: Vec<Value>) -> Received {
-    Received {
-        node: node.into(),
-        method: method.into(),
-        args,
-    }
-}
 
 #[test]
 fn scheduling_on_a_system_of_node_b_answers_bs_action_as_a_gateway_id() {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::future::join_all;
 use uyuni_api::{Fault, Value};
 
+use crate::cluster_actions::ClusterActions;
 use crate::ids::IdKind;
 use crate::merge::merge;
 use crate::metastore::{MetastoreError, NodeView, Relocation};
@@ -19,6 +20,8 @@ use crate::pool::{Answer, Credentials};
 use crate::table::{Merge, Need, Route, rule_for_args};
 use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids};
 
+#[cfg(test)]
+mod cluster_action_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
@@ -113,6 +116,9 @@ pub struct Fanout<'a, C> {
     /// How many times a common write's probe is repeated ([`VISIBLE_POLL`] apart) before
     /// the write is reported as not visible everywhere.
     visible_polls: u32,
+    /// The gateway's cluster actions (one id over several nodes' actions); without them a
+    /// scheduling call over several nodes answers the first node's action id.
+    actions: Option<&'a ClusterActions>,
 }
 
 /// Pause between two rounds of a common write's visibility probe.
@@ -127,7 +133,45 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             turn,
             fail_on_partial: false,
             visible_polls: 600,
+            actions: None,
         }
+    }
+
+    /// Record scheduling calls over several nodes as one cluster action in `actions`, and
+    /// fan its follow-ups out over the nodes' actions ([`crate::cluster_actions`]).
+    pub fn with_cluster_actions(mut self, actions: &'a ClusterActions) -> Self {
+        self.actions = Some(actions);
+        self
+    }
+
+    /// The node actions of cluster action `id` (empty: a cluster action id this gateway does
+    /// not know); `None` when `id` is not a cluster action id.
+    fn cluster_action(&self, id: i64) -> Option<Vec<i64>> {
+        self.actions.and_then(|a| a.members(id))
+    }
+
+    /// Whether an answer of the call (its fields `ids`) is a new action id.
+    fn answers_new_action(ids: IdFields) -> bool {
+        ids.iter()
+            .any(|(f, k)| f.is_empty() && *k == IdKind::Action)
+    }
+
+    /// The nodes' new actions (gateway ids) as one cluster action, when there are several.
+    fn one_action(&self, ids: IdFields, values: &[Value]) -> Option<Value> {
+        let actions = self.actions?;
+        if values.len() < 2 || !Self::answers_new_action(ids) {
+            return None;
+        }
+        let members = values
+            .iter()
+            .map(|v| match v {
+                Value::Array(_) => None,
+                v => uyuni_api::value::as_i64(v),
+            })
+            .collect::<Option<Vec<i64>>>()?;
+        let id = actions.record(members.clone());
+        tracing::info!(id, ?members, "one cluster action for the nodes' actions");
+        Some(uyuni_api::value::int(id))
     }
 
     /// The partial-answer policy (docs/GATEWAY.md#partial-answers): when `fail`, a merged
@@ -158,6 +202,30 @@ impl<'a, C: Cluster> Fanout<'a, C> {
 
     /// Answer a call by `route`, translating the fields `ids` of the answer.
     pub async fn route(
+        &self,
+        route: Route,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let (route, ids, args) = match route {
+            Route::ByName { lookup, fields } => {
+                match self.by_name(lookup, fields, cred, method, args).await {
+                    Ok(rule_and_args) => rule_and_args,
+                    Err(out) => return out,
+                }
+            }
+            route => (route, ids, args),
+        };
+        let mut out = self.routed(route, ids, cred, method, args).await;
+        if let Some(actions) = self.actions {
+            out.result = out.result.map(|v| actions.fold(v, ids));
+        }
+        out
+    }
+
+    async fn routed(
         &self,
         route: Route,
         ids: IdFields,
@@ -204,6 +272,11 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             }
             Route::FirstOk => self.first_ok(cred, method, args).await,
             Route::Refuse(why) => Outcome::done(Err(why.fault(method))),
+            // Resolved in `route`; a by-name overload that is itself by number has no rule.
+            Route::ByName { .. } => Outcome::done(Err(Fault::xmlrpc(
+                -1,
+                format!("{method}: no cluster rule for this overload"),
+            ))),
             Route::Any | Route::Login | Route::Logout | Route::Plain => {
                 self.any(Some(cred), method, args).await
             }
@@ -290,6 +363,13 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         let Some(gateway_id) = uyuni_api::value::as_i64(&given) else {
             return self.by_ids(cred, method, args).await;
         };
+        if kind == IdKind::Action
+            && let Some(members) = self.cluster_action(gateway_id)
+        {
+            return self
+                .on_cluster_action(gateway_id, members, arg, ids, cred, method, args)
+                .await;
+        }
         let node = match self.owner(kind, gateway_id).await {
             Ok(owner) => owner,
             Err(out) => return out,
@@ -316,6 +396,143 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             return single(&there, answer, ids);
         }
         single(&node.0, answer, ids)
+    }
+
+    /// A call naming cluster action `id` (parameter `arg`): every node action of it, on its
+    /// node with its own id; arrays concatenated (the systems of every node), otherwise the
+    /// first node's answer. A node that no longer has its action (deleted there: 2700) adds
+    /// nothing; another fault fails the call naming the node; a node down is missing
+    /// (partial policy). None left: Uyuni's 2700.
+    #[allow(clippy::too_many_arguments)]
+    async fn on_cluster_action(
+        &self,
+        id: i64,
+        members: Vec<i64>,
+        arg: usize,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let mut targets: Vec<Target> = Vec::new();
+        let mut missing = Vec::new();
+        for m in members {
+            let Some((slot, local)) = crate::ids::from_gateway(IdKind::Action, m) else {
+                continue;
+            };
+            match self.node_of_slot(slot) {
+                Some(n) if n.healthy() => {
+                    let mut a = args.clone();
+                    a[arg] = uyuni_api::value::int(local);
+                    targets.push((n, a));
+                }
+                Some(n) => missing.push(n.name),
+                // The node left the cluster: its action went with it.
+                None => {}
+            }
+        }
+        let values = match self
+            .gather(
+                &targets,
+                ids,
+                cred,
+                method,
+                Some(CODE_NO_SUCH_ACTION),
+                &mut missing,
+            )
+            .await
+        {
+            Ok(values) => values,
+            Err(f) => {
+                return Outcome {
+                    result: Err(f),
+                    missing,
+                };
+            }
+        };
+        missing.sort();
+        let result = match (values.is_empty(), missing.is_empty()) {
+            (true, true) => Err(no_such(IdKind::Action, id)),
+            (true, false) => Err(unavailable(&missing.join(", "))),
+            (false, _) => Ok(concat_answers(values)),
+        };
+        Outcome { result, missing }
+    }
+
+    /// A read naming common data by a node's number: the object read with `lookup(args)` on
+    /// one node, the by-name overload's parameters (`fields` of its answer) and rule.
+    async fn by_name(
+        &self,
+        lookup: &str,
+        fields: &[&str],
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<(Route, IdFields, Vec<Value>), Outcome> {
+        let looked = self.first_ok(cred, lookup, args).await;
+        let found = match looked.result {
+            Ok(Value::Struct(found)) => found,
+            Ok(other) => {
+                return Err(Outcome::done(Err(Fault::xmlrpc(
+                    -1,
+                    format!(
+                        "{method}: {lookup} answered a {}, not a struct",
+                        uyuni_api::value::type_name(&other)
+                    ),
+                ))));
+            }
+            Err(f) => {
+                return Err(Outcome {
+                    result: Err(f),
+                    missing: looked.missing,
+                });
+            }
+        };
+        let named = fields
+            .iter()
+            .map(|f| found.get(*f).cloned())
+            .collect::<Option<Vec<Value>>>()
+            .ok_or_else(|| {
+                Outcome::done(Err(Fault::xmlrpc(
+                    -1,
+                    format!("{method}: {lookup} answered without {}", fields.join(", ")),
+                )))
+            })?;
+        let rule = rule_for_args(method, &named, true);
+        Ok((rule.route, rule.ids_out, named))
+    }
+
+    /// Call every target at once; their values with ids translated. A node that does not
+    /// answer is added to `missing`; a fault (but `ignored`: that node adds nothing) or an
+    /// untranslatable id is the call's fault (a node's fault naming the node).
+    async fn gather(
+        &self,
+        targets: &[Target],
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        ignored: Option<i32>,
+        missing: &mut Vec<String>,
+    ) -> Result<Vec<Value>, Fault> {
+        let calls = targets
+            .iter()
+            .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
+        let answers = join_all(calls).await;
+        let mut values = Vec::new();
+        for ((node, _), answer) in targets.iter().zip(answers) {
+            match answer {
+                Answer::Value(v) => {
+                    values.push(ids_out(v, node.slot.unwrap_or(0), ids).map_err(|e| e.fault())?);
+                }
+                Answer::Fault(f) if Some(f.code) == ignored => {}
+                Answer::Fault(f) => return Err(named(&node.name, &f)),
+                Answer::Unavailable(why) => {
+                    tracing::warn!(node = %node.name, method, why, "node left out of a merged answer");
+                    missing.push(node.name.clone());
+                }
+            }
+        }
+        Ok(values)
     }
 
     /// The healthy node named `name` that has a slot.
@@ -380,6 +597,26 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 .on_owner(IdKind::System, system, ids, cred, method, args)
                 .await;
         };
+        // A cluster action: its node action on the system's node.
+        let aid = match self.cluster_action(aid) {
+            None => aid,
+            Some(members) => {
+                let slot = match args.get(system).and_then(uyuni_api::value::as_i64) {
+                    Some(sid) => match self.owner(IdKind::System, sid).await {
+                        Ok((node, _)) => node.slot,
+                        Err(out) => return out,
+                    },
+                    None => None,
+                };
+                match members
+                    .into_iter()
+                    .find(|m| crate::ids::from_gateway(IdKind::Action, *m).map(|(s, _)| s) == slot)
+                {
+                    Some(m) => m,
+                    None => return Outcome::done(Err(no_such(IdKind::Action, aid))),
+                }
+            }
+        };
         let Some((slot, local)) = crate::ids::from_gateway(IdKind::Action, aid) else {
             return Outcome::done(Err(no_such(IdKind::Action, aid)));
         };
@@ -433,8 +670,24 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         let Some(Value::Array(given)) = args.get(arg) else {
             return Err(self.by_ids(cred, method, args).await);
         };
-        let mut parts: BTreeMap<String, (NodeView, Vec<Value>)> = BTreeMap::new();
+        // Cluster actions stand for their nodes' actions.
+        let mut expanded = Vec::with_capacity(given.len());
         for item in given {
+            match uyuni_api::value::as_i64(item)
+                .filter(|_| kind == IdKind::Action)
+                .and_then(|id| self.cluster_action(id).map(|m| (id, m)))
+            {
+                Some((id, members)) if members.is_empty() => {
+                    return Err(Outcome::done(Err(no_such(kind, id))));
+                }
+                Some((_, members)) => {
+                    expanded.extend(members.into_iter().map(uyuni_api::value::int));
+                }
+                None => expanded.push(item.clone()),
+            }
+        }
+        let mut parts: BTreeMap<String, (NodeView, Vec<Value>)> = BTreeMap::new();
+        for item in &expanded {
             let Some(id) = uyuni_api::value::as_i64(item) else {
                 return Err(Outcome::done(Err(Fault::xmlrpc(
                     -1,
@@ -483,22 +736,30 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .iter()
             .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
         let answers = join_all(calls).await;
-        let mut first: Option<Outcome> = None;
+        let mut values = Vec::new();
         let mut missing = Vec::new();
         for ((node, _), answer) in targets.iter().zip(answers) {
             let out = single(node, answer, ids);
             missing.extend(out.missing.iter().cloned());
-            if let Err(f) = out.result {
-                return Outcome {
-                    result: Err(f),
-                    missing,
-                };
+            match out.result {
+                Ok(v) => values.push(v),
+                Err(f) => {
+                    return Outcome {
+                        result: Err(f),
+                        missing,
+                    };
+                }
             }
-            first.get_or_insert(out);
         }
-        let mut out = first.unwrap_or_else(|| Outcome::done(Ok(uyuni_api::value::int(1))));
-        out.missing = missing;
-        out
+        let result = match self.one_action(ids, &values) {
+            Some(one) => Ok(one),
+            None => match values.into_iter().next() {
+                Some(v) => Ok(v),
+                None if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
+                None => Ok(uyuni_api::value::int(1)),
+            },
+        };
+        Outcome { result, missing }
     }
 
     /// Like [`Fanout::split`], the nodes' answers concatenated (reads about several
@@ -523,37 +784,23 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             let answer = self.cluster.call(node, Some(cred), method, a.clone()).await;
             return single(node, answer, ids);
         }
-        let calls = targets
-            .iter()
-            .map(|(n, a)| self.cluster.call(n, Some(cred), method, a.clone()));
-        let answers = join_all(calls).await;
-        let mut values = Vec::new();
         let mut missing = Vec::new();
-        for ((node, _), answer) in targets.iter().zip(answers) {
-            match answer {
-                Answer::Value(v) => match ids_out(v, node.slot.unwrap_or(0), ids) {
-                    Ok(v) => values.push(v),
-                    Err(e) => {
-                        return Outcome {
-                            result: Err(e.fault()),
-                            missing,
-                        };
-                    }
-                },
-                Answer::Fault(f) => {
-                    return Outcome {
-                        result: Err(named(&node.name, &f)),
-                        missing,
-                    };
-                }
-                Answer::Unavailable(why) => {
-                    tracing::warn!(node = %node.name, method, why, "node left out of a merged answer");
-                    missing.push(node.name.clone());
-                }
+        let values = match self
+            .gather(&targets, ids, cred, method, None, &mut missing)
+            .await
+        {
+            Ok(values) => values,
+            Err(f) => {
+                return Outcome {
+                    result: Err(f),
+                    missing,
+                };
             }
-        }
+        };
         let result = if values.is_empty() {
             Err(unavailable(&missing.join(", ")))
+        } else if let Some(one) = self.one_action(ids, &values) {
+            Ok(one)
         } else {
             Ok(concat_answers(values))
         };
@@ -845,12 +1092,15 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     }
 }
 
+/// Uyuni's "No such action" (`NoSuchActionException`).
+const CODE_NO_SUCH_ACTION: i32 = 2700;
+
 /// Uyuni's fault for an id that names nothing (`NoSuchSystemException` -208,
 /// `NoSuchActionException` 2700).
 pub fn no_such(kind: IdKind, id: i64) -> Fault {
     match kind {
         IdKind::System => Fault::no_such_system(id),
-        IdKind::Action => Fault::xmlrpc(2700, format!("No such action - id = {id}")),
+        IdKind::Action => Fault::xmlrpc(CODE_NO_SUCH_ACTION, format!("No such action - id = {id}")),
     }
 }
 

@@ -136,11 +136,14 @@ fn the_overload_of_a_call_is_chosen_by_its_parameters() {
     // systemgroup.getDetails by name: members summed over every node.
     let by_name = rule_for_call("systemgroup.getDetails", &[key.clone(), string("web")]);
     assert!(matches!(by_name.route, Route::Merge(Merge::Sum { .. })));
-    // By id: the id is each node's own.
+    // By id: the id is each node's own; looked up on one node, answered by name.
     let by_id = rule_for_call("systemgroup.getDetails", &[key.clone(), int(7)]);
     assert_eq!(
         by_id.route,
-        Route::Refuse(Refusal::PerNodeId("systemGroupId"))
+        Route::ByName {
+            lookup: "systemgroup.getDetails",
+            fields: &["name"]
+        }
     );
     let del = rule_for_call("system.deleteSystem", &[key, int(1000010000)]);
     assert_eq!(del.route.class(), RuleClass::Routed);
@@ -308,11 +311,58 @@ fn merged_common_objects_sum_their_per_node_counts() {
     ] {
         assert_eq!(sums(m), vec!["systems"], "{m}");
     }
-    assert_eq!(sums("org.listOrgs"), vec!["systems", "active_users"]);
-    assert_eq!(sums("org.getDetails"), vec!["systems", "active_users"]);
+    // Users are common data: `active_users` is the same on every node, not summed.
+    assert_eq!(sums("org.listOrgs"), vec!["systems"]);
+    assert_eq!(sums("org.getDetails"), vec!["systems"]);
     assert_eq!(sums("actionchain.listChains"), vec!["entrycount"]);
     assert_eq!(sums("org.trusts.getDetails").len(), 4);
     let r = rule("org.trusts.listSystemsAffected");
     assert_eq!(r.route, Route::Merge(Merge::Concat));
     assert_eq!(r.ids_out, [("systemId", IdKind::System)]);
+}
+
+/// The audit over the whole catalogue (docs/GATEWAY.md#merged-objects-add-up): every read
+/// answering a common object whose serializer carries a count of systems sums that count; the
+/// writes answering one are listed (their answer is one Leader Node's).
+#[test]
+fn every_read_of_a_common_object_with_a_system_count_sums_it() {
+    let counted: &[(&str, &str)] = &[
+        ("ManagedServerGroupSerializer", "system_count"),
+        ("system_count", "system_count"),
+        ("ChannelTreeNodeSerializer", "systems"),
+        (":OrgDtoSerializer", "systems"),
+        ("packages,systems", "systems"),
+        ("systems_migrated_to", "systems_migrated_to"),
+        ("entrycount", "entrycount"),
+    ];
+    let mut writes = Vec::new();
+    for sig in CATALOGUE {
+        let Some((_, field)) = counted
+            .iter()
+            .find(|(marker, _)| sig.returns_detail.contains(marker))
+        else {
+            continue;
+        };
+        let r = rule_of(sig);
+        match r.route {
+            Route::Merge(Merge::Sum { sum } | Merge::ByKey { sum, .. }) => {
+                assert!(sum.contains(field), "{} does not sum {field}", sig.method);
+            }
+            // By a node's number: answered as the by-name overload (summed above).
+            Route::ByName { .. } => {}
+            Route::CommonWrite | Route::Refuse(_) => writes.push(sig.method),
+            other => panic!("{} answers {field} from one node: {other:?}", sig.method),
+        }
+    }
+    writes.sort_unstable();
+    writes.dedup();
+    assert_eq!(
+        writes,
+        vec![
+            "org.create",
+            "org.updateName",
+            "systemgroup.create",
+            "systemgroup.update"
+        ]
+    );
 }

@@ -102,6 +102,7 @@ pub fn handler_class(ns: &str) -> &'static str {
         "api" => "com.redhat.rhn.frontend.xmlrpc.api.ApiHandler",
         "auth" => "com.redhat.rhn.frontend.xmlrpc.auth.AuthHandler",
         "user" => "com.redhat.rhn.frontend.xmlrpc.user.UserHandler",
+        "org" => "com.redhat.rhn.frontend.xmlrpc.org.OrgHandler",
         "system" => "com.redhat.rhn.frontend.xmlrpc.system.SystemHandler",
         "system.search" => "com.redhat.rhn.frontend.xmlrpc.system.search.SystemSearchHandler",
         "systemgroup" => "com.redhat.rhn.frontend.xmlrpc.systemgroup.ServerGroupHandler",
@@ -179,6 +180,20 @@ pub static METHODS: &[Method] = &[
     ),
     m!("user.getDetails", 1, handlers::user::get_details),
     m!("user.listRoles", 1, handlers::user::list_roles),
+    m!("user.listUsers", 0, handlers::user::list_users),
+    m!(
+        "user.listAssignedSystemGroups",
+        1,
+        handlers::user::list_assigned_system_groups
+    ),
+    m!(
+        "user.listDefaultSystemGroups",
+        1,
+        handlers::user::list_default_system_groups
+    ),
+    // org
+    m!("org.listOrgs", 0, handlers::org::list_orgs),
+    m!("org.getDetails", 1, handlers::org::get_details),
     // system
     m!("system.listSystems", 0, handlers::system::list_systems),
     m!("system.getDetails", 1, handlers::system::get_details),

@@ -183,9 +183,81 @@ ok(gw.schedule.listArchivedActions(key) == [] and gw.schedule.listAllActions(key
 for n, k in nodes:
     ok(n.schedule.listAllActions(k) == [] and n.schedule.listArchivedActions(k) == [], "gone on the node")
 
-# user_details admin, configchannel_list, api: common data, the same from any node.
-u = gw.user.getDetails(key, "admin")
-ok("Username:      %s" % u.get("login", "admin") == "Username:      admin", "user_details %r" % u)
+# ---- One action over systems of both nodes (spacecmd's system_installpackage,
+# system_runscript, system_reboot with several systems): ONE action id, as one server
+# answers, and every follow-up by it covers every node's systems (schedule.py:
+# do_schedule_details, do_schedule_getoutput, do_schedule_reschedule, do_schedule_cancel,
+# do_schedule_archive, do_schedule_delete). ----
+ok(len({s // 1000000 for s in ids}) >= 2, "systems on several nodes (test premise)")
+multi = gw.system.schedulePackageInstall(key, ids, [], when)
+ok(isinstance(multi, int), "one action id %r" % multi)
+ok(sorted(x["server_id"] for x in gw.schedule.listCompletedSystems(key, multi)) == sorted(ids),
+   "schedule_details: every node's systems")
+ok(sorted(x.get("server_name") for x in gw.schedule.listCompletedSystems(key, multi)) ==
+   sorted(name_of[i] for i in ids), "schedule_details: names")
+ok(gw.schedule.listFailedSystems(key, multi) == [], "no failed systems")
+ok(gw.schedule.listInProgressSystems(key, multi) == [], "no pending systems")
+listed = gw.schedule.listAllActions(key)
+ok([a["id"] for a in listed] == [multi], "the nodes' actions listed once: %r" % listed)
+ok(listed[0]["completedSystems"] == len(ids), "completed systems summed: %r" % listed)
+line = summary(gw.schedule.listCompletedActions(key))
+ok(len(line) == 1 and line[0].split()[2:5] == [str(len(ids)), "0", "0"],
+   "schedule_listcompleted: %r" % line)
+for n, k in nodes:
+    ok(len(n.schedule.listAllActions(k)) == 1, "one action on each node")
+for sid in ids:  # system_listevents: the cluster action's id on every system
+    ok(multi in [e["id"] for e in gw.system.getEventHistory(key, sid)], "event of %d" % sid)
+run = gw.system.scheduleScriptRun(key, ids, "root", "root", 60, "exit 1", when)
+ok(isinstance(run, int) and run != multi, "one script action %r" % run)
+ok(sorted(x["server_id"] for x in gw.schedule.listFailedSystems(key, run)) == sorted(ids),
+   "failed on every node")
+ok(sorted(r["serverId"] for r in gw.system.getScriptResults(key, run)) == sorted(ids),
+   "schedule_getoutput: every node's results")
+ok(all("Return Code: %i" % r["returnCode"] == "Return Code: 1"
+       for r in gw.system.getScriptResults(key, run)), "failed return codes")
+ok(gw.schedule.rescheduleActions(key, [run], True) == 1, "schedule_reschedule")
+ok(sorted(x["server_id"] for x in gw.schedule.listCompletedSystems(key, run)) == sorted(ids),
+   "rescheduled on every node")
+ok(gw.schedule.cancelActions(key, [run]) == 1, "schedule_cancel (nothing pending)")
+ok(gw.schedule.archiveActions(key, [multi, run]) == 1, "schedule_archive")
+ok(sorted(a["id"] for a in gw.schedule.listArchivedActions(key)) == sorted([multi, run]),
+   "archived once each")
+ok(gw.schedule.deleteActions(key, [multi, run]) == 1, "schedule_delete")
+for n, k in nodes:
+    ok(n.schedule.listAllActions(k) == [] and n.schedule.listArchivedActions(k) == [],
+       "deleted on every node")
+fault(lambda: gw.schedule.listCompletedSystems(key, multi), 2700, "No such action")
+
+# user_list, user_details (user.py): common data, the organisation by its id (org_id of the
+# details, a node's number: the gateway looks the organisation up by name).
+users = sorted(u.get("login") for u in gw.user.listUsers(key))
+ok(users == sorted(u.get("login") for u in nodes[0][0].user.listUsers(nodes[0][1])),
+   "user_list %r" % users)
+ok("admin" in users, "admin listed")
+for login in users:
+    u = gw.user.getDetails(key, login)
+    ok("Username:      %s" % u.get("login", login) == "Username:      %s" % login, "user_details %r" % u)
+    roles = gw.user.listRoles(key, login)
+    groups = gw.user.listAssignedSystemGroups(key, login)
+    default_groups = gw.user.listDefaultSystemGroups(key, login)
+    ok(isinstance(roles, list) and isinstance(groups, list) and isinstance(default_groups, list),
+       "roles and groups")
+    org_name = gw.org.getDetails(key, u.get("org_id")).get("name")
+    ok("Organisation:  %s" % org_name == "Organisation:  Default Organization",
+       "user_details organisation %r" % org_name)
+
+# org_list, org_details (org.py): the organisation once; its systems are every node's,
+# its users (common data) counted once.
+orgs = [o.get("name") for o in gw.org.listOrgs(key)]
+ok(orgs == ["Default Organization"], "org_list %r" % orgs)
+d = gw.org.getDetails(key, "Default Organization")
+total = sum(len(n.system.listSystems(k)) for n, k in nodes)
+ok("Systems:                %i" % d.get("systems") == "Systems:                %i" % total,
+   "org_details systems %r != %d" % (d, total))
+one = nodes[0][0].org.getDetails(nodes[0][1], "Default Organization")
+for field in ("active_users", "system_groups", "activation_keys", "configuration_channels"):
+    ok(d.get(field) == one.get(field), "org_details %s: %r != %r" % (field, d, one))
+ok(gw.org.listOrgs(key)[0]["systems"] == total, "org_list systems summed")
 ok(sorted(x["label"] for x in gw.configchannel.listGlobals(key)) ==
    sorted({x["label"] for n, k in nodes for x in n.configchannel.listGlobals(k)}), "configchannel_list")
 ok("schedule" in gw.api.getApiCallList(key), "api: call list")

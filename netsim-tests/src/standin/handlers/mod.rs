@@ -6,6 +6,7 @@ pub mod auth;
 pub mod channel;
 pub mod configchannel;
 pub mod contentmanagement;
+pub mod org;
 pub mod saltkey;
 pub mod schedule;
 pub mod system;

@@ -16,7 +16,7 @@ fn no_such_group(name: &str) -> Fault {
     )
 }
 
-fn group_struct(m: &Model, g: &Group) -> Value {
+pub(crate) fn group_struct(m: &Model, g: &Group) -> Value {
     StructBuilder::new()
         .field("id", int(g.id))
         .field("name", string(&g.name))

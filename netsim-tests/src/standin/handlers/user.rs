@@ -103,3 +103,43 @@ pub(crate) fn list_roles(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     let u = target(ctx, "user.listRoles", p)?;
     Ok(strings(u.roles.iter().map(String::as_str)))
 }
+
+/// `user.listUsers`: the users of the caller's organisation (UserSerializer's list form).
+pub(crate) fn list_users(ctx: &mut Ctx<'_>, _: &[Value]) -> Reply {
+    let me = caller(ctx).ok_or_else(Fault::permission)?;
+    let mut all = vec![admin(ctx)];
+    all.extend(ctx.model.users.values().cloned());
+    Ok(Value::Array(
+        all.iter()
+            .filter(|u| u.org_id == me.org_id)
+            .enumerate()
+            .map(|(i, u)| {
+                StructBuilder::new()
+                    .field("id", int(i as i64 + 1))
+                    .field("login", string(&u.login))
+                    .field("login_uc", string(u.login.to_uppercase()))
+                    .field("enabled", Value::Boolean(true))
+                    .build()
+            })
+            .collect(),
+    ))
+}
+
+/// `user.listAssignedSystemGroups`: the groups assigned to the user, as group structs.
+pub(crate) fn list_assigned_system_groups(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let u = target(ctx, "user.listAssignedSystemGroups", p)?;
+    let m = &*ctx.model;
+    Ok(Value::Array(
+        m.groups
+            .values()
+            .filter(|g| u.groups.contains(&g.name))
+            .map(|g| super::systemgroup::group_struct(m, g))
+            .collect(),
+    ))
+}
+
+/// `user.listDefaultSystemGroups`: the stand-in keeps no default groups (`[]`).
+pub(crate) fn list_default_system_groups(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    target(ctx, "user.listDefaultSystemGroups", p)?;
+    Ok(Value::Array(Vec::new()))
+}
