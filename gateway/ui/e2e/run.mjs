@@ -167,7 +167,8 @@ async function main() {
     if (!waiting) throw new Error('the sandbox left no agent waiting');
     await step('search status:new finds the waiting system', async () => {
       await page.goto(`${gateway}/#/search`);
-      await page.getByRole('combobox').fill('status:n');
+      // The query box (the bulk bar's action list is a combobox too, once a result is in).
+      await page.locator('input#q').fill('status:n');
       await page.getByRole('option', { name: 'status:new' }).waitFor();
       await page.keyboard.press('ArrowDown');
       await page.keyboard.press('Enter');
