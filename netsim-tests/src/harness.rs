@@ -491,7 +491,9 @@ maintenance_window_ms = {mw}
 tick_ms = {lt}
 rebalance_moves_per_s = {rb}
 agent_heartbeat_s = 1
-online_window_ms = 3000
+# Online counts of other zones' peers travel in zone summaries (every 2 s, issue 17), not
+# in 200 ms heartbeats: a 3 s window expired a peer's own counts before they arrived.
+online_window_ms = 10000
 [membership]
 heartbeat_interval_ms = {hb}
 [membership.lan]

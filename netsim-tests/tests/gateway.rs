@@ -334,17 +334,27 @@ fn common_data_written_through_the_gateway_reaches_every_node() -> anyhow::Resul
         })?;
         key
     };
-    wait_until(T, "every node with its id slot", || {
-        let nodes: Vec<serde_json::Value> = ureq::get(format!(
-            "{}/api/v1/nodes",
-            c.peers[g].gateway.as_deref().unwrap_or_default()
-        ))
-        .header("Authorization", &format!("Bearer {key}"))
-        .call()?
-        .body_mut()
-        .read_json()?;
-        Ok(nodes.len() == 3 && nodes.iter().all(|n| n["slot"].is_u64()))
-    })?;
+    // Every node with its id slot, and heard of by the gateway's peer: a peer learns the
+    // other zones' members from their summaries (issue 17), and a login holds sessions on the
+    // nodes the gateway can reach at that moment only.
+    wait_until(
+        T,
+        "every node with its id slot, alive in the gateway's view",
+        || {
+            let nodes: Vec<serde_json::Value> = ureq::get(format!(
+                "{}/api/v1/nodes",
+                c.peers[g].gateway.as_deref().unwrap_or_default()
+            ))
+            .header("Authorization", &format!("Bearer {key}"))
+            .call()?
+            .body_mut()
+            .read_json()?;
+            Ok(nodes.len() == 3
+                && nodes
+                    .iter()
+                    .all(|n| n["slot"].is_u64() && n["status"] == "alive"))
+        },
+    )?;
     // A session holds the node sessions of the nodes known at its login (the gateway keeps
     // no password to log in to later ones): log in again now that every node is known.
     let key = login(&gw)?;

@@ -32,6 +32,13 @@ const LEASE_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the holder's peer is asked while the confirmation is awaited.
 const LEASE_CONFIRM_POLL: Duration = Duration::from_millis(20);
+/// How long a common-data write waits for this peer to hear of a zone's nodes it knows from
+/// the metastore but not yet from membership (`unknown`): a peer that just started learns the
+/// other zones from their summaries (issue 17), within a summary interval or two. Without the
+/// wait it would call the zone leaderless, or move a lease away from a holder not heard yet.
+const UNKNOWN_NODES_WAIT: Duration = Duration::from_secs(10);
+/// Poll of [`UNKNOWN_NODES_WAIT`].
+const UNKNOWN_NODES_POLL: Duration = Duration::from_millis(100);
 
 /// Every `every`: give the gateway a snapshot of the cluster for the UI's recent changes and
 /// charts ([`gateway::watch`]). Runs until `cancel`.
@@ -180,6 +187,34 @@ impl PeerMetastore {
     /// Wait until the peer of `holder` reports that it holds `zone`'s lease (its
     /// `GET /zones/{zone}/lease`), at most [`LEASE_CONFIRM_TIMEOUT`]; on time-out the write is
     /// not sent and the caller gets a fault naming the holder.
+    /// The nodes, once this peer has heard of the ones a Leader Node choice in `zone` depends
+    /// on: the lease holder, or (no healthy node of the zone known) every node of the zone.
+    /// A node known from the metastore but not yet from membership shows `unknown`; wait for
+    /// it at most [`UNKNOWN_NODES_WAIT`] (in a settled cluster nothing waits).
+    async fn nodes_heard_of(&self, zone: &str, lease_key: &str) -> Vec<NodeView> {
+        let deadline = tokio::time::Instant::now() + UNKNOWN_NODES_WAIT;
+        loop {
+            let nodes = self.nodes();
+            let holder = match self.replica().store().get(lease_key) {
+                Ok(Some(Record::Lease(l))) => l.holder_at(now_ms()).map(str::to_string),
+                _ => None,
+            };
+            let unknown = |n: &NodeView| n.status == "unknown";
+            let waiting = match holder {
+                Some(h) => nodes.iter().any(|n| n.name == h && unknown(n)),
+                None => {
+                    let of_zone = || nodes.iter().filter(|n| n.zone == zone);
+                    !of_zone().any(NodeView::healthy) && of_zone().any(unknown)
+                }
+            };
+            if !waiting || tokio::time::Instant::now() >= deadline {
+                return nodes;
+            }
+            tracing::debug!(zone, "waiting to hear of the zone's nodes");
+            tokio::time::sleep(UNKNOWN_NODES_POLL).await;
+        }
+    }
+
     async fn lease_confirmed(&self, zone: &str, holder: &str) -> Result<(), MetastoreError> {
         if holder == self.me.name {
             return Ok(());
@@ -316,7 +351,7 @@ impl Metastore for PeerMetastore {
 
     async fn zone_leader(&self, zone: &str) -> Result<String, MetastoreError> {
         let key = format!("{}{zone}", RecordKind::Lease.prefix());
-        let nodes = self.nodes();
+        let nodes = self.nodes_heard_of(zone, &key).await;
         let mut force = false;
         if let Ok(Some(Record::Lease(l))) = self.replica().store().get(&key)
             && let Some(holder) = l.holder_at(now_ms())

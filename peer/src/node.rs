@@ -534,6 +534,8 @@ fn known_heartbeat(n: &NodeRecord) -> Heartbeat {
         online: BTreeMap::new(),
         refutes: 0,
         suspects: Vec::new(),
+        swim: false,
+        legacy_copy: false,
     }
 }
 

@@ -224,6 +224,7 @@ fn same_value_fields(a: &SystemRecord, b: &SystemRecord) -> bool {
         && a.zone == b.zone
         && a.channels == b.channels
         && a.registered_at == b.registered_at
+        && a.uyuni_ids == b.uyuni_ids
 }
 
 /// Plan writing `new` under `key`, given the stored value (`None`: absent or undecodable)
@@ -397,5 +398,20 @@ mod tests {
         assert!(!base.members_rule);
         let seen = effective(base, Some(&Sets::from_elements(["ta"])));
         assert_eq!(seen.tags, ["a".to_string(), "z".to_string()].into());
+    }
+
+    #[test]
+    fn a_change_of_uyuni_ids_alone_rewrites_the_value() {
+        // The Node Controller records a system's Uyuni id without touching `updated_at`
+        // (a concurrent placement must win): the value must still be written.
+        let key = system_key("aa:bb");
+        let prefix = members_prefix(&key).expect("system key");
+        let old = SystemRecord::new("aa:bb", "m1", 1);
+        let mut new = old.clone();
+        new.uyuni_ids.insert("n1".into(), 1_000_010_002);
+        let plan = plan_write(&prefix, Some(base_of(&old)), &Sets::default(), &new).expect("plan");
+        let written = plan.base.expect("the value is rewritten");
+        let back = decode_base(&key, &written).expect("decode").record;
+        assert_eq!(back.uyuni_ids, new.uyuni_ids);
     }
 }

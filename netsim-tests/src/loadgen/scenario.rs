@@ -341,6 +341,18 @@ pub fn run_kill(
         .find(|&i| i != victim)
         .ok_or_else(|| anyhow::anyhow!("no survivor"))?;
     let names = fqdn_names(c, survivor)?;
+    // A rebalancing move made during onboarding reaches an agent at its next knock: the
+    // baseline is taken once every agent knows the node every replica names (else that late
+    // knock would count as a move without failure).
+    let fps: Vec<&str> = (0..fleet.len()).map(|i| fleet.fingerprint(i)).collect();
+    let everyone: BTreeSet<String> = c.peers.iter().map(|p| p.name.clone()).collect();
+    wait_until(t, "agents and replicas agree before the kill", || {
+        let replicas: Vec<Records> = running(c)
+            .into_iter()
+            .map(|i| records(c, rt, i))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(audit(&fps, &fleet.views(), &replicas, &names, &everyone) == (0, 0))
+    })?;
     let victim_fqdn: Arc<str> = names
         .iter()
         .find(|(_, name)| **name == victim_name)
@@ -383,7 +395,6 @@ pub fn run_kill(
     }
 
     // Agreement: agents and every surviving replica.
-    let fps: Vec<&str> = (0..fleet.len()).map(|i| fleet.fingerprint(i)).collect();
     let alive: BTreeSet<String> = running(c)
         .iter()
         .map(|&i| c.peers[i].name.clone())

@@ -24,7 +24,9 @@ use tracing::Instrument;
 
 use crate::members::Members;
 use crate::membership::{Heartbeat, MemberStatus, Membership, MembershipEvent};
-use crate::net::wire::{Gossip, SwimRequest, SwimResponse, TOPIC_CHANGES, TOPIC_ZONES, zone_topic};
+use crate::net::wire::{
+    Gossip, SwimRequest, SwimResponse, TOPIC_CHANGES, TOPIC_MEMBERS, TOPIC_ZONES, zone_topic,
+};
 use crate::net::{NetClient, NetEvent};
 use crate::replication::Replicator;
 use crate::self_info::SelfInfo;
@@ -170,6 +172,8 @@ pub struct Controller {
     /// Per unreachable peer: when it may be dialed again, and the current back-off.
     backoff: HashMap<PeerId, (Instant, Duration)>,
     zone_topic: String,
+    /// When a summary last went out for a newly heard member (rate limit).
+    last_newcomer_summary: Option<Instant>,
 }
 
 impl Controller {
@@ -192,6 +196,7 @@ impl Controller {
             probe_rx: Some(probe_rx),
             backoff: HashMap::new(),
             zone_topic,
+            last_newcomer_summary: None,
         }
     }
 
@@ -210,6 +215,10 @@ impl Controller {
         };
         if let Err(e) = self.shared.net.subscribe(self.zone_topic.clone()).await {
             tracing::error!("subscribing to the zone topic: {e}");
+        }
+        // Peers of the previous release flood their heartbeats here (docs/UPGRADE.md).
+        if let Err(e) = self.shared.net.subscribe(TOPIC_MEMBERS.to_string()).await {
+            tracing::error!("subscribing to the old heartbeat topic: {e}");
         }
         for t in [
             &mut probe_tick,
@@ -246,6 +255,22 @@ impl Controller {
                 _ = detect_tick.tick() => {
                     let evs = self.shared.members.lock().tick(Instant::now());
                     self.after_events(&evs, &mut jobs);
+                    // A death this peer's own suspicion timer confirmed goes to the other
+                    // zones at once, as an urgent summary, not at the zone's next turn.
+                    let confirmed = {
+                        let members = self.shared.members.lock();
+                        evs.iter().any(|ev| match ev {
+                            MembershipEvent::Status { peer_id, to: MemberStatus::Down, .. } => {
+                                members
+                                    .get(peer_id)
+                                    .is_some_and(|m| m.info.zone == self.shared.me.zone)
+                            }
+                            _ => false,
+                        })
+                    };
+                    if confirmed {
+                        self.publish_summary(&mut jobs);
+                    }
                 }
                 _ = ae_tick.tick() => self.anti_entropy(&mut jobs),
                 _ = dial_tick.tick() => self.dial(&mut jobs),
@@ -279,6 +304,10 @@ impl Controller {
             )),
             _ => None,
         };
+        if self.shared.members.lock().has_legacy() {
+            let copy = legacy_copy(leave.clone());
+            let _ = self.shared.net.publish(TOPIC_MEMBERS, copy).await;
+        }
         let _ = self
             .shared
             .net
@@ -315,15 +344,31 @@ impl Controller {
             online: (self.shared.online)(),
             refutes,
             suspects,
+            swim: true,
+            legacy_copy: false,
         })
     }
 
     fn heartbeat(&mut self, leaving: bool, jobs: &mut JoinSet<()>) {
-        let msg = self.make_heartbeat(leaving).encode();
+        let hb = self.make_heartbeat(leaving);
+        let msg = hb.encode();
         let net = self.shared.net.clone();
         let topic = self.zone_topic.clone();
+        // A peer of the previous release listens on the old topic only: while one is known,
+        // the heartbeat goes there too (a mixed cluster during a rolling upgrade).
+        let legacy = self
+            .shared
+            .members
+            .lock()
+            .has_legacy()
+            .then(|| legacy_copy(hb));
         crate::metrics::metrics().membership_messages.inc();
         spawn_job(jobs, async move {
+            if let Some(copy) = legacy
+                && let Err(e) = net.publish(TOPIC_MEMBERS, copy).await
+            {
+                tracing::debug!("heartbeat on the old topic: {e}");
+            }
             if let Err(e) = net.publish(topic, msg).await {
                 tracing::debug!("heartbeat: {e}");
             }
@@ -335,13 +380,19 @@ impl Controller {
     fn after_events(&mut self, evs: &[MembershipEvent], jobs: &mut JoinSet<()>) {
         log_events(evs);
         let mut urgent = false;
+        let mut refuted = false;
+        let mut newcomer = false;
         for ev in evs {
             match ev {
                 MembershipEvent::Refuted { .. } => {
                     self.prober.on_accused();
                     urgent = true;
+                    refuted = true;
                 }
-                MembershipEvent::Status { peer_id, to, .. } => {
+                MembershipEvent::Status {
+                    peer_id, from, to, ..
+                } => {
+                    newcomer |= from.is_none();
                     urgent |= matches!(to, MemberStatus::Suspect | MemberStatus::Down);
                     if *to == MemberStatus::Suspect {
                         self.prober.probe_soon(peer_id);
@@ -363,6 +414,31 @@ impl Controller {
         }
         if urgent {
             self.heartbeat(false, jobs);
+        }
+        // The other zones may have been told this peer is suspect or down: the refutation
+        // reaches them at once too.
+        if refuted {
+            self.publish_summary(jobs);
+        }
+        // A member heard of for the first time (a peer that just started, here or in another
+        // zone) learns this zone from its summary: this round's sender publishes it now rather
+        // than at its turn, at most every quarter summary interval. The chain (its zone's
+        // sender sees it, publishes; every other zone's sender sees it there, publishes) gives
+        // a new peer every zone's members within a few gossip hops of its first heartbeat.
+        if newcomer && !refuted {
+            let now = Instant::now();
+            let quiet = self
+                .last_newcomer_summary
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.summary_interval / 4);
+            let sender = self
+                .shared
+                .members
+                .lock()
+                .is_summary_sender(crate::now_ms(), self.cfg.summary_interval);
+            if quiet && sender {
+                self.last_newcomer_summary = Some(now);
+                self.publish_summary(jobs);
+            }
         }
     }
 
@@ -430,9 +506,15 @@ impl Controller {
             .members
             .lock()
             .is_summary_sender(now_ms, self.cfg.summary_interval);
-        if !sender {
-            return;
+        if sender {
+            self.publish_summary(jobs);
         }
+    }
+
+    /// Publish this zone's summary now: at this peer's turn, and out of turn (urgent) when a
+    /// death in the zone is confirmed here or this peer refuted a suspicion of itself.
+    fn publish_summary(&mut self, jobs: &mut JoinSet<()>) {
+        let now_ms = crate::now_ms();
         let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
             return;
         };
@@ -465,6 +547,15 @@ impl Controller {
                         crate::metrics::metrics().peer_heartbeats.inc();
                         crate::metrics::metrics().membership_messages.inc();
                         let evs = self.shared.members.lock().on_heartbeat(
+                            &source.to_string(),
+                            hb,
+                            Instant::now(),
+                        );
+                        self.after_events(&evs, jobs);
+                    }
+                    (TOPIC_MEMBERS, Gossip::Heartbeat(hb)) => {
+                        crate::metrics::metrics().peer_heartbeats.inc();
+                        let evs = self.shared.members.lock().on_legacy_heartbeat(
                             &source.to_string(),
                             hb,
                             Instant::now(),
@@ -559,6 +650,13 @@ impl Controller {
             NetEvent::Disconnected(peer) => {
                 tracing::debug!(%peer, "disconnected");
                 self.shared.repl.forget(&peer);
+                // A zone member whose last connection closed (a crashed process's kernel
+                // resets them) is probed at once, beside the round-robin: every member of the
+                // zone notices together, so the failed probes confirm each other within one
+                // period instead of waiting for the round-robin to reach it (up to 2(n-1)-1
+                // periods per observer). A silent cut closes nothing: the round-robin finds it.
+                // (The prober only probes members that are alive or suspect.)
+                self.prober.probe_soon(&peer.to_string());
             }
         }
     }
@@ -673,6 +771,19 @@ impl Controller {
                 }
             }
         });
+    }
+}
+
+/// The copy of a heartbeat for peers of the previous release, on the old topic (its bytes
+/// differ from the zone topic's: gossip ids hash the bytes).
+fn legacy_copy(hb: Gossip) -> Vec<u8> {
+    match hb {
+        Gossip::Heartbeat(mut hb) => {
+            hb.legacy_copy = true;
+            hb.suspects.clear();
+            Gossip::Heartbeat(hb).encode()
+        }
+        other => other.encode(),
     }
 }
 

@@ -106,6 +106,16 @@ pub struct Heartbeat {
     /// own failed probe, and those it holds down.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suspects: Vec<Rumour>,
+    /// Set by peers with the zone membership (issue 17). A heartbeat without it on the old
+    /// cluster-wide topic ([`crate::net::wire::TOPIC_MEMBERS`]) comes from a peer of the
+    /// previous release: see [`Membership::on_legacy_heartbeat`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swim: bool,
+    /// Set on the copy a peer of this release publishes on the old topic for peers of the
+    /// previous release: gossip message ids hash the bytes, so the copy must differ from the
+    /// heartbeat on the zone topic or it would be dropped as a duplicate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_copy: bool,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -218,6 +228,10 @@ impl DetectorConfig {
     }
 }
 
+/// A member of the previous release is suspected after this many of its heartbeat intervals
+/// without one.
+pub const LEGACY_SILENT_INTERVALS: u32 = 3;
+
 /// SWIM and summary timings the table needs (`[membership]` keys).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SwimTimings {
@@ -256,6 +270,9 @@ pub struct Member {
     /// Members whose independent suspicion of this one we heard (this peer included when its
     /// own probe failed): Lifeguard's confirmations.
     suspectors: BTreeSet<String>,
+    /// A peer of the previous release (flooded heartbeats, no SWIM): its liveness follows
+    /// the timing of its heartbeats on the old topic; it is neither probed nor asked to help.
+    legacy: bool,
 }
 
 impl Member {
@@ -268,7 +285,13 @@ impl Member {
             suspect_since: (status == MemberStatus::Suspect).then_some(now),
             since: now,
             suspectors: BTreeSet::new(),
+            legacy: false,
         }
+    }
+
+    /// A peer of the previous release (heard on the old heartbeat topic only).
+    pub fn is_legacy(&self) -> bool {
+        self.legacy
     }
 
     /// When the status last changed.
@@ -504,6 +527,48 @@ impl Membership {
         events
     }
 
+    /// A heartbeat on the old cluster-wide topic ([`crate::net::wire::TOPIC_MEMBERS`]), where
+    /// only peers of the previous release publish on their own (flooded heartbeats, no SWIM
+    /// probes answered). Peers of this release copy their heartbeat there (marked `swim`)
+    /// while such a peer is known ([`Membership::has_legacy`]) so that it sees them: those
+    /// copies are ignored here. A legacy member is alive while its heartbeats come: suspect
+    /// after [`LEGACY_SILENT_INTERVALS`] of its intervals of silence, down after the
+    /// suspicion timeout more, as before issue 17.
+    pub fn on_legacy_heartbeat(
+        &mut self,
+        peer_id: &str,
+        hb: Heartbeat,
+        now: Instant,
+    ) -> Vec<MembershipEvent> {
+        if hb.swim || peer_id == self.my_peer_id {
+            return Vec::new();
+        }
+        let newer = self
+            .members
+            .get(peer_id)
+            .is_none_or(|m| (hb.incarnation, hb.seq) > (m.info.incarnation, m.info.seq));
+        let leaving = hb.leaving;
+        let mut events = self.on_heartbeat(peer_id, hb, now);
+        if let Some(m) = self.members.get_mut(peer_id) {
+            m.legacy = true;
+            if newer {
+                m.last_heard = now;
+                if !leaving && matches!(m.status, MemberStatus::Suspect | MemberStatus::Down) {
+                    events.extend(m.set(MemberStatus::Alive, now));
+                }
+            }
+        }
+        events
+    }
+
+    /// Whether a peer of the previous release is alive or suspect here: this peer then also
+    /// publishes its heartbeat on the old topic.
+    pub fn has_legacy(&self) -> bool {
+        self.members
+            .values()
+            .any(|m| m.legacy && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect))
+    }
+
     /// Record `hb` as `peer_id`'s latest word. `direct`: from the member itself (its status
     /// follows its key); else from a summary (the caller sets the status).
     fn take_info(
@@ -567,6 +632,10 @@ impl Membership {
                     return Vec::new();
                 }
                 let refuted = hb.key() > m.info.key() || known_seed;
+                if hb.swim {
+                    // Upgraded: probed from now on.
+                    m.legacy = false;
+                }
                 m.info = hb;
                 m.last_heard = now;
                 if !direct {
@@ -652,7 +721,7 @@ impl Membership {
     pub fn probe_targets(&self) -> Vec<String> {
         self.members
             .values()
-            .filter(|m| self.local(m))
+            .filter(|m| self.local(m) && !m.legacy)
             .filter(|m| matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect))
             .map(|m| m.peer_id.clone())
             .collect()
@@ -663,7 +732,7 @@ impl Membership {
     pub fn rumours(&self) -> Vec<Rumour> {
         self.members
             .values()
-            .filter(|m| self.local(m))
+            .filter(|m| self.local(m) && !m.legacy)
             .filter(|m| {
                 m.status == MemberStatus::Down
                     || (m.status == MemberStatus::Suspect
@@ -710,7 +779,7 @@ impl Membership {
         members.extend(
             self.members
                 .values()
-                .filter(|m| self.local(m) && m.info.incarnation != 0)
+                .filter(|m| self.local(m) && !m.legacy && m.info.incarnation != 0)
                 .map(|m| SummaryEntry {
                     peer_id: m.peer_id.clone(),
                     status: m.status,
@@ -734,7 +803,10 @@ impl Membership {
             // learns its neighbours' here; a newer key than the one we condemned brings it
             // back, as its own heartbeat would).
             for e in s.members {
-                if e.peer_id == self.my_peer_id || !self.compatible(&e.info) {
+                if e.peer_id == self.my_peer_id
+                    || !self.compatible(&e.info)
+                    || (self.is_legacy(&e.peer_id) && !e.info.swim)
+                {
                     continue;
                 }
                 let known = self.members.contains_key(&e.peer_id);
@@ -751,7 +823,11 @@ impl Membership {
         }
         self.zones.insert(s.zone.clone(), (now, s.at_ms));
         for e in s.members {
-            if e.peer_id == self.my_peer_id || e.info.zone != s.zone || !self.compatible(&e.info) {
+            if e.peer_id == self.my_peer_id
+                || e.info.zone != s.zone
+                || !self.compatible(&e.info)
+                || (self.is_legacy(&e.peer_id) && !e.info.swim)
+            {
                 continue;
             }
             let (entry_key, entry_incarnation) = (e.info.key(), e.info.incarnation);
@@ -787,6 +863,11 @@ impl Membership {
         events
     }
 
+    /// Whether `peer_id` is a member of the previous release (its own heartbeats decide).
+    fn is_legacy(&self, peer_id: &str) -> bool {
+        self.members.get(peer_id).is_some_and(|m| m.legacy)
+    }
+
     fn compatible(&self, hb: &Heartbeat) -> bool {
         crate::net::wire::compatible(self.protocol, (hb.protocol, hb.min_protocol)).is_ok()
     }
@@ -798,7 +879,9 @@ impl Membership {
             .members
             .values()
             .filter(|m| {
-                self.local(m) && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+                self.local(m)
+                    && !m.legacy
+                    && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
             })
             .count();
         let expected = self.swim.indirect_probes.min(zone_size.saturating_sub(2));
@@ -808,6 +891,24 @@ impl Membership {
         let summary_timeout = self.swim.summary_timeout;
         for m in self.members.values_mut() {
             let local = m.info.zone == my_zone;
+            if m.legacy {
+                // As before issue 17: silence decides (no probes to ask).
+                let silent = now.saturating_duration_since(m.last_heard);
+                let grace =
+                    Duration::from_millis(m.info.interval_ms.max(1)) * LEGACY_SILENT_INTERVALS;
+                let suspicion = if local { min } else { wan.suspicion_timeout };
+                let to = match m.status {
+                    MemberStatus::Alive if silent >= grace => Some(MemberStatus::Suspect),
+                    MemberStatus::Suspect if silent >= grace + suspicion => {
+                        Some(MemberStatus::Down)
+                    }
+                    _ => None,
+                };
+                if let Some(to) = to {
+                    events.extend(m.set(to, now));
+                }
+                continue;
+            }
             let to = match m.status {
                 MemberStatus::Suspect => {
                     let since = m.suspect_since.unwrap_or(now);

@@ -11,10 +11,13 @@
 //! confirmations arrive within about a period.
 //!
 //! **Local health** (Lifeguard, arXiv 1707.00788): a prober that is itself slow should not
-//! accuse others. Its score `lhm` (0 ..= `local_health_max`) rises by one when a probe of its
-//! own fails, when a helper sends neither an ack nor a nack in time (the helpers are alive, so
-//! the silence is more likely ours), and when its own timer fires late by more than half a
-//! period (a stalled process); it falls by one with every probe that succeeds. Every timeout
+//! accuse others. Its score `lhm` (0 ..= `local_health_max`) rises by one for every helper of a
+//! failed probe that sends neither an ack nor a nack in time (the helpers are alive, so the
+//! silence is more likely ours), when its own timer fires late by more than half a period (a
+//! stalled process), and when it hears itself accused; it falls by one with every probe that
+//! succeeds. A failed probe whose helpers all nacked, or that had no helper to ask (a zone of
+//! two), does not count: the target alone is silent, so a dead member's missed acks never
+//! stretch the timeouts that detect the next one. Every timeout
 //! and the probe interval are stretched by `lhm + 1`, so a busy peer probes more slowly and
 //! waits longer instead of declaring healthy members suspect.
 //!
@@ -196,11 +199,17 @@ impl Prober {
             } else {
                 p.indirect_sent
             };
-            if p.nacks < asked {
-                // A helper said nothing at all: the silence is more likely ours.
+            // Lifeguard (as memberlist does it): a failed probe counts against this peer only
+            // by the helpers that said nothing at all (they are alive, so the silence is more
+            // likely ours). Helpers that nacked vouch for this peer's health: the target alone
+            // is silent, which says nothing about us. With nobody to ask (a zone of two, or
+            // every other member suspect) a failed probe says nothing about us either, and
+            // counting it would stretch every timeout because of the dead peer's own missed
+            // acks (issue 17: a second death in a shrunk zone took 7.4 s); a stalled process
+            // is still caught by its late timer and by accusations.
+            for _ in p.nacks.min(asked)..asked {
                 self.worse();
             }
-            self.worse();
             if members.contains(&p.target) {
                 out.push(ProbeAction::Failed { target: p.target });
             }
@@ -369,6 +378,28 @@ mod tests {
         let failed = run(&mut p, t0, 10_100, 14_000, &z, &|t| (t != "c").then_some(5));
         assert_eq!(failed.first().map(String::as_str), Some("c"), "{failed:?}");
         assert!(failed.iter().all(|f| f == "c"));
+    }
+
+    #[test]
+    fn a_dead_member_does_not_stretch_the_timeouts_for_the_next_one() {
+        // Three others, one dead: the helpers nack, so local health stays at 0 and the probe
+        // period stays 1 s however long the dead member is probed.
+        let t0 = Instant::now();
+        let mut p = Prober::new(ProbeConfig::default(), MS(100), 11);
+        let z = zone();
+        let failed = run(&mut p, t0, 0, 20_000, &z, &|t| (t != "c").then_some(5));
+        assert!(failed.iter().any(|f| f == "c"), "{failed:?}");
+        assert_eq!(p.local_health(), 0, "nacked failures count against nobody");
+        // A zone of two: nobody to ask, a failed probe says nothing about this peer.
+        let mut p = Prober::new(ProbeConfig::default(), MS(100), 12);
+        let two = vec!["a".to_string()];
+        let failed = run(&mut p, t0, 0, 10_000, &two, &|_| None);
+        assert!(failed.len() >= 5, "{failed:?}");
+        assert_eq!(p.local_health(), 0);
+        // Helpers that stay silent do count: the silence is more likely ours.
+        let mut p = Prober::new(ProbeConfig::default(), MS(100), 13);
+        let _ = run(&mut p, t0, 0, 3_000, &z, &|_| None);
+        assert!(p.local_health() >= 2, "lhm {}", p.local_health());
     }
 
     #[test]

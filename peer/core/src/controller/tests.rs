@@ -26,6 +26,8 @@ fn heartbeat(name: &str, root: &str, leaving: bool) -> Heartbeat {
         online: BTreeMap::new(),
         refutes: 0,
         suspects: Vec::new(),
+        swim: false,
+        legacy_copy: false,
     }
 }
 

@@ -20,6 +20,8 @@ fn hb(name: &str, zone: &str, inc: u64, seq: u64) -> Heartbeat {
         online: Default::default(),
         refutes: 0,
         suspects: Vec::new(),
+        swim: false,
+        legacy_copy: false,
     }
 }
 
@@ -489,4 +491,56 @@ fn a_summary_of_our_own_zone_passes_on_new_addresses_and_newer_lives() {
         m.get("k").expect("k").info.addrs.default,
         ["/ip4/127.0.0.1/tcp/2"]
     );
+}
+
+#[test]
+fn a_peer_of_the_previous_release_lives_by_its_heartbeats_on_the_old_topic() {
+    let t0 = Instant::now();
+    let mut m = table();
+    // A new peer of the zone (probed) and an old one (flooded heartbeats, no SWIM).
+    let mut new = hb("n", "z1", 10, 1);
+    new.swim = true;
+    m.on_heartbeat("new", new, t0);
+    assert!(!m.has_legacy());
+    // A new peer's copy on the old topic is not taken for an old peer.
+    let mut copy = hb("n", "z1", 10, 2);
+    copy.swim = true;
+    copy.legacy_copy = true;
+    assert!(m.on_legacy_heartbeat("new", copy, t0).is_empty());
+    assert!(!m.get("new").expect("new").is_legacy());
+    m.on_legacy_heartbeat("old", hb("o", "z1", 20, 1), t0);
+    assert!(
+        m.has_legacy(),
+        "this peer now copies its heartbeat to the old topic"
+    );
+    assert_eq!(status(&m, "old"), MemberStatus::Alive);
+    assert_eq!(
+        m.probe_targets(),
+        vec!["new".to_string()],
+        "old peers answer no probes"
+    );
+    // Alive while its heartbeats come (every second), whatever the probes say.
+    for s in 1..=10 {
+        m.on_legacy_heartbeat("old", hb("o", "z1", 20, 1 + s), t0 + S(s));
+        m.tick(t0 + S(s) + MS(500));
+    }
+    assert_eq!(status(&m, "old"), MemberStatus::Alive);
+    // Silent: suspect after three intervals, down after the suspicion timeout more.
+    m.tick(t0 + S(13) + MS(100));
+    assert_eq!(status(&m, "old"), MemberStatus::Suspect);
+    m.tick(t0 + S(15) + MS(200));
+    assert_eq!(status(&m, "old"), MemberStatus::Down);
+    // A heartbeat again: alive (no refutation needed, as before issue 17).
+    m.on_legacy_heartbeat("old", hb("o", "z1", 20, 30), t0 + S(16));
+    assert_eq!(status(&m, "old"), MemberStatus::Alive);
+    // Left out of this zone's summary (other zones hear it on the old topic themselves).
+    let s = m.summary(hb("me", "z1", 100, 1), 1);
+    assert!(s.members.iter().all(|e| e.peer_id != "old"));
+    // Upgraded: its heartbeat on the zone topic makes it a probed member.
+    let mut up = hb("o", "z1", 40, 1);
+    up.swim = true;
+    m.on_heartbeat("old", up, t0 + S(17));
+    assert!(!m.get("old").expect("old").is_legacy());
+    assert!(!m.has_legacy());
+    assert_eq!(m.probe_targets().len(), 2);
 }
