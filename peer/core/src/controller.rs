@@ -174,6 +174,8 @@ pub struct Controller {
     zone_topic: String,
     /// When a summary last went out for a newly heard member (rate limit).
     last_newcomer_summary: Option<Instant>,
+    /// The last summary round this peer published in (one summary per round at its turn).
+    last_summary_round: Option<u64>,
 }
 
 impl Controller {
@@ -197,6 +199,7 @@ impl Controller {
             backoff: HashMap::new(),
             zone_topic,
             last_newcomer_summary: None,
+            last_summary_round: None,
         }
     }
 
@@ -209,7 +212,10 @@ impl Controller {
         let mut dial_tick = tokio::time::interval(self.cfg.dial_interval);
         let mut compact_tick = tokio::time::interval(self.cfg.compact_check_interval);
         let mut probe_tick = tokio::time::interval(PROBE_TICK);
-        let mut summary_tick = tokio::time::interval(self.cfg.summary_interval);
+        // Checked four times per interval: the round (a multiple of the interval, shifted per
+        // zone) is caught early, and published in once.
+        let mut summary_tick =
+            tokio::time::interval((self.cfg.summary_interval / 4).max(Duration::from_millis(10)));
         let Some(mut probe_rx) = self.probe_rx.take() else {
             return;
         };
@@ -427,14 +433,14 @@ impl Controller {
         // a new peer every zone's members within a few gossip hops of its first heartbeat.
         if newcomer && !refuted {
             let now = Instant::now();
+            let (sender, period) = {
+                let members = self.shared.members.lock();
+                let period = members.summary_period();
+                (members.is_summary_sender(crate::now_ms(), period), period)
+            };
             let quiet = self
                 .last_newcomer_summary
-                .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.summary_interval / 4);
-            let sender = self
-                .shared
-                .members
-                .lock()
-                .is_summary_sender(crate::now_ms(), self.cfg.summary_interval);
+                .is_none_or(|t| now.saturating_duration_since(t) >= period / 4);
             if quiet && sender {
                 self.last_newcomer_summary = Some(now);
                 self.publish_summary(jobs);
@@ -498,15 +504,18 @@ impl Controller {
         }
     }
 
-    /// Publish this zone's summary if it is this peer's turn.
+    /// Publish this zone's summary if it is this peer's turn and it has not yet in this round
+    /// (rounds last the summary period, which grows with the number of zones).
     fn summary(&mut self, jobs: &mut JoinSet<()>) {
         let now_ms = crate::now_ms();
-        let sender = self
-            .shared
-            .members
-            .lock()
-            .is_summary_sender(now_ms, self.cfg.summary_interval);
-        if sender {
+        let round = {
+            let members = self.shared.members.lock();
+            members.summary_round(now_ms, members.summary_period())
+        };
+        if let Some(r) = round
+            && self.last_summary_round != Some(r)
+        {
+            self.last_summary_round = Some(r);
             self.publish_summary(jobs);
         }
     }
