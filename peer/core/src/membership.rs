@@ -859,11 +859,27 @@ impl Membership {
             // addresses: a peer that joined through another zone, or restarted on new ports,
             // learns its neighbours' here; a newer key than the one we condemned brings it
             // back, as its own heartbeat would).
+            let by = s
+                .members
+                .first()
+                .map(|e| e.peer_id.clone())
+                .unwrap_or_default();
             for e in s.members {
-                if e.peer_id == self.my_peer_id
-                    || !self.compatible(&e.info)
-                    || (self.is_legacy(&e.peer_id) && !e.info.swim)
-                {
+                if e.peer_id == self.my_peer_id {
+                    // A zone member holds this peer suspect or down (its summary tells every
+                    // zone so): refute it here too. Its heartbeat rumour may never come when
+                    // the connection between us is what failed, and until then the other
+                    // zones would take the two senders' words in turn (alive, down, alive...).
+                    if matches!(e.status, MemberStatus::Suspect | MemberStatus::Down)
+                        && e.info.incarnation == self.my_incarnation
+                        && e.info.refutes >= self.my_refutes
+                    {
+                        self.my_refutes = e.info.refutes + 1;
+                        events.push(MembershipEvent::Refuted { by: by.clone() });
+                    }
+                    continue;
+                }
+                if !self.compatible(&e.info) || (self.is_legacy(&e.peer_id) && !e.info.swim) {
                     continue;
                 }
                 let known = self.members.contains_key(&e.peer_id);

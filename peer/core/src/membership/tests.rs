@@ -627,3 +627,54 @@ fn the_summary_period_grows_with_the_zones_and_the_timeout_with_it() {
         Some(MemberStatus::Suspect)
     );
 }
+
+/// Two peers of one zone whose connection failed each tell the other zones their own view
+/// (issue 17's WAN bed: the zones took the two senders' words in turn, alive, down, alive).
+/// The one held down hears it from its zone-mate's summary too, and refutes at once.
+#[test]
+fn a_peer_held_down_in_its_own_zones_summary_refutes() {
+    let t0 = Instant::now();
+    let mut m = table();
+    let mut me = hb("me", "z1", 100, 9);
+    me.refutes = 0;
+    let s = |status: MemberStatus, refutes: u32| {
+        let mut me = me.clone();
+        me.refutes = refutes;
+        ZoneSummary {
+            zone: "z1".into(),
+            at_ms: 1,
+            period_ms: 0,
+            members: vec![
+                SummaryEntry {
+                    peer_id: "a".into(),
+                    status: MemberStatus::Alive,
+                    info: hb("a", "z1", 1, 1),
+                },
+                SummaryEntry {
+                    peer_id: "me".into(),
+                    status,
+                    info: me,
+                },
+            ],
+        }
+    };
+    let evs = m.on_summary(s(MemberStatus::Alive, 0), t0);
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { .. }))
+    );
+    let evs = m.on_summary(s(MemberStatus::Down, 0), t0);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { by } if by == "a")),
+        "{evs:?}"
+    );
+    assert_eq!(m.my_refutes(), 1);
+    // An older word (refuted already) changes nothing.
+    let evs = m.on_summary(s(MemberStatus::Suspect, 0), t0);
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { .. }))
+    );
+    assert_eq!(m.my_refutes(), 1);
+}
