@@ -403,9 +403,15 @@ impl Controller {
                     if *to == MemberStatus::Suspect {
                         self.prober.probe_soon(peer_id);
                     }
-                    // A member held down keeps no half-dead connection: close it, so that
-                    // the redial (with back-off) finds the path as soon as it is back.
+                    // A member of this zone held down keeps no half-dead connection: close
+                    // it, so that the redial (with back-off) finds the path as soon as it is
+                    // back. Not a member of another zone: that word is second-hand (its
+                    // zone's summary) while our link to it has its own ping check, and
+                    // closing the cross-zone links on every such word cut the global topic's
+                    // mesh into pieces at 50 zones (issue 17's WAN bed), so that summaries
+                    // stopped arriving and the other zones were suspected in turn.
                     if *to == MemberStatus::Down
+                        && self.in_my_zone(peer_id)
                         && let Ok(peer) = peer_id.parse::<PeerId>()
                         && self.shared.net.connected().contains(&peer)
                     {
@@ -446,6 +452,15 @@ impl Controller {
                 self.publish_summary(jobs);
             }
         }
+    }
+
+    /// Whether the member `peer_id` is of this peer's zone.
+    fn in_my_zone(&self, peer_id: &str) -> bool {
+        self.shared
+            .members
+            .lock()
+            .get(peer_id)
+            .is_some_and(|m| m.info.zone == self.shared.me.zone)
     }
 
     /// Drive the SWIM prober and carry out what it asks.
