@@ -15,6 +15,8 @@
 //! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20),
 //! `--timeout-secs` per phase (600), `--assert` (exit non-zero when a phase does not
 //! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
+//! `WANBED_EXTRA_TOML` is appended to every peer's configuration (whole sections, e.g.
+//! `[network]` with `ping_timeout_ms = 10000`), for experiments.
 //! Every result is also printed as one `wanbed: key=value` line.
 
 use std::time::{Duration, Instant};
