@@ -15,6 +15,8 @@
 //! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20),
 //! `--timeout-secs` per phase (600), `--assert` (exit non-zero when a phase does not
 //! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
+//! `WANBED_EXTRA_TOML` is appended to every peer's configuration (whole sections, e.g.
+//! `[network]` with `ping_timeout_ms = 10000`), for experiments.
 //! Every result is also printed as one `wanbed: key=value` line.
 
 use std::time::{Duration, Instant};
@@ -95,9 +97,12 @@ fn main() -> anyhow::Result<()> {
     let dt = t.elapsed().as_secs_f64();
     let per_zone = n as f64 / z as f64;
     let mc = cluster_core::config::MembershipConfig::default();
-    let t_sum = opts
-        .summary_ms
-        .map_or(mc.summary_interval.as_secs_f64(), |s| s as f64 / 1000.0);
+    // The summary period stretches to ⌈zones / summaries_per_interval⌉ intervals.
+    let factor = z.div_ceil(mc.summaries_per_interval.max(1)).max(1) as f64;
+    let t_sum = factor
+        * opts
+            .summary_ms
+            .map_or(mc.summary_interval.as_secs_f64(), |s| s as f64 / 1000.0);
     let derived = per_zone / mc.heartbeat_interval.as_secs_f64()
         + z as f64 / t_sum
         + 2.0 / mc.probe_interval.as_secs_f64();

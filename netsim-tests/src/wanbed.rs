@@ -280,9 +280,7 @@ dev_plain_http = true
 enabled = false
 {summary}[membership.wan]
 suspicion_timeout_ms = {wan}
-# Unused since SWIM, but validation still wants them positive when the section is given.
-phi_threshold = 12.0
-window = 100
+{extra}
 [store]
 shard_count = 64
 "#,
@@ -290,6 +288,7 @@ shard_count = 64
             key = key.display(),
             adv = link.multiaddr(),
             wan = self.opts.wan_suspicion_ms,
+            extra = std::env::var("WANBED_EXTRA_TOML").unwrap_or_default(),
             summary = self.opts.summary_ms.map_or(String::new(), |s| format!(
                 "[membership]\nsummary_interval_ms = {s}\nsummary_timeout_ms = {}\n",
                 3 * s

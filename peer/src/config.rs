@@ -148,6 +148,10 @@ impl PeerConfig {
                 "replication.anti_entropy_interval_ms",
                 self.replication.anti_entropy_interval,
             ),
+            (
+                "membership.summary_interval_ms",
+                self.membership.summary_interval,
+            ),
             ("network.dial_interval_ms", self.network.dial_interval),
             ("network.ping_interval_ms", self.network.ping_interval),
             (
@@ -164,11 +168,14 @@ impl PeerConfig {
             ("membership.lan", &self.membership.lan),
             ("membership.wan", &self.membership.wan),
         ] {
-            if d.window == 0 || d.phi_threshold <= 0.0 || !d.phi_threshold.is_finite() {
-                return bad(format!(
-                    "{name}: window must be > 0 and phi_threshold a positive number"
-                ));
+            // `window` and `phi_threshold` are unused since SWIM (accepted, defaulted, not
+            // checked): a section with only `suspicion_timeout_ms` is valid.
+            if d.suspicion_timeout.is_zero() {
+                return bad(format!("{name}.suspicion_timeout_ms must be > 0"));
             }
+        }
+        if self.membership.summaries_per_interval == 0 {
+            return bad("membership.summaries_per_interval must be > 0".into());
         }
         if !(self.capacity.is_finite() && self.capacity > 0.0) {
             return bad(format!(
@@ -251,9 +258,43 @@ mod tests {
         assert_eq!(c.membership.heartbeat_interval, Duration::from_millis(200));
         assert_eq!(c.membership.lan.suspicion_timeout, Duration::from_secs(1));
         assert!(toml::from_str::<PeerConfig>("nmae = \"typo\"").is_err());
+        assert_eq!(c.membership.summaries_per_interval, 20);
         assert!(
             PeerConfig::default().validate().is_err(),
             "name is required"
+        );
+    }
+
+    #[test]
+    fn a_detector_section_with_only_the_suspicion_timeout_is_valid() {
+        // `window` and `phi_threshold` are unused since SWIM: leaving them out is fine.
+        let c: PeerConfig = toml::from_str(
+            "name = \"n\"\n[tls]\ndev_plain_http = true\n[membership.wan]\nsuspicion_timeout_ms = 20000\n[membership.lan]\nsuspicion_timeout_ms = 1500",
+        )
+        .expect("parse");
+        assert_eq!(c.membership.wan.suspicion_timeout, Duration::from_secs(20));
+        assert_eq!(
+            c.membership.lan.suspicion_timeout,
+            Duration::from_millis(1500)
+        );
+        c.validate().expect("a partial [membership.wan] is valid");
+        let zero: PeerConfig = toml::from_str(
+            "name = \"n\"\n[tls]\ndev_plain_http = true\n[membership.wan]\nsuspicion_timeout_ms = 0",
+        )
+        .expect("parse");
+        let err = zero.validate().expect_err("a zero timeout is refused");
+        assert!(
+            err.to_string()
+                .contains("membership.wan.suspicion_timeout_ms"),
+            "{err}"
+        );
+        let none: PeerConfig = toml::from_str(
+            "name = \"n\"\n[tls]\ndev_plain_http = true\n[membership]\nsummaries_per_interval = 0",
+        )
+        .expect("parse");
+        assert!(
+            none.validate().is_err(),
+            "summaries_per_interval 0 is refused"
         );
     }
 

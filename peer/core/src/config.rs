@@ -46,8 +46,14 @@ pub struct MembershipConfig {
     #[serde(with = "duration_ms", rename = "summary_interval_ms")]
     pub summary_interval: Duration,
     /// A zone without a summary for this long has its members suspected. Default 6000 ms.
+    /// Scaled like the period when there are more zones than `summaries_per_interval`.
     #[serde(with = "duration_ms", rename = "summary_timeout_ms")]
     pub summary_timeout: Duration,
+    /// Zone summaries the whole cluster sends per `summary_interval_ms` at most: with more
+    /// zones than this, every zone's period (and the summary timeout) stretches to
+    /// `⌈zones / summaries_per_interval⌉` intervals, so a peer's share of the global topic
+    /// does not grow with the number of zones. Default 20.
+    pub summaries_per_interval: usize,
 }
 
 impl MembershipConfig {
@@ -67,6 +73,8 @@ impl MembershipConfig {
             suspicion_max_multiplier: self.suspicion_max_multiplier,
             indirect_probes: self.indirect_probes,
             summary_timeout: self.summary_timeout,
+            summary_interval: self.summary_interval,
+            summaries_per_interval: self.summaries_per_interval,
         }
     }
 }
@@ -85,6 +93,7 @@ impl Default for MembershipConfig {
             local_health_max: 8,
             summary_interval: Duration::from_millis(2000),
             summary_timeout: Duration::from_millis(6000),
+            summaries_per_interval: 20,
         }
     }
 }

@@ -200,6 +200,8 @@ pub struct Controller {
     zone_topic: String,
     /// When a summary last went out for a newly heard member (rate limit).
     last_newcomer_summary: Option<Instant>,
+    /// The last summary round this peer published in (one summary per round at its turn).
+    last_summary_round: Option<u64>,
 }
 
 impl Controller {
@@ -223,6 +225,7 @@ impl Controller {
             backoff: HashMap::new(),
             zone_topic,
             last_newcomer_summary: None,
+            last_summary_round: None,
         }
     }
 
@@ -235,7 +238,10 @@ impl Controller {
         let mut dial_tick = tokio::time::interval(self.cfg.dial_interval);
         let mut compact_tick = tokio::time::interval(self.cfg.compact_check_interval);
         let mut probe_tick = tokio::time::interval(PROBE_TICK);
-        let mut summary_tick = tokio::time::interval(self.cfg.summary_interval);
+        // Checked four times per interval: the round (a multiple of the interval, shifted per
+        // zone) is caught early, and published in once.
+        let mut summary_tick =
+            tokio::time::interval((self.cfg.summary_interval / 4).max(Duration::from_millis(10)));
         let Some(mut probe_rx) = self.probe_rx.take() else {
             return;
         };
@@ -439,9 +445,15 @@ impl Controller {
                     if *to == MemberStatus::Suspect {
                         self.prober.probe_soon(peer_id);
                     }
-                    // A member held down keeps no half-dead connection: close it, so that
-                    // the redial (with back-off) finds the path as soon as it is back.
+                    // A member of this zone held down keeps no half-dead connection: close
+                    // it, so that the redial (with back-off) finds the path as soon as it is
+                    // back. Not a member of another zone: that word is second-hand (its
+                    // zone's summary) while our link to it has its own ping check, and
+                    // closing the cross-zone links on every such word cut the global topic's
+                    // mesh into pieces at 50 zones (issue 17's WAN bed), so that summaries
+                    // stopped arriving and the other zones were suspected in turn.
                     if *to == MemberStatus::Down
+                        && self.in_my_zone(peer_id)
                         && let Ok(peer) = peer_id.parse::<PeerId>()
                         && self.shared.net.connected().contains(&peer)
                     {
@@ -469,19 +481,28 @@ impl Controller {
         // a new peer every zone's members within a few gossip hops of its first heartbeat.
         if newcomer && !refuted {
             let now = Instant::now();
+            let (sender, period) = {
+                let members = self.shared.members.lock();
+                let period = members.summary_period();
+                (members.is_summary_sender(crate::now_ms(), period), period)
+            };
             let quiet = self
                 .last_newcomer_summary
-                .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.summary_interval / 4);
-            let sender = self
-                .shared
-                .members
-                .lock()
-                .is_summary_sender(crate::now_ms(), self.cfg.summary_interval);
+                .is_none_or(|t| now.saturating_duration_since(t) >= period / 4);
             if quiet && sender {
                 self.last_newcomer_summary = Some(now);
                 self.publish_summary(jobs);
             }
         }
+    }
+
+    /// Whether the member `peer_id` is of this peer's zone.
+    fn in_my_zone(&self, peer_id: &str) -> bool {
+        self.shared
+            .members
+            .lock()
+            .get(peer_id)
+            .is_some_and(|m| m.info.zone == self.shared.me.zone)
     }
 
     /// Drive the SWIM prober and carry out what it asks.
@@ -540,15 +561,18 @@ impl Controller {
         }
     }
 
-    /// Publish this zone's summary if it is this peer's turn.
+    /// Publish this zone's summary if it is this peer's turn and it has not yet in this round
+    /// (rounds last the summary period, which grows with the number of zones).
     fn summary(&mut self, jobs: &mut JoinSet<()>) {
         let now_ms = crate::now_ms();
-        let sender = self
-            .shared
-            .members
-            .lock()
-            .is_summary_sender(now_ms, self.cfg.summary_interval);
-        if sender {
+        let round = {
+            let members = self.shared.members.lock();
+            members.summary_round(now_ms, members.summary_period())
+        };
+        if let Some(r) = round
+            && self.last_summary_round != Some(r)
+        {
+            self.last_summary_round = Some(r);
             self.publish_summary(jobs);
         }
     }

@@ -162,6 +162,11 @@ pub struct ZoneSummary {
     pub at_ms: u64,
     /// Its members (the sender included).
     pub members: Vec<SummaryEntry>,
+    /// The sender's summary period in ms ([`Membership::summary_period`]): receivers wait
+    /// `summary_timeout` scaled by it before suspecting the zone. 0 from older peers (their
+    /// period is `summary_interval`).
+    #[serde(default)]
+    pub period_ms: u64,
 }
 
 /// Liveness of a member.
@@ -239,8 +244,15 @@ pub struct SwimTimings {
     pub suspicion_max_multiplier: u32,
     /// Helpers per indirect probe: the number of confirmations Lifeguard expects (3).
     pub indirect_probes: usize,
-    /// A zone silent this long has its members suspected (6 s).
+    /// A zone silent this long has its members suspected (6 s), while the summary period is
+    /// `summary_interval`; it stretches with the period.
     pub summary_timeout: Duration,
+    /// Base period of a zone's summaries (2 s).
+    pub summary_interval: Duration,
+    /// Zone summaries the whole cluster sends per `summary_interval` at most (20): with more
+    /// zones the period stretches to `summary_interval × ⌈zones / this⌉`, so that a peer
+    /// receives at most this many summaries per interval however many zones there are.
+    pub summaries_per_interval: usize,
 }
 
 impl Default for SwimTimings {
@@ -249,6 +261,8 @@ impl Default for SwimTimings {
             suspicion_max_multiplier: 2,
             indirect_probes: 3,
             summary_timeout: Duration::from_secs(6),
+            summary_interval: Duration::from_secs(2),
+            summaries_per_interval: 20,
         }
     }
 }
@@ -396,8 +410,9 @@ pub struct Membership {
     /// This peer's key: incarnation and refutations.
     my_incarnation: u64,
     my_refutes: u32,
-    /// Per other zone: when its newest summary arrived and the sender's clock on it.
-    zones: BTreeMap<String, (Instant, u64)>,
+    /// Per other zone: when its newest summary arrived, the sender's clock on it and the
+    /// sender's summary period (ms, 0 if it did not say).
+    zones: BTreeMap<String, (Instant, u64, u64)>,
 }
 
 impl Membership {
@@ -747,10 +762,51 @@ impl Membership {
             .collect()
     }
 
-    /// Whether this peer sends its zone's summary in the round of `now_ms`: the members of
-    /// the zone that are alive (this one included), by peer id, take turns.
-    pub fn is_summary_sender(&self, now_ms: u64, interval: Duration) -> bool {
-        let round = now_ms / (interval.as_millis().max(1) as u64);
+    /// Zones known (this one included): those with a member not known to have left.
+    pub fn zone_count(&self) -> usize {
+        let mut zones: BTreeSet<&str> = self
+            .members
+            .values()
+            .filter(|m| m.status != MemberStatus::Left)
+            .map(|m| m.info.zone.as_str())
+            .collect();
+        zones.insert(self.my_zone.as_str());
+        zones.len()
+    }
+
+    /// How many `summary_interval`s a zone's summary period lasts: ⌈zones /
+    /// `summaries_per_interval`⌉ (at least 1). Every zone sends one summary per period, so
+    /// the global topic carries at most `summaries_per_interval` per interval in all, and a
+    /// peer's share of it stays constant as zones are added (issue 17: with a fixed period a
+    /// peer received zones/2 s summaries, each several times over the gossip mesh and each
+    /// copy signature-checked, and from ~50 zones the one-process bed fell behind).
+    pub fn summary_factor(&self) -> u32 {
+        let per = self.swim.summaries_per_interval.max(1);
+        self.zone_count().div_ceil(per).max(1) as u32
+    }
+
+    /// This zone's summary period: `summary_interval × summary_factor`.
+    pub fn summary_period(&self) -> Duration {
+        self.swim.summary_interval * self.summary_factor()
+    }
+
+    /// Whether this peer sends its zone's summary in the round of `now_ms` (rounds of
+    /// `period`, shifted by an offset per zone so that the zones' summaries spread over the
+    /// period instead of bunching at its start): the members of the zone that are alive (this
+    /// one included), by peer id, take turns.
+    pub fn is_summary_sender(&self, now_ms: u64, period: Duration) -> bool {
+        self.summary_round(now_ms, period).is_some()
+    }
+
+    /// The round of `now_ms` (see [`Membership::is_summary_sender`]) if this peer is its
+    /// sender: the caller publishes once per round.
+    pub fn summary_round(&self, now_ms: u64, period: Duration) -> Option<u64> {
+        let period_ms = (period.as_millis() as u64).max(1);
+        let h = blake3::hash(self.my_zone.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[..8]);
+        let offset = u64::from_le_bytes(b) % period_ms;
+        let round = now_ms.saturating_add(offset) / period_ms;
         let mut alive: Vec<&str> = self
             .members
             .values()
@@ -760,7 +816,7 @@ impl Membership {
             .collect();
         alive.sort_unstable();
         let i = (round % alive.len() as u64) as usize;
-        alive.get(i) == Some(&self.my_peer_id.as_str())
+        (alive.get(i) == Some(&self.my_peer_id.as_str())).then_some(round)
     }
 
     /// This zone's summary: `me` (this peer's heartbeat) and the zone's members.
@@ -790,6 +846,7 @@ impl Membership {
             zone: self.my_zone.clone(),
             at_ms: now_ms,
             members,
+            period_ms: self.summary_period().as_millis() as u64,
         }
     }
 
@@ -802,11 +859,27 @@ impl Membership {
             // addresses: a peer that joined through another zone, or restarted on new ports,
             // learns its neighbours' here; a newer key than the one we condemned brings it
             // back, as its own heartbeat would).
+            let by = s
+                .members
+                .first()
+                .map(|e| e.peer_id.clone())
+                .unwrap_or_default();
             for e in s.members {
-                if e.peer_id == self.my_peer_id
-                    || !self.compatible(&e.info)
-                    || (self.is_legacy(&e.peer_id) && !e.info.swim)
-                {
+                if e.peer_id == self.my_peer_id {
+                    // A zone member holds this peer suspect or down (its summary tells every
+                    // zone so): refute it here too. Its heartbeat rumour may never come when
+                    // the connection between us is what failed, and until then the other
+                    // zones would take the two senders' words in turn (alive, down, alive...).
+                    if matches!(e.status, MemberStatus::Suspect | MemberStatus::Down)
+                        && e.info.incarnation == self.my_incarnation
+                        && e.info.refutes >= self.my_refutes
+                    {
+                        self.my_refutes = e.info.refutes + 1;
+                        events.push(MembershipEvent::Refuted { by: by.clone() });
+                    }
+                    continue;
+                }
+                if !self.compatible(&e.info) || (self.is_legacy(&e.peer_id) && !e.info.swim) {
                     continue;
                 }
                 let known = self.members.contains_key(&e.peer_id);
@@ -818,10 +891,15 @@ impl Membership {
             }
             return events;
         }
-        if self.zones.get(&s.zone).is_some_and(|(_, at)| *at > s.at_ms) {
+        if self
+            .zones
+            .get(&s.zone)
+            .is_some_and(|(_, at, _)| *at > s.at_ms)
+        {
             return events;
         }
-        self.zones.insert(s.zone.clone(), (now, s.at_ms));
+        self.zones
+            .insert(s.zone.clone(), (now, s.at_ms, s.period_ms));
         for e in s.members {
             if e.peer_id == self.my_peer_id
                 || e.info.zone != s.zone
@@ -889,6 +967,10 @@ impl Membership {
         let max = min * self.swim.suspicion_max_multiplier.max(1);
         let (my_zone, wan) = (self.my_zone.clone(), self.wan);
         let summary_timeout = self.swim.summary_timeout;
+        // The timeout stretches with the summary period: this peer's own factor, or the
+        // sender's if it said a longer period (it may know more zones than this peer).
+        let own_factor = self.summary_factor();
+        let base_ms = (self.swim.summary_interval.as_millis() as u64).max(1);
         for m in self.members.values_mut() {
             let local = m.info.zone == my_zone;
             if m.legacy {
@@ -927,11 +1009,12 @@ impl Membership {
                     (now.saturating_duration_since(since) >= timeout).then_some(MemberStatus::Down)
                 }
                 MemberStatus::Alive if !local => {
-                    let heard = self
-                        .zones
-                        .get(&m.info.zone)
-                        .map_or(m.last_heard, |(t, _)| (*t).max(m.last_heard));
-                    (now.saturating_duration_since(heard) >= summary_timeout)
+                    let zone = self.zones.get(&m.info.zone);
+                    let heard = zone.map_or(m.last_heard, |(t, _, _)| (*t).max(m.last_heard));
+                    let factor = zone.map_or(own_factor, |(_, _, period_ms)| {
+                        own_factor.max(period_ms.div_ceil(base_ms).min(u32::MAX as u64) as u32)
+                    });
+                    (now.saturating_duration_since(heard) >= summary_timeout * factor)
                         .then_some(MemberStatus::Suspect)
                 }
                 _ => None,

@@ -268,6 +268,7 @@ fn other_zones_follow_their_summaries_and_their_silence() {
     let summary = |at_ms: u64, st: MemberStatus, seq: u64| ZoneSummary {
         zone: "z2".into(),
         at_ms,
+        period_ms: 0,
         members: vec![
             SummaryEntry {
                 peer_id: "x".into(),
@@ -479,6 +480,7 @@ fn a_summary_of_our_own_zone_passes_on_new_addresses_and_newer_lives() {
     let s = ZoneSummary {
         zone: "z1".into(),
         at_ms: 1,
+        period_ms: 0,
         members: vec![SummaryEntry {
             peer_id: "k".into(),
             status: MemberStatus::Alive,
@@ -543,4 +545,136 @@ fn a_peer_of_the_previous_release_lives_by_its_heartbeats_on_the_old_topic() {
     assert!(!m.get("old").expect("old").is_legacy());
     assert!(!m.has_legacy());
     assert_eq!(m.probe_targets().len(), 2);
+}
+
+/// Issue 17's WAN bed at 100 peers / 50 zones: with a fixed 2 s period every peer received 25
+/// summaries a second (each several times over the mesh) and membership never settled. The
+/// period stretches with the zones so the global topic carries at most
+/// `summaries_per_interval` per interval; the silence that makes a zone suspect stretches
+/// with it (the sender's word counts when it knows more zones).
+#[test]
+fn the_summary_period_grows_with_the_zones_and_the_timeout_with_it() {
+    let t0 = Instant::now();
+    let mut m = Membership::new(
+        "me".into(),
+        "z00".into(),
+        DetectorConfig::lan(),
+        DetectorConfig::wan(),
+    );
+    assert_eq!(m.zone_count(), 1);
+    assert_eq!(m.summary_period(), S(2));
+    // 49 other zones of two peers: 50 zones, ⌈50 / 20⌉ = 3 intervals.
+    for z in 1..50 {
+        for k in 0..2 {
+            let id = format!("p{z}-{k}");
+            let s = ZoneSummary {
+                zone: format!("z{z:02}"),
+                at_ms: 1,
+                period_ms: 0,
+                members: vec![SummaryEntry {
+                    peer_id: id.clone(),
+                    status: MemberStatus::Alive,
+                    info: hb(&id, &format!("z{z:02}"), 1, 1),
+                }],
+            };
+            m.on_summary(s, t0);
+        }
+    }
+    assert_eq!(m.zone_count(), 50);
+    assert_eq!(m.summary_factor(), 3);
+    assert_eq!(m.summary_period(), S(6));
+    assert_eq!(m.summary(hb("me", "z00", 1, 1), 5).period_ms, 6000);
+    // One summary per round: over 60 s of 500 ms ticks this peer (alone in its zone) is the
+    // sender of 10 rounds, not 30.
+    let rounds: BTreeSet<u64> = (0..120u64)
+        .filter_map(|i| m.summary_round(1_700_000_000_000 + i * 500, m.summary_period()))
+        .collect();
+    assert!((10..=11).contains(&rounds.len()), "{rounds:?}");
+    // Silent for 6 s (the base timeout) is no longer enough to suspect another zone; 18 s is.
+    let alive = |m: &Membership| {
+        m.members()
+            .filter(|x| x.status == MemberStatus::Alive)
+            .count()
+    };
+    m.tick(t0 + S(7));
+    assert_eq!(alive(&m), 98, "no suspicion before 3 × 6 s");
+    m.tick(t0 + S(18));
+    assert_eq!(
+        alive(&m),
+        0,
+        "every other zone suspected after 18 s of silence"
+    );
+
+    // A receiver that knows fewer zones than the sender waits by the sender's period.
+    let mut small = table();
+    let s = ZoneSummary {
+        zone: "z2".into(),
+        at_ms: 1,
+        period_ms: 26_000,
+        members: vec![SummaryEntry {
+            peer_id: "x".into(),
+            status: MemberStatus::Alive,
+            info: hb("x", "z2", 1, 1),
+        }],
+    };
+    small.on_summary(s, t0);
+    assert_eq!(small.summary_factor(), 1);
+    small.tick(t0 + S(60));
+    assert_eq!(small.get("x").map(|x| x.status), Some(MemberStatus::Alive));
+    small.tick(t0 + S(78));
+    assert_eq!(
+        small.get("x").map(|x| x.status),
+        Some(MemberStatus::Suspect)
+    );
+}
+
+/// Two peers of one zone whose connection failed each tell the other zones their own view
+/// (issue 17's WAN bed: the zones took the two senders' words in turn, alive, down, alive).
+/// The one held down hears it from its zone-mate's summary too, and refutes at once.
+#[test]
+fn a_peer_held_down_in_its_own_zones_summary_refutes() {
+    let t0 = Instant::now();
+    let mut m = table();
+    let mut me = hb("me", "z1", 100, 9);
+    me.refutes = 0;
+    let s = |status: MemberStatus, refutes: u32| {
+        let mut me = me.clone();
+        me.refutes = refutes;
+        ZoneSummary {
+            zone: "z1".into(),
+            at_ms: 1,
+            period_ms: 0,
+            members: vec![
+                SummaryEntry {
+                    peer_id: "a".into(),
+                    status: MemberStatus::Alive,
+                    info: hb("a", "z1", 1, 1),
+                },
+                SummaryEntry {
+                    peer_id: "me".into(),
+                    status,
+                    info: me,
+                },
+            ],
+        }
+    };
+    let evs = m.on_summary(s(MemberStatus::Alive, 0), t0);
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { .. }))
+    );
+    let evs = m.on_summary(s(MemberStatus::Down, 0), t0);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { by } if by == "a")),
+        "{evs:?}"
+    );
+    assert_eq!(m.my_refutes(), 1);
+    // An older word (refuted already) changes nothing.
+    let evs = m.on_summary(s(MemberStatus::Suspect, 0), t0);
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { .. }))
+    );
+    assert_eq!(m.my_refutes(), 1);
 }
