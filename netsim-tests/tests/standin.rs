@@ -465,12 +465,11 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
     let mut s = StandIn::spawn(opts.clone()).expect("spawn");
     let sock = socket_dir(s.dsn().expect("dsn"));
     let str_ = |v: &str| Value::String(v.into());
-    let key = match xmlrpc_call(s.url(), "auth.login", &[str_("admin"), str_("admin")])
-        .expect("call")
-    {
-        Ok(Value::String(k)) => k,
-        other => panic!("login: {other:?}"),
-    };
+    let key =
+        match xmlrpc_call(s.url(), "auth.login", &[str_("admin"), str_("admin")]).expect("call") {
+            Ok(Value::String(k)) => k,
+            other => panic!("login: {other:?}"),
+        };
     let call = |url: &str, m: &str, p: Vec<Value>| {
         let mut all = vec![str_(&key)];
         all.extend(p);
@@ -480,8 +479,8 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
         s.url(),
         "channel.software.create",
         vec![
-            str_("base"),
-            str_("Base"),
+            str_("base-chan"),
+            str_("Base Channel"),
             str_("s"),
             str_("channel-x86_64"),
             str_(""),
@@ -520,7 +519,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
         s.base(),
         "/standin/package",
         serde_json::json!({"name": "nginx", "version": "1.22", "release": "1", "arch": "x86_64",
-                           "channels": ["base"], "description": "web"}),
+                           "channels": ["base-chan"], "description": "web"}),
     );
     assert_eq!((st, body.as_str()), (200, r#"{"id":2}"#));
     // Bad input is a 400 and writes nothing.
@@ -542,7 +541,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
         "/standin/erratum",
         serde_json::json!({"advisory_name": "E-1", "advisory_type": "Security Advisory",
                            "synopsis": "nginx update", "solution": "update",
-                           "channels": ["base"], "packages": [2]}),
+                           "channels": ["base-chan"], "packages": [2]}),
     );
     assert_eq!((st, body.as_str()), (200, r#"{"id":1}"#));
     assert_eq!(
@@ -572,7 +571,11 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
     };
     assert_eq!(
         ids(
-            call(s.url(), "channel.software.listErrata", vec![str_("base")]),
+            call(
+                s.url(),
+                "channel.software.listErrata",
+                vec![str_("base-chan")]
+            ),
             "advisory_name"
         ),
         vec![str_("E-1")]
@@ -585,7 +588,10 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
         vec![Value::Integer(sid as i32)]
     );
     assert_eq!(
-        ids(call(s.url(), "errata.listPackages", vec![str_("E-1")]), "id"),
+        ids(
+            call(s.url(), "errata.listPackages", vec![str_("E-1")]),
+            "id"
+        ),
         vec![Value::Integer(2)]
     );
     assert_eq!(
@@ -593,7 +599,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
             call(s.url(), "errata.applicableToChannels", vec![str_("E-1")]),
             "label"
         ),
-        vec![str_("base")]
+        vec![str_("base-chan")]
     );
     let Ok(Value::Struct(d)) = call(s.url(), "errata.getDetails", vec![str_("E-1")]) else {
         panic!("details")
@@ -606,8 +612,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
             .code,
         -208
     );
-    let Ok(Value::Struct(p)) = call(s.url(), "packages.getDetails", vec![Value::Integer(2)])
-    else {
+    let Ok(Value::Struct(p)) = call(s.url(), "packages.getDetails", vec![Value::Integer(2)]) else {
         panic!("package")
     };
     assert_eq!(p.get("file"), Some(&str_("nginx-1.22-1.x86_64.rpm")));
@@ -621,7 +626,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
             ),
             "label"
         ),
-        vec![str_("base")]
+        vec![str_("base-chan")]
     );
     assert_eq!(
         ids(

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::state::{
-    Action, ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Filter, Group,
-    KeyState, Model, Erratum, Package, Project, SaltKey, Server, ServerAction, Session,
+    Action, ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Erratum, Filter,
+    Group, KeyState, Model, Package, Project, SaltKey, Server, ServerAction, Session,
 };
 
 /// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).

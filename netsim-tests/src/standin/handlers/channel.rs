@@ -365,4 +365,3 @@ pub(crate) fn list_all_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
             .collect(),
     ))
 }
-

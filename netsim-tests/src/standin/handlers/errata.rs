@@ -22,11 +22,7 @@ fn no_such_erratum(name: &str) -> Fault {
     Fault::xmlrpc(-208, format!("The errata {name} cannot be found."))
 }
 
-fn erratum<'a>(
-    ctx: &'a Ctx<'_>,
-    method: &'static str,
-    p: &[Value],
-) -> Result<&'a Erratum, Fault> {
+fn erratum<'a>(ctx: &'a Ctx<'_>, method: &'static str, p: &[Value]) -> Result<&'a Erratum, Fault> {
     let (a, e) = args(method, p);
     let name = a.str(0).map_err(e)?;
     ctx.model

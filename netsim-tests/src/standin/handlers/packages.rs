@@ -208,13 +208,10 @@ pub(crate) fn add_package(ctx: &mut Ctx<'_>, np: &NewPackage) -> Result<i64, Fau
     if np.name.is_empty() || np.version.is_empty() || np.release.is_empty() {
         return Err(bad("name, version and release are required"));
     }
-    if ctx
-        .model
-        .packages
-        .values()
-        .any(|p| (&p.name, &p.epoch, &p.version, &p.release, &p.arch)
-            == (&np.name, &np.epoch, &np.version, &np.release, &np.arch))
-    {
+    if ctx.model.packages.values().any(|p| {
+        (&p.name, &p.epoch, &p.version, &p.release, &p.arch)
+            == (&np.name, &np.epoch, &np.version, &np.release, &np.arch)
+    }) {
         return Err(bad("already imported"));
     }
     let mut channels = Vec::new();
@@ -225,10 +222,7 @@ pub(crate) fn add_package(ctx: &mut Ctx<'_>, np: &NewPackage) -> Result<i64, Fau
         super::server(ctx.model, *sid)?;
     }
     let id = ctx.model.next_package_id();
-    let file = format!(
-        "{}-{}-{}.{}.rpm",
-        np.name, np.version, np.release, np.arch
-    );
+    let file = format!("{}-{}-{}.{}.rpm", np.name, np.version, np.release, np.arch);
     let path = format!("packages/1/{file}");
     let checksum = {
         use sha2::{Digest as _, Sha256};
