@@ -585,7 +585,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
             call(s.url(), "errata.listAffectedSystems", vec![str_("E-1")]),
             "id"
         ),
-        vec![Value::Integer(sid as i32)]
+        vec![Value::Integer(sid)]
     );
     assert_eq!(
         ids(
@@ -648,7 +648,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
             ),
             "id"
         ),
-        vec![Value::Integer(sid as i32)]
+        vec![Value::Integer(sid)]
     );
     assert_eq!(
         ids(
@@ -659,7 +659,7 @@ fn errata_and_packages_are_in_the_uyuni_tables() {
             ),
             "id"
         ),
-        vec![Value::Integer(sid as i32)]
+        vec![Value::Integer(sid)]
     );
     assert!(
         ids(

@@ -16,7 +16,7 @@ pub(crate) fn no_such_package(pid: i64) -> Fault {
     Fault::xmlrpc(-208, format!("No such package: {pid}"))
 }
 
-fn package<'a>(m: &'a Model, pid: i64) -> Result<&'a Package, Fault> {
+fn package(m: &Model, pid: i64) -> Result<&Package, Fault> {
     m.packages.get(&pid).ok_or_else(|| no_such_package(pid))
 }
 
@@ -45,12 +45,7 @@ pub(crate) fn details_struct(m: &Model, pk: &Package) -> Value {
         .field("arch_label", string(&pk.arch))
         .field(
             "providing_channels",
-            Value::Array(
-                providing_channels(m, pk.id)
-                    .iter()
-                    .map(|l| string(l))
-                    .collect(),
-            ),
+            Value::Array(providing_channels(m, pk.id).iter().map(string).collect()),
         )
         .field("build_host", string(""))
         .field("description", string(&pk.description))
@@ -64,8 +59,8 @@ pub(crate) fn details_struct(m: &Model, pk: &Package) -> Value {
         .field("path", string(&pk.path))
         .field("build_date", date_ms(pk.last_modified))
         .field("last_modified_date", date_ms(pk.last_modified))
-        .field("size", string(&pk.size.to_string()))
-        .field("payload_size", string(&pk.size.to_string()))
+        .field("size", string(pk.size.to_string()))
+        .field("payload_size", string(pk.size.to_string()))
         .field("part_of_retracted_patch", Value::Boolean(false))
         .build()
 }
