@@ -450,3 +450,226 @@ fn seed_hook_with_postgres_20k_in_one_transaction() {
         .expect("group");
     assert_eq!(group["system_count"], 20_000, "{group}");
 }
+
+/// A package import, an erratum and an installed old build: the errata and package methods
+/// spacecmd calls answer from Uyuni's own tables (rhnPackage, rhnErrata, rhnErrataPackage,
+/// rhnChannelErrata, rhnServerPackage), and the same after a restart.
+#[test]
+fn errata_and_packages_are_in_the_uyuni_tables() {
+    require_pg();
+    let dir = tempfile::tempdir().expect("tmp");
+    let opts = StandInOptions {
+        data_dir: Some(dir.path().join("standin")),
+        ..StandInOptions::default()
+    };
+    let mut s = StandIn::spawn(opts.clone()).expect("spawn");
+    let sock = socket_dir(s.dsn().expect("dsn"));
+    let str_ = |v: &str| Value::String(v.into());
+    let key =
+        match xmlrpc_call(s.url(), "auth.login", &[str_("admin"), str_("admin")]).expect("call") {
+            Ok(Value::String(k)) => k,
+            other => panic!("login: {other:?}"),
+        };
+    let call = |url: &str, m: &str, p: Vec<Value>| {
+        let mut all = vec![str_(&key)];
+        all.extend(p);
+        xmlrpc_call(url, m, &all).expect("call")
+    };
+    call(
+        s.url(),
+        "channel.software.create",
+        vec![
+            str_("base-chan"),
+            str_("Base Channel"),
+            str_("s"),
+            str_("channel-x86_64"),
+            str_(""),
+        ],
+    )
+    .expect("channel");
+    let hook = |base: &str, path: &str, body: serde_json::Value| -> (u16, String) {
+        match ureq::post(&format!("{base}{path}")).send_json(body) {
+            Ok(mut r) => (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().expect("body"),
+            ),
+            Err(ureq::Error::StatusCode(c)) => (c, String::new()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (st, _) = hook(
+        s.base(),
+        "/standin/minions",
+        serde_json::json!({"minion_id": "m1", "fingerprint": "ff"}),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(
+        call(s.url(), "saltkey.accept", vec![str_("m1")]),
+        Ok(Value::Integer(1))
+    );
+    let sid = 1_000_010_000;
+    let (st, body) = hook(
+        s.base(),
+        "/standin/package",
+        serde_json::json!({"name": "nginx", "version": "1.20", "release": "1", "arch": "x86_64",
+                           "installed_on": [sid]}),
+    );
+    assert_eq!((st, body.as_str()), (200, r#"{"id":1}"#));
+    let (st, body) = hook(
+        s.base(),
+        "/standin/package",
+        serde_json::json!({"name": "nginx", "version": "1.22", "release": "1", "arch": "x86_64",
+                           "channels": ["base-chan"], "description": "web"}),
+    );
+    assert_eq!((st, body.as_str()), (200, r#"{"id":2}"#));
+    // Bad input is a 400 and writes nothing.
+    let (st, _) = hook(
+        s.base(),
+        "/standin/package",
+        serde_json::json!({"name": "x", "version": "1", "release": "1", "arch": "x86_64",
+                           "channels": ["nope"]}),
+    );
+    assert_eq!(st, 400);
+    let (st, _) = hook(
+        s.base(),
+        "/standin/erratum",
+        serde_json::json!({"advisory_name": "E-1", "advisory_type": "Nonsense", "synopsis": "s"}),
+    );
+    assert_eq!(st, 400);
+    let (st, body) = hook(
+        s.base(),
+        "/standin/erratum",
+        serde_json::json!({"advisory_name": "E-1", "advisory_type": "Security Advisory",
+                           "synopsis": "nginx update", "solution": "update",
+                           "channels": ["base-chan"], "packages": [2]}),
+    );
+    assert_eq!((st, body.as_str()), (200, r#"{"id":1}"#));
+    assert_eq!(
+        psql(
+            &sock,
+            "SELECT e.advisory_name || '|' || ce.channel_id || '|' || ep.package_id FROM rhnerrata e \
+             JOIN rhnchannelerrata ce ON ce.errata_id = e.id JOIN rhnerratapackage ep ON ep.errata_id = e.id"
+        ),
+        "E-1|100|2"
+    );
+    assert_eq!(psql(&sock, "SELECT count(*) FROM rhnserverpackage"), "1");
+    assert_eq!(psql(&sock, "SELECT count(*) FROM rhnpackage"), "2");
+    s.stop().expect("stop");
+
+    let s = StandIn::spawn(opts).expect("restart");
+    let ids = |v: Result<Value, uyuni_api::Fault>, field: &str| -> Vec<Value> {
+        match v.expect("answer") {
+            Value::Array(a) => a
+                .into_iter()
+                .map(|x| match x {
+                    Value::Struct(m) => m.get(field).cloned().expect("field"),
+                    other => other,
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        ids(
+            call(
+                s.url(),
+                "channel.software.listErrata",
+                vec![str_("base-chan")]
+            ),
+            "advisory_name"
+        ),
+        vec![str_("E-1")]
+    );
+    assert_eq!(
+        ids(
+            call(s.url(), "errata.listAffectedSystems", vec![str_("E-1")]),
+            "id"
+        ),
+        vec![Value::Integer(sid)]
+    );
+    assert_eq!(
+        ids(
+            call(s.url(), "errata.listPackages", vec![str_("E-1")]),
+            "id"
+        ),
+        vec![Value::Integer(2)]
+    );
+    assert_eq!(
+        ids(
+            call(s.url(), "errata.applicableToChannels", vec![str_("E-1")]),
+            "label"
+        ),
+        vec![str_("base-chan")]
+    );
+    let Ok(Value::Struct(d)) = call(s.url(), "errata.getDetails", vec![str_("E-1")]) else {
+        panic!("details")
+    };
+    assert_eq!(d.get("type"), Some(&str_("Security Advisory")));
+    assert_eq!(d.get("solution"), Some(&str_("update")));
+    assert_eq!(
+        call(s.url(), "errata.getDetails", vec![str_("E-9")])
+            .expect_err("unknown")
+            .code,
+        -208
+    );
+    let Ok(Value::Struct(p)) = call(s.url(), "packages.getDetails", vec![Value::Integer(2)]) else {
+        panic!("package")
+    };
+    assert_eq!(p.get("file"), Some(&str_("nginx-1.22-1.x86_64.rpm")));
+    assert_eq!(p.get("description"), Some(&str_("web")));
+    assert_eq!(
+        ids(
+            call(
+                s.url(),
+                "packages.listProvidingChannels",
+                vec![Value::Integer(2)]
+            ),
+            "label"
+        ),
+        vec![str_("base-chan")]
+    );
+    assert_eq!(
+        ids(
+            call(
+                s.url(),
+                "packages.listProvidingErrata",
+                vec![Value::Integer(2)]
+            ),
+            "advisory"
+        ),
+        vec![str_("E-1")]
+    );
+    assert_eq!(
+        ids(
+            call(
+                s.url(),
+                "system.listSystemsWithPackage",
+                vec![Value::Integer(1)]
+            ),
+            "id"
+        ),
+        vec![Value::Integer(sid)]
+    );
+    assert_eq!(
+        ids(
+            call(
+                s.url(),
+                "system.listSystemsWithPackage",
+                vec![str_("nginx"), str_("1.20"), str_("1")]
+            ),
+            "id"
+        ),
+        vec![Value::Integer(sid)]
+    );
+    assert!(
+        ids(
+            call(
+                s.url(),
+                "system.listSystemsWithPackage",
+                vec![Value::Integer(2)]
+            ),
+            "id"
+        )
+        .is_empty()
+    );
+}

@@ -305,7 +305,44 @@ pub static METHODS: &[Method] = &[
     m!(
         "channel.software.listErrata",
         1,
-        handlers::channel::list_errata
+        handlers::errata::list_channel_errata
+    ),
+    // errata
+    m!("errata.getDetails", 1, handlers::errata::get_details),
+    m!("errata.listPackages", 1, handlers::errata::list_packages),
+    m!(
+        "errata.listAffectedSystems",
+        1,
+        handlers::errata::list_affected_systems
+    ),
+    m!("errata.listCves", 1, handlers::errata::list_cves),
+    m!("errata.findByCve", 1, handlers::errata::find_by_cve),
+    m!(
+        "errata.applicableToChannels",
+        1,
+        handlers::errata::applicable_to_channels
+    ),
+    // packages
+    m!("packages.getDetails", 1, handlers::packages::get_details),
+    m!(
+        "packages.listProvidingChannels",
+        1,
+        handlers::packages::list_providing_channels
+    ),
+    m!(
+        "packages.listProvidingErrata",
+        1,
+        handlers::packages::list_providing_errata
+    ),
+    m!(
+        "system.listSystemsWithPackage",
+        1,
+        handlers::packages::list_systems_with_package
+    ),
+    m!(
+        "system.listSystemsWithPackage",
+        3,
+        handlers::packages::list_systems_with_package_nvr
     ),
     // activationkey
     m!(

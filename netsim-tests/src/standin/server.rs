@@ -30,6 +30,8 @@ pub fn router(engine: App) -> Router {
         .route("/standin/minions", post(add_minion))
         .route("/standin/user", post(add_user))
         .route("/standin/seed", post(seed))
+        .route("/standin/package", post(add_package))
+        .route("/standin/erratum", post(add_erratum))
         .with_state(engine)
 }
 
@@ -144,5 +146,46 @@ async fn seed(State(engine): State<App>, body: Bytes) -> Response {
         (Ok(_), Some(s)) => axum::Json::<Seeded>(s).into_response(),
         (Err(f), _) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
         (Ok(_), None) => (StatusCode::INTERNAL_SERVER_ERROR, "seed did not run").into_response(),
+    }
+}
+
+/// Test hook: import a package (`handlers::packages::NewPackage` as JSON), as a reposync
+/// would; answers its id.
+async fn add_package(State(engine): State<App>, body: Bytes) -> Response {
+    let np: super::handlers::packages::NewPackage = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")).into_response(),
+    };
+    let mut id = None;
+    let r = engine
+        .run(true, None, |ctx| {
+            id = Some(super::handlers::packages::add_package(ctx, &np)?);
+            Ok(Value::Boolean(true))
+        })
+        .await;
+    created(r, id)
+}
+
+/// Test hook: import an erratum (`handlers::errata::NewErratum` as JSON); answers its id.
+async fn add_erratum(State(engine): State<App>, body: Bytes) -> Response {
+    let ne: super::handlers::errata::NewErratum = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad JSON: {e}")).into_response(),
+    };
+    let mut id = None;
+    let r = engine
+        .run(true, None, |ctx| {
+            id = Some(super::handlers::errata::add_erratum(ctx, &ne)?);
+            Ok(Value::Boolean(true))
+        })
+        .await;
+    created(r, id)
+}
+
+fn created(r: Result<Value, Fault>, id: Option<i64>) -> Response {
+    match (r, id) {
+        (Ok(_), Some(id)) => axum::Json(serde_json::json!({ "id": id })).into_response(),
+        (Err(f), _) => (StatusCode::BAD_REQUEST, f.message().to_string()).into_response(),
+        (Ok(_), None) => (StatusCode::INTERNAL_SERVER_ERROR, "import did not run").into_response(),
     }
 }

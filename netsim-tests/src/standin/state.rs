@@ -76,6 +76,51 @@ pub struct Package {
     pub arch: String,
     /// `last_modified`, Unix ms.
     pub last_modified: u64,
+    /// `summary`.
+    pub summary: String,
+    /// `description`.
+    pub description: String,
+    /// `path` (relative to the package store).
+    pub path: String,
+    /// `package_size`, bytes.
+    pub size: i64,
+    /// The checksum (`rhnChecksum.checksum`, SHA-256).
+    pub checksum: String,
+}
+
+/// A row of `rhnErrata`, with its packages (`rhnErrataPackage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erratum {
+    /// `id`.
+    pub id: i64,
+    /// `advisory_name` (also `advisory`).
+    pub advisory_name: String,
+    /// `advisory_type`: `Bug Fix Advisory`, `Product Enhancement Advisory`, `Security Advisory`.
+    pub advisory_type: String,
+    /// `advisory_rel`.
+    pub release: i64,
+    /// `product`.
+    pub product: String,
+    /// `synopsis`.
+    pub synopsis: String,
+    /// `description`.
+    pub description: String,
+    /// `topic`.
+    pub topic: String,
+    /// `solution`.
+    pub solution: String,
+    /// `refers_to`.
+    pub references: String,
+    /// `notes`.
+    pub notes: String,
+    /// `issue_date`, Unix ms.
+    pub issue_date: u64,
+    /// `update_date`, Unix ms.
+    pub update_date: u64,
+    /// `last_modified`, Unix ms.
+    pub last_modified: u64,
+    /// Package ids (`rhnErrataPackage`).
+    pub packages: BTreeSet<i64>,
 }
 
 /// A row of `rhnServer` with `rhnServerInfo` and `suseMinionInfo`.
@@ -410,6 +455,10 @@ pub struct Model {
     pub actions: BTreeMap<i64, Action>,
     /// `rhnServerAction` by (action, server).
     pub server_actions: BTreeMap<(i64, i64), ServerAction>,
+    /// `rhnErrata` by id.
+    pub errata: BTreeMap<i64, Erratum>,
+    /// `rhnChannelErrata` as (channel, erratum).
+    pub channel_errata: BTreeSet<(i64, i64)>,
     /// Installed packages (`rhnServerPackage`) as (server, package id).
     pub installed: BTreeSet<(i64, i64)>,
     /// Custom values per system (`rhnServerCustomDataValue` by key label; memory only).
@@ -428,6 +477,18 @@ impl Model {
     /// The next free system id.
     pub fn next_server_id(&self) -> i64 {
         next_id(&self.servers, FIRST_SYSTEM_ID)
+    }
+    /// The next free package id.
+    pub fn next_package_id(&self) -> i64 {
+        next_id(&self.packages, 1)
+    }
+    /// The next free erratum id.
+    pub fn next_erratum_id(&self) -> i64 {
+        next_id(&self.errata, 1)
+    }
+    /// An erratum by advisory name.
+    pub fn erratum_by_name(&self, name: &str) -> Option<&Erratum> {
+        self.errata.values().find(|e| e.advisory_name == name)
     }
     /// The next free action id (Uyuni numbers actions from 1).
     pub fn next_action_id(&self) -> i64 {

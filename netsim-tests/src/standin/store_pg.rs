@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::state::{
-    Action, ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Filter, Group,
-    KeyState, Model, Package, Project, SaltKey, Server, ServerAction, Session,
+    Action, ActivationKey, Arch, Channel, ConfigChannel, ConfigFile, Environment, Erratum, Filter,
+    Group, KeyState, Model, Package, Project, SaltKey, Server, ServerAction, Session,
 };
 
 /// The stand-in's reference rows and own tables, loaded after Uyuni's schema (idempotent).
@@ -166,9 +166,12 @@ impl PgStore {
             );
         }
         let sql = format!(
-            "SELECT p.id, n.name, coalesce(e.epoch, ''), e.version, e.release, a.label, {} \
+            "SELECT p.id, n.name, coalesce(e.epoch, ''), e.version, e.release, a.label, {}, \
+             coalesce(p.summary, ''), coalesce(p.description, ''), coalesce(p.path, ''), p.package_size, \
+             coalesce(c.checksum, '') \
              FROM rhnPackage p JOIN rhnPackageName n ON n.id = p.name_id \
-             JOIN rhnPackageEVR e ON e.id = p.evr_id JOIN rhnPackageArch a ON a.id = p.package_arch_id",
+             JOIN rhnPackageEVR e ON e.id = p.evr_id JOIN rhnPackageArch a ON a.id = p.package_arch_id \
+             LEFT JOIN rhnChecksum c ON c.id = p.checksum_id",
             ms("p.last_modified")
         );
         for r in self.rows(&sql).await? {
@@ -183,11 +186,58 @@ impl PgStore {
                     release: r[4].clone(),
                     arch: r[5].clone(),
                     last_modified: int(&r[6]) as u64,
+                    summary: r[7].clone(),
+                    description: r[8].clone(),
+                    path: r[9].clone(),
+                    size: int(&r[10]),
+                    checksum: r[11].clone(),
                 },
             );
         }
         m.channel_packages = self
             .pairs("SELECT channel_id, package_id FROM rhnChannelPackage")
+            .await?;
+        let sql = format!(
+            "SELECT id, advisory_name, advisory_type, advisory_rel, product, synopsis, \
+             coalesce(description, ''), coalesce(topic, ''), solution, coalesce(refers_to, ''), \
+             coalesce(notes, ''), {}, {}, {} FROM rhnErrata",
+            ms("issue_date"),
+            ms("update_date"),
+            ms("last_modified")
+        );
+        for r in self.rows(&sql).await? {
+            let id = int(&r[0]);
+            m.errata.insert(
+                id,
+                Erratum {
+                    id,
+                    advisory_name: r[1].clone(),
+                    advisory_type: r[2].clone(),
+                    release: int(&r[3]),
+                    product: r[4].clone(),
+                    synopsis: r[5].clone(),
+                    description: r[6].clone(),
+                    topic: r[7].clone(),
+                    solution: r[8].clone(),
+                    references: r[9].clone(),
+                    notes: r[10].clone(),
+                    issue_date: int(&r[11]) as u64,
+                    update_date: int(&r[12]) as u64,
+                    last_modified: int(&r[13]) as u64,
+                    packages: BTreeSet::new(),
+                },
+            );
+        }
+        for (e, p) in self
+            .pairs("SELECT errata_id, package_id FROM rhnErrataPackage")
+            .await?
+        {
+            if let Some(x) = m.errata.get_mut(&e) {
+                x.packages.insert(p);
+            }
+        }
+        m.channel_errata = self
+            .pairs("SELECT channel_id, errata_id FROM rhnChannelErrata")
             .await?;
         let sql = format!(
             "SELECT s.id, coalesce(s.name, ''), coalesce(s.hostname, ''), coalesce(s.description, ''), s.os, \

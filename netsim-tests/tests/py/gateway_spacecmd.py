@@ -269,6 +269,100 @@ fault(lambda: gw.sync.master.getMasters(key), 2801, "refused in a cluster")
 ns = gw.api.getApiNamespaces(key)
 ok("system" in ns and "systemgroup" in ns, "namespaces")
 
+# ---- errata_* and package_* (spacecmd's errata.py, package.py, and the caches of misc.py).
+# Content is synchronised: every node of a zone imports the same packages and errata in the
+# same order (a reposync; the stand-in's /standin/package and /standin/erratum hooks). Each
+# node has the old nginx build installed on its first system; the new build and the erratum
+# shipping it are in each zone's base channel. Zone store1 has one erratum more. ----
+import json
+import urllib.request
+
+
+def hook(url, path, body):
+    req = urllib.request.Request(url[: -len("/rpc/api")] + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["id"]
+
+
+installed = set()
+for (n, k), u in zip(nodes, node_urls):
+    base = [c["label"] for c in n.channel.listSoftwareChannels(k)
+            if not c.get("parent_label")]
+    first = sorted(n.system.listSystems(k), key=lambda x: x["id"])[0]
+    installed.add(first["name"])
+    old = hook(u, "/standin/package", {"name": "nginx", "version": "1.20", "release": "1",
+                                        "arch": "x86_64", "installed_on": [first["id"]]})
+    new = hook(u, "/standin/package", {"name": "nginx", "version": "1.22", "release": "1",
+                                        "arch": "x86_64", "channels": base,
+                                        "summary": "a web server", "description": "nginx"})
+    hook(u, "/standin/erratum", {"advisory_name": "SUSE-2026-0001", "advisory_type": "Security Advisory",
+                                  "synopsis": "nginx security update", "product": "SLES",
+                                  "topic": "t", "description": "d", "solution": "update",
+                                  "channels": base, "packages": [new]})
+    if "store-base" in base:
+        hook(u, "/standin/erratum", {"advisory_name": "SUSE-2026-0002", "advisory_type": "Bug Fix Advisory",
+                                      "synopsis": "store fix", "channels": base, "packages": [new]})
+name_to_gw = {s["name"]: s["id"] for s in gw.system.listSystems(key)}
+
+# errata_list / errata_search (generate_errata_cache): listSoftwareChannels, then
+# channel.software.listErrata of each channel (the zone holding it answers).
+errata = {}
+for c in gw.channel.listSoftwareChannels(key):
+    for e in gw.channel.software.listErrata(key, c["label"]):
+        errata[e["advisory_name"]] = e
+ok(sorted(errata) == ["SUSE-2026-0001", "SUSE-2026-0002"], "errata_list %r" % sorted(errata))
+ok(all(isinstance(e["id"], int) and e.get("advisory_synopsis") and e.get("advisory_type") and
+       isinstance(e.get("date"), xc.DateTime) for e in errata.values()), "errata cache fields %r" % errata)
+ok([n for n in errata if re.search("store", errata[n]["advisory_synopsis"], re.I)] == ["SUSE-2026-0002"],
+   "errata_search by synopsis")
+ok(gw.errata.findByCve(key, "CVE-2026-0001") == [], "errata_search CVE: none loaded")
+
+# errata_details / errata_listaffectedsystems: details from one node (common data), the
+# affected systems merged from every node, in gateway ids.
+d = gw.errata.getDetails(key, "SUSE-2026-0001")
+ok(d["type"] == "Security Advisory" and d["product"] == "SLES" and d["solution"] == "update" and
+   isinstance(d["issue_date"], xc.DateTime), "errata_details %r" % d)
+pk = gw.errata.listPackages(key, "SUSE-2026-0001")
+ok(["%s-%s-%s.%s" % (p["name"], p["version"], p["release"], p["arch_label"]) for p in pk] ==
+   ["nginx-1.22-1.x86_64"], "errata packages %r" % pk)
+ok(gw.errata.listCves(key, "SUSE-2026-0001") == [], "errata cves")
+ch = [c["label"] for c in gw.errata.applicableToChannels(key, "SUSE-2026-0001")]
+ok(len(ch) == 1 and ch[0] in ("dc1-base", "store-base"), "errata channels (one zone's) %r" % ch)
+affected = gw.errata.listAffectedSystems(key, "SUSE-2026-0001")
+ok(sorted(s["name"] for s in affected) == sorted(installed), "affected %r != %r" % (affected, installed))
+ok(all(name_to_gw[s["name"]] == s["id"] for s in affected), "affected systems in gateway ids")
+ok(gw.errata.getDetails(key, "SUSE-2026-0002")["synopsis"] == "store fix", "a zone's own erratum")
+fault(lambda: gw.errata.getDetails(key, "SUSE-1999-9999"), -208, "cannot be found")
+
+# package_search / package_details / package_listinstalledsystems (generate_package_cache:
+# channel.software.listAllPackages of every channel; then by package id).
+pkgs = {}
+for c in gw.channel.listSoftwareChannels(key):
+    for p in gw.channel.software.listAllPackages(key, c["label"]):
+        pkgs.setdefault("%s-%s-%s.%s" % (p["name"], p["version"], p["release"], p["arch_label"]), set()).add(p["id"])
+ok(sorted(pkgs) == ["nginx-1.22-1.x86_64"], "package cache %r" % pkgs)
+for pid in pkgs["nginx-1.22-1.x86_64"]:
+    det = gw.packages.getDetails(key, pid)
+    ok(det["name"] == "nginx" and det["version"] == "1.22" and det["arch_label"] == "x86_64" and
+       det["checksum_type"] == "sha256" and det["file"] == "nginx-1.22-1.x86_64.rpm" and
+       det["description"] == "nginx", "package_details %r" % det)
+    chans = [c["label"] for c in gw.packages.listProvidingChannels(key, pid)]
+    ok(len(chans) == 1 and chans[0] in ("dc1-base", "store-base"), "providing channels %r" % chans)
+    ok(gw.system.listSystemsWithPackage(key, pid) == [], "nobody has the new build yet")
+# The old build: its id as each node numbers it (the same import order everywhere), read by
+# name on every node.
+old_pid = [p["id"] for p in nodes[0][0].system.listPackages(nodes[0][1], sorted(
+    nodes[0][0].system.listSystems(nodes[0][1]), key=lambda x: x["id"])[0]["id"])]
+ok(len(old_pid) == 1, "old build installed on node 0 %r" % old_pid)
+with_old = gw.system.listSystemsWithPackage(key, old_pid[0])
+ok(sorted(s["name"] for s in with_old) == sorted(installed), "package_listinstalledsystems %r" % with_old)
+ok(all(name_to_gw[s["name"]] == s["id"] for s in with_old), "installed systems in gateway ids")
+by_nvr = gw.system.listSystemsWithPackage(key, "nginx", "1.20", "1")
+ok(sorted(s["id"] for s in by_nvr) == sorted(s["id"] for s in with_old), "by name, version, release")
+for sid in (name_to_gw[n] for n in installed):
+    ok([p["version"] for p in gw.system.listPackages(key, sid)] == ["1.20"], "system_listinstalledpackages")
+
 # system_delete of the last system: gone from the cluster's list; asked again, the node's
 # own -208 fault comes back unchanged.
 last = systems[-1]["id"]

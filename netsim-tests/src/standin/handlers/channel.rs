@@ -365,9 +365,3 @@ pub(crate) fn list_all_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
             .collect(),
     ))
 }
-
-pub(crate) fn list_errata(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
-    let (a, e) = args("channel.software.listErrata", p);
-    channel_by_label(ctx.model, &a.str(0).map_err(e)?)?;
-    Ok(Value::Array(vec![]))
-}

@@ -11,7 +11,7 @@ use crate::standin::dispatch::{Ctx, Reply};
 use crate::standin::state::{ORG_ID, Server};
 use crate::standin::store_pg::{q, ts};
 
-fn overview(s: &Server) -> Value {
+pub(crate) fn overview(s: &Server) -> Value {
     StructBuilder::new()
         .field("id", int(s.id))
         .field("name", string(&s.name))
