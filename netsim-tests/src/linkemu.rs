@@ -647,9 +647,15 @@ mod tests {
         let mut c = std::net::TcpStream::connect(link.addr).expect("connect");
         assert!(!echo(&mut c), "black-holed while the target is isolated");
         emu.rejoin("q");
-        std::thread::sleep(Duration::from_millis(100));
-        let mut c = std::net::TcpStream::connect(link.addr).expect("connect");
-        assert!(echo(&mut c), "passes again");
+        // Polled: a connection made once the rejoin is seen passes again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut c = std::net::TcpStream::connect(link.addr).expect("connect");
+            if echo(&mut c) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "passes again");
+        }
     }
 
     #[test]

@@ -670,30 +670,37 @@ impl EventLoop {
                 request_response::Message::Response {
                     request_id,
                     response,
-                } => {
-                    if let Some(reply) = self.pending.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
+                } => answer(&mut self.pending, request_id, Ok(response)),
             },
             request_response::Event::OutboundFailure {
                 peer,
                 request_id,
                 error,
                 ..
-            } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer,
-                        reason: error.to_string(),
-                    }));
-                }
-            }
+            } => answer(
+                &mut self.pending,
+                request_id,
+                Err(NetError::Request {
+                    peer,
+                    reason: error.to_string(),
+                }),
+            ),
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, "inbound request failed: {error}");
             }
             request_response::Event::ResponseSent { .. } => {}
         }
+    }
+}
+
+/// Hand an outbound request's outcome to whoever waits for it (gone: nobody waits any more).
+fn answer<R>(
+    pending: &mut HashMap<OutboundRequestId, oneshot::Sender<Result<R, NetError>>>,
+    id: OutboundRequestId,
+    outcome: Result<R, NetError>,
+) {
+    if let Some(reply) = pending.remove(&id) {
+        let _ = reply.send(outcome);
     }
 }
 
@@ -729,25 +736,21 @@ impl EventLoop {
                 request_response::Message::Response {
                     request_id,
                     response,
-                } => {
-                    if let Some(reply) = self.pending_swim.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
+                } => answer(&mut self.pending_swim, request_id, Ok(response)),
             },
             request_response::Event::OutboundFailure {
                 peer,
                 request_id,
                 error,
                 ..
-            } => {
-                if let Some(reply) = self.pending_swim.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer,
-                        reason: error.to_string(),
-                    }));
-                }
-            }
+            } => answer(
+                &mut self.pending_swim,
+                request_id,
+                Err(NetError::Request {
+                    peer,
+                    reason: error.to_string(),
+                }),
+            ),
             request_response::Event::InboundFailure { .. }
             | request_response::Event::ResponseSent { .. } => {}
         }
