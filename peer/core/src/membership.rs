@@ -909,7 +909,8 @@ impl Membership {
                 continue;
             }
             let (entry_key, entry_incarnation) = (e.info.key(), e.info.incarnation);
-            let known = self.members.contains_key(&e.peer_id);
+            let prior_key = self.members.get(&e.peer_id).map(|m| m.info.key());
+            let known = prior_key.is_some();
             events.extend(self.take_info(&e.peer_id, e.info, now, false));
             let Some(m) = self.members.get_mut(&e.peer_id) else {
                 continue;
@@ -925,6 +926,17 @@ impl Membership {
                 continue;
             }
             if entry_key < m.info.key() {
+                continue;
+            }
+            // Down outranks suspect for the same key (SWIM's precedence): the zone's members
+            // confirm a death within milliseconds of each other, and another sender's summary
+            // of the same moment may still say suspect. Taking it turned a confirmed death
+            // back into a suspicion for a whole summary period (issue 17: a view of another
+            // zone took 5.3 s). A refutation comes with a newer key.
+            if m.status == MemberStatus::Down
+                && e.status == MemberStatus::Suspect
+                && prior_key.is_some_and(|k| entry_key <= k)
+            {
                 continue;
             }
             if m.status == MemberStatus::Left && e.status != MemberStatus::Left {

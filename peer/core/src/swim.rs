@@ -216,10 +216,22 @@ impl Prober {
         }
         // Confirmation probes: a member another one suspects is probed at once, beside the
         // round-robin, so that independent confirmations (or the refutation) come soon.
+        // A probe of the target that was already answered dates from before the news (the
+        // connection closed after the ack): it is retired as a success and a fresh one
+        // started, or a member killed right after acking waited for the round-robin (up to
+        // n - 1 periods; issue 17: a second kill took 5.5 s to be called down). An unanswered
+        // probe in flight already covers it.
         for target in std::mem::take(&mut self.soon) {
-            if members.contains(&target) && !self.current.iter().any(|p| p.target == target) {
-                self.start(target, now, false, &mut out);
+            if !members.contains(&target)
+                || self.current.iter().any(|p| p.target == target && !p.acked)
+            {
+                continue;
             }
+            let before = self.current.len();
+            self.current.retain(|p| p.target != target);
+            let answered = before - self.current.len();
+            self.lhm = self.lhm.saturating_sub(answered as u32);
+            self.start(target, now, false, &mut out);
         }
         let due = self.next_at.is_none_or(|t| now >= t);
         if !self.current.iter().any(|p| p.regular) && due {
@@ -495,6 +507,40 @@ mod tests {
                 .any(|a| matches!(a, ProbeAction::Ping { target, .. } if *target == other)),
             "{next:?}"
         );
+    }
+
+    #[test]
+    fn news_of_a_closed_connection_reprobes_a_member_that_had_already_acked() {
+        // The member acked this period's probe, then its connection closed: the answered
+        // probe must not hide the news until the round-robin comes back to it.
+        let t0 = Instant::now();
+        let mut p = Prober::new(ProbeConfig::default(), MS(100), 9);
+        let z = zone();
+        let first = p.tick(t0, &z);
+        let ProbeAction::Ping { target, seq } = first[0].clone() else {
+            panic!("{first:?}")
+        };
+        p.on_ack(&target, seq);
+        p.probe_soon(&target);
+        let next = p.tick(t0 + MS(100), &z);
+        assert!(
+            next.iter()
+                .any(|a| matches!(a, ProbeAction::Ping { target: t, .. } if *t == target)),
+            "{next:?}"
+        );
+        // The dead member now fails within one period of the news.
+        let mut failed = Vec::new();
+        for t in 2..=12 {
+            for a in p.tick(t0 + MS(100 * t), &z) {
+                match a {
+                    ProbeAction::Failed { target } => failed.push(target),
+                    ProbeAction::PingReq { seq, .. } => p.on_nack(seq),
+                    ProbeAction::Ping { .. } => {}
+                }
+            }
+        }
+        assert_eq!(failed, vec![target], "failed by t0 + 1.2 s");
+        assert_eq!(p.local_health(), 0);
     }
 
     #[test]

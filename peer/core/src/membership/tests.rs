@@ -314,6 +314,32 @@ fn other_zones_follow_their_summaries_and_their_silence() {
 }
 
 #[test]
+fn a_summary_that_still_says_suspect_does_not_revive_a_confirmed_death() {
+    let t0 = Instant::now();
+    let mut m = table();
+    let summary = |at_ms: u64, st: MemberStatus, incarnation: u64| ZoneSummary {
+        zone: "z2".into(),
+        at_ms,
+        period_ms: 0,
+        members: vec![SummaryEntry {
+            peer_id: "y".into(),
+            status: st,
+            info: hb("y", "z2", incarnation, 1),
+        }],
+    };
+    m.on_summary(summary(1000, MemberStatus::Alive, 1), t0);
+    m.on_summary(summary(2000, MemberStatus::Suspect, 1), t0 + S(1));
+    m.on_summary(summary(3000, MemberStatus::Down, 1), t0 + S(2));
+    // A second sender of the zone published a moment later, before its own timer fired.
+    let evs = m.on_summary(summary(3001, MemberStatus::Suspect, 1), t0 + S(2));
+    assert_eq!(changes(&evs), 0, "{evs:?}");
+    assert_eq!(status(&m, "y"), MemberStatus::Down);
+    // A restart (newer incarnation) that is suspected in turn is the zone's word again.
+    m.on_summary(summary(4000, MemberStatus::Suspect, 2), t0 + S(3));
+    assert_eq!(status(&m, "y"), MemberStatus::Suspect);
+}
+
+#[test]
 fn one_summary_sender_per_zone_and_round() {
     let t0 = Instant::now();
     let ids = ["p1", "p2", "p3"];
