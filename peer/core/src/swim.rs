@@ -486,16 +486,22 @@ mod tests {
         assert!(late.is_empty(), "accused while itself slow: {failed:?}");
     }
 
-    #[test]
-    fn a_member_suspected_by_another_is_probed_next() {
-        let t0 = Instant::now();
+    /// A prober of [`zone`] whose first probe (at `t0`) was answered; returns its target.
+    fn first_probe_answered(t0: Instant) -> (Prober, String) {
         let mut p = Prober::new(ProbeConfig::default(), MS(100), 9);
-        let z = zone();
-        let first = p.tick(t0, &z);
+        let first = p.tick(t0, &zone());
         let ProbeAction::Ping { target, seq } = first[0].clone() else {
             panic!("{first:?}")
         };
         p.on_ack(&target, seq);
+        (p, target)
+    }
+
+    #[test]
+    fn a_member_suspected_by_another_is_probed_next() {
+        let t0 = Instant::now();
+        let z = zone();
+        let (mut p, target) = first_probe_answered(t0);
         let other = z.iter().find(|m| **m != target).expect("another").clone();
         p.probe_soon(&other);
         let mut next = Vec::new();
@@ -514,13 +520,8 @@ mod tests {
         // The member acked this period's probe, then its connection closed: the answered
         // probe must not hide the news until the round-robin comes back to it.
         let t0 = Instant::now();
-        let mut p = Prober::new(ProbeConfig::default(), MS(100), 9);
         let z = zone();
-        let first = p.tick(t0, &z);
-        let ProbeAction::Ping { target, seq } = first[0].clone() else {
-            panic!("{first:?}")
-        };
-        p.on_ack(&target, seq);
+        let (mut p, target) = first_probe_answered(t0);
         p.probe_soon(&target);
         let next = p.tick(t0 + MS(100), &z);
         assert!(
