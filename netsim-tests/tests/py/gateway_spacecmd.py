@@ -213,6 +213,13 @@ ok(sorted(x["server_id"] for x in gw.schedule.listFailedSystems(key, run)) == so
    "failed on every node")
 ok(sorted(r["serverId"] for r in gw.system.getScriptResults(key, run)) == sorted(ids),
    "schedule_getoutput: every node's results")
+# The script's details (system.getScriptActionDetails): the script once, under the one id,
+# with every node's results (was the first node's).
+det = gw.system.getScriptActionDetails(key, run)
+ok(det["id"] == run and det["content"] == "exit 1" and det["username"] == "root",
+   "script details %r" % det)
+ok(sorted(r["serverId"] for r in det["result"]) == sorted(ids),
+   "script details: every node's results %r" % det)
 ok(all("Return Code: %i" % r["returnCode"] == "Return Code: 1"
        for r in gw.system.getScriptResults(key, run)), "failed return codes")
 ok(gw.schedule.rescheduleActions(key, [run], True) == 1, "schedule_reschedule")
@@ -327,11 +334,27 @@ pk = gw.errata.listPackages(key, "SUSE-2026-0001")
 ok(["%s-%s-%s.%s" % (p["name"], p["version"], p["release"], p["arch_label"]) for p in pk] ==
    ["nginx-1.22-1.x86_64"], "errata packages %r" % pk)
 ok(gw.errata.listCves(key, "SUSE-2026-0001") == [], "errata cves")
-ch = [c["label"] for c in gw.errata.applicableToChannels(key, "SUSE-2026-0001")]
-ok(len(ch) == 1 and ch[0] in ("dc1-base", "store-base"), "errata channels (one zone's) %r" % ch)
-affected = gw.errata.listAffectedSystems(key, "SUSE-2026-0001")
+# A strict client (X-Uyuni-Cluster-Strict: 1) gets a fault for any node that fails, so an
+# answer to it is whole: nodes that lack the erratum hold no part of it and do not fail.
+strict = xc.ServerProxy(gw_url, headers=[("X-Uyuni-Cluster-Strict", "1")])
+# errata_details' channel list: every zone's channels that ship it (was one zone's).
+ch = sorted(c["label"] for c in strict.errata.applicableToChannels(key, "SUSE-2026-0001"))
+ok(ch == ["dc1-base", "store-base"], "errata channels of every zone %r" % ch)
+ch = [c["label"] for c in strict.errata.applicableToChannels(key, "SUSE-2026-0002")]
+ok(ch == ["store-base"], "a zone's own erratum: its channels %r" % ch)
+affected = strict.errata.listAffectedSystems(key, "SUSE-2026-0001")
 ok(sorted(s["name"] for s in affected) == sorted(installed), "affected %r != %r" % (affected, installed))
 ok(all(name_to_gw[s["name"]] == s["id"] for s in affected), "affected systems in gateway ids")
+# An erratum only zone store1 publishes: its systems, the dc1 nodes hold no part (they
+# answer "cannot be found": not a failure).
+store_installed = [n for n in installed if n.startswith("c")]
+affected = strict.errata.listAffectedSystems(key, "SUSE-2026-0002")
+ok(sorted(s["name"] for s in affected) == store_installed,
+   "affected by a zone's own erratum %r != %r" % (affected, store_installed))
+# No node has it: the fault exactly as one server gives it.
+f = fault(lambda: strict.errata.listAffectedSystems(key, "SUSE-1999-9999"), -208, "cannot be found")
+ok(f.faultString.endswith("The errata SUSE-1999-9999 cannot be found."), "unchanged %r" % f.faultString)
+ok("cluster node" not in f.faultString, "no node named: %r" % f.faultString)
 ok(gw.errata.getDetails(key, "SUSE-2026-0002")["synopsis"] == "store fix", "a zone's own erratum")
 fault(lambda: gw.errata.getDetails(key, "SUSE-1999-9999"), -208, "cannot be found")
 
@@ -347,8 +370,10 @@ for pid in pkgs["nginx-1.22-1.x86_64"]:
     ok(det["name"] == "nginx" and det["version"] == "1.22" and det["arch_label"] == "x86_64" and
        det["checksum_type"] == "sha256" and det["file"] == "nginx-1.22-1.x86_64.rpm" and
        det["description"] == "nginx", "package_details %r" % det)
-    chans = [c["label"] for c in gw.packages.listProvidingChannels(key, pid)]
-    ok(len(chans) == 1 and chans[0] in ("dc1-base", "store-base"), "providing channels %r" % chans)
+    chans = sorted(c["label"] for c in strict.packages.listProvidingChannels(key, pid))
+    ok(chans == ["dc1-base", "store-base"], "providing channels of every zone %r" % chans)
+    errs = sorted(e["advisory"] for e in strict.packages.listProvidingErrata(key, pid))
+    ok(errs == ["SUSE-2026-0001", "SUSE-2026-0002"], "providing errata of every zone %r" % errs)
     ok(gw.system.listSystemsWithPackage(key, pid) == [], "nobody has the new build yet")
 # The old build: its id as each node numbers it (the same import order everywhere), read by
 # name on every node.
