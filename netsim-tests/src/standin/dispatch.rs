@@ -404,6 +404,17 @@ pub static METHODS: &[Method] = &[
         handlers::activationkey::list_config_channels
     ),
     m!(
+        "activationkey.checkConfigDeployment",
+        1,
+        handlers::activationkey::check_config_deployment
+    ),
+    m!(
+        "activationkey.listActivatedSystems",
+        1,
+        handlers::activationkey::list_activated_systems
+    ),
+    m!("kickstart.tree.list", 1, handlers::channel::kickstart_trees),
+    m!(
         "activationkey.setConfigChannels",
         2,
         handlers::activationkey::set_config_channels

@@ -269,6 +269,50 @@ ok(sorted(x["label"] for x in gw.configchannel.listGlobals(key)) ==
    sorted({x["label"] for n, k in nodes for x in n.configchannel.listGlobals(k)}), "configchannel_list")
 ok("schedule" in gw.api.getApiCallList(key), "api: call list")
 
+# ---- activationkey_details / activationkey_listsystems, softwarechannel_details and
+# configchannel_details (spacecmd's activationkey.py, softwarechannel.py, configchannel.py):
+# a key and a configuration channel on every node (common data, replayed per node: the
+# group's id differs per node); every field and call spacecmd reads answers. ----
+for n, k in nodes:
+    gid = [g["id"] for g in n.systemgroup.listAllGroups(k) if g["name"] == "web"][0]
+    n.activationkey.create(k, "webkey", "web key", "", [], False)
+    n.activationkey.addServerGroups(k, "1-webkey", [gid])
+    n.configchannel.create(k, "motd", "motd", "message of the day")
+    n.configchannel.createOrUpdatePath(k, "motd", "/etc/motd", False,
+                                       {"contents": "hello", "owner": "root", "group": "root",
+                                        "permissions": "644"})
+    n.activationkey.setConfigChannels(k, ["1-webkey"], ["motd"])
+ak = gw.activationkey.getDetails(key, "1-webkey")
+ok(all(f in ak for f in ("key", "description", "universal_default", "usage_limit",
+                         "base_channel_label", "child_channel_labels", "entitlements",
+                         "server_group_ids", "package_names", "packages", "contact_method")),
+   "activationkey_details fields %r" % ak)
+# spacecmd names the key's groups with systemgroup.getDetails(<id of the key's answer>): the
+# id is the answering node's, looked up on that same node.
+ok([gw.systemgroup.getDetails(key, g)["name"] for g in ak["server_group_ids"]] == ["web"],
+   "activationkey_details groups %r" % ak)
+ok([c["label"] for c in gw.activationkey.listConfigChannels(key, "1-webkey")] == ["motd"],
+   "activationkey_details config channels")
+ok(gw.activationkey.checkConfigDeployment(key, "1-webkey") in (0, 1), "config deployment")
+ok(all("hostname" in s for s in gw.activationkey.listActivatedSystems(key, "1-webkey")),
+   "activationkey_listsystems")
+for label in chans:
+    d = gw.channel.software.getDetails(key, label)
+    ok(all(f in d for f in ("label", "name", "arch_name", "parent_channel_label", "summary",
+                            "description", "gpg_key_id", "gpg_key_fp", "gpg_key_url",
+                            "contentSources")), "softwarechannel_details fields %r" % d)
+    subscribed = gw.channel.software.listSubscribedSystems(key, label)
+    want = sum(len(n.channel.software.listSubscribedSystems(k, label)) for n, k in nodes
+               if label in [c["label"] for c in n.channel.listAllChannels(k)])
+    ok(len(subscribed) == want, "Systems Subscribed %d != %d" % (len(subscribed), want))
+    ok(isinstance(gw.channel.software.listAllPackages(key, label), list), "Number of Packages")
+    ok(gw.kickstart.tree.list(key, label) == [], "kickstart trees")
+cc = gw.configchannel.getDetails(key, "motd")
+ok(cc["label"] == "motd" and cc["name"] == "motd" and cc["description"] == "message of the day"
+   and cc["configChannelType"]["label"] == "normal", "configchannel_details %r" % cc)
+ok([f["path"] for f in gw.configchannel.listFiles(key, "motd")] == ["/etc/motd"],
+   "configchannel_details files")
+
 # A method outside the catalogue of Uyuni's API is refused with Uyuni's own fault; one that
 # acts on a server's own installation is refused with the cluster's reason (2801).
 fault(lambda: gw.system.noSuchCall(key), -1, "Could not find method: noSuchCall")
