@@ -116,8 +116,15 @@ mod tests {
     #[test]
     fn one_gateway_answers_for_an_id() {
         let a = r#"{"id": 2047, "members": [1024, 2049]}"#.to_string();
-        assert_eq!(one_answer(2047, &[a.clone()]), Some(vec![1024, 2049]));
-        assert_eq!(one_answer(3071, &[a.clone()]), None, "another id");
+        assert_eq!(
+            one_answer(2047, std::slice::from_ref(&a)),
+            Some(vec![1024, 2049])
+        );
+        assert_eq!(
+            one_answer(3071, std::slice::from_ref(&a)),
+            None,
+            "another id"
+        );
         assert_eq!(one_answer(2047, &[]), None);
         let b = r#"{"id": 2047, "members": [7]}"#.to_string();
         assert_eq!(one_answer(2047, &[a.clone(), b]), None, "ambiguous");
