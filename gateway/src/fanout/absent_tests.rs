@@ -253,3 +253,50 @@ fn script_details_of_a_cluster_action_hold_every_nodes_results() {
         ]
     );
 }
+
+#[test]
+fn duplicates_of_every_node_are_one_group_per_key_in_gateway_ids() {
+    let method = "system.listDuplicatesByHostname";
+    let group = |ids: &[i64]| {
+        Answer::Value(Value::Array(vec![
+            StructBuilder::new()
+                .field("hostname", string("web.example.org"))
+                .field(
+                    "systems",
+                    Value::Array(
+                        ids.iter()
+                            .map(|i| {
+                                StructBuilder::new()
+                                    .field("systemId", int(*i))
+                                    .field("systemName", string(format!("web-{i}")))
+                                    .build()
+                            })
+                            .collect(),
+                    ),
+                )
+                .build(),
+        ]))
+    };
+    let fake = two_zones()
+        .script("a", method, group(&[1_000_010_000, 1_000_010_001]))
+        .script("b", method, Answer::Value(Value::Array(vec![])))
+        .script("c", method, group(&[1_000_010_002, 1_000_010_003]));
+    let out = fake.run(method, vec![]);
+    let json = uyuni_api::json::to_json(&out.result.expect("groups"));
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
+    let ids: Vec<i64> = json[0]["systems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["systemId"].as_i64())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            sys(0, 1_000_010_000),
+            sys(0, 1_000_010_001),
+            sys(2, 1_000_010_002),
+            sys(2, 1_000_010_003)
+        ]
+    );
+}
