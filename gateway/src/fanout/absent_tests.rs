@@ -300,3 +300,35 @@ fn duplicates_of_every_node_are_one_group_per_key_in_gateway_ids() {
         ]
     );
 }
+
+#[test]
+fn a_silent_node_of_a_zone_is_replaced_by_another_of_the_zone() {
+    let method = "errata.applicableToChannels";
+    let fake = two_zones()
+        .unreachable("a")
+        .script(
+            "b",
+            method,
+            Answer::Value(Value::Array(vec![channel("dc1-base")])),
+        )
+        .script(
+            "c",
+            method,
+            Answer::Value(Value::Array(vec![channel("store-base")])),
+        );
+    let out = fake.run(method, vec![string("SUSE-2026-0001")]);
+    assert!(out.missing.is_empty(), "{:?}", out.missing);
+    assert_eq!(
+        labels(&out.result.expect("channels")),
+        ["dc1-base", "store-base"]
+    );
+    // A zone whose every node is silent is missing, its nodes named.
+    let fake = two_zones().unreachable("c").script(
+        "a",
+        method,
+        Answer::Value(Value::Array(vec![channel("dc1-base")])),
+    );
+    let out = fake.run(method, vec![string("SUSE-2026-0001")]);
+    assert_eq!(out.missing, ["c"]);
+    assert_eq!(labels(&out.result.expect("channels")), ["dc1-base"]);
+}

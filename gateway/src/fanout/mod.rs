@@ -346,8 +346,9 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .await
     }
 
-    /// Content that differs between zones ([`Route::Zones`]): one healthy node per zone,
-    /// their answers merged; a zone without a healthy node is missing (its nodes named).
+    /// Content that differs between zones ([`Route::Zones`]): one healthy node per zone (the
+    /// zone's next healthy node when one does not answer), their answers merged; a zone
+    /// without a node that answers is missing (its nodes named).
     async fn zones_merged(
         &self,
         how: Merge,
@@ -357,29 +358,52 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         args: Vec<Value>,
     ) -> Outcome {
         let all = self.cluster.nodes();
-        let mut per_zone: BTreeMap<String, NodeView> = BTreeMap::new();
+        let mut per_zone: BTreeMap<String, Vec<NodeView>> = BTreeMap::new();
         for n in all.iter().filter(|n| n.healthy()) {
-            per_zone.entry(n.zone.clone()).or_insert_with(|| n.clone());
+            per_zone.entry(n.zone.clone()).or_default().push(n.clone());
         }
-        let missing: Vec<String> = all
+        let mut missing: Vec<String> = all
             .iter()
             .filter(|n| n.status != "left" && !per_zone.contains_key(&n.zone))
             .map(|n| n.name.clone())
             .collect();
-        let nodes: Vec<NodeView> = per_zone.into_values().collect();
-        self.merged_over(nodes, missing, how, ids, cred, method, args)
-            .await
+        let calls = per_zone.into_values().map(|zone| {
+            let args = &args;
+            async move {
+                let mut silent = Vec::new();
+                for n in zone {
+                    match self.cluster.call(&n, Some(cred), method, args.clone()).await {
+                        Answer::Unavailable(why) => {
+                            tracing::warn!(node = %n.name, method, why, "node did not answer; trying another of its zone");
+                            silent.push((n, why));
+                        }
+                        answer => return (Some((n, answer)), silent),
+                    }
+                }
+                (None, silent)
+            }
+        });
+        let mut nodes = Vec::new();
+        let mut answers = Vec::new();
+        for (answered, silent) in join_all(calls).await {
+            match answered {
+                Some((n, a)) => {
+                    nodes.push(n);
+                    answers.push(a);
+                }
+                // The whole zone silent: each of its nodes missing.
+                None => missing.extend(silent.into_iter().map(|(n, _)| n.name)),
+            }
+        }
+        self.combine(nodes, answers, missing, how, ids, method)
     }
 
-    /// `method(args)` on `nodes` at once, merged by `how`. A node whose fault says it holds
-    /// no part ([`crate::table::absent_faults`]) adds nothing; another fault, or no answer,
-    /// follows the partial-answer policy; every node holding no part: the first such fault,
-    /// as one server lacking the object answers.
+    /// `method(args)` on `nodes` at once, merged by `how` ([`Fanout::combine`]).
     #[allow(clippy::too_many_arguments)]
     async fn merged_over(
         &self,
         nodes: Vec<NodeView>,
-        mut missing: Vec<String>,
+        missing: Vec<String>,
         how: Merge,
         ids: IdFields,
         cred: &Credentials,
@@ -390,6 +414,22 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             .iter()
             .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
         let answers = join_all(calls).await;
+        self.combine(nodes, answers, missing, how, ids, method)
+    }
+
+    /// The answers of `nodes` merged by `how`. A node whose fault says it holds no part
+    /// ([`crate::table::absent_faults`]) adds nothing; another fault, or no answer, follows
+    /// the partial-answer policy; every node holding no part: the first such fault, as one
+    /// server lacking the object answers.
+    fn combine(
+        &self,
+        nodes: Vec<NodeView>,
+        answers: Vec<Answer>,
+        mut missing: Vec<String>,
+        how: Merge,
+        ids: IdFields,
+        method: &str,
+    ) -> Outcome {
         let absent = crate::table::absent_faults(method);
         let sorted = sort_answers(method, &nodes, answers, absent, &mut missing);
         if let Some((node, f)) = sorted.fault.as_ref().filter(|_| self.fail_on_partial) {
