@@ -12,6 +12,13 @@
 //! file, in `DATA_DIR/gateway-actions.json` (rewritten atomically on every new cluster
 //! action), bounded to the [`KEPT`] most recent; an older id answers Uyuni's 2700 "No such
 //! action" (its node actions keep their own gateway ids, listed by `schedule.list*Actions`).
+//!
+//! **Across gateways**: each gateway numbers its cluster actions in its own residue class,
+//! `n ≡ tag (mod TAGS)`, its **tag** chosen once (the lowest no other live gateway uses,
+//! asked when it records its first cluster action) and kept in the file; so two gateways never
+//! give the same id. A gateway asked about a cluster action id it did not give asks the
+//! others (the peers' `GET /gateway/actions/{id}`) and keeps the answer in memory
+//! ([`ClusterActions::learn`]), so follow-ups work through any gateway (docs/GATEWAY.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,8 +35,12 @@ pub const CLUSTER_ACTION_SLOT: u32 = 1023;
 const ACTION_SLOTS: i64 = 1024;
 /// The highest cluster action number that fits a 32-bit int.
 const MAX_NUMBER: i64 = (i32::MAX as i64 - CLUSTER_ACTION_SLOT as i64) / ACTION_SLOTS;
-/// Cluster actions kept (the oldest are dropped past this).
+/// Cluster actions kept (the oldest are dropped past this); also the bound of those learnt
+/// from other gateways.
 pub const KEPT: usize = 20_000;
+/// Residue classes of cluster action numbers: one per gateway (its tag). 64 gateways at most
+/// number without overlap; each has `MAX_NUMBER / TAGS` (32,767) numbers, more than [`KEPT`].
+pub const TAGS: i64 = 64;
 /// File name of the table in the data directory.
 pub const FILE_NAME: &str = "gateway-actions.json";
 /// Counters of an action summary (`schedule.list*Actions`) added up over a cluster action's
@@ -72,6 +83,23 @@ struct Table {
     /// Numbers in the order given (oldest first), for the bound.
     #[serde(default)]
     order: std::collections::VecDeque<i64>,
+    /// This gateway's tag: its numbers are `≡ tag (mod TAGS)`; `None` until chosen (a file of
+    /// an older version: numbered from 0's class on).
+    #[serde(default)]
+    tag: Option<u32>,
+}
+
+impl Table {
+    /// The next number after `last` in this gateway's class (wrapping past [`MAX_NUMBER`]).
+    fn next_number(&self) -> i64 {
+        let tag = i64::from(self.tag.unwrap_or(0)) % TAGS;
+        let mut n = self.last + 1;
+        n += (tag - n.rem_euclid(TAGS)).rem_euclid(TAGS);
+        if n > MAX_NUMBER {
+            n = if tag == 0 { TAGS } else { tag };
+        }
+        n
+    }
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +107,10 @@ struct State {
     table: Table,
     /// A node action's gateway id → its cluster action id.
     member_of: HashMap<i64, i64>,
+    /// Cluster actions of other gateways learnt by asking them: id → node actions.
+    learnt: HashMap<i64, Vec<i64>>,
+    /// Their ids in the order learnt (oldest first), for the bound.
+    learnt_order: std::collections::VecDeque<i64>,
 }
 
 impl State {
@@ -137,7 +169,7 @@ impl ClusterActions {
         };
         let mut state = State {
             table,
-            member_of: HashMap::new(),
+            ..State::default()
         };
         state.index();
         Ok(Self {
@@ -156,10 +188,7 @@ impl ClusterActions {
     pub fn record(&self, members: Vec<i64>) -> i64 {
         let (id, bytes) = {
             let mut s = self.lock();
-            let mut n = s.table.last + 1;
-            if n > MAX_NUMBER {
-                n = 1;
-            }
+            let n = s.table.next_number();
             s.table.last = n;
             if s.forget(n) {
                 s.table.order.retain(|o| *o != n);
@@ -188,17 +217,73 @@ impl ClusterActions {
     }
 
     /// The node actions (gateway ids) of cluster action `id`; `None` when `id` is no
-    /// cluster action id; `Some(empty)` when it is one this gateway does not know.
+    /// cluster action id; `Some(empty)` when it is one this gateway neither gave nor learnt.
     pub fn members(&self, id: i64) -> Option<Vec<i64>> {
         let n = number_of(id)?;
+        let s = self.lock();
         Some(
-            self.lock()
-                .table
+            s.table
                 .actions
                 .get(&n)
+                .or_else(|| s.learnt.get(&id))
                 .cloned()
                 .unwrap_or_default(),
         )
+    }
+
+    /// The node actions of cluster action `id` when this gateway gave it (what another
+    /// gateway asking gets: `GET /gateway/actions/{id}`).
+    pub fn own_members(&self, id: i64) -> Option<Vec<i64>> {
+        let n = number_of(id)?;
+        self.lock().table.actions.get(&n).cloned()
+    }
+
+    /// This gateway's tag, once chosen.
+    pub fn tag(&self) -> Option<u32> {
+        self.lock().table.tag
+    }
+
+    /// Choose this gateway's tag, unless it has one: the lowest in `0..TAGS` that `used` (the
+    /// other gateways' tags) lacks (0 when all are used). Kept in the file with the next
+    /// cluster action. Its tag.
+    pub fn choose_tag(&self, used: &[u32]) -> u32 {
+        let mut s = self.lock();
+        if let Some(t) = s.table.tag {
+            return t;
+        }
+        let max = u32::try_from(TAGS).unwrap_or(u32::MAX);
+        let t = (0..max).find(|t| !used.contains(t)).unwrap_or(0);
+        s.table.tag = Some(t);
+        t
+    }
+
+    /// Keep cluster action `id` of another gateway (its node actions `members`), learnt by
+    /// asking it: in memory, the newest [`KEPT`]; its node actions then fold into it in lists
+    /// answered here too.
+    pub fn learn(&self, id: i64, members: Vec<i64>) {
+        if number_of(id).is_none() || members.is_empty() {
+            return;
+        }
+        let mut s = self.lock();
+        if s.learnt.contains_key(&id) {
+            return;
+        }
+        while s.learnt_order.len() >= KEPT {
+            if let Some(old) = s.learnt_order.pop_front()
+                && let Some(ms) = s.learnt.remove(&old)
+            {
+                for m in ms {
+                    if s.member_of.get(&m) == Some(&old) {
+                        s.member_of.remove(&m);
+                    }
+                }
+            }
+        }
+        for m in &members {
+            s.member_of.entry(*m).or_insert(id);
+        }
+        s.learnt.insert(id, members);
+        s.learnt_order.push_back(id);
     }
 
     /// How many cluster actions are known.
@@ -337,6 +422,50 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], row(id, 5));
         assert_eq!(out[1], row(9 * 1024, 1));
+    }
+
+    #[test]
+    fn gateways_number_in_their_own_class_and_learn_each_others() {
+        let first = ClusterActions::in_memory();
+        assert_eq!(first.choose_tag(&[]), 0);
+        let second = ClusterActions::in_memory();
+        assert_eq!(second.choose_tag(&[0, 2]), 1);
+        assert_eq!(second.choose_tag(&[]), 1, "kept once chosen");
+        let a: Vec<i64> = (0..100).map(|i| first.record(vec![i * 1024])).collect();
+        let b: Vec<i64> = (0..100)
+            .map(|i| second.record(vec![i * 1024 + 1]))
+            .collect();
+        assert!(a.iter().all(|id| !b.contains(id)), "no id given twice");
+        assert!(
+            b.iter()
+                .all(|id| number_of(*id).is_some_and(|n| n % TAGS == 1))
+        );
+        // The second gateway does not know the first's id until it learns it.
+        assert_eq!(second.members(a[5]), Some(vec![]));
+        assert_eq!(second.own_members(a[5]), None);
+        second.learn(a[5], vec![500 * 1024, 600 * 1024 + 1]);
+        assert_eq!(second.members(a[5]), Some(vec![500 * 1024, 600 * 1024 + 1]));
+        assert_eq!(second.own_members(a[5]), None, "not its own");
+        // Its lists fold the learnt one too.
+        let row = |aid: i64| StructBuilder::new().field("id", int(aid)).build();
+        let folded = second.fold(
+            Value::Array(vec![row(500 * 1024), row(600 * 1024 + 1)]),
+            &[("id", IdKind::Action)],
+        );
+        assert_eq!(folded, Value::Array(vec![row(a[5])]));
+        // Numbers wrap within the class.
+        let t = Table {
+            tag: Some(3),
+            last: 3,
+            ..Table::default()
+        };
+        assert_eq!(t.next_number(), 3 + TAGS);
+        let after = Table {
+            tag: Some(3),
+            last: MAX_NUMBER,
+            ..Table::default()
+        };
+        assert_eq!(after.next_number(), 3);
     }
 
     #[test]

@@ -92,6 +92,14 @@ impl<M: Metastore> Cluster for Live<'_, M> {
         self.meta.relocate_system(slot, local)
     }
 
+    fn peer_cluster_action(&self, id: i64) -> impl Future<Output = Option<Vec<i64>>> + Send {
+        self.meta.peer_cluster_action(id)
+    }
+
+    fn peer_action_tags(&self) -> impl Future<Output = Vec<u32>> + Send {
+        self.meta.peer_action_tags()
+    }
+
     fn open_raw(
         &self,
         node: &NodeView,

@@ -31,6 +31,7 @@ pub mod pool;
 pub mod rawmerge;
 pub mod rawstream;
 pub mod rest;
+pub mod rest_body;
 pub mod rest_cluster;
 pub mod rest_content;
 pub mod session_file;
@@ -65,7 +66,7 @@ pub struct Gateway<M> {
     pub(crate) pool: Arc<pool::Pool>,
     pub(crate) sessions: Arc<session_file::SessionStore>,
     /// Cluster actions: one action id over several nodes' actions (kept beside the sessions).
-    pub(crate) actions: cluster_actions::ClusterActions,
+    pub(crate) actions: Arc<cluster_actions::ClusterActions>,
     /// Session ids no gateway of the cluster knew, recently (so that a client repeating an
     /// unknown key does not make this gateway ask every other one each time).
     pub(crate) unknown: std::sync::Mutex<sessions::UnknownIds>,
@@ -90,7 +91,7 @@ impl<M: Metastore> Gateway<M> {
                 cluster_actions::ClusterActions::in_memory()
             });
         Self {
-            actions,
+            actions: Arc::new(actions),
             meta,
             pool: Arc::new(pool::Pool::new(cfg.node_timeout, cfg.uyuni_ca_file.clone())),
             sessions: Arc::new(sessions),
@@ -124,6 +125,12 @@ impl<M: Metastore> Gateway<M> {
     /// opened here is found there: [`Metastore::peer_session`]).
     pub fn session_store(&self) -> Arc<session_file::SessionStore> {
         self.sessions.clone()
+    }
+
+    /// This gateway's cluster actions, as the other gateways of the cluster read them (an
+    /// action id given here is followed up there: [`Metastore::peer_cluster_action`]).
+    pub fn cluster_actions(&self) -> Arc<cluster_actions::ClusterActions> {
+        self.actions.clone()
     }
 
     /// The metastore.

@@ -25,7 +25,36 @@ pub fn merge(how: Merge, answers: Vec<Value>) -> Value {
             Value::Struct(out)
         }
         Merge::Sum { sum } => sum_fields(answers, sum),
+        Merge::Group { key, items } => group(answers, key, items),
     }
+}
+
+/// Groups of systems by `key` (`system.listDuplicatesByIp`'s `ip`): the groups of one key
+/// from several nodes become one, their `items` arrays (the systems) concatenated in node
+/// order; groups ordered by key.
+fn group(answers: Vec<Value>, key: &str, members: &str) -> Value {
+    let mut merged: BTreeMap<String, Value> = BTreeMap::new();
+    let mut loose = Vec::new();
+    for item in items(answers) {
+        let Some(k) = key_of(&item, key) else {
+            loose.push(item);
+            continue;
+        };
+        match (merged.get_mut(&k), item) {
+            (None, item) => {
+                merged.insert(k, item);
+            }
+            (Some(Value::Struct(first)), Value::Struct(mut more)) => {
+                if let (Some(Value::Array(have)), Some(Value::Array(add))) =
+                    (first.get_mut(members), more.remove(members))
+                {
+                    have.extend(add);
+                }
+            }
+            (Some(_), _) => {}
+        }
+    }
+    Value::Array(merged.into_values().chain(loose).collect())
 }
 
 /// One object of common data each node holds: the first node's, with the per-node counters
@@ -108,6 +137,42 @@ fn by_key(answers: Vec<Value>, key: &str, sum: &[&str]) -> Value {
 mod tests {
     use super::*;
     use uyuni_api::json::to_json;
+
+    #[test]
+    fn duplicate_groups_of_one_key_hold_every_nodes_systems() {
+        use uyuni_api::value::{StructBuilder, int, string};
+        let dup = |host: &str, ids: &[i64]| {
+            StructBuilder::new()
+                .field("hostname", string(host))
+                .field(
+                    "systems",
+                    Value::Array(
+                        ids.iter()
+                            .map(|i| StructBuilder::new().field("systemId", int(*i)).build())
+                            .collect(),
+                    ),
+                )
+                .build()
+        };
+        let a = Value::Array(vec![dup("web", &[1, 2]), dup("db", &[3, 4])]);
+        let b = Value::Array(vec![dup("web", &[7, 8])]);
+        let m = to_json(&merge(
+            Merge::Group {
+                key: "hostname",
+                items: "systems",
+            },
+            vec![a, b],
+        ));
+        assert_eq!(m[0]["hostname"], "db");
+        assert_eq!(m[1]["hostname"], "web");
+        let web: Vec<i64> = m[1]["systems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["systemId"].as_i64())
+            .collect();
+        assert_eq!(web, [1, 2, 7, 8]);
+    }
     use uyuni_api::value::{StructBuilder, int, string};
 
     fn group(name: &str, count: i64) -> Value {

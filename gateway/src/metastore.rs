@@ -374,6 +374,18 @@ pub trait Metastore: Send + Sync + 'static {
     ) -> impl Future<Output = Option<crate::sessions::Session>> + Send {
         async { None }
     }
+    /// The node actions of cluster action `id` as the gateway of the cluster that gave it
+    /// holds them ([`crate::cluster_actions`]), for an id this gateway did not give: a client
+    /// may follow an action up through any gateway. `None`: no other gateway answers for it.
+    /// Default: no other gateway.
+    fn peer_cluster_action(&self, _id: i64) -> impl Future<Output = Option<Vec<i64>>> + Send {
+        async { None }
+    }
+    /// The cluster action tags ([`crate::cluster_actions::TAGS`]) the other gateways of the
+    /// cluster use. Default: none.
+    fn peer_action_tags(&self) -> impl Future<Output = Vec<u32>> + Send {
+        async { Vec::new() }
+    }
     /// Tell the other gateways that session `id` ended (a logout here), before the logout
     /// answers (each bounded; one that does not answer forgets the session at its expiry).
     /// Default: nothing.

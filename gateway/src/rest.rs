@@ -204,7 +204,7 @@ pub struct LoginAnswer {
     responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody)))]
 async fn login<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
-    Json(req): Json<LoginRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<LoginRequest>,
 ) -> Response {
     let out = gw
         .call(
@@ -307,7 +307,7 @@ async fn system<M: Metastore>(
 async fn bulk<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
-    Json(req): Json<BulkRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<BulkRequest>,
 ) -> Response {
     let (session, cred) = match authorized(&gw, &headers).await {
         Ok(s) => s,

@@ -114,7 +114,7 @@ pub(crate) async fn set_mode<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
     Path(zone): Path<String>,
-    Json(req): Json<ModeRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<ModeRequest>,
 ) -> Response {
     let (session, _) = match authorized(&gw, &headers).await {
         Ok(s) => s,
@@ -183,7 +183,7 @@ pub(crate) async fn claim_lease<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
     Path(zone): Path<String>,
-    Json(req): Json<LeaseRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<LeaseRequest>,
 ) -> Response {
     let ttl = req
         .ttl_ms

@@ -123,7 +123,7 @@ pub struct VerifyAnswer {
 pub(crate) async fn verify<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
-    Json(req): Json<VerifyRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<VerifyRequest>,
 ) -> Response {
     let detail = format!("{} repair={}", req.node, req.repair);
     node_action(
@@ -185,7 +185,7 @@ pub struct JobAnswer {
 pub(crate) async fn import<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
-    Json(req): Json<ImportRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<ImportRequest>,
 ) -> Response {
     let detail = format!("{} {} {}", req.node, req.name, req.path);
     node_action(
@@ -288,7 +288,7 @@ pub(crate) async fn clm_save<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
     Path((zone, project)): Path<(String, String)>,
-    Json(req): Json<ClmSaveRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<ClmSaveRequest>,
 ) -> Response {
     let detail = format!("{zone}/{project} from {}", req.node);
     node_action(
@@ -345,7 +345,7 @@ pub(crate) async fn clm_apply<M: Metastore>(
     State(gw): State<Arc<Gateway<M>>>,
     headers: HeaderMap,
     Path((zone, project)): Path<(String, String)>,
-    Json(req): Json<ClmApplyRequest>,
+    crate::rest_body::JsonBody(req): crate::rest_body::JsonBody<ClmApplyRequest>,
 ) -> Response {
     let detail = match req.version {
         Some(v) => format!("{zone}/{project} version {v}"),

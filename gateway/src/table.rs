@@ -32,6 +32,14 @@ pub enum Merge {
         /// Counters that differ per node.
         sum: &'static [&'static str],
     },
+    /// Groups of systems by `key` (`system.listDuplicatesByIp`: `ip` → `systems`): one group
+    /// per key, its `items` arrays of every node concatenated.
+    Group {
+        /// Field naming the group.
+        key: &'static str,
+        /// The array of the group's systems.
+        items: &'static str,
+    },
 }
 
 /// Why a method is refused in a cluster; each reason has its own fault code
@@ -126,6 +134,11 @@ pub enum Route {
     Plain,
     /// Every node, results merged.
     Merge(Merge),
+    /// Common data that differs between zones (which channels ship an erratum): one healthy
+    /// node per zone, the zones' answers merged (a union by key), as one server holding every
+    /// zone's content would answer. A zone that lacks the object ([`absent_faults`]) adds
+    /// nothing.
+    Zones(Merge),
     /// The node owning the system whose id is parameter `arg` (counted after the session key).
     System {
         /// Index of the system id.
@@ -214,7 +227,7 @@ impl Route {
     pub const fn class(&self) -> RuleClass {
         match self {
             Self::Login | Self::Logout | Self::Plain => RuleClass::Session,
-            Self::Merge(_) | Self::ByName { .. } => RuleClass::Merged,
+            Self::Merge(_) | Self::Zones(_) | Self::ByName { .. } => RuleClass::Merged,
             Self::System { .. }
             | Self::Ids { .. }
             | Self::IdsMerged { .. }
@@ -247,6 +260,8 @@ const NEW_ACTION: &[(&str, IdKind)] = &[("", IdKind::Action)];
 /// The answer is a system id (or an array of them).
 const SYSTEM_IDS: &[(&str, IdKind)] = &[("", IdKind::System)];
 const ACTION_ID: &[(&str, IdKind)] = &[("id", IdKind::Action)];
+/// The systems of a group of duplicates (`NetworkDtoSerializer`).
+const DUP_IDS: &[(&str, IdKind)] = &[("systemId", IdKind::System)];
 const NONE: &[(&str, IdKind)] = &[];
 
 macro_rules! rule {
@@ -302,6 +317,32 @@ pub static RULES: &[Rule] = &[
     rule!("system.listUserSystems", CONCAT, SYS_ID),
     rule!("system.listSystemsWithEntitlement", CONCAT, SYS_ID),
     rule!("system.getId", CONCAT, SYS_ID),
+    // Duplicates (spacecmd's system_listduplicates: `ip`/`mac`/`hostname`, then each system's
+    // `systemId`, `systemName`, `last_checkin`): one group per key, every node's systems.
+    rule!(
+        "system.listDuplicatesByIp",
+        Route::Merge(Merge::Group {
+            key: "ip",
+            items: "systems"
+        }),
+        DUP_IDS
+    ),
+    rule!(
+        "system.listDuplicatesByMac",
+        Route::Merge(Merge::Group {
+            key: "mac",
+            items: "systems"
+        }),
+        DUP_IDS
+    ),
+    rule!(
+        "system.listDuplicatesByHostname",
+        Route::Merge(Merge::Group {
+            key: "hostname",
+            items: "systems"
+        }),
+        DUP_IDS
+    ),
     rule!(
         "system.getMinionIdMap",
         Route::Merge(Merge::Struct),
@@ -327,6 +368,28 @@ pub static RULES: &[Rule] = &[
     rule!("channel.software.listSubscribedSystems", CONCAT, SYS_ID),
     rule!("activationkey.listActivatedSystems", CONCAT, SYS_ID),
     rule!("errata.listAffectedSystems", CONCAT, SYS_ID),
+    // Content differs per zone: every zone's channels (or errata) that hold it, once by key.
+    rule!(
+        "errata.applicableToChannels",
+        Route::Zones(Merge::ByKey {
+            key: "label",
+            sum: &[]
+        })
+    ),
+    rule!(
+        "packages.listProvidingChannels",
+        Route::Zones(Merge::ByKey {
+            key: "label",
+            sum: &[]
+        })
+    ),
+    rule!(
+        "packages.listProvidingErrata",
+        Route::Zones(Merge::ByKey {
+            key: "advisory",
+            sum: &[]
+        })
+    ),
     rule!("configchannel.listSubscribedSystems", CONCAT, SYS_ID),
     rule!(
         "audit.listSystemsByPatchStatus",
@@ -1047,6 +1110,28 @@ pub fn sessionless(method: &str) -> bool {
     matches!(rule(method).route, Route::Login | Route::Plain)
         || uyuni_api::catalogue::overloads(method).all(|s| !s.session)
             && uyuni_api::catalogue::known(method)
+}
+
+/// Uyuni's fault code for an object a server does not hold ("no such system", "the errata
+/// ... cannot be found", "no such package").
+pub const CODE_NO_SUCH: i32 = -208;
+
+/// The faults by which a node of a merged read says it holds **no part** of the answer
+/// (docs/GATEWAY.md#partial-answers): the object the call names (an erratum, a package) is
+/// content some nodes or zones lack. Such a node adds nothing and is not missing; when every
+/// node answers so, the call answers the first such fault, as one server lacking it would.
+/// Any other fault is a real failure under the partial-answer policy. Empty: every fault is
+/// a failure.
+pub fn absent_faults(method: &str) -> &'static [i32] {
+    match method {
+        // By advisory name: an erratum one zone publishes and another does not.
+        "errata.listAffectedSystems" | "errata.applicableToChannels"
+        // By package id or name, version, release: a package some nodes lack.
+        | "packages.listProvidingChannels"
+        | "packages.listProvidingErrata"
+        | "system.listSystemsWithPackage" => &[CODE_NO_SUCH],
+        _ => &[],
+    }
 }
 
 /// Methods whose answer is declared the same on every node (or every node of a zone): the

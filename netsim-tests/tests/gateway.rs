@@ -400,3 +400,164 @@ fn common_data_written_through_the_gateway_reaches_every_node() -> anyhow::Resul
     assert_eq!(ops.len(), 1, "{listed}");
     Ok(())
 }
+
+/// Each peer embeds a gateway: a cluster action id (one scheduling call over systems of two
+/// nodes) given by one peer's gateway is followed up through another's, both ways, and the two
+/// gateways never give the same id.
+#[test]
+fn cluster_action_ids_are_followed_up_through_any_gateway() -> anyhow::Result<()> {
+    let stands = [standin("dc1-a")?, standin("store1-a")?];
+    // Two systems on each node, all four reporting one hostname (duplicates).
+    for (s, prefix) in stands.iter().zip(["a", "c"]) {
+        ureq::post(format!("{}/standin/seed", s.base())).send_json(serde_json::json!({
+            "count": 2, "prefix": prefix, "domain": "example.org", "hostname": "web.example.org",
+        }))?;
+    }
+    let mut c = Cluster::new(&["dc1".into(), "store1".into()], Options::default())?;
+    let mut gws = Vec::new();
+    for (s, (name, zone)) in stands
+        .iter()
+        .zip([("dc1-a", "dc1"), ("store1-a", "store1")])
+    {
+        let section = format!(
+            "{}[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 3000\n",
+            peer_section(s)
+        );
+        let i = c.add_peer_with(name, zone, &section)?;
+        let gw = c.peers[i]
+            .gateway
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("{name} serves no gateway"))?;
+        gws.push(format!("{gw}/rpc/api"));
+    }
+    let mut keys = Vec::new();
+    for gw in &gws {
+        wait_until(T, "each gateway lists both nodes' systems", || {
+            let Ok(key) = login(gw) else {
+                return Ok(false);
+            };
+            Ok(list_systems(gw, &key)?.len() == 4)
+        })?;
+        keys.push(login(gw)?);
+    }
+    let ids: Vec<i64> = list_systems(&gws[0], &keys[0])?
+        .iter()
+        .filter_map(|s| s["id"].as_i64())
+        .collect();
+    let ints = |v: &[i64]| Value::Array(v.iter().map(|i| uyuni_api::value::int(*i)).collect());
+    let when = uyuni_api::value::date_ms(1_735_689_600_000);
+    let action_of = |answer: Result<Value, uyuni_api::Fault>| -> anyhow::Result<i64> {
+        let v = answer.map_err(|f| anyhow::anyhow!("{f:?}"))?;
+        uyuni_api::value::as_i64(&v).ok_or_else(|| anyhow::anyhow!("not an action id: {v:?}"))
+    };
+    let served = |v: Value| -> Vec<i64> {
+        let mut out: Vec<i64> = uyuni_api::json::to_json(&v)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["server_id"].as_i64().or_else(|| s["serverId"].as_i64()))
+            .collect();
+        out.sort_unstable();
+        out
+    };
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort_unstable();
+    // system_listduplicates (spacecmd reads `hostname`, then each system's `systemId`,
+    // `systemName`, `last_checkin`): one group holding both nodes' systems, in gateway ids.
+    let dups = xmlrpc_call(
+        &gws[1],
+        "system.listDuplicatesByHostname",
+        &[string(&keys[1])],
+    )?
+    .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    let dups = uyuni_api::json::to_json(&dups);
+    assert_eq!(dups.as_array().map(Vec::len), Some(1), "{dups}");
+    assert_eq!(dups[0]["hostname"], "web.example.org");
+    let mut dup_ids: Vec<i64> = dups[0]["systems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["systemName"].is_string() && !s["last_checkin"].is_null())
+        .filter_map(|s| s["systemId"].as_i64())
+        .collect();
+    dup_ids.sort_unstable();
+    assert_eq!(dup_ids, sorted_ids, "{dups}");
+    for by in ["system.listDuplicatesByIp", "system.listDuplicatesByMac"] {
+        let none = xmlrpc_call(&gws[0], by, &[string(&keys[0])])?;
+        assert_eq!(none.map_err(|f| f.code), Ok(Value::Array(vec![])), "{by}");
+    }
+    // Issued through dc1-a's gateway, followed up through store1-a's (and back).
+    let multi = action_of(xmlrpc_call(
+        &gws[0],
+        "system.schedulePackageInstall",
+        &[
+            string(&keys[0]),
+            ints(&ids),
+            Value::Array(vec![]),
+            when.clone(),
+        ],
+    )?)?;
+    let script = action_of(xmlrpc_call(
+        &gws[1],
+        "system.scheduleScriptRun",
+        &[
+            string(&keys[1]),
+            ints(&ids),
+            string("root"),
+            string("root"),
+            uyuni_api::value::int(60),
+            string("exit 1"),
+            when,
+        ],
+    )?)?;
+    assert_ne!(
+        multi, script,
+        "two gateways never give the same cluster action id"
+    );
+    for (gw, key, action, method) in [
+        (&gws[1], &keys[1], multi, "schedule.listCompletedSystems"),
+        (&gws[0], &keys[0], script, "schedule.listFailedSystems"),
+        (&gws[0], &keys[0], script, "system.getScriptResults"),
+    ] {
+        let got = xmlrpc_call(gw, method, &[string(key), uyuni_api::value::int(action)])?
+            .map_err(|f| anyhow::anyhow!("{method}({action}) through the other gateway: {f:?}"))?;
+        assert_eq!(served(got), sorted_ids, "{method}({action})");
+    }
+    // The other gateway now lists the nodes' actions once, under the cluster action id.
+    let listed = xmlrpc_call(&gws[1], "schedule.listAllActions", &[string(&keys[1])])?
+        .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    let listed: Vec<i64> = uyuni_api::json::to_json(&listed)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["id"].as_i64())
+        .collect();
+    assert!(listed.contains(&multi), "{listed:?} lacks {multi}");
+    // And cancels through it reach every node's action.
+    let cancelled = xmlrpc_call(
+        &gws[1],
+        "schedule.deleteActions",
+        &[string(&keys[1]), ints(&[multi, script])],
+    )?;
+    assert_eq!(
+        cancelled.map_err(|f| anyhow::anyhow!("{f:?}"))?,
+        uyuni_api::value::int(1)
+    );
+    for s in &stands {
+        let api = Api::login(s)?;
+        let left = api.call("schedule.listAllActions", vec![])?;
+        assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+    }
+    // An id no gateway gave: Uyuni's own fault.
+    let unknown = xmlrpc_call(
+        &gws[1],
+        "schedule.listCompletedSystems",
+        &[
+            string(&keys[1]),
+            uyuni_api::value::int(multi + 1024 * 64 * 100),
+        ],
+    )?;
+    assert_eq!(unknown.map_err(|f| f.code), Err(2700));
+    drop(c);
+    Ok(())
+}

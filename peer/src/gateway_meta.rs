@@ -712,6 +712,19 @@ impl Metastore for PeerMetastore {
         }
     }
 
+    async fn peer_cluster_action(&self, id: i64) -> Option<Vec<i64>> {
+        let c = self.calls.as_ref()?;
+        let answers = c.get_from_members(&format!("/gateway/actions/{id}")).await;
+        crate::gateway_actions::one_answer(id, &answers)
+    }
+
+    async fn peer_action_tags(&self) -> Vec<u32> {
+        match &self.calls {
+            Some(c) => crate::gateway_actions::tags(&c.get_from_members("/gateway/actions").await),
+            None => Vec::new(),
+        }
+    }
+
     async fn end_peer_session(&self, id: &str) {
         if let Some(c) = &self.calls {
             c.end(id).await;

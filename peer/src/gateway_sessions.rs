@@ -37,7 +37,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Sessions(pub Option<Arc<SessionStore>>);
 
 /// Only a peer certificate (or development mode's plain HTTP) may read or end sessions.
-fn check_caller(info: Option<&ConnInfo>) -> Result<(), ApiError> {
+pub(crate) fn check_caller(info: Option<&ConnInfo>) -> Result<(), ApiError> {
     match info {
         Some(ConnInfo {
             client: Some(id), ..
@@ -196,6 +196,43 @@ impl PeerCalls {
                     }
                     Err(e) => {
                         tracing::debug!(gateway = %http, error = %e, "another gateway did not answer");
+                        None
+                    }
+                }
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = calls.join_next().await {
+            if let Ok(Some(body)) = r {
+                out.push(body);
+            }
+        }
+        out
+    }
+
+    /// `GET path` of every other live member at once (any role: every peer may embed a
+    /// gateway; one without answers 404); the bodies of the 200s within [`CALL_TIMEOUT`].
+    pub async fn get_from_members(&self, path: &str) -> Vec<String> {
+        let others: Vec<String> = self
+            .members
+            .lock()
+            .members()
+            .filter(|m| {
+                m.info.name != self.me.name
+                    && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+            })
+            .filter_map(|m| m.info.http.clone())
+            .collect();
+        let mut calls = tokio::task::JoinSet::new();
+        for http in others {
+            let me = self.clone();
+            let path = path.to_string();
+            calls.spawn(async move {
+                match me.call("GET", &http, &path, None, CALL_TIMEOUT).await {
+                    Ok(r) if r.status == 200 => Some(r.body),
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::debug!(peer = %http, error = %e, "a peer did not answer");
                         None
                     }
                 }

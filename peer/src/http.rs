@@ -20,6 +20,7 @@
 //!
 //! | GET | `/metrics` | Prometheus metrics, open, aggregate only ([`crate::metrics`]; docs/SECURITY.md) |
 //! | GET | `/audit` | the admin door: this peer's audit log ([`crate::admin_door`]) |
+//! | GET | `/gateway/actions`, `/gateway/actions/{id}` | this peer's gateway: its cluster action tag and the node actions of a cluster action it gave, for the other gateways (peer certificates only; [`crate::gateway_actions`]) |
 //! | GET, DELETE | `/gateway/sessions/{id}` | this peer's gateway: its sessions, for the other gateways (peer certificates only; [`crate::gateway_sessions`]) |
 //!
 //! Two doors on one listener: the agents' door (`/system/...`, rate-limited, each agent
@@ -45,6 +46,8 @@ pub struct Routes {
     pub content: content_peer::ContentCtx,
     /// This peer's gateway sessions, for the other gateways.
     pub sessions: crate::gateway_sessions::Sessions,
+    /// This peer's gateway's cluster actions, for the other gateways.
+    pub actions: crate::gateway_actions::Actions,
     /// The admin door.
     pub door: crate::admin_door::Door,
 }
@@ -59,6 +62,7 @@ pub fn router(r: Routes) -> Router {
         .merge(content_peer::api::routes(r.content.clone()))
         .merge(crate::admin_door::routes(r.door.clone()))
         .merge(crate::gateway_sessions::routes(r.sessions))
+        .merge(crate::gateway_actions::routes(r.actions))
         .layer(axum::middleware::from_fn_with_state(
             r.door,
             crate::admin_door::gate,

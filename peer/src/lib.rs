@@ -13,6 +13,7 @@
 
 pub mod admin_door;
 pub mod config;
+pub mod gateway_actions;
 pub mod gateway_ids;
 pub mod gateway_meta;
 pub mod gateway_sessions;

@@ -366,7 +366,7 @@ impl Node {
         }
 
         let audit = cluster_core::audit::AuditLog::in_dir(&cfg.data_dir);
-        let (gateway, gateway_sessions) = match &cfg.gateway.listen {
+        let (gateway, gateway_sessions, gateway_actions) = match &cfg.gateway.listen {
             Some(listen) => {
                 let calls = crate::gateway_sessions::PeerCalls::new(
                     members.clone(),
@@ -381,11 +381,11 @@ impl Node {
                     audit.clone(),
                     Some(calls),
                 );
-                let (addr, over_tls, sessions) =
+                let (addr, over_tls, sessions, actions) =
                     start_gateway(&cfg, listen, meta, &mut tasks, &cancel, &span).await?;
-                (Some((addr, over_tls)), Some(sessions))
+                (Some((addr, over_tls)), Some(sessions), Some(actions))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let router = http::router(http::Routes {
             cluster: cluster_core::cluster_api::ClusterView {
@@ -399,6 +399,7 @@ impl Node {
             search: search_ctx,
             content: content_ctx,
             sessions: crate::gateway_sessions::Sessions(gateway_sessions),
+            actions: crate::gateway_actions::Actions(gateway_actions),
             door: crate::admin_door::Door {
                 audit: audit.clone(),
                 tls: serve_opts.tls.is_some(),
@@ -555,6 +556,7 @@ async fn start_gateway(
         std::net::SocketAddr,
         bool,
         Arc<gateway::session_file::SessionStore>,
+        Arc<gateway::cluster_actions::ClusterActions>,
     ),
     StartError,
 > {
@@ -597,6 +599,7 @@ async fn start_gateway(
     ));
     let over_tls = tls.is_some();
     let sessions = gw.session_store();
+    let actions = gw.cluster_actions();
     tracing::info!(%addr, tls = over_tls, "API gateway");
     tasks.spawn(
         crate::gateway_meta::watch_cluster(
@@ -628,7 +631,7 @@ async fn start_gateway(
         )
         .instrument(span.clone()),
     );
-    Ok((addr, over_tls, sessions))
+    Ok((addr, over_tls, sessions, actions))
 }
 
 /// This peer's certificate, key and cluster CA, for calling other peers' admin APIs (`None`:

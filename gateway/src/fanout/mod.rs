@@ -21,6 +21,8 @@ use crate::table::{Merge, Need, Route, rule_for_args};
 use crate::translate::{SeveralNodes, id_in, ids_out, owner_of_ids};
 
 #[cfg(test)]
+mod absent_tests;
+#[cfg(test)]
 mod cluster_action_tests;
 #[cfg(test)]
 mod fake;
@@ -92,6 +94,16 @@ pub trait Cluster: Send + Sync {
     fn relocate(&self, _slot: u32, _local: i64) -> impl Future<Output = Relocation> + Send {
         std::future::ready(Relocation::Unknown)
     }
+    /// The node actions of cluster action `id` as the gateway that gave it answers
+    /// ([`crate::Metastore::peer_cluster_action`]); `None`: no other gateway knows it.
+    /// Default: no other gateway.
+    fn peer_cluster_action(&self, _id: i64) -> impl Future<Output = Option<Vec<i64>>> + Send {
+        std::future::ready(None)
+    }
+    /// The tags of the cluster's other gateways ([`crate::cluster_actions`]). Default: none.
+    fn peer_action_tags(&self) -> impl Future<Output = Vec<u32>> + Send {
+        std::future::ready(Vec::new())
+    }
     /// Wait `d` (a real sleep; fakes return at once).
     fn pause(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send {
         tokio::time::sleep(d)
@@ -144,10 +156,23 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         self
     }
 
-    /// The node actions of cluster action `id` (empty: a cluster action id this gateway does
-    /// not know); `None` when `id` is not a cluster action id.
-    fn cluster_action(&self, id: i64) -> Option<Vec<i64>> {
-        self.actions.and_then(|a| a.members(id))
+    /// The node actions of cluster action `id` (empty: a cluster action id no gateway
+    /// knows); `None` when `id` is not a cluster action id. One this gateway did not give is
+    /// asked of the others (the one that gave it answers) and kept.
+    async fn cluster_action(&self, id: i64) -> Option<Vec<i64>> {
+        let actions = self.actions?;
+        let members = actions.members(id)?;
+        if !members.is_empty() {
+            return Some(members);
+        }
+        match self.cluster.peer_cluster_action(id).await {
+            Some(members) if !members.is_empty() => {
+                tracing::debug!(id, ?members, "cluster action of another gateway");
+                actions.learn(id, members.clone());
+                Some(members)
+            }
+            _ => Some(Vec::new()),
+        }
     }
 
     /// Whether an answer of the call (its fields `ids`) is a new action id.
@@ -157,7 +182,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     }
 
     /// The nodes' new actions (gateway ids) as one cluster action, when there are several.
-    fn one_action(&self, ids: IdFields, values: &[Value]) -> Option<Value> {
+    async fn one_action(&self, ids: IdFields, values: &[Value]) -> Option<Value> {
         let actions = self.actions?;
         if values.len() < 2 || !Self::answers_new_action(ids) {
             return None;
@@ -169,6 +194,15 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 v => uyuni_api::value::as_i64(v),
             })
             .collect::<Option<Vec<i64>>>()?;
+        if actions.tag().is_none() {
+            let used = self.cluster.peer_action_tags().await;
+            let tag = actions.choose_tag(&used);
+            tracing::info!(
+                tag,
+                ?used,
+                "cluster action numbers: this gateway's tag chosen"
+            );
+        }
         let id = actions.record(members.clone());
         tracing::info!(id, ?members, "one cluster action for the nodes' actions");
         Some(uyuni_api::value::int(id))
@@ -235,6 +269,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     ) -> Outcome {
         match route {
             Route::Merge(how) => self.merged(how, ids, cred, method, args).await,
+            Route::Zones(how) => self.zones_merged(how, ids, cred, method, args).await,
             Route::System { arg } => {
                 self.on_owner(IdKind::System, arg, ids, cred, method, args)
                     .await
@@ -306,19 +341,105 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         method: &str,
         args: Vec<Value>,
     ) -> Outcome {
-        let (nodes, mut missing) = self.slotted();
+        let (nodes, missing) = self.slotted();
+        self.merged_over(nodes, missing, how, ids, cred, method, args)
+            .await
+    }
+
+    /// Content that differs between zones ([`Route::Zones`]): one healthy node per zone (the
+    /// zone's next healthy node when one does not answer), their answers merged; a zone
+    /// without a node that answers is missing (its nodes named).
+    async fn zones_merged(
+        &self,
+        how: Merge,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
+        let all = self.cluster.nodes();
+        let mut per_zone: BTreeMap<String, Vec<NodeView>> = BTreeMap::new();
+        for n in all.iter().filter(|n| n.healthy()) {
+            per_zone.entry(n.zone.clone()).or_default().push(n.clone());
+        }
+        let mut missing: Vec<String> = all
+            .iter()
+            .filter(|n| n.status != "left" && !per_zone.contains_key(&n.zone))
+            .map(|n| n.name.clone())
+            .collect();
+        let calls = per_zone.into_values().map(|zone| {
+            let args = &args;
+            async move {
+                let mut silent = Vec::new();
+                for n in zone {
+                    match self.cluster.call(&n, Some(cred), method, args.clone()).await {
+                        Answer::Unavailable(why) => {
+                            tracing::warn!(node = %n.name, method, why, "node did not answer; trying another of its zone");
+                            silent.push((n, why));
+                        }
+                        answer => return (Some((n, answer)), silent),
+                    }
+                }
+                (None, silent)
+            }
+        });
+        let mut nodes = Vec::new();
+        let mut answers = Vec::new();
+        for (answered, silent) in join_all(calls).await {
+            match answered {
+                Some((n, a)) => {
+                    nodes.push(n);
+                    answers.push(a);
+                }
+                // The whole zone silent: each of its nodes missing.
+                None => missing.extend(silent.into_iter().map(|(n, _)| n.name)),
+            }
+        }
+        self.combine(nodes, answers, missing, how, ids, method)
+    }
+
+    /// `method(args)` on `nodes` at once, merged by `how` ([`Fanout::combine`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn merged_over(
+        &self,
+        nodes: Vec<NodeView>,
+        missing: Vec<String>,
+        how: Merge,
+        ids: IdFields,
+        cred: &Credentials,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Outcome {
         let calls = nodes
             .iter()
             .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
         let answers = join_all(calls).await;
-        let (parts, first_fault) = sort_answers(method, &nodes, answers, &mut missing);
-        if let Some((node, f)) = first_fault.as_ref().filter(|_| self.fail_on_partial) {
+        self.combine(nodes, answers, missing, how, ids, method)
+    }
+
+    /// The answers of `nodes` merged by `how`. A node whose fault says it holds no part
+    /// ([`crate::table::absent_faults`]) adds nothing; another fault, or no answer, follows
+    /// the partial-answer policy; every node holding no part: the first such fault, as one
+    /// server lacking the object answers.
+    fn combine(
+        &self,
+        nodes: Vec<NodeView>,
+        answers: Vec<Answer>,
+        mut missing: Vec<String>,
+        how: Merge,
+        ids: IdFields,
+        method: &str,
+    ) -> Outcome {
+        let absent = crate::table::absent_faults(method);
+        let sorted = sort_answers(method, &nodes, answers, absent, &mut missing);
+        if let Some((node, f)) = sorted.fault.as_ref().filter(|_| self.fail_on_partial) {
             return Outcome {
                 result: Err(named(node, f)),
                 missing,
             };
         }
-        let values = match parts
+        let values = match sorted
+            .values
             .into_iter()
             .map(|(slot, v)| ids_out(v, slot, ids))
             .collect::<Result<Vec<Value>, _>>()
@@ -331,10 +452,12 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 };
             }
         };
-        let result = match (values.is_empty(), first_fault) {
+        let result = match (values.is_empty(), sorted.fault, sorted.absent) {
             // No node gave a value: the first fault as the node gave it (code and string).
-            (true, Some((_, f))) => Err(f),
-            (true, None) if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
+            (true, Some((_, f)), _) => Err(f),
+            (true, None, _) if !missing.is_empty() => Err(unavailable(&missing.join(", "))),
+            // Every node lacks it: as one server lacking it answers.
+            (true, None, Some(f)) => Err(f),
             _ => Ok(merge(how, values)),
         };
         Outcome { result, missing }
@@ -364,7 +487,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             return self.by_ids(cred, method, args).await;
         };
         if kind == IdKind::Action
-            && let Some(members) = self.cluster_action(gateway_id)
+            && let Some(members) = self.cluster_action(gateway_id).await
         {
             return self
                 .on_cluster_action(gateway_id, members, arg, ids, cred, method, args)
@@ -399,8 +522,9 @@ impl<'a, C: Cluster> Fanout<'a, C> {
     }
 
     /// A call naming cluster action `id` (parameter `arg`): every node action of it, on its
-    /// node with its own id; arrays concatenated (the systems of every node), otherwise the
-    /// first node's answer. A node that no longer has its action (deleted there: 2700) adds
+    /// node with its own id; the answers joined ([`join_parts`]: arrays concatenated, the
+    /// systems of every node; structs as the first node's with their arrays concatenated, a
+    /// script's details with every node's results). A node that no longer has its action (deleted there: 2700) adds
     /// nothing; another fault fails the call naming the node; a node down is missing
     /// (partial policy). None left: Uyuni's 2700.
     #[allow(clippy::too_many_arguments)]
@@ -454,7 +578,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         let result = match (values.is_empty(), missing.is_empty()) {
             (true, true) => Err(no_such(IdKind::Action, id)),
             (true, false) => Err(unavailable(&missing.join(", "))),
-            (false, _) => Ok(concat_answers(values)),
+            (false, _) => Ok(join_parts(values)),
         };
         Outcome { result, missing }
     }
@@ -598,7 +722,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 .await;
         };
         // A cluster action: its node action on the system's node.
-        let aid = match self.cluster_action(aid) {
+        let aid = match self.cluster_action(aid).await {
             None => aid,
             Some(members) => {
                 let slot = match args.get(system).and_then(uyuni_api::value::as_i64) {
@@ -673,10 +797,11 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         // Cluster actions stand for their nodes' actions.
         let mut expanded = Vec::with_capacity(given.len());
         for item in given {
-            match uyuni_api::value::as_i64(item)
-                .filter(|_| kind == IdKind::Action)
-                .and_then(|id| self.cluster_action(id).map(|m| (id, m)))
-            {
+            let cluster = match uyuni_api::value::as_i64(item).filter(|_| kind == IdKind::Action) {
+                Some(id) => self.cluster_action(id).await.map(|m| (id, m)),
+                None => None,
+            };
+            match cluster {
                 Some((id, members)) if members.is_empty() => {
                     return Err(Outcome::done(Err(no_such(kind, id))));
                 }
@@ -751,7 +876,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                 }
             }
         }
-        let result = match self.one_action(ids, &values) {
+        let result = match self.one_action(ids, &values).await {
             Some(one) => Ok(one),
             None => match values.into_iter().next() {
                 Some(v) => Ok(v),
@@ -799,7 +924,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         };
         let result = if values.is_empty() {
             Err(unavailable(&missing.join(", ")))
-        } else if let Some(one) = self.one_action(ids, &values) {
+        } else if let Some(one) = self.one_action(ids, &values).await {
             Ok(one)
         } else {
             Ok(concat_answers(values))
@@ -1122,24 +1247,43 @@ fn single(node: &NodeView, answer: Answer, ids: IdFields) -> Outcome {
     }
 }
 
+/// The answers of a merged call by kind ([`sort_answers`]).
+struct Sorted<T> {
+    /// The values with their node's slot.
+    values: Vec<(u32, T)>,
+    /// The first fault that is a failure, with its node.
+    fault: Option<NodeFault>,
+    /// The first fault saying the node holds no part ([`crate::table::absent_faults`]).
+    absent: Option<Fault>,
+}
+
 /// The answers of a merged call by kind: the values with their node's slot, the first fault
-/// with its node, and the nodes that did not answer or faulted (added to
-/// `missing`, which ends up sorted: nothing is left out silently).
+/// with its node, the first fault in `absent` (that node holds no part: not missing, logged
+/// at debug), and the nodes that did not answer or faulted otherwise (added to `missing`,
+/// which ends up sorted: nothing is left out silently).
 fn sort_answers<T>(
     method: &str,
     nodes: &[NodeView],
     answers: Vec<Answer<T>>,
+    absent: &[i32],
     missing: &mut Vec<String>,
-) -> (Vec<(u32, T)>, Option<NodeFault>) {
-    let mut values = Vec::new();
-    let mut first_fault = None;
+) -> Sorted<T> {
+    let mut out = Sorted {
+        values: Vec::new(),
+        fault: None,
+        absent: None,
+    };
     for (n, a) in nodes.iter().zip(answers) {
         match a {
-            Answer::Value(v) => values.push((n.slot.unwrap_or(0), v)),
+            Answer::Value(v) => out.values.push((n.slot.unwrap_or(0), v)),
+            Answer::Fault(f) if absent.contains(&f.code) => {
+                tracing::debug!(node = %n.name, method, fault = %f.message(), "node holds no part of a merged answer");
+                out.absent.get_or_insert(f);
+            }
             Answer::Fault(f) => {
                 tracing::warn!(node = %n.name, method, fault = %f.message(), "node faulted; left out of a merged answer");
                 missing.push(n.name.clone());
-                first_fault.get_or_insert((n.name.clone(), f));
+                out.fault.get_or_insert((n.name.clone(), f));
             }
             Answer::Unavailable(why) => {
                 tracing::warn!(node = %n.name, method, why, "node left out of a merged answer");
@@ -1148,7 +1292,7 @@ fn sort_answers<T>(
         }
     }
     missing.sort();
-    (values, first_fault)
+    out
 }
 
 /// A node's fault as the cluster's: its code, its string prefixed by the node's name.
@@ -1157,6 +1301,31 @@ fn named(node: &str, f: &Fault) -> Fault {
         code: f.code,
         string: format!("cluster node {node}: {}", f.string),
     }
+}
+
+/// The nodes' answers about their parts of one cluster action, as one server's answer about
+/// the whole action: arrays concatenated (`getScriptResults`, `schedule.list*Systems`);
+/// structs (`system.getScriptActionDetails`: the script, run as, timeout, and `result`, one
+/// entry per system) as the first node's with every array field concatenated over the nodes
+/// (the other fields are the action's own, the same on every node); otherwise the first
+/// node's answer.
+fn join_parts(values: Vec<Value>) -> Value {
+    if !values.iter().all(|v| matches!(v, Value::Struct(_))) {
+        return concat_answers(values);
+    }
+    let mut parts = values.into_iter();
+    let Some(Value::Struct(mut first)) = parts.next() else {
+        return Value::Nil;
+    };
+    for part in parts {
+        let Value::Struct(more) = part else { continue };
+        for (k, v) in more {
+            if let (Some(Value::Array(have)), Value::Array(add)) = (first.get_mut(&k), v) {
+                have.extend(add);
+            }
+        }
+    }
+    Value::Struct(first)
 }
 
 /// The nodes' answers to one call split by ids, as one: arrays concatenated, otherwise the

@@ -104,12 +104,26 @@ pub type Heads = Vec<(NodeView, Answer<()>)>;
 /// answered → "unavailable"; a node that faulted while others answered is left out and
 /// reported missing (logged), as in the buffered merge. `strict` (the `fail` policy): a node's
 /// fault fails the call with that fault, naming the node; a node missing → "unavailable".
-pub fn decide(heads: &Heads, mut missing: Vec<String>, strict: bool) -> Result<Vec<String>, Fault> {
+///
+/// A fault in `absent` ([`crate::table::absent_faults`]) says the node holds no part: it is
+/// not missing; when no node answered a list and none failed otherwise, the first such fault
+/// is the answer (as one server lacking the object).
+pub fn decide(
+    heads: &Heads,
+    mut missing: Vec<String>,
+    strict: bool,
+    absent: &[i32],
+) -> Result<Vec<String>, Fault> {
     let mut first_fault: Option<(String, Fault)> = None;
+    let mut first_absent: Option<Fault> = None;
     let mut answered = 0;
     for (n, a) in heads {
         match a {
             Answer::Value(()) => answered += 1,
+            Answer::Fault(f) if absent.contains(&f.code) => {
+                tracing::debug!(node = %n.name, fault = %f.message(), "node holds no part of a merged answer");
+                first_absent.get_or_insert_with(|| f.clone());
+            }
             Answer::Fault(f) => {
                 tracing::warn!(node = %n.name, fault = %f.message(), "node faulted; left out of a merged answer");
                 missing.push(n.name.clone());
@@ -120,9 +134,11 @@ pub fn decide(heads: &Heads, mut missing: Vec<String>, strict: bool) -> Result<V
     }
     missing.sort();
     if answered == 0 && !heads.is_empty() {
-        return Err(match first_fault {
-            Some((_, f)) => f,
-            None => unavailable(&missing.join(", ")),
+        return Err(match (first_fault, first_absent) {
+            (Some((_, f)), _) => f,
+            (None, _) if !missing.is_empty() => unavailable(&missing.join(", ")),
+            (None, Some(f)) => f,
+            (None, None) => unavailable(&missing.join(", ")),
         });
     }
     if answered == 0 && !missing.is_empty() {
@@ -169,7 +185,7 @@ impl<C: Cluster> Fanout<'_, C> {
             heads.push((n.clone(), head));
             started.extend(s);
         }
-        let missing = decide(&heads, missing, strict)?;
+        let missing = decide(&heads, missing, strict, crate::table::absent_faults(method))?;
         started.sort_by_key(|s| s.slot);
         let method = method.to_string();
         let parts: Vec<_> = started

@@ -205,6 +205,21 @@ pub static METHODS: &[Method] = &[
         handlers::system::get_minion_id_map
     ),
     m!("system.getNetwork", 1, handlers::system::get_network),
+    m!(
+        "system.listDuplicatesByHostname",
+        0,
+        handlers::system::list_duplicates_by_hostname
+    ),
+    m!(
+        "system.listDuplicatesByIp",
+        0,
+        handlers::system::list_duplicates_by_ip
+    ),
+    m!(
+        "system.listDuplicatesByMac",
+        0,
+        handlers::system::list_duplicates_by_mac
+    ),
     m!("system.listGroups", 1, handlers::system::list_groups),
     m!(
         "system.getRegistrationDate",
@@ -388,6 +403,17 @@ pub static METHODS: &[Method] = &[
         1,
         handlers::activationkey::list_config_channels
     ),
+    m!(
+        "activationkey.checkConfigDeployment",
+        1,
+        handlers::activationkey::check_config_deployment
+    ),
+    m!(
+        "activationkey.listActivatedSystems",
+        1,
+        handlers::activationkey::list_activated_systems
+    ),
+    m!("kickstart.tree.list", 1, handlers::channel::kickstart_trees),
     m!(
         "activationkey.setConfigChannels",
         2,

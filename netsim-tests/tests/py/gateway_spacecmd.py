@@ -213,6 +213,13 @@ ok(sorted(x["server_id"] for x in gw.schedule.listFailedSystems(key, run)) == so
    "failed on every node")
 ok(sorted(r["serverId"] for r in gw.system.getScriptResults(key, run)) == sorted(ids),
    "schedule_getoutput: every node's results")
+# The script's details (system.getScriptActionDetails): the script once, under the one id,
+# with every node's results (was the first node's).
+det = gw.system.getScriptActionDetails(key, run)
+ok(det["id"] == run and det["content"] == "exit 1" and det["username"] == "root",
+   "script details %r" % det)
+ok(sorted(r["serverId"] for r in det["result"]) == sorted(ids),
+   "script details: every node's results %r" % det)
 ok(all("Return Code: %i" % r["returnCode"] == "Return Code: 1"
        for r in gw.system.getScriptResults(key, run)), "failed return codes")
 ok(gw.schedule.rescheduleActions(key, [run], True) == 1, "schedule_reschedule")
@@ -261,6 +268,50 @@ ok(gw.org.listOrgs(key)[0]["systems"] == total, "org_list systems summed")
 ok(sorted(x["label"] for x in gw.configchannel.listGlobals(key)) ==
    sorted({x["label"] for n, k in nodes for x in n.configchannel.listGlobals(k)}), "configchannel_list")
 ok("schedule" in gw.api.getApiCallList(key), "api: call list")
+
+# ---- activationkey_details / activationkey_listsystems, softwarechannel_details and
+# configchannel_details (spacecmd's activationkey.py, softwarechannel.py, configchannel.py):
+# a key and a configuration channel on every node (common data, replayed per node: the
+# group's id differs per node); every field and call spacecmd reads answers. ----
+for n, k in nodes:
+    gid = [g["id"] for g in n.systemgroup.listAllGroups(k) if g["name"] == "web"][0]
+    n.activationkey.create(k, "webkey", "web key", "", [], False)
+    n.activationkey.addServerGroups(k, "1-webkey", [gid])
+    n.configchannel.create(k, "motd", "motd", "message of the day")
+    n.configchannel.createOrUpdatePath(k, "motd", "/etc/motd", False,
+                                       {"contents": "hello", "owner": "root", "group": "root",
+                                        "permissions": "644"})
+    n.activationkey.setConfigChannels(k, ["1-webkey"], ["motd"])
+ak = gw.activationkey.getDetails(key, "1-webkey")
+ok(all(f in ak for f in ("key", "description", "universal_default", "usage_limit",
+                         "base_channel_label", "child_channel_labels", "entitlements",
+                         "server_group_ids", "package_names", "packages", "contact_method")),
+   "activationkey_details fields %r" % ak)
+# spacecmd names the key's groups with systemgroup.getDetails(<id of the key's answer>): the
+# id is the answering node's, looked up on that same node.
+ok([gw.systemgroup.getDetails(key, g)["name"] for g in ak["server_group_ids"]] == ["web"],
+   "activationkey_details groups %r" % ak)
+ok([c["label"] for c in gw.activationkey.listConfigChannels(key, "1-webkey")] == ["motd"],
+   "activationkey_details config channels")
+ok(gw.activationkey.checkConfigDeployment(key, "1-webkey") in (0, 1), "config deployment")
+ok(all("hostname" in s for s in gw.activationkey.listActivatedSystems(key, "1-webkey")),
+   "activationkey_listsystems")
+for label in chans:
+    d = gw.channel.software.getDetails(key, label)
+    ok(all(f in d for f in ("label", "name", "arch_name", "parent_channel_label", "summary",
+                            "description", "gpg_key_id", "gpg_key_fp", "gpg_key_url",
+                            "contentSources")), "softwarechannel_details fields %r" % d)
+    subscribed = gw.channel.software.listSubscribedSystems(key, label)
+    want = sum(len(n.channel.software.listSubscribedSystems(k, label)) for n, k in nodes
+               if label in [c["label"] for c in n.channel.listAllChannels(k)])
+    ok(len(subscribed) == want, "Systems Subscribed %d != %d" % (len(subscribed), want))
+    ok(isinstance(gw.channel.software.listAllPackages(key, label), list), "Number of Packages")
+    ok(gw.kickstart.tree.list(key, label) == [], "kickstart trees")
+cc = gw.configchannel.getDetails(key, "motd")
+ok(cc["label"] == "motd" and cc["name"] == "motd" and cc["description"] == "message of the day"
+   and cc["configChannelType"]["label"] == "normal", "configchannel_details %r" % cc)
+ok([f["path"] for f in gw.configchannel.listFiles(key, "motd")] == ["/etc/motd"],
+   "configchannel_details files")
 
 # A method outside the catalogue of Uyuni's API is refused with Uyuni's own fault; one that
 # acts on a server's own installation is refused with the cluster's reason (2801).
@@ -327,11 +378,27 @@ pk = gw.errata.listPackages(key, "SUSE-2026-0001")
 ok(["%s-%s-%s.%s" % (p["name"], p["version"], p["release"], p["arch_label"]) for p in pk] ==
    ["nginx-1.22-1.x86_64"], "errata packages %r" % pk)
 ok(gw.errata.listCves(key, "SUSE-2026-0001") == [], "errata cves")
-ch = [c["label"] for c in gw.errata.applicableToChannels(key, "SUSE-2026-0001")]
-ok(len(ch) == 1 and ch[0] in ("dc1-base", "store-base"), "errata channels (one zone's) %r" % ch)
-affected = gw.errata.listAffectedSystems(key, "SUSE-2026-0001")
+# A strict client (X-Uyuni-Cluster-Strict: 1) gets a fault for any node that fails, so an
+# answer to it is whole: nodes that lack the erratum hold no part of it and do not fail.
+strict = xc.ServerProxy(gw_url, headers=[("X-Uyuni-Cluster-Strict", "1")])
+# errata_details' channel list: every zone's channels that ship it (was one zone's).
+ch = sorted(c["label"] for c in strict.errata.applicableToChannels(key, "SUSE-2026-0001"))
+ok(ch == ["dc1-base", "store-base"], "errata channels of every zone %r" % ch)
+ch = [c["label"] for c in strict.errata.applicableToChannels(key, "SUSE-2026-0002")]
+ok(ch == ["store-base"], "a zone's own erratum: its channels %r" % ch)
+affected = strict.errata.listAffectedSystems(key, "SUSE-2026-0001")
 ok(sorted(s["name"] for s in affected) == sorted(installed), "affected %r != %r" % (affected, installed))
 ok(all(name_to_gw[s["name"]] == s["id"] for s in affected), "affected systems in gateway ids")
+# An erratum only zone store1 publishes: its systems, the dc1 nodes hold no part (they
+# answer "cannot be found": not a failure).
+store_installed = [n for n in installed if n.startswith("c")]
+affected = strict.errata.listAffectedSystems(key, "SUSE-2026-0002")
+ok(sorted(s["name"] for s in affected) == store_installed,
+   "affected by a zone's own erratum %r != %r" % (affected, store_installed))
+# No node has it: the fault exactly as one server gives it.
+f = fault(lambda: strict.errata.listAffectedSystems(key, "SUSE-1999-9999"), -208, "cannot be found")
+ok(f.faultString.endswith("The errata SUSE-1999-9999 cannot be found."), "unchanged %r" % f.faultString)
+ok("cluster node" not in f.faultString, "no node named: %r" % f.faultString)
 ok(gw.errata.getDetails(key, "SUSE-2026-0002")["synopsis"] == "store fix", "a zone's own erratum")
 fault(lambda: gw.errata.getDetails(key, "SUSE-1999-9999"), -208, "cannot be found")
 
@@ -347,8 +414,10 @@ for pid in pkgs["nginx-1.22-1.x86_64"]:
     ok(det["name"] == "nginx" and det["version"] == "1.22" and det["arch_label"] == "x86_64" and
        det["checksum_type"] == "sha256" and det["file"] == "nginx-1.22-1.x86_64.rpm" and
        det["description"] == "nginx", "package_details %r" % det)
-    chans = [c["label"] for c in gw.packages.listProvidingChannels(key, pid)]
-    ok(len(chans) == 1 and chans[0] in ("dc1-base", "store-base"), "providing channels %r" % chans)
+    chans = sorted(c["label"] for c in strict.packages.listProvidingChannels(key, pid))
+    ok(chans == ["dc1-base", "store-base"], "providing channels of every zone %r" % chans)
+    errs = sorted(e["advisory"] for e in strict.packages.listProvidingErrata(key, pid))
+    ok(errs == ["SUSE-2026-0001", "SUSE-2026-0002"], "providing errata of every zone %r" % errs)
     ok(gw.system.listSystemsWithPackage(key, pid) == [], "nobody has the new build yet")
 # The old build: its id as each node numbers it (the same import order everywhere), read by
 # name on every node.

@@ -526,3 +526,20 @@ pub(crate) fn set_config_channels(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
     }
     ok1()
 }
+
+/// `activationkey.checkConfigDeployment(key)`: whether systems registered with the key deploy
+/// its configuration files; the stand-in keeps no such flag: 0 (Uyuni's default).
+pub(crate) fn check_config_deployment(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.checkConfigDeployment", p);
+    lookup(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(int(0))
+}
+
+/// `activationkey.listActivatedSystems(key)`: the systems registered with the key; the
+/// stand-in records no registration by key (systems are seeded or registered by a test
+/// hook): none.
+pub(crate) fn list_activated_systems(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    let (a, e) = args("activationkey.listActivatedSystems", p);
+    lookup(ctx.model, &a.str(0).map_err(e)?)?;
+    Ok(Value::Array(Vec::new()))
+}

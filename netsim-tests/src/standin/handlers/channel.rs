@@ -365,3 +365,10 @@ pub(crate) fn list_all_packages(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
             .collect(),
     ))
 }
+
+/// `kickstart.tree.list(channelLabel)`: the kickstart trees of a base channel (spacecmd's
+/// `softwarechannel_details`); the stand-in holds none.
+pub(crate) fn kickstart_trees(ctx: &mut Ctx<'_>, p: &[Value]) -> Reply {
+    lookup(ctx, p.first())?;
+    Ok(Value::Array(Vec::new()))
+}

@@ -331,6 +331,10 @@ pub struct SeedSpec {
     /// A base channel every system is subscribed to (it must exist).
     #[serde(default)]
     pub base_channel: Option<String>,
+    /// The hostname every system reports (default: its own name): systems of one hostname
+    /// are duplicates (`system.listDuplicatesByHostname`).
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 impl SeedSpec {
@@ -343,6 +347,7 @@ impl SeedSpec {
             start: default_start(),
             groups: Vec::new(),
             base_channel: None,
+            hostname: None,
         }
     }
 }
@@ -454,7 +459,7 @@ pub(crate) fn seed(ctx: &mut Ctx<'_>, spec: &SeedSpec) -> Result<Seeded, Fault> 
             let s = Server {
                 id,
                 name: name.clone(),
-                hostname: name.clone(),
+                hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
                 description: format!(
                     "Initial Registration Parameters:\nOS: unknown\nMinion ID: {name}"
                 ),
@@ -531,4 +536,60 @@ pub(crate) fn seed(ctx: &mut Ctx<'_>, spec: &SeedSpec) -> Result<Seeded, Fault> 
             first + created as i64 - 1
         },
     })
+}
+
+/// `system.listDuplicatesBy{Hostname,Ip,Mac}`: the groups of two or more systems sharing the
+/// value, each `{<key>, systems: [{systemId, systemName, last_checkin}]}` (Uyuni's
+/// `NetworkDtoSerializer`), by key. The stand-in records no addresses (`getNetwork` answers
+/// an empty `ip`): only hostnames group.
+fn duplicates(ctx: &Ctx<'_>, key: &str, value: fn(&Server) -> Option<String>) -> Reply {
+    let visible = super::user::visible_servers(ctx);
+    let mut groups: std::collections::BTreeMap<String, Vec<&Server>> = Default::default();
+    for s in ctx
+        .model
+        .servers
+        .values()
+        .filter(|s| visible.as_ref().is_none_or(|v| v.contains(&s.id)))
+    {
+        if let Some(v) = value(s) {
+            groups.entry(v).or_default().push(s);
+        }
+    }
+    Ok(Value::Array(
+        groups
+            .into_iter()
+            .filter(|(_, ss)| ss.len() > 1)
+            .map(|(v, ss)| {
+                StructBuilder::new()
+                    .field(key, string(&v))
+                    .field(
+                        "systems",
+                        Value::Array(
+                            ss.iter()
+                                .map(|s| {
+                                    StructBuilder::new()
+                                        .field("systemId", int(s.id))
+                                        .field("systemName", string(&s.name))
+                                        .field("last_checkin", date_ms(s.checkin))
+                                        .build()
+                                })
+                                .collect(),
+                        ),
+                    )
+                    .build()
+            })
+            .collect(),
+    ))
+}
+
+pub(crate) fn list_duplicates_by_hostname(ctx: &mut Ctx<'_>, _p: &[Value]) -> Reply {
+    duplicates(ctx, "hostname", |s| Some(s.hostname.clone()))
+}
+
+pub(crate) fn list_duplicates_by_ip(ctx: &mut Ctx<'_>, _p: &[Value]) -> Reply {
+    duplicates(ctx, "ip", |_| None)
+}
+
+pub(crate) fn list_duplicates_by_mac(ctx: &mut Ctx<'_>, _p: &[Value]) -> Reply {
+    duplicates(ctx, "mac", |_| None)
 }
