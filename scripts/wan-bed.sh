@@ -6,7 +6,7 @@
 # per peer, membership messages per peer per second), a write's propagation to every peer
 # (p50/p99), and the time until a dropped zone is seen suspect and down by every other peer,
 # then alive again after the heal. Extra options go to the bench (`--seed`, `--loss`,
-# `--bandwidth`, `--wan-suspicion-ms`, `--writes`, `--idle-secs`, `--assert`;
+# `--bandwidth`, `--wan-suspicion-ms`, `--writes`, `--idle-secs`, `--workers`, `--assert`;
 # netsim-tests/examples/bench_wan.rs). The build is the dev profile with the workspace's own
 # crates at opt-level 2 (OPT_LEVEL; the dependencies keep the dev profile's opt-level 1 and are
 # not rebuilt): at opt-level 0 an idle peer costs ~0.4 % of a core, too much for 500 on two

@@ -13,7 +13,7 @@
 //! Options: `--seed` (1), `--loss` (0.01), `--bandwidth` bytes/s per direction of a zone pair
 //! (262144; 0: unlimited), `--lat-min`/`--lat-max` ms (20/200), `--wan-suspicion-ms` (60000,
 //! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20),
-//! `--timeout-secs` per phase (600), `--assert` (exit non-zero when a phase does not
+//! `--timeout-secs` per phase (600), `--workers` (2: tokio worker threads), `--assert` (exit non-zero when a phase does not
 //! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
 //! `WANBED_EXTRA_TOML` is appended to every peer's configuration (whole sections, e.g.
 //! `[network]` with `ping_timeout_ms = 10000`), for experiments.
@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             0 => None,
             s => Some(s),
         },
+        worker_threads: arg("--workers", d.worker_threads)?,
         ..d
     };
     let writes: u64 = arg("--writes", 5)?;

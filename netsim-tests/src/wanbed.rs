@@ -61,6 +61,8 @@ pub struct BedOptions {
     pub start_batch: usize,
     /// Threads polling the peers' HTTP APIs.
     pub poll_threads: usize,
+    /// Worker threads of the tokio runtime all peers share.
+    pub worker_threads: usize,
 }
 
 impl Default for BedOptions {
@@ -78,6 +80,7 @@ impl Default for BedOptions {
             summary_ms: None,
             start_batch: 25,
             poll_threads: 4,
+            worker_threads: 2,
         }
     }
 }
@@ -177,7 +180,7 @@ impl WanBed {
             }
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(opts.worker_threads.max(1))
             .enable_all()
             .build()?;
         let agent = ureq::Agent::config_builder()

@@ -51,6 +51,13 @@ pub struct CoreMetrics {
     pub outbox_events: Counter,
     /// Outbox batches the Node Controller could not process (redelivered).
     pub outbox_failures: Counter,
+    /// Network events (gossip, inbound requests, indirect probes) dropped because the
+    /// controller's channel was full (the network task never waits for the controller).
+    pub net_events_dropped: Counter,
+    /// Connections closed because their pings failed.
+    pub ping_closes: Counter,
+    /// Ping failures not held against the connection because this process was behind.
+    pub ping_failures_excused: Counter,
     /// Seconds between the last processed outbox event's change in Uyuni and its processing.
     pub outbox_lag_seconds: Gauge<f64, AtomicU64>,
 }
@@ -65,7 +72,7 @@ pub fn metrics() -> &'static CoreMetrics {
 impl CoreMetrics {
     /// Add every counter to `reg` (its clones share the values).
     pub fn register(&self, reg: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 16] = [
+        let counters: [(&str, &str, &Counter); 19] = [
             (
                 "peer_heartbeats",
                 "Membership heartbeats received from other peers",
@@ -145,6 +152,21 @@ impl CoreMetrics {
                 "outbox_failures",
                 "Outbox batches the Node Controller could not process (delivered again)",
                 &self.outbox_failures,
+            ),
+            (
+                "net_events_dropped",
+                "Network events (gossip, requests, indirect probes) dropped: the controller was behind",
+                &self.net_events_dropped,
+            ),
+            (
+                "ping_closes",
+                "Connections closed because their pings failed",
+                &self.ping_closes,
+            ),
+            (
+                "ping_failures_excused",
+                "Ping failures not held against a connection: this process was behind",
+                &self.ping_failures_excused,
             ),
         ];
         for (name, help, c) in counters {

@@ -10,11 +10,12 @@
 //! Transport: TCP, then the libp2p private-network handshake keyed by the cluster key, then
 //! noise and yamux. A peer without the key fails the pnet handshake and gets nothing further.
 
+mod policy;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::core::upgrade;
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::NetworkConfig;
+use policy::{ConnChanges, DropLog, LagMeter, PingPolicy, PingVerdict};
 use wire::{Request, Response, SwimRequest, SwimResponse};
 
 /// Errors of the network layer.
@@ -410,10 +412,27 @@ pub struct EventLoop {
     listen: watch::Sender<Vec<Multiaddr>>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
     pending_swim: HashMap<OutboundRequestId, oneshot::Sender<Result<SwimResponse, NetError>>>,
-    /// Consecutive failed pings per connection; at `ping_max_failures` it is closed.
-    ping_failures: HashMap<ConnectionId, u32>,
-    ping_max_failures: u32,
+    /// Consecutive failed pings per connection; at `ping_max_failures` it is closed (unless
+    /// this process was behind: [`PingPolicy`]).
+    ping: PingPolicy<ConnectionId>,
+    /// How late this task's own timer fires.
+    lag: LagMeter,
+    /// Connection changes waiting for room in the controller's channel.
+    conn_changes: ConnChanges<PeerId>,
+    /// Rate limit of the warning about dropped events.
+    drops: DropLog,
 }
+
+/// The network task's own timer: how late it fires says how far behind the process is.
+const LAG_TICK: Duration = Duration::from_millis(500);
+/// A tick this late marks the process as behind.
+const LAG_THRESHOLD: Duration = Duration::from_millis(250);
+/// Ping failures in a row excused per connection while the process is behind; the next one
+/// closes it anyway (a dead connection is closed also under load).
+const PING_MAX_EXCUSED: u32 = 3;
+/// libp2p's timeout for opening and negotiating a substream (the ping's included), which
+/// [`ping::Config`] does not change.
+const SUBSTREAM_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -458,8 +477,16 @@ pub fn new(
             listen: listen_tx,
             pending: HashMap::new(),
             pending_swim: HashMap::new(),
-            ping_failures: HashMap::new(),
-            ping_max_failures: cfg.ping_max_failures.max(1),
+            ping: PingPolicy::new(cfg.ping_max_failures, PING_MAX_EXCUSED),
+            // A failure is reported up to a ping interval, a negotiation and a ping timeout
+            // after the moment that caused it.
+            lag: LagMeter::new(
+                LAG_TICK,
+                LAG_THRESHOLD,
+                cfg.ping_interval + cfg.ping_timeout + SUBSTREAM_NEGOTIATION_TIMEOUT,
+            ),
+            conn_changes: ConnChanges::default(),
+            drops: DropLog::default(),
         },
     ))
 }
@@ -473,15 +500,34 @@ impl EventLoop {
 
     /// Run until `cancel` fires.
     pub async fn run(mut self, cancel: CancellationToken) {
+        let mut lag_tick = tokio::time::interval(LAG_TICK);
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let events = self.events.clone();
         loop {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
+                // Connection changes that found the controller's channel full go first once
+                // there is room (the swarm goes on meanwhile: this waits on nothing else).
+                permit = events.reserve(), if !self.conn_changes.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some((peer, connected)) = self.conn_changes.pop() {
+                            permit.send(conn_event(peer, connected));
+                        }
+                    }
+                    Err(_) => break,
+                },
+                _ = lag_tick.tick() => {
+                    let late = self.lag.tick(Instant::now());
+                    if late > Duration::from_secs(2) {
+                        tracing::debug!(late_ms = late.as_millis() as u64, "the network task is behind");
+                    }
+                }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     None => break,
                 },
-                ev = self.swarm.select_next_some() => self.on_swarm_event(ev).await,
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
             }
         }
         for (_, reply) in self.pending.drain() {
@@ -572,7 +618,7 @@ impl EventLoop {
         }
     }
 
-    async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
@@ -587,7 +633,7 @@ impl EventLoop {
                 ..
             } if num_established.get() == 1 => {
                 self.state().connected.insert(peer_id);
-                emit(&self.events, NetEvent::Connected(peer_id)).await;
+                self.emit_conn(peer_id, true);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -595,10 +641,10 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                self.ping_failures.remove(&connection_id);
+                self.ping.on_closed(connection_id);
                 if num_established == 0 {
                     self.state().connected.remove(&peer_id);
-                    emit(&self.events, NetEvent::Disconnected(peer_id)).await;
+                    self.emit_conn(peer_id, false);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
@@ -606,23 +652,27 @@ impl EventLoop {
                 connection,
                 result,
             })) => match result {
-                Ok(_) => {
-                    self.ping_failures.remove(&connection);
-                }
+                Ok(_) => self.ping.on_success(connection),
                 Err(e) => {
-                    let n = self.ping_failures.entry(connection).or_insert(0);
-                    *n += 1;
-                    if *n >= self.ping_max_failures {
-                        // A link that drops packets without a reset (the common WAN cut) would
-                        // otherwise stay "connected" through TCP's retransmission back-off;
-                        // closing it lets the dialer redial as soon as the path is back.
-                        tracing::info!(%peer, failures = *n, "closing a connection whose pings fail: {e}");
-                        self.ping_failures.remove(&connection);
-                        self.swarm.close_connection(connection);
+                    let lagging = self.lag.lagging(Instant::now());
+                    match self.ping.on_failure(connection, lagging) {
+                        PingVerdict::Keep => {}
+                        PingVerdict::Excused => {
+                            crate::metrics::metrics().ping_failures_excused.inc();
+                            tracing::debug!(%peer, "a ping failed while this process was behind; connection kept: {e}");
+                        }
+                        PingVerdict::Close => {
+                            // A link that drops packets without a reset (the common WAN cut)
+                            // would otherwise stay "connected" through TCP's retransmission
+                            // back-off; closing it lets the dialer redial once the path is back.
+                            crate::metrics::metrics().ping_closes.inc();
+                            tracing::info!(%peer, lagging, "closing a connection whose pings fail: {e}");
+                            self.swarm.close_connection(connection);
+                        }
                     }
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Swim(ev)) => self.on_swim(ev).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Swim(ev)) => self.on_swim(ev),
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!("incoming connection refused: {error}");
             }
@@ -636,36 +686,28 @@ impl EventLoop {
                 let Some(source) = message.source else {
                     return;
                 };
-                emit(
-                    &self.events,
-                    NetEvent::Gossip {
-                        source,
-                        topic: message.topic.into_string(),
-                        data: message.data,
-                    },
-                )
-                .await;
+                self.emit(NetEvent::Gossip {
+                    source,
+                    topic: message.topic.into_string(),
+                    data: message.data,
+                });
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr(ev).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr(ev),
             _ => {}
         }
     }
 
-    async fn on_rr(&mut self, ev: request_response::Event<Request, Response>) {
+    fn on_rr(&mut self, ev: request_response::Event<Request, Response>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    emit(
-                        &self.events,
-                        NetEvent::InboundRequest {
-                            peer,
-                            request,
-                            channel,
-                        },
-                    )
-                    .await;
+                    self.emit(NetEvent::InboundRequest {
+                        peer,
+                        request,
+                        channel,
+                    });
                 }
                 request_response::Message::Response {
                     request_id,
@@ -705,7 +747,7 @@ fn answer<R>(
 }
 
 impl EventLoop {
-    async fn on_swim(&mut self, ev: request_response::Event<SwimRequest, SwimResponse>) {
+    fn on_swim(&mut self, ev: request_response::Event<SwimRequest, SwimResponse>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
@@ -722,15 +764,11 @@ impl EventLoop {
                             .send_response(channel, SwimResponse::Ack);
                     }
                     request @ SwimRequest::PingReq { .. } => {
-                        emit(
-                            &self.events,
-                            NetEvent::SwimRequest {
-                                peer,
-                                request,
-                                channel,
-                            },
-                        )
-                        .await;
+                        self.emit(NetEvent::SwimRequest {
+                            peer,
+                            request,
+                            channel,
+                        });
                     }
                 },
                 request_response::Message::Response {
@@ -757,8 +795,55 @@ impl EventLoop {
     }
 }
 
-/// Hand an event to the controller. Bounded: a slow controller applies back-pressure to the
-/// swarm rather than growing memory without limit.
-async fn emit(events: &mpsc::Sender<NetEvent>, ev: NetEvent) {
-    let _ = events.send(ev).await;
+fn conn_event(peer: PeerId, connected: bool) -> NetEvent {
+    if connected {
+        NetEvent::Connected(peer)
+    } else {
+        NetEvent::Disconnected(peer)
+    }
+}
+
+impl EventLoop {
+    /// Hand an event to the controller without waiting for it: a swarm task that waits stops
+    /// polling its connections (libp2p's connection tasks block on a full buffer towards it),
+    /// pings and probes time out, and connections are closed for the controller's backlog.
+    /// When the channel is full the event is dropped and counted: a gossip message (the next
+    /// heartbeat or summary says it again; anti-entropy repairs a change), or a request whose
+    /// asker sees it fail and retries.
+    fn emit(&mut self, ev: NetEvent) {
+        match self.events.try_send(ev) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(ev)) => {
+                crate::metrics::metrics().net_events_dropped.inc();
+                if let Some(n) = self.drops.on_drop(Instant::now()) {
+                    let kind = match ev {
+                        NetEvent::Gossip { .. } => "gossip",
+                        NetEvent::InboundRequest { .. } => "request",
+                        NetEvent::SwimRequest { .. } => "indirect probe",
+                        NetEvent::Connected(_) | NetEvent::Disconnected(_) => "connection",
+                    };
+                    tracing::warn!(
+                        dropped = n,
+                        last = kind,
+                        connection_changes_waiting = self.conn_changes.len(),
+                        lag_ms = self.lag.take_worst().as_millis() as u64,
+                        "the controller is behind: network events dropped (gossip is repaired by anti-entropy, requests are retried)"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A connection change is never dropped: it waits, coalesced per peer, until the channel
+    /// has room (the loop's `reserve` branch), behind any change already waiting.
+    fn emit_conn(&mut self, peer: PeerId, connected: bool) {
+        if self.conn_changes.is_empty() {
+            match self.events.try_send(conn_event(peer, connected)) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => {}
+            }
+        }
+        self.conn_changes.record(peer, connected);
+    }
 }
