@@ -3,7 +3,7 @@
 //! `cargo run --release -p content-sync --example bench_stores -- [--stores 100] [--mib 8]
 //!  [--file-kib 256] [--large-mib 2] [--link-kib-s 256] [--origin-kib-s LINK] [--slots 2]
 //!  [--parallel 4] [--per-provider 2] [--poll-ms 500] [--polls 16] [--split-mib 1] [--seed 1]
-//!  [--seed-copies 1] [--seed-hold-s 30]`
+//!  [--seed-copies 1] [--seed-hold-s 30] [--news-to 32]`
 //!
 //! Content-sync level, in one process: an origin and STORES stores, each a blob store, an
 //! iroh endpoint on 127.0.0.1 (its own UDP socket, QUIC between them) and a fetcher. A
@@ -17,7 +17,9 @@
 //! fetches it alone from the origin's store (the baseline: one transfer over a second endpoint
 //! of the origin without super-seeding, then dropped); then all
 //! stores start at once, the origin super-seeding (`--seed-copies` copies of each file handed
-//! out, again after `--seed-hold-s` seconds; `--seed-copies 0`: off). Printed: the one-transfer time, the time until every store holds the
+//! out, again after `--seed-hold-s` seconds; `--seed-copies 0`: off), every node telling at
+//! most `--news-to` recent askers of what it holds when that changes (`0`: no news, polling
+//! only). Printed: the one-transfer time, the time until every store holds the
 //! repository, the origin's upload total ÷ the repository size (issue 17: at most 3), and
 //! the swarm's counters.
 
@@ -29,7 +31,7 @@ use std::{
 
 use content_sync::{
     Bitmap, BlobStore, ContentEndpoint, EndpointId, Fetcher, Gate, Hash, Provider, SeedOptions,
-    ServeOptions, SwarmFile, SwarmOptions, SwarmProvider, fetch_repository,
+    ServeOptions, SwarmFile, SwarmOptions, SwarmProvider, WatchOptions, fetch_repository,
 };
 
 /// Everyone is a member of one zone and may fetch everything.
@@ -95,6 +97,10 @@ impl Node {
                 upload_limit: Some(up),
                 upload_slots: slots,
                 seed,
+                watch: WatchOptions {
+                    max_told: arg("--news-to", WatchOptions::default().max_told),
+                    ..WatchOptions::default()
+                },
             },
         )
         .await?;
@@ -326,6 +332,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         origin.ep.stats.busy_refusals.load(Relaxed),
         origin.ep.stats.seed_refusals.load(Relaxed),
         sum(&|n| n.fetcher.stats.hints.load(Relaxed)),
+    );
+    println!(
+        "news of holdings: {} sent (origin {}), {} received",
+        sum(&|n| n.ep.stats.news_sent.load(Relaxed)) + origin.ep.stats.news_sent.load(Relaxed),
+        origin.ep.stats.news_sent.load(Relaxed),
+        sum(&|n| n.fetcher.stats.news.load(Relaxed)),
     );
     println!(
         "stores uploaded {:.0} MiB, fetched {:.0} MiB; {} map questions, {} asks of a provider whose map did not list the file, {} busy refusals, {} failed fetches, {} blobs split over {} range requests",

@@ -31,9 +31,11 @@ use iroh_blobs::{
 
 use crate::{
     BlobStore, ContentError,
+    announce::Announcer,
     have::{HAVE_ALPN, HaveTable, REFUSED, UNKNOWN, known, response},
+    news::WatchOptions,
     rate::TokenBucket,
-    seed::{Handed, SeedOptions},
+    seed::{SeedOptions, Sent},
 };
 
 /// Decides who may fetch what (implemented by the peer over its membership and manifests).
@@ -64,6 +66,8 @@ pub struct ServeStats {
     pub uploaded_bytes: AtomicU64,
     /// Holdings questions answered ([`crate::have`]).
     pub have_answers: AtomicU64,
+    /// News of holdings sent to recent askers ([`crate::news`]).
+    pub news_sent: AtomicU64,
 }
 
 /// How the endpoint serves.
@@ -78,6 +82,8 @@ pub struct ServeOptions {
     /// thin link serves a few transfers at full speed rather than many at a crawl, so copies
     /// complete (and can be served onwards) early.
     pub upload_slots: usize,
+    /// Whom news of this node's holdings goes to ([`crate::news`]).
+    pub watch: WatchOptions,
 }
 
 /// The endpoint, its protocol router and its static address book.
@@ -90,6 +96,7 @@ pub struct ContentEndpoint {
     pub stats: Arc<ServeStats>,
     /// What this node holds, per repository version (answered over [`HAVE_ALPN`]).
     pub have: HaveTable,
+    announcer: Announcer,
 }
 
 impl ContentEndpoint {
@@ -121,7 +128,8 @@ impl ContentEndpoint {
             .map_err(|e| bind_err(e.to_string()))?;
         let stats = Arc::new(ServeStats::default());
         let have = HaveTable::with_seeding(opts.seed);
-        let events = serve_events(gate.clone(), opts, stats.clone(), have.clone());
+        let announcer = Announcer::new(have.clone(), stats.clone(), opts.watch);
+        let events = serve_events(gate.clone(), opts, stats.clone(), announcer.clone());
         let router = Router::builder(endpoint.clone())
             .accept(
                 iroh_blobs::ALPN,
@@ -133,6 +141,7 @@ impl ContentEndpoint {
                     gate,
                     have: have.clone(),
                     stats: stats.clone(),
+                    announcer: announcer.clone(),
                 },
             )
             .spawn();
@@ -142,7 +151,14 @@ impl ContentEndpoint {
             lookup,
             stats,
             have,
+            announcer,
         })
+    }
+
+    /// What this node holds of `manifest` changed (a file completed): tell the nodes that
+    /// asked about it recently ([`crate::news`]).
+    pub fn announce(&self, manifest: Hash) {
+        self.announcer.announce(manifest);
     }
 
     /// The endpoint (for fetching).
@@ -182,6 +198,7 @@ struct HaveProtocol {
     gate: Arc<dyn Gate>,
     have: HaveTable,
     stats: Arc<ServeStats>,
+    announcer: Announcer,
 }
 
 impl ProtocolHandler for HaveProtocol {
@@ -202,11 +219,13 @@ impl ProtocolHandler for HaveProtocol {
                 self.stats.refused_requests.fetch_add(1, Relaxed);
                 response(REFUSED, None)
             } else {
-                match self
-                    .have
-                    .answer(&manifest, Some(conn.remote_id()), Instant::now())
-                {
-                    Some((b, hints)) => known(&b, &hints),
+                let now = Instant::now();
+                match self.have.answer(&manifest, Some(conn.remote_id()), now) {
+                    Some((b, hints)) => {
+                        // Asked about a version held here: told when that changes.
+                        self.announcer.asked(manifest, &conn, now);
+                        known(&b, &hints)
+                    }
                     None => response(UNKNOWN, None),
                 }
             };
@@ -215,6 +234,7 @@ impl ProtocolHandler for HaveProtocol {
                 break;
             }
         }
+        self.announcer.closed(&conn);
         Ok(())
     }
 }
@@ -225,8 +245,9 @@ fn serve_events(
     gate: Arc<dyn Gate>,
     opts: ServeOptions,
     stats: Arc<ServeStats>,
-    have: HaveTable,
+    announcer: Announcer,
 ) -> EventSender {
+    let have = announcer.have().clone();
     let mask = EventMask {
         connected: ConnectMode::Intercept,
         // With transfer events: a slot is held until its transfer completes or aborts.
@@ -292,29 +313,36 @@ fn serve_events(
                     } else {
                         stats.served_requests.fetch_add(1, Relaxed);
                         active.fetch_add(1, Relaxed);
-                        let (active, have) = (active.clone(), have.clone());
+                        let (active, announcer) = (active.clone(), announcer.clone());
                         let (hash, to) = (msg.request.hash, ids.get(&msg.connection_id).copied());
                         tokio::spawn(async move {
                             // The slot is free when the transfer ends (or its events stop).
-                            let (mut how, mut size) = (Handed::Little, u64::MAX);
+                            let mut sent = Sent {
+                                to,
+                                bytes: 0,
+                                size: u64::MAX,
+                                complete: false,
+                            };
                             while let Ok(Some(u)) = msg.rx.recv().await {
                                 match u {
-                                    RequestUpdate::Started(s) => size = s.size,
-                                    RequestUpdate::Completed(_) => {
-                                        how = Handed::Complete(to);
+                                    RequestUpdate::Started(s) => sent.size = s.size,
+                                    RequestUpdate::Progress(_) => {}
+                                    RequestUpdate::Completed(c) => {
+                                        sent.bytes = c.stats.payload_bytes_sent;
+                                        sent.complete = true;
                                         break;
                                     }
                                     RequestUpdate::Aborted(a) => {
-                                        if a.stats.payload_bytes_sent.saturating_mul(2) >= size {
-                                            how = Handed::Mostly;
-                                        }
+                                        sent.bytes = a.stats.payload_bytes_sent;
                                         break;
                                     }
-                                    RequestUpdate::Progress(_) => {}
                                 }
                             }
                             active.fetch_sub(1, Relaxed);
-                            have.seed_finish(hash, how, Instant::now());
+                            if announcer.have().seed_finish(hash, sent, Instant::now()) {
+                                // Held back now, perhaps with a recipient to name: news.
+                                announcer.announce_file(&hash);
+                            }
                         });
                         Ok(())
                     };

@@ -68,6 +68,8 @@ pub struct FetchStats {
     /// Requests sent to a provider whose last known holdings did not list the file (the
     /// swarm planner never does; kept to show it).
     pub asks_unlisted: AtomicU64,
+    /// News of holdings received from providers this node asked ([`crate::news`]).
+    pub news: AtomicU64,
 }
 
 /// Fetches blobs into the store.
@@ -139,6 +141,9 @@ impl Fetcher {
         };
         self.unreachable_map().remove(&p.id);
         self.conns.lock().await.insert((p.id, alpn), conn.clone());
+        if alpn == HAVE_ALPN {
+            self.read_news(conn.clone(), p.id);
+        }
         Ok(conn)
     }
 
@@ -161,6 +166,27 @@ impl Fetcher {
         tokio::time::timeout(self.connect_timeout, ask)
             .await
             .map_err(|_| "holdings question timed out".to_string())?
+    }
+
+    /// Read the news `from` sends on the holdings connection we asked it on, into the
+    /// endpoint's holdings table (where the swarm fetch of that version takes it), until the
+    /// connection closes.
+    fn read_news(&self, conn: Connection, from: EndpointId) {
+        let (have, stats) = (self.ep.have.clone(), self.stats.clone());
+        tokio::spawn(async move {
+            while let Ok(mut recv) = conn.accept_uni().await {
+                let Ok(b) = recv.read_to_end(crate::news::MAX_NEWS).await else {
+                    continue;
+                };
+                match crate::news::decode(&b) {
+                    Some((manifest, answer)) => {
+                        stats.news.fetch_add(1, Relaxed);
+                        have.put_news(manifest, from, answer);
+                    }
+                    None => tracing::debug!(from = %from.fmt_short(), "malformed news dropped"),
+                }
+            }
+        });
     }
 
     fn unreachable_map(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Instant>> {

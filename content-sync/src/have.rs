@@ -21,7 +21,10 @@ use std::{
 use iroh::EndpointId;
 use iroh_blobs::Hash;
 
-use crate::seed::{Handed, SeedOptions, Seeder};
+use crate::{
+    news::Inbox,
+    seed::{SeedOptions, Seeder, Sent},
+};
 
 /// ALPN of the holdings protocol.
 pub const HAVE_ALPN: &[u8] = b"uyuni-cluster/content-have/1";
@@ -174,6 +177,8 @@ pub const MAX_HINTS: usize = 4096;
 pub struct HaveTable {
     inner: Arc<RwLock<Tables>>,
     seeder: Arc<Mutex<Seeder>>,
+    /// News from the nodes this node asked ([`crate::news`]), until its fetch takes them.
+    news: Arc<Mutex<Inbox>>,
 }
 
 impl HaveTable {
@@ -182,7 +187,36 @@ impl HaveTable {
         Self {
             inner: Arc::default(),
             seeder: Arc::new(Mutex::new(Seeder::new(opts))),
+            news: Arc::default(),
         }
+    }
+
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.news
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `from` told us what it holds of `manifest` (kept only while `manifest` is
+    /// registered here: news about a version this node does not fetch is dropped).
+    pub fn put_news(&self, manifest: Hash, from: EndpointId, answer: HaveAnswer) {
+        if self.read().by_manifest.contains_key(&manifest) {
+            self.inbox().put(manifest, from, answer);
+        }
+    }
+
+    /// Take the news received about `manifest` (the latest per sender).
+    pub fn take_news(&self, manifest: &Hash) -> Vec<(EndpointId, HaveAnswer)> {
+        self.inbox().take(manifest)
+    }
+
+    /// The registered versions listing blob `file` (with their files known).
+    pub fn manifests_of(&self, file: &Hash) -> Vec<Hash> {
+        self.read()
+            .manifests_of
+            .get(file)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
@@ -245,6 +279,7 @@ impl HaveTable {
         let mut t = self.write();
         t.unindex(manifest);
         t.by_manifest.remove(manifest);
+        self.inbox().drop_version(manifest);
     }
 
     /// Keep only the manifests in `keep`.
@@ -259,6 +294,7 @@ impl HaveTable {
         for m in gone {
             t.unindex(&m);
             t.by_manifest.remove(&m);
+            self.inbox().drop_version(&m);
         }
     }
 
@@ -290,9 +326,11 @@ impl HaveTable {
         self.seeder().start(file, now)
     }
 
-    /// A transfer of `file` admitted by [`Self::seed_start`] ended.
-    pub fn seed_finish(&self, file: Hash, how: Handed, now: Instant) {
-        self.seeder().finish(file, how, now);
+    /// A transfer of `file` admitted by [`Self::seed_start`] ended having sent `sent`.
+    /// Returns `true` when it completed a copy handed out (the answers about the versions
+    /// listing `file` changed: news for those who asked).
+    pub fn seed_finish(&self, file: Hash, sent: Sent, now: Instant) -> bool {
+        self.seeder().finish(file, sent, now)
     }
 
     /// What to answer `asker` about `manifest`: the bitmap (without the files held back by
@@ -459,14 +497,20 @@ mod tests {
         t.put_files(m, Bitmap::new(3), files.clone());
         t.mark(&m, 0);
         assert!(t.seed_start(files[0], t0) && t.seed_start(files[0], t0));
+        let whole = |n: u8| Sent {
+            to: Some(id(n)),
+            bytes: 100,
+            size: 100,
+            complete: true,
+        };
         for _ in 0..2 {
-            t.seed_finish(files[0], Handed::Complete(Some(id(1))), t0);
+            t.seed_finish(files[0], whole(1), t0);
         }
         // Complete: each file once.
         t.put_files(m, Bitmap::full(3), files.clone());
         assert!(t.seed_start(files[1], t0));
         assert!(!t.seed_start(files[1], t0), "running: not twice");
-        t.seed_finish(files[1], Handed::Complete(Some(id(7))), t0);
+        assert!(t.seed_finish(files[1], whole(7), t0), "a copy handed out");
         let (bits, hints) = t.answer(&m, Some(id(9)), t0).expect("known");
         assert!(bits.get(0) && !bits.get(1) && bits.get(2), "{bits:?}");
         assert_eq!(hints, [(1, id(7))]);
@@ -500,9 +544,18 @@ mod tests {
         t.mark(&other, 1);
         assert_eq!(t.get(&m).map(|b| b.get(1)), Some(true));
         assert_eq!(t.get(&other), None);
+        // News is kept only about registered versions, the latest per sender.
+        let id = iroh::SecretKey::from_bytes(&[1; 32]).public();
+        t.put_news(other, id, HaveAnswer::Unknown);
+        assert!(t.take_news(&other).is_empty());
+        t.put_news(m, id, HaveAnswer::Unknown);
+        t.put_news(m, id, HaveAnswer::Known(Bitmap::full(3)));
+        assert_eq!(t.take_news(&m), [(id, HaveAnswer::Known(Bitmap::full(3)))]);
+        t.put_news(m, id, HaveAnswer::Unknown);
         t.unmark(&m, 1);
         assert_eq!(t.get(&m).map(|b| b.count()), Some(0));
         t.retain(&Default::default());
         assert_eq!(t.get(&m), None);
+        assert!(t.take_news(&m).is_empty(), "dropped with the version");
     }
 }

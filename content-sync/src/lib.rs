@@ -11,12 +11,14 @@
 //!   blobs as byte ranges from several at once; streamed repairs.
 //! - [`seed`]: super-seeding (an origin hands each file out as few times as it can).
 //! - [`have`]: who holds which file of a repository version (a bitmap per node, asked over
-//!   the endpoint); [`plan`] and [`swarm`]: rarest-first fetching of a whole repository.
+//!   the endpoint); [`news`]: told to recent askers when it changes; [`plan`] and
+//!   [`swarm`]: rarest-first fetching of a whole repository.
 //! - [`Manifest`]: a tree's index (path → BLAKE3 hash, size), itself a blob.
 //! - [`tree::scan`]: reading a package tree (yum repository or Uyuni's package store).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod access;
+mod announce;
 mod blobs;
 mod endpoint;
 mod error;
@@ -24,6 +26,7 @@ mod fetch;
 mod hash;
 pub mod have;
 mod manifest;
+pub mod news;
 pub mod plan;
 pub mod rate;
 pub mod seed;
@@ -40,5 +43,6 @@ pub use have::{Bitmap, HaveAnswer, HaveTable};
 pub use iroh::EndpointId;
 pub use iroh_blobs::{Hash, api::TempTag};
 pub use manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest, check_path};
+pub use news::WatchOptions;
 pub use seed::SeedOptions;
 pub use swarm::{SwarmFile, SwarmOptions, SwarmProvider, SwarmReport, fetch_repository};

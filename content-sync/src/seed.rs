@@ -5,7 +5,10 @@
 //! Per blob the seeder counts the copies handed out (transfers running or completed). A file
 //! is **offered** while fewer than `copies` were handed out, and again once `hold` has passed
 //! since the last copy completed with none running (a fetcher that got it may have gone away;
-//! the rest of the swarm could not get it from anyone else). A file not offered is left out
+//! the rest of the swarm could not get it from anyone else). Copies are counted in bytes
+//! ([`Seeder::finish`]): a transfer cut off, or a range request, adds what it sent, and a
+//! copy's worth sent since the last whole copy counts as one, so a file cut off early again
+//! and again is not sent again and again. A file not offered is left out
 //! of the holdings map this node answers, and a request for it is refused like a busy one;
 //! instead the answer names the nodes it was handed to (hints), so fetchers ask them without
 //! waiting to find them by polling.
@@ -39,28 +42,45 @@ impl Default for SeedOptions {
     }
 }
 
-/// How a transfer admitted by [`Seeder::start`] ended.
+/// How a transfer admitted by [`Seeder::start`] ended: what it sent, to whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handed {
-    /// The whole blob was sent (to this node, when known).
-    Complete(Option<EndpointId>),
-    /// Cut off after at least half of it was sent: counted as a copy (so a file cut off again
-    /// and again is not sent again and again), but nobody holds it from this transfer.
-    Mostly,
-    /// Cut off early: not counted.
-    Little,
+pub struct Sent {
+    /// The node it went to, when known.
+    pub to: Option<EndpointId>,
+    /// Payload bytes sent (a range request, or a transfer cut off: less than the blob).
+    pub bytes: u64,
+    /// The blob's size.
+    pub size: u64,
+    /// The transfer ran to its end (the request's ranges were all sent).
+    pub complete: bool,
 }
 
 /// Remembered recipients per file (the hints of a holdings answer).
 const RECIPIENTS: usize = 4;
 
+/// Recipients per file whose partial byte counts are remembered (beyond: the oldest is
+/// forgotten; its bytes still count towards the file's total).
+const PARTIAL_RECIPIENTS: usize = 64;
+
 #[derive(Debug, Default)]
 struct Handout {
     running: u32,
+    /// Copies handed out since the file was last offered again.
     done: u32,
     last_done: Option<Instant>,
-    /// Those that completed a copy, the latest last.
+    /// Bytes sent since the last copy was counted (cut-off transfers, range requests).
+    bytes: u64,
+    /// Bytes sent per recipient that does not hold a whole copy from us yet.
+    partial: VecDeque<(EndpointId, u64)>,
+    /// Those that hold a copy from us, the latest last.
     to: VecDeque<EndpointId>,
+}
+
+impl Handout {
+    fn count_copy(&mut self, now: Instant) {
+        self.done += 1;
+        self.last_done = Some(now);
+    }
 }
 
 /// Copies handed out, per blob.
@@ -110,30 +130,67 @@ impl Seeder {
         if h.running + h.done >= self.opts.copies {
             // Offered again after the hold: the count starts over.
             h.done = 0;
+            h.bytes = 0;
         }
         h.running += 1;
         true
     }
 
-    /// A transfer of `hash` ended.
-    pub fn finish(&mut self, hash: Hash, how: Handed, now: Instant) {
+    /// A transfer of `hash` ended having sent `sent`.
+    ///
+    /// Copies are counted in bytes: a node that has received the whole blob from us (over
+    /// one transfer or several: a resumed fetch asks only for what it lacks) holds a copy
+    /// and is named in hints; otherwise the bytes add up, and every blob's worth sent since
+    /// the last copy counts as one (no recipient to name). So a file cut off early again and
+    /// again, or asked for in ranges, is held back once a copy's worth has gone out, however
+    /// it was cut. Returns `true` when a copy was counted (what this node answers about the
+    /// file changed: held back, perhaps with a new recipient to name).
+    pub fn finish(&mut self, hash: Hash, sent: Sent, now: Instant) -> bool {
         if !self.enabled() {
-            return;
+            return false;
         }
         let Some(h) = self.by_hash.get_mut(&hash) else {
-            return;
+            return false;
         };
         h.running = h.running.saturating_sub(1);
-        if how != Handed::Little {
-            h.done += 1;
-            h.last_done = Some(now);
-            if let Handed::Complete(Some(id)) = how {
+        let size = sent.size.max(1);
+        h.bytes = h.bytes.saturating_add(sent.bytes);
+        let mut holds = false;
+        if let Some(id) = sent.to {
+            let pos = h.partial.iter().position(|(x, _)| *x == id);
+            let before = pos.map_or(0, |p| h.partial[p].1);
+            let total = before.saturating_add(sent.bytes);
+            if let Some(p) = pos {
+                h.partial.remove(p);
+            }
+            if sent.complete && total >= size {
+                holds = true;
+            } else if total > 0 {
+                h.partial.push_back((id, total));
+                if h.partial.len() > PARTIAL_RECIPIENTS {
+                    h.partial.pop_front();
+                }
+            }
+        }
+        if holds {
+            // A whole copy reached a node: the bytes since the last copy are paid for.
+            h.bytes = 0;
+            h.count_copy(now);
+            if let Some(id) = sent.to {
                 h.to.retain(|x| *x != id);
                 h.to.push_back(id);
                 if h.to.len() > RECIPIENTS {
                     h.to.pop_front();
                 }
             }
+            true
+        } else if h.bytes >= size {
+            // A copy's worth went out in pieces that no one node completed.
+            h.bytes -= size;
+            h.count_copy(now);
+            true
+        } else {
+            false
         }
     }
 
@@ -154,13 +211,34 @@ mod tests {
         iroh::SecretKey::from_bytes(&[n; 32]).public()
     }
 
+    const SIZE: u64 = 1000;
+
+    fn whole(to: u8) -> Sent {
+        Sent {
+            to: Some(id(to)),
+            bytes: SIZE,
+            size: SIZE,
+            complete: true,
+        }
+    }
+
+    fn cut(to: u8, bytes: u64) -> Sent {
+        Sent {
+            to: Some(id(to)),
+            bytes,
+            size: SIZE,
+            complete: false,
+        }
+    }
+
+    fn one_copy(hold: Duration) -> Seeder {
+        Seeder::new(SeedOptions { copies: 1, hold })
+    }
+
     #[test]
     fn hands_each_file_out_once_then_holds_it_back_until_the_hold_passes() {
         let t0 = Instant::now();
-        let mut s = Seeder::new(SeedOptions {
-            copies: 1,
-            hold: Duration::from_secs(10),
-        });
+        let mut s = one_copy(Duration::from_secs(10));
         let (a, b) = (Hash::new(b"a"), Hash::new(b"b"));
         assert!(s.start(a, t0), "first copy");
         assert!(
@@ -168,23 +246,85 @@ mod tests {
             "a second requester while the first copy runs"
         );
         assert!(s.start(b, t0), "another file is offered");
-        // A copy cut off early does not count; one cut off late does (no recipient).
-        s.finish(b, Handed::Little, t0);
-        assert!(s.offered(&b, t0));
-        assert!(s.start(b, t0));
-        s.finish(b, Handed::Mostly, t0);
-        assert!(!s.offered(&b, t0));
-        assert!(s.recipients(&b).is_empty());
-        s.finish(a, Handed::Complete(Some(id(1))), t0);
+        assert!(!s.finish(b, cut(2, 100), t0), "no copy counted");
+        assert!(s.offered(&b, t0), "a tenth of a copy: offered still");
+        assert!(s.finish(a, whole(1), t0), "a copy counted");
         assert!(!s.offered(&a, t0 + Duration::from_secs(9)));
         assert_eq!(s.recipients(&a), [id(1)]);
         // After the hold: offered once more, then held back again.
         let t1 = t0 + Duration::from_secs(10);
         assert!(s.start(a, t1));
         assert!(!s.start(a, t1));
-        s.finish(a, Handed::Complete(Some(id(3))), t1);
+        s.finish(a, whole(3), t1);
         assert_eq!(s.recipients(&a), [id(1), id(3)]);
         assert!(!s.offered(&a, t1 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn copies_cut_off_early_again_and_again_add_up_to_one_copy() {
+        let t0 = Instant::now();
+        let mut s = one_copy(Duration::from_secs(30));
+        let a = Hash::new(b"a");
+        // Three fetchers in turn, each cut off after 30 %: offered while less than a copy's
+        // worth went out.
+        for k in 0..3 {
+            assert!(s.start(a, t0), "cut-off copy {k}");
+            s.finish(a, cut(k, 300), t0);
+        }
+        assert!(s.offered(&a, t0), "900 of 1000 bytes sent");
+        assert!(s.start(a, t0));
+        assert!(s.finish(a, cut(9, 100), t0));
+        assert!(
+            !s.offered(&a, t0),
+            "a copy's worth sent in pieces: held back"
+        );
+        assert!(s.recipients(&a).is_empty(), "nobody holds it from us");
+        assert!(!s.start(a, t0 + Duration::from_secs(29)));
+        // After the hold the count starts over.
+        assert!(s.start(a, t0 + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_resumed_fetch_completes_a_copy_and_names_its_recipient() {
+        let t0 = Instant::now();
+        let mut s = one_copy(Duration::from_secs(30));
+        let a = Hash::new(b"a");
+        assert!(s.start(a, t0));
+        s.finish(a, cut(1, 400), t0);
+        assert!(s.start(a, t0), "offered: 400 of 1000 bytes out");
+        // The same node resumes: asks only for the 600 bytes it lacks, and gets them.
+        s.finish(
+            a,
+            Sent {
+                bytes: 600,
+                complete: true,
+                ..cut(1, 0)
+            },
+            t0,
+        );
+        assert!(!s.offered(&a, t0));
+        assert_eq!(s.recipients(&a), [id(1)], "it holds a whole copy from us");
+    }
+
+    #[test]
+    fn range_requests_count_by_bytes_and_name_no_one_holding_a_part() {
+        let t0 = Instant::now();
+        let mut s = one_copy(Duration::from_secs(30));
+        let a = Hash::new(b"a");
+        // Quarters of the blob to four different nodes, each request complete.
+        for k in 0..4u8 {
+            assert!(s.start(a, t0), "quarter {k}");
+            s.finish(
+                a,
+                Sent {
+                    complete: true,
+                    ..cut(k, 250)
+                },
+                t0,
+            );
+        }
+        assert!(!s.offered(&a, t0), "four quarters are one copy");
+        assert!(s.recipients(&a).is_empty(), "{:?}", s.recipients(&a));
     }
 
     #[test]
@@ -193,7 +333,7 @@ mod tests {
         let mut s = Seeder::new(SeedOptions::default());
         let a = Hash::new(b"a");
         assert!(s.start(a, t0) && s.start(a, t0));
-        s.finish(a, Handed::Complete(Some(id(1))), t0);
+        s.finish(a, whole(1), t0);
         assert!(s.offered(&a, t0));
         assert!(s.recipients(&a).is_empty());
     }
@@ -208,7 +348,7 @@ mod tests {
         let a = Hash::new(b"a");
         for n in 0..6 {
             assert!(s.start(a, t0));
-            s.finish(a, Handed::Complete(Some(id(n))), t0);
+            s.finish(a, whole(n), t0);
         }
         assert_eq!(s.recipients(&a), [id(2), id(3), id(4), id(5)]);
     }

@@ -177,6 +177,14 @@ pub async fn fetch_repository(
             let (f, prov) = (fetcher.clone(), p.sp.provider.clone());
             tasks.spawn(async move { Event::Polled(k, f.have(&prov, manifest).await) });
         }
+        // News from providers (a file completed there, or a seed's new hints): as good as
+        // an answer to a question asked now.
+        for (id, answer) in have.take_news(&manifest) {
+            if let Some(k) = peers.iter().position(|p| p.sp.provider.id == id) {
+                peers[k].polled = Some(now);
+                take_answer(&mut peers, k, answer, &local, fetcher);
+            }
+        }
         // Plan and start fetches.
         let views: Vec<PlanProvider<'_>> = peers
             .iter()
@@ -248,19 +256,8 @@ pub async fn fetch_repository(
             Some(Event::Polled(k, res)) => {
                 let p = &mut peers[k];
                 p.polling = false;
-                let mut hints = Vec::new();
                 match res {
-                    Ok(HaveAnswer::Known(b)) if b.len() == files.len() => p.map = Some(b),
-                    Ok(HaveAnswer::Seeding(b, h)) if b.len() == files.len() => {
-                        p.map = Some(b);
-                        hints = h;
-                    }
-                    Ok(HaveAnswer::Known(_) | HaveAnswer::Seeding(..)) => {
-                        p.map = Some(Bitmap::new(files.len()));
-                    }
-                    Ok(HaveAnswer::Unknown | HaveAnswer::Refused) => {
-                        p.map = Some(Bitmap::new(files.len()));
-                    }
+                    Ok(answer) => take_answer(&mut peers, k, answer, &local, fetcher),
                     Err(e) => {
                         // Cannot be asked (unreachable, or a peer without the protocol): its
                         // holdings record decides, until an answer comes.
@@ -268,16 +265,6 @@ pub async fn fetch_repository(
                         if p.map.is_none() && p.sp.complete {
                             p.map = Some(Bitmap::full(files.len()));
                         }
-                    }
-                }
-                // The seed handed these files to these nodes: they hold them.
-                for (i, id) in hints {
-                    if i >= files.len() || local.get(i) {
-                        continue;
-                    }
-                    if let Some(q) = peers.iter_mut().find(|q| q.sp.provider.id == id) {
-                        q.map.get_or_insert_with(|| Bitmap::new(files.len())).set(i);
-                        fetcher.stats.hints.fetch_add(1, Relaxed);
                     }
                 }
             }
@@ -290,6 +277,8 @@ pub async fn fetch_repository(
                     Ok(n) => {
                         local.set(i);
                         have.mark(&manifest, i);
+                        // Those who asked us about this version hear of it now.
+                        fetcher.endpoint().announce(manifest);
                         report.files += 1;
                         report.bytes += n;
                         for &k in &ks {
@@ -316,5 +305,37 @@ pub async fn fetch_repository(
         }
     }
     tasks.abort_all();
+    have.take_news(&manifest);
     Ok(report)
+}
+
+/// Provider `k` answered (or told us) `answer`: its map, and the holders its hints name.
+fn take_answer(
+    peers: &mut [Peer],
+    k: usize,
+    answer: HaveAnswer,
+    local: &Bitmap,
+    fetcher: &Fetcher,
+) {
+    let n = local.len();
+    let mut hints = Vec::new();
+    peers[k].map = Some(match answer {
+        HaveAnswer::Known(b) if b.len() == n => b,
+        HaveAnswer::Seeding(b, h) if b.len() == n => {
+            hints = h;
+            b
+        }
+        // Another version's length, not loaded there, or refused: nothing from it.
+        _ => Bitmap::new(n),
+    });
+    // The seed handed these files to these nodes: they hold them.
+    for (i, id) in hints {
+        if i >= n || local.get(i) {
+            continue;
+        }
+        if let Some(q) = peers.iter_mut().find(|q| q.sp.provider.id == id) {
+            q.map.get_or_insert_with(|| Bitmap::new(n)).set(i);
+            fetcher.stats.hints.fetch_add(1, Relaxed);
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! Content-sync level, several endpoints in one process on 127.0.0.1: holdings maps, rarest
 //! first swarming, split fetches of a large blob, streamed repairs, upload slots,
-//! super-seeding.
+//! super-seeding, news of holdings.
 
 use std::{
     net::SocketAddr,
     sync::{Arc, atomic::Ordering::Relaxed},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use content_sync::{
@@ -327,6 +327,7 @@ async fn a_super_seeding_origin_hands_each_file_out_once_and_points_to_its_recip
             copies: 1,
             hold: Duration::from_secs(600),
         },
+        ..ServeOptions::default()
     };
     let origin = node("origin", Hash::new(b"-"), seeding, None).await;
     let (files, _tags) = add_files(&origin, &[100_000; 8]).await;
@@ -395,6 +396,8 @@ async fn a_super_seeding_origin_hands_each_file_out_once_and_points_to_its_recip
         "the origin sent each file about once: {up} bytes"
     );
     assert!(origin.ep.stats.served_requests.load(Relaxed) <= 9);
+    // Each copy handed out was news for the stores that had asked the origin.
+    assert!(origin.ep.stats.news_sent.load(Relaxed) >= 1);
     // Every file was handed out: the origin now offers none, and names who holds them.
     let asker = node("late", Hash::new(b"-"), ServeOptions::default(), None).await;
     match asker.fetcher.have(&provider(&origin), manifest).await {
@@ -406,4 +409,56 @@ async fn a_super_seeding_origin_hands_each_file_out_once_and_points_to_its_recip
         }
         other => panic!("expected a seeding answer: {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_tells_those_who_asked_it_of_each_file_it_completes() {
+    let open = ServeOptions::default();
+    let origin = node("origin", Hash::new(b"-"), open, None).await;
+    let a = node("a", Hash::new(b"-"), open, None).await;
+    let b = node("b", Hash::new(b"-"), open, None).await;
+    let (files, _tags) = add_files(&origin, &[40_000; 3]).await;
+    let manifest = manifest_of(&files);
+    origin.ep.have.put(manifest, Bitmap::full(3));
+    a.ep.have.put(manifest, Bitmap::new(3));
+    b.ep.have.put(manifest, Bitmap::new(3));
+    // `b` asks `a` once: nothing yet.
+    assert_eq!(
+        b.fetcher.have(&provider(&a), manifest).await,
+        Ok(HaveAnswer::Known(Bitmap::new(3)))
+    );
+    fetch_repository(
+        &a.fetcher,
+        "a",
+        manifest,
+        &files,
+        Bitmap::new(3),
+        vec![SwarmProvider {
+            provider: provider(&origin),
+            complete: true,
+        }],
+        quick(),
+        |_, _| {},
+    )
+    .await
+    .expect("fetched");
+    // `b` is not asked again, yet hears that `a` holds everything now.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut latest = None;
+    while latest != Some(HaveAnswer::Known(Bitmap::full(3))) {
+        for (id, answer) in b.ep.have.take_news(&manifest) {
+            assert_eq!(id, a.ep.id());
+            latest = Some(answer);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no news of the last file: {latest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(a.ep.stats.news_sent.load(Relaxed) >= 1);
+    assert!(b.fetcher.stats.news.load(Relaxed) >= 1);
+    assert_eq!(b.fetcher.stats.have_polls.load(Relaxed), 1, "asked once");
+    // `origin` was asked by `a` but completed nothing: it told nobody anything.
+    assert_eq!(origin.ep.stats.news_sent.load(Relaxed), 0);
 }

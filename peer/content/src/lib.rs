@@ -151,6 +151,7 @@ impl Content {
                     copies: cfg.super_seed_copies,
                     hold: cfg.super_seed_hold,
                 },
+                watch: content_sync::WatchOptions::default(),
             },
         )
         .await?;
