@@ -300,6 +300,41 @@ fn page(
     (fps, remaining, next)
 }
 
+/// Place a system just accepted (an orphan now) on the placer's node, as the Load Driver
+/// would: only a system of the placer's zone, not banned, with no node yet.
+fn place_now(rec: &mut SystemRecord, zone: &str, placer: &mut load_driver::placement::Placer) {
+    if rec.status != crdt_store::SystemStatus::Orphan
+        || rec.node.is_some()
+        || rec.banned
+        || rec.zone.as_deref() != Some(zone)
+    {
+        return;
+    }
+    if let Some(node) = placer.place(&rec.fingerprint) {
+        rec.node = Some(node.to_string());
+        rec.status = crdt_store::SystemStatus::Onboarded;
+    }
+}
+
+async fn edit_tags(
+    State(s): State<SearchCtx>,
+    Path(fp): Path<String>,
+    body: Result<Json<TagEdit>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<SystemRecord>, ApiError> {
+    let Json(edit) = body.map_err(|e| bad(e.body_text()))?;
+    check_tags(edit.add.iter().chain(&edit.remove)).map_err(bad)?;
+    act(
+        &s.writes,
+        &fp,
+        Action::Tags {
+            add: edit.add,
+            remove: edit.remove,
+        },
+    )
+    .await
+    .map(Json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::page;
@@ -341,39 +376,4 @@ mod tests {
         let (p, remaining, next) = page(fps(&["b", "a"]), Some(5), Some("a"));
         assert_eq!((p, remaining, next), (fps(&["b"]), 0, None));
     }
-}
-
-/// Place a system just accepted (an orphan now) on the placer's node, as the Load Driver
-/// would: only a system of the placer's zone, not banned, with no node yet.
-fn place_now(rec: &mut SystemRecord, zone: &str, placer: &mut load_driver::placement::Placer) {
-    if rec.status != crdt_store::SystemStatus::Orphan
-        || rec.node.is_some()
-        || rec.banned
-        || rec.zone.as_deref() != Some(zone)
-    {
-        return;
-    }
-    if let Some(node) = placer.place(&rec.fingerprint) {
-        rec.node = Some(node.to_string());
-        rec.status = crdt_store::SystemStatus::Onboarded;
-    }
-}
-
-async fn edit_tags(
-    State(s): State<SearchCtx>,
-    Path(fp): Path<String>,
-    body: Result<Json<TagEdit>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<SystemRecord>, ApiError> {
-    let Json(edit) = body.map_err(|e| bad(e.body_text()))?;
-    check_tags(edit.add.iter().chain(&edit.remove)).map_err(bad)?;
-    act(
-        &s.writes,
-        &fp,
-        Action::Tags {
-            add: edit.add,
-            remove: edit.remove,
-        },
-    )
-    .await
-    .map(Json)
 }
