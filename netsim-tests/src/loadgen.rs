@@ -854,10 +854,18 @@ async fn admin(
 /// after the other while the answer says more remain. Always the same entry point while it
 /// answers, so two bulk requests never accept the same system on two replicas.
 async fn bulk_admin(shared: Arc<FleetShared>, every: Duration, cancel: CancellationToken) {
-    let body = Bytes::from(match shared.cfg.bulk_page {
-        Some(limit) => format!(r#"{{"q":"status:new","action":"accept","limit":{limit}}}"#),
-        None => r#"{"q":"status:new","action":"accept"}"#.to_string(),
-    });
+    // A page starts after the previous one's last fingerprint: the peer's index may not have
+    // seen the previous page's acceptances yet when the next request comes.
+    let body = |after: Option<&str>| -> Bytes {
+        let mut b = serde_json::json!({"q": "status:new", "action": "accept"});
+        if let Some(limit) = shared.cfg.bulk_page {
+            b["limit"] = limit.into();
+        }
+        if let Some(a) = after {
+            b["after"] = a.into();
+        }
+        Bytes::from(b.to_string())
+    };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut at = 0usize;
@@ -868,6 +876,7 @@ async fn bulk_admin(shared: Arc<FleetShared>, every: Duration, cancel: Cancellat
             _ = tick.tick() => {}
         }
         let c = &shared.counters;
+        let mut after: Option<String> = None;
         loop {
             if c.registered.load(Ordering::Relaxed) <= c.accepted.load(Ordering::Relaxed)
                 || cancel.is_cancelled()
@@ -877,18 +886,18 @@ async fn bulk_admin(shared: Arc<FleetShared>, every: Duration, cancel: Cancellat
             let addr = &shared.entry_points[at % shared.entry_points.len()];
             match shared
                 .pool
-                .post_json(addr, "/search/bulk", body.clone())
+                .post_json(addr, "/search/bulk", body(after.as_deref()))
                 .await
             {
                 Ok(r) if r.status == 200 => {
                     let v = serde_json::from_slice::<serde_json::Value>(&r.body).ok();
                     let field = |k: &str| v.as_ref().and_then(|v| v[k].as_u64()).unwrap_or(0);
-                    let (changed, remaining) = (field("changed"), field("remaining"));
-                    c.accepted.fetch_add(changed, Ordering::Relaxed);
+                    c.accepted.fetch_add(field("changed"), Ordering::Relaxed);
                     c.bulk_accepts.fetch_add(1, Ordering::Relaxed);
-                    // The next page at once while this one changed something and more wait.
-                    if remaining == 0 || changed == 0 {
-                        break;
+                    // The next page at once while more wait.
+                    match v.as_ref().and_then(|v| v["next"].as_str()) {
+                        Some(next) if field("remaining") > 0 => after = Some(next.to_string()),
+                        _ => break,
                     }
                 }
                 Ok(r) => {
