@@ -240,15 +240,29 @@ pub struct BulkRequest {
     /// Tags for `tag` and `untag`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// A page: act on at most this many of the matches (1–10 000), in fingerprint order,
+    /// and say how many are left (`remaining`, `next`). Absent: every match in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Only the matches whose fingerprint sorts after this one (the previous page's
+    /// `next`); needed to page through an action that leaves its systems matching (`tag`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// What a bulk operation did.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BulkReport {
-    /// Systems the query matched.
+    /// Systems the query matched (in this page, when `limit` was given).
     pub matched: u64,
     /// Systems actually changed.
     pub changed: u64,
+    /// Matches the index held beyond this page (0 without `limit`, and on the last page).
+    #[serde(default)]
+    pub remaining: u64,
+    /// The last fingerprint of this page when matches remain: the `after` of the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// One audit log entry (the peer's `cluster_core::audit::AuditEntry`).

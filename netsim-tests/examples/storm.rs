@@ -6,13 +6,15 @@
 //!
 //! `cargo run --release -p netsim-tests --example storm -- [--agents 1000000] [--peers 3]
 //! [--spread-ms 0] [--bulk-ms 500] [--in-flight 256] [--baseline-agents 20000] [--seed 1]`
-//! [--batch-changes 1] [--accept-on 0] [--ladder 0]`
+//! [--batch-changes 1] [--accept-on 0] [--ladder 0] [--bulk-page 2000] [--shards 1024]`
 //! (`--baseline-agents 0` skips the baseline.) `--accept-on I` sends the bulk accepts to peer
 //! I (0 is p1, the zone's Load Driver leader, which places in the accept's write; another
 //! peer only accepts and leaves the placement to p1). `--batch-changes 0` gossips one message
 //! per shard, as wire protocol 2 did. `--ladder 1` runs the storm three times on fresh
 //! clusters, one improvement of issue 17 added at a time: per-shard messages and accepts on
 //! p2; batched messages and accepts on p2; batched messages and accepts on the leader.
+//! `--bulk-page N` accepts in pages of N systems (`limit` of `POST /search/bulk`; 0: one
+//! request for every match, as before); `--shards` is the store's shard count.
 
 use std::time::Duration;
 
@@ -21,13 +23,13 @@ use netsim_tests::loadgen::FleetConfig;
 use netsim_tests::loadgen::storm::{StormReport, StormScenario, run_storm};
 use netsim_tests::workload::arg;
 
-fn cluster(peers: usize, agents: usize, batch: bool) -> anyhow::Result<Cluster> {
+fn cluster(peers: usize, agents: usize, batch: bool, shards: u32) -> anyhow::Result<Cluster> {
     let names: Vec<String> = (1..=peers).map(|i| format!("p{i}")).collect();
     let specs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "z")).collect();
     let big = (agents as u64).max(100_000) * 2;
     let opts = Options {
         emulate_links: false,
-        shard_count: 1024,
+        shard_count: shards,
         // The whole fleet may be in the pool at once, and every nonce is remembered for the
         // clock-skew window (300 s). A real fleet comes from as many addresses as agents; the
         // generator is one, so its connection limit is raised (a table of its own follows).
@@ -56,6 +58,7 @@ fn cluster(peers: usize, agents: usize, batch: bool) -> anyhow::Result<Cluster> 
 struct Variant {
     batch: bool,
     accept_on: usize,
+    shards: u32,
 }
 
 fn storm(
@@ -64,7 +67,7 @@ fn storm(
     fleet: FleetConfig,
     v: Variant,
 ) -> anyhow::Result<StormReport> {
-    let c = cluster(peers, fleet.agents, v.batch)?;
+    let c = cluster(peers, fleet.agents, v.batch, v.shards)?;
     let s = StormScenario {
         fleet,
         timeout: Duration::from_secs(3600),
@@ -84,6 +87,8 @@ fn main() -> anyhow::Result<()> {
     let batch = arg::<u8>("--batch-changes", 1)? != 0;
     let accept_on: usize = arg("--accept-on", 0)?;
     let ladder = arg::<u8>("--ladder", 0)? != 0;
+    let bulk_page: u64 = arg("--bulk-page", 2000)?;
+    let shards: u32 = arg("--shards", 1024)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -100,13 +105,23 @@ fn main() -> anyhow::Result<()> {
         backoff_max: Duration::from_secs(5),
         accept_concurrency: 4 * peers,
         bulk_accept: bulk,
+        bulk_page: (bulk_page > 0).then_some(bulk_page),
         ..FleetConfig::default()
     };
     println!(
-        "{agents} agents, {peers} peers, start spread {spread_ms} ms, bulk accept every {bulk_ms} ms, {in_flight} requests in flight"
+        "{agents} agents, {peers} peers, {shards} shards, start spread {spread_ms} ms, bulk accept every {bulk_ms} ms in pages of {}, {in_flight} requests in flight",
+        if bulk_page > 0 {
+            bulk_page.to_string()
+        } else {
+            "every match".into()
+        }
     );
     let base = if baseline_agents > 0 {
-        let v = Variant { batch, accept_on };
+        let v = Variant {
+            batch,
+            accept_on,
+            shards,
+        };
         let r = storm(&rt, peers, fleet(baseline_agents, None), v)?;
         println!("baseline: {baseline_agents} agents, one accept request per system\n{r}\n");
         Some(r)
@@ -118,18 +133,25 @@ fn main() -> anyhow::Result<()> {
             Variant {
                 batch: false,
                 accept_on: 1 % peers,
+                shards,
             },
             Variant {
                 batch: true,
                 accept_on: 1 % peers,
+                shards,
             },
             Variant {
                 batch: true,
                 accept_on: 0,
+                shards,
             },
         ]
     } else {
-        vec![Variant { batch, accept_on }]
+        vec![Variant {
+            batch,
+            accept_on,
+            shards,
+        }]
     };
     let mut r = None;
     for v in variants {

@@ -74,6 +74,10 @@ pub struct FleetConfig {
     /// outnumber acceptances, the admin sends `POST /search/bulk` (`status:new`, accept) to
     /// the next entry point. Default `None` (one `POST /systems/{fp}/accept` per system).
     pub bulk_accept: Option<Duration>,
+    /// With `bulk_accept`: accept in pages of this many systems (`limit` of the request; the
+    /// admin asks for the next page at once while the answer says some remain). Default
+    /// `None`: one request accepts every match.
+    pub bulk_page: Option<u64>,
     /// The fleet's first knocks are spread over this long. Default `None`: one heartbeat.
     pub start_spread: Option<Duration>,
 }
@@ -91,6 +95,7 @@ impl Default for FleetConfig {
             accept: true,
             accept_concurrency: 8,
             bulk_accept: None,
+            bulk_page: None,
             start_spread: None,
         }
     }
@@ -845,10 +850,22 @@ async fn admin(
 /// The fleet's administrator accepting by query: every `every`, while the fleet has
 /// registered more systems than were accepted, one `POST /search/bulk` accepting every system
 /// in status new that the entry point's index holds (systems registered on other peers
-/// included, once replicated). Always the same entry point while it answers, so two bulk
-/// requests never accept the same system on two replicas.
+/// included, once replicated), or with [`FleetConfig::bulk_page`] pages of that many, one
+/// after the other while the answer says more remain. Always the same entry point while it
+/// answers, so two bulk requests never accept the same system on two replicas.
 async fn bulk_admin(shared: Arc<FleetShared>, every: Duration, cancel: CancellationToken) {
-    let body = Bytes::from_static(br#"{"q":"status:new","action":"accept"}"#);
+    // A page starts after the previous one's last fingerprint: the peer's index may not have
+    // seen the previous page's acceptances yet when the next request comes.
+    let body = |after: Option<&str>| -> Bytes {
+        let mut b = serde_json::json!({"q": "status:new", "action": "accept"});
+        if let Some(limit) = shared.cfg.bulk_page {
+            b["limit"] = limit.into();
+        }
+        if let Some(a) = after {
+            b["after"] = a.into();
+        }
+        Bytes::from(b.to_string())
+    };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut at = 0usize;
@@ -859,25 +876,39 @@ async fn bulk_admin(shared: Arc<FleetShared>, every: Duration, cancel: Cancellat
             _ = tick.tick() => {}
         }
         let c = &shared.counters;
-        if c.registered.load(Ordering::Relaxed) <= c.accepted.load(Ordering::Relaxed) {
-            continue;
-        }
-        let addr = &shared.entry_points[at % shared.entry_points.len()];
-        match shared
-            .pool
-            .post_json(addr, "/search/bulk", body.clone())
-            .await
-        {
-            Ok(r) if r.status == 200 => {
-                let changed = serde_json::from_slice::<serde_json::Value>(&r.body)
-                    .ok()
-                    .and_then(|v| v["changed"].as_u64())
-                    .unwrap_or(0);
-                c.accepted.fetch_add(changed, Ordering::Relaxed);
-                c.bulk_accepts.fetch_add(1, Ordering::Relaxed);
+        let mut after: Option<String> = None;
+        loop {
+            if c.registered.load(Ordering::Relaxed) <= c.accepted.load(Ordering::Relaxed)
+                || cancel.is_cancelled()
+            {
+                break;
             }
-            Ok(r) => shared.unexpected(&r, "bulk accept"),
-            Err(_) => at += 1,
+            let addr = &shared.entry_points[at % shared.entry_points.len()];
+            match shared
+                .pool
+                .post_json(addr, "/search/bulk", body(after.as_deref()))
+                .await
+            {
+                Ok(r) if r.status == 200 => {
+                    let v = serde_json::from_slice::<serde_json::Value>(&r.body).ok();
+                    let field = |k: &str| v.as_ref().and_then(|v| v[k].as_u64()).unwrap_or(0);
+                    c.accepted.fetch_add(field("changed"), Ordering::Relaxed);
+                    c.bulk_accepts.fetch_add(1, Ordering::Relaxed);
+                    // The next page at once while more wait.
+                    match v.as_ref().and_then(|v| v["next"].as_str()) {
+                        Some(next) if field("remaining") > 0 => after = Some(next.to_string()),
+                        _ => break,
+                    }
+                }
+                Ok(r) => {
+                    shared.unexpected(&r, "bulk accept");
+                    break;
+                }
+                Err(_) => {
+                    at += 1;
+                    break;
+                }
+            }
         }
     }
 }

@@ -193,11 +193,30 @@ fn bulk_accept_on_the_zone_leader_places_in_the_same_write() -> anyhow::Result<(
     wait_until(T, "registrations indexed", || {
         Ok(search(&c, 0, "web* status:new", 100, None)?.total == 20)
     })?;
-    let r: BulkResult = c.peers[0].client().post(
+    // In pages of 7 (each a bounded request), following `next`.
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut body =
+            serde_json::json!({ "q": "web* status:new", "action": "accept", "limit": 7 });
+        if let Some(a) = &after {
+            body["after"] = a.clone().into();
+        }
+        let r: BulkResult = c.peers[0].client().post("/search/bulk", &body)?;
+        pages.push((r.matched, r.changed, r.remaining));
+        match r.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        assert!(pages.len() < 5, "{pages:?}");
+    }
+    assert_eq!(pages, vec![(7, 7, 13), (7, 7, 6), (6, 6, 0)]);
+    // A page larger than allowed is refused.
+    let big = c.peers[0].client().post::<BulkResult>(
         "/search/bulk",
-        &serde_json::json!({ "q": "web* status:new", "action": "accept" }),
-    )?;
-    assert_eq!((r.matched, r.changed), (20, 20));
+        &serde_json::json!({ "q": "web*", "action": "accept", "limit": 10_001 }),
+    );
+    assert!(matches!(big, Err(ClientError::Status { status: 400, .. })));
     let mut per_node: std::collections::BTreeMap<String, usize> = Default::default();
     for i in 1..=20 {
         let s = c.system(0, &fp(i))?.expect("registered");

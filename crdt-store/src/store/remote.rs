@@ -160,14 +160,25 @@ impl Store {
         })?;
         let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
-            let before = shard.doc.get_heads();
-            guarded(id, || shard.load_incremental(chunk))?
-                .map_err(|source| StoreError::automerge(id, source))?;
-            let logged = self.log_changes(&mut shard)?;
+            let before = shard.begin_merge();
+            let loaded = guarded(id, || shard.load_incremental(chunk));
+            let logged = match loaded {
+                Ok(Ok(_)) => self.log_changes(&mut shard),
+                Ok(Err(source)) => Err(StoreError::automerge(id, source)),
+                Err(e) => Err(e),
+            };
+            let logged = match logged {
+                Ok(l) => l,
+                Err(e) => {
+                    shard.end_merge();
+                    return Err(e);
+                }
+            };
             let mut keys = Vec::new();
             if logged.is_some() {
                 collect_changed_keys(&mut shard, &before, &mut keys);
             }
+            shard.end_merge();
             let complete = sender_heads.iter().all(|h| {
                 shard
                     .doc
@@ -236,7 +247,7 @@ impl Store {
             };
             let mut shard = self.shard(id)?;
             if !chunk.is_empty() {
-                let before = shard.doc.get_heads();
+                let before = shard.begin_merge();
                 match guarded(id, || shard.load_incremental(&chunk)) {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
@@ -249,11 +260,14 @@ impl Store {
                     }
                 }
                 // Whatever was applied is logged, even beside a refusal.
-                if let Some((_, p)) = self.log_changes(&mut shard)? {
+                let logged = self.log_changes(&mut shard);
+                if let Ok(Some((_, p))) = &logged {
                     collect_changed_keys(&mut shard, &before, &mut keys);
-                    pos = pos.max(p);
+                    pos = pos.max(*p);
                     out.changed += 1;
                 }
+                shard.end_merge();
+                logged?;
             }
             let complete = heads.iter().all(|h| {
                 shard

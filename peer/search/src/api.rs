@@ -32,8 +32,12 @@ use crate::{Cursor, Expr, SearchCtx, parse};
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page.
 pub const MAX_LIMIT: usize = 10_000;
-/// Systems per store batch of a bulk action (one hold of the write lock each).
-const BULK_CHUNK: usize = 10_000;
+/// Systems per store batch of a bulk action (one hold of the write lock, one fsync and one
+/// broadcast each): small enough that registrations waiting for the lock get in between,
+/// large enough that a batch costs one fsync per thousand systems.
+const BULK_CHUNK: usize = 1_000;
+/// Largest page of a bulk action (`limit`).
+pub const MAX_BULK_LIMIT: u64 = 10_000;
 
 /// Query of `GET /search`.
 #[derive(Debug, Deserialize)]
@@ -189,14 +193,25 @@ pub async fn apply_bulk(s: &SearchCtx, b: BulkRequest) -> Result<BulkResult, Api
     }
     let expr = Arc::new(parse_query(&b.q)?);
     let action = Arc::new(bulk_action(&b)?);
+    let limit = match b.limit {
+        None => None,
+        Some(l) if (1..=MAX_BULK_LIMIT).contains(&l) => Some(l as usize),
+        Some(_) => return Err(bad(format!("limit must be 1-{MAX_BULK_LIMIT}"))),
+    };
+    let after = b.after.clone().filter(|a| !a.is_empty());
     ready(s)?;
     let (state, e) = (s.search.clone(), expr.clone());
-    let fps = tokio::task::spawn_blocking(move || state.read().matching(&e))
-        .await
-        .map_err(internal)?;
+    let (fps, remaining, next) = tokio::task::spawn_blocking(move || {
+        let fps = state.read().matching(&e);
+        page(fps, limit, after.as_deref())
+    })
+    .await
+    .map_err(internal)?;
     let mut out = BulkResult {
         matched: 0,
         changed: 0,
+        remaining,
+        next,
     };
     // An accept on the peer whose Load Driver leads the zone places the systems of its zone
     // in the same write (one write per system instead of an accept and a placement).
@@ -253,9 +268,36 @@ pub async fn apply_bulk(s: &SearchCtx, b: BulkRequest) -> Result<BulkResult, Api
         action = %b.action,
         matched = out.matched,
         changed = out.changed,
+        remaining = out.remaining,
         "bulk action"
     );
     Ok(out)
+}
+
+/// The matches a bulk request acts on: those whose fingerprint sorts after `after`; with a
+/// `limit`, only the `limit` smallest of them, in fingerprint order, with how many matches
+/// remain beyond the page and the page's last fingerprint when any do (the next `after`).
+/// Without a limit every match, in the index's order, and nothing remains.
+fn page(
+    mut fps: Vec<String>,
+    limit: Option<usize>,
+    after: Option<&str>,
+) -> (Vec<String>, u64, Option<String>) {
+    if let Some(a) = after {
+        fps.retain(|f| f.as_str() > a);
+    }
+    let Some(limit) = limit.filter(|l| *l > 0) else {
+        return (fps, 0, None);
+    };
+    let remaining = fps.len().saturating_sub(limit) as u64;
+    if remaining > 0 {
+        // The smallest `limit` without sorting every match.
+        fps.select_nth_unstable(limit - 1);
+        fps.truncate(limit);
+    }
+    fps.sort_unstable();
+    let next = (remaining > 0).then(|| fps.last().cloned()).flatten();
+    (fps, remaining, next)
 }
 
 /// Place a system just accepted (an orphan now) on the placer's node, as the Load Driver
@@ -291,4 +333,47 @@ async fn edit_tags(
     )
     .await
     .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page;
+
+    fn fps(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn without_a_limit_every_match_is_one_page() {
+        let (p, remaining, next) = page(fps(&["c", "a", "b"]), None, None);
+        assert_eq!((p, remaining, next), (fps(&["c", "a", "b"]), 0, None));
+    }
+
+    #[test]
+    fn pages_walk_every_match_once_in_fingerprint_order() {
+        let all = fps(&["e", "b", "g", "a", "d", "c", "f"]);
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let (p, remaining, next) = page(all.clone(), Some(3), after.as_deref());
+            pages += 1;
+            seen.extend(p);
+            assert_eq!(remaining, (7 - seen.len()) as u64);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, fps(&["a", "b", "c", "d", "e", "f", "g"]));
+    }
+
+    #[test]
+    fn a_page_that_takes_the_rest_has_no_next() {
+        let (p, remaining, next) = page(fps(&["b", "a"]), Some(2), None);
+        assert_eq!((p, remaining, next), (fps(&["a", "b"]), 0, None));
+        let (p, remaining, next) = page(fps(&["b", "a"]), Some(5), Some("a"));
+        assert_eq!((p, remaining, next), (fps(&["b"]), 0, None));
+    }
 }

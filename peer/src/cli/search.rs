@@ -8,6 +8,8 @@ use super::{Target, urlencode};
 
 /// Page size of `--all` when no `--limit` is given.
 const ALL_PAGE: usize = 1000;
+/// Systems per request of `systems bulk` (pages until none remain).
+const BULK_PAGE: u64 = 2000;
 
 /// `systems search QUERY`: one page (or `--all` pages, following the cursor).
 pub(super) fn search(
@@ -59,14 +61,30 @@ pub(super) fn bulk(
     tags: Vec<String>,
     target: &Target,
 ) -> anyhow::Result<()> {
-    let req = BulkRequest {
+    let client = target.client()?;
+    let mut req = BulkRequest {
         q: query.to_string(),
         action: action.to_string(),
         tags,
+        limit: Some(BULK_PAGE),
+        after: None,
     };
-    let res: BulkResult = target
-        .client()?
-        .post("/search/bulk", &serde_json::to_value(&req)?)?;
+    // Pages, each a bounded request, summed into one report.
+    let mut res = BulkResult {
+        matched: 0,
+        changed: 0,
+        remaining: 0,
+        next: None,
+    };
+    loop {
+        let page: BulkResult = client.post("/search/bulk", &serde_json::to_value(&req)?)?;
+        res.matched += page.matched;
+        res.changed += page.changed;
+        match page.next {
+            Some(next) if page.remaining > 0 => req.after = Some(next),
+            _ => break,
+        }
+    }
     if target.json {
         println!("{}", serde_json::to_string_pretty(&res)?);
     } else {
