@@ -181,33 +181,8 @@ impl PeerCalls {
     /// Send `method` for session `id` to every other gateway at once; the answers that came
     /// back within [`CALL_TIMEOUT`] (200s only).
     async fn ask_all(&self, method: &'static str, id: &str) -> Vec<String> {
-        let mut calls = tokio::task::JoinSet::new();
-        for http in self.gateways() {
-            let me = self.clone();
-            let path = format!("/gateway/sessions/{id}");
-            calls.spawn(async move {
-                match me.call(method, &http, &path, None, CALL_TIMEOUT).await {
-                    Ok(r) if r.status == 200 => Some(r.body),
-                    Ok(r) if r.status == 404 => None,
-                    Ok(r) => {
-                        tracing::warn!(gateway = %http, status = r.status, body = %r.body,
-                            "another gateway refused a session call");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::debug!(gateway = %http, error = %e, "another gateway did not answer");
-                        None
-                    }
-                }
-            });
-        }
-        let mut out = Vec::new();
-        while let Some(r) = calls.join_next().await {
-            if let Ok(Some(body)) = r {
-                out.push(body);
-            }
-        }
-        out
+        self.ask_each(self.gateways(), method, format!("/gateway/sessions/{id}"))
+            .await
     }
 
     /// `GET path` of every other live member at once (any role: every peer may embed a
@@ -223,16 +198,33 @@ impl PeerCalls {
             })
             .filter_map(|m| m.info.http.clone())
             .collect();
+        self.ask_each(others, "GET", path.to_string()).await
+    }
+
+    /// `method path` (no body) at every HTTP API in `targets` at once; the bodies of the 200s
+    /// that came back within [`CALL_TIMEOUT`]. A 404 (nothing of that name there) is no
+    /// answer; any other status is logged as a refusal.
+    async fn ask_each(
+        &self,
+        targets: Vec<String>,
+        method: &'static str,
+        path: String,
+    ) -> Vec<String> {
         let mut calls = tokio::task::JoinSet::new();
-        for http in others {
+        for http in targets {
             let me = self.clone();
-            let path = path.to_string();
+            let path = path.clone();
             calls.spawn(async move {
-                match me.call("GET", &http, &path, None, CALL_TIMEOUT).await {
+                match me.call(method, &http, &path, None, CALL_TIMEOUT).await {
                     Ok(r) if r.status == 200 => Some(r.body),
-                    Ok(_) => None,
+                    Ok(r) if r.status == 404 => None,
+                    Ok(r) => {
+                        tracing::warn!(peer = %http, status = r.status, body = %r.body,
+                            %path, "another peer refused a gateway call");
+                        None
+                    }
                     Err(e) => {
-                        tracing::debug!(peer = %http, error = %e, "a peer did not answer");
+                        tracing::debug!(peer = %http, error = %e, %path, "another peer did not answer");
                         None
                     }
                 }
