@@ -137,6 +137,13 @@ impl State {
     }
 }
 
+/// Where a table file that does not parse is moved: `<path>.damaged`.
+fn damaged_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".damaged");
+    PathBuf::from(name)
+}
+
 /// The table of cluster actions of one gateway.
 #[derive(Debug, Default)]
 pub struct ClusterActions {
@@ -150,12 +157,17 @@ impl ClusterActions {
         Self::default()
     }
 
-    /// The table kept in `path`, loaded now. A file that does not parse is replaced (its
-    /// cluster action ids answer "no such action"; the node actions stay listed).
+    /// The table kept in `path`, loaded now. A file that does not parse is moved aside to
+    /// `<path>.damaged` (kept for inspection, never overwritten by the next write) and the
+    /// table starts empty: its cluster action ids answer "no such action"; the node actions
+    /// stay listed.
     pub fn open(path: &Path) -> Result<Self, ClusterActionsError> {
         let table = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<Table>(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(path = %path.display(), error = %e,
+                let aside = damaged_path(path);
+                let moved = std::fs::rename(path, &aside);
+                tracing::warn!(path = %path.display(), error = %e, moved_to = %aside.display(),
+                    moved = moved.is_ok(),
                     "gateway action file does not parse; its cluster action ids are forgotten");
                 Table::default()
             }),
@@ -483,5 +495,20 @@ mod tests {
         }
         assert_eq!(b.len(), KEPT);
         assert_eq!(b.members(first), Some(vec![]));
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_moved_aside_not_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, b"{not json").expect("write");
+        let a = ClusterActions::open(&path).expect("open");
+        assert_eq!(a.len(), 0);
+        let aside = dir.path().join(format!("{FILE_NAME}.damaged"));
+        assert_eq!(std::fs::read(&aside).expect("kept"), b"{not json");
+        let id = a.record(vec![1024, 2049]);
+        let again = ClusterActions::open(&path).expect("reopen");
+        assert_eq!(again.members(id), Some(vec![1024, 2049]));
+        assert_eq!(std::fs::read(&aside).expect("still kept"), b"{not json");
     }
 }
