@@ -179,6 +179,11 @@ fn bulk_accept_on_the_zone_leader_places_in_the_same_write() -> anyhow::Result<(
     }
     // The leader's driver is past its start-up grace once it placed a first system.
     c.register(0, &fp(0), "first.acme.org")?;
+    // The search index follows the store a moment later: a bulk query sent at once can match
+    // nothing (CI, 2026-12-07: matched=0, and the test waited for a placement that never came).
+    wait_until(T, "the first registration indexed", || {
+        Ok(search(&c, 0, "first.acme.org status:new", 10, None)?.total == 1)
+    })?;
     let _: BulkResult = c.peers[0].client().post(
         "/search/bulk",
         &serde_json::json!({ "q": "first.acme.org", "action": "accept" }),
