@@ -90,7 +90,7 @@ impl Announcer {
         };
         for (id, conn) in targets {
             let Some((bits, hints)) = self.have.answer(&manifest, Some(id), now) else {
-                return;
+                continue;
             };
             let msg = news::encode(&manifest, &known(&bits, &hints));
             self.stats.news_sent.fetch_add(1, Relaxed);

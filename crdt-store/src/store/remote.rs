@@ -161,24 +161,15 @@ impl Store {
         let (logged, complete, keys) = {
             let mut shard = self.shard(id)?;
             let before = shard.begin_merge();
-            let loaded = guarded(id, || shard.load_incremental(chunk));
-            let logged = match loaded {
-                Ok(Ok(_)) => self.log_changes(&mut shard),
-                Ok(Err(source)) => Err(StoreError::automerge(id, source)),
-                Err(e) => Err(e),
-            };
-            let logged = match logged {
-                Ok(l) => l,
-                Err(e) => {
-                    shard.end_merge();
-                    return Err(e);
-                }
-            };
+            let logged = guarded(id, || shard.load_incremental(chunk))
+                .and_then(|loaded| loaded.map_err(|source| StoreError::automerge(id, source)))
+                .and_then(|_| self.log_changes(&mut shard));
             let mut keys = Vec::new();
-            if logged.is_some() {
+            if let Ok(Some(_)) = &logged {
                 collect_changed_keys(&mut shard, &before, &mut keys);
             }
             shard.end_merge();
+            let logged = logged?;
             let complete = sender_heads.iter().all(|h| {
                 shard
                     .doc

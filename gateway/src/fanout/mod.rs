@@ -342,8 +342,11 @@ impl<'a, C: Cluster> Fanout<'a, C> {
         args: Vec<Value>,
     ) -> Outcome {
         let (nodes, missing) = self.slotted();
-        self.merged_over(nodes, missing, how, ids, cred, method, args)
-            .await
+        let calls = nodes
+            .iter()
+            .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
+        let answers = join_all(calls).await;
+        self.combine(nodes, answers, missing, how, ids, method)
     }
 
     /// Content that differs between zones ([`Route::Zones`]): one healthy node per zone (the
@@ -375,7 +378,7 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                     match self.cluster.call(&n, Some(cred), method, args.clone()).await {
                         Answer::Unavailable(why) => {
                             tracing::warn!(node = %n.name, method, why, "node did not answer; trying another of its zone");
-                            silent.push((n, why));
+                            silent.push(n.name);
                         }
                         answer => return (Some((n, answer)), silent),
                     }
@@ -392,28 +395,9 @@ impl<'a, C: Cluster> Fanout<'a, C> {
                     answers.push(a);
                 }
                 // The whole zone silent: each of its nodes missing.
-                None => missing.extend(silent.into_iter().map(|(n, _)| n.name)),
+                None => missing.extend(silent),
             }
         }
-        self.combine(nodes, answers, missing, how, ids, method)
-    }
-
-    /// `method(args)` on `nodes` at once, merged by `how` ([`Fanout::combine`]).
-    #[allow(clippy::too_many_arguments)]
-    async fn merged_over(
-        &self,
-        nodes: Vec<NodeView>,
-        missing: Vec<String>,
-        how: Merge,
-        ids: IdFields,
-        cred: &Credentials,
-        method: &str,
-        args: Vec<Value>,
-    ) -> Outcome {
-        let calls = nodes
-            .iter()
-            .map(|n| self.cluster.call(n, Some(cred), method, args.clone()));
-        let answers = join_all(calls).await;
         self.combine(nodes, answers, missing, how, ids, method)
     }
 
