@@ -61,10 +61,17 @@ async fn tag(State(a): State<Actions>, req: Request) -> Result<Json<TagAnswer>, 
 
 async fn read(
     State(a): State<Actions>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     req: Request,
 ) -> Result<Json<ActionAnswer>, ApiError> {
     crate::gateway_sessions::check_caller(req.extensions().get::<ConnInfo>())?;
+    // Parsed here rather than by the extractor, so that a bad id gets the API's JSON error.
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not a cluster action id: {id:?}"),
+        )
+    })?;
     table(&a)?
         .own_members(id)
         .map(|members| Json(ActionAnswer { id, members }))
@@ -112,6 +119,59 @@ pub fn tags(answers: &[String]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cluster_core::tls::{ClientIdentity, Role};
+
+    fn request(client: Option<Role>) -> Request {
+        let mut req = Request::new(axum::body::Body::empty());
+        req.extensions_mut().insert(ConnInfo {
+            remote: "127.0.0.1:1".parse().expect("addr"),
+            tls: true,
+            client: client.map(|role| ClientIdentity {
+                name: "caller".into(),
+                role,
+            }),
+        });
+        req
+    }
+
+    #[test]
+    fn a_gateway_asks_by_number_and_anything_else_is_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let table = Arc::new(ClusterActions::in_memory());
+        let id = table.record(vec![1024, 2049]);
+        let actions = Actions(Some(table));
+        let ask = |path: &str, client| {
+            rt.block_on(read(
+                State(actions.clone()),
+                Path(path.to_string()),
+                request(client),
+            ))
+        };
+        let Ok(Json(got)) = ask(&id.to_string(), Some(Role::Peer)) else {
+            panic!("a peer is answered")
+        };
+        assert_eq!(got.members, vec![1024, 2049]);
+        for (path, client, status) in [
+            ("abc", Some(Role::Peer), StatusCode::BAD_REQUEST),
+            (
+                "99999999999999999999",
+                Some(Role::Peer),
+                StatusCode::BAD_REQUEST,
+            ),
+            ("3071", Some(Role::Peer), StatusCode::NOT_FOUND),
+            (
+                id.to_string().as_str(),
+                Some(Role::Operator),
+                StatusCode::FORBIDDEN,
+            ),
+            (id.to_string().as_str(), None, StatusCode::UNAUTHORIZED),
+        ] {
+            let got = ask(path, client).map(|_| ()).map_err(|e| e.status());
+            assert_eq!(got, Err(status), "{path} by {client:?}");
+        }
+    }
 
     #[test]
     fn one_gateway_answers_for_an_id() {

@@ -47,7 +47,7 @@ pub(crate) fn check_caller(info: Option<&ConnInfo>) -> Result<(), ApiError> {
         }) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
-                "gateway sessions are for the cluster's gateways only (a peer certificate); {} is an {} certificate",
+                "the gateways' routes (sessions, cluster actions) are for the cluster's gateways only (a peer certificate); {} is an {} certificate",
                 id.name,
                 id.role.as_str()
             ),
@@ -59,7 +59,7 @@ pub(crate) fn check_caller(info: Option<&ConnInfo>) -> Result<(), ApiError> {
         }) => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "gateway sessions need a peer certificate",
+            "the gateways' routes (sessions, cluster actions) need a peer certificate",
         )),
     }
 }
