@@ -1,7 +1,7 @@
 //! Benchmark: `system.listSystems` merged by the API gateway across many nodes, against the
 //! slowest single node's own answer measured in the same run.
 //!
-//! `cargo run --release -p netsim-tests --example bench_gateway -- [--nodes 10] [--systems 20000] [--rounds 5] [--before-bin PATH]`
+//! `cargo run --release -p netsim-tests --example bench_gateway -- [--nodes 10] [--systems 20000] [--rounds 5] [--before-bin PATH] [--paced]`
 //!
 //! NODES Uyuni stand-ins (in memory) with SYSTEMS systems each (overlapping ids, as real
 //! servers have), a peer beside each, and a gateway member. Each round times, with the same
@@ -16,10 +16,19 @@
 //! reset through `/proc/PID/clear_refs` before each call; the peer's idle RSS before it) and
 //! the size of one node's answer. `--before-bin PATH` adds a second gateway running another
 //! build of `uyuni-cluster` (the one before a change), timed in the same rounds.
+//!
+//! `--paced` puts every node "on a host of its own" (`netsim_tests::paced_node`): each
+//! stand-in's `system.listSystems` answer is recorded alone first (three times, the median
+//! kept), and the nodes the peers and the gateway call are fronts that replay that answer at
+//! its solo pace, spending almost no CPU, so ten nodes answering at once no longer share the
+//! gateway's two cores. The single-node and all-at-once figures are then taken through the
+//! fronts too (a check that the replay keeps the solo pace), and the ratio is the gateway's own
+//! cost over nodes that do not compete with it.
 
 use std::time::{Duration, Instant};
 
 use netsim_tests::harness::{Cluster, Options, wait_until};
+use netsim_tests::paced_node::{PacedNode, Recording};
 use netsim_tests::standin::session::peer_section;
 use netsim_tests::standin::{StandIn, StandInOptions, xmlrpc_call};
 use netsim_tests::workload::arg;
@@ -53,6 +62,8 @@ struct Timed {
     first: f64,
     systems: usize,
     bytes: usize,
+    /// The answer's body.
+    text: String,
 }
 
 fn timed(url: &str, key: &str) -> anyhow::Result<Timed> {
@@ -78,6 +89,7 @@ fn timed(url: &str, key: &str) -> anyhow::Result<Timed> {
         first,
         systems: text.matches("<name>id</name>").count(),
         bytes: text.len(),
+        text,
     })
 }
 
@@ -107,11 +119,27 @@ fn timed_gateway(url: &str, key: &str, pid: Option<u32>) -> anyhow::Result<(Time
     Ok((t, idle, peak))
 }
 
+/// A node's `system.listSystems` answer alone, three times: the body and the median timings.
+fn record(url: &str) -> anyhow::Result<Recording> {
+    let key = login(url)?;
+    let runs: Vec<Timed> = (0..3).map(|_| timed(url, &key)).collect::<Result<_, _>>()?;
+    let head = median(runs.iter().map(|t| t.first).collect());
+    let total = median(runs.iter().map(|t| t.secs).collect());
+    let body = runs.into_iter().next().map(|t| t.text).unwrap_or_default();
+    Ok(Recording {
+        method: "system.listSystems".into(),
+        body: std::sync::Arc::new(body.into_bytes()),
+        head: Duration::from_secs_f64(head),
+        total: Duration::from_secs_f64(total),
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let nodes: usize = arg("--nodes", 10)?;
     let systems: usize = arg("--systems", 20_000)?;
     let rounds: usize = arg("--rounds", 5)?;
     let before_bin: String = arg("--before-bin", String::new())?;
+    let paced = std::env::args().any(|a| a == "--paced");
     let mut stands = Vec::new();
     for i in 0..nodes {
         let s = StandIn::spawn(StandInOptions {
@@ -124,9 +152,33 @@ fn main() -> anyhow::Result<()> {
         }))?;
         stands.push(s);
     }
+    // The URL each node is called at: the stand-in itself, or its paced front.
+    let mut node_urls: Vec<String> = stands.iter().map(|s| s.url().to_string()).collect();
+    if paced {
+        for (i, s) in stands.iter().enumerate() {
+            let rec = record(s.url())?;
+            println!(
+                "node{i:02} alone: head after {:.0} ms, last byte after {:.0} ms, {:.1} MiB",
+                rec.head.as_secs_f64() * 1000.0,
+                rec.total.as_secs_f64() * 1000.0,
+                rec.body.len() as f64 / (1024.0 * 1024.0)
+            );
+            node_urls[i] = PacedNode::spawn(s.url(), rec)?.url().to_string();
+        }
+    }
     let mut c = Cluster::new(&["dc".into()], Options::default())?;
     for (i, s) in stands.iter().enumerate() {
-        c.add_peer_with(&format!("node{i:02}"), "dc", &peer_section(s))?;
+        // Production reconcile and outbox intervals (5 s): the tests' 300/500 ms had the ten
+        // peers reading their 20k-system servers all the time, a core's worth of background
+        // load beside the call being timed.
+        let section = peer_section(s)
+            .replace(s.url(), &node_urls[i])
+            .replace(
+                "reconcile_interval_ms = 300",
+                "reconcile_interval_ms = 5000",
+            )
+            .replace("outbox_poll_ms = 500", "outbox_poll_ms = 5000");
+        c.add_peer_with(&format!("node{i:02}"), "dc", &section)?;
     }
     let g = c.add_peer_with(
         "gw",
@@ -171,9 +223,10 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
     }
-    let keys: Vec<String> = stands
+    let keys: Vec<String> = node_urls
         .iter()
-        .map(|s| login(s.url()))
+        .map(String::as_str)
+        .map(login)
         .collect::<Result<_, _>>()?;
     let mut per_node: Vec<Vec<f64>> = vec![Vec::new(); nodes];
     let mut node_bytes = 0;
@@ -184,17 +237,17 @@ fn main() -> anyhow::Result<()> {
     let (mut idle_rss, mut peak_rss, mut peak_before, mut merged_bytes) =
         (0.0_f64, 0.0_f64, 0.0_f64, 0);
     for round in 0..rounds {
-        for (i, s) in stands.iter().enumerate() {
-            let t = timed(s.url(), &keys[i])?;
+        for (i, u) in node_urls.iter().enumerate() {
+            let t = timed(u, &keys[i])?;
             node_bytes = node_bytes.max(t.bytes);
             per_node[i].push(t.secs);
         }
         let start = Instant::now();
         std::thread::scope(|scope| {
-            let handles: Vec<_> = stands
+            let handles: Vec<_> = node_urls
                 .iter()
                 .zip(&keys)
-                .map(|(s, k)| scope.spawn(move || timed_list(s.url(), k)))
+                .map(|(u, k)| scope.spawn(move || timed_list(u, k)))
                 .collect();
             for h in handles {
                 h.join()
@@ -236,7 +289,12 @@ fn main() -> anyhow::Result<()> {
     let merged = median(through);
     let together = median(all_at_once);
     println!(
-        "listSystems, {nodes} nodes x {systems} systems: slowest single node {:.0} ms, all nodes at once {:.0} ms, gateway (merged {total}) {:.0} ms (head after {:.0} ms); ratio to the slowest node {:.2}, to all at once {:.2}",
+        "listSystems, {nodes} nodes x {systems} systems{}: slowest single node {:.0} ms, all nodes at once {:.0} ms, gateway (merged {total}) {:.0} ms (head after {:.0} ms); ratio to the slowest node {:.2}, to all at once {:.2}",
+        if paced {
+            " (paced: nodes on hosts of their own)"
+        } else {
+            ""
+        },
         slowest * 1000.0,
         together * 1000.0,
         merged * 1000.0,

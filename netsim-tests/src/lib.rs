@@ -19,12 +19,16 @@
 //! - [`wanbed`]: the WAN test bed: hundreds of peers (many per process, the `peer` library's
 //!   own node) in hundreds of zones behind WAN links (latency, loss, bandwidth).
 //!
+//! - [`paced_node`]: a node "on a host of its own" for benchmarks: a stand-in's recorded answer
+//!   replayed at its solo pace, everything else passed through.
+//!
 //! Scenarios live in `tests/`, benchmarks in `examples/`.
 
 pub mod checker;
 pub mod harness;
 pub mod linkemu;
 pub mod loadgen;
+pub mod paced_node;
 pub mod pg;
 pub mod salt;
 pub mod schedule;
