@@ -126,18 +126,21 @@ fn udp_delivered(seed: u64) -> usize {
     link.set_target(addr);
     emu.set_loss("a", "b", 0.3, Duration::ZERO, seed);
     let c = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // Paced gently: a burst overflowed a socket buffer while the suite's other tests held
+    // both cores (CI: 217 of 400 arrived), and a drop outside the emulator is not its loss.
     for i in 0..400u32 {
         c.send_to(&i.to_be_bytes(), link.addr).expect("send");
-        if i % 20 == 0 {
-            std::thread::sleep(Duration::from_millis(2));
+        if i % 5 == 4 {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
-    // Wait until the count stops moving.
-    let mut last = usize::MAX;
+    // Wait until the count has stopped moving for three polls in a row.
+    let (mut last, mut still) = (usize::MAX, 0);
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let now = count.load(std::sync::atomic::Ordering::SeqCst);
-        if now == last {
+        still = if now == last { still + 1 } else { 0 };
+        if still == 3 {
             return now;
         }
         last = now;
