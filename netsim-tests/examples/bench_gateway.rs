@@ -178,6 +178,11 @@ fn main() -> anyhow::Result<()> {
                 "reconcile_interval_ms = 5000",
             )
             .replace("outbox_poll_ms = 500", "outbox_poll_ms = 5000");
+        anyhow::ensure!(
+            section.contains("reconcile_interval_ms = 5000")
+                && section.contains("outbox_poll_ms = 5000"),
+            "peer_section changed: set the production intervals another way"
+        );
         c.add_peer_with(&format!("node{i:02}"), "dc", &section)?;
     }
     let g = c.add_peer_with(

@@ -49,11 +49,16 @@ impl PacedNode {
             .unwrap_or(upstream)
             .to_string();
         let rec = Arc::new(rec);
+        // One client for every passed-through call (it keeps its connections to the stand-in).
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (base, rec) = (base.clone(), rec.clone());
+                let (base, rec, agent) = (base.clone(), rec.clone(), agent.clone());
                 std::thread::spawn(move || {
-                    if let Err(e) = serve(conn, &base, &rec) {
+                    if let Err(e) = serve(conn, &base, &rec, &agent) {
                         tracing::debug!(error = %e, "paced node connection ended");
                     }
                 });
@@ -128,7 +133,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> anyhow::Result<Option<Request>>
     }))
 }
 
-fn serve(conn: TcpStream, base: &str, rec: &Recording) -> anyhow::Result<()> {
+fn serve(conn: TcpStream, base: &str, rec: &Recording, agent: &ureq::Agent) -> anyhow::Result<()> {
     conn.set_nodelay(true)?;
     let mut out = conn.try_clone()?;
     let mut r = BufReader::new(conn);
@@ -137,7 +142,7 @@ fn serve(conn: TcpStream, base: &str, rec: &Recording) -> anyhow::Result<()> {
         if contains(&req.body, marker.as_bytes()) {
             replay(&mut out, rec)?;
         } else {
-            pass(&mut out, base, &req)?;
+            pass(&mut out, base, &req, agent)?;
         }
     }
     Ok(())
@@ -177,12 +182,8 @@ fn replay(out: &mut TcpStream, rec: &Recording) -> anyhow::Result<()> {
 }
 
 /// Any other request, sent on to the stand-in and its answer back.
-fn pass(out: &mut TcpStream, base: &str, req: &Request) -> anyhow::Result<()> {
+fn pass(out: &mut TcpStream, base: &str, req: &Request, agent: &ureq::Agent) -> anyhow::Result<()> {
     let url = format!("{base}{}", req.path);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let mut resp = if req.method == "GET" {
         agent.get(&url).call()?
     } else {
