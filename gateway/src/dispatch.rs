@@ -297,6 +297,7 @@ impl<M: Metastore> Gateway<M> {
     fn fanout<'a>(&'a self, live: &'a Live<'a, M>) -> Fanout<'a, Live<'a, M>> {
         Fanout::new(live, &self.turn)
             .visible_within(self.cfg.common_visible_timeout)
+            .in_order(self.cfg.merged_order)
             .with_cluster_actions(&self.actions)
     }
 

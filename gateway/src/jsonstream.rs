@@ -1,7 +1,9 @@
-//! The JSON API's streamed merged lists: the translated XML-RPC items that
+//! Streamed merged lists cut into whole items: the translated XML-RPC items that
 //! [`crate::rawstream`] writes, cut into whole items (`<value>…</value>` at the list's top
-//! level) as they arrive, each decoded alone and written as JSON, every item preceded by a
-//! comma (the caller drops the first one). One item is held at a time. Pure.
+//! level) as they arrive. For the JSON API each is decoded alone and written as JSON, every
+//! item preceded by a comma (the caller drops the first one); for XML-RPC the whole items are
+//! passed on as they are, so that pieces of different nodes' parts can be sent in the order
+//! they arrive ([`crate::fanout::stream`]). One item is held at a time. Pure.
 
 use memchr::memchr;
 
@@ -13,6 +15,8 @@ pub const MAX_ITEM: usize = 4 << 20;
 /// Cuts a run of XML-RPC array items into whole items. See the module documentation.
 #[derive(Debug, Default)]
 pub struct ItemSplitter {
+    /// Write each item as JSON (else: pass the items on as they are).
+    json: bool,
     buf: Vec<u8>,
     /// `buf[..scanned]` has been read.
     scanned: usize,
@@ -23,8 +27,21 @@ pub struct ItemSplitter {
 }
 
 impl ItemSplitter {
-    /// Take the next piece of items; append each item completed, as `,` and its JSON, to
-    /// `out`.
+    /// A splitter writing each item as `,` and its JSON.
+    pub fn json() -> Self {
+        Self {
+            json: true,
+            ..Self::default()
+        }
+    }
+
+    /// A splitter passing the whole items on unchanged (XML-RPC `<value>` elements).
+    pub fn xml() -> Self {
+        Self::default()
+    }
+
+    /// Take the next piece of items; append each item completed to `out` (as `,` and its
+    /// JSON, or unchanged).
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
         self.buf.extend_from_slice(input);
         loop {
@@ -61,12 +78,12 @@ impl ItemSplitter {
                     .checked_sub(1)
                     .ok_or(StreamError::NotAList("a </value> without its <value>"))?;
                 self.scanned = lt + 1 + close.len();
-                if self.depth == 0 {
+                if self.depth == 0 && self.json {
                     item_json(&self.buf[self.start..self.scanned], out)?;
                 }
             } else if tag.starts_with(empty) {
                 self.scanned = lt + 1 + empty.len();
-                if self.depth == 0 {
+                if self.depth == 0 && self.json {
                     item_json(&self.buf[lt..self.scanned], out)?;
                 }
             } else if self.depth == 0 {
@@ -81,6 +98,10 @@ impl ItemSplitter {
         } else {
             self.scanned
         };
+        if !self.json {
+            // Whole items and the white space between them.
+            out.extend_from_slice(&self.buf[..keep]);
+        }
         self.buf.drain(..keep);
         self.scanned -= keep;
         self.start = self.start.saturating_sub(keep);
@@ -144,7 +165,7 @@ mod tests {
     }
 
     fn json_of(items: &[u8], piece: usize) -> Result<serde_json::Value, StreamError> {
-        let mut sp = ItemSplitter::default();
+        let mut sp = ItemSplitter::json();
         let mut out = vec![b'['];
         for p in items.chunks(piece) {
             sp.feed(p, &mut out)?;
@@ -189,5 +210,48 @@ mod tests {
         assert!(json_of(b"<value><i4>x</i4></value>", 3).is_err());
         assert!(json_of(b"</value>", 3).is_err());
         assert!(json_of(b"<struct></struct>", 3).is_err());
+    }
+
+    #[test]
+    fn xml_items_are_passed_on_whole_and_unchanged_in_any_pieces() {
+        let doc = node(&[1_000_010_000, 1_000_010_003]);
+        let items = rewrite_in_pieces(2, doc.as_bytes(), &mut || 3)
+            .expect("streams")
+            .expect("a list");
+        for piece in [1, 2, 7, 64, 100_000] {
+            let mut sp = ItemSplitter::xml();
+            let mut out = Vec::new();
+            for p in items.chunks(piece) {
+                let before = out.len();
+                sp.feed(p, &mut out).expect("items");
+                // What comes out is whole items only: it decodes as a list on its own.
+                let part = String::from_utf8(out[before..].to_vec()).expect("utf-8");
+                let doc = format!(
+                    "{}{part}{}",
+                    crate::rawstream::MERGED_HEAD,
+                    crate::rawstream::MERGED_TAIL
+                );
+                assert!(
+                    matches!(
+                        uyuni_api::codec::parse_response(&doc),
+                        Ok(Ok(Value::Array(_)))
+                    ),
+                    "pieces of {piece}: {part}"
+                );
+            }
+            sp.finish().expect("ended");
+            assert_eq!(out, items, "pieces of {piece}");
+        }
+        let mut sp = ItemSplitter::xml();
+        let mut out = Vec::new();
+        sp.feed(b"<value><i4>1</i4>", &mut out)
+            .expect("half an item");
+        assert!(out.is_empty());
+        assert!(sp.finish().is_err());
+        assert!(
+            ItemSplitter::xml()
+                .feed(b"junk<value><i4>1</i4></value>", &mut out)
+                .is_err()
+        );
     }
 }

@@ -131,6 +131,8 @@ pub struct Fanout<'a, C> {
     /// The gateway's cluster actions (one id over several nodes' actions); without them a
     /// scheduling call over several nodes answers the first node's action id.
     actions: Option<&'a ClusterActions>,
+    /// The order of a streamed merged list's parts.
+    order: stream::Order,
 }
 
 /// Pause between two rounds of a common write's visibility probe.
@@ -146,7 +148,14 @@ impl<'a, C: Cluster> Fanout<'a, C> {
             fail_on_partial: false,
             visible_polls: 600,
             actions: None,
+            order: stream::Order::default(),
         }
+    }
+
+    /// Send a streamed merged list's parts in `order`.
+    pub fn in_order(mut self, order: stream::Order) -> Self {
+        self.order = order;
+        self
     }
 
     /// Record scheduling calls over several nodes as one cluster action in `actions`, and

@@ -2,9 +2,12 @@
 //! called at once; each node's answer is read until its head says "a list" or "a fault"
 //! ([`crate::rawstream`]); then the policy ([`decide`]) says whether the call fails (a
 //! well-formed fault, nothing else sent yet) or is answered. The answer is the merged head,
-//! each answering node's items in slot order as they arrive (ids translated on the way),
-//! and the tail. Each node is read by a task of its own into a small bounded channel, so a
-//! node whose turn has not come is held back by the channel (and, behind it, by its TCP
+//! the answering nodes' items (ids translated on the way), and the tail. Each node is read
+//! and translated by a task of its own into a small bounded channel of pieces that hold
+//! whole items only ([`ItemSplitter`]); the answer takes the pieces as they come from any
+//! node ([`Order::Arrival`], so every node is read and translated at once, on every core) or
+//! node after node in slot order ([`Order::Slot`]: id order when the nodes list by id). A
+//! node that is not read from is held back by its channel (and, behind it, by its TCP
 //! connection): the gateway holds about [`CHANNEL_CHUNKS`] × [`CHUNK`] per node, never the
 //! nodes' whole answers.
 //!
@@ -46,6 +49,20 @@ pub enum Format {
     Json,
 }
 
+/// In which order the nodes' parts of a merged list are sent (`[gateway] merged_order`,
+/// docs/GATEWAY.md#streamed-merges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Pieces of whole items from whichever node has one ready; each node's items stay in
+    /// its own order.
+    #[default]
+    Arrival,
+    /// Node after node in slot order (the merged list is in id order when every node lists
+    /// by id), each node waiting for its turn.
+    Slot,
+}
+
 /// Items are sent on in pieces of at least this many bytes (the last piece may be smaller).
 pub const CHUNK: usize = 64 << 10;
 /// Pieces a node's channel holds while it waits for its turn.
@@ -55,7 +72,7 @@ pub const CHANNEL_CHUNKS: usize = 4;
 pub struct Streamed {
     /// Nodes whose part the answer lacks (the policy let it through).
     pub missing: Vec<String>,
-    /// The items, every node's in slot order.
+    /// The items, each node's in its own order (nodes as [`Order`] says).
     pub body: Body,
 }
 
@@ -75,22 +92,17 @@ struct Started {
     chunks: RawChunks,
     /// Rewritten items not yet converted.
     xml: Vec<u8>,
-    /// For the JSON API: the items cut apart and converted.
-    json: Option<ItemSplitter>,
-    /// Ready to send.
+    /// The items cut apart (and converted, for the JSON API).
+    split: ItemSplitter,
+    /// Whole items ready to send.
     out: Vec<u8>,
 }
 
 impl Started {
-    /// Move what was rewritten to `out`, in the answer's format.
+    /// Move the whole items of what was rewritten to `out`, in the answer's format.
     fn convert(&mut self) -> Result<(), StreamError> {
-        match &mut self.json {
-            Some(split) => {
-                split.feed(&self.xml, &mut self.out)?;
-                self.xml.clear();
-            }
-            None => self.out.append(&mut self.xml),
-        }
+        self.split.feed(&self.xml, &mut self.out)?;
+        self.xml.clear();
         Ok(())
     }
 }
@@ -196,7 +208,10 @@ impl<C: Cluster> Fanout<'_, C> {
                 rx
             })
             .collect();
-        let body = stream::iter(parts).flatten().boxed();
+        let body = match self.order {
+            Order::Arrival => stream::select_all(parts).boxed(),
+            Order::Slot => stream::iter(parts).flatten().boxed(),
+        };
         Ok(Streamed { missing, body })
     }
 }
@@ -229,7 +244,10 @@ async fn start(
                         rw,
                         chunks,
                         xml: out,
-                        json: (format == Format::Json).then(ItemSplitter::default),
+                        split: match format {
+                            Format::Json => ItemSplitter::json(),
+                            Format::Xml => ItemSplitter::xml(),
+                        },
                         out: Vec::new(),
                     };
                     return Ok((Answer::Value(()), Some(s)));
@@ -285,9 +303,7 @@ async fn pump(mut s: Started, method: String, mut tx: Items) {
             Some(Err(why)) => break why,
             None => {
                 let ended = match s.rw.finish(&mut s.xml) {
-                    Ok(None) => s
-                        .convert()
-                        .and_then(|()| s.json.as_ref().map_or(Ok(()), ItemSplitter::finish)),
+                    Ok(None) => s.convert().and_then(|()| s.split.finish()),
                     Ok(Some(_)) => Err(StreamError::NotAList("a fault after a list's head")),
                     Err(e) => Err(e),
                 };
@@ -363,7 +379,7 @@ mod tests {
             rw,
             chunks: counted(10_000, taken.clone()),
             xml,
-            json: None,
+            split: ItemSplitter::xml(),
             out: Vec::new(),
         };
         let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);

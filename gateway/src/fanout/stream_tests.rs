@@ -9,14 +9,23 @@ use uyuni_api::json::to_json;
 
 use super::Fanout;
 use super::fake::{Fake, cred};
-use super::stream::{Format, Streamed};
+use super::stream::{Format, Order, Streamed};
 use crate::pool::Answer;
 use crate::rawstream::{MERGED_HEAD, MERGED_TAIL};
 
-/// The merged list streamed: its pieces joined, or where it broke off.
+/// The merged list streamed in slot order: its pieces joined, or where it broke off.
 async fn stream(fake: &Fake, strict: bool) -> Result<(Streamed, Vec<u8>, Option<String>), Fault> {
+    stream_in(fake, strict, Order::Slot).await
+}
+
+/// The merged list streamed in `order`.
+async fn stream_in(
+    fake: &Fake,
+    strict: bool,
+    order: Order,
+) -> Result<(Streamed, Vec<u8>, Option<String>), Fault> {
     let turn = AtomicUsize::new(0);
-    let fanout = Fanout::new(fake, &turn);
+    let fanout = Fanout::new(fake, &turn).in_order(order);
     let mut s = fanout
         .merged_stream(&cred(), "system.listSystems", vec![], strict, Format::Xml)
         .await?;
@@ -201,4 +210,71 @@ async fn the_json_api_gets_the_same_list_item_by_item() {
     let merged = fake.run("system.listSystems", vec![]).result.expect("list");
     assert_eq!(list, to_json(&merged));
     assert_eq!(s.missing, vec!["c".to_string()]);
+}
+
+/// A node's list of `n` systems (a server's ids, from 1 000 010 000), each item a few hundred bytes, so a
+/// node's part takes several pieces of [`super::stream::CHUNK`].
+fn big_list(n: i64) -> Answer {
+    let items = (0..n)
+        .map(|i| {
+            uyuni_api::value::StructBuilder::new()
+                .field("id", uyuni_api::value::int(1_000_010_000 + i))
+                .field("name", uyuni_api::value::string(format!("{i:0>200}")))
+                .build()
+        })
+        .collect();
+    Answer::Value(uyuni_api::Value::Array(items))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_arrival_order_every_item_comes_once_whole_and_each_nodes_in_its_own_order() {
+    let fake = Fake::three()
+        .script("a", "system.listSystems", big_list(3000))
+        .script("b", "system.listSystems", big_list(2000))
+        .script("c", "system.listSystems", big_list(1));
+    let (s, doc, broke) = stream_in(&fake, false, Order::Arrival)
+        .await
+        .expect("answered");
+    assert_eq!((s.missing.len(), broke), (0, None));
+    // The document decodes (pieces hold whole items only), ...
+    let ids: Vec<i64> = decoded(&doc)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["id"].as_i64())
+        .collect();
+    // ... holds the slot-order merge's items, each once, ...
+    let (_, slot_doc, _) = stream(&fake, false).await.expect("answered");
+    let mut want: Vec<i64> = decoded(&slot_doc)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["id"].as_i64())
+        .collect();
+    assert_eq!(want.len(), 5001);
+    let mut got = ids.clone();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // ... and each node's items in that node's order.
+    for base in [1_000_000_000, 1_001_000_000, 1_002_000_000] {
+        let own: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| (base..base + 1_000_000).contains(id))
+            .collect();
+        assert!(own.windows(2).all(|w| w[0] < w[1]), "slot base {base}");
+    }
+}
+
+#[tokio::test]
+async fn in_arrival_order_a_node_failing_mid_answer_still_cuts_the_answer_off() {
+    let fake = Fake::three().cut_mid_answer("b");
+    let (_, doc, broke) = stream_in(&fake, false, Order::Arrival)
+        .await
+        .expect("begun");
+    let why = broke.expect("the body ends with an error");
+    assert!(why.contains("node b failed mid-answer"), "{why}");
+    let text = String::from_utf8(doc).expect("utf-8");
+    assert!(!text.contains("</methodResponse>"), "{text}");
 }
