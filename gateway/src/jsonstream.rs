@@ -1,23 +1,30 @@
 //! Streamed merged lists cut into whole items: the translated XML-RPC items that
 //! [`crate::rawstream`] writes, cut into whole items (`<value>…</value>` at the list's top
-//! level) as they arrive. For the JSON API each is decoded alone and written as JSON, every
-//! item preceded by a comma (the caller drops the first one); for XML-RPC the whole items are
-//! passed on as they are, so that pieces of different nodes' parts can be sent in the order
-//! they arrive ([`crate::fanout::stream`]). One item is held at a time. Pure.
+//! level) as they arrive ([`ItemBounds`]). For the JSON API each is decoded alone and written
+//! as JSON, every item preceded by a comma (the caller drops the first one:
+//! [`ItemSplitter`]); for XML-RPC the whole items are passed on as they are, so that pieces of
+//! different nodes' parts can be sent in the order they arrive ([`crate::fanout::stream`]).
+//! One item is held at a time. Pure.
 
-use memchr::memchr;
+use std::sync::LazyLock;
+
+use memchr::memmem;
 
 use crate::rawstream::StreamError;
 
 /// The longest single item accepted (a system's overview is a few hundred bytes).
 pub const MAX_ITEM: usize = 4 << 20;
 
-/// Cuts a run of XML-RPC array items into whole items. See the module documentation.
+/// The word every tag the cut looks at holds (`<value>`, `</value>`, `<value/>`): searched for
+/// instead of every `<`, so the scan stops only at those (a member's `<name>`, `<i4>`, ...
+/// are passed over at memmem's speed).
+static VALUE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("value"));
+
+/// Where the whole items end in a run of XML-RPC array items that the caller holds and
+/// appends to: the depth of `<value>` elements, carried from one call to the next. No buffer
+/// of its own, so the XML-RPC stream hands on the caller's bytes without a copy.
 #[derive(Debug, Default)]
-pub struct ItemSplitter {
-    /// Write each item as JSON (else: pass the items on as they are).
-    json: bool,
-    buf: Vec<u8>,
+pub struct ItemBounds {
     /// `buf[..scanned]` has been read.
     scanned: usize,
     /// Depth of `<value>` elements at `scanned`.
@@ -26,85 +33,124 @@ pub struct ItemSplitter {
     start: usize,
 }
 
-impl ItemSplitter {
-    /// A splitter writing each item as `,` and its JSON.
-    pub fn json() -> Self {
-        Self {
-            json: true,
-            ..Self::default()
-        }
-    }
+fn whitespace(b: &[u8]) -> bool {
+    b.iter().all(u8::is_ascii_whitespace)
+}
 
-    /// A splitter passing the whole items on unchanged (XML-RPC `<value>` elements).
-    pub fn xml() -> Self {
-        Self::default()
-    }
-
-    /// Take the next piece of items; append each item completed to `out` (as `,` and its
-    /// JSON, or unchanged).
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
-        self.buf.extend_from_slice(input);
+impl ItemBounds {
+    /// Read `buf` on from where the last call stopped (`buf`: what the last call saw, less
+    /// what was [`ItemBounds::taken`], with more appended); `item` gets each item completed.
+    /// Returns how long `buf`'s prefix of whole items (and the white space between them) is.
+    pub fn scan(
+        &mut self,
+        buf: &[u8],
+        mut item: impl FnMut(&[u8]) -> Result<(), StreamError>,
+    ) -> Result<usize, StreamError> {
+        const BETWEEN: StreamError = StreamError::NotAList("text between the list's items");
         loop {
-            let Some(lt) = memchr(b'<', &self.buf[self.scanned..]).map(|i| i + self.scanned) else {
+            let Some(i) = VALUE.find(&buf[self.scanned..]).map(|i| i + self.scanned) else {
                 if self.depth == 0 {
-                    if !self.buf[self.scanned..].iter().all(u8::is_ascii_whitespace) {
-                        return Err(StreamError::NotAList("text between the list's items"));
+                    // Only white space, then perhaps the start of the next item's tag.
+                    let rest = &buf[self.scanned..];
+                    let text = rest.len() - rest.trim_ascii_start().len();
+                    let tail = &rest[text..];
+                    if !b"<value".starts_with(tail) {
+                        return Err(BETWEEN);
                     }
-                    self.scanned = self.buf.len();
+                    self.scanned += text;
+                } else {
+                    // A word split at the end ("valu") is found whole next time.
+                    self.scanned = self.scanned.max(buf.len().saturating_sub(4));
                 }
                 break;
             };
-            let tag = &self.buf[lt + 1..];
-            let (open, close, empty) = (b"value>", b"/value>", b"value/>");
-            if tag.len() < close.len() {
-                break; // The tag is not complete yet.
-            }
+            let (after, after2) = (buf.get(i + 5).copied(), buf.get(i + 6).copied());
+            let opens = i >= 1 && buf[i - 1] == b'<';
+            let closes = i >= 2 && buf[i - 1] == b'/' && buf[i - 2] == b'<';
+            let tag_at = if closes { i - 2 } else { i.saturating_sub(1) };
             if self.depth == 0
-                && !self.buf[self.scanned..lt]
-                    .iter()
-                    .all(u8::is_ascii_whitespace)
+                && (!(opens || closes) || !buf.get(self.scanned..tag_at).is_some_and(whitespace))
             {
-                return Err(StreamError::NotAList("text between the list's items"));
+                return Err(BETWEEN);
             }
-            if tag.starts_with(open) {
-                if self.depth == 0 {
-                    self.start = lt;
+            match (opens, closes, after, after2) {
+                // Not complete yet: read again from its `<`.
+                (true, _, None, _) | (true, _, Some(b'/'), None) | (_, true, None, _) => {
+                    self.scanned = self.scanned.max(tag_at);
+                    break;
                 }
-                self.depth += 1;
-                self.scanned = lt + 1 + open.len();
-            } else if tag.starts_with(close) {
-                self.depth = self
-                    .depth
-                    .checked_sub(1)
-                    .ok_or(StreamError::NotAList("a </value> without its <value>"))?;
-                self.scanned = lt + 1 + close.len();
-                if self.depth == 0 && self.json {
-                    item_json(&self.buf[self.start..self.scanned], out)?;
+                (true, _, Some(b'>'), _) => {
+                    if self.depth == 0 {
+                        self.start = tag_at;
+                    }
+                    self.depth += 1;
+                    self.scanned = i + 6;
                 }
-            } else if tag.starts_with(empty) {
-                self.scanned = lt + 1 + empty.len();
-                if self.depth == 0 && self.json {
-                    item_json(&self.buf[lt..self.scanned], out)?;
+                (true, _, Some(b'/'), Some(b'>')) => {
+                    self.scanned = i + 7;
+                    if self.depth == 0 {
+                        item(&buf[tag_at..self.scanned])?;
+                    }
                 }
-            } else if self.depth == 0 {
-                return Err(StreamError::NotAList("an item that is not a <value>"));
-            } else {
-                self.scanned = lt + 1;
+                (_, true, Some(b'>'), _) => {
+                    self.depth = self
+                        .depth
+                        .checked_sub(1)
+                        .ok_or(StreamError::NotAList("a </value> without its <value>"))?;
+                    self.scanned = i + 6;
+                    if self.depth == 0 {
+                        item(&buf[self.start..self.scanned])?;
+                    }
+                }
+                // "value" in a text or another tag's name.
+                _ if self.depth == 0 => {
+                    return Err(StreamError::NotAList("an item that is not a <value>"));
+                }
+                _ => self.scanned = i + 5,
             }
         }
-        // Keep only the item being read (or the unread rest).
-        let keep = if self.depth > 0 {
+        Ok(if self.depth > 0 {
             self.start
         } else {
             self.scanned
-        };
-        if !self.json {
-            // Whole items and the white space between them.
-            out.extend_from_slice(&self.buf[..keep]);
+        })
+    }
+
+    /// The first `n` bytes of the buffer (at most what [`ItemBounds::scan`] returned) were
+    /// taken away.
+    pub fn taken(&mut self, n: usize) {
+        self.scanned -= n;
+        self.start = self.start.saturating_sub(n);
+    }
+
+    /// The items have ended with `rest` (what is left in the buffer): nothing may be left
+    /// half read.
+    pub fn finish(&self, rest: &[u8]) -> Result<(), StreamError> {
+        if self.depth == 0 && whitespace(rest) {
+            Ok(())
+        } else {
+            Err(StreamError::Truncated)
         }
-        self.buf.drain(..keep);
-        self.scanned -= keep;
-        self.start = self.start.saturating_sub(keep);
+    }
+}
+
+/// Cuts a run of XML-RPC array items into whole items and writes each as `,` and its JSON.
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct ItemSplitter {
+    buf: Vec<u8>,
+    bounds: ItemBounds,
+}
+
+impl ItemSplitter {
+    /// Take the next piece of items; append each item completed, as `,` and its JSON, to
+    /// `out`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
+        self.buf.extend_from_slice(input);
+        let whole = self.bounds.scan(&self.buf, |item| item_json(item, out))?;
+        // Keep only the item being read (or the unread rest).
+        self.buf.drain(..whole);
+        self.bounds.taken(whole);
         if self.buf.len() > MAX_ITEM {
             return Err(StreamError::NotAList("an item longer than 4 MiB"));
         }
@@ -113,11 +159,7 @@ impl ItemSplitter {
 
     /// The items have ended: nothing may be left half read.
     pub fn finish(&self) -> Result<(), StreamError> {
-        if self.depth == 0 && self.buf.iter().all(u8::is_ascii_whitespace) {
-            Ok(())
-        } else {
-            Err(StreamError::Truncated)
-        }
+        self.bounds.finish(&self.buf)
     }
 }
 
@@ -165,7 +207,7 @@ mod tests {
     }
 
     fn json_of(items: &[u8], piece: usize) -> Result<serde_json::Value, StreamError> {
-        let mut sp = ItemSplitter::json();
+        let mut sp = ItemSplitter::default();
         let mut out = vec![b'['];
         for p in items.chunks(piece) {
             sp.feed(p, &mut out)?;
@@ -213,19 +255,26 @@ mod tests {
     }
 
     #[test]
-    fn xml_items_are_passed_on_whole_and_unchanged_in_any_pieces() {
+    fn xml_items_are_cut_whole_in_any_pieces() {
         let doc = node(&[1_000_010_000, 1_000_010_003]);
         let items = rewrite_in_pieces(2, doc.as_bytes(), &mut || 3)
             .expect("streams")
             .expect("a list");
-        for piece in [1, 2, 7, 64, 100_000] {
-            let mut sp = ItemSplitter::xml();
+        for piece in [1, 2, 3, 5, 7, 64, 100_000] {
+            let mut bounds = ItemBounds::default();
+            let mut buf = Vec::new();
             let mut out = Vec::new();
+            let mut seen = 0;
             for p in items.chunks(piece) {
-                let before = out.len();
-                sp.feed(p, &mut out).expect("items");
-                // What comes out is whole items only: it decodes as a list on its own.
-                let part = String::from_utf8(out[before..].to_vec()).expect("utf-8");
+                buf.extend_from_slice(p);
+                let whole = bounds
+                    .scan(&buf, |_| {
+                        seen += 1;
+                        Ok(())
+                    })
+                    .expect("items");
+                // What is cut off is whole items only: it decodes as a list on its own.
+                let part = String::from_utf8(buf[..whole].to_vec()).expect("utf-8");
                 let doc = format!(
                     "{}{part}{}",
                     crate::rawstream::MERGED_HEAD,
@@ -238,20 +287,30 @@ mod tests {
                     ),
                     "pieces of {piece}: {part}"
                 );
+                out.extend(buf.drain(..whole));
+                bounds.taken(whole);
             }
-            sp.finish().expect("ended");
+            bounds.finish(&buf).expect("ended");
             assert_eq!(out, items, "pieces of {piece}");
+            assert_eq!(seen, 4, "pieces of {piece}");
         }
-        let mut sp = ItemSplitter::xml();
-        let mut out = Vec::new();
-        sp.feed(b"<value><i4>1</i4>", &mut out)
-            .expect("half an item");
-        assert!(out.is_empty());
-        assert!(sp.finish().is_err());
-        assert!(
-            ItemSplitter::xml()
-                .feed(b"junk<value><i4>1</i4></value>", &mut out)
-                .is_err()
-        );
+        let mut bounds = ItemBounds::default();
+        let half = b"<value><i4>1</i4>";
+        assert_eq!(bounds.scan(half, |_| Ok(())), Ok(0));
+        assert!(bounds.finish(half).is_err());
+        for bad in [
+            &b"junk<value><i4>1</i4></value>"[..],
+            b"<value><i4>1</i4></value>x",
+            b"</value>",
+            b"<values>",
+            b"<struct><member><name>value</name></member></struct>",
+        ] {
+            let mut bounds = ItemBounds::default();
+            assert!(bounds.scan(bad, |_| Ok(())).is_err(), "{bad:?}");
+        }
+        // "value" inside an item (a member's name, a text) is not a tag.
+        let mut bounds = ItemBounds::default();
+        let ok = b"<value><struct><member><name>value</name><value>a value/> </value></member></struct></value> ";
+        assert_eq!(bounds.scan(ok, |_| Ok(())), Ok(ok.len()));
     }
 }

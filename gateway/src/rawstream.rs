@@ -13,6 +13,7 @@
 //! * the last [`HOLD`] bytes: the final `</data>` that ends the list is only known at the end
 //!   of the answer (an item may hold arrays of its own).
 
+use bytes::BufMut;
 use memchr::memmem;
 use uyuni_api::Fault;
 
@@ -108,7 +109,7 @@ impl NodeRewriter {
 
     /// Take `input` (the next piece of the answer) and append the items it completes,
     /// translated, to `out`.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
+    pub fn feed(&mut self, input: &[u8], out: &mut impl BufMut) -> Result<(), StreamError> {
         self.pending.extend_from_slice(input);
         self.validate()?;
         match self.head {
@@ -129,7 +130,7 @@ impl NodeRewriter {
 
     /// The answer has ended: append the last items to `out`. `Ok(Some(fault))` when the
     /// answer was a fault.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<Option<Fault>, StreamError> {
+    pub fn finish(&mut self, out: &mut impl BufMut) -> Result<Option<Fault>, StreamError> {
         if self.validated != self.pending.len() {
             return Err(StreamError::NotUtf8);
         }
@@ -224,7 +225,7 @@ impl NodeRewriter {
 
     /// Write out every complete item with its ids translated, keeping back what may still
     /// change meaning ([`HOLD`]); at the end (`last`) keep back only the tail.
-    fn rewrite(&mut self, out: &mut Vec<u8>, last: bool) -> Result<(), StreamError> {
+    fn rewrite(&mut self, out: &mut impl BufMut, last: bool) -> Result<(), StreamError> {
         let len = self.validated;
         let mut pos = 0;
         loop {
@@ -234,7 +235,7 @@ impl NodeRewriter {
                 } else {
                     pos.max(len.saturating_sub(HOLD))
                 };
-                out.extend_from_slice(&self.pending[pos..keep_from]);
+                out.put_slice(&self.pending[pos..keep_from]);
                 pos = keep_from;
                 break;
             };
@@ -244,15 +245,15 @@ impl NodeRewriter {
                     if len - i > HOLD {
                         return Err(StreamError::BadId);
                     }
-                    out.extend_from_slice(&self.pending[pos..i]);
+                    out.put_slice(&self.pending[pos..i]);
                     pos = i;
                     break;
                 }
                 Number::Done { start, end, local } => {
                     let gid = to_gateway(IdKind::System, self.slot, local)
                         .ok_or(StreamError::Untranslatable(local))?;
-                    out.extend_from_slice(&self.pending[pos..start]);
-                    out.extend_from_slice(gid.to_string().as_bytes());
+                    out.put_slice(&self.pending[pos..start]);
+                    out.put_slice(itoa::Buffer::new().format(gid).as_bytes());
                     pos = end;
                 }
             }

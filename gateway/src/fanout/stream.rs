@@ -21,13 +21,14 @@
 use std::pin::Pin;
 
 use axum::body::Bytes;
+use bytes::BytesMut;
 use futures::channel::mpsc;
 use futures::stream::{self, BoxStream, Stream, StreamExt as _};
 use futures::{SinkExt as _, future::join_all};
 use uyuni_api::{Fault, Value};
 
 use super::{Cluster, Fanout, unavailable};
-use crate::jsonstream::ItemSplitter;
+use crate::jsonstream::{ItemBounds, ItemSplitter};
 use crate::metastore::NodeView;
 use crate::pool::{Answer, Credentials};
 use crate::rawstream::{Head, NodeRewriter, StreamError};
@@ -84,26 +85,87 @@ impl std::fmt::Debug for Streamed {
     }
 }
 
+/// How a started node's rewritten items are cut into whole items.
+enum Cut {
+    /// XML-RPC: where the whole items end in the rewritten bytes, which go on as they are.
+    Xml(ItemBounds),
+    /// The JSON API: each item converted into `out`.
+    Json {
+        split: ItemSplitter,
+        /// Whole items, as JSON, ready to send.
+        out: Vec<u8>,
+    },
+}
+
 /// A node whose head said "a list": what has been read of it so far.
 struct Started {
     slot: u32,
     name: String,
     rw: NodeRewriter,
     chunks: RawChunks,
-    /// Rewritten items not yet converted.
-    xml: Vec<u8>,
-    /// The items cut apart (and converted, for the JSON API).
-    split: ItemSplitter,
-    /// Whole items ready to send.
-    out: Vec<u8>,
+    /// Rewritten items not yet sent (XML-RPC) or converted (JSON).
+    xml: BytesMut,
+    cut: Cut,
 }
 
 impl Started {
-    /// Move the whole items of what was rewritten to `out`, in the answer's format.
-    fn convert(&mut self) -> Result<(), StreamError> {
-        self.split.feed(&self.xml, &mut self.out)?;
-        self.xml.clear();
-        Ok(())
+    fn new(
+        slot: u32,
+        name: String,
+        rw: NodeRewriter,
+        chunks: RawChunks,
+        xml: BytesMut,
+        format: Format,
+    ) -> Self {
+        let cut = match format {
+            Format::Xml => Cut::Xml(ItemBounds::default()),
+            Format::Json => Cut::Json {
+                split: ItemSplitter::default(),
+                out: Vec::new(),
+            },
+        };
+        Self {
+            slot,
+            name,
+            rw,
+            chunks,
+            xml,
+            cut,
+        }
+    }
+
+    /// The whole items rewritten so far as a piece to send, once they make at least
+    /// [`CHUNK`] (`last`: whatever there is). XML-RPC's piece is the rewritten bytes
+    /// themselves, split off without a copy.
+    fn piece(&mut self, last: bool) -> Result<Option<Bytes>, StreamError> {
+        let min = if last { 1 } else { CHUNK };
+        match &mut self.cut {
+            Cut::Xml(bounds) => {
+                let whole = bounds.scan(&self.xml, |_| Ok(()))?;
+                if last {
+                    bounds.finish(&self.xml[whole..])?;
+                }
+                if whole < min {
+                    return Ok(None);
+                }
+                bounds.taken(whole);
+                Ok(Some(self.xml.split_to(whole).freeze()))
+            }
+            Cut::Json { split, out } => {
+                split.feed(&self.xml, out)?;
+                self.xml.clear();
+                if last {
+                    split.finish()?;
+                }
+                if out.len() < min {
+                    return Ok(None);
+                }
+                Ok(Some(Bytes::from(std::mem::replace(
+                    out,
+                    Vec::with_capacity(CHUNK + CHUNK / 4),
+                ))))
+            }
+        }
     }
 }
 
@@ -230,7 +292,7 @@ async fn start(
     };
     let slot = node.slot.unwrap_or(0);
     let mut rw = NodeRewriter::new(slot);
-    let mut out = Vec::new();
+    let mut out = BytesMut::new();
     loop {
         match chunks.next().await {
             Some(Ok(piece)) => {
@@ -238,18 +300,7 @@ async fn start(
                     return head_failure(slot, e);
                 }
                 if rw.head() == &Head::Items {
-                    let s = Started {
-                        slot,
-                        name: node.name.clone(),
-                        rw,
-                        chunks,
-                        xml: out,
-                        split: match format {
-                            Format::Json => ItemSplitter::json(),
-                            Format::Xml => ItemSplitter::xml(),
-                        },
-                        out: Vec::new(),
-                    };
+                    let s = Started::new(slot, node.name.clone(), rw, chunks, out, format);
                     return Ok((Answer::Value(()), Some(s)));
                 }
             }
@@ -288,11 +339,14 @@ type Items = mpsc::Sender<Result<Bytes, std::io::Error>>;
 /// channel with an error (which cuts the answer off). Stops when the answer is dropped.
 async fn pump(mut s: Started, method: String, mut tx: Items) {
     let failure = loop {
-        if let Err(e) = s.convert() {
-            break format!("malformed answer: {e}");
-        }
-        if s.out.len() >= CHUNK && send(&mut tx, &mut s.out).await.is_err() {
-            return; // The caller went away.
+        match s.piece(false) {
+            Ok(Some(piece)) => {
+                if tx.send(Ok(piece)).await.is_err() {
+                    return; // The caller went away.
+                }
+            }
+            Ok(None) => {}
+            Err(e) => break format!("malformed answer: {e}"),
         }
         match s.chunks.next().await {
             Some(Ok(piece)) => {
@@ -303,13 +357,15 @@ async fn pump(mut s: Started, method: String, mut tx: Items) {
             Some(Err(why)) => break why,
             None => {
                 let ended = match s.rw.finish(&mut s.xml) {
-                    Ok(None) => s.convert().and_then(|()| s.split.finish()),
+                    Ok(None) => s.piece(true),
                     Ok(Some(_)) => Err(StreamError::NotAList("a fault after a list's head")),
                     Err(e) => Err(e),
                 };
                 match ended {
-                    Ok(()) => {
-                        let _ = send(&mut tx, &mut s.out).await;
+                    Ok(piece) => {
+                        if let Some(piece) = piece {
+                            let _ = tx.send(Ok(piece)).await;
+                        }
                         return;
                     }
                     Err(e) => break format!("malformed answer: {e}"),
@@ -326,17 +382,6 @@ async fn pump(mut s: Started, method: String, mut tx: Items) {
             s.name
         ))))
         .await;
-}
-
-async fn send(tx: &mut Items, out: &mut Vec<u8>) -> Result<(), mpsc::SendError> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    let piece = Bytes::from(std::mem::replace(
-        out,
-        Vec::with_capacity(CHUNK + CHUNK / 4),
-    ));
-    tx.send(Ok(piece)).await
 }
 
 #[cfg(test)]
@@ -366,22 +411,21 @@ mod tests {
     async fn a_node_whose_turn_has_not_come_is_held_back() {
         let taken = Arc::new(AtomicUsize::new(0));
         let mut rw = NodeRewriter::new(0);
-        let mut xml = Vec::new();
+        let mut xml = BytesMut::new();
         let head = b"<?xml version=\"1.0\"?><methodResponse><params><param><value><array><data>";
         rw.feed(head, &mut xml).expect("head");
         let piece_len = counted(1, Arc::new(AtomicUsize::new(0)))
             .next()
             .await
             .map_or(0, |p| p.map_or(0, |b| b.len()));
-        let s = Started {
-            slot: 0,
-            name: "a".into(),
+        let s = Started::new(
+            0,
+            "a".into(),
             rw,
-            chunks: counted(10_000, taken.clone()),
+            counted(10_000, taken.clone()),
             xml,
-            split: ItemSplitter::xml(),
-            out: Vec::new(),
-        };
+            Format::Xml,
+        );
         let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
         let task = tokio::spawn(pump(s, "system.listSystems".into(), tx));
         // Nobody reads: the node is read until the channel is full, and no further.
