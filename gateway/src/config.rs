@@ -84,12 +84,13 @@ pub struct GatewayConfig {
     #[serde(with = "duration_ms", rename = "common_visible_timeout_ms")]
     pub common_visible_timeout: Duration,
     /// The order of a streamed merged list of systems (`system.listSystems` and the other
-    /// lists of systems): `arrival` (the default: pieces of whole items from whichever node
-    /// has them ready, each node's items in its own order, every node read at once) or
-    /// `slot` (node after node: id order when the nodes list by id, at the cost of reading
-    /// the nodes one after another). Default `arrival`: a single server's order is not one
-    /// the merged list can keep anyway, and spacecmd keys its cache by id
-    /// (docs/GATEWAY.md#streamed-merges).
+    /// lists of systems): `slot` (the default: node after node in slot order, id order when
+    /// the nodes list by id, each node's bytes sent on as they are rewritten) or `arrival`
+    /// (pieces of whole items from whichever node has them ready, each node's items in its
+    /// own order, every node read at once: for nodes that stream their answers slowly, at the
+    /// cost of finding where each item ends). Default `slot`: the order of the buffered merge
+    /// and, with nodes that render their answer before sending it (Uyuni's do), measured as
+    /// fast or faster (docs/GATEWAY.md#streamed-merges, docs/PERFORMANCE.md).
     pub merged_order: crate::fanout::stream::Order,
 }
 
@@ -116,7 +117,7 @@ impl Default for GatewayConfig {
             uyuni_ca_file: None,
             max_request_mib: 64,
             common_visible_timeout: Duration::from_secs(60),
-            merged_order: crate::fanout::stream::Order::Arrival,
+            merged_order: crate::fanout::stream::Order::Slot,
         }
     }
 }

@@ -13,7 +13,7 @@
 //! * the last [`HOLD`] bytes: the final `</data>` that ends the list is only known at the end
 //!   of the answer (an item may hold arrays of its own).
 
-use bytes::BufMut;
+use bytes::{Buf as _, BufMut, BytesMut};
 use memchr::memmem;
 use uyuni_api::Fault;
 
@@ -73,7 +73,9 @@ pub struct NodeRewriter {
     slot: u32,
     head: Head,
     /// Arrived and not yet written out.
-    pending: Vec<u8>,
+    /// (A `BytesMut`: what was written out is dropped from its front without moving the
+    /// rest; the room is reclaimed when more arrives, once per buffer's worth.)
+    pending: BytesMut,
     /// `pending[..validated]` is known to be UTF-8.
     validated: usize,
     finder: memmem::Finder<'static>,
@@ -96,7 +98,7 @@ impl NodeRewriter {
         Self {
             slot,
             head: Head::Pending,
-            pending: Vec::new(),
+            pending: BytesMut::with_capacity(128 << 10),
             validated: 0,
             finder: memmem::Finder::new(ID_MEMBER),
         }
@@ -137,7 +139,7 @@ impl NodeRewriter {
         match self.head {
             Head::Pending => Err(StreamError::Truncated),
             Head::Fault => {
-                let text = String::from_utf8(std::mem::take(&mut self.pending))
+                let text = String::from_utf8(std::mem::take(&mut self.pending).to_vec())
                     .map_err(|_| StreamError::NotUtf8)?;
                 match uyuni_api::codec::parse_response(&text) {
                     Ok(Err(f)) => Ok(Some(f)),
@@ -192,8 +194,10 @@ impl NodeRewriter {
                 let items_at = if rest.starts_with(b"<data/>") {
                     // An empty list: what follows is the tail; keep a `</data>` to end it.
                     let at = buf.len() - rest.len() + b"<data/>".len();
-                    self.pending.drain(..at);
-                    self.pending.splice(0..0, b"</data>".iter().copied());
+                    let mut rest = BytesMut::with_capacity(self.pending.len() - at + 16);
+                    rest.put_slice(b"</data>");
+                    rest.put_slice(&self.pending[at..]);
+                    self.pending = rest;
                     self.validated = self.validated + b"</data>".len() - at;
                     self.head = Head::Items;
                     return Ok(());
@@ -202,7 +206,7 @@ impl NodeRewriter {
                 } else {
                     return Err(StreamError::NotAList("no array in the answer"));
                 };
-                self.pending.drain(..items_at);
+                self.pending.advance(items_at);
                 self.validated -= items_at;
                 self.head = Head::Items;
                 Ok(())
@@ -258,7 +262,7 @@ impl NodeRewriter {
                 }
             }
         }
-        self.pending.drain(..pos);
+        self.pending.advance(pos);
         self.validated -= pos;
         Ok(())
     }

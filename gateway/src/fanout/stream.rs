@@ -3,13 +3,14 @@
 //! ([`crate::rawstream`]); then the policy ([`decide`]) says whether the call fails (a
 //! well-formed fault, nothing else sent yet) or is answered. The answer is the merged head,
 //! the answering nodes' items (ids translated on the way), and the tail. Each node is read
-//! and translated by a task of its own into a small bounded channel of pieces that hold
-//! whole items only ([`ItemSplitter`]); the answer takes the pieces as they come from any
-//! node ([`Order::Arrival`], so every node is read and translated at once, on every core) or
-//! node after node in slot order ([`Order::Slot`]: id order when the nodes list by id). A
-//! node that is not read from is held back by its channel (and, behind it, by its TCP
-//! connection): the gateway holds about [`CHANNEL_CHUNKS`] × [`CHUNK`] per node, never the
-//! nodes' whole answers.
+//! and translated by a task of its own into a small bounded channel of pieces; the answer
+//! takes them node after node in slot order ([`Order::Slot`], the default: id order when
+//! the nodes list by id; the pieces are the rewritten bytes, split off without a copy) or
+//! as they come from any node ([`Order::Arrival`]: every node read at once; each piece then
+//! holds whole items only, [`ItemBounds`]; for the JSON API they always do,
+//! [`ItemSplitter`]). A node that is not read from is held back by its channel (and, behind
+//! it, by its TCP connection): the gateway holds about [`CHANNEL_CHUNKS`] × [`CHUNK`] per
+//! node, never the nodes' whole answers.
 //!
 //! A node that fails after the answer has begun (its connection breaks, its XML turns out
 //! malformed, an id cannot be translated) cannot be reported in the answer any more: the
@@ -55,13 +56,14 @@ pub enum Format {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {
-    /// Pieces of whole items from whichever node has one ready; each node's items stay in
-    /// its own order.
-    #[default]
-    Arrival,
     /// Node after node in slot order (the merged list is in id order when every node lists
-    /// by id), each node waiting for its turn.
+    /// by id), each node waiting for its turn; the bytes go on as they are rewritten.
+    #[default]
     Slot,
+    /// Pieces of whole items from whichever node has one ready; each node's items stay in
+    /// its own order. Every node is read at once, at the cost of finding where each item
+    /// ends.
+    Arrival,
 }
 
 /// Items are sent on in pieces of at least this many bytes (the last piece may be smaller).
@@ -87,7 +89,11 @@ impl std::fmt::Debug for Streamed {
 
 /// How a started node's rewritten items are cut into whole items.
 enum Cut {
-    /// XML-RPC: where the whole items end in the rewritten bytes, which go on as they are.
+    /// XML-RPC, node after node ([`Order::Slot`]): the rewritten bytes go on as they are,
+    /// cut anywhere (the next node's part follows only after this one's end).
+    Raw,
+    /// XML-RPC, pieces of different nodes interleaved ([`Order::Arrival`]): where the whole
+    /// items end in the rewritten bytes, which go on as they are.
     Xml(ItemBounds),
     /// The JSON API: each item converted into `out`.
     Json {
@@ -140,6 +146,12 @@ impl Started {
     fn piece(&mut self, last: bool) -> Result<Option<Bytes>, StreamError> {
         let min = if last { 1 } else { CHUNK };
         match &mut self.cut {
+            Cut::Raw => {
+                if self.xml.len() < min {
+                    return Ok(None);
+                }
+                Ok(Some(self.xml.split().freeze()))
+            }
             Cut::Xml(bounds) => {
                 let whole = bounds.scan(&self.xml, |_| Ok(()))?;
                 if last {
@@ -261,6 +273,13 @@ impl<C: Cluster> Fanout<'_, C> {
         }
         let missing = decide(&heads, missing, strict, crate::table::absent_faults(method))?;
         started.sort_by_key(|s| s.slot);
+        if self.order == Order::Slot {
+            for s in &mut started {
+                if matches!(s.cut, Cut::Xml(_)) {
+                    s.cut = Cut::Raw;
+                }
+            }
+        }
         let method = method.to_string();
         let parts: Vec<_> = started
             .into_iter()
@@ -350,6 +369,11 @@ async fn pump(mut s: Started, method: String, mut tx: Items) {
         }
         match s.chunks.next().await {
             Some(Ok(piece)) => {
+                // Room for what the piece becomes at once: the buffer was split off (or
+                // cleared) when it was last sent, so only what is left of it moves; growing by
+                // doubling instead copied each piece about twice over.
+                s.xml
+                    .reserve(piece.len() + piece.len() / 4 + crate::rawstream::HOLD);
                 if let Err(e) = s.rw.feed(&piece, &mut s.xml) {
                     break format!("malformed answer: {e}");
                 }

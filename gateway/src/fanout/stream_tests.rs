@@ -252,6 +252,8 @@ async fn in_arrival_order_every_item_comes_once_whole_and_each_nodes_in_its_own_
         .filter_map(|v| v["id"].as_i64())
         .collect();
     assert_eq!(want.len(), 5001);
+    // (Slot order, its pieces cut anywhere: the merged list is in id order.)
+    assert!(want.windows(2).all(|w| w[0] < w[1]));
     let mut got = ids.clone();
     got.sort_unstable();
     want.sort_unstable();

@@ -97,6 +97,25 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         res
     }
 
+    // Forwarded, so that hyper writes a body's pieces with one `writev` each, as they are
+    // (without these it copies every byte of every answer into its own buffer first: 4 % of
+    // the gateway's CPU while it streams a merged list).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let res = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            self.watch.touch();
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
@@ -168,3 +187,37 @@ where
 }
 
 use std::future::Future as _;
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_watched_stream_writes_vectored_when_its_stream_does_and_counts_it_as_activity() {
+        // A connection opened ten seconds ago, silent since.
+        let watch = Arc::new(Watch {
+            start: Instant::now()
+                .checked_sub(Duration::from_secs(10))
+                .expect("uptime"),
+            last: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+        });
+        let mut w = Watched {
+            io: Vec::new(),
+            watch: watch.clone(),
+        };
+        // A Vec writes vectored: hyper may then hand it a body's pieces without copying them.
+        assert!(w.is_write_vectored());
+        assert!(watch.idle_for(Duration::from_secs(5)));
+        let n = w
+            .write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])
+            .await
+            .expect("written");
+        assert_eq!((n, w.io.as_slice()), (4, &b"abcd"[..]));
+        assert!(!watch.idle_for(Duration::from_secs(5)));
+    }
+}
