@@ -67,7 +67,7 @@ pub enum Order {
 }
 
 /// Items are sent on in pieces of at least this many bytes (the last piece may be smaller).
-pub const CHUNK: usize = 64 << 10;
+pub const CHUNK: usize = 256 << 10;
 /// Pieces a node's channel holds while it waits for its turn.
 pub const CHANNEL_CHUNKS: usize = 4;
 
