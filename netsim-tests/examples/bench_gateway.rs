@@ -194,6 +194,10 @@ fn record(url: &str) -> anyhow::Result<Recording> {
     })
 }
 
+/// The gateway members' configuration.
+const GATEWAY: &str =
+    "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 60000\n";
+
 fn main() -> anyhow::Result<()> {
     let nodes: usize = arg("--nodes", 10)?;
     let systems: usize = arg("--systems", 20_000)?;
@@ -262,18 +266,14 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let g = c.add_peer_with(
-        "gw",
-        "dc",
-        "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 60000\n",
-    )?;
+    let g = c.add_peer_with("gw", "dc", GATEWAY)?;
     let gw = format!("{}/rpc/api", c.peers[g].gateway.clone().unwrap_or_default());
     let gw_pid = c.peers[g].pid();
     let before = if other_order {
         let b = c.add_peer_with(
             "gwarrival",
             "dc",
-            "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 60000\nmerged_order = \"arrival\"\n",
+            &format!("{GATEWAY}merged_order = \"arrival\"\n"),
         )?;
         let url = format!("{}/rpc/api", c.peers[b].gateway.clone().unwrap_or_default());
         Some((url, c.peers[b].pid()))
@@ -282,11 +282,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         c.peer_bins
             .insert("gwbefore".into(), std::path::PathBuf::from(&before_bin));
-        let b = c.add_peer_with(
-            "gwbefore",
-            "dc",
-            "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nnode_timeout_ms = 60000\n",
-        )?;
+        let b = c.add_peer_with("gwbefore", "dc", GATEWAY)?;
         let url = format!("{}/rpc/api", c.peers[b].gateway.clone().unwrap_or_default());
         Some((url, c.peers[b].pid()))
     };

@@ -46,6 +46,16 @@ async fn stream_in(
     Ok((s, doc, broke))
 }
 
+/// The `id` members of a merged document's items, in its order.
+fn ids_of(doc: &[u8]) -> Vec<i64> {
+    decoded(doc)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["id"].as_i64())
+        .collect()
+}
+
 fn decoded(doc: &[u8]) -> Json {
     let text = std::str::from_utf8(doc).expect("utf-8");
     to_json(
@@ -63,12 +73,7 @@ async fn the_streamed_list_is_the_decoded_merge_with_the_missing_node_named() {
     assert_eq!(s.missing, vec!["c".to_string()]);
     let merged = fake.run("system.listSystems", vec![]).result.expect("list");
     assert_eq!(decoded(&doc), to_json(&merged));
-    let ids: Vec<i64> = decoded(&doc)
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v["id"].as_i64())
-        .collect();
+    let ids: Vec<i64> = ids_of(&doc);
     assert_eq!(
         ids,
         vec![1_000_010_000, 1_000_010_001, 1_001_010_000, 1_001_010_005]
@@ -237,20 +242,10 @@ async fn in_arrival_order_every_item_comes_once_whole_and_each_nodes_in_its_own_
         .expect("answered");
     assert_eq!((s.missing.len(), broke), (0, None));
     // The document decodes (pieces hold whole items only), ...
-    let ids: Vec<i64> = decoded(&doc)
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v["id"].as_i64())
-        .collect();
+    let ids: Vec<i64> = ids_of(&doc);
     // ... holds the slot-order merge's items, each once, ...
     let (_, slot_doc, _) = stream(&fake, false).await.expect("answered");
-    let mut want: Vec<i64> = decoded(&slot_doc)
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v["id"].as_i64())
-        .collect();
+    let mut want: Vec<i64> = ids_of(&slot_doc);
     assert_eq!(want.len(), 5001);
     // (Slot order, its pieces cut anywhere: the merged list is in id order.)
     assert!(want.windows(2).all(|w| w[0] < w[1]));
