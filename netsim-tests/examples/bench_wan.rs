@@ -13,7 +13,9 @@
 //! Options: `--seed` (1), `--loss` (0.01), `--bandwidth` bytes/s per direction of a zone pair
 //! (262144; 0: unlimited), `--lat-min`/`--lat-max` ms (20/200), `--wan-suspicion-ms` (60000,
 //! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20),
-//! `--timeout-secs` per phase (600), `--workers` (2: tokio worker threads), `--assert` (exit non-zero when a phase does not
+//! `--timeout-secs` per phase (600), `--workers` (2: tokio worker threads), `--dilate K`
+//! (1: every periodic timer of the peers K times its production value, for beds larger than
+//! the machine carries at production timings; figures are then in dilated seconds), `--assert` (exit non-zero when a phase does not
 //! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
 //! `WANBED_EXTRA_TOML` is appended to every peer's configuration (whole sections, e.g.
 //! `[network]` with `ping_timeout_ms = 10000`), for experiments.
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<()> {
             s => Some(s),
         },
         worker_threads: arg("--workers", d.worker_threads)?,
+        dilate: arg("--dilate", d.dilate)?,
         ..d
     };
     let writes: u64 = arg("--writes", 5)?;
@@ -57,12 +60,13 @@ fn main() -> anyhow::Result<()> {
     let strict = std::env::args().any(|a| a == "--assert");
     let (n, z) = (opts.peers, opts.zones);
     println!(
-        "WAN bed: {n} peers in {z} zones, one process; latency {}-{} ms, loss {}, bandwidth {} B/s per direction, seed {}",
+        "WAN bed: {n} peers in {z} zones, one process; latency {}-{} ms, loss {}, bandwidth {} B/s per direction, seed {}, timers x{}",
         opts.lat_min_ms,
         opts.lat_max_ms,
         opts.loss,
         opts.bandwidth.map_or("unlimited".into(), |b| b.to_string()),
-        opts.seed
+        opts.seed,
+        opts.dilate.max(1)
     );
     let (rss0, cpu0) = self_usage();
     let bed = WanBed::start(opts.clone())?;
@@ -100,13 +104,14 @@ fn main() -> anyhow::Result<()> {
     let mc = cluster_core::config::MembershipConfig::default();
     // The summary period stretches to ⌈zones / summaries_per_interval⌉ intervals.
     let factor = z.div_ceil(mc.summaries_per_interval.max(1)).max(1) as f64;
+    let k = f64::from(opts.dilate.max(1));
     let t_sum = factor
         * opts
             .summary_ms
-            .map_or(mc.summary_interval.as_secs_f64(), |s| s as f64 / 1000.0);
-    let derived = per_zone / mc.heartbeat_interval.as_secs_f64()
+            .map_or(k * mc.summary_interval.as_secs_f64(), |s| s as f64 / 1000.0);
+    let derived = per_zone / (k * mc.heartbeat_interval.as_secs_f64())
         + z as f64 / t_sum
-        + 2.0 / mc.probe_interval.as_secs_f64();
+        + 2.0 / (k * mc.probe_interval.as_secs_f64());
     println!(
         "wanbed: rss_mib={rss2:.0} rss_per_peer_mib={:.1} start_rss_per_peer_mib={:.1} idle_cpu_pct_per_peer={:.2} idle_cpu_pct_total={:.0} msgs_per_peer_per_s={:.1} derived_msgs_per_peer_per_s={derived:.1} start_cpu_s={:.0} relayed_connections={} identified={}",
         (rss2 - rss0) / n as f64,
@@ -161,13 +166,12 @@ fn main() -> anyhow::Result<()> {
     bed.cut_zone(&zone);
     let zq = zone.clone();
     let not_alive = move |_: &netsim_tests::wanbed::BedPeer,
-                          m: &[cluster_core::cluster_api::MemberView]| {
+                          m: &[netsim_tests::wanbed::Seen<'_>]| {
         let of: Vec<_> = m.iter().filter(|v| v.zone == zq).collect();
         !of.is_empty() && of.iter().all(|v| v.status != "alive")
     };
     let zq = zone.clone();
-    let down = move |_: &netsim_tests::wanbed::BedPeer,
-                     m: &[cluster_core::cluster_api::MemberView]| {
+    let down = move |_: &netsim_tests::wanbed::BedPeer, m: &[netsim_tests::wanbed::Seen<'_>]| {
         let of: Vec<_> = m.iter().filter(|v| v.zone == zq).collect();
         !of.is_empty() && of.iter().all(|v| v.status == "down")
     };

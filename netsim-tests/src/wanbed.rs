@@ -63,6 +63,13 @@ pub struct BedOptions {
     pub poll_threads: usize,
     /// Worker threads of the tokio runtime all peers share.
     pub worker_threads: usize,
+    /// Every periodic timer of the peers (heartbeats, probes and their timeouts, summaries,
+    /// the LAN suspicion, pings, dials, anti-entropy) this many times its production value
+    /// (1: production). An idle peer's CPU falls by the same factor, so a bed larger than
+    /// two cores can carry at production timings still runs; its times are then in dilated
+    /// seconds (docs/PERFORMANCE.md states the factor with every such figure).
+    /// `wan_suspicion_ms` and `summary_ms` are taken as given (scale them too).
+    pub dilate: u32,
 }
 
 impl Default for BedOptions {
@@ -81,8 +88,57 @@ impl Default for BedOptions {
             start_batch: 25,
             poll_threads: 4,
             worker_threads: 2,
+            dilate: 1,
         }
     }
+}
+
+/// The `[membership]`, `[membership.lan]`, `[network]` and `[replication]` timers of a bed
+/// peer: production ones (nothing written) unless `summary_ms` or `dilate` says otherwise.
+fn timer_sections(summary_ms: Option<u64>, dilate: u32) -> String {
+    let k = u64::from(dilate.max(1));
+    let mut membership = String::new();
+    if k > 1 {
+        membership += &format!(
+            "heartbeat_interval_ms = {}\nprobe_interval_ms = {}\nprobe_timeout_ms = {}\n",
+            1000 * k,
+            1000 * k,
+            500 * k
+        );
+    }
+    if summary_ms.is_some() || k > 1 {
+        let s = summary_ms.unwrap_or(2000 * k);
+        membership += &format!(
+            "summary_interval_ms = {s}\nsummary_timeout_ms = {}\n",
+            3 * s
+        );
+    }
+    let mut out = String::new();
+    if !membership.is_empty() {
+        out += &format!("[membership]\n{membership}");
+    }
+    if k > 1 {
+        out += &format!(
+            "[membership.lan]\nsuspicion_timeout_ms = {}\n[network]\nping_interval_ms = {}\nping_timeout_ms = {}\ndial_interval_ms = {}\ndial_backoff_max_ms = {}\n[replication]\nanti_entropy_interval_ms = {}\n",
+            2000 * k,
+            2000 * k,
+            2000 * k,
+            2000 * k,
+            4000 * k,
+            2000 * k
+        );
+    }
+    out
+}
+
+/// One member as a peer sees it, for the agreement checks ([`WanBed::wait_agree`]); the
+/// peer itself is in its own view, alive.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The member's zone.
+    pub zone: &'a str,
+    /// `alive`, `suspect`, `down` or `left`.
+    pub status: &'a str,
 }
 
 /// One peer of the bed.
@@ -281,7 +337,7 @@ advertise = ["{adv}"]
 dev_plain_http = true
 [content]
 enabled = false
-{summary}[membership.wan]
+{timers}[membership.wan]
 suspicion_timeout_ms = {wan}
 {extra}
 [store]
@@ -292,10 +348,7 @@ shard_count = 64
             adv = link.multiaddr(),
             wan = self.opts.wan_suspicion_ms,
             extra = std::env::var("WANBED_EXTRA_TOML").unwrap_or_default(),
-            summary = self.opts.summary_ms.map_or(String::new(), |s| format!(
-                "[membership]\nsummary_interval_ms = {s}\nsummary_timeout_ms = {}\n",
-                3 * s
-            )),
+            timers = timer_sections(self.opts.summary_ms, self.opts.dilate),
         );
         let path = data_dir.join("peer.toml");
         std::fs::write(&path, toml)?;
@@ -341,6 +394,15 @@ shard_count = 64
 
     /// Peer `i`'s membership view.
     pub fn members(&self, i: usize) -> anyhow::Result<Vec<MemberView>> {
+        // In memory: 500 peers' views of 500 members each, rendered as JSON and parsed every
+        // poll round, took more of the two cores than the peers did.
+        if let Some(node) = &self.peers[i].node {
+            return Ok(cluster_core::cluster_api::member_views(
+                &node.me,
+                &node.members.lock(),
+                Instant::now(),
+            ));
+        }
         let (status, body) = self.get(i, "/cluster/members")?;
         if status != 200 {
             bail!("{}: /cluster/members HTTP {status}", self.peers[i].name);
@@ -382,16 +444,42 @@ shard_count = 64
     pub fn agreeing(
         &self,
         idx: &[usize],
-        ok: impl Fn(&BedPeer, &[MemberView]) -> bool + Sync,
+        ok: impl Fn(&BedPeer, &[Seen<'_>]) -> bool + Sync,
     ) -> usize {
-        self.each(idx, |i| {
-            self.members(i)
-                .map(|m| ok(&self.peers[i], &m))
-                .unwrap_or(false)
+        self.each(idx, |i| self.judge(i, &ok))
+            .into_iter()
+            .filter(|b| *b)
+            .count()
+    }
+
+    /// `ok` over peer `i`'s view: read in memory under its table's lock, without copying a
+    /// member (500 views of 500 members every poll round, copied into [`MemberView`]s, took a
+    /// fifth of the bed's CPU); over HTTP for a peer not in this process.
+    fn judge(&self, i: usize, ok: &impl Fn(&BedPeer, &[Seen<'_>]) -> bool) -> bool {
+        let peer = &self.peers[i];
+        if let Some(node) = &peer.node {
+            let table = node.members.lock();
+            let mut seen = Vec::with_capacity(self.peers.len());
+            seen.push(Seen {
+                zone: &node.me.zone,
+                status: "alive",
+            });
+            seen.extend(table.members().map(|m| Seen {
+                zone: &m.info.zone,
+                status: m.status.as_str(),
+            }));
+            return ok(peer, &seen);
+        }
+        self.members(i).is_ok_and(|m| {
+            let seen: Vec<Seen<'_>> = m
+                .iter()
+                .map(|v| Seen {
+                    zone: &v.zone,
+                    status: &v.status,
+                })
+                .collect();
+            ok(peer, &seen)
         })
-        .into_iter()
-        .filter(|b| *b)
-        .count()
     }
 
     /// Poll until every peer of `idx` satisfies `ok`, or `within` passes. Returns the time
@@ -402,7 +490,7 @@ shard_count = 64
         since: Instant,
         within: Duration,
         what: &str,
-        ok: impl Fn(&BedPeer, &[MemberView]) -> bool + Sync,
+        ok: impl Fn(&BedPeer, &[Seen<'_>]) -> bool + Sync,
     ) -> anyhow::Result<(Duration, usize)> {
         let mut rounds = 0;
         loop {
@@ -420,8 +508,8 @@ shard_count = 64
                     sample.join("; ")
                 );
             }
-            // The views are served by the same process: poll a large bed less often.
-            std::thread::sleep(Duration::from_millis((4 * idx.len() as u64).max(200)));
+            // The views are read in the same process: poll a large bed a little less often.
+            std::thread::sleep(Duration::from_millis((idx.len() as u64).max(200)));
         }
     }
 
@@ -440,7 +528,7 @@ shard_count = 64
     }
 
     /// Every member known and alive (a whole, settled view).
-    pub fn all_alive(&self) -> impl Fn(&BedPeer, &[MemberView]) -> bool + Sync + use<> {
+    pub fn all_alive(&self) -> impl Fn(&BedPeer, &[Seen<'_>]) -> bool + Sync + use<> {
         let n = self.peers.len();
         move |_, m| m.len() == n && m.iter().all(|v| v.status == "alive")
     }

@@ -119,6 +119,9 @@ pub struct Node {
     pub me: Arc<SelfInfo>,
     /// The swarm's handle.
     pub net: NetClient,
+    /// The membership table (what `GET /cluster/members` shows; read in memory by the WAN
+    /// bed, which runs hundreds of peers in one process).
+    pub members: cluster_core::members::Members,
     /// Where the HTTP API listens.
     pub http_addr: std::net::SocketAddr,
     /// Whether the HTTP API speaks TLS (false only with `dev_plain_http`).
@@ -420,7 +423,7 @@ impl Node {
             ControllerParts {
                 net: net.clone(),
                 repl,
-                members,
+                members: members.clone(),
                 store,
                 me: me.clone(),
                 online: Arc::new(move || online_load.own_online()),
@@ -445,6 +448,7 @@ impl Node {
         Ok(Self {
             me,
             net,
+            members,
             http_addr,
             http_tls,
             gateway,

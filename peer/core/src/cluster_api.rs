@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, internal};
 use crate::members::Members;
+use crate::membership::Membership;
 use crate::net::NetClient;
 use crate::self_info::SelfInfo;
 
@@ -127,21 +128,26 @@ pub struct MemberView {
 }
 
 async fn members(State(s): State<ClusterView>) -> Json<Vec<MemberView>> {
-    let now = Instant::now();
+    Json(member_views(&s.me, &s.members.lock(), Instant::now()))
+}
+
+/// The rows of `GET /cluster/members` at `now`: this peer first, then every member and every
+/// refused peer, sorted by zone and name. Also read in memory by the WAN bed, whose hundreds
+/// of peers share one process (polling each over HTTP cost more CPU than the peers).
+pub fn member_views(me: &SelfInfo, table: &Membership, now: Instant) -> Vec<MemberView> {
     let mut out = vec![MemberView {
-        name: s.me.name.clone(),
-        zone: s.me.zone.clone(),
+        name: me.name.clone(),
+        zone: me.zone.clone(),
         status: "alive".into(),
-        role: s.me.role.clone(),
-        peer_id: s.me.peer_id.to_string(),
-        http: Some(s.me.http.clone()),
+        role: me.role.clone(),
+        peer_id: me.peer_id.to_string(),
+        http: Some(me.http.clone()),
         last_heard_ms: 0,
         phi: 0.0,
         is_self: true,
         protocol: crate::net::wire::spoken().0,
         refused: None,
     }];
-    let table = s.members.lock();
     out.extend(table.members().map(|m| MemberView {
         name: m.info.name.clone(),
         zone: m.info.zone.clone(),
@@ -169,7 +175,7 @@ async fn members(State(s): State<ClusterView>) -> Json<Vec<MemberView>> {
         refused: Some(r.reason.clone()),
     }));
     out.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
-    Json(out)
+    out
 }
 
 #[cfg(test)]

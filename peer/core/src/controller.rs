@@ -197,6 +197,8 @@ pub struct Controller {
     probe_rx: Option<mpsc::Receiver<ProbeReply>>,
     /// Per unreachable peer: when it may be dialed again, and the current back-off.
     backoff: HashMap<PeerId, (Instant, Duration)>,
+    /// Members' peer ids parsed (the dial round looks every member up).
+    peer_ids: HashMap<String, PeerId>,
     zone_topic: String,
     /// When a summary last went out for a newly heard member (rate limit).
     last_newcomer_summary: Option<Instant>,
@@ -223,6 +225,7 @@ impl Controller {
             probe_tx,
             probe_rx: Some(probe_rx),
             backoff: HashMap::new(),
+            peer_ids: HashMap::new(),
             zone_topic,
             last_newcomer_summary: None,
             last_summary_round: None,
@@ -278,7 +281,10 @@ impl Controller {
                     None => break,
                 },
                 Some(reply) = probe_rx.recv() => match reply {
-                    ProbeReply::Ack { target, seq } => self.prober.on_ack(&target, seq),
+                    ProbeReply::Ack { target, seq } => {
+                        self.shared.members.lock().on_contact(&target);
+                        self.prober.on_ack(&target, seq);
+                    }
                     ProbeReply::Nack { seq } => self.prober.on_nack(seq),
                 },
                 _ = probe_tick.tick() => self.probe(&mut jobs),
@@ -508,7 +514,7 @@ impl Controller {
     /// Drive the SWIM prober and carry out what it asks.
     fn probe(&mut self, jobs: &mut JoinSet<()>) {
         let now = Instant::now();
-        let targets = self.shared.members.lock().probe_targets();
+        let targets = self.shared.members.lock().probe_targets(now);
         let actions = self.prober.tick(now, &targets);
         let wait = self.cfg.probe.interval * (self.prober.local_health() + 1);
         for a in actions {
@@ -730,6 +736,7 @@ impl Controller {
             NetEvent::Connected(peer) => {
                 tracing::debug!(%peer, "connected");
                 self.backoff.remove(&peer);
+                self.shared.members.lock().on_contact(&peer.to_string());
                 // Catch up at once: this is how a restarted or partitioned peer converges.
                 let repl = self.shared.repl.clone();
                 spawn_job(jobs, async move {
@@ -785,42 +792,55 @@ impl Controller {
         let my_zone = self.shared.me.zone.clone();
         let mut dials: Vec<(Option<PeerId>, Vec<Multiaddr>)> = Vec::new();
         let mut remote: Vec<(PeerId, bool)> = Vec::new();
-        let mut addrs_of: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
-        {
-            let members = self.shared.members.lock();
-            for m in members.members() {
-                if m.status == MemberStatus::Left {
-                    continue;
+        let parse_addrs = |m: &crate::membership::Member| -> Vec<Multiaddr> {
+            m.info
+                .addrs
+                .for_zone(&my_zone)
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect()
+        };
+        // Peer ids are parsed once per member, and other zones' addresses only for the few
+        // chosen: every round parsed every member's id (base58) and addresses, the largest
+        // cost of an idle peer after the load driver's hints in the 500-peer WAN bed.
+        let ids = &mut self.peer_ids;
+        let members = self.shared.members.lock();
+        if ids.len() > 2 * members.members().count() + 64 {
+            ids.clear();
+        }
+        for m in members.members() {
+            if m.status == MemberStatus::Left {
+                continue;
+            }
+            let pid = match ids.get(&m.peer_id) {
+                Some(p) => *p,
+                None => {
+                    let Ok(p) = m.peer_id.parse::<PeerId>() else {
+                        continue;
+                    };
+                    ids.insert(m.peer_id.clone(), p);
+                    p
                 }
-                let Ok(pid) = m.peer_id.parse::<PeerId>() else {
-                    continue;
-                };
-                let addrs: Vec<Multiaddr> = m
-                    .info
-                    .addrs
-                    .for_zone(&my_zone)
-                    .iter()
-                    .filter_map(|a| a.parse().ok())
-                    .collect();
-                if addrs.is_empty() {
-                    continue;
-                }
-                if m.info.zone == my_zone {
-                    if !connected.contains(&pid) {
+            };
+            if m.info.zone == my_zone {
+                if !connected.contains(&pid) {
+                    let addrs = parse_addrs(m);
+                    if !addrs.is_empty() {
                         dials.push((Some(pid), addrs));
                     }
-                } else {
-                    remote.push((pid, m.status == MemberStatus::Alive));
-                    addrs_of.insert(pid, addrs);
                 }
+            } else if !m.info.addrs.for_zone(&my_zone).is_empty() {
+                remote.push((pid, m.status == MemberStatus::Alive));
             }
         }
         let me = self.shared.me.peer_id.to_string();
         for p in cross_zone_choice(&me, &remote, &connected, self.cfg.cross_zone_links) {
-            if let Some(a) = addrs_of.remove(&p) {
+            let addrs = members.get(&p.to_string()).map(parse_addrs);
+            if let Some(a) = addrs.filter(|a| !a.is_empty()) {
                 dials.push((Some(p), a));
             }
         }
+        drop(members);
         // Back-off per peer.
         let (first, max) = (self.cfg.dial_interval, self.cfg.dial_backoff_max);
         self.backoff.retain(|p, _| !connected.contains(p));

@@ -235,6 +235,10 @@ async fn rebuild(shared: &LoadCtx) {
     cluster_core::change_feed::rebuild(shared.replica.store(), &shared.load).await;
 }
 
+/// The agents' hints are rebuilt at most this often (they name the peers and nodes an agent
+/// may ask; an agent asks every few minutes).
+const HINTS_EVERY: Duration = Duration::from_secs(1);
+
 struct Driver {
     shared: LoadCtx,
     /// Faults declared by this peer, with the membership `since` of the absence they were
@@ -247,6 +251,9 @@ struct Driver {
     /// Fingerprints on overloaded nodes (for picking movers), with when they were read.
     candidates: HashMap<String, (Vec<String>, Instant)>,
     last_online: Option<Instant>,
+    /// A hash of what the agents' hints were last built from, and when
+    /// ([`Driver::refresh_hints`]).
+    hints_from: Option<(u64, Instant)>,
 }
 
 impl Driver {
@@ -258,6 +265,7 @@ impl Driver {
             reserved: HashMap::new(),
             candidates: HashMap::new(),
             last_online: None,
+            hints_from: None,
         }
     }
 
@@ -349,10 +357,43 @@ impl Driver {
         }
     }
 
-    fn refresh_hints(&self) {
+    /// Rebuild the agents' hints when what they are made of changed (at most once per
+    /// [`HINTS_EVERY`]): every round (500 ms)
+    /// rebuilt them from every node record and every member, allocating a few strings per
+    /// member, and in the 500-peer WAN bed this was the largest single cost of an idle peer
+    /// (with the zone view below, a fifth of the bed's CPU). Now a round hashes the same
+    /// inputs, allocating nothing, and builds only when the hash moved.
+    fn refresh_hints(&mut self) {
+        use std::hash::{Hash as _, Hasher as _};
         let me = &self.shared.me;
+        // Members before the index: the order every holder of both takes them in.
+        let members = self.shared.members.lock();
+        let index = self.shared.load.index();
+        let alive_http = || {
+            members
+                .members()
+                .filter(|m| m.status == MemberStatus::Alive)
+                .filter_map(|m| Some((&m.info.zone, m.info.http.as_ref()?)))
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        me.http.hash(&mut h);
+        for (name, n) in index.nodes() {
+            (name, &n.zone, n.master_address(), &n.http).hash(&mut h);
+        }
+        for zone_http in alive_http() {
+            zone_http.hash(&mut h);
+        }
+        let key = h.finish();
+        let now = Instant::now();
+        match self.hints_from {
+            Some((k, _)) if k == key => return,
+            // Changed again within a second (a cluster whose members come and go): the next
+            // round after the second builds them.
+            Some((_, at)) if now.duration_since(at) < HINTS_EVERY => return,
+            _ => {}
+        }
         let mut hints = Hints::default();
-        for (name, n) in self.shared.load.index().nodes() {
+        for (name, n) in index.nodes() {
             hints.nodes.insert(
                 name.clone(),
                 NodeHint {
@@ -362,17 +403,15 @@ impl Driver {
                 },
             );
         }
-        for m in self.shared.members.lock().members() {
-            if m.status == MemberStatus::Alive
-                && let Some(h) = &m.info.http
-            {
-                hints
-                    .peers_by_zone
-                    .entry(m.info.zone.clone())
-                    .or_default()
-                    .push(h.clone());
-            }
+        for (zone, http) in alive_http() {
+            hints
+                .peers_by_zone
+                .entry(zone.clone())
+                .or_default()
+                .push(http.clone());
         }
+        drop(index);
+        drop(members);
         for list in hints.peers_by_zone.values_mut() {
             list.sort();
             list.retain(|h| *h != me.http);
@@ -383,6 +422,7 @@ impl Driver {
             .hints
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hints);
+        self.hints_from = Some((key, now));
     }
 
     /// The pending replacement this peer's node is the fresh node of, with whether its
@@ -405,8 +445,22 @@ impl Driver {
         let me = self.shared.me.clone();
         // Liveness by node name: the best status among members using that name (a restored
         // node may still have its old peer id listed as down).
+        // Only this zone's nodes are looked up: members of other zones are skipped without
+        // copying their names (hundreds of zones: every round copied every member's name).
+        let mine: std::collections::HashSet<String> = self
+            .shared
+            .load
+            .index()
+            .nodes()
+            .iter()
+            .filter(|(_, n)| n.zone == me.zone)
+            .map(|(name, _)| name.clone())
+            .collect();
         let mut live: HashMap<String, (MemberStatus, Instant)> = HashMap::new();
         for m in self.shared.members.lock().members() {
+            if !mine.contains(&m.info.name) {
+                continue;
+            }
             let rank = |s: MemberStatus| match s {
                 MemberStatus::Alive => 0,
                 MemberStatus::Suspect => 1,

@@ -543,7 +543,7 @@ fn a_peer_of_the_previous_release_lives_by_its_heartbeats_on_the_old_topic() {
     );
     assert_eq!(status(&m, "old"), MemberStatus::Alive);
     assert_eq!(
-        m.probe_targets(),
+        m.probe_targets(t0),
         vec!["new".to_string()],
         "old peers answer no probes"
     );
@@ -570,7 +570,7 @@ fn a_peer_of_the_previous_release_lives_by_its_heartbeats_on_the_old_topic() {
     m.on_heartbeat("old", up, t0 + S(17));
     assert!(!m.get("old").expect("old").is_legacy());
     assert!(!m.has_legacy());
-    assert_eq!(m.probe_targets().len(), 2);
+    assert_eq!(m.probe_targets(t0).len(), 2);
 }
 
 /// Issue 17's WAN bed at 100 peers / 50 zones: with a fixed 2 s period every peer received 25
@@ -703,4 +703,45 @@ fn a_peer_held_down_in_its_own_zones_summary_refutes() {
             .any(|e| matches!(e, MembershipEvent::Refuted { .. }))
     );
     assert_eq!(m.my_refutes(), 1);
+}
+
+/// Issue 17's WAN bed: a zone mate named only by the zone's summary was probed before any
+/// connection to it existed, failed at once (and the repeat) and was suspected within seconds
+/// of start-up. It is now probed once heard first-hand, or after the grace.
+#[test]
+fn a_mate_named_only_by_the_summary_is_probed_once_contacted_or_after_the_grace() {
+    let t0 = Instant::now();
+    let mut m = table();
+    let mate = |name: &str| SummaryEntry {
+        peer_id: name.into(),
+        status: MemberStatus::Alive,
+        info: hb(name, "z1", 5, 1),
+    };
+    let s = ZoneSummary {
+        zone: "z1".into(),
+        at_ms: 1,
+        period_ms: 0,
+        members: vec![mate("sender"), mate("a"), mate("b"), mate("c")],
+    };
+    m.on_summary(s, t0);
+    assert_eq!(status(&m, "a"), MemberStatus::Alive);
+    assert!(m.probe_targets(t0).is_empty(), "nobody contacted yet");
+    // Connected to a; b's own heartbeat arrives; c stays silent.
+    m.on_contact("a");
+    m.on_heartbeat("b", hb("b", "z1", 5, 2), t0 + S(1));
+    assert_eq!(m.probe_targets(t0 + S(1)), vec!["a", "b"]);
+    let grace = SwimTimings::default().summary_timeout * SECOND_HAND_GRACE;
+    assert_eq!(
+        m.probe_targets(t0 + grace - MS(1)),
+        vec!["a", "b"],
+        "c is not probed within the grace"
+    );
+    assert_eq!(
+        m.probe_targets(t0 + grace),
+        vec!["a", "b", "c", "sender"],
+        "after the grace a mate never reached is probed, so a dead one is still found"
+    );
+    // A mate first heard by its own heartbeat is probed at once, as before.
+    m.on_heartbeat("d", hb("d", "z1", 5, 1), t0 + S(2));
+    assert!(m.probe_targets(t0 + S(2)).contains(&"d".to_string()));
 }
