@@ -636,7 +636,25 @@ impl Controller {
                     }
                     (TOPIC_ZONES, Gossip::Summary(s)) => {
                         crate::metrics::metrics().membership_messages.inc();
-                        let evs = self.shared.members.lock().on_summary(s, Instant::now());
+                        let connected = self.shared.net.connected();
+                        let evs = {
+                            let mut members = self.shared.members.lock();
+                            let evs = members.on_summary(s, Instant::now());
+                            // A mate connected before any summary named it was heard
+                            // first-hand already: the connection found no member to mark.
+                            for e in &evs {
+                                if let MembershipEvent::Status {
+                                    peer_id,
+                                    from: None,
+                                    ..
+                                } = e
+                                    && peer_id.parse().is_ok_and(|p| connected.contains(&p))
+                                {
+                                    members.on_contact(peer_id);
+                                }
+                            }
+                            evs
+                        };
                         self.after_events(&evs, jobs);
                     }
                     (
