@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::linkemu::{Link, LinkEmulator};
 
+/// How often [`WanBed::wait_agree`] prints where the views disagree.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
+
 /// What the bed builds.
 #[derive(Debug, Clone)]
 pub struct BedOptions {
@@ -493,11 +496,21 @@ shard_count = 64
         ok: impl Fn(&BedPeer, &[Seen<'_>]) -> bool + Sync,
     ) -> anyhow::Result<(Duration, usize)> {
         let mut rounds = 0;
+        let mut last_report = Instant::now();
         loop {
             rounds += 1;
             let n = self.agreeing(idx, &ok);
             if n == idx.len() {
                 return Ok((since.elapsed(), rounds));
+            }
+            if last_report.elapsed() >= REPORT_EVERY {
+                last_report = Instant::now();
+                println!(
+                    "wanbed: progress what={what:?} after_s={:.0} agreeing={n}/{} {}",
+                    since.elapsed().as_secs_f64(),
+                    idx.len(),
+                    self.disagreement(idx)
+                );
             }
             if since.elapsed() > within {
                 let sample: Vec<String> =
@@ -511,6 +524,45 @@ shard_count = 64
             // The views are read in the same process: poll a large bed a little less often.
             std::thread::sleep(Duration::from_millis((idx.len() as u64).max(200)));
         }
+    }
+
+    /// Where the views of `idx` are not whole and alive: (view, member) pairs per status and
+    /// unknown, and the members held not alive by the most views (a member down everywhere
+    /// is its own zone's word; one down in a few views is a summary those views missed).
+    pub fn disagreement(&self, idx: &[usize]) -> String {
+        let views: Vec<Vec<(String, &'static str)>> = self.each(idx, |i| {
+            self.peers[i].node.as_ref().map_or_else(Vec::new, |node| {
+                node.members
+                    .lock()
+                    .members()
+                    .map(|m| (m.info.name.clone(), m.status.as_str()))
+                    .collect()
+            })
+        });
+        let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut by_member: std::collections::HashMap<&str, usize> = Default::default();
+        let mut unknown = 0;
+        for v in &views {
+            unknown += self.peers.len().saturating_sub(v.len() + 1);
+            for (name, status) in v {
+                if *status != "alive" {
+                    *by_status.entry(status).or_default() += 1;
+                    *by_member.entry(name.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let mut worst: Vec<(&str, usize)> = by_member.into_iter().collect();
+        worst.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let top: Vec<String> = worst
+            .iter()
+            .take(5)
+            .map(|(m, c)| format!("{m}:{c}"))
+            .collect();
+        format!(
+            "not_alive={by_status:?} unknown={unknown} members_not_alive={} worst=[{}]",
+            worst.len(),
+            top.join(",")
+        )
     }
 
     /// Peer `i`'s view in short: its name, members known, and how many per status.

@@ -155,6 +155,9 @@ enum Command {
 pub struct NetState {
     /// Peers with at least one open connection.
     pub connected: HashSet<PeerId>,
+    /// When the network task's own timer last fired late (more than `LAG_THRESHOLD`): this
+    /// process was behind ([`NetClient::late_since`]).
+    pub late_at: Option<Instant>,
 }
 
 /// Handle to the network task. Cheap to clone.
@@ -283,6 +286,12 @@ impl NetClient {
     /// Peers currently connected.
     pub fn connected(&self) -> HashSet<PeerId> {
         self.lock().connected.clone()
+    }
+
+    /// Whether this process was behind (the network task's timer fired late) after `since`:
+    /// a probe that failed meanwhile may have failed here, not at the member probed.
+    pub fn late_since(&self, since: Instant) -> bool {
+        self.lock().late_at.is_some_and(|t| t > since)
     }
 
     /// Current listen addresses.
@@ -518,7 +527,11 @@ impl EventLoop {
                     Err(_) => break,
                 },
                 _ = lag_tick.tick() => {
-                    let late = self.lag.tick(Instant::now());
+                    let now = Instant::now();
+                    let late = self.lag.tick(now);
+                    if late > LAG_THRESHOLD {
+                        self.state().late_at = Some(now);
+                    }
                     if late > Duration::from_secs(2) {
                         tracing::debug!(late_ms = late.as_millis() as u64, "the network task is behind");
                     }

@@ -152,6 +152,13 @@ impl Prober {
         self.lhm = (self.lhm + 1).min(self.cfg.lhm_max);
     }
 
+    /// This process was behind since the last tick (its network task's timer fired late):
+    /// Lifeguard counts it against its own health, so the probes in flight and the next ones
+    /// wait longer instead of blaming members for our own slowness.
+    pub fn on_lag(&mut self) {
+        self.worse();
+    }
+
     /// This peer was accused (a rumour said it is suspect): Lifeguard counts it against its
     /// own health.
     pub fn on_accused(&mut self) {

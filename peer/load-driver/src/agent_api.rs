@@ -90,7 +90,7 @@ fn hints(s: &LoadCtx, rec: Option<&SystemRecord>) -> HeaderMap {
     if let Some(v) = header(&s.load.cfg.agent_heartbeat_s.to_string()) {
         h.insert(HeaderName::from_static("x-uyuni-heartbeat"), v);
     }
-    let hints = s.load.hints();
+    let hints = s.load.hints(&s.members, &s.me);
     let zone = rec
         .and_then(|r| r.zone.as_deref())
         .unwrap_or(s.me.zone.as_str());
@@ -112,7 +112,7 @@ fn hints(s: &LoadCtx, rec: Option<&SystemRecord>) -> HeaderMap {
 /// A node's salt master address and peer HTTP address: from the hints, or (for a node
 /// that joined since they were built) from the index.
 fn node_address(s: &LoadCtx, node: &str) -> Option<(String, Option<String>)> {
-    if let Some(n) = s.load.hints().nodes.get(node) {
+    if let Some(n) = s.load.hints(&s.members, &s.me).nodes.get(node) {
         return Some((n.fqdn.clone(), n.http.clone()));
     }
     s.load
@@ -215,8 +215,13 @@ async fn orphan_inner(
         return Err(ApiError::new(StatusCode::GONE, format!("system {fp} is deleted")).into());
     }
     let headers = hints(s, Some(&rec));
-    let node =
-        assigned_node(&rec).and_then(|n| s.load.hints().nodes.get(n).map(|h| h.fqdn.clone()));
+    let node = assigned_node(&rec).and_then(|n| {
+        s.load
+            .hints(&s.members, &s.me)
+            .nodes
+            .get(n)
+            .map(|h| h.fqdn.clone())
+    });
     Ok(match node {
         Some(addr) => (StatusCode::OK, headers, addr).into_response(),
         None => {

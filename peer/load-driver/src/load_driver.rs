@@ -8,7 +8,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crdt_store::{
@@ -22,8 +22,10 @@ use crate::config::LoadConfig;
 use crate::load_index::LoadIndex;
 use crate::load_plan::{self, Limits, Liveness, NodeState, Step, Takeover, ZoneState};
 use cluster_core::change_feed::blocking;
-use cluster_core::membership::MemberStatus;
+use cluster_core::members::Members;
+use cluster_core::membership::{MemberStatus, Membership};
 use cluster_core::now_ms;
+use cluster_core::self_info::SelfInfo;
 
 use crate::LoadCtx;
 use crate::online::OnlineTracker;
@@ -81,6 +83,41 @@ impl Hints {
     }
 }
 
+/// The agents' hints with the generations (membership, nodes) they were built from and
+/// when (`None`: never built).
+type CachedHints = (Option<((u64, u64), Instant)>, Arc<Hints>);
+
+/// The hints from every node record and every alive member but `me_http`.
+fn build_hints(members: &Membership, index: &LoadIndex, me_http: &str) -> Hints {
+    let mut hints = Hints::default();
+    for (name, n) in index.nodes() {
+        hints.nodes.insert(
+            name.clone(),
+            NodeHint {
+                zone: n.zone.clone(),
+                fqdn: n.master_address().to_string(),
+                http: n.http.clone(),
+            },
+        );
+    }
+    for m in members
+        .members()
+        .filter(|m| m.status == MemberStatus::Alive)
+    {
+        if let Some(http) = m.info.http.as_ref().filter(|h| *h != me_http) {
+            hints
+                .peers_by_zone
+                .entry(m.info.zone.clone())
+                .or_default()
+                .push(http.clone());
+        }
+    }
+    for list in hints.peers_by_zone.values_mut() {
+        list.sort();
+    }
+    hints
+}
+
 /// The Load Driver's state shared with the HTTP handlers.
 #[derive(Debug)]
 pub struct LoadState {
@@ -92,7 +129,9 @@ pub struct LoadState {
     pub online: OnlineTracker,
     /// Wakes the driver (a system needs a node).
     pub wake: Arc<Notify>,
-    hints: RwLock<Arc<Hints>>,
+    /// The agents' hints and the generations (membership, nodes) and time they were built
+    /// at ([`LoadState::hints`]).
+    hints: Mutex<CachedHints>,
     own_online: Mutex<BTreeMap<String, u64>>,
     /// No decisions this long after start (see [`LoadState::new`]).
     startup_grace: Duration,
@@ -129,7 +168,7 @@ impl LoadState {
             index: Mutex::new(LoadIndex::new()),
             online: OnlineTracker::new(),
             wake: Arc::new(Notify::new()),
-            hints: RwLock::new(Arc::new(Hints::default())),
+            hints: Mutex::new((None, Arc::new(Hints::default()))),
             own_online: Mutex::new(BTreeMap::new()),
             place_view: Mutex::new(None),
         }
@@ -169,12 +208,28 @@ impl LoadState {
         lock(&self.index)
     }
 
-    /// The latest hints.
-    pub fn hints(&self) -> Arc<Hints> {
-        self.hints
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// The agents' hints: the nodes (salt master and peer addresses) and the alive peers of
+    /// every zone, `me` excluded. Built when an agent asks and what they are made of changed
+    /// since (the membership table's and the index's generations), at most once per
+    /// [`HINTS_EVERY`] while it keeps changing. Until issue 17 the driver rebuilt them every
+    /// round from every member and node; then it hashed the same inputs every round; in the
+    /// 500-peer WAN bed either was a tenth of every idle peer's CPU, for answers no agent
+    /// had asked for.
+    pub fn hints(&self, members: &Members, me: &SelfInfo) -> Arc<Hints> {
+        // Members before the index: the order every holder of both takes them in.
+        let members = members.lock();
+        let index = self.index();
+        let key = (members.generation(), index.nodes_generation());
+        let now = Instant::now();
+        let mut cached = lock(&self.hints);
+        match cached.0 {
+            Some((k, _)) if k == key => return cached.1.clone(),
+            Some((_, at)) if now.duration_since(at) < HINTS_EVERY => return cached.1.clone(),
+            _ => {}
+        }
+        let hints = Arc::new(build_hints(&members, &index, &me.http));
+        *cached = (Some((key, now)), hints.clone());
+        hints
     }
 
     /// This peer's latest online counts per node (for the membership heartbeat).
@@ -215,7 +270,10 @@ impl cluster_core::change_feed::Follower for LoadState {
             ix.apply(&r.key(), Some(&r));
             false
         });
-        *self.index() = ix;
+        let mut current = self.index();
+        ix.continue_generations(&current);
+        *current = ix;
+        drop(current);
         self.wake.notify_one();
     }
 
@@ -251,9 +309,6 @@ struct Driver {
     /// Fingerprints on overloaded nodes (for picking movers), with when they were read.
     candidates: HashMap<String, (Vec<String>, Instant)>,
     last_online: Option<Instant>,
-    /// A hash of what the agents' hints were last built from, and when
-    /// ([`Driver::refresh_hints`]).
-    hints_from: Option<(u64, Instant)>,
 }
 
 impl Driver {
@@ -265,7 +320,6 @@ impl Driver {
             reserved: HashMap::new(),
             candidates: HashMap::new(),
             last_online: None,
-            hints_from: None,
         }
     }
 
@@ -285,7 +339,6 @@ impl Driver {
                 _ = tick.tick() => {}
                 () = self.shared.load.wake.notified() => {}
             }
-            self.refresh_hints();
             let now = Instant::now();
             if self
                 .last_online
@@ -355,74 +408,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    /// Rebuild the agents' hints when what they are made of changed (at most once per
-    /// [`HINTS_EVERY`]): every round (500 ms)
-    /// rebuilt them from every node record and every member, allocating a few strings per
-    /// member, and in the 500-peer WAN bed this was the largest single cost of an idle peer
-    /// (with the zone view below, a fifth of the bed's CPU). Now a round hashes the same
-    /// inputs, allocating nothing, and builds only when the hash moved.
-    fn refresh_hints(&mut self) {
-        use std::hash::{Hash as _, Hasher as _};
-        let me = &self.shared.me;
-        // Members before the index: the order every holder of both takes them in.
-        let members = self.shared.members.lock();
-        let index = self.shared.load.index();
-        let alive_http = || {
-            members
-                .members()
-                .filter(|m| m.status == MemberStatus::Alive)
-                .filter_map(|m| Some((&m.info.zone, m.info.http.as_ref()?)))
-        };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        me.http.hash(&mut h);
-        for (name, n) in index.nodes() {
-            (name, &n.zone, n.master_address(), &n.http).hash(&mut h);
-        }
-        for zone_http in alive_http() {
-            zone_http.hash(&mut h);
-        }
-        let key = h.finish();
-        let now = Instant::now();
-        match self.hints_from {
-            Some((k, _)) if k == key => return,
-            // Changed again within a second (a cluster whose members come and go): the next
-            // round after the second builds them.
-            Some((_, at)) if now.duration_since(at) < HINTS_EVERY => return,
-            _ => {}
-        }
-        let mut hints = Hints::default();
-        for (name, n) in index.nodes() {
-            hints.nodes.insert(
-                name.clone(),
-                NodeHint {
-                    zone: n.zone.clone(),
-                    fqdn: n.master_address().to_string(),
-                    http: n.http.clone(),
-                },
-            );
-        }
-        for (zone, http) in alive_http() {
-            hints
-                .peers_by_zone
-                .entry(zone.clone())
-                .or_default()
-                .push(http.clone());
-        }
-        drop(index);
-        drop(members);
-        for list in hints.peers_by_zone.values_mut() {
-            list.sort();
-            list.retain(|h| *h != me.http);
-        }
-        *self
-            .shared
-            .load
-            .hints
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hints);
-        self.hints_from = Some((key, now));
     }
 
     /// The pending replacement this peer's node is the fresh node of, with whether its

@@ -39,6 +39,9 @@ pub struct LoadIndex {
     replacements: BTreeMap<String, ReplacementRecord>,
     /// Integrity checks by node name.
     integrity: BTreeMap<String, IntegrityRecord>,
+    /// Moves when a node is added or removed or changes its zone or addresses
+    /// ([`LoadIndex::nodes_generation`]).
+    nodes_generation: u64,
 }
 
 fn key_hash(key: &str) -> u64 {
@@ -84,10 +87,18 @@ impl LoadIndex {
             // Only servers take systems and lead zones: a gateway peer is a member that
             // holds a replica, not a node of its zone.
             Some(Record::Node(n)) if n.role == "server" || n.role.is_empty() => {
+                let same = self.nodes.get(&n.name).is_some_and(|o| {
+                    (&o.zone, o.master_address(), &o.http) == (&n.zone, n.master_address(), &n.http)
+                });
+                if !same {
+                    self.nodes_generation += 1;
+                }
                 self.nodes.insert(n.name.clone(), n.clone());
             }
             Some(Record::Node(n)) => {
-                self.nodes.remove(&n.name);
+                if self.nodes.remove(&n.name).is_some() {
+                    self.nodes_generation += 1;
+                }
             }
             Some(Record::Fault(f)) => {
                 self.faults.insert(f.node.clone(), f.clone());
@@ -120,7 +131,9 @@ impl LoadIndex {
 
     fn remove(&mut self, key: &str) {
         if let Some(name) = key.strip_prefix(RecordKind::Node.prefix()) {
-            self.nodes.remove(name);
+            if self.nodes.remove(name).is_some() {
+                self.nodes_generation += 1;
+            }
         } else if let Some(name) = key.strip_prefix(RecordKind::Fault.prefix()) {
             self.faults.remove(name);
         } else if let Some(zone) = key.strip_prefix(RecordKind::Policy.prefix()) {
@@ -206,6 +219,19 @@ impl LoadIndex {
     /// Node records by name.
     pub fn nodes(&self) -> &BTreeMap<String, NodeRecord> {
         &self.nodes
+    }
+
+    /// A number that moves whenever a node is added or removed or changes its zone, master
+    /// address or HTTP address (what the agents' hints are made of), and not when a node
+    /// record only rewrites its figures.
+    pub fn nodes_generation(&self) -> u64 {
+        self.nodes_generation
+    }
+
+    /// Number this index's node changes after `before`'s (an index that replaces another,
+    /// rebuilt from the store, must not repeat a generation its readers saw).
+    pub fn continue_generations(&mut self, before: &LoadIndex) {
+        self.nodes_generation += before.nodes_generation + 1;
     }
 
     /// Fault records by node name.
@@ -304,5 +330,46 @@ mod tests {
         assert_eq!(ix.system_count(), 2);
         assert_eq!(ix.assigned("unknown"), 0);
         assert_eq!(ix.mode("z"), LoadMode::Production);
+    }
+
+    fn node(name: &str, zone: &str, http: &str, capacity: f64) -> Record {
+        Record::Node(crdt_store::NodeRecord {
+            name: name.into(),
+            zone: zone.into(),
+            peer_id: format!("peer-{name}"),
+            role: "server".into(),
+            addresses: Default::default(),
+            http: Some(http.into()),
+            fqdn: None,
+            capacity,
+            joined_at: 1,
+            common_generation: None,
+            slot: None,
+            uyuni_api: None,
+        })
+    }
+
+    #[test]
+    fn the_nodes_generation_moves_with_what_the_hints_show() {
+        let mut ix = LoadIndex::new();
+        let g0 = ix.nodes_generation();
+        ix.apply("n/n1", Some(&node("n1", "z", "h:1", 1.0)));
+        let g1 = ix.nodes_generation();
+        assert!(g1 > g0, "a new node");
+        ix.apply("n/n1", Some(&node("n1", "z", "h:1", 2.0)));
+        assert_eq!(ix.nodes_generation(), g1, "new figures only");
+        ix.apply("n/n1", Some(&node("n1", "z", "h:2", 2.0)));
+        let g2 = ix.nodes_generation();
+        assert!(g2 > g1, "a new HTTP address");
+        ix.apply("n/n1", None);
+        let g3 = ix.nodes_generation();
+        assert!(g3 > g2, "a node removed");
+        let mut rebuilt = LoadIndex::new();
+        rebuilt.apply("n/n1", Some(&node("n1", "z", "h:2", 2.0)));
+        rebuilt.continue_generations(&ix);
+        assert!(
+            rebuilt.nodes_generation() > g3,
+            "a rebuilt index never repeats a generation its readers saw"
+        );
     }
 }

@@ -745,3 +745,39 @@ fn a_mate_named_only_by_the_summary_is_probed_once_contacted_or_after_the_grace(
     m.on_heartbeat("d", hb("d", "z1", 5, 1), t0 + S(2));
     assert!(m.probe_targets(t0 + S(2)).contains(&"d".to_string()));
 }
+
+#[test]
+fn the_generation_moves_with_what_the_table_shows_not_with_every_heartbeat() {
+    let t0 = Instant::now();
+    let mut m = table();
+    let g0 = m.generation();
+    m.on_heartbeat("a", hb("a", "z1", 1, 1), t0);
+    let g1 = m.generation();
+    assert!(g1 > g0, "a new member moves it");
+    m.on_heartbeat("a", hb("a", "z1", 1, 2), t0 + S(1));
+    m.on_heartbeat("a", hb("a", "z1", 1, 3), t0 + S(2));
+    assert_eq!(
+        m.generation(),
+        g1,
+        "heartbeats that say nothing new leave it"
+    );
+    assert_eq!(m.zone_count(), 1);
+    let mut moved = hb("a", "z1", 1, 4);
+    moved.http = Some("127.0.0.1:9".into());
+    m.on_heartbeat("a", moved, t0 + S(3));
+    let g2 = m.generation();
+    assert!(g2 > g1, "a new HTTP address moves it");
+    m.on_probe_failed("a", t0 + S(4));
+    let g3 = m.generation();
+    assert!(g3 > g2, "a status change moves it");
+    m.on_heartbeat("b", hb("b", "z2", 1, 1), t0 + S(4));
+    assert_eq!(
+        m.zone_count(),
+        2,
+        "the cached zone count follows the generation"
+    );
+    assert!(m.generation() > g3);
+    let g4 = m.generation();
+    assert!(m.tick(t0 + S(4)).is_empty());
+    assert_eq!(m.generation(), g4, "a round that changes nothing leaves it");
+}
