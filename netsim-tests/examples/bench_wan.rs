@@ -15,7 +15,9 @@
 //! production), `--summary-ms` (0: production 2000), `--writes` (5), `--idle-secs` (20),
 //! `--timeout-secs` per phase (600), `--workers` (2: tokio worker threads), `--dilate K`
 //! (1: every periodic timer of the peers K times its production value, for beds larger than
-//! the machine carries at production timings; figures are then in dilated seconds), `--assert` (exit non-zero when a phase does not
+//! the machine carries at production timings; figures are then in dilated seconds),
+//! `--start-batch N` (25: peers started at once), `--start-pause-ms` (0: pause after each
+//! batch), `--assert` (exit non-zero when a phase does not
 //! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
 //! `WANBED_EXTRA_TOML` is appended to every peer's configuration (whole sections, e.g.
 //! `[network]` with `ping_timeout_ms = 10000`), for experiments.
@@ -52,6 +54,8 @@ fn main() -> anyhow::Result<()> {
         },
         worker_threads: arg("--workers", d.worker_threads)?,
         dilate: arg("--dilate", d.dilate)?,
+        start_batch: arg("--start-batch", d.start_batch)?,
+        start_pause: Duration::from_millis(arg("--start-pause-ms", 0u64)?),
         ..d
     };
     let writes: u64 = arg("--writes", 5)?;

@@ -62,6 +62,9 @@ pub struct BedOptions {
     pub summary_ms: Option<u64>,
     /// Peers started at once.
     pub start_batch: usize,
+    /// Pause after each batch of peers started (0: none): a gentler start-up, so that a bed
+    /// near the machine's limit does not meet all its members in one burst.
+    pub start_pause: Duration,
     /// Threads polling the peers' HTTP APIs.
     pub poll_threads: usize,
     /// Worker threads of the tokio runtime all peers share.
@@ -89,6 +92,7 @@ impl Default for BedOptions {
             wan_suspicion_ms: 60_000,
             summary_ms: None,
             start_batch: 25,
+            start_pause: Duration::ZERO,
             poll_threads: 4,
             worker_threads: 2,
             dilate: 1,
@@ -305,6 +309,9 @@ impl WanBed {
                 bed.adopt(i + k, node, link)?;
             }
             i = end;
+            if i < bed.opts.peers && !bed.opts.start_pause.is_zero() {
+                std::thread::sleep(bed.opts.start_pause);
+            }
         }
         bed.started_in = t0.elapsed();
         Ok(bed)
