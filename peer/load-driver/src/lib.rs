@@ -28,6 +28,7 @@ pub mod agent_api;
 pub mod agent_door;
 pub mod auto_accept;
 pub mod config;
+pub mod hints;
 pub mod integrity_api;
 pub mod load_api;
 pub mod load_driver;

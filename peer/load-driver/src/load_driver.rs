@@ -19,11 +19,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LoadConfig;
+use crate::hints::{HintCache, Hints};
 use crate::load_index::LoadIndex;
 use crate::load_plan::{self, Limits, Liveness, NodeState, Step, Takeover, ZoneState};
 use cluster_core::change_feed::blocking;
 use cluster_core::members::Members;
-use cluster_core::membership::{MemberStatus, Membership};
+use cluster_core::membership::MemberStatus;
 use cluster_core::now_ms;
 use cluster_core::self_info::SelfInfo;
 
@@ -41,83 +42,6 @@ const RESERVATION_TTL: Duration = Duration::from_secs(30);
 /// How often this peer's online counts are recomputed for gossip.
 const ONLINE_EVERY: Duration = Duration::from_secs(2);
 
-/// Where a node's systems must go and how to reach its peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeHint {
-    /// The node's zone.
-    pub zone: String,
-    /// Salt master address of the node.
-    pub fqdn: String,
-    /// HTTP address of the node's peer.
-    pub http: Option<String>,
-}
-
-/// What agent answers need besides the system record; rebuilt every round.
-#[derive(Debug, Default)]
-pub struct Hints {
-    /// Nodes by name.
-    pub nodes: HashMap<String, NodeHint>,
-    /// HTTP addresses of alive peers per zone, this peer excluded.
-    pub peers_by_zone: BTreeMap<String, Vec<String>>,
-}
-
-impl Hints {
-    /// Up to `n` other peers, those of `zone` first.
-    pub fn peers_for(&self, zone: Option<&str>, n: usize) -> Vec<String> {
-        let mut out: Vec<String> = zone
-            .and_then(|z| self.peers_by_zone.get(z))
-            .map(|v| v.iter().take(n).cloned().collect())
-            .unwrap_or_default();
-        for (z, list) in &self.peers_by_zone {
-            if Some(z.as_str()) == zone {
-                continue;
-            }
-            for p in list {
-                if out.len() >= n {
-                    return out;
-                }
-                out.push(p.clone());
-            }
-        }
-        out
-    }
-}
-
-/// The agents' hints with the generations (membership, nodes) they were built from and
-/// when (`None`: never built).
-type CachedHints = (Option<((u64, u64), Instant)>, Arc<Hints>);
-
-/// The hints from every node record and every alive member but `me_http`.
-fn build_hints(members: &Membership, index: &LoadIndex, me_http: &str) -> Hints {
-    let mut hints = Hints::default();
-    for (name, n) in index.nodes() {
-        hints.nodes.insert(
-            name.clone(),
-            NodeHint {
-                zone: n.zone.clone(),
-                fqdn: n.master_address().to_string(),
-                http: n.http.clone(),
-            },
-        );
-    }
-    for m in members
-        .members()
-        .filter(|m| m.status == MemberStatus::Alive)
-    {
-        if let Some(http) = m.info.http.as_ref().filter(|h| *h != me_http) {
-            hints
-                .peers_by_zone
-                .entry(m.info.zone.clone())
-                .or_default()
-                .push(http.clone());
-        }
-    }
-    for list in hints.peers_by_zone.values_mut() {
-        list.sort();
-    }
-    hints
-}
-
 /// The Load Driver's state shared with the HTTP handlers.
 #[derive(Debug)]
 pub struct LoadState {
@@ -129,9 +53,8 @@ pub struct LoadState {
     pub online: OnlineTracker,
     /// Wakes the driver (a system needs a node).
     pub wake: Arc<Notify>,
-    /// The agents' hints and the generations (membership, nodes) and time they were built
-    /// at ([`LoadState::hints`]).
-    hints: Mutex<CachedHints>,
+    /// The agents' hints ([`LoadState::hints`]).
+    hints: HintCache,
     own_online: Mutex<BTreeMap<String, u64>>,
     /// No decisions this long after start (see [`LoadState::new`]).
     startup_grace: Duration,
@@ -168,7 +91,7 @@ impl LoadState {
             index: Mutex::new(LoadIndex::new()),
             online: OnlineTracker::new(),
             wake: Arc::new(Notify::new()),
-            hints: Mutex::new((None, Arc::new(Hints::default()))),
+            hints: HintCache::default(),
             own_online: Mutex::new(BTreeMap::new()),
             place_view: Mutex::new(None),
         }
@@ -218,18 +141,7 @@ impl LoadState {
     pub fn hints(&self, members: &Members, me: &SelfInfo) -> Arc<Hints> {
         // Members before the index: the order every holder of both takes them in.
         let members = members.lock();
-        let index = self.index();
-        let key = (members.generation(), index.nodes_generation());
-        let now = Instant::now();
-        let mut cached = lock(&self.hints);
-        match cached.0 {
-            Some((k, _)) if k == key => return cached.1.clone(),
-            Some((_, at)) if now.duration_since(at) < HINTS_EVERY => return cached.1.clone(),
-            _ => {}
-        }
-        let hints = Arc::new(build_hints(&members, &index, &me.http));
-        *cached = (Some((key, now)), hints.clone());
-        hints
+        self.hints.get(&members, &self.index(), &me.http)
     }
 
     /// This peer's latest online counts per node (for the membership heartbeat).
@@ -292,10 +204,6 @@ impl cluster_core::change_feed::Follower for LoadState {
 async fn rebuild(shared: &LoadCtx) {
     cluster_core::change_feed::rebuild(shared.replica.store(), &shared.load).await;
 }
-
-/// The agents' hints are rebuilt at most this often (they name the peers and nodes an agent
-/// may ask; an agent asks every few minutes).
-const HINTS_EVERY: Duration = Duration::from_secs(1);
 
 struct Driver {
     shared: LoadCtx,
