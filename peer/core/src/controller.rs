@@ -146,8 +146,18 @@ pub struct ControllerConfig {
 /// An answer to one of this peer's probes.
 #[derive(Debug)]
 enum ProbeReply {
-    Ack { target: String, seq: u64 },
-    Nack { seq: u64 },
+    Ack {
+        target: String,
+        seq: u64,
+    },
+    Nack {
+        seq: u64,
+    },
+    /// The answer to this peer's pull of the zones' summaries ([`zones`]).
+    Zones {
+        peer: PeerId,
+        answer: Result<Vec<crate::membership::ZoneSummary>, String>,
+    },
 }
 
 /// How often the prober is driven.
@@ -216,6 +226,8 @@ pub struct Controller {
     last_newcomer_summary: Option<Instant>,
     /// The last summary round this peer published in (one summary per round at its turn).
     last_summary_round: Option<u64>,
+    /// This peer's pulls of the zones' summaries as it starts.
+    zones_pull: zones::ZonesPull,
 }
 
 impl Controller {
@@ -242,6 +254,7 @@ impl Controller {
             zone_topic,
             last_newcomer_summary: None,
             last_summary_round: None,
+            zones_pull: zones::ZonesPull::default(),
         }
     }
 
@@ -300,6 +313,7 @@ impl Controller {
                         self.prober.on_ack(&target, seq);
                     }
                     ProbeReply::Nack { seq } => self.prober.on_nack(seq),
+                    ProbeReply::Zones { peer, answer } => self.on_zones(peer, answer, &mut jobs),
                 },
                 _ = probe_tick.tick() => self.probe(&mut jobs),
                 _ = summary_tick.tick() => self.summary(&mut jobs),
@@ -449,7 +463,6 @@ impl Controller {
         log_events(evs);
         let mut urgent = false;
         let mut refuted = false;
-        let mut newcomer = false;
         for ev in evs {
             match ev {
                 MembershipEvent::Refuted { .. } => {
@@ -457,10 +470,7 @@ impl Controller {
                     urgent = true;
                     refuted = true;
                 }
-                MembershipEvent::Status {
-                    peer_id, from, to, ..
-                } => {
-                    newcomer |= from.is_none();
+                MembershipEvent::Status { peer_id, to, .. } => {
                     urgent |= matches!(to, MemberStatus::Suspect | MemberStatus::Down);
                     if *to == MemberStatus::Suspect {
                         self.prober.probe_soon(peer_id);
@@ -494,25 +504,11 @@ impl Controller {
         if refuted {
             self.publish_summary(jobs);
         }
-        // A member heard of for the first time (a peer that just started, here or in another
-        // zone) learns this zone from its summary: this round's sender publishes it now rather
-        // than at its turn, at most every quarter summary interval. The chain (its zone's
-        // sender sees it, publishes; every other zone's sender sees it there, publishes) gives
-        // a new peer every zone's members within a few gossip hops of its first heartbeat.
-        if newcomer && !refuted {
-            let now = Instant::now();
-            let (sender, period) = {
-                let members = self.shared.members.lock();
-                let period = members.summary_period();
-                (members.is_summary_sender(crate::now_ms(), period), period)
-            };
-            let quiet = self
-                .last_newcomer_summary
-                .is_none_or(|t| now.saturating_duration_since(t) >= period / 4);
-            if quiet && sender {
-                self.last_newcomer_summary = Some(now);
-                self.publish_summary(jobs);
-            }
+        // A mate heard of for the first time (a peer of this zone that just started): the
+        // other zones hear of it from this zone's summary, now. A member of another zone heard
+        // of for the first time needs nothing: it pulls the zones' summaries as it starts.
+        if !refuted && self.new_zone_mate(evs) {
+            self.announce(jobs);
         }
     }
 
@@ -607,39 +603,6 @@ impl Controller {
         }
     }
 
-    /// Publish this zone's summary if it is this peer's turn and it has not yet in this round
-    /// (rounds last the summary period, which grows with the number of zones).
-    fn summary(&mut self, jobs: &mut JoinSet<()>) {
-        let now_ms = crate::now_ms();
-        let round = {
-            let members = self.shared.members.lock();
-            members.summary_round(now_ms, members.summary_period())
-        };
-        if let Some(r) = round
-            && self.last_summary_round != Some(r)
-        {
-            self.last_summary_round = Some(r);
-            self.publish_summary(jobs);
-        }
-    }
-
-    /// Publish this zone's summary now: at this peer's turn, and out of turn (urgent) when a
-    /// death in the zone is confirmed here or this peer refuted a suspicion of itself.
-    fn publish_summary(&mut self, jobs: &mut JoinSet<()>) {
-        let now_ms = crate::now_ms();
-        let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
-            return;
-        };
-        let msg = Gossip::Summary(self.shared.members.lock().summary(me, now_ms)).encode();
-        let net = self.shared.net.clone();
-        crate::metrics::metrics().membership_messages.inc();
-        spawn_job(jobs, async move {
-            if let Err(e) = net.publish(TOPIC_ZONES, msg).await {
-                tracing::debug!("summary: {e}");
-            }
-        });
-    }
-
     fn on_event(&mut self, ev: NetEvent, jobs: &mut JoinSet<()>) {
         match ev {
             NetEvent::Gossip {
@@ -676,26 +639,7 @@ impl Controller {
                     }
                     (TOPIC_ZONES, Gossip::Summary(s)) => {
                         crate::metrics::metrics().membership_messages.inc();
-                        let connected = self.shared.net.connected();
-                        let evs = {
-                            let mut members = self.shared.members.lock();
-                            let evs = members.on_summary(s, Instant::now());
-                            // A mate connected before any summary named it was heard
-                            // first-hand already: the connection found no member to mark.
-                            for e in &evs {
-                                if let MembershipEvent::Status {
-                                    peer_id,
-                                    from: None,
-                                    ..
-                                } = e
-                                    && peer_id.parse().is_ok_and(|p| connected.contains(&p))
-                                {
-                                    members.on_contact(peer_id);
-                                }
-                            }
-                            evs
-                        };
-                        self.after_events(&evs, jobs);
+                        self.take_summary(s, jobs);
                     }
                     (
                         TOPIC_CHANGES,
@@ -769,9 +713,12 @@ impl Controller {
             } => {
                 crate::metrics::metrics().membership_messages.inc();
                 let net = self.shared.net.clone();
+                // Built here, under the table's lock, not in the job.
+                let zones = matches!(request, SwimRequest::Zones).then(|| self.zones_answer());
                 spawn_job(jobs, async move {
                     let response = match request {
                         SwimRequest::Ping => SwimResponse::Ack,
+                        SwimRequest::Zones => zones.unwrap_or(SwimResponse::Zones(Vec::new())),
                         SwimRequest::PingReq { target, timeout_ms } => {
                             match target.parse::<PeerId>() {
                                 Ok(t) => {
@@ -795,6 +742,7 @@ impl Controller {
                 tracing::debug!(%peer, "connected");
                 self.backoff.remove(&peer);
                 self.shared.members.lock().on_contact(&peer.to_string());
+                self.pull_zones(peer, jobs);
                 // Catch up at once: this is how a restarted or partitioned peer converges.
                 let repl = self.shared.repl.clone();
                 spawn_job(jobs, async move {
@@ -997,3 +945,4 @@ fn spawn_job(jobs: &mut JoinSet<()>, job: impl std::future::Future<Output = ()> 
 
 #[cfg(test)]
 mod tests;
+mod zones;

@@ -776,7 +776,7 @@ impl EventLoop {
                             .swim
                             .send_response(channel, SwimResponse::Ack);
                     }
-                    request @ SwimRequest::PingReq { .. } => {
+                    request @ (SwimRequest::PingReq { .. } | SwimRequest::Zones) => {
                         self.emit(NetEvent::SwimRequest {
                             peer,
                             request,

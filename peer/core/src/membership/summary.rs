@@ -108,6 +108,42 @@ impl Membership {
         }
     }
 
+    /// Every zone's latest summary as this peer holds it, for a peer that just started
+    /// ([`crate::net::wire::SwimRequest::Zones`]): this zone's own summary first, then one per
+    /// other zone heard of, with the members this view holds in it, their statuses as held,
+    /// and the `at_ms` and period of the zone's newest summary taken (so a newer one the asker
+    /// already has wins). One answer instead of every zone's sender publishing out of turn
+    /// for each newcomer (issue 17: with 250 zones that burst was the start-up's load).
+    pub fn summaries(&self, me: Heartbeat, now_ms: u64) -> Vec<ZoneSummary> {
+        let mut by_zone: std::collections::BTreeMap<&str, Vec<SummaryEntry>> = Default::default();
+        for m in self.members.values() {
+            if self.local(m) || m.legacy || m.info.incarnation == 0 {
+                continue;
+            }
+            if self.zones.contains_key(m.info.zone.as_str()) {
+                by_zone
+                    .entry(m.info.zone.as_str())
+                    .or_default()
+                    .push(SummaryEntry {
+                        peer_id: m.peer_id.clone(),
+                        status: m.status,
+                        info: m.info.clone(),
+                    });
+            }
+        }
+        let mut out = vec![self.summary(me, now_ms)];
+        out.extend(by_zone.into_iter().filter_map(|(zone, members)| {
+            let (_, at_ms, period_ms) = self.zones.get(zone)?;
+            Some(ZoneSummary {
+                zone: zone.to_string(),
+                at_ms: *at_ms,
+                members,
+                period_ms: *period_ms,
+            })
+        }));
+        out
+    }
+
     /// A zone's summary arrived on the global topic.
     pub fn on_summary(&mut self, s: ZoneSummary, now: Instant) -> Vec<MembershipEvent> {
         let events = self.take_summary(s, now);
@@ -175,6 +211,17 @@ impl Membership {
             {
                 continue;
             }
+            // A suspicion stays in its zone: other zones take the zone's word on deaths and
+            // departures, and read a member it merely suspects as alive (SWIM's suspect is
+            // still a member, and most suspicions are refuted within a probe period). Taking
+            // it turned every flap in a zone of two into ~1 000 status changes in the other
+            // zones' views of issue 17's 500-peer bed, each undone only by the refutation's
+            // summary, and that churn kept the one-process bed from ever settling.
+            let said = e.status;
+            let status = match said {
+                MemberStatus::Suspect => MemberStatus::Alive,
+                s => s,
+            };
             let (entry_key, entry_incarnation) = (e.info.key(), e.info.incarnation);
             let prior_key = self.members.get(&e.peer_id).map(|m| m.info.key());
             let known = prior_key.is_some();
@@ -185,10 +232,10 @@ impl Membership {
             if !known {
                 // take_info made it alive (or left); the zone's word decides.
                 // Report one first sighting with the zone's status, not two changes.
-                if m.set(e.status, now).is_some()
+                if m.set(status, now).is_some()
                     && let Some(MembershipEvent::Status { to, .. }) = events.last_mut()
                 {
-                    *to = e.status;
+                    *to = status;
                 }
                 continue;
             }
@@ -201,21 +248,21 @@ impl Membership {
             // back into a suspicion for a whole summary period (issue 17: a view of another
             // zone took 5.3 s). A refutation comes with a newer key.
             if m.status == MemberStatus::Down
-                && e.status == MemberStatus::Suspect
+                && said == MemberStatus::Suspect
                 && prior_key.is_some_and(|k| entry_key <= k)
             {
                 continue;
             }
-            if m.status == MemberStatus::Left && e.status != MemberStatus::Left {
+            if m.status == MemberStatus::Left && status != MemberStatus::Left {
                 // Left stays left until a newer incarnation speaks (take_info saw to that).
                 if entry_incarnation <= m.info.incarnation {
                     continue;
                 }
             }
-            if e.status == MemberStatus::Alive {
+            if status == MemberStatus::Alive {
                 m.last_heard = now;
             }
-            events.extend(m.set(e.status, now));
+            events.extend(m.set(status, now));
         }
         events
     }

@@ -285,12 +285,14 @@ fn other_zones_follow_their_summaries_and_their_silence() {
     let evs = m.on_summary(summary(1000, MemberStatus::Alive, 1), t0);
     assert_eq!(changes(&evs), 2);
     assert_eq!(status(&m, "y"), MemberStatus::Alive);
-    m.on_summary(summary(3000, MemberStatus::Suspect, 2), t0 + S(2));
-    assert_eq!(status(&m, "y"), MemberStatus::Suspect, "the zone's word");
-    // An older summary (another sender, earlier round) is ignored.
-    m.on_summary(summary(2000, MemberStatus::Alive, 2), t0 + S(2));
-    assert_eq!(status(&m, "y"), MemberStatus::Suspect);
+    // A suspicion stays in its zone: the other zones still read y alive.
+    let evs = m.on_summary(summary(3000, MemberStatus::Suspect, 2), t0 + S(2));
+    assert_eq!(changes(&evs), 0, "{evs:?}");
+    assert_eq!(status(&m, "y"), MemberStatus::Alive);
     m.on_summary(summary(5000, MemberStatus::Down, 3), t0 + S(4));
+    assert_eq!(status(&m, "y"), MemberStatus::Down, "the zone's word");
+    // An older summary (another sender, earlier round) is ignored.
+    m.on_summary(summary(4000, MemberStatus::Alive, 3), t0 + S(4));
     assert_eq!(status(&m, "y"), MemberStatus::Down);
     // The zone falls silent: its members are suspected after 6 s, down after 60 s more.
     m.tick(t0 + S(9));
@@ -334,9 +336,10 @@ fn a_summary_that_still_says_suspect_does_not_revive_a_confirmed_death() {
     let evs = m.on_summary(summary(3001, MemberStatus::Suspect, 1), t0 + S(2));
     assert_eq!(changes(&evs), 0, "{evs:?}");
     assert_eq!(status(&m, "y"), MemberStatus::Down);
-    // A restart (newer incarnation) that is suspected in turn is the zone's word again.
+    // A restart (newer incarnation) brings it back, even one its zone already suspects
+    // again: the other zones hear of deaths, not of suspicions.
     m.on_summary(summary(4000, MemberStatus::Suspect, 2), t0 + S(3));
-    assert_eq!(status(&m, "y"), MemberStatus::Suspect);
+    assert_eq!(status(&m, "y"), MemberStatus::Alive);
 }
 
 #[test]
@@ -780,4 +783,65 @@ fn the_generation_moves_with_what_the_table_shows_not_with_every_heartbeat() {
     let g4 = m.generation();
     assert!(m.tick(t0 + S(4)).is_empty());
     assert_eq!(m.generation(), g4, "a round that changes nothing leaves it");
+}
+
+/// A peer that just started asks one peer for every zone's summary (issue 17: instead of
+/// every zone's sender publishing out of turn for it). What it takes from the answer is the
+/// answering view: every zone and member, deaths and departures as held, a suspicion read as
+/// alive, and a newer summary it already holds not overwritten.
+#[test]
+fn the_zones_summaries_pulled_from_one_view_give_a_new_peer_every_zone() {
+    let t0 = Instant::now();
+    let mut old = table();
+    old.on_heartbeat("mate", hb("mate", "z1", 1, 1), t0);
+    let zone = |z: &str, at_ms: u64, members: Vec<(&str, MemberStatus)>| ZoneSummary {
+        zone: z.into(),
+        at_ms,
+        period_ms: 2000,
+        members: members
+            .into_iter()
+            .map(|(p, st)| SummaryEntry {
+                peer_id: p.into(),
+                status: st,
+                info: hb(p, z, 1, 1),
+            })
+            .collect(),
+    };
+    old.on_summary(zone("z2", 100, vec![("a", MemberStatus::Alive)]), t0);
+    old.on_summary(
+        zone(
+            "z3",
+            200,
+            vec![("b", MemberStatus::Alive), ("c", MemberStatus::Down)],
+        ),
+        t0,
+    );
+    old.on_summary(zone("z4", 300, vec![("d", MemberStatus::Alive)]), t0);
+    old.tick(t0 + S(7)); // z2..z4 silent past the timeout: suspected here
+    assert_eq!(status(&old, "a"), MemberStatus::Suspect);
+    let pulled = old.summaries(hb("me", "z1", 7, 3), 5000);
+    assert_eq!(pulled.len(), 4, "this zone first, then one per other zone");
+    assert_eq!(pulled[0].zone, "z1");
+    assert_eq!(pulled[0].members.len(), 2, "the answering peer and its mate");
+    let z3 = pulled.iter().find(|s| s.zone == "z3").expect("z3");
+    assert_eq!((z3.at_ms, z3.period_ms, z3.members.len()), (200, 2000, 2));
+
+    // The new peer (zone z2) already holds a newer summary of z4.
+    let mut new = Membership::new(
+        "new".into(),
+        "z2".into(),
+        DetectorConfig::lan(),
+        DetectorConfig::wan(),
+    );
+    new.on_summary(zone("z4", 400, vec![("d", MemberStatus::Down)]), t0);
+    for s in pulled {
+        new.on_summary(s, t0 + S(8));
+    }
+    assert_eq!(new.zone_count(), 4);
+    assert_eq!(status(&new, "me"), MemberStatus::Alive);
+    assert_eq!(status(&new, "mate"), MemberStatus::Alive);
+    assert_eq!(status(&new, "a"), MemberStatus::Alive, "a zone mate, introduced");
+    assert_eq!(status(&new, "b"), MemberStatus::Alive, "suspected there, alive here");
+    assert_eq!(status(&new, "c"), MemberStatus::Down);
+    assert_eq!(status(&new, "d"), MemberStatus::Down, "its newer summary kept");
 }

@@ -158,15 +158,22 @@ pub enum SwimRequest {
         /// How long the helper waits for the target's ack before answering `Nack`.
         timeout_ms: u64,
     },
+    /// Every zone's latest summary as you hold it (asked by a peer that just started, of the
+    /// first peers it connects to; a peer of an older release cannot decode it and the
+    /// stream fails, so the asker waits for the zones' turns instead).
+    Zones,
 }
 
 /// The answer to a [`SwimRequest`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SwimResponse {
     /// Alive (the target acked).
     Ack,
     /// The helper is alive but the target did not ack in time (Lifeguard's nack).
     Nack,
+    /// The answer to [`SwimRequest::Zones`]: the responder's own zone's summary first, then
+    /// one per other zone it holds, built from its view.
+    Zones(Vec<ZoneSummary>),
 }
 
 /// What travels on the gossip topics.

@@ -1,0 +1,178 @@
+//! The zones' summaries from this peer's side: its turn to publish, the out-of-turn
+//! publications (a death confirmed here, a refutation, a new zone mate, its own start), and
+//! the pull of every zone's latest summary from the first peers it connects to.
+//!
+//! ```text
+//!   start ──► connect to a peer ──► SwimRequest::Zones ──► every zone it holds, one answer
+//!         └─► this zone's sender publishes out of turn: the other zones hear of it
+//! ```
+//!
+//! Until issue 17's 500-peer bed, a newcomer learned the other zones by a chain: every zone's
+//! sender, seeing a member for the first time, published out of turn. With Z zones each start
+//! cost Z broadcasts, every copy signature-checked by every peer: the start-up's load.
+
+use std::time::Instant;
+
+use libp2p::PeerId;
+use tokio::task::JoinSet;
+
+use super::{Controller, ProbeReply, spawn_job};
+use crate::membership::{MembershipEvent, ZoneSummary};
+use crate::net::wire::{Gossip, SwimRequest, SwimResponse, TOPIC_ZONES};
+
+/// From how many peers a starting peer pulls the zones' summaries (the first it connects to
+/// may itself have just started and know little).
+pub(super) const PULL_FROM: u32 = 2;
+
+/// A starting peer's pulls of the zones' summaries.
+#[derive(Debug, Default)]
+pub(super) struct ZonesPull {
+    /// Answers taken.
+    pub(super) done: u32,
+    /// A pull awaiting its answer.
+    pub(super) in_flight: bool,
+    /// Whether this peer has announced its zone since it started.
+    pub(super) announced: bool,
+}
+
+impl Controller {
+    /// Publish this zone's summary if it is this peer's turn and it has not yet in this round
+    /// (rounds last the summary period, which grows with the number of zones).
+    pub(super) fn summary(&mut self, jobs: &mut JoinSet<()>) {
+        let now_ms = crate::now_ms();
+        let round = {
+            let members = self.shared.members.lock();
+            members.summary_round(now_ms, members.summary_period())
+        };
+        if let Some(r) = round
+            && self.last_summary_round != Some(r)
+        {
+            self.last_summary_round = Some(r);
+            self.publish_summary(jobs);
+        }
+    }
+
+    /// Publish this zone's summary now: at this peer's turn, and out of turn (urgent) when a
+    /// death in the zone is confirmed here or this peer refuted a suspicion of itself.
+    pub(super) fn publish_summary(&mut self, jobs: &mut JoinSet<()>) {
+        let now_ms = crate::now_ms();
+        let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
+            return;
+        };
+        let msg = Gossip::Summary(self.shared.members.lock().summary(me, now_ms)).encode();
+        let net = self.shared.net.clone();
+        crate::metrics::metrics().membership_messages.inc();
+        spawn_job(jobs, async move {
+            if let Err(e) = net.publish(TOPIC_ZONES, msg).await {
+                tracing::debug!("summary: {e}");
+            }
+        });
+    }
+
+    /// Publish this zone's summary out of turn if this peer is the round's sender, at most
+    /// every quarter summary period: a member of this zone heard of for the first time (a
+    /// mate that just started), or this peer's own start, reaches the other zones now rather
+    /// than at the zone's turn.
+    pub(super) fn announce(&mut self, jobs: &mut JoinSet<()>) {
+        let now = Instant::now();
+        let (sender, period) = {
+            let members = self.shared.members.lock();
+            let period = members.summary_period();
+            (members.is_summary_sender(crate::now_ms(), period), period)
+        };
+        let quiet = self
+            .last_newcomer_summary
+            .is_none_or(|t| now.saturating_duration_since(t) >= period / 4);
+        if quiet && sender {
+            self.last_newcomer_summary = Some(now);
+            self.publish_summary(jobs);
+        }
+    }
+
+    /// Whether `evs` name a member of this zone for the first time.
+    pub(super) fn new_zone_mate(&self, evs: &[MembershipEvent]) -> bool {
+        let members = self.shared.members.lock();
+        evs.iter().any(|ev| {
+            matches!(ev, MembershipEvent::Status { peer_id, from: None, .. }
+                if members.get(peer_id).is_some_and(|m| m.info.zone == self.shared.me.zone))
+        })
+    }
+
+    /// Take a zone's summary (gossiped, or pulled): a mate connected before any summary named
+    /// it was heard first-hand already (the connection found no member to mark).
+    pub(super) fn take_summary(&mut self, s: ZoneSummary, jobs: &mut JoinSet<()>) {
+        let connected = self.shared.net.connected();
+        let evs = {
+            let mut members = self.shared.members.lock();
+            let evs = members.on_summary(s, Instant::now());
+            for e in &evs {
+                if let MembershipEvent::Status {
+                    peer_id,
+                    from: None,
+                    ..
+                } = e
+                    && peer_id.parse().is_ok_and(|p| connected.contains(&p))
+                {
+                    members.on_contact(peer_id);
+                }
+            }
+            evs
+        };
+        self.after_events(&evs, jobs);
+    }
+
+    /// A connection came up: while this peer has pulled from fewer than [`PULL_FROM`] peers,
+    /// ask this one for every zone's summary.
+    pub(super) fn pull_zones(&mut self, peer: PeerId, jobs: &mut JoinSet<()>) {
+        if self.zones_pull.done >= PULL_FROM || self.zones_pull.in_flight {
+            return;
+        }
+        self.zones_pull.in_flight = true;
+        let (net, tx) = (self.shared.net.clone(), self.probe_tx.clone());
+        spawn_job(jobs, async move {
+            let answer = match net.swim(peer, SwimRequest::Zones).await {
+                Ok(SwimResponse::Zones(s)) => Ok(s),
+                Ok(other) => Err(format!("unexpected answer {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx.send(ProbeReply::Zones { peer, answer }).await;
+        });
+    }
+
+    /// The answer to a pull: every summary taken as if gossiped, then this peer's zone
+    /// announced once (a zone of one has no mate to announce it).
+    pub(super) fn on_zones(
+        &mut self,
+        peer: PeerId,
+        answer: Result<Vec<ZoneSummary>, String>,
+        jobs: &mut JoinSet<()>,
+    ) {
+        self.zones_pull.in_flight = false;
+        let summaries = match answer {
+            Ok(s) => s,
+            Err(e) => {
+                // An older peer, or one that went away: the next connection is asked.
+                tracing::debug!(%peer, "pulling the zones' summaries: {e}");
+                return;
+            }
+        };
+        self.zones_pull.done += 1;
+        tracing::debug!(%peer, zones = summaries.len(), "pulled the zones' summaries");
+        for s in summaries {
+            self.take_summary(s, jobs);
+        }
+        if !self.zones_pull.announced {
+            self.zones_pull.announced = true;
+            self.announce(jobs);
+        }
+    }
+
+    /// Answer [`SwimRequest::Zones`] from this peer's view.
+    pub(super) fn zones_answer(&mut self) -> SwimResponse {
+        let now_ms = crate::now_ms();
+        let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
+            return SwimResponse::Zones(Vec::new());
+        };
+        SwimResponse::Zones(self.shared.members.lock().summaries(me, now_ms))
+    }
+}
