@@ -24,11 +24,17 @@ use crate::net::wire::{Gossip, SwimRequest, SwimResponse, TOPIC_ZONES};
 /// may itself have just started and know little).
 pub(super) const PULL_FROM: u32 = 2;
 
+/// How many peers a starting peer asks at most (an older peer cannot answer). Only at start:
+/// later, the zones' turns keep the view.
+pub(super) const PULL_ASK: u32 = 4;
+
 /// A starting peer's pulls of the zones' summaries.
 #[derive(Debug, Default)]
 pub(super) struct ZonesPull {
     /// Answers taken.
     pub(super) done: u32,
+    /// Pulls sent.
+    pub(super) asked: u32,
     /// A pull awaiting its answer.
     pub(super) in_flight: bool,
     /// Whether this peer has announced its zone since it started.
@@ -121,13 +127,15 @@ impl Controller {
         self.after_events(&evs, jobs);
     }
 
-    /// A connection came up: while this peer has pulled from fewer than [`PULL_FROM`] peers,
-    /// ask this one for every zone's summary.
+    /// A connection came up: while this peer has pulled from fewer than [`PULL_FROM`] peers
+    /// (and asked fewer than [`PULL_ASK`]), ask this one for every zone's summary.
     pub(super) fn pull_zones(&mut self, peer: PeerId, jobs: &mut JoinSet<()>) {
-        if self.zones_pull.done >= PULL_FROM || self.zones_pull.in_flight {
+        let pull = &mut self.zones_pull;
+        if pull.done >= PULL_FROM || pull.asked >= PULL_ASK || pull.in_flight {
             return;
         }
-        self.zones_pull.in_flight = true;
+        pull.in_flight = true;
+        pull.asked += 1;
         let (net, tx) = (self.shared.net.clone(), self.probe_tx.clone());
         spawn_job(jobs, async move {
             let answer = match net.swim(peer, SwimRequest::Zones).await {

@@ -112,7 +112,8 @@ impl Membership {
     /// ([`crate::net::wire::SwimRequest::Zones`]): this zone's own summary first, then one per
     /// other zone heard of, with the members this view holds in it, their statuses as held,
     /// and the `at_ms` and period of the zone's newest summary taken (so a newer one the asker
-    /// already has wins). One answer instead of every zone's sender publishing out of turn
+    /// already has wins, and the same one does not restart its silence timer). A zone held
+    /// silent here (no member alive) is left out. One answer instead of every zone's sender publishing out of turn
     /// for each newcomer (issue 17: with 250 zones that burst was the start-up's load).
     pub fn summaries(&self, me: Heartbeat, now_ms: u64) -> Vec<ZoneSummary> {
         let mut by_zone: std::collections::BTreeMap<&str, Vec<SummaryEntry>> = Default::default();
@@ -132,6 +133,9 @@ impl Membership {
             }
         }
         let mut out = vec![self.summary(me, now_ms)];
+        // A zone with no member alive here has fallen silent (or left): its old summary would
+        // pass for news to a peer that has none.
+        by_zone.retain(|_, members| members.iter().any(|e| e.status == MemberStatus::Alive));
         out.extend(by_zone.into_iter().filter_map(|(zone, members)| {
             let (_, at_ms, period_ms) = self.zones.get(zone)?;
             Some(ZoneSummary {
@@ -194,10 +198,12 @@ impl Membership {
             }
             return events;
         }
+        // An older summary, or the same one again (a pulled copy of what this peer holds
+        // must not restart the zone's silence timer).
         if self
             .zones
             .get(&s.zone)
-            .is_some_and(|(_, at, _)| *at > s.at_ms)
+            .is_some_and(|(_, at, _)| *at >= s.at_ms)
         {
             return events;
         }

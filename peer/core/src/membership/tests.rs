@@ -598,7 +598,7 @@ fn the_summary_period_grows_with_the_zones_and_the_timeout_with_it() {
             let id = format!("p{z}-{k}");
             let s = ZoneSummary {
                 zone: format!("z{z:02}"),
-                at_ms: 1,
+                at_ms: 1 + k,
                 period_ms: 0,
                 members: vec![SummaryEntry {
                     peer_id: id.clone(),
@@ -817,14 +817,41 @@ fn the_zones_summaries_pulled_from_one_view_give_a_new_peer_every_zone() {
         t0,
     );
     old.on_summary(zone("z4", 300, vec![("d", MemberStatus::Alive)]), t0);
-    old.tick(t0 + S(7)); // z2..z4 silent past the timeout: suspected here
-    assert_eq!(status(&old, "a"), MemberStatus::Suspect);
+    old.on_summary(zone("z5", 300, vec![("e", MemberStatus::Alive)]), t0);
+    // z5 falls silent past the timeout: suspected here, and left out of the answer.
+    for (z, at) in [("z2", 1100), ("z4", 1300)] {
+        let mut s = zone(
+            z,
+            at,
+            vec![(if z == "z2" { "a" } else { "d" }, MemberStatus::Alive)],
+        );
+        s.members[0].info.seq = 2;
+        old.on_summary(s, t0 + S(6));
+    }
+    let mut s = zone(
+        "z3",
+        1200,
+        vec![("b", MemberStatus::Suspect), ("c", MemberStatus::Down)],
+    );
+    s.members[0].info.seq = 2;
+    old.on_summary(s, t0 + S(6));
+    old.tick(t0 + S(7));
+    assert_eq!(status(&old, "e"), MemberStatus::Suspect);
     let pulled = old.summaries(hb("me", "z1", 7, 3), 5000);
-    assert_eq!(pulled.len(), 4, "this zone first, then one per other zone");
+    assert_eq!(
+        pulled.len(),
+        4,
+        "this zone first, then one per zone not silent"
+    );
     assert_eq!(pulled[0].zone, "z1");
-    assert_eq!(pulled[0].members.len(), 2, "the answering peer and its mate");
+    assert_eq!(
+        pulled[0].members.len(),
+        2,
+        "the answering peer and its mate"
+    );
     let z3 = pulled.iter().find(|s| s.zone == "z3").expect("z3");
-    assert_eq!((z3.at_ms, z3.period_ms, z3.members.len()), (200, 2000, 2));
+    assert_eq!((z3.at_ms, z3.period_ms, z3.members.len()), (1200, 2000, 2));
+    assert!(!pulled.iter().any(|s| s.zone == "z5"));
 
     // The new peer (zone z2) already holds a newer summary of z4.
     let mut new = Membership::new(
@@ -833,15 +860,31 @@ fn the_zones_summaries_pulled_from_one_view_give_a_new_peer_every_zone() {
         DetectorConfig::lan(),
         DetectorConfig::wan(),
     );
-    new.on_summary(zone("z4", 400, vec![("d", MemberStatus::Down)]), t0);
-    for s in pulled {
+    new.on_summary(zone("z4", 1400, vec![("d", MemberStatus::Down)]), t0);
+    for s in pulled.iter().cloned() {
         new.on_summary(s, t0 + S(8));
     }
     assert_eq!(new.zone_count(), 4);
+    // The same answer again changes nothing, and does not restart a silence timer.
+    for s in pulled {
+        assert_eq!(changes(&new.on_summary(s, t0 + S(9))), 0);
+    }
     assert_eq!(status(&new, "me"), MemberStatus::Alive);
     assert_eq!(status(&new, "mate"), MemberStatus::Alive);
-    assert_eq!(status(&new, "a"), MemberStatus::Alive, "a zone mate, introduced");
-    assert_eq!(status(&new, "b"), MemberStatus::Alive, "suspected there, alive here");
+    assert_eq!(
+        status(&new, "a"),
+        MemberStatus::Alive,
+        "a zone mate, introduced"
+    );
+    assert_eq!(
+        status(&new, "b"),
+        MemberStatus::Alive,
+        "a suspicion stays in its zone"
+    );
     assert_eq!(status(&new, "c"), MemberStatus::Down);
-    assert_eq!(status(&new, "d"), MemberStatus::Down, "its newer summary kept");
+    assert_eq!(
+        status(&new, "d"),
+        MemberStatus::Down,
+        "its newer summary kept"
+    );
 }
