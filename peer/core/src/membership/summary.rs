@@ -66,9 +66,8 @@ impl Membership {
         let offset = u64::from_le_bytes(b) % period_ms;
         let round = now_ms.saturating_add(offset) / period_ms;
         let mut alive: Vec<&str> = self
-            .members
-            .values()
-            .filter(|m| self.local(m) && m.status == MemberStatus::Alive)
+            .local_members()
+            .filter(|m| m.status == MemberStatus::Alive)
             .map(|m| m.peer_id.as_str())
             .chain(std::iter::once(self.my_peer_id.as_str()))
             .collect();
@@ -91,9 +90,8 @@ impl Membership {
             info: me,
         }];
         members.extend(
-            self.members
-                .values()
-                .filter(|m| self.local(m) && !m.legacy && m.info.incarnation != 0)
+            self.local_members()
+                .filter(|m| !m.legacy && m.info.incarnation != 0)
                 .map(|m| SummaryEntry {
                     peer_id: m.peer_id.clone(),
                     status: m.status,
