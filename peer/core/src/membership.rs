@@ -554,8 +554,9 @@ impl Membership {
         ids
     }
 
-    /// This zone's members, through [`Membership::mates`].
-    fn local_members(&self) -> impl Iterator<Item = &Member> {
+    /// This zone's members (whatever their status; this peer is not one), listed once per
+    /// change of the table rather than filtered from every member at each call.
+    pub fn local_members(&self) -> impl Iterator<Item = &Member> {
         let ids = self.mates();
         (0..ids.len()).filter_map(move |i| self.members.get(ids[i].as_str()))
     }
@@ -894,12 +895,9 @@ impl Membership {
     pub fn tick(&mut self, now: Instant) -> Vec<MembershipEvent> {
         let mut events = Vec::new();
         let zone_size = 1 + self
-            .members
-            .values()
+            .local_members()
             .filter(|m| {
-                self.local(m)
-                    && !m.legacy
-                    && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
+                !m.legacy && matches!(m.status, MemberStatus::Alive | MemberStatus::Suspect)
             })
             .count();
         let expected = self.swim.indirect_probes.min(zone_size.saturating_sub(2));

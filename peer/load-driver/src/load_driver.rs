@@ -338,8 +338,8 @@ impl Driver {
         let me = self.shared.me.clone();
         // Liveness by node name: the best status among members using that name (a restored
         // node may still have its old peer id listed as down).
-        // Only this zone's nodes are looked up: members of other zones are skipped without
-        // copying their names (hundreds of zones: every round copied every member's name).
+        // Only this zone's nodes and members are looked up (hundreds of zones: every round
+        // copied, then hashed, every member's name).
         let mine: std::collections::HashSet<String> = self
             .shared
             .load
@@ -350,7 +350,7 @@ impl Driver {
             .map(|(name, _)| name.clone())
             .collect();
         let mut live: HashMap<String, (MemberStatus, Instant)> = HashMap::new();
-        for m in self.shared.members.lock().members() {
+        for m in self.shared.members.lock().local_members() {
             if !mine.contains(&m.info.name) {
                 continue;
             }
