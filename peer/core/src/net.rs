@@ -426,12 +426,6 @@ pub struct EventLoop {
     ping: PingPolicy<ConnectionId>,
     /// How late this task's own timer fires.
     lag: LagMeter,
-    /// When each connected peer last sent something this task sees (a gossip message it
-    /// forwarded first, a request, an answer): a ping that failed while other traffic from the
-    /// peer arrived is no evidence of a dead link.
-    heard: HashMap<PeerId, Instant>,
-    /// How recent that traffic must be: `[network] ping_timeout_ms`, the wait of one ping.
-    heard_window: Duration,
     /// Connection changes waiting for room in the controller's channel.
     conn_changes: ConnChanges<PeerId>,
     /// Rate limit of the warning about dropped events.
@@ -502,8 +496,6 @@ pub fn new(
             ),
             conn_changes: ConnChanges::default(),
             drops: DropLog::default(),
-            heard: HashMap::new(),
-            heard_window: cfg.ping_timeout,
         },
     ))
 }
@@ -664,7 +656,6 @@ impl EventLoop {
             } => {
                 self.ping.on_closed(connection_id);
                 if num_established == 0 {
-                    self.heard.remove(&peer_id);
                     self.state().connected.remove(&peer_id);
                     self.emit_conn(peer_id, false);
                 }
@@ -676,20 +667,7 @@ impl EventLoop {
             })) => match result {
                 Ok(_) => self.ping.on_success(connection),
                 Err(e) => {
-                    let now = Instant::now();
-                    if self
-                        .heard
-                        .get(&peer)
-                        .is_some_and(|t| now.saturating_duration_since(*t) <= self.heard_window)
-                    {
-                        // Other traffic came through while the ping waited (a process behind
-                        // negotiates a ping substream late: issue 17's 500-peer bed closed
-                        // over a thousand live links so, each a redial and a re-graft).
-                        crate::metrics::metrics().ping_failures_excused.inc();
-                        tracing::debug!(%peer, "a ping failed while the peer's traffic arrived; connection kept: {e}");
-                        return;
-                    }
-                    let lagging = self.lag.lagging(now);
+                    let lagging = self.lag.lagging(Instant::now());
                     match self.ping.on_failure(connection, lagging) {
                         PingVerdict::Keep => {}
                         PingVerdict::Excused => {
@@ -707,12 +685,7 @@ impl EventLoop {
                     }
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Swim(ev)) => {
-                if let request_response::Event::Message { peer, .. } = &ev {
-                    self.heard.insert(*peer, Instant::now());
-                }
-                self.on_swim(ev);
-            }
+            SwarmEvent::Behaviour(BehaviourEvent::Swim(ev)) => self.on_swim(ev),
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!("incoming connection refused: {error}");
             }
@@ -721,10 +694,8 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 message,
-                propagation_source,
                 ..
             })) => {
-                self.heard.insert(propagation_source, Instant::now());
                 let Some(source) = message.source else {
                     return;
                 };
@@ -734,12 +705,7 @@ impl EventLoop {
                     data: message.data,
                 });
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => {
-                if let request_response::Event::Message { peer, .. } = &ev {
-                    self.heard.insert(*peer, Instant::now());
-                }
-                self.on_rr(ev);
-            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr(ev),
             _ => {}
         }
     }
