@@ -58,6 +58,8 @@ pub struct Options {
     pub agent_door_extra: String,
     /// Lines appended to every peer's `[replication]` section. Default empty.
     pub replication_extra: String,
+    /// Lines appended to every peer's `[membership]` section. Default empty.
+    pub membership_extra: String,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             tls: false,
             agent_door_extra: String::new(),
             replication_extra: String::new(),
+            membership_extra: String::new(),
         }
     }
 }
@@ -499,6 +502,7 @@ agent_heartbeat_s = 1
 online_window_ms = 10000
 [membership]
 heartbeat_interval_ms = {hb}
+{memb}
 [membership.lan]
 phi_threshold = {phi}
 suspicion_timeout_ms = {susp}
@@ -532,6 +536,7 @@ compact_check_interval_ms = 200
                 ft = o.failure_timeout_ms,
                 door = o.agent_door_extra,
                 repl = o.replication_extra,
+                memb = o.membership_extra,
                 mw = o.maintenance_window_ms,
                 lt = o.load_tick_ms,
                 rb = o.rebalance_moves_per_s,

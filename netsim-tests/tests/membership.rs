@@ -194,3 +194,37 @@ fn a_silent_cut_between_zones_heals_and_then_nothing_flaps() -> anyhow::Result<(
     assert_eq!(flaps, 0, "no flaps once settled: {before:?} -> {after:?}");
     Ok(())
 }
+
+/// A peer that starts learns every zone from its first connections' answer (one request,
+/// `SwimRequest::Zones`), and the zones hear of it from its own out-of-turn summary: with the
+/// zones' turns ten minutes apart, nothing else could tell them within the test's time. A new
+/// zone is seen alive by every view, and sees every member alive, within a few seconds.
+#[test]
+fn a_starting_peer_pulls_every_zones_summary_and_is_announced_long_before_any_turn()
+-> anyhow::Result<()> {
+    let _serial = one_at_a_time();
+    let opts = Options {
+        membership_extra: "summary_interval_ms = 600000\nsummary_timeout_ms = 1800000\n".into(),
+        ..Options::default()
+    };
+    let mut c = Cluster::start(&[("a1", "za"), ("b1", "zb"), ("c1", "zc")], opts)?;
+    for i in 0..3 {
+        wait_until(T, "3 zones alive in every view", || all_alive(&c, i, 3))?;
+    }
+    let t0 = Instant::now();
+    c.add_peer("d1", "zd")?;
+    for i in 0..4 {
+        wait_until(
+            Duration::from_secs(20),
+            "4 zones alive in every view",
+            || all_alive(&c, i, 4),
+        )?;
+    }
+    let took = t0.elapsed();
+    println!("a new zone's peer and every view agree {took:?} after it was started");
+    assert!(
+        took < Duration::from_secs(20),
+        "far sooner than any zone's turn (600 s)"
+    );
+    Ok(())
+}
