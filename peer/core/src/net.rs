@@ -351,11 +351,6 @@ fn build_swarm(
                 let gs_cfg = gossipsub::ConfigBuilder::default()
                     .validation_mode(ValidationMode::Strict)
                     .heartbeat_interval(Duration::from_millis(500))
-                    // A message to forward may wait this long for its connection before it is
-                    // dropped (libp2p's default 1 s): in issue 17's 500-peer bed a process
-                    // behind by a second dropped the forwarding of zone summaries mesh-wide,
-                    // and views filled over many summary periods instead of one.
-                    .forward_queue_duration(FORWARD_QUEUE_DURATION)
                     .max_transmit_size(256 * 1024)
                     // Dedupe by content, not by (source, seqno): re-publishing the same bytes is
                     // one message.
@@ -444,9 +439,6 @@ const LAG_THRESHOLD: Duration = Duration::from_millis(250);
 /// Ping failures in a row excused per connection while the process is behind; the next one
 /// closes it anyway (a dead connection is closed also under load).
 const PING_MAX_EXCUSED: u32 = 3;
-/// How long a gossip message to forward may wait for its connection (libp2p: 1 s; a
-/// published one: 5 s, libp2p's default, kept).
-const FORWARD_QUEUE_DURATION: Duration = Duration::from_secs(5);
 /// libp2p's timeout for opening and negotiating a substream (the ping's included), which
 /// [`ping::Config`] does not change.
 const SUBSTREAM_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
