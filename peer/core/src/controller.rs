@@ -603,7 +603,7 @@ impl Controller {
                     }
                     (TOPIC_ZONES, Gossip::Summary(s)) => {
                         crate::metrics::metrics().membership_messages.inc();
-                        self.take_summary(s, jobs);
+                        self.take_summaries([s], jobs);
                     }
                     (
                         TOPIC_CHANGES,

@@ -37,8 +37,6 @@ pub(super) struct ZonesPull {
     pub(super) asked: u32,
     /// A pull awaiting its answer.
     pub(super) in_flight: bool,
-    /// Whether this peer has announced its zone since it started.
-    pub(super) announced: bool,
 }
 
 impl Controller {
@@ -104,13 +102,22 @@ impl Controller {
         })
     }
 
-    /// Take a zone's summary (gossiped, or pulled): a mate connected before any summary named
-    /// it was heard first-hand already (the connection found no member to mark).
-    pub(super) fn take_summary(&mut self, s: ZoneSummary, jobs: &mut JoinSet<()>) {
+    /// Take zones' summaries (one gossiped, or a pull's answer), under one lock: a mate
+    /// connected before any summary named it was heard first-hand already (the connection
+    /// found no member to mark).
+    pub(super) fn take_summaries(
+        &mut self,
+        summaries: impl IntoIterator<Item = ZoneSummary>,
+        jobs: &mut JoinSet<()>,
+    ) {
         let connected = self.shared.net.connected();
         let evs = {
             let mut members = self.shared.members.lock();
-            let evs = members.on_summary(s, Instant::now());
+            let now = Instant::now();
+            let mut evs = Vec::new();
+            for s in summaries {
+                evs.extend(members.on_summary(s, now));
+            }
             for e in &evs {
                 if let MembershipEvent::Status {
                     peer_id,
@@ -166,11 +173,8 @@ impl Controller {
         };
         self.zones_pull.done += 1;
         tracing::debug!(%peer, zones = summaries.len(), "pulled the zones' summaries");
-        for s in summaries {
-            self.take_summary(s, jobs);
-        }
-        if !self.zones_pull.announced {
-            self.zones_pull.announced = true;
+        self.take_summaries(summaries, jobs);
+        if self.zones_pull.done == 1 {
             self.announce(jobs);
         }
     }
