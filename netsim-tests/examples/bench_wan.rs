@@ -16,7 +16,8 @@
 //! `--timeout-secs` per phase (600), `--workers` (2: tokio worker threads), `--dilate K`
 //! (1: every periodic timer of the peers K times its production value, for beds larger than
 //! the machine carries at production timings; figures are then in dilated seconds),
-//! `--start-batch N` (25: peers started at once), `--start-pause-ms` (0: pause after each
+//! `--zones-pull-ms` (the production 10 000, dilated; 0: no periodic pull of the zones'
+//! summaries), `--start-batch N` (25: peers started at once), `--start-pause-ms` (0: pause after each
 //! batch), `--assert` (exit non-zero when a phase does not
 //! complete). `WANBED_LOG=info` (a tracing filter) logs every peer to stderr.
 //! `WANBED_EXTRA_TOML` is appended to every peer's configuration (whole sections, e.g.
@@ -56,6 +57,10 @@ fn main() -> anyhow::Result<()> {
         dilate: arg("--dilate", d.dilate)?,
         start_batch: arg("--start-batch", d.start_batch)?,
         start_pause: Duration::from_millis(arg("--start-pause-ms", 0u64)?),
+        zones_pull_ms: match arg("--zones-pull-ms", u64::MAX)? {
+            u64::MAX => None,
+            p => Some(p),
+        },
         ..d
     };
     let writes: u64 = arg("--writes", 5)?;

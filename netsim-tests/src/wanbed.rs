@@ -76,6 +76,9 @@ pub struct BedOptions {
     /// seconds (docs/PERFORMANCE.md states the factor with every such figure).
     /// `wan_suspicion_ms` and `summary_ms` are taken as given (scale them too).
     pub dilate: u32,
+    /// `[membership] zones_pull_interval_ms` (`None`: the production 10 s, dilated; 0: off,
+    /// to measure the bed without the periodic pull).
+    pub zones_pull_ms: Option<u64>,
 }
 
 impl Default for BedOptions {
@@ -96,13 +99,14 @@ impl Default for BedOptions {
             poll_threads: 4,
             worker_threads: 2,
             dilate: 1,
+            zones_pull_ms: None,
         }
     }
 }
 
 /// The `[membership]`, `[membership.lan]`, `[network]` and `[replication]` timers of a bed
 /// peer: production ones (nothing written) unless `summary_ms` or `dilate` says otherwise.
-fn timer_sections(summary_ms: Option<u64>, dilate: u32) -> String {
+fn timer_sections(summary_ms: Option<u64>, zones_pull_ms: Option<u64>, dilate: u32) -> String {
     let k = u64::from(dilate.max(1));
     let mut membership = String::new();
     if k > 1 {
@@ -112,6 +116,10 @@ fn timer_sections(summary_ms: Option<u64>, dilate: u32) -> String {
             1000 * k,
             500 * k
         );
+    }
+    if zones_pull_ms.is_some() || k > 1 {
+        let p = zones_pull_ms.unwrap_or(10_000 * k);
+        membership += &format!("zones_pull_interval_ms = {p}\n");
     }
     if summary_ms.is_some() || k > 1 {
         let s = summary_ms.unwrap_or(2000 * k);
@@ -358,7 +366,11 @@ shard_count = 64
             adv = link.multiaddr(),
             wan = self.opts.wan_suspicion_ms,
             extra = std::env::var("WANBED_EXTRA_TOML").unwrap_or_default(),
-            timers = timer_sections(self.opts.summary_ms, self.opts.dilate),
+            timers = timer_sections(
+                self.opts.summary_ms,
+                self.opts.zones_pull_ms,
+                self.opts.dilate
+            ),
         );
         let path = data_dir.join("peer.toml");
         std::fs::write(&path, toml)?;

@@ -228,3 +228,74 @@ fn a_starting_peer_pulls_every_zones_summary_and_is_announced_long_before_any_tu
     );
     Ok(())
 }
+
+/// What gossip lost comes back by the periodic pull (`SwimRequest::ZonesSince`, memberlist's
+/// push-pull). A zone is cut off (silently) while a new peer starts in another zone and its
+/// zone announces it on the global topic: the cut zone misses that summary, and the zones'
+/// turns are ten minutes apart. After the heal, the cut zone's peer must learn the newcomer
+/// within seconds, from a pull's answer (its pulled-summaries counter moves), not from a turn.
+#[test]
+fn a_summary_gossip_lost_during_a_cut_comes_back_by_the_periodic_pull() -> anyhow::Result<()> {
+    let _serial = one_at_a_time();
+    let opts = Options {
+        membership_extra: "summary_interval_ms = 600000\nsummary_timeout_ms = 1800000\nzones_pull_interval_ms = 1000\n".into(),
+        ..Options::default()
+    };
+    let mut c = Cluster::start(&[("a1", "za"), ("b1", "zb"), ("c1", "zc")], opts)?;
+    for i in 0..3 {
+        wait_until(T, "3 zones alive in every view", || all_alive(&c, i, 3))?;
+    }
+    // (A newcomer joins a zone known at the cut: a peer advertises a link address per zone
+    // that existed when it started, and a new zone's peer would reach it directly.)
+    c.emu.blackhole("zc", "za");
+    c.emu.blackhole("zc", "zb");
+    // The connections across the cut are closed by failed pings first: a connection held
+    // through the cut would deliver its queued gossip at the heal, as TCP does.
+    wait_until(T, "connections across the cut closed", || {
+        let connected = |i: usize| -> anyhow::Result<f64> {
+            Ok(metric(
+                &c.agent_get(i, "/metrics")?.body,
+                "uyuni_cluster_connected_peers",
+            ))
+        };
+        Ok(connected(0)? == 1.0 && connected(1)? == 1.0 && connected(2)? == 0.0)
+    })?;
+    let newcomer = c.add_peer("a2", "za")?;
+    for i in [0, 1, newcomer] {
+        wait_until(T, "the newcomer known outside the cut", || {
+            all_alive(&c, i, 4)
+        })?;
+    }
+    // Longer than gossipsub keeps a message to offer again (its cache spans 2.5 s).
+    let known = Instant::now();
+    wait_until(T, "the message cache has moved on", || {
+        Ok(known.elapsed() > Duration::from_secs(6))
+    })?;
+    assert_eq!(
+        c.member_status(2, "a2")?,
+        None,
+        "the cut zone did not hear of the newcomer"
+    );
+    let pulled = |c: &Cluster| -> anyhow::Result<f64> {
+        Ok(metric(
+            &c.agent_get(2, "/metrics")?.body,
+            "uyuni_cluster_membership_zone_summaries_pulled_total",
+        ))
+    };
+    let before = pulled(&c)?;
+    c.emu.heal("zc", "za");
+    c.emu.heal("zc", "zb");
+    let healed = Instant::now();
+    wait_until(
+        Duration::from_secs(30),
+        "the cut zone learns the newcomer",
+        || all_alive(&c, 2, 4),
+    )?;
+    let took = healed.elapsed();
+    println!("the cut zone's view has the newcomer {took:?} after the heal");
+    assert!(
+        pulled(&c)? > before,
+        "the summary came in a periodic pull's answer"
+    );
+    Ok(())
+}

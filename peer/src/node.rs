@@ -436,6 +436,7 @@ impl Node {
                 compact_check_interval: cfg.store.compact_check_interval,
                 probe: cfg.membership.probe(),
                 summary_interval: cfg.membership.summary_interval,
+                zones_pull_interval: cfg.membership.zones_pull_interval,
                 dial_backoff_max: cfg.network.dial_backoff_max,
                 cross_zone_links: cfg.network.cross_zone_links,
             },

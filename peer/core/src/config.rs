@@ -54,6 +54,11 @@ pub struct MembershipConfig {
     /// `⌈zones / summaries_per_interval⌉` intervals, so a peer's share of the global topic
     /// does not grow with the number of zones. Default 20.
     pub summaries_per_interval: usize,
+    /// Every this often, ask one connected peer for the zones' summaries newer than this
+    /// peer holds (memberlist's push-pull: what gossip lost comes back without waiting for
+    /// the zones' next turns). 0 turns it off. Default 10 000 ms.
+    #[serde(with = "duration_ms", rename = "zones_pull_interval_ms")]
+    pub zones_pull_interval: Duration,
 }
 
 impl MembershipConfig {
@@ -94,6 +99,7 @@ impl Default for MembershipConfig {
             summary_interval: Duration::from_millis(2000),
             summary_timeout: Duration::from_millis(6000),
             summaries_per_interval: 20,
+            zones_pull_interval: Duration::from_secs(10),
         }
     }
 }

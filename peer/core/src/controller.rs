@@ -138,6 +138,8 @@ pub struct ControllerConfig {
     pub probe: ProbeConfig,
     /// `[membership] summary_interval`.
     pub summary_interval: Duration,
+    /// `[membership] zones_pull_interval` (zero: no periodic pull).
+    pub zones_pull_interval: Duration,
     /// `[network] dial_backoff_max`.
     pub dial_backoff_max: Duration,
     /// `[network] cross_zone_links`.
@@ -158,6 +160,8 @@ enum ProbeReply {
     Zones {
         peer: PeerId,
         answer: Result<Vec<crate::membership::ZoneSummary>, String>,
+        /// The start's pull (else the periodic one).
+        start: bool,
     },
 }
 
@@ -235,6 +239,14 @@ impl Controller {
         // zone) is caught early, and published in once.
         let mut summary_tick =
             tokio::time::interval((self.cfg.summary_interval / 4).max(Duration::from_millis(10)));
+        // The periodic pull of the zones' summaries (off at zero; the first tick is skipped:
+        // the start's pull is asked on the first connections).
+        let pull_every =
+            (!self.cfg.zones_pull_interval.is_zero()).then_some(self.cfg.zones_pull_interval);
+        let mut zones_pull_tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + pull_every.unwrap_or(Duration::from_secs(3600)),
+            pull_every.unwrap_or(Duration::from_secs(3600)),
+        );
         let Some(mut probe_rx) = self.probe_rx.take() else {
             return;
         };
@@ -248,6 +260,7 @@ impl Controller {
         for t in [
             &mut probe_tick,
             &mut summary_tick,
+            &mut zones_pull_tick,
             &mut hb_tick,
             &mut detect_tick,
             &mut ae_tick,
@@ -277,10 +290,15 @@ impl Controller {
                         self.prober.on_ack(&target, seq);
                     }
                     ProbeReply::Nack { seq } => self.prober.on_nack(seq),
-                    ProbeReply::Zones { peer, answer } => self.on_zones(peer, answer, &mut jobs),
+                    ProbeReply::Zones { peer, answer, start } => {
+                        self.on_zones(peer, answer, start, &mut jobs)
+                    }
                 },
                 _ = probe_tick.tick() => self.probe(&mut jobs),
                 _ = summary_tick.tick() => self.summary(&mut jobs),
+                _ = zones_pull_tick.tick(), if pull_every.is_some() => {
+                    self.pull_zones_since(&mut jobs)
+                }
                 _ = hb_tick.tick() => self.heartbeat(false, &mut jobs),
                 _ = detect_tick.tick() => {
                     let connected = self.shared.net.connected();
@@ -678,11 +696,17 @@ impl Controller {
                 crate::metrics::metrics().membership_messages.inc();
                 let net = self.shared.net.clone();
                 // Built here, under the table's lock, not in the job.
-                let zones = matches!(request, SwimRequest::Zones).then(|| self.zones_answer());
+                let zones = match &request {
+                    SwimRequest::Zones => Some(self.zones_answer(&BTreeMap::new())),
+                    SwimRequest::ZonesSince { held } => Some(self.zones_answer(held)),
+                    SwimRequest::Ping | SwimRequest::PingReq { .. } => None,
+                };
                 spawn_job(jobs, async move {
                     let response = match request {
                         SwimRequest::Ping => SwimResponse::Ack,
-                        SwimRequest::Zones => zones.unwrap_or(SwimResponse::Zones(Vec::new())),
+                        SwimRequest::Zones | SwimRequest::ZonesSince { .. } => {
+                            zones.unwrap_or(SwimResponse::Zones(Vec::new()))
+                        }
                         SwimRequest::PingReq { target, timeout_ms } => {
                             match target.parse::<PeerId>() {
                                 Ok(t) => {

@@ -58,6 +58,9 @@ pub struct CoreMetrics {
     pub ping_closes: Counter,
     /// Ping failures not held against the connection because this process was behind.
     pub ping_failures_excused: Counter,
+    /// Zone summaries the periodic pull brought that this peer lacked (gossip lost them or
+    /// they came late).
+    pub zones_pulled: Counter,
     /// Seconds between the last processed outbox event's change in Uyuni and its processing.
     pub outbox_lag_seconds: Gauge<f64, AtomicU64>,
 }
@@ -72,7 +75,7 @@ pub fn metrics() -> &'static CoreMetrics {
 impl CoreMetrics {
     /// Add every counter to `reg` (its clones share the values).
     pub fn register(&self, reg: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 19] = [
+        let counters: [(&str, &str, &Counter); 20] = [
             (
                 "peer_heartbeats",
                 "Membership heartbeats received from other peers",
@@ -82,6 +85,11 @@ impl CoreMetrics {
                 "membership_messages",
                 "Membership messages sent or handled (heartbeats, zone summaries, probes)",
                 &self.membership_messages,
+            ),
+            (
+                "membership_zone_summaries_pulled",
+                "Zone summaries the periodic pull brought that this peer lacked",
+                &self.zones_pulled,
             ),
             (
                 "agent_heartbeats",

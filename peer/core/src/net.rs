@@ -776,7 +776,9 @@ impl EventLoop {
                             .swim
                             .send_response(channel, SwimResponse::Ack);
                     }
-                    request @ (SwimRequest::PingReq { .. } | SwimRequest::Zones) => {
+                    request @ (SwimRequest::PingReq { .. }
+                    | SwimRequest::Zones
+                    | SwimRequest::ZonesSince { .. }) => {
                         self.emit(NetEvent::SwimRequest {
                             peer,
                             request,

@@ -5,12 +5,15 @@
 //! ```text
 //!   start ──► connect to a peer ──► SwimRequest::Zones ──► every zone it holds, one answer
 //!         └─► this zone's sender publishes out of turn: the other zones hear of it
+//!   every zones_pull_interval ──► one connected peer, in turn ──► SwimRequest::ZonesSince
+//!         (what this peer holds) ──► only the summaries newer than that
 //! ```
 //!
 //! Until issue 17's 500-peer bed, a newcomer learned the other zones by a chain: every zone's
 //! sender, seeing a member for the first time, published out of turn. With Z zones each start
 //! cost Z broadcasts, every copy signature-checked by every peer: the start-up's load.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -20,12 +23,13 @@ use super::{Controller, ProbeReply, spawn_job};
 use crate::membership::{MembershipEvent, ZoneSummary};
 use crate::net::wire::{Gossip, SwimRequest, SwimResponse, TOPIC_ZONES};
 
-/// From how many peers a starting peer pulls the zones' summaries (the first it connects to
-/// may itself have just started and know little).
-pub(super) const PULL_FROM: u32 = 2;
+/// From how many peers a starting peer pulls every zone's summary: one. What the first
+/// answer lacked (its peer may itself have just started) comes with the periodic pull of
+/// what is newer, within `zones_pull_interval` (it was two answers before that pull).
+pub(super) const PULL_FROM: u32 = 1;
 
-/// How many peers a starting peer asks at most (an older peer cannot answer). Only at start:
-/// later, the zones' turns keep the view.
+/// How many peers a starting peer asks at most (an older peer cannot answer). Later, the
+/// zones' turns and the periodic pull of what is newer keep the view.
 pub(super) const PULL_ASK: u32 = 4;
 
 /// A starting peer's pulls of the zones' summaries.
@@ -37,6 +41,10 @@ pub(super) struct ZonesPull {
     pub(super) asked: u32,
     /// A pull awaiting its answer.
     pub(super) in_flight: bool,
+    /// Periodic pulls sent (the next asks the connected peer after the last one asked).
+    pub(super) rounds: u64,
+    /// A periodic pull awaiting its answer.
+    pub(super) since_in_flight: bool,
 }
 
 impl Controller {
@@ -150,18 +158,76 @@ impl Controller {
                 Ok(other) => Err(format!("unexpected answer {other:?}")),
                 Err(e) => Err(e.to_string()),
             };
-            let _ = tx.send(ProbeReply::Zones { peer, answer }).await;
+            let _ = tx
+                .send(ProbeReply::Zones {
+                    peer,
+                    answer,
+                    start: true,
+                })
+                .await;
         });
     }
 
-    /// The answer to a pull: every summary taken as if gossiped, then this peer's zone
-    /// announced once (a zone of one has no mate to announce it).
+    /// The periodic pull (memberlist's push-pull): ask one connected peer, in turn, for the
+    /// zones' summaries newer than this peer holds. A summary gossip lost (the mesh drops a
+    /// message it cannot forward within a second) comes back within an interval instead of
+    /// the zone's next turn, a whole summary period later; and a late summary that outranked
+    /// a refutation is overtaken as soon as any peer asked holds the newer one.
+    pub(super) fn pull_zones_since(&mut self, jobs: &mut JoinSet<()>) {
+        if self.zones_pull.since_in_flight {
+            return;
+        }
+        let mut peers: Vec<PeerId> = self.shared.net.connected().into_iter().collect();
+        if peers.is_empty() {
+            return;
+        }
+        peers.sort_unstable();
+        let peer = peers[(self.zones_pull.rounds % peers.len() as u64) as usize];
+        self.zones_pull.rounds += 1;
+        self.zones_pull.since_in_flight = true;
+        let held = self.shared.members.lock().zones_digest();
+        let (net, tx) = (self.shared.net.clone(), self.probe_tx.clone());
+        spawn_job(jobs, async move {
+            let answer = match net.swim(peer, SwimRequest::ZonesSince { held }).await {
+                Ok(SwimResponse::Zones(s)) => Ok(s),
+                Ok(other) => Err(format!("unexpected answer {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx
+                .send(ProbeReply::Zones {
+                    peer,
+                    answer,
+                    start: false,
+                })
+                .await;
+        });
+    }
+
+    /// The answer to a pull: every summary taken as if gossiped; after the start's first,
+    /// this peer's zone is announced once (a zone of one has no mate to announce it).
     pub(super) fn on_zones(
         &mut self,
         peer: PeerId,
         answer: Result<Vec<ZoneSummary>, String>,
+        start: bool,
         jobs: &mut JoinSet<()>,
     ) {
+        if !start {
+            self.zones_pull.since_in_flight = false;
+            match answer {
+                Ok(s) if !s.is_empty() => {
+                    crate::metrics::metrics()
+                        .zones_pulled
+                        .inc_by(s.len() as u64);
+                    tracing::debug!(%peer, zones = s.len(), "pulled newer zones' summaries");
+                    self.take_summaries(s, jobs);
+                }
+                Ok(_) => {}
+                // An older peer, or one that went away: the next round asks another.
+                Err(e) => tracing::debug!(%peer, "pulling newer zones' summaries: {e}"),
+            }
+            return;
+        }
         self.zones_pull.in_flight = false;
         let summaries = match answer {
             Ok(s) => s,
@@ -179,12 +245,13 @@ impl Controller {
         }
     }
 
-    /// Answer [`SwimRequest::Zones`] from this peer's view.
-    pub(super) fn zones_answer(&mut self) -> SwimResponse {
+    /// Answer [`SwimRequest::Zones`] (nothing `held`) or [`SwimRequest::ZonesSince`] from
+    /// this peer's view.
+    pub(super) fn zones_answer(&mut self, held: &BTreeMap<String, u64>) -> SwimResponse {
         let now_ms = crate::now_ms();
         let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
             return SwimResponse::Zones(Vec::new());
         };
-        SwimResponse::Zones(self.shared.members.lock().summaries(me, now_ms))
+        SwimResponse::Zones(self.shared.members.lock().summaries_since(me, now_ms, held))
     }
 }

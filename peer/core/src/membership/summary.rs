@@ -1,7 +1,7 @@
 //! Zone summaries: what one zone tells the others on the global topic, how often, and what
 //! a peer takes from another zone's (or its own zone's) summary.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::{Heartbeat, MemberStatus, Membership, MembershipEvent, SummaryEntry, ZoneSummary};
@@ -107,19 +107,52 @@ impl Membership {
     }
 
     /// Every zone's latest summary as this peer holds it, for a peer that just started
-    /// ([`crate::net::wire::SwimRequest::Zones`]): this zone's own summary first, then one per
-    /// other zone heard of, with the members this view holds in it, their statuses as held,
-    /// and the `at_ms` and period of the zone's newest summary taken (so a newer one the asker
-    /// already has wins, and the same one does not restart its silence timer). A zone held
-    /// silent here (no member alive) is left out. One answer instead of every zone's sender publishing out of turn
-    /// for each newcomer (issue 17: with 250 zones that burst was the start-up's load).
+    /// ([`crate::net::wire::SwimRequest::Zones`]): [`Membership::summaries_since`] an asker
+    /// that holds nothing.
     pub fn summaries(&self, me: Heartbeat, now_ms: u64) -> Vec<ZoneSummary> {
-        let mut by_zone: std::collections::BTreeMap<&str, Vec<SummaryEntry>> = Default::default();
+        self.summaries_since(me, now_ms, &BTreeMap::new())
+    }
+
+    /// The `at_ms` of every zone's newest summary this peer took, and its own zone marked as
+    /// needing none (`u64::MAX`): what it sends in a periodic pull
+    /// ([`crate::net::wire::SwimRequest::ZonesSince`]) so the answer holds only what it lacks.
+    pub fn zones_digest(&self) -> BTreeMap<String, u64> {
+        let mut d: BTreeMap<String, u64> = self
+            .zones
+            .iter()
+            .map(|(z, (_, at_ms, _))| (z.clone(), *at_ms))
+            .collect();
+        d.insert(self.my_zone.clone(), u64::MAX);
+        d
+    }
+
+    /// The zones' summaries an asker holding `held` (zone → `at_ms` of its newest summary)
+    /// lacks, built from this view:
+    /// - this zone's own summary, made now, when the asker holds none of it from the last
+    ///   period (it missed the zone's turn);
+    /// - one per other zone heard of whose newest summary taken here is newer than the
+    ///   asker's, with the members this view holds in it, their statuses as held, and that
+    ///   summary's `at_ms` and period (so a newer one the asker has wins, and the same one
+    ///   does not restart its silence timer).
+    ///
+    /// A zone held silent here (no member alive) is left out: its old summary would pass for
+    /// news. The start's pull asks with nothing held; the periodic one (memberlist's
+    /// push-pull) repairs what gossip lost, in one answer instead of the zones' next turns.
+    pub fn summaries_since(
+        &self,
+        me: Heartbeat,
+        now_ms: u64,
+        held: &BTreeMap<String, u64>,
+    ) -> Vec<ZoneSummary> {
+        let newer = |zone: &str, at_ms: u64| held.get(zone).is_none_or(|h| *h < at_ms);
+        let mut by_zone: BTreeMap<&str, Vec<SummaryEntry>> = BTreeMap::new();
         for m in self.members.values() {
             if self.local(m) || m.legacy || m.info.incarnation == 0 {
                 continue;
             }
-            if self.zones.contains_key(m.info.zone.as_str()) {
+            if let Some((_, at_ms, _)) = self.zones.get(m.info.zone.as_str())
+                && newer(&m.info.zone, *at_ms)
+            {
                 by_zone
                     .entry(m.info.zone.as_str())
                     .or_default()
@@ -130,9 +163,11 @@ impl Membership {
                     });
             }
         }
-        let mut out = vec![self.summary(me, now_ms)];
-        // A zone with no member alive here has fallen silent (or left): its old summary would
-        // pass for news to a peer that has none.
+        let period_ms = self.summary_period().as_millis() as u64;
+        let mut out = Vec::new();
+        if newer(&self.my_zone, now_ms.saturating_sub(period_ms)) {
+            out.push(self.summary(me, now_ms));
+        }
         by_zone.retain(|_, members| members.iter().any(|e| e.status == MemberStatus::Alive));
         out.extend(by_zone.into_iter().filter_map(|(zone, members)| {
             let (_, at_ms, period_ms) = self.zones.get(zone)?;

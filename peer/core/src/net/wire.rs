@@ -162,6 +162,14 @@ pub enum SwimRequest {
     /// first peers it connects to; a peer of an older release cannot decode it and the
     /// stream fails, so the asker waits for the zones' turns instead).
     Zones,
+    /// The zones' summaries newer than the asker holds (zone → `at_ms` of its newest
+    /// summary; its own zone at `u64::MAX`): the periodic pull that repairs what gossip lost.
+    /// Answered with [`SwimResponse::Zones`]; a peer of an older release cannot decode it
+    /// and the stream fails, which the asker only logs.
+    ZonesSince {
+        /// What the asker holds.
+        held: std::collections::BTreeMap<String, u64>,
+    },
 }
 
 /// The answer to a [`SwimRequest`].
@@ -171,8 +179,9 @@ pub enum SwimResponse {
     Ack,
     /// The helper is alive but the target did not ack in time (Lifeguard's nack).
     Nack,
-    /// The answer to [`SwimRequest::Zones`]: the responder's own zone's summary first, then
-    /// one per other zone it holds, built from its view.
+    /// The answer to [`SwimRequest::Zones`] and [`SwimRequest::ZonesSince`]: the responder's
+    /// own zone's summary first (unless the asker has a recent one), then one per other zone
+    /// it holds (newer than the asker's), built from its view.
     Zones(Vec<ZoneSummary>),
 }
 
