@@ -295,6 +295,9 @@ pub struct Membership {
     /// Per other zone: when its newest summary arrived, the sender's clock on it and the
     /// sender's summary period (ms, 0 if it did not say).
     zones: BTreeMap<String, (Instant, u64, u64)>,
+    /// The sender's clock on the newest summary of this peer's own zone it published or took
+    /// ([`Membership::zones_digest`]: a pull brings the zone's newer ones back).
+    own_zone_at: u64,
     /// Counts changes of what the table shows (members added or dropped, a status, a name,
     /// zone, role or address): [`Membership::generation`].
     generation: u64,
@@ -326,6 +329,7 @@ impl Membership {
             my_incarnation: 0,
             my_refutes: 0,
             zones: BTreeMap::new(),
+            own_zone_at: 0,
             generation: 0,
             zone_count: std::cell::Cell::new(None),
             mates: std::cell::RefCell::new(None),

@@ -71,7 +71,11 @@ impl Controller {
         let Gossip::Heartbeat(me) = self.make_heartbeat(false) else {
             return;
         };
-        let msg = Gossip::Summary(self.shared.members.lock().summary(me, now_ms)).encode();
+        let msg = {
+            let mut members = self.shared.members.lock();
+            members.published_summary(now_ms);
+            Gossip::Summary(members.summary(me, now_ms)).encode()
+        };
         let net = self.shared.net.clone();
         crate::metrics::metrics().membership_messages.inc();
         spawn_job(jobs, async move {

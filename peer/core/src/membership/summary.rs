@@ -113,17 +113,26 @@ impl Membership {
         self.summaries_since(me, now_ms, &BTreeMap::new())
     }
 
-    /// The `at_ms` of every zone's newest summary this peer took, and its own zone marked as
-    /// needing none (`u64::MAX`): what it sends in a periodic pull
+    /// The `at_ms` of every zone's newest summary this peer took (its own zone's: the newest
+    /// it published or took): what it sends in a periodic pull
     /// ([`crate::net::wire::SwimRequest::ZonesSince`]) so the answer holds only what it lacks.
+    /// Its own zone is asked for too: in a zone of two whose link fails, each member calls
+    /// the other down, and the refutation a member published reaches its mate by gossip or
+    /// not at all (issue 17's bed: p0166 held p0416 down for minutes after p0416 refuted,
+    /// while every other zone held p0416's summary saying so).
     pub fn zones_digest(&self) -> BTreeMap<String, u64> {
         let mut d: BTreeMap<String, u64> = self
             .zones
             .iter()
             .map(|(z, (_, at_ms, _))| (z.clone(), *at_ms))
             .collect();
-        d.insert(self.my_zone.clone(), u64::MAX);
+        d.insert(self.my_zone.clone(), self.own_zone_at);
         d
+    }
+
+    /// This peer published its zone's summary made at `at_ms` (no pull brings it back).
+    pub fn published_summary(&mut self, at_ms: u64) {
+        self.own_zone_at = self.own_zone_at.max(at_ms);
     }
 
     /// The zones' summaries an asker holding `held` (zone → `at_ms` of its newest summary)
@@ -195,6 +204,7 @@ impl Membership {
             // addresses: a peer that joined through another zone, or restarted on new ports,
             // learns its neighbours' here; a newer key than the one we condemned brings it
             // back, as its own heartbeat would).
+            self.own_zone_at = self.own_zone_at.max(s.at_ms);
             let by = s
                 .members
                 .first()

@@ -446,16 +446,17 @@ fn the_periodic_pull_answers_only_what_the_asker_lacks_and_repairs_a_late_death(
     old.on_summary(zone_at("z2", 100, &[("a", MemberStatus::Alive, 0)]), t0);
     old.on_summary(zone_at("z3", 300, &[("b", MemberStatus::Alive, 1)]), t0);
     old.on_summary(zone_at("z4", 300, &[("c", MemberStatus::Alive, 0)]), t0);
+    old.published_summary(4500);
     let digest = old.zones_digest();
     assert_eq!(
         digest.into_iter().collect::<Vec<_>>(),
         [
-            ("z1".to_string(), u64::MAX),
+            ("z1".to_string(), 4500),
             ("z2".to_string(), 100),
             ("z3".to_string(), 300),
             ("z4".to_string(), 300),
         ],
-        "every zone held at its newest summary, this peer's own as needing none"
+        "every zone held at its newest summary, this peer's own at the one it published"
     );
 
     // An asker (zone z9) holding z2 as new as this view, an older z3, no z4, nothing of z1.
@@ -515,4 +516,57 @@ fn the_periodic_pull_answers_only_what_the_asker_lacks_and_repairs_a_late_death(
     for s in answer {
         assert_eq!(changes(&asker.on_summary(s, t0 + S(2))), 0);
     }
+}
+
+#[test]
+fn a_refutation_a_mate_missed_comes_back_in_a_pull_of_its_own_zone() {
+    let t0 = Instant::now();
+    // In a zone of two whose link failed, this peer called its mate b down.
+    let mut me = table();
+    me.on_heartbeat("b", hb("b", "z1", 1, 1), t0);
+    me.on_probe_failed("b", t0);
+    me.tick(t0 + S(60));
+    assert_eq!(status(&me, "b"), MemberStatus::Down);
+    me.published_summary(2000);
+    // b refuted (a newer key) in its own summary, which another zone took and this peer
+    // never received.
+    let mut other = Membership::new(
+        "x".into(),
+        "z2".into(),
+        DetectorConfig::lan(),
+        DetectorConfig::wan(),
+    );
+    let mut z1 = zone_at(
+        "z1",
+        3000,
+        &[("b", MemberStatus::Alive, 1), ("me", MemberStatus::Down, 0)],
+    );
+    z1.members[1].info.incarnation = 100;
+    other.on_summary(z1, t0);
+    let answer = other.summaries_since(hb("x", "z2", 1, 1), 5000, &me.zones_digest());
+    let zones: Vec<&str> = answer.iter().map(|s| s.zone.as_str()).collect();
+    assert_eq!(
+        zones,
+        ["z2", "z1"],
+        "its own zone's newer summary is pulled too"
+    );
+    let mut evs = Vec::new();
+    for s in answer {
+        evs.extend(me.on_summary(s, t0 + S(61)));
+    }
+    assert_eq!(
+        status(&me, "b"),
+        MemberStatus::Alive,
+        "the mate's refutation taken"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, MembershipEvent::Refuted { .. })),
+        "and this peer refutes the down that zone holds of it"
+    );
+    assert_eq!(
+        me.zones_digest().get("z1"),
+        Some(&3000),
+        "the next pull asks from there"
+    );
 }
