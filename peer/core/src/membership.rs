@@ -304,6 +304,9 @@ pub struct Membership {
     /// [`Membership::zone_count`], `None` after a change that may move it (a member added,
     /// dropped, leaving or back, or in a new zone): it is asked several times a round.
     zone_count: std::cell::Cell<Option<usize>>,
+    /// The generation at which `tick` last looked for members down or gone under the name of
+    /// an alive one (the answer changes only with the table).
+    names_checked: std::cell::Cell<Option<u64>>,
     /// [`Membership::mates`] and the generation it was listed at.
     mates: std::cell::RefCell<Option<(u64, Arc<[String]>)>>,
 }
@@ -332,6 +335,7 @@ impl Membership {
             own_zone_at: 0,
             generation: 0,
             zone_count: std::cell::Cell::new(None),
+            names_checked: std::cell::Cell::new(None),
             mates: std::cell::RefCell::new(None),
         }
     }
